@@ -1,0 +1,136 @@
+"""The `circlebuy` command line (DESIGN.md, "CLI"). Thin: parse, call, print.
+
+Exit codes: 0 success, 2 bad input or usage (message on stderr naming file / column / value),
+1 unexpected failure. Implementations are imported lazily so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.errors import CircleBuyError, UsageError
+from pipelines.home import resolve_home
+
+app = typer.Typer(
+    name="circlebuy",
+    help="Recommendation and group-buy demand service: generate, ingest, evaluate, run, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+import_app = typer.Typer(help="Convert public datasets into the raw contract.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(keys_app, name="keys")
+
+HomeOpt = Annotated[
+    str | None, typer.Option("--home", help="Home folder (else $CIRCLEBUY_HOME, else ./circlebuy-home)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout")]
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """Parse YYYY-MM-DD or raise a UsageError naming the option and the value."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None
+
+
+def echo_json(payload: object) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+
+
+def show_progress() -> bool:
+    """Progress bars on a terminal only; quiet in CI and when piped."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the raw tables")],
+    groups: Annotated[int, typer.Option(min=1, help="Number of groups")] = 2000,
+    days: Annotated[int, typer.Option(min=1, help="Days of history")] = 60,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: yesterday)")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    dirty: Annotated[bool, typer.Option("--dirty", help="Plant known bad rows (listed in _truth/)")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Write a deterministic synthetic world (every contract table plus _truth/) into OUT."""
+    from pipelines.generate import run_generate
+
+    if fmt not in ("parquet", "csv"):
+        raise UsageError(f"--format: expected 'parquet' or 'csv'; got {fmt!r}")
+    summary = run_generate(
+        out=out, groups=groups, days=days, end=parse_day(end, "--end"), seed=seed,
+        dirty=dirty, fmt=fmt, progress=show_progress(),
+    )
+    for table, rows in summary["tables"].items():
+        typer.echo(f"{table:<12} {rows:>12,} rows", err=True)
+    typer.echo(f"wrote {out} in {summary['seconds']:.1f}s", err=True)
+
+
+@app.command()
+def ingest(
+    raw: Annotated[Path, typer.Argument(help="Folder with <table>.csv|.parquet or <table>/ parts")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+    now: Annotated[
+        str | None,
+        typer.Option(help="The run's date, YYYY-MM-DD: timestamps after its end are quarantined "
+                     "(default: today)"),
+    ] = None,
+) -> None:
+    """Validate RAW and load it into HOME/warehouse.duckdb, idempotently."""
+    from pipelines.ingest import run_ingest
+
+    report = run_ingest(raw, resolve_home(home).ensure(), run_date=parse_day(now, "--now"),
+                        progress=show_progress())
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        typer.echo(report.render())
+
+
+@import_app.command("online-retail")
+def import_online_retail(
+    file: Annotated[Path, typer.Argument(help="online_retail.parquet (UCI Online Retail)")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the raw tables")],
+) -> None:
+    """Convert UCI Online Retail into the raw contract (mapping documented in the README)."""
+    from pipelines.importers.online_retail import run_import
+
+    summary = run_import(file, out)
+    for table, rows in summary["tables"].items():
+        typer.echo(f"{table:<12} {rows:>12,} rows", err=True)
+
+
+def main() -> None:
+    """Entry point: map named errors to exit codes, never show a traceback for bad input."""
+    try:
+        app()
+    except CircleBuyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # an unexpected failure: exit 1, traceback only on request
+        if os.environ.get("CIRCLEBUY_DEBUG"):
+            raise
+        typer.echo(f"unexpected error: {type(exc).__name__}: {exc} "
+                   "(set CIRCLEBUY_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

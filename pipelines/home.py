@@ -1,0 +1,53 @@
+"""The home folder: where everything circlebuy keeps lives (see DESIGN.md, "Home")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = "circlebuy-home"
+HOME_ENV = "CIRCLEBUY_HOME"
+
+
+@dataclass(frozen=True)
+class Home:
+    """Paths inside one home folder. Creating the object touches nothing on disk."""
+
+    root: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def current(self) -> Path:
+        """Symbolic link to the live snapshot, switched atomically by the nightly run."""
+        return self.root / "current"
+
+    @property
+    def landing(self) -> Path:
+        """Files written by the API (feedback), picked up by the next nightly ingest."""
+        return self.root / "landing"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "nightly.lock"
+
+    def ensure(self) -> Home:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def resolve_home(home: str | Path | None = None) -> Home:
+    """`--home`, else `$CIRCLEBUY_HOME`, else `./circlebuy-home`."""
+    chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME
+    return Home(Path(chosen).expanduser().resolve())

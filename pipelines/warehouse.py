@@ -1,0 +1,73 @@
+"""The DuckDB warehouse under HOME: connecting, creating the contract tables, reading frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+
+from pipelines.contract import DUCKDB_TYPES, PLATFORM_TZ, QUARANTINE_COLUMNS, TABLES
+from pipelines.errors import CircleBuyError
+from pipelines.home import Home
+
+TZ = ZoneInfo(PLATFORM_TZ)
+
+
+def connect(home: Home, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open HOME/warehouse.duckdb with the platform's time zone set for the session."""
+    if read_only and not home.warehouse.exists():
+        raise CircleBuyError(
+            f"{home.warehouse}: no warehouse yet; run `circlebuy ingest RAW --home {home.root}` first"
+        )
+    home.ensure()
+    con = duckdb.connect(str(home.warehouse), read_only=read_only)
+    con.execute(f"SET TimeZone = '{PLATFORM_TZ}'")
+    return con
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every contract table and `quarantine` if missing (idempotent)."""
+    for table in TABLES.values():
+        cols = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in table.columns)
+        con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols})')
+    qcols = {
+        "table_name": "VARCHAR", "source_file": "VARCHAR", "row_number": "BIGINT",
+        "rule": "VARCHAR", "detail": "VARCHAR", "raw": "VARCHAR",
+    }
+    assert tuple(qcols) == QUARANTINE_COLUMNS
+    cols = ", ".join(f"{k} {v}" for k, v in qcols.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS quarantine ({cols}, loaded_at TIMESTAMPTZ)")
+
+
+def day_start(day: date) -> datetime:
+    """00:00 of `day` in the platform's zone: the as-of instant of `evaluate --as-of`."""
+    return datetime.combine(day, time(0), tzinfo=TZ)
+
+
+def table_frame(
+    con: duckdb.DuckDBPyConnection, name: str, *, where: str = "", params: Iterable = ()
+) -> pl.DataFrame:
+    """Read one warehouse table as a polars frame with the contract's column types."""
+    table = TABLES[name]
+    sql = f'SELECT * FROM "{name}"' + (f" WHERE {where}" if where else "")
+    frame = con.execute(sql, list(params)).pl()
+    return frame.cast(table.polars_schema(), strict=False) if frame.height else pl.DataFrame(
+        schema=table.polars_schema()
+    )
+
+
+def load_frames(home: Home, names: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
+    """All (or the named) contract tables as frames. Small enough for the S/M worlds."""
+    con = connect(home, read_only=True)
+    try:
+        return {n: table_frame(con, n) for n in (names or TABLES)}
+    finally:
+        con.close()
+
+
+def warehouse_path(home: Home) -> Path:
+    return home.warehouse
