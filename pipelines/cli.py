@@ -114,6 +114,80 @@ def import_online_retail(
         typer.echo(f"{table:<12} {rows:>12,} rows", err=True)
 
 
+@app.command()
+def evaluate(
+    as_of: Annotated[str, typer.Option("--as-of", help="YYYY-MM-DD; train before 00:00 of it")],
+    horizon_days: Annotated[int, typer.Option("--horizon-days", min=1)] = 7,
+    k: Annotated[int, typer.Option("--k", min=1)] = 10,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+    dump_rankings: Annotated[Path | None, typer.Option("--dump-rankings")] = None,
+    dump_forecasts: Annotated[Path | None, typer.Option("--dump-forecasts")] = None,
+) -> None:
+    """Offline evaluation of recommendations and forecasts against the horizon after --as-of."""
+    from pipelines.evaluate import EvaluateConfig, run_evaluate
+
+    config = EvaluateConfig(as_of=parse_day(as_of, "--as-of"), horizon_days=horizon_days, k=k)
+    result = run_evaluate(
+        resolve_home(home), config, dump_rankings=dump_rankings, dump_forecasts=dump_forecasts,
+        progress=show_progress(),
+    )
+    if as_json:
+        echo_json(result)
+    else:
+        from pipelines.evaluate_report import render_evaluation
+
+        typer.echo(render_evaluation(result))
+
+
+@app.command()
+def serve(
+    home: HomeOpt = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the live snapshot over HTTP (uvicorn)."""
+    from api.server import serve as run_server
+
+    run_server(resolve_home(home), host=host, port=port, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="shopkeeper, supplier or admin")],
+    subject: Annotated[str, typer.Option(help="shopkeeper_id / supplier_id / any name for admin")],
+    home: HomeOpt = None,
+) -> None:
+    """Create an API key; it is printed once, on the last line. Only its hash is stored."""
+    from api.keys import create_key
+
+    key = create_key(resolve_home(home).ensure(), role=role, subject=subject)
+    typer.echo(f"created {role} key for {subject}; store it now, it is not shown again", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (its prefix shown by `keys list`)")],
+    home: HomeOpt = None,
+) -> None:
+    """Revoke a key: later requests with it get 401."""
+    from api.keys import revoke_key
+
+    revoke_key(resolve_home(home), key_id)
+    typer.echo(f"revoked {key_id}", err=True)
+
+
+@keys_app.command("list")
+def keys_list(home: HomeOpt = None) -> None:
+    """List keys (id, role, subject, created, revoked); never the secrets."""
+    from api.keys import list_keys
+
+    for row in list_keys(resolve_home(home)):
+        typer.echo("\t".join(str(row[c]) for c in ("key_id", "role", "subject", "created_at", "revoked")))
+
+
 def main() -> None:
     """Entry point: map named errors to exit codes, never show a traceback for bad input."""
     try:
