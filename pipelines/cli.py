@@ -188,6 +188,58 @@ def keys_list(home: HomeOpt = None) -> None:
         typer.echo("\t".join(str(row[c]) for c in ("key_id", "role", "subject", "created_at", "revoked")))
 
 
+def _log_to_stderr() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def nightly(
+    date_: Annotated[str, typer.Option("--date", help="The day to prepare, YYYY-MM-DD")],
+    home: HomeOpt = None,
+    raw: Annotated[Path | None, typer.Option("--raw", help="Raw files to ingest first")] = None,
+    as_json: JsonOpt = False,
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed of the models")] = 7,
+    skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate",
+                                                help="Do not score the last horizon")] = False,
+) -> None:
+    """Ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish."""
+    from pipelines.nightly import NightlyConfig, run_nightly
+
+    _log_to_stderr()
+    if raw is not None and not raw.exists():
+        raise UsageError(f"--raw: folder {raw} does not exist")
+    config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
+                           seed=seed, evaluate=not skip_evaluate, progress=show_progress())
+    result = run_nightly(resolve_home(home), config)
+    if as_json:
+        echo_json(result)
+    else:
+        typer.echo(f"run {result['run_id']} {result['status']}; live snapshot: {result['snapshot']}")
+
+
+@app.command()
+def backfill(
+    from_: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD")],
+    home: HomeOpt = None,
+    keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep")] = 5,
+    skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate")] = False,
+) -> None:
+    """Run the nightly for each date in order; stop at the first failure."""
+    from pipelines.nightly import NightlyConfig, run_backfill
+
+    _log_to_stderr()
+    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
+    base = NightlyConfig(run_date=start, keep_snapshots=keep, evaluate=not skip_evaluate,
+                         progress=show_progress())
+    for result in run_backfill(resolve_home(home), start, end, base):
+        typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
+
+
 def main() -> None:
     """Entry point: map named errors to exit codes, never show a traceback for bad input."""
     try:

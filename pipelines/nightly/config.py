@@ -1,0 +1,22 @@
+"""Settings of one nightly run, built once at the edge (CLI) and passed down as values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+FAIL_STAGE_ENV = "CIRCLEBUY_FAIL_STAGE"
+
+
+@dataclass(frozen=True)
+class NightlyConfig:
+    run_date: date
+    raw: Path | None = None
+    keep_snapshots: int = 5
+    seed: int = 7
+    k: int = 10
+    horizon_days: int = 7
+    evaluate: bool = True          # score the last horizon (as-of D - horizon) for the report
+    progress: bool = False
+    fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling

@@ -1,0 +1,33 @@
+"""What the stages of one nightly run hand to each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from pipelines.home import Home
+from pipelines.nightly.config import NightlyConfig
+from pipelines.nightly.ledger import RunRecord
+from pipelines.nightly.snapshot import SnapshotWriter
+
+
+@dataclass
+class RunContext:
+    home: Home
+    config: NightlyConfig
+    record: RunRecord
+    writer: SnapshotWriter
+    as_of: datetime
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    ingest: dict | None = None
+    quarantine_by_rule: list[dict] = field(default_factory=list)
+    picks: pl.DataFrame | None = None
+    picks_info: dict = field(default_factory=dict)
+    demand: pl.DataFrame | None = None
+    demand_info: dict = field(default_factory=dict)
+    booking_curves: pl.DataFrame | None = None
+    evaluation: dict | None = None
+    snapshot_dir: str | None = None
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,82 @@
+"""The run ledger: one row per nightly run in the warehouse table `runs`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import duckdb
+import polars as pl
+
+LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    run_date DATE,
+    started_at TIMESTAMPTZ,
+    ended_at TIMESTAMPTZ,
+    status VARCHAR,           -- running / succeeded / failed / killed
+    failed_stage VARCHAR,
+    error VARCHAR,
+    snapshot VARCHAR,
+    stages VARCHAR,           -- JSON list of {name, seconds, rows_in, rows_out}
+    row_counts VARCHAR,       -- JSON
+    model_versions VARCHAR,   -- JSON
+    metrics VARCHAR,          -- JSON headline metrics
+    gates VARCHAR             -- JSON list of quality-gate outcomes
+)
+"""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    run_date: date
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
+    status: str = "running"
+    failed_stage: str | None = None
+    error: str | None = None
+    snapshot: str | None = None
+    stages: list[dict] = field(default_factory=list)
+    row_counts: dict = field(default_factory=dict)
+    model_versions: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    gates: list[dict] = field(default_factory=list)
+
+    def row(self) -> list:
+        dump = lambda v: json.dumps(v, default=str, sort_keys=True)  # noqa: E731
+        return [
+            self.run_id, self.run_date, self.started_at, self.ended_at, self.status,
+            self.failed_stage, self.error, self.snapshot, dump(self.stages),
+            dump(self.row_counts), dump(self.model_versions), dump(self.metrics), dump(self.gates),
+        ]
+
+
+def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(LEDGER_DDL)
+
+
+def write_record(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
+    """Insert or replace the run's row (called at start, after each stage, and at the end)."""
+    ensure_ledger(con)
+    con.execute("DELETE FROM runs WHERE run_id = ?", [record.run_id])
+    con.execute("INSERT INTO runs VALUES (" + ", ".join("?" * 13) + ")", record.row())
+
+
+def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Runs still 'running' while nobody holds the lock were killed: say so in the ledger."""
+    ensure_ledger(con)
+    n = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    if n:
+        con.execute(
+            "UPDATE runs SET status = 'killed', "
+            "error = coalesce(error, 'the process ended before the run finished (killed?)') "
+            "WHERE status = 'running'"
+        )
+    return int(n)
+
+
+def read_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    ensure_ledger(con)
+    return con.sql("SELECT * FROM runs ORDER BY started_at").pl()

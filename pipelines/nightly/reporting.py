@@ -1,0 +1,97 @@
+"""Glue between a run and its report: quality gates, headline metrics, the HTML report."""
+
+from __future__ import annotations
+
+from pipelines.nightly.context import RunContext
+
+
+def gate_outcome(part: str, info: dict) -> dict:
+    """Turn a stage's `info["gate"]` into one plain-words line for the report and the ledger."""
+    gate = info.get("gate") or {}
+    passed = bool(gate.get("passed", True))
+    reason = gate.get("reason") or ("no quality gate reported" if not gate else "")
+    if passed:
+        message = f"{part}: production model published ({reason})" if reason else (
+            f"{part}: production model published")
+    else:
+        message = f"{part}: production model was worse than its baseline, so the fallback was " \
+                  f"published instead ({reason})"
+    return {"part": part, "passed": passed, "message": message,
+            **{k: v for k, v in gate.items() if k not in ("passed", "reason")}}
+
+
+def headline_metrics(ctx: RunContext) -> dict:
+    """A few numbers for the ledger and the manifest."""
+    metrics: dict = {}
+    ev = ctx.evaluation or {}
+    k = ev.get("k", ctx.config.k)
+    models = (ev.get("recsys") or {}).get("models", {})
+    for name in ("production", "popularity", "picks"):
+        if name in models:
+            metrics[f"recsys.{name}.ndcg@{k}"] = models[name].get(f"ndcg@{k}")
+    fmodels = (ev.get("forecast") or {}).get("models", {})
+    for name in ("production", "seasonal_naive"):
+        if name in fmodels:
+            metrics[f"forecast.{name}.wape"] = fmodels[name].get("wape")
+            metrics[f"forecast.{name}.coverage_p10_p90"] = fmodels[name].get("coverage_p10_p90")
+    if ctx.picks is not None:
+        metrics["picks.rows"] = ctx.picks.height
+        metrics["picks.groups"] = ctx.picks["group_id"].n_unique() if ctx.picks.height else 0
+    if ctx.demand is not None:
+        metrics["demand.rows"] = ctx.demand.height
+    return metrics
+
+
+def build_report(ctx: RunContext) -> str:
+    """Render the run's HTML report (pipelines.report)."""
+    import polars as pl
+
+    from pipelines.report import ReportContext, business_view, render_report
+
+    curves = None
+    if ctx.booking_curves is not None and ctx.booking_curves.height and ctx.demand is not None:
+        d = ctx.demand.filter(pl.col("campaign_id").is_not_null())
+        top = (
+            d.group_by("campaign_id")
+            .agg(pl.col("forecast_p50").sum(), pl.col("forecast_p10").sum(),
+                 pl.col("forecast_p90").sum(), pl.col("ordered_qty").sum(),
+                 pl.col("product_id").first(),
+                 *([pl.col("closes_at").first()] if "closes_at" in d.columns else []))
+            .sort("ordered_qty", descending=True)
+            .head(4)
+        )
+        if "closes_at" not in top.columns:
+            top = top.join(ctx.frames["campaigns"].select("campaign_id", "closes_at"),
+                           on="campaign_id", how="left")
+        names = ctx.frames["products"].select("product_id", "name")
+        top = top.join(names, on="product_id", how="left").with_columns(
+            (pl.col("name").fill_null(pl.col("product_id")) + " (" + pl.col("campaign_id") + ")")
+            .alias("label"))
+        per_campaign = (ctx.booking_curves.group_by("campaign_id", "at").agg(pl.col("cum_qty").sum())
+                        .sort("campaign_id", "at"))
+        curves = per_campaign.join(
+            top.select("campaign_id", "label", "forecast_p10", "forecast_p50", "forecast_p90",
+                       "closes_at"), on="campaign_id", how="inner")
+    ev = ctx.evaluation or {}
+    report_ctx = ReportContext(
+        run_id=ctx.record.run_id,
+        date=ctx.config.run_date,
+        status="publishing",
+        model_version=_model_version(ctx),
+        stages=list(ctx.record.stages),
+        ingest=ctx.ingest,
+        quarantine_by_rule=ctx.quarantine_by_rule,
+        recsys=ev.get("recsys"),
+        forecast=ev.get("forecast"),
+        gates=list(ctx.record.gates),
+        booking_curves=curves,
+        business=business_view(ctx.frames) if ctx.frames else None,
+        notes=list(ctx.notes),
+    )
+    return render_report(report_ctx)
+
+
+def _model_version(ctx: RunContext) -> str:
+    from pipelines.nightly.stages import model_version
+
+    return model_version(ctx)

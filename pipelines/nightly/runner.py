@@ -1,0 +1,151 @@
+"""Running the nightly stages in order: timing, logging, ledger, failure handling, backfill."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from pipelines.errors import CircleBuyError, StageFailedError
+from pipelines.home import Home
+from pipelines.nightly.config import FAIL_STAGE_ENV, NightlyConfig
+from pipelines.nightly.context import RunContext
+from pipelines.nightly.ledger import RunRecord, mark_abandoned_runs, write_record
+from pipelines.nightly.lock import run_lock
+from pipelines.nightly.snapshot import SnapshotWriter
+from pipelines.nightly.stages import STAGE_NAMES, STAGES
+from pipelines.warehouse import connect, create_tables, day_start
+
+log = logging.getLogger("circlebuy.nightly")
+
+
+def new_run_id(run_date: date) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{run_date:%Y%m%d}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def _save(home: Home, record: RunRecord) -> None:
+    con = connect(home)
+    try:
+        write_record(con, record)
+    finally:
+        con.close()
+
+
+def run_nightly(home: Home, config: NightlyConfig) -> dict:
+    """Run every stage for `config.run_date`; publish atomically or leave the live snapshot alone.
+
+    Returns the summary of DESIGN.md (`nightly --json`). A failed stage raises StageFailedError
+    after the ledger says which stage failed and why.
+    """
+    fail_stage = config.fail_stage or os.environ.get(FAIL_STAGE_ENV) or None
+    if fail_stage and fail_stage not in STAGE_NAMES:
+        from pipelines.errors import UsageError
+
+        raise UsageError(f"{FAIL_STAGE_ENV}={fail_stage!r} is not a stage; stages: {STAGE_NAMES}")
+    home.ensure()
+    with run_lock(home.lock, what=f"nightly --date {config.run_date}"):
+        con = connect(home)
+        try:
+            create_tables(con)
+            abandoned = mark_abandoned_runs(con)
+        finally:
+            con.close()
+        if abandoned:
+            log.warning("marked %d earlier run(s) as killed in the ledger", abandoned)
+        record = RunRecord(run_id=new_run_id(config.run_date), run_date=config.run_date)
+        _save(home, record)
+        writer = SnapshotWriter(home, record.run_id, config.run_date)
+        ctx = RunContext(home=home, config=config, record=record, writer=writer,
+                         as_of=day_start(config.run_date))
+        stages = STAGES
+        progress = None
+        if config.progress:
+            from tqdm import tqdm
+
+            progress = tqdm(total=len(stages), desc=f"nightly {config.run_date}", unit="stage")
+        try:
+            for name, fn in stages:
+                if progress is not None:
+                    progress.set_postfix_str(name)
+                started = time.perf_counter()
+                try:
+                    if fail_stage == name:
+                        raise StageFailedError(f"failure injected by {FAIL_STAGE_ENV}={name}")
+                    rows_in, rows_out = fn(ctx)
+                except BaseException as exc:
+                    record.status = "failed"
+                    record.failed_stage = name
+                    record.error = f"{type(exc).__name__}: {exc}"
+                    record.ended_at = datetime.now(UTC)
+                    record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
+                                          "rows_in": None, "rows_out": None, "status": "failed"})
+                    writer.abandon()
+                    _save(home, record)
+                    log.error("stage %s failed: %s; the previous snapshot stays live", name, exc)
+                    if isinstance(exc, StageFailedError):
+                        raise
+                    if isinstance(exc, CircleBuyError):
+                        raise StageFailedError(f"stage {name} failed: {exc}") from exc
+                    raise StageFailedError(
+                        f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
+                seconds = round(time.perf_counter() - started, 3)
+                record.stages.append({"name": name, "seconds": seconds, "rows_in": int(rows_in),
+                                      "rows_out": int(rows_out)})
+                log.info("stage %-8s %10s rows in -> %10s rows out in %6.2fs", name,
+                         f"{rows_in:,}", f"{rows_out:,}", seconds)
+                if progress is not None:
+                    progress.update(1)
+                if name != "publish":
+                    _save(home, record)
+        finally:
+            if progress is not None:
+                progress.close()
+        from pipelines.nightly.reporting import headline_metrics
+
+        record.status = "succeeded"
+        record.snapshot = ctx.snapshot_dir
+        record.ended_at = datetime.now(UTC)
+        record.row_counts = dict(writer.row_counts)
+        record.metrics = headline_metrics(ctx)
+        _save(home, record)
+        return summary(record)
+
+
+def summary(record: RunRecord) -> dict:
+    """The JSON of `nightly --json` (DESIGN.md)."""
+    return {
+        "run_id": record.run_id,
+        "date": record.run_date.isoformat(),
+        "status": record.status,
+        "snapshot": record.snapshot,
+        "stages": [
+            {k: s.get(k) for k in ("name", "seconds", "rows_in", "rows_out")} for s in record.stages
+        ],
+        "gates": record.gates,
+        "metrics": record.metrics,
+    }
+
+
+def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> list[dict]:
+    """Run each date from `start` to `end` in order; stop at the first failure (re-raised)."""
+    from dataclasses import replace
+
+    if end < start:
+        from pipelines.errors import UsageError
+
+        raise UsageError(f"--to {end} is before --from {start}")
+    results = []
+    day = start
+    while day <= end:
+        log.info("backfill: %s", day)
+        try:
+            results.append(run_nightly(home, replace(base, run_date=day)))
+        except CircleBuyError as exc:
+            done = ", ".join(r["date"] for r in results) or "none"
+            raise StageFailedError(
+                f"backfill stopped at {day} (dates done: {done}): {exc}") from exc
+        day += timedelta(days=1)
+    return results

@@ -1,0 +1,236 @@
+"""The nightly stages, in order. Each takes the run context and returns (rows_in, rows_out).
+
+ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+import polars as pl
+
+from pipelines.nightly.context import RunContext
+from pipelines.nightly.reporting import gate_outcome
+from pipelines.nightly.snapshot import prune_snapshots, publish
+from pipelines.warehouse import connect, create_tables, load_frames
+
+log = logging.getLogger("circlebuy.nightly")
+
+StageFn = Callable[[RunContext], tuple[int, int]]
+
+
+def _total_rows(frames: dict[str, pl.DataFrame]) -> int:
+    return sum(f.height for f in frames.values())
+
+
+def stage_ingest(ctx: RunContext) -> tuple[int, int]:
+    """Load --raw (when given) and the API's landing files into the warehouse."""
+    from pipelines.ingest import run_ingest
+
+    read = loaded = 0
+    tables: dict[str, dict] = {}
+    sources = [ctx.config.raw] if ctx.config.raw else []
+    if (ctx.home.landing / "feedback").exists() and any((ctx.home.landing / "feedback").iterdir()):
+        sources.append(ctx.home.landing)
+    for source in sources:
+        report = run_ingest(source, ctx.home, run_date=ctx.config.run_date,
+                            progress=ctx.config.progress).to_json()
+        for name, counts in report["tables"].items():
+            merged = tables.setdefault(name, dict.fromkeys(counts, 0))
+            for key, value in counts.items():
+                merged[key] = merged.get(key, 0) + value
+            read += counts["read"]
+            loaded += counts["loaded"]
+    ctx.ingest = {"tables": tables, "sources": [str(s) for s in sources]}
+    con = connect(ctx.home)
+    try:
+        create_tables(con)
+        ctx.quarantine_by_rule = (
+            con.sql("SELECT table_name, rule, count(*) AS rows FROM quarantine "
+                    "GROUP BY ALL ORDER BY table_name, rule").pl().to_dicts()
+        )
+    finally:
+        con.close()
+    return read, loaded
+
+
+def stage_signals(ctx: RunContext) -> tuple[int, int]:
+    """Read the warehouse into frames; keep what the run may know (before the as-of instant)."""
+    frames = load_frames(ctx.home)
+    orders = frames["orders"]
+    if orders.height == 0:
+        from pipelines.errors import BadInputError
+
+        raise BadInputError(
+            f"{ctx.home.warehouse}: the orders table is empty; ingest raw files first "
+            "(`circlebuy nightly --raw RAW ...` or `circlebuy ingest RAW`)"
+        )
+    ctx.frames = frames
+    known = orders.filter(pl.col("ordered_at") < ctx.as_of).height
+    return _total_rows(frames), known
+
+
+def stage_train(ctx: RunContext) -> tuple[int, int]:
+    """Train the candidate generators and the ranker on what happened before the date."""
+    from pipelines.recsys_stage import build_picks
+
+    picks, info = build_picks(ctx.frames, ctx.config.run_date, seed=ctx.config.seed)
+    ctx.picks, ctx.picks_info = picks, info
+    ctx.record.gates.append(gate_outcome("recsys", info))
+    ctx.record.model_versions["recsys"] = model_version_of(picks)
+    rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
+    return rows_in, int(info.get("training_rows", picks.height))
+
+
+def stage_picks(ctx: RunContext) -> tuple[int, int]:
+    """Check the day's picks and write them into the snapshot."""
+    picks = ctx.picks
+    assert picks is not None
+    expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
+                "reason", "model_version"]
+    missing = [c for c in expected if c not in picks.columns]
+    if missing:
+        raise RuntimeError(f"picks are missing columns {missing}")
+    ctx.writer.write_frame("picks", picks.sort("group_id", "rank"))
+    return ctx.frames["groups"].height, picks.height
+
+
+def stage_forecast(ctx: RunContext) -> tuple[int, int]:
+    """Pool the open campaigns as of the date and forecast what stands at cutoff."""
+    from pipelines.demand_stage import build_demand, store_vintages
+
+    demand, info = build_demand(ctx.frames, ctx.as_of, seed=ctx.config.seed)
+    ctx.demand, ctx.demand_info = demand, info
+    ctx.record.gates.append(gate_outcome("forecast", info))
+    ctx.record.model_versions["forecast"] = model_version_of(demand)
+    ctx.writer.write_frame("demand", demand)
+    con = connect(ctx.home)
+    try:
+        store_vintages(con, demand)
+    finally:
+        con.close()
+    ctx.booking_curves = booking_curves(ctx)
+    ctx.writer.write_frame("booking_curves", ctx.booking_curves)
+    write_dimensions(ctx)
+    rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
+    return rows_in, demand.height
+
+
+def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
+    """Score the models on the last horizon, whose outcome is known by the run's date."""
+    if not ctx.config.evaluate:
+        ctx.notes.append("evaluation skipped by configuration")
+        return 0, 0
+    from pipelines.evaluate import EvaluateConfig
+    from pipelines.evaluate_forecast import evaluate_forecast
+    from pipelines.evaluate_recsys import evaluate_recsys
+
+    as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
+    config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
+                            seed=ctx.config.seed)
+    recsys_block, _ = evaluate_recsys(ctx.frames, config)
+    forecast_block, _ = evaluate_forecast(ctx.frames, config)
+    ctx.evaluation = {"as_of": as_of.isoformat(), "horizon_days": config.horizon_days,
+                      "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
+    return int(recsys_block.get("groups_evaluated", 0)), int(forecast_block.get("series_evaluated", 0))
+
+
+def stage_report(ctx: RunContext) -> tuple[int, int]:
+    """Render the self-contained HTML report into the snapshot."""
+    from pipelines.nightly.reporting import build_report
+
+    html = build_report(ctx)
+    ctx.writer.write_text("report.html", html)
+    return len(ctx.record.stages), 1
+
+
+def stage_publish(ctx: RunContext) -> tuple[int, int]:
+    """Finish the snapshot beside the live one, switch HOME/current to it, prune old ones."""
+    from pipelines.nightly.reporting import headline_metrics
+
+    folder = ctx.writer.finish(
+        model_version=model_version(ctx), metrics=headline_metrics(ctx),
+        extra={"gates": ctx.record.gates, "stages": ctx.record.stages},
+    )
+    publish(ctx.home, folder)
+    ctx.snapshot_dir = str(folder)
+    removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
+    if removed:
+        log.info("removed %d old snapshot(s): %s", len(removed), ", ".join(p.name for p in removed))
+    return sum(ctx.writer.row_counts.values()), len(ctx.writer.row_counts)
+
+
+def model_version(ctx: RunContext) -> str:
+    versions = []
+    for frame in (ctx.picks, ctx.demand):
+        if frame is not None and "model_version" in frame.columns and frame.height:
+            versions.extend(sorted(set(frame["model_version"].drop_nulls().to_list())))
+    return "+".join(versions) or f"none@{ctx.config.run_date}"
+
+
+def model_version_of(frame: pl.DataFrame) -> str:
+    if "model_version" not in frame.columns or frame.height == 0:
+        return ""
+    return "+".join(sorted(set(frame["model_version"].drop_nulls().to_list())))
+
+
+def booking_curves(ctx: RunContext) -> pl.DataFrame:
+    """Cumulative paid quantity per campaign × warehouse by hour, as of the run, for the charts."""
+    orders = ctx.frames["orders"]
+    groups = ctx.frames["groups"].select("group_id", "warehouse_id")
+    schema = {"campaign_id": pl.String, "warehouse_id": pl.String,
+              "at": pl.Datetime("us", "Asia/Shanghai"), "cum_qty": pl.Int64}
+    if ctx.demand is None or ctx.demand.height == 0 or "campaign_id" not in ctx.demand.columns:
+        return pl.DataFrame(schema=schema)
+    open_campaigns = ctx.demand.select("campaign_id").drop_nulls().unique()
+    status_at = pl.coalesce("status_at", "ordered_at")
+    live = (
+        orders.join(open_campaigns, on="campaign_id", how="semi")
+        .filter(pl.col("ordered_at") < ctx.as_of)
+        .filter((pl.col("status") == "paid") | (status_at >= ctx.as_of))
+        .join(groups, on="group_id", how="left")
+    )
+    if live.height == 0:
+        return pl.DataFrame(schema=schema)
+    return (
+        live.with_columns(pl.col("ordered_at").dt.truncate("1h").alias("at"))
+        .group_by("campaign_id", "warehouse_id", "at")
+        .agg(pl.col("quantity").sum().alias("qty"))
+        .sort("campaign_id", "warehouse_id", "at")
+        .with_columns(pl.col("qty").cum_sum().over("campaign_id", "warehouse_id").alias("cum_qty"))
+        .select("campaign_id", "warehouse_id", "at", pl.col("cum_qty").cast(pl.Int64))
+    )
+
+
+def write_dimensions(ctx: RunContext) -> None:
+    """The small tables the API serves from: groups, products, campaigns."""
+    f = ctx.frames
+    ctx.writer.write_frame("groups", f["groups"].select("group_id", "shopkeeper_id", "city",
+                                                        "warehouse_id"))
+    ctx.writer.write_frame("products", f["products"].select("product_id", "supplier_id", "name",
+                                                            "category", "price"))
+    campaigns = f["campaigns"].join(
+        f["products"].select("product_id", "supplier_id"), on="product_id", how="left"
+    ).select("campaign_id", "product_id", "supplier_id", "opens_at", "closes_at", "warehouse_id",
+             "max_qty")
+    ctx.writer.write_frame("campaigns", campaigns)
+
+
+STAGES: list[tuple[str, StageFn]] = [
+    ("ingest", stage_ingest),
+    ("signals", stage_signals),
+    ("train", stage_train),
+    ("picks", stage_picks),
+    ("forecast", stage_forecast),
+    ("evaluate", stage_evaluate),
+    ("report", stage_report),
+    ("publish", stage_publish),
+]
+STAGE_NAMES = [name for name, _ in STAGES]
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(obj, default=str, sort_keys=True)
