@@ -240,6 +240,24 @@ def backfill(
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
 
 
+@app.command()
+def demo(
+    home: HomeOpt = None,
+    raw: Annotated[Path | None, typer.Option("--raw", help="Where to write the world "
+                                             "(default: HOME/raw)")] = None,
+    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the nightly")] = False,
+) -> None:
+    """Generate a small world, run the nightly for its last day, then serve it (URL and keys)."""
+    from pipelines.demo import run_demo
+
+    _log_to_stderr()
+    h = resolve_home(home).ensure()
+    run_demo(h, raw or (h.root / "raw"), port=port, host=host, serve=not no_serve,
+             progress=show_progress())
+
+
 def main() -> None:
     """Entry point: map named errors to exit codes, never show a traceback for bad input."""
     try:

@@ -1,0 +1,81 @@
+"""`circlebuy demo`: the main job on the embedded default, end to end, on a small world.
+
+synthetic world -> nightly pipeline for its last day -> API serving, with a printed URL and keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import typer
+
+from pipelines.home import Home
+
+log = logging.getLogger("circlebuy.demo")
+
+
+def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 35, seed: int = 7,
+                 end: date | None = None, progress: bool = False) -> dict:
+    """Generate a world into RAW, run the nightly for its last day; return what to show."""
+    from pipelines.generate import run_generate
+    from pipelines.nightly import NightlyConfig, run_nightly
+    from pipelines.nightly.snapshot import live_snapshot
+
+    end = end or (date.today() - timedelta(days=1))
+    typer.echo(f"[1/3] generating a synthetic world: {groups} groups, {days} days, ending {end}",
+               err=True)
+    world = run_generate(out=raw, groups=groups, days=days, end=end, seed=seed, dirty=False,
+                         fmt="parquet", progress=progress)
+    typer.echo(f"      {sum(world['tables'].values()):,} rows in {world['seconds']:.1f}s -> {raw}",
+               err=True)
+    typer.echo(f"[2/3] nightly pipeline for {end} into {home.root}", err=True)
+    result = run_nightly(home.ensure(), NightlyConfig(run_date=end, raw=raw, progress=progress))
+    for stage in result["stages"]:
+        typer.echo(f"      {stage['name']:<9} {stage['seconds']:7.2f}s  rows in {stage['rows_in']:>10,}"
+                   f"  out {stage['rows_out']:>10,}", err=True)
+    live = live_snapshot(home)
+    picks = pl.read_parquet(live / "picks.parquet")
+    groups_frame = pl.read_parquet(live / "groups.parquet")
+    demand = pl.read_parquet(live / "demand.parquet")
+    busiest = (picks.join(groups_frame, on="group_id").group_by("shopkeeper_id").len()
+               .sort(["len", "shopkeeper_id"], descending=[True, False]))
+    shopkeeper = busiest["shopkeeper_id"][0] if busiest.height else None
+    group = (picks.join(groups_frame, on="group_id").filter(pl.col("shopkeeper_id") == shopkeeper)
+             ["group_id"][0]) if shopkeeper else None
+    supplier = (demand.group_by("supplier_id").agg(pl.col("forecast_p50").sum())
+                .sort(["forecast_p50", "supplier_id"], descending=[True, False])["supplier_id"][0]
+                if demand.height else None)
+    return {"result": result, "snapshot": live, "shopkeeper": shopkeeper, "group": group,
+            "supplier": supplier}
+
+
+def run_demo(home: Home, raw: Path, *, port: int = 8000, host: str = "127.0.0.1",
+             serve: bool = True, progress: bool = False) -> dict:
+    from api.keys import create_key
+
+    shown = prepare_demo(home, raw, progress=progress)
+    admin = create_key(home, role="admin", subject="demo-admin")
+    keys = {"admin": admin}
+    if shown["shopkeeper"]:
+        keys[f"shopkeeper {shown['shopkeeper']}"] = create_key(
+            home, role="shopkeeper", subject=shown["shopkeeper"])
+    if shown["supplier"]:
+        keys[f"supplier {shown['supplier']}"] = create_key(
+            home, role="supplier", subject=shown["supplier"])
+    url = f"http://{host}:{port}"
+    typer.echo("[3/3] serving the live snapshot", err=True)
+    typer.echo(f"      report:  {shown['snapshot'] / 'report.html'}")
+    typer.echo(f"      API:     {url}   (pages: {url}/ ; OpenAPI: {url}/docs)")
+    if shown["group"]:
+        typer.echo(f"      try:     curl -H 'Authorization: Bearer {admin}' "
+                   f"{url}/v1/groups/{shown['group']}/picks")
+    for who, key in keys.items():
+        typer.echo(f"      key ({who}): {key}")
+    if serve:
+        from api.server import serve as run_server
+
+        run_server(home, host=host, port=port, workers=1)
+    return {**shown, "keys": keys, "url": url}
