@@ -1,0 +1,1 @@
+"""Importers of public datasets into the raw contract (one module per dataset)."""
