@@ -1,0 +1,36 @@
+"""What the nightly hands the run report: one plain value object, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+
+@dataclass
+class ReportContext:
+    """Everything the report shows about one nightly run; every part after `model_version` may be empty.
+
+    - stages: [{"name", "seconds", "rows_in", "rows_out"}, ...] in run order.
+    - ingest: the `ingest --json` report {"tables": {t: {"read", "loaded", "duplicates", "quarantined"}}}.
+    - quarantine_by_rule: [{"table_name", "rule", "rows"}, ...].
+    - recsys / forecast: the `evaluate --json` blocks of the same names.
+    - gates: [{"part", "passed", "message"}, ...], the message in plain words.
+    - booking_curves: campaign_id, label, at, cum_qty, forecast_p10/p50/p90, closes_at (one row per point).
+    - business: what `business_view` returns.
+    """
+
+    run_id: str
+    date: date
+    status: str
+    model_version: str
+    stages: list[dict] = field(default_factory=list)
+    ingest: dict | None = None
+    quarantine_by_rule: list[dict] = field(default_factory=list)
+    recsys: dict | None = None
+    forecast: dict | None = None
+    gates: list[dict] = field(default_factory=list)
+    booking_curves: pl.DataFrame | None = None
+    business: dict | None = None
+    notes: list[str] = field(default_factory=list)

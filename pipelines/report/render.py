@@ -1,0 +1,573 @@
+"""Render a ReportContext as one self-contained HTML page: inline CSS, inline SVG, no links out.
+
+Every part of the context may be missing; its section then says "not available in this run".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import polars as pl
+
+from pipelines.contract import RULES
+from pipelines.report.charts import bar_chart, esc, fan_chart, fmt_number, fmt_pct
+from pipelines.report.context import ReportContext
+
+SECTIONS = (
+    ("summary", "Run summary"),
+    ("rows", "Rows and quarantine"),
+    ("ranking", "Ranking: every model against the baselines"),
+    ("forecast", "Forecast accuracy and interval coverage"),
+    ("curves", "Booking curves of the largest open campaigns"),
+    ("business", "How the business looks"),
+    ("gates", "Quality gates and fallbacks"),
+    ("notes", "Notes"),
+)
+SECTION_TITLES = tuple(title for _, title in SECTIONS)
+MAX_CURVES = 12
+NOT_AVAILABLE = "not available in this run"
+RANKING_METRICS = ("ndcg@", "recall@", "precision@", "map@", "hit@", "coverage")
+RECSYS_BASELINE, FORECAST_BASELINE = "popularity", "seasonal_naive"
+
+CSS = """
+:root{--ink:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f7f8fa;--ok:#1b7f4b;--bad:#b42318;--warn:#b25e09}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);
+font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
+main{max-width:980px;margin:0 auto;padding:16px}
+header{padding:8px 0 4px}
+h1{font-size:1.5rem;margin:0 0 4px}
+h2{font-size:1.2rem;margin:0 0 12px}
+h3{font-size:1rem;margin:18px 0 8px}
+section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px;margin:14px 0}
+nav{font-size:.9rem;margin:6px 0 0}
+nav a{color:var(--muted);margin-right:12px;white-space:nowrap}
+.meta{color:var(--muted);margin:0}
+.na{color:var(--muted);font-style:italic}
+.muted{color:var(--muted);font-size:.9rem}
+.badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:.85rem;font-weight:600;color:#fff}
+.s-ok{background:var(--ok)}.s-bad{background:var(--bad)}.s-warn{background:var(--warn)}
+.scroll{overflow-x:auto;margin:8px 0}
+table{border-collapse:collapse;width:100%;font-size:.9rem;font-variant-numeric:tabular-nums}
+th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}
+td.text{text-align:left;white-space:normal}
+th{color:var(--muted);font-weight:600}
+tr.base td{color:var(--muted)}
+tr.prod td{font-weight:600}
+.bar{display:inline-block;height:8px;background:#0072B2;border-radius:2px;vertical-align:middle}
+figure{margin:10px 0 14px}
+figcaption{color:var(--muted);font-size:.85rem;margin-top:2px}
+svg.chart{display:block;max-width:100%;height:auto}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
+.grid figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:8px}
+.key{display:inline-block;width:22px;height:10px;vertical-align:middle;margin:0 4px 0 10px}
+ul.gates{list-style:none;padding:0;margin:0}
+ul.gates li{padding:8px 0;border-bottom:1px solid var(--line)}
+@media (max-width:600px){main{padding:8px}section{padding:12px;border-radius:8px}body{font-size:14px}}
+"""
+
+
+def render_report(ctx: ReportContext) -> str:
+    """The whole report for one run as an HTML document (a string); never fetches anything."""
+    body = [
+        _header(ctx),
+        _section("summary", _summary(ctx)),
+        _section("rows", _rows(ctx)),
+        _section("ranking", _ranking(ctx.recsys)),
+        _section("forecast", _forecast(ctx.forecast)),
+        _section("curves", _curves(ctx.booking_curves)),
+        _section("business", _business(ctx.business)),
+        _section("gates", _gates(ctx.gates)),
+        _section("notes", _notes(ctx.notes)),
+    ]
+    title = f"circlebuy run {ctx.run_id} · {ctx.date.isoformat()}"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def _num(value: object) -> float | None:
+    """A finite float from a metric value, or None (missing, text, bool, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _cell(value: object) -> str:
+    v = _num(value)
+    if v is None:
+        return "–" if value is None or isinstance(value, int | float) else esc(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return fmt_number(v)
+
+
+def _na(what: str = "") -> str:
+    return f'<p class="na">{esc(what + ": " if what else "")}{NOT_AVAILABLE}.</p>'
+
+
+def _section(anchor: str, inner: str) -> str:
+    title = dict(SECTIONS)[anchor]
+    return f'<section id="{anchor}"><h2>{esc(title)}</h2>{inner}</section>'
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], row_classes: Sequence[str] = ()) -> str:
+    """Cells must already be escaped HTML."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    trs = []
+    for i, row in enumerate(rows):
+        cls = f' class="{row_classes[i]}"' if i < len(row_classes) and row_classes[i] else ""
+        trs.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    body = "".join(trs)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>" if svg else ""
+
+
+def _seconds(value: object) -> str:
+    s = _num(value)
+    if s is None:
+        return "–"
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, rest = divmod(round(s), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def _status_class(status: str) -> str:
+    s = status.lower()
+    if s in {"success", "succeeded", "ok", "published", "passed"}:
+        return "s-ok"
+    if s in {"failed", "failure", "error", "killed"}:
+        return "s-bad"
+    return "s-warn"
+
+
+def _is_baseline(name: str) -> bool:
+    return any(w in name.lower() for w in ("popular", "naive", "random", "baseline"))
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def _header(ctx: ReportContext) -> str:
+    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS)
+    return (
+        f"<header><h1>Nightly run {esc(ctx.run_id)}</h1>"
+        f'<p class="meta">for {esc(ctx.date.isoformat())} · '
+        f'<span class="badge {_status_class(str(ctx.status))}">{esc(ctx.status)}</span> · '
+        f"model version {esc(ctx.model_version or '–')}</p><nav>{nav}</nav></header>"
+    )
+
+
+def _summary(ctx: ReportContext) -> str:
+    fallbacks = [g for g in ctx.gates if not g.get("passed", True)]
+    total = sum(_num(s.get("seconds")) or 0.0 for s in ctx.stages)
+    lines = [
+        f"<p>Status <b>{esc(ctx.status)}</b>; {len(ctx.stages)} stage(s) in {esc(_seconds(total))}.",
+    ]
+    if fallbacks:
+        parts = ", ".join(esc(g.get("part", "?")) for g in fallbacks)
+        lines.append(f" Published with the fallback for: <b>{parts}</b> (see the quality gates).")
+    lines.append("</p>")
+    if not ctx.stages:
+        return "".join(lines) + _na("Stage timings")
+    longest = max((_num(s.get("seconds")) or 0.0 for s in ctx.stages), default=0.0) or 1.0
+    rows = []
+    for s in ctx.stages:
+        secs = _num(s.get("seconds")) or 0.0
+        bar = f'<span class="bar" style="width:{max(1, round(80 * secs / longest))}px"></span>'
+        rows.append(
+            [
+                esc(s.get("name", "?")),
+                esc(_seconds(s.get("seconds"))),
+                bar,
+                _cell(s.get("rows_in")),
+                _cell(s.get("rows_out")),
+            ]
+        )
+    return "".join(lines) + _table(["stage", "time", "", "rows in", "rows out"], rows)
+
+
+def _rows(ctx: ReportContext) -> str:
+    out = []
+    named = [
+        s for s in ctx.stages if _num(s.get("rows_in")) is not None or _num(s.get("rows_out")) is not None
+    ]
+    svg = bar_chart(
+        [str(s.get("name", "?")) for s in named],
+        [
+            ("rows in", [_num(s.get("rows_in")) for s in named]),
+            ("rows out", [_num(s.get("rows_out")) for s in named]),
+        ],
+        title="Rows in and out per stage",
+    )
+    out.append(_figure(svg, "Rows in and out of each stage.") if svg else _na("Rows per stage"))
+
+    tables = (ctx.ingest or {}).get("tables") or {}
+    if tables:
+        rows = []
+        for name, t in tables.items():
+            parts = [_num(t.get(k)) for k in ("read", "loaded", "duplicates", "quarantined")]
+            balanced = None not in parts and parts[0] == parts[1] + parts[2] + parts[3]
+            rows.append(
+                [esc(name)]
+                + [_cell(t.get(k)) for k in ("read", "loaded", "duplicates", "quarantined")]
+                + ["✓" if balanced else "✗ does not add up"]
+            )
+        out.append("<h3>Ingest</h3>")
+        out.append(_table(["table", "read", "loaded", "duplicates", "quarantined", "read = sum"], rows))
+    else:
+        out.append("<h3>Ingest</h3>" + _na("Ingest counts (no raw files were ingested)"))
+
+    out.append("<h3>Quarantine by rule</h3>")
+    q = sorted(ctx.quarantine_by_rule, key=lambda r: -(_num(r.get("rows")) or 0.0))
+    if not q:
+        out.append(
+            '<p class="muted">No rows were quarantined in this run.</p>' if ctx.ingest else _na("Quarantine")
+        )
+        return "".join(out)
+    labels = [f"{r.get('table_name', '?')} · {r.get('rule', '?')}" for r in q]
+    svg = bar_chart(labels, [("rows", [_num(r.get("rows")) for r in q])], title="Quarantined rows by rule")
+    out.append(_figure(svg, "Rows set aside in quarantine, per table and rule."))
+    out.append(
+        _table(
+            ["table", "rule", "rows", "what it means"],
+            [
+                [
+                    esc(r.get("table_name", "?")),
+                    esc(r.get("rule", "?")),
+                    _cell(r.get("rows")),
+                    f'<span class="text">{esc(RULES.get(str(r.get("rule")), ""))}</span>',
+                ]
+                for r in q
+            ],
+        )
+    )
+    return "".join(out)
+
+
+def _ranking(recsys: dict | None) -> str:
+    models = (recsys or {}).get("models") or {}
+    models = {str(k): v for k, v in models.items() if isinstance(v, dict)}
+    if not models:
+        return _na("Ranking metrics")
+    metrics: list[str] = []
+    for m in models.values():
+        metrics += [k for k in m if k not in metrics and _num(m[k]) is not None]
+    charted = [k for k in metrics if k.startswith(RANKING_METRICS)]
+    names = list(models)
+    svg = bar_chart(
+        charted,
+        [(n, [_num(models[n].get(k)) for k in charted]) for n in names],
+        title="Ranking metrics per model",
+    )
+    out = [
+        f"<p>Groups evaluated: <b>{_cell((recsys or {}).get('groups_evaluated'))}</b>. Higher is better; "
+        "baselines are shown in grey in the table, the published ranker (production) in bold.</p>",
+        _figure(svg, "Ranking metrics of every model (higher is better)."),
+    ]
+    primary = next((k for k in metrics if k.startswith("ndcg@")), metrics[0] if metrics else None)
+    base = RECSYS_BASELINE if RECSYS_BASELINE in models else next((n for n in names if _is_baseline(n)), None)
+    headers = ["model", *metrics]
+    if primary and base:
+        headers.append(f"{primary} vs {base}")
+    rows, classes = [], []
+    for n in names:
+        row = [esc(n)] + [_cell(models[n].get(k)) for k in metrics]
+        if primary and base:
+            row.append(_relative(_num(models[n].get(primary)), _num(models[base].get(primary))))
+        rows.append(row)
+        classes.append("prod" if n == "production" else "base" if _is_baseline(n) else "")
+    out.append(_table(headers, rows, classes))
+    return "".join(out)
+
+
+def _relative(value: float | None, ref: float | None) -> str:
+    if value is None or ref is None or ref == 0:
+        return "–"
+    return f"{100 * (value - ref) / abs(ref):+.1f}%"
+
+
+def _forecast(forecast: dict | None) -> str:
+    models = (forecast or {}).get("models") or {}
+    models = {str(k): v for k, v in models.items() if isinstance(v, dict)}
+    out = []
+    if not models:
+        out.append(_na("Forecast accuracy"))
+    else:
+        names = list(models)
+        svg = bar_chart(
+            names,
+            [
+                ("WAPE (lower is better)", [_num(models[n].get("wape")) for n in names]),
+                ("P10–P90 coverage", [_num(models[n].get("coverage_p10_p90")) for n in names]),
+            ],
+            title="Forecast error and interval coverage per model",
+            ref=(0.8, "80% target"),
+        )
+        out.append(
+            f"<p>Series evaluated: <b>{_cell((forecast or {}).get('series_evaluated'))}</b>. "
+            "WAPE is the absolute error as a share of the volume (lower is better); coverage is how often "
+            "the actual fell inside the P10–P90 interval (80% is right; much less means the interval is "
+            "too narrow).</p>"
+        )
+        out.append(_figure(svg, "Forecast WAPE and P10–P90 coverage per model."))
+        metrics: list[str] = []
+        for m in models.values():
+            metrics += [k for k in m if k not in metrics]
+        base = (
+            FORECAST_BASELINE
+            if FORECAST_BASELINE in models
+            else next((n for n in names if _is_baseline(n)), None)
+        )
+        headers = ["model", *metrics] + ([f"wape vs {base}"] if base else [])
+        rows, classes = [], []
+        for n in names:
+            row = [esc(n)] + [_cell(models[n].get(k)) for k in metrics]
+            if base:
+                row.append(_relative(_num(models[n].get("wape")), _num(models[base].get("wape"))))
+            rows.append(row)
+            classes.append("prod" if n == "production" else "base" if _is_baseline(n) else "")
+        out.append(_table(headers, rows, classes))
+    out.append("<h3>Pre-sale: total at cutoff, forecast during the window</h3>")
+    presale = (forecast or {}).get("presale")
+    flat = _flatten(presale) if presale else []
+    if not flat:
+        out.append(_na("Pre-sale evaluation"))
+        return "".join(out)
+    keys: list[str] = []
+    for _, leaf in flat:
+        keys += [k for k in leaf if k not in keys]
+    rows = [[esc(" · ".join(path) or "overall")] + [_cell(leaf.get(k)) for k in keys] for path, leaf in flat]
+    out.append(_table(["where", *keys], rows))
+    return "".join(out)
+
+
+def _flatten(value: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict]]:
+    """Any nested dict / list of metrics as rows: (path of keys, {metric: scalar})."""
+    if isinstance(value, dict):
+        scalars = {str(k): v for k, v in value.items() if not isinstance(v, dict | list)}
+        rows = [(path, scalars)] if scalars else []
+        for k, v in value.items():
+            if isinstance(v, dict | list):
+                rows += _flatten(v, (*path, str(k)))
+        return rows
+    if isinstance(value, list):
+        rows = []
+        for i, v in enumerate(value):
+            rows += _flatten(v, (*path, str(i + 1)))
+        return rows
+    return [(path, {"value": value})]
+
+
+def _curves(curves: pl.DataFrame | None) -> str:
+    if curves is None or curves.is_empty() or "campaign_id" not in curves.columns:
+        return _na("Booking curves")
+    ids = curves["campaign_id"].unique(maintain_order=True).to_list()
+    figs = []
+    for cid in ids[:MAX_CURVES]:
+        c = curves.filter(pl.col("campaign_id") == cid)
+        if "at" in c.columns:
+            c = c.sort("at")
+        first = c.row(0, named=True)
+        pts = [
+            (_epoch(a), float(q))
+            for a, q in zip(
+                c.get_column("at").to_list() if "at" in c.columns else [],
+                c.get_column("cum_qty").to_list() if "cum_qty" in c.columns else [],
+                strict=False,
+            )
+            if a is not None and q is not None
+        ]
+        closes = first.get("closes_at")
+        band = tuple(_num(first.get(f"forecast_p{p}")) for p in (10, 50, 90))
+        tz = (
+            next((a.tzinfo for a in c.get_column("at").to_list() if a is not None), None)
+            if "at" in c.columns
+            else None
+        )
+        label = str(first.get("label") or cid)
+        svg = fan_chart(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            title=f"Booking curve of {label}",
+            cutoff=_epoch(closes) if isinstance(closes, datetime) else None,
+            band=band if None not in band else None,  # type: ignore[arg-type]
+            x_fmt=lambda t, tz=tz: datetime.fromtimestamp(t, tz or UTC).strftime("%m-%d %H:%M"),
+        )
+        if not svg:
+            continue
+        so_far = f"{fmt_number(pts[-1][1])} ordered so far" if pts else "no orders yet"
+        caption = f"{label} ({cid}): {so_far}"
+        if None not in band:
+            caption += f"; P50 {fmt_number(band[1])} at cutoff"  # type: ignore[arg-type]
+        figs.append(f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>")
+    if not figs:
+        return _na("Booking curves")
+    more = f" Showing {MAX_CURVES} of {len(ids)}." if len(ids) > MAX_CURVES else ""
+    legend = (
+        '<p class="muted">Ordered so far'
+        '<span class="key" style="background:#1f2933;height:2px;margin-left:6px">'
+        '</span> · forecast P50<span class="key" style="border-top:2px dashed #0072B2;height:0"></span>'
+        ' · P10–P90 at cutoff<span class="key" style="background:rgba(0,114,178,.25)"></span>'
+        f"{esc(more)}</p>"
+    )
+    return legend + f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _epoch(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _business(business: dict | None) -> str:
+    if not business:
+        return _na("Business view")
+    count = {k: _cell(business.get(k)) for k in ("shopkeepers", "groups", "paid_orders", "paid_quantity")}
+    out = [
+        f"<p>{count['shopkeepers']} shopkeepers, {count['groups']} groups, "
+        f"{count['paid_orders']} paid orders ({count['paid_quantity']} items).</p>"
+    ]
+    tiers = business.get("tiers") or {}
+    trows = tiers.get("rows") or []
+    out.append("<h3>Shopkeepers by tier: where the orders come from</h3>")
+    if trows:
+        svg = bar_chart(
+            [str(r.get("tier")) for r in trows],
+            [
+                ("share of paid orders", [_num(r.get("order_share")) for r in trows]),
+                ("share of quantity", [_num(r.get("quantity_share")) for r in trows]),
+            ],
+            title="Share of paid orders and quantity by shopkeeper tier",
+            fmt=fmt_pct,
+        )
+        out.append(_figure(svg, f"Tiers: {tiers.get('note', tiers.get('method', ''))}."))
+        out.append(
+            _table(
+                ["tier", "shopkeepers", "paid orders", "share", "quantity", "share"],
+                [
+                    [
+                        esc(r.get("tier")),
+                        _cell(r.get("shopkeepers")),
+                        _cell(r.get("paid_orders")),
+                        _pct(r.get("order_share")),
+                        _cell(r.get("quantity")),
+                        _pct(r.get("quantity_share")),
+                    ]
+                    for r in trows
+                ],
+            )
+        )
+    else:
+        out.append(_na("Tiers"))
+    beh = business.get("behaviour") or {}
+    brows = beh.get("rows") or []
+    out.append("<h3>Shopkeepers by how they act</h3>")
+    if brows:
+        svg = bar_chart(
+            [str(r.get("label", r.get("behaviour"))) for r in brows],
+            [("shopkeepers", [_num(r.get("shopkeepers")) for r in brows])],
+            title="Shopkeepers by how they act",
+        )
+        share = beh.get("self_buying_share", 0.5)
+        invites = beh.get("recruiting_min_invites", 2)
+        out.append(
+            _figure(
+                svg,
+                f"Mostly self-buying: one member places at least {fmt_pct(_num(share) or 0.5)} of the paid "
+                f"orders of all their groups; sharing: the rest with orders; recruiting: invited at least "
+                f"{invites} other shopkeepers (a recruiter is also counted as self-buying or sharing).",
+            )
+        )
+        out.append(
+            _table(
+                ["behaviour", "shopkeepers", "share", "paid orders", "share of orders"],
+                [
+                    [
+                        esc(r.get("label", r.get("behaviour"))),
+                        _cell(r.get("shopkeepers")),
+                        _pct(r.get("shopkeeper_share")),
+                        _cell(r.get("paid_orders")),
+                        _pct(r.get("order_share")),
+                    ]
+                    for r in brows
+                ],
+            )
+        )
+        if "recruiting_and_self_buying" in beh:
+            out.append(
+                f'<p class="muted">Of the recruiters, {_cell(beh.get("recruiting_and_self_buying"))} are '
+                f"mostly self-buying and {_cell(beh.get('recruiting_and_sharing'))} share with their "
+                "group.</p>"
+            )
+    else:
+        out.append(_na("Shopkeeper behaviour"))
+    kinds = business.get("group_kinds") or []
+    out.append("<h3>Groups by kind</h3>")
+    if kinds:
+        svg = bar_chart(
+            [str(k.get("kind")) for k in kinds],
+            [
+                ("share of groups", [_num(k.get("group_share")) for k in kinds]),
+                ("share of paid orders", [_num(k.get("order_share")) for k in kinds]),
+            ],
+            title="Groups and paid orders by group kind",
+            fmt=fmt_pct,
+        )
+        out.append(_figure(svg, "Share of groups and of paid orders per group kind."))
+        out.append(
+            _table(
+                ["kind", "groups", "share", "paid orders", "share", "current members"],
+                [
+                    [
+                        esc(k.get("kind")),
+                        _cell(k.get("groups")),
+                        _pct(k.get("group_share")),
+                        _cell(k.get("paid_orders")),
+                        _pct(k.get("order_share")),
+                        _cell(k.get("members")),
+                    ]
+                    for k in kinds
+                ],
+            )
+        )
+    else:
+        out.append(_na("Groups by kind"))
+    return "".join(out)
+
+
+def _pct(value: object) -> str:
+    v = _num(value)
+    return "–" if v is None else fmt_pct(v)
+
+
+def _gates(gates: list[dict]) -> str:
+    if not gates:
+        return _na("Quality gates")
+    items = []
+    for g in gates:
+        passed = bool(g.get("passed"))
+        badge = (
+            '<span class="badge s-ok">passed</span>'
+            if passed
+            else '<span class="badge s-warn">fallback</span>'
+        )
+        items.append(f"<li>{badge} <b>{esc(g.get('part', '?'))}</b>: {esc(g.get('message', ''))}</li>")
+    return f'<ul class="gates">{"".join(items)}</ul>'
+
+
+def _notes(notes: list[str]) -> str:
+    if not notes:
+        return '<p class="muted">No notes for this run.</p>'
+    return "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"

@@ -1,0 +1,171 @@
+"""render_report: a full context, an almost empty one, escaping, and no reference to the network."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from pipelines.report import SECTION_TITLES, ReportContext, business_view, render_report
+from tests.pipelines.test_report_business import tiny  # noqa: F401  (fixture)
+
+TZ = ZoneInfo("Asia/Shanghai")
+N_CURVES = 3
+# rows per stage, quarantine, ranking, forecast, three business charts, one per booking curve
+FULL_CHARTS = 7 + N_CURVES
+
+
+def booking_curves(n: int = N_CURVES) -> pl.DataFrame:
+    rows = []
+    start = datetime(2026, 3, 1, 8, tzinfo=TZ)
+    for c in range(n):
+        closes = start + timedelta(days=2)
+        cum = 0
+        for h in range(0, 30, 3):
+            cum += 5 + 3 * c + h % 4
+            rows.append(
+                {
+                    "campaign_id": f"c{c}",
+                    "label": f"Product {c} <fresh>",
+                    "at": start + timedelta(hours=h),
+                    "cum_qty": cum,
+                    "forecast_p10": cum * 1.2,
+                    "forecast_p50": cum * 1.6,
+                    "forecast_p90": cum * 2.1,
+                    "closes_at": closes,
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+def full_context(frames: dict[str, pl.DataFrame]) -> ReportContext:
+    stages = [
+        {"name": "ingest", "seconds": 3.2, "rows_in": 120_000, "rows_out": 119_880},
+        {"name": "signals", "seconds": 1.4, "rows_in": 119_880, "rows_out": 40_000},
+        {"name": "train", "seconds": 75.0, "rows_in": 40_000, "rows_out": 4},
+        {"name": "picks", "seconds": 2.0, "rows_in": 2_000, "rows_out": 16_000},
+        {"name": "publish", "seconds": 0.3, "rows_in": None, "rows_out": None},
+    ]
+    metrics = {
+        "ndcg@10": 0.21,
+        "recall@10": 0.3,
+        "precision@10": 0.12,
+        "map@10": 0.1,
+        "hit@10": 0.55,
+        "coverage": 0.4,
+    }
+    return ReportContext(
+        run_id="20260301-abc",
+        date=date(2026, 3, 1),
+        status="success",
+        model_version="als-2026-03-01",
+        stages=stages,
+        ingest={
+            "tables": {
+                "orders": {"read": 100, "loaded": 90, "duplicates": 4, "quarantined": 6},
+                "groups": {"read": 20, "loaded": 20, "duplicates": 0, "quarantined": 0},
+            }
+        },
+        quarantine_by_rule=[
+            {"table_name": "orders", "rule": "non_positive_quantity", "rows": 4},
+            {"table_name": "orders", "rule": "unknown_foreign_key", "rows": 2},
+        ],
+        recsys={
+            "groups_evaluated": 1800,
+            "models": {
+                "popularity": {k: v * 0.7 for k, v in metrics.items()},
+                "item_knn": {k: v * 0.9 for k, v in metrics.items()},
+                "production": metrics,
+            },
+        },
+        forecast={
+            "series_evaluated": 420,
+            "models": {
+                "seasonal_naive": {"wape": 0.42, "bias": -0.05, "pinball": 3.1, "coverage_p10_p90": 0.61},
+                "production": {"wape": 0.3, "bias": 0.02, "pinball": 2.2, "coverage_p10_p90": 0.79},
+            },
+            "presale": {
+                "campaigns_evaluated": 35,
+                "checkpoints": {
+                    "50%": {"production": {"wape": 0.25, "coverage_p10_p90": 0.8}},
+                    "90%": {"production": {"wape": 0.1, "coverage_p10_p90": 0.82}},
+                },
+            },
+        },
+        gates=[
+            {"part": "ranking", "passed": True, "message": "production beats popularity"},
+            {
+                "part": "forecast",
+                "passed": False,
+                "message": "forecasts were worse than seasonal naive, so seasonal naive was published",
+            },
+        ],
+        booking_curves=booking_curves(),
+        business=business_view(frames),
+        notes=["first run <b>on</b> this home & data"],
+    )
+
+
+def external_refs(page: str) -> list[str]:
+    """Every src/href/url() that points outside the document (anything but '#...' anchors)."""
+    refs = re.findall(r"""(?:src|href|xlink:href)\s*=\s*["']?([^"'\s>]+)""", page, flags=re.I)
+    refs += re.findall(r"url\(\s*['\"]?([^'\")]+)", page, flags=re.I)
+    refs += re.findall(r"@import", page)
+    return [r for r in refs if not r.startswith("#")]
+
+
+def test_full_report_has_every_section_and_chart(tiny: dict[str, pl.DataFrame]) -> None:  # noqa: F811
+    page = render_report(full_context(tiny))
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for title in SECTION_TITLES:
+        assert f">{title}</h2>" in page
+    assert page.count("<svg") == FULL_CHARTS
+    assert "not available in this run" not in page
+    # numbers from every part reach the page
+    assert "1,800" in page and "0.210" in page and "+42.9%" in page  # ndcg vs popularity
+    assert "P50" in page and "cutoff" in page and "non_positive_quantity" in page
+    assert "fallback" in page and "seasonal naive was published" in page
+    assert "shopkeepers.tier" in page and "mostly self-buying" in page and "not given" in page
+    assert "checkpoints · 50% · production" in page
+    assert "1 min 15 s" in page
+
+
+def test_report_escapes_text_and_references_nothing_outside(tiny: dict[str, pl.DataFrame]) -> None:  # noqa: F811
+    page = render_report(full_context(tiny))
+    assert "&lt;b&gt;on&lt;/b&gt; this home &amp; data" in page
+    assert "Product 0 &lt;fresh&gt;" in page and "<fresh>" not in page
+    assert external_refs(page) == []
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "<link" not in page and "<img" not in page
+
+
+def test_almost_empty_context_renders_without_charts() -> None:
+    ctx = ReportContext(run_id="r1", date=date(2026, 3, 1), status="failed", model_version="")
+    page = render_report(ctx)
+    for title in SECTION_TITLES:
+        assert f">{title}</h2>" in page
+    assert page.count("<svg") == 0
+    assert page.count("not available in this run") >= 6
+    assert external_refs(page) == []
+
+
+def test_partial_context_with_empty_frames_and_odd_values() -> None:
+    ctx = ReportContext(
+        run_id="r2",
+        date=date(2026, 3, 1),
+        status="running",
+        model_version="v",
+        stages=[{"name": "ingest"}],
+        recsys={"groups_evaluated": 0, "models": {"popularity": {"ndcg@10": float("nan"), "note": "x"}}},
+        forecast={"series_evaluated": 0, "models": {}, "presale": {"by_checkpoint": [{"wape": None}]}},
+        booking_curves=pl.DataFrame(),
+        business=business_view({}),
+    )
+    page = render_report(ctx)
+    assert "Booking curves: not available in this run" in page
+    assert "Forecast accuracy: not available in this run" in page
+    assert "by_checkpoint · 1" in page
+    # the only charts: the (all-zero) business tier and behaviour bars
+    assert page.count("<svg") == 2
