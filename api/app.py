@@ -1,0 +1,58 @@
+"""The app factory: `create_app(home, settings)` wires stores, routers, error handlers and observation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.feedback_store import FeedbackStore
+from api.keys import KeyStore
+from api.live import LiveSnapshot, Watcher
+from api.metrics import Metrics, ObserveMiddleware
+from api.routes import demand, feedback, health, pages, picks
+from api.settings import Settings
+from pipelines.home import Home
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
+    """Build the service over HOME; the snapshot is loaded in the lifespan and watched for switches."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        home.ensure()
+        app.state.keys = KeyStore(home)
+        app.state.feedback = FeedbackStore(home)
+        app.state.live = LiveSnapshot(home)
+        await run_in_threadpool(app.state.live.check)
+        watcher = Watcher(app.state.live, app.state.keys, settings.watch_interval_s)
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.stop()
+
+    app = FastAPI(
+        title="circlebuy",
+        version="1",
+        summary="Daily picks for shopkeepers' groups and pre-sale demand forecasts for suppliers.",
+        lifespan=lifespan,
+    )
+    app.state.home = home
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for module in (picks, feedback, demand, health, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(ObserveMiddleware, metrics=metrics, log_requests=settings.access_log)
+    return app

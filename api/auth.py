@@ -1,0 +1,128 @@
+"""Who is calling, and may they see this? Annotated dependencies plus the ownership rules.
+
+A key comes in `Authorization: Bearer <key>` (scripts) or in the HttpOnly cookie set by the
+sign-in page (browsers); never in a URL. Missing, unknown or revoked key -> 401.
+
+Tenancy rule (one rule, everywhere): a non-admin key asking for a group / supplier / campaign that
+is not its own gets 403 `not_yours`, whether or not that id exists, so a key never learns which
+other ids exist. A role that may not use a route at all gets 403 `wrong_role`. An admin key
+reaches everything; an admin asking for an id that is not in the snapshot gets 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
+
+from api.errors import Forbidden, NotFound, NotReady, Unauthorized
+from api.keys import KeyStore
+from api.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    role: str
+    subject: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def key_from_request(request: Request) -> str | None:
+    """The presented key: the Bearer token, else the sign-in cookie; None when neither is there."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("expected the header 'Authorization: Bearer <key>'", code="bad_authorization")
+        return token.strip()
+    return request.cookies.get(request.app.state.settings.cookie_name) or None
+
+
+def identify(store: KeyStore, key: str) -> Caller:
+    """The caller a key belongs to, or 401 naming why (unknown / revoked), never echoing the key."""
+    record = store.lookup(key)
+    if record is None:
+        raise Unauthorized("this key is not known; ask for a key with `circlebuy keys create`", code="unknown_key")
+    if record.revoked:
+        raise Unauthorized(f"key {record.key_id} was revoked", code="revoked_key")
+    return Caller(record.key_id, record.role, record.subject)
+
+
+class KeyAuth(HTTPBearer):
+    """Bearer-or-cookie authentication; an HTTPBearer so the OpenAPI schema documents it."""
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        key = key_from_request(request)
+        if key is None:
+            raise Unauthorized("missing key: send 'Authorization: Bearer <key>' or sign in at /login",
+                               code="missing_key")
+        caller = identify(request.app.state.keys, key)
+        state = request.scope.setdefault("state", {})
+        state["key_id"] = caller.key_id
+        state["role"] = caller.role
+        return caller
+
+
+key_auth = KeyAuth(auto_error=False, description="An API key from `circlebuy keys create`.")
+
+
+async def live_snapshot(request: Request) -> Snapshot:
+    snapshot = request.app.state.live.current
+    if snapshot is None:
+        raise NotReady(f"no snapshot loaded yet: {request.app.state.live.last_error or 'starting'}")
+    return snapshot
+
+
+CallerDep = Annotated[Caller, Depends(key_auth)]
+SnapshotDep = Annotated[Snapshot, Depends(live_snapshot)]
+
+
+def _wrong_role(caller: Caller, what: str) -> Forbidden:
+    return Forbidden(f"a {caller.role} key cannot {what}", code="wrong_role")
+
+
+def check_group(caller: Caller, snap: Snapshot, group_id: str, *, admin_ok: bool = True,
+                what: str = "read a group's picks") -> None:
+    """The group's shopkeeper (and admin when `admin_ok`) may pass; see the module's tenancy rule."""
+    if caller.role == "shopkeeper":
+        if snap.group_owner.get(group_id) != caller.subject:
+            raise Forbidden(f"group {group_id!r} is not one of shopkeeper {caller.subject}'s groups",
+                            code="not_yours")
+        return
+    if caller.is_admin and admin_ok:
+        if group_id not in snap.group_owner:
+            raise NotFound(f"group {group_id!r} is not in snapshot {snap.run_id}")
+        return
+    raise _wrong_role(caller, what)
+
+
+def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
+    if caller.role == "supplier":
+        if supplier_id != caller.subject:
+            raise Forbidden(f"supplier {supplier_id!r} is not this key's supplier ({caller.subject})",
+                            code="not_yours")
+        return
+    if caller.is_admin:
+        if supplier_id not in snap.suppliers:
+            raise NotFound(f"supplier {supplier_id!r} is not in snapshot {snap.run_id}")
+        return
+    raise _wrong_role(caller, "read supplier demand")
+
+
+def check_campaign(caller: Caller, snap: Snapshot, campaign_id: str) -> None:
+    if caller.role == "supplier":
+        if snap.campaign_supplier.get(campaign_id) != caller.subject:
+            raise Forbidden(f"campaign {campaign_id!r} is not one of supplier {caller.subject}'s campaigns",
+                            code="not_yours")
+        return
+    if caller.is_admin:
+        if campaign_id not in snap.campaign_supplier:
+            raise NotFound(f"campaign {campaign_id!r} is not in snapshot {snap.run_id}")
+        return
+    raise _wrong_role(caller, "read campaign demand")

@@ -1,0 +1,127 @@
+"""Named API errors and the one place that turns every error into `{"error": code, "detail": text}`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipelines.errors import BadInputError, CircleBuyError, SnapshotError
+
+log = logging.getLogger("circlebuy.api")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.code
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    """No key, an unknown key or a revoked key (401)."""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, detail: str, code: str | None = None):
+        super().__init__(detail, code, headers={"WWW-Authenticate": 'Bearer realm="circlebuy"'})
+
+
+class Forbidden(ApiError):
+    """A valid key asking for data that is not its own, or for a route its role may not use (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class Invalid(ApiError):
+    """A well-formed request whose values break a rule (unknown product, bad date) (422)."""
+
+    status = 422
+    code = "invalid"
+
+
+class NotReady(ApiError):
+    """No snapshot is loaded yet (503)."""
+
+    status = 503
+    code = "not_ready"
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+
+
+def error_body(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _loc(loc: tuple | list) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """One line per problem, each naming the field: "body.action: Input should be 'skip', ..."."""
+    parts = []
+    for err in exc.errors():
+        parts.append(f"{_loc(err.get('loc', ()))}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error (ours, FastAPI's, the pipelines' named ones, the unexpected) to one JSON shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_body(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_body(422, "invalid_request", describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return error_body(exc.status_code, code, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(SnapshotError)
+    async def _snapshot(_: Request, exc: SnapshotError) -> JSONResponse:
+        return error_body(503, "snapshot_unavailable", str(exc))
+
+    @app.exception_handler(BadInputError)
+    async def _bad_input(_: Request, exc: BadInputError) -> JSONResponse:
+        return error_body(422, "invalid", str(exc))
+
+    @app.exception_handler(CircleBuyError)
+    async def _ours(_: Request, exc: CircleBuyError) -> JSONResponse:
+        log.error("request failed: %s: %s", type(exc).__name__, exc)
+        return error_body(500, "internal", f"{type(exc).__name__}: {exc}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_body(500, "internal", "unexpected error; the server log has the details")

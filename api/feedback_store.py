@@ -1,0 +1,136 @@
+"""Durable feedback: one CSV line per accepted request, appended, flushed and fsynced before 202.
+
+Files: HOME/landing/feedback/<YYYY-MM-DD>.csv (the platform's date) with the header
+`feedback_id,group_id,product_id,action,at` — the contract's feedback columns, so the nightly
+ingest reads HOME/landing as a RAW folder. `at` is ISO-8601 with its offset (Asia/Shanghai).
+`feedback_id` is the caller's Idempotency-Key (or a fresh UUID): a retried request with the same
+key is recorded once. The index of seen keys is rebuilt from the files at start, and before each
+append the lines other workers wrote to today's file since the last look are read (under an
+exclusive file lock), so the guarantee holds across restarts and across workers.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import logging
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pipelines.contract import PLATFORM_TZ
+from pipelines.home import Home
+
+HEADER = ("feedback_id", "group_id", "product_id", "action", "at")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+log = logging.getLogger("circlebuy.api.feedback")
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    feedback_id: str
+    group_id: str
+    product_id: str
+    action: str
+    at: str
+
+    def same_request(self, group_id: str, product_id: str, action: str) -> bool:
+        return (self.group_id, self.product_id, self.action) == (group_id, product_id, action)
+
+
+class FeedbackStore:
+    """Append-only landing files plus an in-memory index of feedback ids already recorded."""
+
+    def __init__(self, home: Home):
+        self.folder = home.landing / "feedback"
+        self._seen: dict[str, FeedbackRecord] = {}
+        self._offsets: dict[Path, int] = {}
+        self._lock = threading.Lock()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self.folder.glob("*.csv")):
+            self._catch_up(path)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def get(self, feedback_id: str) -> FeedbackRecord | None:
+        return self._seen.get(feedback_id)
+
+    def _catch_up(self, path: Path) -> None:
+        """Index the complete lines of `path` after the offset already read."""
+        start = self._offsets.get(path, 0)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n") + 1  # a torn last line (crash mid-write) is left for later
+        text = data[:end].decode("utf-8", errors="replace")
+        for row in csv.reader(io.StringIO(text)):
+            if not row or tuple(row) == HEADER:
+                continue
+            if len(row) != len(HEADER):
+                log.warning("%s: skipping a line with %d fields (expected %d)", path, len(row), len(HEADER))
+                continue
+            record = FeedbackRecord(*row)
+            self._seen.setdefault(record.feedback_id, record)
+        self._offsets[path] = start + end
+
+    def record(self, group_id: str, product_id: str, action: str, key: str | None,
+               now: datetime | None = None) -> tuple[FeedbackRecord, bool]:
+        """Write one line durably; returns (record, created). An already-seen key returns the first record."""
+        feedback_id = key or uuid.uuid4().hex
+        with self._lock:
+            seen = self._seen.get(feedback_id)
+            if seen is not None:
+                return seen, False
+            stamp = (now or datetime.now(ZoneInfo(PLATFORM_TZ))).astimezone(ZoneInfo(PLATFORM_TZ))
+            path = self.folder / f"{stamp.date().isoformat()}.csv"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._catch_up(path)  # lines another worker appended since we last looked
+                seen = self._seen.get(feedback_id)
+                if seen is not None:
+                    return seen, False
+                record = FeedbackRecord(feedback_id, group_id, product_id, action,
+                                        stamp.isoformat(timespec="microseconds"))
+                size = os.fstat(fd).st_size
+                buf = io.StringIO()
+                writer = csv.writer(buf, lineterminator="\n")
+                if size == 0:
+                    writer.writerow(HEADER)
+                elif not _ends_with_newline(path, size):
+                    buf.write("\n")  # never glue a new line onto a torn one
+                writer.writerow([record.feedback_id, record.group_id, record.product_id, record.action, record.at])
+                os.write(fd, buf.getvalue().encode("utf-8"))
+                os.fsync(fd)
+                if size == 0:
+                    _fsync_dir(self.folder)
+                self._offsets[path] = os.fstat(fd).st_size
+                self._seen[feedback_id] = record
+                return record, True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) == b"\n"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,80 @@
+"""Supplier downloads (JSON / CSV / Parquet, streamed from prepared bytes) and per-campaign demand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from api.auth import CallerDep, SnapshotDep, check_campaign, check_supplier
+from api.errors import NotFound
+from api.schemas import ERRORS, CampaignDemandOut
+from api.snapshot import Download, Snapshot
+
+router = APIRouter(tags=["demand"])
+DOWNLOAD_RESPONSES = {
+    200: {"description": "The supplier's demand rows", "content": {
+        "application/json": {}, "text/csv": {}, "application/vnd.apache.parquet": {}}},
+    304: {"description": "Not modified since the ETag / date the client holds"},
+    **ERRORS,
+}
+
+
+def _chunks(body: bytes, size: int) -> Iterator[memoryview]:
+    view = memoryview(body)
+    for start in range(0, len(view), size):
+        yield view[start:start + size]
+
+
+def not_modified(download: Download, snap: Snapshot, if_none_match: str | None,
+                 if_modified_since: str | None) -> bool:
+    """RFC 9110: If-None-Match wins; If-Modified-Since is looked at only without it."""
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or download.etag in tags
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        return since is not None and since.tzinfo is not None and \
+            parsedate_to_datetime(snap.last_modified) <= since
+    return False
+
+
+@router.get("/v1/suppliers/{supplier_id}/demand", responses=DOWNLOAD_RESPONSES, response_class=Response)
+async def supplier_demand(
+    supplier_id: str, caller: CallerDep, snap: SnapshotDep, request: Request,
+    fmt: Annotated[Literal["json", "csv", "parquet"], Query(alias="format")] = "json",
+    as_of: dt.date | None = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+    if_modified_since: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The supplier's rows of the demand table; `format=json|csv|parquet`, `as_of=YYYY-MM-DD` to filter."""
+    check_supplier(caller, snap, supplier_id)
+    day = as_of.isoformat() if as_of else None
+    download = await run_in_threadpool(snap.download, supplier_id, day, fmt)
+    if download is None:
+        raise NotFound(f"no demand rows as of {day} for supplier {supplier_id!r}; as-of dates held: "
+                       f"{', '.join(snap.supplier_as_ofs(supplier_id)) or 'none'}", code="no_demand_for_date")
+    headers = {"ETag": download.etag, "Last-Modified": snap.last_modified, "Cache-Control": "private, no-cache"}
+    if not_modified(download, snap, if_none_match, if_modified_since):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Disposition"] = (f'attachment; filename="{download.filename}"; '
+                                      f"filename*=UTF-8''{quote(download.filename)}")
+    headers["Content-Length"] = str(len(download.body))
+    chunk = request.app.state.settings.download_chunk_bytes
+    return StreamingResponse(_chunks(download.body, chunk), media_type=download.media_type, headers=headers)
+
+
+@router.get("/v1/campaigns/{campaign_id}/demand", response_model=CampaignDemandOut, responses=ERRORS)
+async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep) -> Response:
+    """Pooled orders so far and the forecast at cutoff, per warehouse (the campaign's supplier, or admin)."""
+    check_campaign(caller, snap, campaign_id)
+    return Response(snap.campaign_bodies[campaign_id], media_type="application/json")

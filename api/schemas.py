@@ -1,0 +1,98 @@
+"""Request and response schemas, named by use. Responses of hot routes are prepared bytes; these
+models document them in the OpenAPI schema (and validate request bodies)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.contract import FEEDBACK_ACTIONS
+
+Action = Literal["skip", "posted", "not_interested"]
+assert set(FEEDBACK_ACTIONS) == set(Action.__args__), "Action must follow the contract's feedback actions"
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="A stable machine-readable code, e.g. not_yours, unknown_key")
+    detail: str = Field(description="What went wrong and what to do, in words")
+
+
+class PickOut(BaseModel):
+    rank: int
+    product_id: str
+    name: str | None
+    category: str | None
+    price: float | None
+    campaign_id: str | None
+    closes_at: str | None = Field(description="ISO-8601 with offset")
+    slot: str
+    reason: str
+    score: float | None
+
+
+class PicksOut(BaseModel):
+    group_id: str
+    date: str
+    model_version: str
+    picks: list[PickOut]
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: str = Field(min_length=1, max_length=200)
+    action: Action
+
+
+class FeedbackOut(BaseModel):
+    feedback_id: str
+    group_id: str
+    product_id: str
+    action: Action
+    at: str
+    duplicate: bool = Field(description="True when this Idempotency-Key was already recorded")
+
+
+class WarehouseDemandOut(BaseModel):
+    as_of: str | None
+    warehouse_id: str | None
+    delivery_on: str | None
+    ordered_qty: float | None
+    groups_ordering: float | None
+    forecast_p10: float | None
+    forecast_p50: float | None
+    forecast_p90: float | None
+    suggested_qty: float | None
+    method: str | None
+    model_version: str | None
+
+
+class CampaignDemandOut(BaseModel):
+    campaign_id: str
+    product_id: str
+    name: str | None
+    supplier_id: str
+    opens_at: str | None
+    closes_at: str | None
+    snapshot: str
+    as_of: str | None
+    totals: dict[str, float]
+    warehouses: list[WarehouseDemandOut]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    snapshot: str
+    date: str
+    model_version: str
+    created_at: str
+    loaded_at: float
+
+
+ERRORS = {
+    401: {"model": ErrorOut, "description": "Missing, unknown or revoked key"},
+    403: {"model": ErrorOut, "description": "Not this key's data, or not this key's role"},
+    404: {"model": ErrorOut, "description": "Unknown id (admin keys only) or date"},
+    422: {"model": ErrorOut, "description": "Invalid request; the detail names the field"},
+    503: {"model": ErrorOut, "description": "No snapshot loaded yet"},
+}

@@ -1,0 +1,46 @@
+"""`circlebuy serve`: uvicorn on the app factory, with JSON access lines on stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.settings import Settings
+from pipelines.home import HOME_ENV, Home, resolve_home
+
+
+def configure_logging() -> None:
+    """Access lines are already JSON: print them bare; other service logs get a short prefix."""
+    access = logging.getLogger("circlebuy.api.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+    access.setLevel(logging.INFO)
+    service = logging.getLogger("circlebuy.api")
+    if not service.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        service.addHandler(handler)
+    service.setLevel(logging.INFO)
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: the home comes from $CIRCLEBUY_HOME, settings from the environment."""
+    configure_logging()
+    return create_app(resolve_home(None), Settings.from_env())
+
+
+def serve(home: Home, host: str, port: int, workers: int) -> None:
+    """Run uvicorn (uvloop + httptools when installed) on the app factory; blocks until stopped."""
+    import uvicorn
+
+    os.environ[HOME_ENV] = str(home.root)
+    Settings.from_env()  # fail fast on bad settings, before forking workers
+    uvicorn.run("api.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="warning", proxy_headers=False, server_header=False)

@@ -1,0 +1,401 @@
+"""The published snapshot: validate a snapshot folder and load it into the shape that serves fastest.
+
+A snapshot folder (HOME/snapshots/<run_id>/) is accepted only when `manifest.json` is present and
+every file it needs is listed in the manifest's `files` with a matching SHA-256 and row count,
+has the columns below and its ids refer to rows that exist. Anything else raises SnapshotError
+naming the file and what was expected; the caller keeps serving the snapshot it had.
+
+Serving shape: the picks response body per (date, group) is prepared once as bytes; the demand
+rows are partitioned per supplier and serialized per (supplier, as_of, format) on first use,
+then held in memory for the life of the snapshot (a download streams those bytes, no copy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipelines.contract import PLATFORM_TZ
+from pipelines.errors import SnapshotError
+
+MANIFEST = "manifest.json"
+MANIFEST_KEYS = ("run_id", "date", "model_version", "created_at", "row_counts", "files")
+
+PICKS_COLUMNS = ("group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot", "reason",
+                 "model_version")
+DEMAND_COLUMNS = ("as_of", "campaign_id", "product_id", "supplier_id", "warehouse_id", "delivery_on",
+                  "ordered_qty", "groups_ordering", "forecast_p10", "forecast_p50", "forecast_p90",
+                  "suggested_qty", "method", "model_version")
+REQUIRED_FILES: dict[str, tuple[str, ...]] = {
+    "picks.parquet": PICKS_COLUMNS,
+    "demand.parquet": DEMAND_COLUMNS,
+    "groups.parquet": ("group_id", "shopkeeper_id", "city", "warehouse_id"),
+    "products.parquet": ("product_id", "supplier_id", "name", "category", "price"),
+    "campaigns.parquet": ("campaign_id", "product_id", "supplier_id", "opens_at", "closes_at",
+                          "warehouse_id", "max_qty"),
+}
+OPTIONAL_FILES: dict[str, tuple[str, ...]] = {
+    "booking_curves.parquet": ("campaign_id", "warehouse_id", "at", "cum_qty"),
+}
+FORMATS = ("json", "csv", "parquet")
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+               "parquet": "application/vnd.apache.parquet"}
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
+
+
+@dataclass(frozen=True)
+class Download:
+    """One prepared download: the bytes, their ETag and the file name to offer."""
+
+    body: bytes
+    etag: str
+    filename: str
+    media_type: str
+
+
+@dataclass
+class Snapshot:
+    """One loaded snapshot, immutable once built (apart from the lazily filled download cache)."""
+
+    path: Path
+    run_id: str
+    date: str
+    model_version: str
+    created_at: str
+    last_modified: str  # HTTP date of created_at, for Last-Modified
+    manifest: dict[str, Any]
+    group_owner: dict[str, str]  # group_id -> shopkeeper_id
+    groups_of: dict[str, list[str]]  # shopkeeper_id -> group_ids
+    product_supplier: dict[str, str]
+    campaign_supplier: dict[str, str]
+    suppliers: frozenset[str]
+    picks_dates: tuple[str, ...]  # ISO dates with picks, ascending
+    default_picks_date: str
+    picks_bodies: dict[str, dict[str, bytes]]  # date -> group_id -> JSON body
+    campaign_bodies: dict[str, bytes]
+    demand_by_supplier: dict[str, pl.DataFrame]
+    demand_columns: tuple[str, ...]
+    products: pl.DataFrame
+    groups: pl.DataFrame
+    campaigns: pl.DataFrame
+    booking_curves: pl.DataFrame | None
+    _downloads: dict[tuple[str, str | None, str], Download] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def picks_body(self, group_id: str, day: str | None) -> bytes | None:
+        """The prepared picks body for a known group, or None when the snapshot has no such date."""
+        day = day or self.default_picks_date
+        by_group = self.picks_bodies.get(day)
+        if by_group is None:
+            return None
+        body = by_group.get(group_id)
+        if body is None:  # a known group without picks that day: an empty list, not an error
+            body = _picks_envelope(group_id, day, self.model_version, "")
+        return body
+
+    def supplier_as_ofs(self, supplier_id: str) -> list[str]:
+        frame = self.demand_by_supplier.get(supplier_id)
+        if frame is None or frame.height == 0:
+            return []
+        return sorted(frame.get_column("as_of").cast(pl.Date).cast(pl.String).unique().to_list())
+
+    def download(self, supplier_id: str, as_of: str | None, fmt: str) -> Download | None:
+        """Bytes for one supplier's demand rows in `fmt`, built once per snapshot; None if no such as_of."""
+        key = (supplier_id, as_of, fmt)
+        cached = self._downloads.get(key)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = self._downloads.get(key)
+            if cached is None:
+                cached = self._build_download(supplier_id, as_of, fmt)
+                if cached is not None:
+                    self._downloads[key] = cached
+        return cached
+
+    def _build_download(self, supplier_id: str, as_of: str | None, fmt: str) -> Download | None:
+        frame = self.demand_by_supplier.get(supplier_id)
+        if frame is None:
+            frame = _empty_demand(self.demand_columns)
+        if as_of is not None:
+            if as_of not in self.supplier_as_ofs(supplier_id):
+                return None
+            frame = frame.filter(pl.col("as_of").cast(pl.Date).cast(pl.String) == as_of)
+        names = self.products.select("product_id", pl.col("name").alias("product_name"))
+        frame = frame.join(names, on="product_id", how="left", maintain_order="left")
+        body = serialize_demand(frame, fmt, supplier_id, as_of, self.run_id)
+        day = as_of or (max(self.supplier_as_ofs(supplier_id)) if frame.height else self.date)
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        filename = f"demand_{_safe(supplier_id)}_{day}.{fmt}"
+        return Download(body, etag, filename, MEDIA_TYPES[fmt])
+
+
+def _safe(text: str) -> str:
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in text) or "supplier"
+
+
+def _empty_demand(columns: tuple[str, ...]) -> pl.DataFrame:
+    return pl.DataFrame({c: [] for c in columns})
+
+
+def _strings_for_json(frame: pl.DataFrame) -> pl.DataFrame:
+    """Temporal columns as ISO text (datetimes with their offset), everything else as is."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            exprs.append(pl.col(name).dt.to_string(ISO_FORMAT))
+        elif dtype == pl.Date:
+            exprs.append(pl.col(name).dt.to_string("%Y-%m-%d"))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def serialize_demand(frame: pl.DataFrame, fmt: str, supplier_id: str, as_of: str | None, run_id: str) -> bytes:
+    """One supplier's demand rows as JSON ({"supplier_id", "as_of", "snapshot", "rows"}), CSV or Parquet."""
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        frame.write_parquet(buf, compression="zstd", statistics=True)
+        return buf.getvalue()
+    if fmt == "csv":
+        text = _strings_for_json(frame).write_csv(include_bom=False)
+        return "\ufeff".encode() + text.encode("utf-8")
+    if fmt == "json":
+        rows = _strings_for_json(frame).select(pl.struct(pl.all()).struct.json_encode().alias("j"))
+        head = json.dumps({"supplier_id": supplier_id, "as_of": as_of, "snapshot": run_id},
+                          ensure_ascii=False)[:-1]
+        return (head + ', "rows": [' + ",".join(rows.get_column("j").to_list()) + "]}").encode("utf-8")
+    raise SnapshotError(f"unknown download format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _picks_envelope(group_id: str, day: str, model_version: str, joined: str) -> bytes:
+    return ('{"group_id":%s,"date":"%s","model_version":%s,"picks":[%s]}'
+            % (json.dumps(group_id, ensure_ascii=False), day, json.dumps(model_version, ensure_ascii=False),
+               joined)).encode("utf-8")
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """manifest.json as a dict with every required key, or SnapshotError naming what is wrong."""
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise SnapshotError(f"{folder}: not a snapshot folder (does not exist or is not a directory)")
+    if not path.exists():
+        raise SnapshotError(f"{path}: missing; a snapshot is published only with its manifest")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise SnapshotError(f"{path}: expected a JSON object; got {type(manifest).__name__}")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise SnapshotError(f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(MANIFEST_KEYS)}")
+    for key in ("row_counts", "files"):
+        if not isinstance(manifest[key], dict):
+            raise SnapshotError(f"{path}: '{key}' must be an object {{file: value}}")
+    return manifest
+
+
+def _expected_rows(manifest: dict[str, Any], name: str, folder: Path) -> int:
+    counts = manifest["row_counts"]
+    value = counts.get(name, counts.get(name.removesuffix(".parquet")))
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SnapshotError(f"{folder / MANIFEST}: row_counts has no integer for {name!r}; got {value!r}")
+    return value
+
+
+def _read_checked(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...]) -> pl.DataFrame:
+    path = folder / name
+    if not path.exists():
+        raise SnapshotError(f"{path}: missing; the snapshot needs {name}")
+    expected_sha = manifest["files"].get(name)
+    if not isinstance(expected_sha, str):
+        raise SnapshotError(f"{folder / MANIFEST}: files has no sha256 for {name!r}")
+    actual_sha = sha256_file(path)
+    if actual_sha != expected_sha.lower():
+        raise SnapshotError(f"{path}: sha256 {actual_sha[:12]}… does not match the manifest's "
+                            f"{expected_sha[:12]}… (half-written or changed after publishing)")
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # corrupt parquet of any kind
+        raise SnapshotError(f"{path}: not readable as Parquet ({type(exc).__name__}: {exc})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SnapshotError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}")
+    expected_rows = _expected_rows(manifest, name, folder)
+    if frame.height != expected_rows:
+        raise SnapshotError(f"{path}: {frame.height} rows but the manifest's row_counts says {expected_rows}")
+    return frame
+
+
+def _check_refs(frame: pl.DataFrame, column: str, target: pl.DataFrame, target_col: str, where: str) -> None:
+    values = frame.select(pl.col(column).drop_nulls().unique())
+    unknown = values.join(target.select(pl.col(target_col).alias(column)), on=column, how="anti")
+    if unknown.height:
+        sample = ", ".join(map(str, unknown.get_column(column).head(3).to_list()))
+        raise SnapshotError(f"{where}: {unknown.height} {column} value(s) not in the snapshot's "
+                            f"{target_col.removesuffix('_id')}s table (e.g. {sample})")
+
+
+def _normalize_temporals(frame: pl.DataFrame) -> pl.DataFrame:
+    """Datetimes shown in the platform's zone (naive ones are taken to be in it already)."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            col = pl.col(name)
+            col = col.dt.convert_time_zone(PLATFORM_TZ) if dtype.time_zone else col.dt.replace_time_zone(PLATFORM_TZ)
+            exprs.append(col)
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def _http_date(created_at: str, folder: Path) -> str:
+    try:
+        stamp = datetime.fromisoformat(str(created_at))
+    except ValueError:
+        raise SnapshotError(f"{folder / MANIFEST}: created_at must be ISO-8601; got {created_at!r}") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.astimezone()  # a naive created_at is the writer's local time
+    return format_datetime(stamp.astimezone(UTC), usegmt=True)
+
+
+def _build_picks(picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.DataFrame
+                 ) -> dict[str, dict[str, bytes]]:
+    """date -> group -> JSON body of the picks route, joined with product and campaign facts."""
+    if picks.height == 0:
+        return {}
+    enriched = (
+        picks.with_columns(pl.col("for_date").cast(pl.Date).cast(pl.String).alias("for_date"))
+        .join(products.select("product_id", "name", "category", pl.col("price").cast(pl.Float64)),
+              on="product_id", how="left")
+        .join(campaigns.select("campaign_id", pl.col("closes_at").dt.to_string(ISO_FORMAT)),
+              on="campaign_id", how="left")
+        .with_columns(pl.col("rank").cast(pl.Int64), pl.col("score").cast(pl.Float64))
+    )
+    rows = enriched.select(
+        "group_id", "for_date", "rank", "model_version",
+        pl.struct("rank", "product_id", "name", "category", "price", "campaign_id", "closes_at", "slot",
+                  "reason", "score").struct.json_encode().alias("j"),
+    )
+    per_group = (
+        rows.group_by("for_date", "group_id")
+        .agg(pl.col("j").sort_by("rank").str.join(","), pl.col("model_version").first())
+    )
+    out: dict[str, dict[str, bytes]] = {}
+    for day, group_id, joined, model_version in per_group.iter_rows():
+        out.setdefault(day, {})[group_id] = _picks_envelope(group_id, day, model_version or "", joined)
+    return out
+
+
+def _build_campaigns(demand: pl.DataFrame, campaigns: pl.DataFrame, products: pl.DataFrame,
+                     run_id: str) -> dict[str, bytes]:
+    """campaign_id -> JSON body of the campaign route: facts plus pooled orders and forecast per warehouse."""
+    facts = campaigns.join(products.select("product_id", "name"), on="product_id", how="left")
+    facts = _strings_for_json(facts)
+    per_wh = _strings_for_json(
+        demand.filter(pl.col("campaign_id").is_not_null()).select(
+            "campaign_id", "as_of", "warehouse_id", "delivery_on", "ordered_qty", "groups_ordering",
+            "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty", "method", "model_version",
+        ).sort("campaign_id", "warehouse_id", "delivery_on")
+    )
+    rows_by_campaign: dict[str, list[dict]] = {}
+    for row in per_wh.iter_rows(named=True):
+        rows_by_campaign.setdefault(row.pop("campaign_id"), []).append(row)
+    out: dict[str, bytes] = {}
+    for c in facts.iter_rows(named=True):
+        whs = rows_by_campaign.get(c["campaign_id"], [])
+        body = {
+            "campaign_id": c["campaign_id"], "product_id": c["product_id"], "name": c.get("name"),
+            "supplier_id": c["supplier_id"], "opens_at": c["opens_at"], "closes_at": c["closes_at"],
+            "snapshot": run_id,
+            "as_of": max((w["as_of"] for w in whs), default=None),
+            "totals": {k: sum((w[k] or 0) for w in whs) for k in
+                       ("ordered_qty", "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty")},
+            "warehouses": whs,
+        }
+        out[c["campaign_id"]] = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return out
+
+
+def load_snapshot(folder: Path) -> Snapshot:
+    """Validate and load one snapshot folder; SnapshotError (naming file and rule) when it is not whole."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    frames = {name: _read_checked(folder, manifest, name, cols) for name, cols in REQUIRED_FILES.items()}
+    for name in manifest["files"]:
+        if name not in frames and name not in OPTIONAL_FILES:
+            path = folder / name
+            if not path.exists() or sha256_file(path) != str(manifest["files"][name]).lower():
+                raise SnapshotError(f"{path}: missing or its sha256 does not match the manifest")
+    curves = None
+    for name, cols in OPTIONAL_FILES.items():
+        if name in manifest["files"]:
+            curves = _normalize_temporals(_read_checked(folder, manifest, name, cols))
+    picks = frames["picks.parquet"]
+    demand = _normalize_temporals(frames["demand.parquet"])
+    groups = frames["groups.parquet"].with_columns(pl.col("group_id", "shopkeeper_id").cast(pl.String))
+    products = frames["products.parquet"].with_columns(pl.col("product_id", "supplier_id").cast(pl.String))
+    campaigns = _normalize_temporals(frames["campaigns.parquet"])
+    _check_refs(picks, "group_id", groups, "group_id", str(folder / "picks.parquet"))
+    _check_refs(picks, "product_id", products, "product_id", str(folder / "picks.parquet"))
+    _check_refs(picks, "campaign_id", campaigns, "campaign_id", str(folder / "picks.parquet"))
+    _check_refs(demand, "product_id", products, "product_id", str(folder / "demand.parquet"))
+    _check_refs(demand, "campaign_id", campaigns, "campaign_id", str(folder / "demand.parquet"))
+
+    group_owner = dict(groups.select("group_id", "shopkeeper_id").iter_rows())
+    groups_of: dict[str, list[str]] = {}
+    for gid, owner in sorted(group_owner.items()):
+        groups_of.setdefault(owner, []).append(gid)
+    product_supplier = dict(products.select("product_id", "supplier_id").iter_rows())
+    campaign_supplier = {c: s for c, s in campaigns.select("campaign_id", "supplier_id").iter_rows()}
+    demand_by_supplier = {
+        key[0]: part for key, part in demand.partition_by("supplier_id", as_dict=True, maintain_order=True).items()
+    } if demand.height else {}
+    picks_bodies = _build_picks(picks, products, campaigns)
+    dates = tuple(sorted(picks_bodies))
+    return Snapshot(
+        path=folder.resolve(), run_id=str(manifest["run_id"]), date=str(manifest["date"]),
+        model_version=str(manifest["model_version"]), created_at=str(manifest["created_at"]),
+        last_modified=_http_date(manifest["created_at"], folder), manifest=manifest,
+        group_owner=group_owner, groups_of=groups_of, product_supplier=product_supplier,
+        campaign_supplier=campaign_supplier,
+        suppliers=frozenset(product_supplier.values()) | frozenset(demand_by_supplier),
+        picks_dates=dates, default_picks_date=dates[-1] if dates else str(manifest["date"]),
+        picks_bodies=picks_bodies,
+        campaign_bodies=_build_campaigns(demand, campaigns, products, str(manifest["run_id"])),
+        demand_by_supplier=demand_by_supplier, demand_columns=tuple(demand.columns),
+        products=products, groups=groups, campaigns=campaigns, booking_curves=curves,
+    )
+
+
+def snapshot_signature(home_current: Path) -> tuple[str, int | None] | None:
+    """(resolved target, manifest mtime) of HOME/current, or None when the link is missing/dangling."""
+    try:
+        target = os.path.realpath(home_current, strict=True)
+    except (OSError, RuntimeError):
+        return None
+    try:
+        mtime = os.stat(os.path.join(target, MANIFEST)).st_mtime_ns
+    except OSError:
+        mtime = None
+    return (target, mtime)
+
+
+def iso_day(value: date | str) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
