@@ -1,0 +1,300 @@
+"""`circlebuy ingest`: validate RAW, then stage, check, de-duplicate and load every table in one transaction.
+
+Order of work: find files -> read every file's header (fatal schema errors stop here, before any
+write) -> BEGIN -> per table in contract.LOAD_ORDER: stage each file into `_stg` with its row
+checks -> lookups (foreign keys, campaign windows) -> de-duplicate on the key against the
+warehouse and earlier rows -> insert / update / quarantine -> COMMIT. Any error rolls back, so
+nothing is half-loaded. All row work is set-based SQL in DuckDB.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from time import perf_counter
+
+import duckdb
+from tqdm import tqdm
+
+from pipelines.contract import DUCKDB_TYPES, LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
+from pipelines.errors import SchemaError, UnparseableFileError
+from pipelines.home import Home
+from pipelines.ingest.readers import (
+    FileSchema,
+    SourceFile,
+    discover,
+    first_line,
+    ident,
+    inspect,
+    lit,
+    match_schema,
+    projection,
+    scan,
+)
+from pipelines.ingest.report import IngestReport, TableCounts
+from pipelines.ingest.rules import STAGE, bad_type, first_failing, null_required
+from pipelines.ingest.staging import STAGING, Staging
+from pipelines.warehouse import TZ, connect, create_tables, day_start
+
+FILES_DDL = """CREATE TABLE IF NOT EXISTS ingest_files (
+    path VARCHAR, table_name VARCHAR, size BIGINT, mtime TIMESTAMPTZ, rows BIGINT, loaded_at TIMESTAMPTZ)"""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """DuckDB resources for one ingest: keeps peak memory bounded on a shared machine."""
+
+    memory_limit: str = "2GB"
+    threads: int = 2
+
+
+def run_ingest(
+    raw: Path,
+    home: Home,
+    run_date: date | None = None,
+    progress: bool = False,
+    config: IngestConfig | None = None,
+) -> IngestReport:
+    """Validate RAW and load it into HOME/warehouse.duckdb; returns the per-table accounting."""
+    started = perf_counter()
+    config = config or IngestConfig()
+    run_date = run_date or datetime.now(TZ).date()
+    found, warnings = discover(Path(raw))
+    con = connect(home)
+    try:
+        con.execute(f"SET memory_limit = {lit(config.memory_limit)}")
+        con.execute(f"SET threads = {int(config.threads)}")
+        con.execute("SET VARIABLE ingest_cutoff = ?::TIMESTAMPTZ",
+                    [day_start(run_date + timedelta(days=1)).isoformat()])
+        create_tables(con)
+        con.execute(FILES_DDL)
+        schemas = {t: [match_schema(s, inspect(con, s)) for s in files] for t, files in found.items()}
+        require_tables(con, Path(raw), found)
+        warnings += [f"{s.source.rel}: column {c!r} is not in the contract; ignored"
+                     for files in schemas.values() for s in files for c in s.ignored]
+        report = IngestReport(files=sum(len(f) for f in found.values()), warnings=warnings)
+        with tqdm(total=report.files, unit="file", file=sys.stderr, disable=not progress) as bar:
+            con.begin()
+            try:
+                for name in LOAD_ORDER:
+                    if name in schemas:
+                        report.tables[name] = load_table(con, STAGING[name](), schemas[name], bar)
+                record_files(con, schemas)
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    report.seconds = perf_counter() - started
+    return report
+
+
+def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, list[SourceFile]]) -> None:
+    """A required table absent from RAW is fatal only while the warehouse has no rows for it."""
+    for name in REQUIRED_TABLES:
+        stored = con.execute(f"SELECT EXISTS (SELECT 1 FROM {ident(name)})").fetchone()[0]
+        if name not in found and not stored:
+            raise SchemaError(
+                f"{raw}: required table {name!r} is missing; expected {name}.csv, {name}.parquet "
+                f"or a folder {name}/ of such files (the warehouse has no {name} yet)"
+            )
+
+
+def load_table(
+    con: duckdb.DuckDBPyConnection, spec: Staging, schemas: list[FileSchema], bar: tqdm
+) -> TableCounts:
+    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted)."""
+    table = TABLES[spec.table]
+    cols = ", ".join(f"{ident(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} (_file INTEGER, _row BIGINT, {cols}, "
+                "_rule VARCHAR, _detail VARCHAR, _raw VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _files (_file INTEGER, rel VARCHAR)")
+    for index, schema in enumerate(schemas):
+        bar.set_description(f"{spec.table} {schema.source.rel}")
+        stage_file(con, spec, table, schema, index)
+        bar.update(1)
+    bar.set_description(f"{spec.table} checks")
+    apply_lookups(con, spec, table)
+    counts = TableCounts()
+    counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table)
+    quarantine(con, table)
+    counts.read = con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
+    counts.rules = dict(con.execute(
+        f"SELECT _rule, count(*) FROM {STAGE} WHERE _rule IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
+    counts.quarantined = sum(counts.rules.values())
+    counts.loaded = inserted + updates
+    counts.check(spec.table)
+    return counts
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, schema: FileSchema,
+               index: int) -> None:
+    """Read one file into `_stg`: typed columns plus the first failing row rule, detail and raw text."""
+    source = schema.source
+    con.execute("INSERT INTO _files VALUES (?, ?)", [index, source.rel])
+    try:
+        relation = scan(source)
+        if source.fmt == "csv":  # a table's rowid is the file's row order: the 1-based row_number
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM {relation}")
+            relation = "_csv"
+        select, is_text = projection(schema, table, index, relation)
+        checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
+        checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
+        checks += list(spec.checks)
+        raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
+        names = ", ".join(ident(c.name) for c in table.columns)
+        con.execute(
+            f"INSERT INTO {STAGE} SELECT _file, _row, {names}, _c.rule, _c.detail, "
+            f"CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END "
+            f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
+        )
+    except duckdb.Error as exc:
+        raise UnparseableFileError(
+            f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
+        ) from None
+    finally:
+        con.execute("DROP TABLE IF EXISTS _csv")
+
+
+def typed_raw(table: Table, alias: str) -> str:
+    """JSON text of a staged row from its typed columns (for rules found after staging)."""
+    pairs = ", ".join(f"{lit(c.name)}, CAST({alias}.{ident(c.name)} AS VARCHAR)" for c in table.columns)
+    return f"json_object({pairs})::VARCHAR"
+
+
+def apply_lookups(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -> None:
+    """Rules that join other tables: mark the first failing one on rows that passed the row checks."""
+    if not spec.lookups:
+        return
+    joins = " ".join(lookup.join for lookup in spec.lookups)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bad AS SELECT * FROM ("
+        f"SELECT s._file, s._row, {first_failing(list(spec.lookups))} AS _c "
+        f"FROM {STAGE} AS s {joins} WHERE s._rule IS NULL) WHERE _c IS NOT NULL"
+    )
+    con.execute(
+        f"UPDATE {STAGE} SET _rule = b._c.rule, _detail = b._c.detail, _raw = {typed_raw(table, STAGE)} "
+        f"FROM _bad AS b WHERE {STAGE}._file = b._file AND {STAGE}._row = b._row"
+    )
+    con.execute("DROP TABLE _bad")
+
+
+def key_match(table: Table, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{ident(k)} = {right}.{ident(k)}" for k in table.key)
+
+
+def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -> tuple[int, int, int]:
+    """Compare rows that passed every rule with the warehouse and earlier rows of this run, by key.
+
+    Per row: identical to the stored row or an earlier row -> duplicate; a new key (its first
+    occurrence) -> insert; for orders, the same line later going paid -> cancelled/refunded ->
+    update (an older version of a stored update -> duplicate); anything else under a known key ->
+    duplicate_id_conflict. Returns (duplicates, updates, inserted).
+    """
+    name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
+    content = ", ".join(ident(c.name) for c in table.columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _keys AS "
+        f"SELECT {keys} FROM {STAGE} WHERE _rule IS NULL GROUP BY ALL HAVING count(*) > 1 "
+        f"UNION SELECT DISTINCT {', '.join('s.' + ident(k) for k in table.key)} FROM {STAGE} AS s "
+        f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')} WHERE s._rule IS NULL"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _multi AS {verdict_sql(spec, table)}")
+    inserted = con.execute(
+        f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s WHERE s._rule IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM _multi AS m WHERE m._file = s._file AND m._row = s._row AND m._verdict <> 'load')"
+    ).fetchone()[0]
+    updates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'update'").fetchone()[0]
+    if updates:
+        con.execute(
+            "UPDATE orders SET status = u.status, status_at = u.status_at FROM ("
+            f"SELECT s.order_id, s.status, s.status_at FROM {STAGE} AS s JOIN _multi AS m "
+            "ON m._file = s._file AND m._row = s._row WHERE m._verdict = 'update' "
+            "QUALIFY row_number() OVER (PARTITION BY s.order_id ORDER BY m._sat DESC, s._file DESC, "
+            "s._row DESC) = 1) AS u WHERE orders.order_id = u.order_id"
+        )
+    key_names = ", ".join(table.key)
+    key_value = " || ', ' || ".join(f"COALESCE(CAST(s.{ident(k)} AS VARCHAR), '')" for k in table.key)
+    detail = (f"{lit(f'key ({key_names}) = ')} || {key_value} || ' was seen before ' || "
+              "CASE WHEN m._wh IS NOT NULL THEN '(in the warehouse)' ELSE '(earlier in this run)' END || "
+              "' with different content; expected an exact duplicate or a new id'")
+    con.execute(
+        f"UPDATE {STAGE} SET _rule = 'duplicate_id_conflict', _detail = c.detail, _raw = c.raw FROM ("
+        f"SELECT s._file, s._row, {detail} AS detail, {typed_raw(table, 's')} AS raw "
+        f"FROM {STAGE} AS s JOIN _multi AS m ON m._file = s._file AND m._row = s._row "
+        f"WHERE m._verdict = 'conflict') AS c WHERE {STAGE}._file = c._file AND {STAGE}._row = c._row"
+    )
+    duplicates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'").fetchone()[0]
+    con.execute("DROP TABLE _keys")
+    con.execute("DROP TABLE _multi")
+    return duplicates, updates, inserted
+
+
+def verdict_sql(spec: Staging, table: Table) -> str:
+    """One row per staged row under an interesting key (repeated in this run, or already stored)."""
+    name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
+    content = ", ".join(ident(c.name) for c in table.columns)
+    if spec.status_updates:  # the order line without its status, and when the status was set
+        base = ", ".join(ident(c.name) for c in table.columns if c.name not in ("status", "status_at"))
+        version = f'hash({base}) AS _b, "status" AS _st, COALESCE("status_at", "ordered_at") AS _sat'
+    else:
+        version = "NULL::UBIGINT AS _b, NULL::VARCHAR AS _st, NULL::TIMESTAMPTZ AS _sat"
+    by_key = f"PARTITION BY {', '.join('v.' + ident(k) for k in table.key)}"
+    first = f"OVER ({by_key} ORDER BY v._file, v._row)"
+    verdict = """CASE
+        WHEN _same > 1 THEN 'duplicate'
+        WHEN _wh IS NOT NULL AND _wh = _h THEN 'duplicate'
+        WHEN _wh IS NULL AND _nth = 1 THEN 'load'"""
+    if spec.status_updates:
+        verdict += """
+        WHEN _b = _rb AND _rst = 'paid' AND _st IN ('cancelled', 'refunded') AND _sat > _rsat THEN 'update'
+        WHEN _b = _rb AND _st = 'paid' AND _rst IN ('cancelled', 'refunded') AND _sat <= _rsat
+            THEN 'duplicate'"""
+    verdict += " ELSE 'conflict' END"
+    return f"""
+    WITH v AS (
+        SELECT s._file, s._row, {', '.join('s.' + ident(k) for k in table.key)}, hash({content}) AS _h,
+            {version}
+        FROM {STAGE} AS s SEMI JOIN _keys AS k ON {key_match(table, 's', 'k')} WHERE s._rule IS NULL),
+    w AS (
+        SELECT {keys}, any_value(_h) AS _h, any_value(_b) AS _b, any_value(_st) AS _st,
+            any_value(_sat) AS _sat
+        FROM (SELECT {keys}, hash({content}) AS _h, {version} FROM {name} SEMI JOIN _keys AS k USING ({keys}))
+        GROUP BY ALL),
+    ranked AS (
+        SELECT v.*, w._h AS _wh,
+            row_number() OVER (PARTITION BY {', '.join('v.' + ident(k) for k in table.key)}, v._h
+                               ORDER BY v._file, v._row) AS _same,
+            row_number() {first} AS _nth,
+            COALESCE(w._b, first_value(v._b) {first}) AS _rb,
+            COALESCE(w._st, first_value(v._st) {first}) AS _rst,
+            COALESCE(w._sat, first_value(v._sat) {first}) AS _rsat
+        FROM v LEFT JOIN w ON {key_match(table, 'v', 'w')})
+    SELECT *, {verdict} AS _verdict FROM ranked"""
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Append this run's quarantined rows, skipping any already recorded (re-ingest adds nothing)."""
+    con.execute(
+        f"INSERT INTO quarantine SELECT {lit(table.name)}, f.rel, s._row, s._rule, s._detail, s._raw, now() "
+        f"FROM {STAGE} AS s JOIN _files AS f USING (_file) WHERE s._rule IS NOT NULL AND NOT EXISTS ("
+        f"SELECT 1 FROM quarantine AS q WHERE q.table_name = {lit(table.name)} AND q.source_file = f.rel "
+        "AND q.row_number = s._row AND q.rule = s._rule AND q.raw IS NOT DISTINCT FROM s._raw)"
+    )
+
+
+def record_files(con: duckdb.DuckDBPyConnection, schemas: dict[str, list[FileSchema]]) -> None:
+    """Note each file read (path relative to RAW, size, mtime) once per version of the file."""
+    for name, files in schemas.items():
+        for schema in files:
+            stat = schema.source.path.stat()
+            mtime = datetime.fromtimestamp(stat.st_mtime, TZ).isoformat()
+            con.execute(
+                "INSERT INTO ingest_files SELECT ?, ?, ?, ?::TIMESTAMPTZ, NULL, now() WHERE NOT EXISTS ("
+                "SELECT 1 FROM ingest_files WHERE path = ? AND size = ? AND mtime = ?::TIMESTAMPTZ)",
+                [schema.source.rel, name, stat.st_size, mtime, schema.source.rel, stat.st_size, mtime],
+            )

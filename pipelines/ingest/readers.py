@@ -1,0 +1,232 @@
+"""Finding raw files and reading one of them into the contract's columns (rename + cast).
+
+RAW holds, per table, `<table>.csv`, `<table>.parquet` or a folder `<table>/` of such parts
+(CSV and Parquet may be mixed in one folder). `_truth/` and other names starting with `_` or `.`
+are ignored. CSV is read as text (every value cast later with TRY_CAST, so a bad value is a
+row-level `bad_type`); Parquet keeps its types, and a required column of the wrong type is fatal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from pipelines.contract import DUCKDB_TYPES, TABLES, Column, Table
+from pipelines.errors import SchemaError, UnparseableFileError
+
+Format = Literal["csv", "parquet"]
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
+# Parquet column types accepted for each contract kind (anything else: fatal if required).
+COMPATIBLE: dict[str, set[str]] = {
+    "str": {"VARCHAR", "UUID"} | INTEGER_TYPES,
+    "int": INTEGER_TYPES,
+    "float": INTEGER_TYPES | {"FLOAT", "DOUBLE", "DECIMAL"},
+    "bool": {"BOOLEAN"},
+    "date": {"DATE"} | TIMESTAMP_TYPES,
+    "timestamp": {"DATE"} | TIMESTAMP_TYPES,
+}
+EXPECTED: dict[str, str] = {
+    "str": "text",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "date": "a date (YYYY-MM-DD)",
+    "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS, zone optional, default +08:00)",
+}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One raw file of one table; `rel` is its path relative to RAW, as quarantine records it."""
+
+    table: str
+    path: Path
+    rel: str
+    fmt: Format
+
+
+def lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def file_format(path: Path) -> Format | None:
+    name = path.name.lower()
+    for suffix, fmt in SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def table_name(path: Path) -> str:
+    name = path.name
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(("_", ".")) for part in path.relative_to(root).parts)
+
+
+def discover(raw: Path) -> tuple[dict[str, list[SourceFile]], list[str]]:
+    """The raw files per contract table (sorted, so 'earlier in this run' is well defined), and warnings."""
+    if not raw.is_dir():
+        raise SchemaError(f"{raw}: expected a folder of raw tables (<table>.csv|.parquet or <table>/)")
+    found: dict[str, list[SourceFile]] = {}
+    warnings: list[str] = []
+    for entry in sorted(raw.iterdir()):
+        if hidden(entry, raw):
+            continue
+        name = table_name(entry) if entry.is_file() else entry.name
+        if name not in TABLES:
+            warnings.append(f"{entry.name}: not a contract table; ignored")
+            continue
+        if entry.is_file():
+            fmt = file_format(entry)
+            if fmt is None:
+                warnings.append(f"{entry.name}: not .csv or .parquet; ignored")
+                continue
+            found.setdefault(name, []).append(SourceFile(name, entry, entry.name, fmt))
+            continue
+        for part in sorted(p for p in entry.rglob("*") if p.is_file() and not hidden(p, raw)):
+            rel = part.relative_to(raw).as_posix()
+            fmt = file_format(part)
+            if fmt is None:
+                warnings.append(f"{rel}: not .csv or .parquet; ignored")
+                continue
+            found.setdefault(name, []).append(SourceFile(name, part, rel, fmt))
+    for files in found.values():
+        files.sort(key=lambda f: f.rel)
+    return found, warnings
+
+
+def scan(source: SourceFile) -> str:
+    """The table function that reads one file (CSV: all text, strict standard dialect)."""
+    path = lit(str(source.path))
+    if source.fmt == "parquet":
+        return f"read_parquet({path}, file_row_number = true)"
+    return (f"read_csv({path}, all_varchar = true, header = true, delim = ',', quote = '\"', "
+            "escape = '\"', comment = '', auto_detect = true)")
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def inspect(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str]:
+    """Column name -> DuckDB type of one file, without reading it whole. Unreadable: fatal."""
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {scan(source)}").fetchall()
+    except duckdb.Error as exc:
+        raise UnparseableFileError(
+            f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
+        ) from None
+    return {name: typ for name, typ, *_ in rows if name != "file_row_number"}
+
+
+def base_type(duck_type: str) -> str:
+    return re.sub(r"\(.*\)$", "", duck_type).strip()
+
+
+@dataclass(frozen=True)
+class FileSchema:
+    """How one file's columns map onto the contract: contract column -> (file column, file type)."""
+
+    source: SourceFile
+    columns: dict[str, tuple[str, str]]
+    ignored: tuple[str, ...]
+
+
+def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
+    """Rename file columns onto the contract (case and spaces ignored); missing / mistyped required: fatal."""
+    table = TABLES[source.table]
+    by_name: dict[str, str] = {}
+    for name in types:
+        key = name.strip().lower()
+        if key in by_name:
+            raise SchemaError(f"{source.rel}: column {name!r} appears twice (names are case-insensitive)")
+        by_name[key] = name
+    columns: dict[str, tuple[str, str]] = {}
+    for col in table.columns:
+        if col.name not in by_name:
+            if col.required:
+                raise SchemaError(
+                    f"{source.rel}: required column {col.name!r} is missing; expected columns "
+                    f"{', '.join(table.required_columns)} (found: {', '.join(types) or 'none'})"
+                )
+            continue
+        file_col = by_name[col.name]
+        duck_type = base_type(types[file_col])
+        if source.fmt == "parquet" and col.required and duck_type not in COMPATIBLE[col.kind]:
+            raise SchemaError(
+                f"{source.rel}: column {col.name!r} has Parquet type {types[file_col]}; expected "
+                f"{EXPECTED[col.kind]} ({DUCKDB_TYPES[col.kind]})"
+            )
+        columns[col.name] = (file_col, duck_type)
+    ignored = tuple(n for k, n in by_name.items() if k not in table.column_names)
+    return FileSchema(source, columns, ignored)
+
+
+def typed_expr(col: Column, text: str, is_text: bool) -> str:
+    """SQL turning the file's value `text` into the contract type; NULL when it cannot be read."""
+    target = DUCKDB_TYPES[col.kind]
+    if not is_text:
+        value = f"TRY_CAST({text} AS {target})"
+    else:
+        norm = f"NULLIF(TRIM({text}), '')"
+        if col.kind == "str":
+            return norm
+        if col.kind == "int":
+            value = f"CASE WHEN regexp_full_match({norm}, '[+-]?[0-9]+') THEN TRY_CAST({norm} AS BIGINT) END"
+        else:
+            value = f"TRY_CAST({norm} AS {target})"
+    if col.kind == "float":
+        value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
+    return value
+
+
+def empty_expr(col_sql: str, is_text: bool) -> str:
+    """SQL for 'the field is empty' of a file value."""
+    return f"NULLIF(TRIM({col_sql}), '') IS NULL" if is_text else f"{col_sql} IS NULL"
+
+
+def projection(
+    schema: FileSchema, table: Table, file_index: int, relation: str
+) -> tuple[str, dict[str, bool]]:
+    """SELECT of one file onto the contract: _file, _row, `_t_<col>` (the file's value) and each column typed.
+
+    Returns the SQL and, per column present in the file, whether its value is read as text.
+    """
+    row = "file_row_number + 1" if schema.source.fmt == "parquet" else "rowid + 1"
+    values = [f"{file_index}::INTEGER AS _file", f"({row})::BIGINT AS _row"]
+    typed = ["_file", "_row"]
+    is_text: dict[str, bool] = {}
+    for col in table.columns:
+        if col.name not in schema.columns:
+            typed.append(f"NULL::{DUCKDB_TYPES[col.kind]} AS {ident(col.name)}")
+            continue
+        file_col, duck_type = schema.columns[col.name]
+        text = duck_type == "VARCHAR" or duck_type not in COMPATIBLE[col.kind]
+        src = ident(file_col)
+        if duck_type != "VARCHAR" and (text or col.kind == "str"):
+            src = f"CAST({src} AS VARCHAR)"  # ids stored as numbers; optional columns of odd types
+        is_text[col.name] = text
+        value = ident("_t_" + col.name)
+        values.append(f"{src} AS {value}")
+        typed += [value, f"{typed_expr(col, value, text)} AS {ident(col.name)}"]
+    return f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(values)} FROM {relation})", is_text

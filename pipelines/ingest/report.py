@@ -1,0 +1,63 @@
+"""What an ingest did, per table: read = loaded + duplicates + quarantined, always."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TableCounts:
+    read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    rules: dict[str, int] = field(default_factory=dict)  # quarantined rows per rule
+
+    def check(self, table: str) -> None:
+        """The accounting identity; a violation is a bug in ingestion, never bad input."""
+        if self.read != self.loaded + self.duplicates + self.quarantined:
+            raise AssertionError(
+                f"{table}: read {self.read} != loaded {self.loaded} + duplicates {self.duplicates} "
+                f"+ quarantined {self.quarantined}"
+            )
+        if sum(self.rules.values()) != self.quarantined:
+            raise AssertionError(f"{table}: quarantined {self.quarantined} != sum by rule {self.rules}")
+
+
+@dataclass
+class IngestReport:
+    """Counts per table (in load order), the files read, warnings, and the time taken."""
+
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    files: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "tables": {
+                name: {"read": c.read, "loaded": c.loaded, "duplicates": c.duplicates,
+                       "quarantined": c.quarantined}
+                for name, c in self.tables.items()
+            },
+            "quarantine_rules": {name: dict(c.rules) for name, c in self.tables.items() if c.rules},
+            "files": self.files,
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+            "fatal": None,
+        }
+
+    def render(self) -> str:
+        """A text table for the terminal, then quarantine counts per rule and the warnings."""
+        head = f"{'table':<12} {'read':>12} {'loaded':>12} {'duplicates':>12} {'quarantined':>12}"
+        lines = [head, "-" * len(head)]
+        for name, c in self.tables.items():
+            lines.append(f"{name:<12} {c.read:>12,} {c.loaded:>12,} {c.duplicates:>12,} {c.quarantined:>12,}")
+        quarantined = [(n, r, k) for n, c in self.tables.items() for r, k in sorted(c.rules.items())]
+        if quarantined:
+            lines += ["", "quarantined by rule:"]
+            lines += [f"  {n}.{r}: {k:,}" for n, r, k in quarantined]
+        if self.warnings:
+            lines += ["", "warnings:"] + [f"  {w}" for w in self.warnings]
+        lines += ["", f"{self.files} files in {self.seconds:.1f}s; read = loaded + duplicates + quarantined"]
+        return "\n".join(lines)

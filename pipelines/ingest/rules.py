@@ -1,0 +1,159 @@
+"""Quarantine rules as SQL: each check is a condition over one staged row plus a detail message.
+
+A row gets one rule, the first that fails in RULE_ORDER (then in column order). Row checks look at
+the row alone; lookups join the warehouse (foreign keys, campaign windows); duplicate_id_conflict
+comes last, from the de-duplication in loader.py. Conditions are NULL-safe: NULL means "passes".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.contract import RULES, TABLES, Column, ForeignKey, Table
+from pipelines.ingest.readers import EXPECTED, empty_expr, ident, lit
+
+RULE_ORDER: tuple[str, ...] = (
+    "null_required",
+    "bad_type",
+    "bad_value",
+    "non_positive_quantity",
+    "negative_price",
+    "future_timestamp",
+    "closes_before_opens",
+    "unknown_foreign_key",
+    "ordered_outside_campaign",
+    "duplicate_id_conflict",
+)
+assert set(RULE_ORDER) == set(RULES), "RULE_ORDER must list exactly the contract's RULES"
+
+STAGE = "_stg"  # the staging table a lookup may refer to (this run's rows of the table)
+CUTOFF = "getvariable('ingest_cutoff')"  # end of the run's date in the platform's zone
+
+
+@dataclass(frozen=True)
+class Check:
+    """A row rule: `condition` (SQL, true when broken) and `detail` (SQL text naming column and value)."""
+
+    rule: str
+    column: str
+    condition: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A rule that needs another table: `join` is a LEFT JOIN clause the condition can refer to."""
+
+    rule: str
+    column: str
+    join: str
+    condition: str
+    detail: str
+
+
+def shown(sql: str) -> str:
+    """SQL text of a value as the detail shows it: quoted, or 'empty'."""
+    return f"COALESCE('''' || CAST({sql} AS VARCHAR) || '''', 'empty')"
+
+
+def message(column: str, expectation: str, value_sql: str) -> str:
+    return f"{lit(f'column {column!r} must be {expectation}; got ')} || {shown(value_sql)}"
+
+
+# --- checks every table gets from the contract, per file ------------------------------------------
+
+
+def null_required(col: Column, is_text: bool) -> Check:
+    value = ident("_t_" + col.name)
+    return Check("null_required", col.name, empty_expr(value, is_text),
+                 lit(f"column {col.name!r} is required; got an empty value"))
+
+
+def bad_type(col: Column, is_text: bool) -> Check:
+    value = ident("_t_" + col.name)
+    condition = f"NOT ({empty_expr(value, is_text)}) AND {ident(col.name)} IS NULL"
+    return Check("bad_type", col.name, condition, message(col.name, EXPECTED[col.kind], value))
+
+
+# --- checks a staging function picks ---------------------------------------------------------------
+
+
+def accepted(table: str, column: str) -> Check:
+    """bad_value: the column's value is one of the contract's accepted values."""
+    allowed = TABLES[table].column(column).allowed
+    assert allowed, f"{table}.{column} has no accepted values in the contract"
+    values = ", ".join(lit(v) for v in allowed)
+    return Check("bad_value", column, f"{ident(column)} NOT IN ({values})",
+                 message(column, f"one of {', '.join(allowed)}", ident(column)))
+
+
+def positive(column: str) -> Check:
+    return Check("non_positive_quantity", column, f"{ident(column)} <= 0",
+                 message(column, "an integer > 0", ident(column)))
+
+
+def non_negative(column: str) -> Check:
+    return Check("negative_price", column, f"{ident(column)} < 0", message(column, ">= 0", ident(column)))
+
+
+def not_after_run(column: str) -> Check:
+    """future_timestamp: an event cannot lie after the end of the run's date."""
+    return Check("future_timestamp", column, f"{ident(column)} >= {CUTOFF}",
+                 f"{lit(f'column {column!r} must be before ')} || CAST({CUTOFF} AS VARCHAR) || "
+                 f"{lit(' (end of the run date); got ')} || {shown(ident(column))}")
+
+
+def closes_after_opens() -> Check:
+    return Check("closes_before_opens", "closes_at", '"closes_at" <= "opens_at"',
+                 "'column ''closes_at'' must be after opens_at ' || CAST(\"opens_at\" AS VARCHAR)"
+                 " || '; got ' || " + shown('"closes_at"'))
+
+
+# --- lookups ----------------------------------------------------------------------------------------
+
+
+def foreign_key(table: Table, fk: ForeignKey, index: int) -> Lookup:
+    """unknown_foreign_key against the warehouse (which already holds this run's parents).
+
+    A self-reference also accepts this run's valid rows; a required key into an optional table
+    (groups.shopkeeper_id) is checked only when that table has rows.
+    """
+    alias = f"_fk{index}"
+    target = f"SELECT DISTINCT {ident(fk.target)} AS k FROM {ident(fk.table)}"
+    if fk.table == table.name:
+        target += f" UNION SELECT {ident(fk.target)} FROM {STAGE} WHERE _rule IS NULL"
+    condition = f"s.{ident(fk.column)} IS NOT NULL AND {alias}.k IS NULL"
+    if not TABLES[fk.table].required and not fk.optional:
+        condition += f" AND EXISTS (SELECT 1 FROM {ident(fk.table)})"
+    detail = (f"{lit(f'column {fk.column!r}: ')} || {shown('s.' + ident(fk.column))} || "
+              f"{lit(f' not found in {fk.table}.{fk.target}; expected a known id')}")
+    return Lookup("unknown_foreign_key", fk.column,
+                  f"LEFT JOIN ({target}) AS {alias} ON s.{ident(fk.column)} = {alias}.k", condition, detail)
+
+
+def foreign_keys(table: str) -> tuple[Lookup, ...]:
+    t = TABLES[table]
+    return tuple(foreign_key(t, fk, i) for i, fk in enumerate(t.foreign_keys))
+
+
+def within_campaign() -> Lookup:
+    """ordered_outside_campaign: an order with a campaign lies in [opens_at, closes_at]."""
+    return Lookup(
+        "ordered_outside_campaign", "ordered_at",
+        'LEFT JOIN campaigns AS _cw ON s."campaign_id" = _cw."campaign_id"',
+        's."ordered_at" < _cw."opens_at" OR s."ordered_at" > _cw."closes_at"',
+        "'column ''ordered_at'' must lie in campaign ' || s.\"campaign_id\" || '''s window ' || "
+        "CAST(_cw.\"opens_at\" AS VARCHAR) || ' .. ' || CAST(_cw.\"closes_at\" AS VARCHAR) || "
+        "'; got ' || " + shown('s."ordered_at"'),
+    )
+
+
+def first_failing(checks: list[Check] | list[Lookup]) -> str:
+    """CASE returning {rule, detail} of the first failing check in RULE_ORDER, else NULL."""
+    ordered = sorted(checks, key=lambda c: RULE_ORDER.index(c.rule))  # stable: column order kept
+    if not ordered:
+        return "NULL::STRUCT(rule VARCHAR, detail VARCHAR)"
+    whens = " ".join(
+        f"WHEN ({c.condition}) THEN {{'rule': {lit(c.rule)}, 'detail': {c.detail}}}" for c in ordered
+    )
+    return f"CASE {whens} END"
