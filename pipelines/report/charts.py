@@ -14,6 +14,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 BAND, LINE = "#0072B2", "#1f2933"
 CHAR_W = 6.8  # average glyph width at 12px, used only for layout
+PLOT_SHARE = 0.8  # bars use the left 80% of a bar chart; value labels the rest
 FONT = 'font-family="system-ui, -apple-system, \'Segoe UI\', Roboto, sans-serif" font-size="12"'
 
 
@@ -31,6 +32,11 @@ def fmt_number(v: float) -> str:
     return f"{v:.3f}"
 
 
+def fmt_qty(v: float) -> str:
+    """A quantity: whole numbers from 10 up, one decimal below."""
+    return f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.1f}"
+
+
 def fmt_pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
@@ -39,11 +45,11 @@ def _n(x: float) -> str:
     return f"{x:.1f}".removesuffix(".0")
 
 
-def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
-    """Round tick values covering [lo, hi] (the last tick is >= hi)."""
+def nice_ticks(lo: float, hi: float, count: int = 4, *, integer: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi] (the last tick is >= hi); whole steps for counts."""
     if hi <= lo:
         hi = lo + 1.0
-    raw = (hi - lo) / count
+    raw = max((hi - lo) / count, 1.0) if integer else (hi - lo) / count
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * 0.999)
     first = math.floor(lo / step + 1e-9) * step
@@ -57,7 +63,7 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
 
 def _svg(width: float, height: float, title: str, body: list[str]) -> str:
     return (
-        f'<svg class="chart" viewBox="0 0 {_n(width)} {_n(height)}" width="100%" role="img" '
+        f'<svg class="chart fan" viewBox="0 0 {_n(width)} {_n(height)}" width="100%" role="img" '
         f'preserveAspectRatio="xMinYMin meet" {FONT}><title>{esc(title)}</title>' + "".join(body) + "</svg>"
     )
 
@@ -76,19 +82,17 @@ def _fit(label: str, max_chars: int) -> str:
     return label if len(label) <= max_chars else label[: max(1, max_chars - 1)] + "…"
 
 
-def _legend(names: Sequence[str], width: float, y0: float) -> tuple[list[str], float]:
-    """Colour keys laid out left to right, wrapping; returns the elements and the height used."""
-    out, x, y = [], 0.0, y0
-    for i, name in enumerate(names):
-        w = 18 + len(name) * CHAR_W + 16
-        if x > 0 and x + w > width:
-            x, y = 0.0, y + 18
-        out.append(
-            f'<rect x="{_n(x)}" y="{_n(y)}" width="11" height="11" rx="2" '
-            f'fill="{PALETTE[i % len(PALETTE)]}"/>' + _text(x + 16, y + 10, esc(name))
-        )
-        x += w
-    return out, (y - y0) + 22
+def _legend(names: Sequence[str]) -> str:
+    """Colour keys as HTML above the chart, so that they wrap on a narrow screen."""
+    keys = "".join(
+        f'<span><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{esc(name)}</span>'
+        for i, name in enumerate(names)
+    )
+    return f'<div class="legend">{keys}</div>'
+
+
+def _pc(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def bar_chart(
@@ -98,73 +102,69 @@ def bar_chart(
     title: str,
     fmt: Callable[[float], str] = fmt_number,
     ref: tuple[float, str] | None = None,
-    width: int = 640,
 ) -> str:
-    """Horizontal grouped bars: one group per category, one bar per series; `ref` draws a marked line."""
+    """Horizontal grouped bars: per category a label line, then one bar per series; `ref` a marked line.
+
+    Horizontal positions are percentages of the chart's width and text keeps its pixel size, so the
+    chart reads the same on a phone and on a desktop. A legend (HTML) precedes it when there are
+    several series.
+    """
     values = [v for _, vals in series for v in vals if v is not None and math.isfinite(v)]
     if not categories or not values:
         return ""
-    label_w = min(max(len(c) for c in categories) * CHAR_W + 14, width * 0.4)
-    value_w = max(len(fmt(v)) for v in values) * CHAR_W + 10
-    x0, x1 = label_w, width - value_w
     lo = min(0.0, *values)
     hi = max(0.0, *values, *([ref[0]] if ref else []))
-    ticks = nice_ticks(lo, hi)
+    ticks = nice_ticks(lo, hi, integer=all(float(v).is_integer() for v in values))
     lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+    span = PLOT_SHARE * 100
 
-    def x(v: float) -> float:
-        return x0 + (v - lo) / (hi - lo) * (x1 - x0)
+    def x(v: float) -> float:  # percent of the width
+        return (v - lo) / (hi - lo) * span
 
+    multi = len(series) > 1
+    bar_h, bar_gap, label_h, group_gap = (12.0 if multi else 16.0), 3.0, 17.0, 9.0
+    group_h = label_h + len(series) * (bar_h + bar_gap)
+    top = 2.0
+    plot_bottom = top + len(categories) * (group_h + group_gap)
+    height = plot_bottom + 18
     body: list[str] = []
-    top = 4.0
-    if len(series) > 1:
-        legend, used = _legend([name for name, _ in series], width, top)
-        body += legend
-        top += used
-    bar_h = 14.0 if len(series) > 1 else 18.0
-    group_h = len(series) * bar_h + (len(series) - 1) * 2
-    gap = 12.0
-    plot_bottom = top + len(categories) * (group_h + gap)
-    height = plot_bottom + 22
-    for t in ticks:
+    for i, t in enumerate(ticks):
         body.append(
-            _line(x(t), top, x(t), plot_bottom, GRID)
-            + _text(x(t), plot_bottom + 15, esc(fmt(t)), MUTED, "middle")
+            f'<text x="{_pc(x(t))}" y="{_n(plot_bottom + 12)}" fill="{MUTED}" '
+            f'text-anchor="{"start" if i == 0 else "middle"}">{esc(fmt(t))}</text>'
         )
-    max_chars = int((label_w - 14) / CHAR_W)
     for gi, cat in enumerate(categories):
-        gy = top + gi * (group_h + gap) + gap / 2
-        body.append(
-            _text(
-                label_w - 8,
-                gy + group_h / 2 + 4,
-                f"<title>{esc(cat)}</title>{esc(_fit(cat, max_chars))}",
-                INK,
-                "end",
-            )
-        )
+        gy = top + gi * (group_h + group_gap)
+        y0, y1 = _n(gy + label_h - 2), _n(gy + group_h + (group_gap if gi == len(categories) - 1 else 0))
+        for t in ticks:
+            colour = MUTED if t == 0 else GRID
+            body.append(f'<line x1="{_pc(x(t))}" y1="{y0}" x2="{_pc(x(t))}" y2="{y1}" stroke="{colour}"/>')
+        body.append(_text(0, gy + 13, f"<title>{esc(cat)}</title>{esc(_fit(cat, 60))}", INK))
         for si, (name, vals) in enumerate(series):
             v = vals[gi] if gi < len(vals) else None
-            by = gy + si * (bar_h + 2)
+            by = gy + label_h + si * (bar_h + bar_gap)
+            text_y = _n(by + bar_h - 2)
             if v is None or not math.isfinite(v):
-                body.append(_text(x(0) + 4, by + bar_h - 4, "–", MUTED))
+                body.append(f'<text x="{_pc(x(0))}" dx="4" y="{text_y}" fill="{MUTED}">–</text>')
                 continue
             left, right = sorted((x(0), x(v)))
-            colour = PALETTE[si % len(PALETTE)]
             body.append(
-                f'<rect x="{_n(left)}" y="{_n(by)}" width="{_n(max(right - left, 0.5))}" '
-                f'height="{_n(bar_h)}" rx="2" fill="{colour}">'
-                f"<title>{esc(name)} · {esc(cat)}: {esc(fmt(v))}</title></rect>"
-                + _text(max(right, x(0)) + 4, by + bar_h - 4, esc(fmt(v)))
+                f'<rect x="{_pc(left)}" y="{_n(by)}" width="{_pc(right - left)}" height="{_n(bar_h)}" '
+                f'rx="2" fill="{PALETTE[si % len(PALETTE)]}"><title>{esc(name)} · {esc(cat)}: '
+                f"{esc(fmt(v))}</title></rect>"
+                f'<text x="{_pc(max(right, x(0)))}" dx="4" y="{text_y}" fill="{INK}">{esc(fmt(v))}</text>'
             )
-    body.append(_line(x(0), top, x(0), plot_bottom, MUTED))
     if ref is not None:
-        rx = x(ref[0])
         body.append(
-            _line(rx, top, rx, plot_bottom, PALETTE[5], ' stroke-width="1.5" stroke-dasharray="5 3"')
-            + _text(rx - 4, plot_bottom - 4, esc(ref[1]), PALETTE[5], "end")
+            f'<line x1="{_pc(x(ref[0]))}" y1="{_n(top)}" x2="{_pc(x(ref[0]))}" y2="{_n(plot_bottom)}" '
+            f'stroke="{PALETTE[5]}" stroke-width="1.5" stroke-dasharray="5 3"/>'
+            f'<text x="{_pc(x(ref[0]))}" dx="4" y="{_n(top + 12)}" fill="{PALETTE[5]}">{esc(ref[1])}</text>'
         )
-    return _svg(width, height, title, body)
+    svg = (
+        f'<svg class="chart bars" width="100%" height="{_n(height)}" role="img" {FONT}>'
+        f"<title>{esc(title)}</title>" + "".join(body) + "</svg>"
+    )
+    return (_legend([name for name, _ in series]) if multi else "") + svg
 
 
 def fan_chart(
@@ -175,8 +175,8 @@ def fan_chart(
     cutoff: float | None,
     band: tuple[float, float, float] | None,
     x_fmt: Callable[[float], str],
-    width: int = 440,
-    height: int = 250,
+    width: int = 420,
+    height: int = 240,
 ) -> str:
     """A cumulative booking curve (steps) with its forecast fan from the last point to the cutoff.
 
@@ -185,13 +185,17 @@ def fan_chart(
     """
     if not xs and (cutoff is None or band is None):
         return ""
-    pad_l, pad_r, pad_t, pad_b = 48.0, 70.0 if band else 16.0, 20.0, 26.0
+    labels = {
+        name: f"{name} {fmt_qty(v)}" for name, v in zip(("P10", "P50", "P90"), band or (), strict=False)
+    }
+    pad_l, pad_t, pad_b = 44.0, 20.0, 24.0
+    pad_r = max([len(t) for t in labels.values()] + [0]) * CHAR_W + 14 if band else 16.0
     all_x = list(xs) + ([cutoff] if cutoff is not None else [])
     xlo, xhi = min(all_x), max(all_x)
     if xhi <= xlo:
         xlo, xhi = xlo - 3600.0, xhi + 3600.0
     y_top = max([*ys, *(band or ()), 1.0])
-    yticks = nice_ticks(0.0, y_top)
+    yticks = nice_ticks(0.0, y_top, integer=True)
     ylo, yhi = yticks[0], yticks[-1]
 
     def px(v: float) -> float:
@@ -204,11 +208,11 @@ def fan_chart(
     for t in yticks:
         body.append(
             _line(pad_l, py(t), width - pad_r, py(t), GRID)
-            + _text(pad_l - 6, py(t) + 4, esc(fmt_number(t)), MUTED, "end")
+            + _text(pad_l - 6, py(t) + 4, esc(fmt_qty(t)), MUTED, "end")
         )
-    for i in range(4):
-        t = xlo + (xhi - xlo) * i / 3
-        anchor = ("start", "middle", "middle", "end")[i]
+    for i in range(3):
+        t = xlo + (xhi - xlo) * i / 2
+        anchor = ("start", "middle", "end")[i]
         body.append(_text(px(t), height - 8, esc(x_fmt(t)), MUTED, anchor))
     last = (xs[-1], ys[-1]) if xs else (xlo, 0.0)
     if cutoff is not None:
@@ -222,15 +226,15 @@ def fan_chart(
             lx, ly = px(last[0]), py(last[1])
             body.append(
                 f'<polygon points="{_n(lx)},{_n(ly)} {_n(cx)},{_n(py(p90))} {_n(cx)},{_n(py(p10))}" '
-                f'fill="{BAND}" fill-opacity="0.18"><title>P10–P90 at cutoff: {esc(fmt_number(p10))} – '
-                f"{esc(fmt_number(p90))}</title></polygon>"
+                f'fill="{BAND}" fill-opacity="0.18"><title>P10–P90 at cutoff: {esc(fmt_qty(p10))} – '
+                f"{esc(fmt_qty(p90))}</title></polygon>"
                 + _line(cx, py(p90), cx, py(p10), BAND, ' stroke-width="2"')
                 + _line(lx, ly, cx, py(p50), BAND, ' stroke-width="2" stroke-dasharray="6 4"')
                 + f'<circle cx="{_n(cx)}" cy="{_n(py(p50))}" r="3.5" fill="{BAND}"/>'
             )
             label_ys = _spread([py(p90), py(p50), py(p10)], min_gap=13.0)
-            for (name, v), ly_ in zip((("P90", p90), ("P50", p50), ("P10", p10)), label_ys, strict=True):
-                body.append(_text(cx + 6, ly_ + 4, f"{name} {esc(fmt_number(v))}"))
+            for name, ly_ in zip(("P90", "P50", "P10"), label_ys, strict=True):
+                body.append(_text(cx + 6, ly_ + 4, esc(labels[name])))
     if xs:
         pts = [f"{_n(px(xs[0]))},{_n(py(ys[0]))}"]
         for i in range(1, len(xs)):
@@ -238,7 +242,7 @@ def fan_chart(
             pts.append(f"{_n(px(xs[i]))},{_n(py(ys[i]))}")
         body.append(
             f'<polyline points="{" ".join(pts)}" fill="none" stroke="{LINE}" stroke-width="2">'
-            f"<title>ordered so far: {esc(fmt_number(ys[-1]))}</title></polyline>"
+            f"<title>ordered so far: {esc(fmt_qty(ys[-1]))}</title></polyline>"
         )
     return _svg(width, height, title, body)
 

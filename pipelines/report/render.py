@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from pipelines.contract import RULES
-from pipelines.report.charts import bar_chart, esc, fan_chart, fmt_number, fmt_pct
+from pipelines.report.charts import bar_chart, esc, fan_chart, fmt_number, fmt_pct, fmt_qty
 from pipelines.report.context import ReportContext
 
 SECTIONS = (
@@ -42,8 +42,8 @@ h1{font-size:1.5rem;margin:0 0 4px}
 h2{font-size:1.2rem;margin:0 0 12px}
 h3{font-size:1rem;margin:18px 0 8px}
 section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:16px;margin:14px 0}
-nav{font-size:.9rem;margin:6px 0 0}
-nav a{color:var(--muted);margin-right:12px;white-space:nowrap}
+nav{font-size:.9rem;margin:6px 0 0;display:flex;flex-wrap:wrap;gap:2px 14px}
+nav a{color:var(--muted)}
 .meta{color:var(--muted);margin:0}
 .na{color:var(--muted);font-style:italic}
 .muted{color:var(--muted);font-size:.9rem}
@@ -53,17 +53,23 @@ nav a{color:var(--muted);margin-right:12px;white-space:nowrap}
 table{border-collapse:collapse;width:100%;font-size:.9rem;font-variant-numeric:tabular-nums}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
-td.text{text-align:left;white-space:normal}
+td .text{white-space:normal;display:inline-block;min-width:14em;text-align:left}
 th{color:var(--muted);font-weight:600}
 tr.base td{color:var(--muted)}
 tr.prod td{font-weight:600}
 .bar{display:inline-block;height:8px;background:#0072B2;border-radius:2px;vertical-align:middle}
 figure{margin:10px 0 14px}
 figcaption{color:var(--muted);font-size:.85rem;margin-top:2px}
-svg.chart{display:block;max-width:100%;height:auto}
+svg.chart{display:block;overflow:visible}
+svg.bars{max-width:760px;font-variant-numeric:tabular-nums}
+svg.fan{max-width:560px;height:auto}
+.legend{display:flex;flex-wrap:wrap;gap:2px 14px;font-size:.85rem;color:var(--muted);margin:2px 0 6px}
+.legend i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+.legend i.line{width:22px;height:0;border-top:2px solid #1f2933;border-radius:0;vertical-align:3px}
+.legend i.dash{width:22px;height:0;border-top:2px dashed #0072B2;border-radius:0;vertical-align:3px}
+.legend i.band{width:22px;background:rgba(0,114,178,.25)}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
 .grid figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:8px}
-.key{display:inline-block;width:22px;height:10px;vertical-align:middle;margin:0 4px 0 10px}
 ul.gates{list-style:none;padding:0;margin:0}
 ul.gates li{padding:8px 0;border-bottom:1px solid var(--line)}
 @media (max-width:600px){main{padding:8px}section{padding:12px;border-radius:8px}body{font-size:14px}}
@@ -373,58 +379,59 @@ def _flatten(value: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str,
 
 
 def _curves(curves: pl.DataFrame | None) -> str:
-    if curves is None or curves.is_empty() or "campaign_id" not in curves.columns:
+    needed = {"campaign_id", "at", "cum_qty"}
+    if curves is None or curves.is_empty() or not needed <= set(curves.columns):
         return _na("Booking curves")
     ids = curves["campaign_id"].unique(maintain_order=True).to_list()
-    figs = []
-    for cid in ids[:MAX_CURVES]:
-        c = curves.filter(pl.col("campaign_id") == cid)
-        if "at" in c.columns:
-            c = c.sort("at")
-        first = c.row(0, named=True)
-        pts = [
-            (_epoch(a), float(q))
-            for a, q in zip(
-                c.get_column("at").to_list() if "at" in c.columns else [],
-                c.get_column("cum_qty").to_list() if "cum_qty" in c.columns else [],
-                strict=False,
-            )
-            if a is not None and q is not None
-        ]
-        closes = first.get("closes_at")
-        band = tuple(_num(first.get(f"forecast_p{p}")) for p in (10, 50, 90))
-        tz = (
-            next((a.tzinfo for a in c.get_column("at").to_list() if a is not None), None)
-            if "at" in c.columns
-            else None
-        )
-        label = str(first.get("label") or cid)
-        svg = fan_chart(
-            [p[0] for p in pts],
-            [p[1] for p in pts],
-            title=f"Booking curve of {label}",
-            cutoff=_epoch(closes) if isinstance(closes, datetime) else None,
-            band=band if None not in band else None,  # type: ignore[arg-type]
-            x_fmt=lambda t, tz=tz: datetime.fromtimestamp(t, tz or UTC).strftime("%m-%d %H:%M"),
-        )
-        if not svg:
-            continue
-        so_far = f"{fmt_number(pts[-1][1])} ordered so far" if pts else "no orders yet"
-        caption = f"{label} ({cid}): {so_far}"
-        if None not in band:
-            caption += f"; P50 {fmt_number(band[1])} at cutoff"  # type: ignore[arg-type]
-        figs.append(f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>")
+    figs = [
+        _curve_figure(cid, curves.filter(pl.col("campaign_id") == cid).sort("at")) for cid in ids[:MAX_CURVES]
+    ]
+    figs = [f for f in figs if f]
     if not figs:
         return _na("Booking curves")
-    more = f" Showing {MAX_CURVES} of {len(ids)}." if len(ids) > MAX_CURVES else ""
+    more = f" Showing the first {MAX_CURVES} of {len(ids)}." if len(ids) > MAX_CURVES else ""
     legend = (
-        '<p class="muted">Ordered so far'
-        '<span class="key" style="background:#1f2933;height:2px;margin-left:6px">'
-        '</span> · forecast P50<span class="key" style="border-top:2px dashed #0072B2;height:0"></span>'
-        ' · P10–P90 at cutoff<span class="key" style="background:rgba(0,114,178,.25)"></span>'
-        f"{esc(more)}</p>"
+        '<div class="legend"><span><i class="line"></i>ordered so far</span>'
+        '<span><i class="dash"></i>forecast P50</span>'
+        f'<span><i class="band"></i>P10–P90 of the total at cutoff</span>{esc(more)}</div>'
     )
     return legend + f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _curve_figure(cid: object, c: pl.DataFrame) -> str:
+    """One campaign's booking curve (rows sorted by `at`) with its fan to the cutoff, as a figure."""
+    first = c.row(0, named=True)
+    pts = [
+        (_epoch(a), float(q))
+        for a, q in zip(c["at"].to_list(), c["cum_qty"].to_list(), strict=True)
+        if isinstance(a, datetime) and _num(q) is not None
+    ]
+    closes = first.get("closes_at")
+    cutoff = _epoch(closes) if isinstance(closes, datetime) else None
+    p10, p50, p90 = (_num(first.get(f"forecast_p{p}")) for p in (10, 50, 90))
+    band = (p10, p50, p90) if p10 is not None and p50 is not None and p90 is not None else None
+    tz = next((a.tzinfo for a in c["at"].to_list() if isinstance(a, datetime)), None) or UTC
+    xs = [p[0] for p in pts] + ([cutoff] if cutoff is not None else [])
+    fmt = "%m-%d" if xs and max(xs) - min(xs) > 3 * 86400 else "%m-%d %H:%M"
+    label = str(first.get("label") or cid)
+    svg = fan_chart(
+        [p[0] for p in pts],
+        [p[1] for p in pts],
+        title=f"Booking curve of {label}",
+        cutoff=cutoff,
+        band=band,
+        x_fmt=lambda t: datetime.fromtimestamp(t, tz).strftime(fmt),
+    )
+    if not svg:
+        return ""
+    caption = f"{label} ({cid}): " + (f"{fmt_qty(pts[-1][1])} ordered so far" if pts else "no orders yet")
+    if band is not None:
+        caption += f"; at cutoff P50 {fmt_qty(band[1])}, P10–P90 {fmt_qty(band[0])}–{fmt_qty(band[2])}"
+    else:
+        caption += "; no forecast yet"
+    if cutoff is not None:
+        caption += f"; closes {datetime.fromtimestamp(cutoff, tz).strftime('%Y-%m-%d %H:%M')}"
+    return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
 def _epoch(value: datetime) -> float:
@@ -485,7 +492,7 @@ def _business(business: dict | None) -> str:
         out.append(
             _figure(
                 svg,
-                f"Mostly self-buying: one member places at least {fmt_pct(_num(share) or 0.5)} of the paid "
+                f"Mostly self-buying: one member places at least {_num(share) or 0.5:.0%} of the paid "
                 f"orders of all their groups; sharing: the rest with orders; recruiting: invited at least "
                 f"{invites} other shopkeepers (a recruiter is also counted as self-buying or sharing).",
             )

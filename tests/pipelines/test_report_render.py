@@ -18,23 +18,24 @@ FULL_CHARTS = 7 + N_CURVES
 
 
 def booking_curves(n: int = N_CURVES) -> pl.DataFrame:
+    """n campaigns, ten points each over a day; the last one has no forecast yet."""
     rows = []
     start = datetime(2026, 3, 1, 8, tzinfo=TZ)
     for c in range(n):
-        closes = start + timedelta(days=2)
-        cum = 0
-        for h in range(0, 30, 3):
-            cum += 5 + 3 * c + h % 4
+        cums = [sum(5 + 3 * c + h % 4 for h in range(0, k + 1, 3)) for k in range(0, 30, 3)]
+        final = cums[-1]
+        has_forecast = c < n - 1
+        for k, cum in enumerate(cums):
             rows.append(
                 {
                     "campaign_id": f"c{c}",
                     "label": f"Product {c} <fresh>",
-                    "at": start + timedelta(hours=h),
+                    "at": start + timedelta(hours=3 * k),
                     "cum_qty": cum,
-                    "forecast_p10": cum * 1.2,
-                    "forecast_p50": cum * 1.6,
-                    "forecast_p90": cum * 2.1,
-                    "closes_at": closes,
+                    "forecast_p10": final * 1.2 if has_forecast else None,
+                    "forecast_p50": final * 1.6 if has_forecast else None,
+                    "forecast_p90": final * 2.1 if has_forecast else None,
+                    "closes_at": start + timedelta(days=2),
                 }
             )
     return pl.DataFrame(rows)
