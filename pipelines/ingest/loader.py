@@ -203,6 +203,11 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
         f"UNION SELECT DISTINCT {', '.join('s.' + ident(k) for k in table.key)} FROM {STAGE} AS s "
         f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')} WHERE s._rule IS NULL"
     )
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM _keys)").fetchone()[0]:  # every valid row is new
+        inserted = con.execute(
+            f"INSERT INTO {name} SELECT {content} FROM {STAGE} WHERE _rule IS NULL").fetchone()[0]
+        con.execute("DROP TABLE _keys")
+        return 0, 0, inserted
     con.execute(f"CREATE OR REPLACE TEMP TABLE _multi AS {verdict_sql(spec, table)}")
     inserted = con.execute(
         f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s WHERE s._rule IS NULL AND NOT EXISTS "
@@ -222,12 +227,14 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
     detail = (f"{lit(f'key ({key_names}) = ')} || {key_value} || ' was seen before ' || "
               "CASE WHEN m._wh IS NOT NULL THEN '(in the warehouse)' ELSE '(earlier in this run)' END || "
               "' with different content; expected an exact duplicate or a new id'")
-    con.execute(
-        f"UPDATE {STAGE} SET _rule = 'duplicate_id_conflict', _detail = c.detail, _raw = c.raw FROM ("
-        f"SELECT s._file, s._row, {detail} AS detail, {typed_raw(table, 's')} AS raw "
-        f"FROM {STAGE} AS s JOIN _multi AS m ON m._file = s._file AND m._row = s._row "
-        f"WHERE m._verdict = 'conflict') AS c WHERE {STAGE}._file = c._file AND {STAGE}._row = c._row"
-    )
+    conflicts = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'conflict'").fetchone()[0]
+    if conflicts:
+        con.execute(
+                f"UPDATE {STAGE} SET _rule = 'duplicate_id_conflict', _detail = c.detail, _raw = c.raw FROM ("
+            f"SELECT s._file, s._row, {detail} AS detail, {typed_raw(table, 's')} AS raw "
+            f"FROM {STAGE} AS s JOIN _multi AS m ON m._file = s._file AND m._row = s._row "
+            f"WHERE m._verdict = 'conflict') AS c WHERE {STAGE}._file = c._file AND {STAGE}._row = c._row"
+        )
     duplicates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'").fetchone()[0]
     con.execute("DROP TABLE _keys")
     con.execute("DROP TABLE _multi")

@@ -212,7 +212,10 @@ def projection(
 
     Returns the SQL and, per column present in the file, whether its value is read as text.
     """
-    row = "file_row_number + 1" if schema.source.fmt == "parquet" else "rowid + 1"
+    # CSV is first copied into a table; its rowids count rows in file order (inside a transaction
+    # they start at a large offset, hence the minimum)
+    row = "file_row_number + 1" if schema.source.fmt == "parquet" else \
+        f"rowid - (SELECT min(rowid) FROM {relation}) + 1"
     values = [f"{file_index}::INTEGER AS _file", f"({row})::BIGINT AS _row"]
     typed = ["_file", "_row"]
     is_text: dict[str, bool] = {}

@@ -1,0 +1,150 @@
+"""Ingest: accounting, idempotent re-ingest, next-day increments, status updates, mixed formats."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.contract import LOAD_ORDER, TABLES
+from pipelines.home import Home
+from pipelines.ingest import IngestReport, run_ingest
+from pipelines.warehouse import load_frames
+from tests.pipelines.conftest import SH, TINY_END, at
+from tests.pipelines.ingest_helpers import identity_holds, query, snapshot
+
+
+def with_status(orders: pl.DataFrame, status: str, when: datetime) -> pl.DataFrame:
+    status_at = pl.lit(when).cast(TABLES["orders"].polars_schema()["status_at"])
+    return orders.with_columns(pl.lit(status).alias("status"), status_at.alias("status_at"))
+
+
+def ingest(raw: Path, home: Home, run_date: date = TINY_END) -> dict:
+    report = run_ingest(raw, home, run_date=run_date)
+    assert isinstance(report, IngestReport)
+    payload = report.to_json()
+    assert identity_holds(payload)
+    return payload
+
+
+def test_clean_world_loads_every_row_and_reports_the_exact_json_shape(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    report = run_ingest(raw, Home(tmp_path / "home"), run_date=TINY_END)
+    payload = report.to_json()
+    assert list(payload["tables"]) == list(LOAD_ORDER)
+    for name, counts in payload["tables"].items():
+        assert set(counts) == {"read", "loaded", "duplicates", "quarantined"}
+        assert counts == {"read": tiny_tables[name].height, "loaded": tiny_tables[name].height,
+                          "duplicates": 0, "quarantined": 0}
+    assert payload["fatal"] is None
+    text = report.render()
+    assert "orders" in text and "quarantined" in text
+
+
+def test_loaded_rows_keep_their_values_and_types(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    home = Home(tmp_path / "home")
+    ingest(raw, home)
+    frames = load_frames(home)
+    for name, expected in tiny_tables.items():
+        got = frames[name].sort(TABLES[name].key)
+        assert got.schema == expected.schema
+        assert got.equals(expected.sort(TABLES[name].key)), name
+
+
+def test_reingesting_the_same_files_changes_nothing(tmp_path, tiny_tables, write_raw):
+    bad = tiny_tables["orders"].with_columns(
+        pl.when(pl.col("order_id") == "O2").then(-1).otherwise(pl.col("quantity")).alias("quantity"))
+    tiny_tables["orders"] = pl.concat([bad, tiny_tables["orders"].head(1)])  # + an exact duplicate of O1
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    home = Home(tmp_path / "home")
+    first = ingest(raw, home)
+    assert first["tables"]["orders"] == {"read": 9, "loaded": 7, "duplicates": 1, "quarantined": 1}
+    before = snapshot(home, list(TABLES))
+    second = ingest(raw, home)
+    assert snapshot(home, list(TABLES)) == before
+    for name, counts in second["tables"].items():
+        assert counts["loaded"] == 0, name
+        assert counts["read"] == first["tables"][name]["read"]
+    assert second["tables"]["orders"] == {"read": 9, "loaded": 0, "duplicates": 8, "quarantined": 1}
+    assert query(home, "SELECT count(*) FROM ingest_files")[0][0] == len(TABLES)
+
+
+def test_next_day_adds_only_what_is_new(tmp_path, tiny_tables, write_raw):
+    cut = datetime(2026, 1, 10, tzinfo=SH)
+    day9 = {name: frame for name, frame in tiny_tables.items()}
+    day9["orders"] = tiny_tables["orders"].filter(pl.col("ordered_at") < cut)
+    day9["posts"] = tiny_tables["posts"].filter(pl.col("posted_at") < cut)
+    day9["feedback"] = tiny_tables["feedback"].filter(pl.col("at") < cut)
+    home = Home(tmp_path / "home")
+    ingest(write_raw(tmp_path / "day9", day9), home, date(2026, 1, 9))
+    # the next day's export is cumulative: everything again plus the new rows
+    report = ingest(write_raw(tmp_path / "day10", tiny_tables), home, date(2026, 1, 10))
+    assert report["tables"]["orders"] == {"read": 8, "loaded": 3, "duplicates": 5, "quarantined": 0}
+    assert report["tables"]["feedback"]["loaded"] == 2
+    assert report["tables"]["groups"] == {"read": 3, "loaded": 0, "duplicates": 3, "quarantined": 0}
+    assert query(home, "SELECT count(*) FROM orders")[0][0] == 8
+
+
+def test_a_folder_with_only_new_feedback_is_an_incremental_drop(tmp_path, tiny_tables, write_raw):
+    home = Home(tmp_path / "home")
+    ingest(write_raw(tmp_path / "raw", tiny_tables), home)
+    new = pl.DataFrame([("F9", "G3", "P1", "not_interested", at(10, 21))],
+                       schema=TABLES["feedback"].polars_schema(), orient="row")
+    folder = tmp_path / "drop" / "feedback"
+    folder.mkdir(parents=True)
+    new.write_parquet(folder / "2026-01-10.parquet")
+    report = ingest(tmp_path / "drop", home)
+    assert report["tables"] == {"feedback": {"read": 1, "loaded": 1, "duplicates": 0, "quarantined": 0}}
+    assert query(home, "SELECT count(*) FROM feedback")[0][0] == 3
+
+
+def test_paid_then_cancelled_later_is_an_update_not_a_conflict(tmp_path, tiny_tables, write_raw):
+    home = Home(tmp_path / "home")
+    ingest(write_raw(tmp_path / "raw", tiny_tables), home)
+    o1 = tiny_tables["orders"].filter(pl.col("order_id") == "O1")
+    later = with_status(o1, "cancelled", at(9, 8))
+    (tmp_path / "upd").mkdir()
+    later.write_parquet(tmp_path / "upd" / "orders.parquet")
+    report = ingest(tmp_path / "upd", home)
+    assert report["tables"]["orders"] == {"read": 1, "loaded": 1, "duplicates": 0, "quarantined": 0}
+    assert query(home, "SELECT status, status_at::VARCHAR FROM orders WHERE order_id = 'O1'") == [
+        ("cancelled", "2026-01-09 08:00:00+08")]
+    assert query(home, "SELECT count(*) FROM orders")[0][0] == 8
+    # the first day's file again: the paid version is older than what is stored -> a duplicate
+    again = ingest(tmp_path / "raw", home)
+    assert again["tables"]["orders"] == {"read": 8, "loaded": 0, "duplicates": 8, "quarantined": 0}
+    assert query(home, "SELECT status FROM orders WHERE order_id = 'O1'") == [("cancelled",)]
+    assert query(home, "SELECT count(*) FROM quarantine")[0][0] == 0
+
+
+def test_status_update_within_one_run_applies_the_latest(tmp_path, tiny_tables, write_raw):
+    o1 = tiny_tables["orders"].filter(pl.col("order_id") == "O1")
+    refunded = with_status(o1, "refunded", at(9, 9))
+    raw = write_raw(tmp_path / "raw", {k: v for k, v in tiny_tables.items() if k != "orders"})
+    (raw / "orders").mkdir()
+    tiny_tables["orders"].write_parquet(raw / "orders" / "part-0.parquet")
+    refunded.write_csv(raw / "orders" / "part-1.csv")
+    home = Home(tmp_path / "home")
+    report = ingest(raw, home)
+    assert report["tables"]["orders"] == {"read": 9, "loaded": 9, "duplicates": 0, "quarantined": 0}
+    assert query(home, "SELECT status FROM orders WHERE order_id = 'O1'") == [("refunded",)]
+
+
+def test_mixed_formats_optional_columns_absent_and_unknown_columns_warned(tmp_path, tiny_tables, write_raw):
+    products = tiny_tables.pop("products")
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    folder = raw / "products"
+    folder.mkdir()
+    products.head(2).drop("subcategory", "brand", "cost").with_columns(pl.lit("x").alias("colour")) \
+        .write_parquet(folder / "part-0.parquet")
+    products.tail(2).write_csv(folder / "part-1.csv")
+    (raw / "_truth").mkdir()
+    (raw / "_truth" / "dirty_rows.csv").write_text("table,source_file,row_number,rule\n")
+    home = Home(tmp_path / "home")
+    report = run_ingest(raw, home, run_date=TINY_END)
+    assert report.tables["products"].loaded == 4
+    assert any("colour" in w and "products/part-0.parquet" in w for w in report.warnings)
+    assert query(home, "SELECT brand FROM products WHERE product_id = 'P1'") == [(None,)]
+    assert query(home, "SELECT brand FROM products WHERE product_id = 'P3'") == [("Crunch",)]
