@@ -153,7 +153,7 @@ def _seconds(value: object) -> str:
 
 def _status_class(status: str) -> str:
     s = status.lower()
-    if s in {"success", "succeeded", "ok", "published", "passed"}:
+    if s in {"success", "succeeded", "ok", "published", "publishing", "passed"}:
         return "s-ok"
     if s in {"failed", "failure", "error", "killed"}:
         return "s-bad"
@@ -382,7 +382,7 @@ def _curves(curves: pl.DataFrame | None) -> str:
     needed = {"campaign_id", "at", "cum_qty"}
     if curves is None or curves.is_empty() or not needed <= set(curves.columns):
         return _na("Booking curves")
-    ids = curves["campaign_id"].unique(maintain_order=True).to_list()
+    ids = _largest_first(curves)
     figs = [
         _curve_figure(cid, curves.filter(pl.col("campaign_id") == cid).sort("at")) for cid in ids[:MAX_CURVES]
     ]
@@ -396,6 +396,16 @@ def _curves(curves: pl.DataFrame | None) -> str:
         f'<span><i class="band"></i>P10–P90 of the total at cutoff</span>{esc(more)}</div>'
     )
     return legend + f'<div class="grid">{"".join(figs)}</div>'
+
+
+def _largest_first(curves: pl.DataFrame) -> list:
+    """Campaign ids by forecast P50 at cutoff (else by orders so far), largest first."""
+    size = [pl.col("cum_qty").max().alias("_so_far")]
+    if "forecast_p50" in curves.columns:
+        size.append(pl.col("forecast_p50").cast(pl.Float64, strict=False).max().alias("_p50"))
+    ranked = curves.group_by("campaign_id", maintain_order=True).agg(size)
+    keys = ["_p50", "_so_far"] if "_p50" in ranked.columns else ["_so_far"]
+    return ranked.sort(keys, descending=True, nulls_last=True, maintain_order=True)["campaign_id"].to_list()
 
 
 def _curve_figure(cid: object, c: pl.DataFrame) -> str:
@@ -424,7 +434,8 @@ def _curve_figure(cid: object, c: pl.DataFrame) -> str:
     )
     if not svg:
         return ""
-    caption = f"{label} ({cid}): " + (f"{fmt_qty(pts[-1][1])} ordered so far" if pts else "no orders yet")
+    name = label if str(cid) in label else f"{label} ({cid})"
+    caption = f"{name}: " + (f"{fmt_qty(pts[-1][1])} ordered so far" if pts else "no orders yet")
     if band is not None:
         caption += f"; at cutoff P50 {fmt_qty(band[1])}, P10–P90 {fmt_qty(band[0])}–{fmt_qty(band[2])}"
     else:
@@ -570,7 +581,9 @@ def _gates(gates: list[dict]) -> str:
             if passed
             else '<span class="badge s-warn">fallback</span>'
         )
-        items.append(f"<li>{badge} <b>{esc(g.get('part', '?'))}</b>: {esc(g.get('message', ''))}</li>")
+        part, message = str(g.get("part", "?")), str(g.get("message", ""))
+        message = message.removeprefix(f"{part}:").strip()
+        items.append(f"<li>{badge} <b>{esc(part)}</b>: {esc(message)}</li>")
     return f'<ul class="gates">{"".join(items)}</ul>'
 
 

@@ -96,7 +96,7 @@ def full_context(frames: dict[str, pl.DataFrame]) -> ReportContext:
             },
         },
         gates=[
-            {"part": "ranking", "passed": True, "message": "production beats popularity"},
+            {"part": "ranking", "passed": True, "message": "ranking: production beats popularity"},
             {
                 "part": "forecast",
                 "passed": False,
@@ -130,6 +130,11 @@ def test_full_report_has_every_section_and_chart(tiny: dict[str, pl.DataFrame]) 
     assert "fallback" in page and "seasonal naive was published" in page
     assert "shopkeepers.tier" in page and "mostly self-buying" in page and "not given" in page
     assert "checkpoints · 50% · production" in page
+    # largest campaign first (c1 has the biggest P50; c2 has no forecast), label not repeated
+    order = [page.index(f"<figcaption>Product {c} &lt;fresh&gt; (c{c}):") for c in (1, 0, 2)]
+    assert order == sorted(order)
+    # a gate message that repeats its part is not shown twice
+    assert "<b>ranking</b>: production beats popularity" in page
     assert "1 min 15 s" in page
 
 
@@ -161,12 +166,23 @@ def test_partial_context_with_empty_frames_and_odd_values() -> None:
         stages=[{"name": "ingest"}],
         recsys={"groups_evaluated": 0, "models": {"popularity": {"ndcg@10": float("nan"), "note": "x"}}},
         forecast={"series_evaluated": 0, "models": {}, "presale": {"by_checkpoint": [{"wape": None}]}},
-        booking_curves=pl.DataFrame(),
+        booking_curves=pl.DataFrame(
+            {
+                "campaign_id": ["c9", "c9"],
+                "label": ["Eggs (c9)", "Eggs (c9)"],
+                "cum_qty": [3, 7],
+                "at": [datetime(2026, 3, 1, 9, tzinfo=TZ), datetime(2026, 3, 1, 12, tzinfo=TZ)],
+            }
+        ),  # no forecast and no cutoff columns
         business=business_view({}),
     )
     page = render_report(ctx)
-    assert "Booking curves: not available in this run" in page
+    assert "<figcaption>Eggs (c9): 7 ordered so far; no forecast yet</figcaption>" in page
     assert "Forecast accuracy: not available in this run" in page
     assert "by_checkpoint · 1" in page
-    # the only charts: the (all-zero) business tier and behaviour bars
-    assert page.count("<svg") == 2
+    # the only charts: the booking curve and the (all-zero) business tier and behaviour bars
+    assert page.count("<svg") == 3
+    empty_curves = ReportContext(
+        run_id="r3", date=date(2026, 3, 1), status="ok", model_version="v", booking_curves=pl.DataFrame()
+    )
+    assert "Booking curves: not available in this run" in render_report(empty_curves)
