@@ -152,12 +152,11 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, sche
             f"CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END "
             f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
         )
-    except duckdb.Error as exc:
+        con.execute("DROP TABLE IF EXISTS _csv")
+    except duckdb.Error as exc:  # the transaction is aborted; run_ingest rolls it back
         raise UnparseableFileError(
             f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
         ) from None
-    finally:
-        con.execute("DROP TABLE IF EXISTS _csv")
 
 
 def typed_raw(table: Table, alias: str) -> str:

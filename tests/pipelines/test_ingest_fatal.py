@@ -1,0 +1,88 @@
+"""Fatal input stops `circlebuy ingest` with exit 2, a message naming file and column, and no writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.home import Home
+from tests.pipelines.conftest import TINY_END
+from tests.pipelines.ingest_helpers import query
+
+CIRCLEBUY = Path(sys.executable).parent / "circlebuy"
+
+
+def circlebuy_ingest(raw: Path, home: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CIRCLEBUY), "ingest", str(raw), "--home", str(home), "--now", TINY_END.isoformat(), *extra],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def assert_nothing_loaded(home: Path) -> None:
+    if Home(home).warehouse.exists():
+        for table in ("suppliers", "products", "groups", "orders", "quarantine"):
+            assert query(Home(home), f"SELECT count(*) FROM {table}") == [(0,)], table
+
+
+def test_json_summary_on_success(tmp_path, tiny_tables, write_raw):
+    result = circlebuy_ingest(write_raw(tmp_path / "raw", tiny_tables), tmp_path / "home", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["tables"]["orders"] == {"read": 8, "loaded": 8, "duplicates": 0, "quarantined": 0}
+
+
+def test_unparseable_parquet_is_fatal(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    (raw / "orders.parquet").write_bytes(b"PAR1 this is not a parquet file PAR1")
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "orders.parquet" in result.stderr and "cannot be read as PARQUET" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_nothing_loaded(tmp_path / "home")
+
+
+def test_csv_broken_far_into_the_file_is_fatal_and_rolls_back(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", {k: v for k, v in tiny_tables.items() if k != "orders"})
+    orders = tiny_tables["orders"]
+    many = pl.concat([orders] * 5000).with_columns(
+        (pl.lit("N") + pl.int_range(pl.len()).cast(pl.String)).alias("order_id"))
+    text = many.write_csv()
+    lines = text.splitlines()
+    lines[35_000] += ',"an extra field'  # beyond the sniffer's sample: found only while loading
+    (raw / "orders.csv").write_text("\n".join(lines) + "\n")
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "orders.csv" in result.stderr and "cannot be read as CSV" in result.stderr
+    assert_nothing_loaded(tmp_path / "home")  # suppliers etc. were loaded earlier in the same transaction
+
+
+def test_missing_required_table_is_fatal_on_an_empty_warehouse(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", {k: v for k, v in tiny_tables.items() if k != "orders"})
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "required table 'orders' is missing" in result.stderr
+    assert_nothing_loaded(tmp_path / "home")
+
+
+def test_missing_required_column_is_fatal(tmp_path, tiny_tables, write_raw):
+    tiny_tables["orders"] = tiny_tables["orders"].drop("quantity")
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "orders.csv" in result.stderr and "required column 'quantity' is missing" in result.stderr
+    assert_nothing_loaded(tmp_path / "home")
+
+
+def test_wrongly_typed_parquet_column_is_fatal(tmp_path, tiny_tables, write_raw):
+    tiny_tables["orders"] = tiny_tables["orders"].with_columns(pl.col("quantity").cast(pl.String))
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "orders.parquet" in result.stderr and "'quantity'" in result.stderr
+    assert "expected an integer" in result.stderr
+    assert_nothing_loaded(tmp_path / "home")
