@@ -338,7 +338,7 @@ def _forecast(forecast: dict | None) -> str:
             if FORECAST_BASELINE in models
             else next((n for n in names if _is_baseline(n)), None)
         )
-        headers = ["model", *metrics] + ([f"wape vs {base}"] if base else [])
+        headers = ["model", *metrics] + ([f"wape vs {base} (negative is better)"] if base else [])
         rows, classes = [], []
         for n in names:
             row = [esc(n)] + [_cell(models[n].get(k)) for k in metrics]
@@ -348,16 +348,38 @@ def _forecast(forecast: dict | None) -> str:
             classes.append("prod" if n == "production" else "base" if _is_baseline(n) else "")
         out.append(_table(headers, rows, classes))
     out.append("<h3>Pre-sale: total at cutoff, forecast during the window</h3>")
-    presale = (forecast or {}).get("presale")
+    out.append(_presale((forecast or {}).get("presale")))
+    return "".join(out)
+
+
+def _presale(presale: object) -> str:
+    """Any nested presale block: its top-level numbers as a line, every nested metric set as a table row."""
     flat = _flatten(presale) if presale else []
     if not flat:
-        out.append(_na("Pre-sale evaluation"))
-        return "".join(out)
-    keys: list[str] = []
-    for _, leaf in flat:
-        keys += [k for k in leaf if k not in keys]
-    rows = [[esc(" · ".join(path) or "overall")] + [_cell(leaf.get(k)) for k in keys] for path, leaf in flat]
-    out.append(_table(["where", *keys], rows))
+        return _na("Pre-sale evaluation")
+    out = []
+    top = next((leaf for path, leaf in flat if not path), None)
+    if top:
+        out.append(
+            "<p>"
+            + " · ".join(f"{esc(k.replace('_', ' '))}: <b>{_cell(v)}</b>" for k, v in top.items())
+            + "</p>"
+        )
+    nested = [(path, leaf) for path, leaf in flat if path]
+    if nested:
+        common: list[str] = []  # leading keys shared by every row (e.g. "at_share") become the header
+        for parts in zip(*(path for path, _ in nested), strict=False):
+            if len(set(parts)) > 1 or len(common) + 1 >= min(len(p) for p, _ in nested):
+                break
+            common.append(parts[0])
+        keys: list[str] = []
+        for _, leaf in nested:
+            keys += [k for k in leaf if k not in keys]
+        rows = [
+            [esc(" · ".join(path[len(common) :]))] + [_cell(leaf.get(k)) for k in keys]
+            for path, leaf in nested
+        ]
+        out.append(_table([" · ".join(common) or "where", *keys], rows))
     return "".join(out)
 
 

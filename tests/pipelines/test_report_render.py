@@ -87,13 +87,19 @@ def full_context(frames: dict[str, pl.DataFrame]) -> ReportContext:
                 "seasonal_naive": {"wape": 0.42, "bias": -0.05, "pinball": 3.1, "coverage_p10_p90": 0.61},
                 "production": {"wape": 0.3, "bias": 0.02, "pinball": 2.2, "coverage_p10_p90": 0.79},
             },
-            "presale": {
+            "presale": {  # the shape pipelines.evaluate_forecast writes
                 "campaigns_evaluated": 35,
-                "checkpoints": {
-                    "50%": {"production": {"wape": 0.25, "coverage_p10_p90": 0.8}},
-                    "90%": {"production": {"wape": 0.1, "coverage_p10_p90": 0.82}},
+                "windows_evaluated": 41,
+                "at_share": {
+                    share: {
+                        "pickup": {"wape": 0.5 - share / 3, "bias": -0.1, "coverage_p10_p90": 0.7},
+                        "production": {"wape": 0.4 - share / 3, "bias": 0.02, "coverage_p10_p90": 0.8},
+                    }
+                    for share in (0.25, 0.5, 0.75)
                 },
             },
+            "seconds": {"daily": 1.2, "presale": 0.8},
+            "horizon_end": "2026-03-08",
         },
         gates=[
             {"part": "ranking", "passed": True, "message": "ranking: production beats popularity"},
@@ -129,7 +135,8 @@ def test_full_report_has_every_section_and_chart(tiny: dict[str, pl.DataFrame]) 
     assert "P50" in page and "cutoff" in page and "non_positive_quantity" in page
     assert "fallback" in page and "seasonal naive was published" in page
     assert "shopkeepers.tier" in page and "mostly self-buying" in page and "not given" in page
-    assert "checkpoints · 50% · production" in page
+    assert "campaigns evaluated: <b>35</b>" in page and "<th>at_share</th>" in page
+    assert "<td>0.5 · production</td>" in page and "<td>0.75 · pickup</td>" in page
     # largest campaign first (c1 has the biggest P50; c2 has no forecast), label not repeated
     order = [page.index(f"<figcaption>Product {c} &lt;fresh&gt; (c{c}):") for c in (1, 0, 2)]
     assert order == sorted(order)
@@ -179,7 +186,7 @@ def test_partial_context_with_empty_frames_and_odd_values() -> None:
     page = render_report(ctx)
     assert "<figcaption>Eggs (c9): 7 ordered so far; no forecast yet</figcaption>" in page
     assert "Forecast accuracy: not available in this run" in page
-    assert "by_checkpoint · 1" in page
+    assert "<th>by_checkpoint</th>" in page and "<td>1</td>" in page
     # the only charts: the booking curve and the (all-zero) business tier and behaviour bars
     assert page.count("<svg") == 3
     empty_curves = ReportContext(
