@@ -79,24 +79,34 @@ def _locked(home: Home) -> Iterator[Path]:
 
 def create_key(home: Home, role: str, subject: str) -> str:
     """Create a key for `role` acting as `subject`; return it (the caller prints it once)."""
-    if role not in ROLES:
-        raise UsageError(f"--role: expected one of {', '.join(ROLES)}; got {role!r}")
-    if not subject or not subject.strip():
-        raise UsageError("--subject: expected a shopkeeper_id / supplier_id / name; got an empty value")
+    return create_keys(home, [(role, subject)])[0]
+
+
+def create_keys(home: Home, wanted: list[tuple[str, str]]) -> list[str]:
+    """Create several keys in one write of keys.json (benchmarks, seeding a demo)."""
+    for role, subject in wanted:
+        if role not in ROLES:
+            raise UsageError(f"--role: expected one of {', '.join(ROLES)}; got {role!r}")
+        if not subject or not subject.strip():
+            raise UsageError("--subject: expected a shopkeeper_id / supplier_id / name; got an empty value")
+    keys = []
     with _locked(home) as path:
         data = _read(path)
         taken = {k["key_id"] for k in data["keys"]}
-        key_id = secrets.token_hex(4)
-        while key_id in taken:
+        for role, subject in wanted:
             key_id = secrets.token_hex(4)
-        key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        data["keys"].append({
-            "key_id": key_id, "hash": hash_key(key), "role": role, "subject": subject.strip(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "revoked": False,
-            "revoked_at": None,
-        })
+            while key_id in taken:
+                key_id = secrets.token_hex(4)
+            taken.add(key_id)
+            key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+            data["keys"].append({
+                "key_id": key_id, "hash": hash_key(key), "role": role, "subject": subject.strip(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "revoked": False,
+                "revoked_at": None,
+            })
+            keys.append(key)
         _write(path, data)
-    return key
+    return keys
 
 
 def revoke_key(home: Home, key_id: str) -> None:

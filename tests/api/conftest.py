@@ -1,0 +1,86 @@
+"""Fixtures for the API tests: a home with a snapshot in the published format, keys, clients, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.keys import create_key
+from api.settings import Settings
+from api.testing import small_world, write_snapshot
+from pipelines.home import Home
+
+FAST = Settings(watch_interval_s=0.05)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    h = Home(tmp_path / "home").ensure()
+    write_snapshot(h, small_world(), run_id="run-1")
+    return h
+
+
+@pytest.fixture
+def keys(home: Home) -> dict[str, str]:
+    """One key per tenant: shopkeepers S1 (G1, G2) and S2 (G3), suppliers SUP1 and SUP2, an admin."""
+    return {
+        "S1": create_key(home, "shopkeeper", "S1"), "S2": create_key(home, "shopkeeper", "S2"),
+        "SUP1": create_key(home, "supplier", "SUP1"), "SUP2": create_key(home, "supplier", "SUP2"),
+        "admin": create_key(home, "admin", "ops"),
+    }
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def client(home: Home, keys: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(home, FAST)) as c:
+        yield c
+
+
+class LiveServer:
+    """A real uvicorn server on a free loopback port, in a thread (for load, switches, the browser)."""
+
+    def __init__(self, app: FastAPI):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def live_server(home: Home, keys: dict[str, str]) -> Iterator[LiveServer]:
+    with LiveServer(create_app(home, FAST)) as server:
+        yield server
+
+
+def republish(home: Home, run_id: str, **kwargs) -> Path:
+    """Write and publish another whole snapshot (a new nightly run)."""
+    return write_snapshot(home, small_world(**kwargs), run_id=run_id)

@@ -1,0 +1,133 @@
+"""Every route x role: own data, someone else's, no key, admin; revoked keys; the error shape."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.keys import create_key, list_keys, revoke_key
+from pipelines.errors import UsageError
+from pipelines.home import Home
+from tests.api.conftest import bearer
+
+FEEDBACK = {"product_id": "P1", "action": "posted"}
+
+# (method, path, owner key, someone else's key, status for the owner, status for admin)
+ROUTES = [
+    ("GET", "/v1/groups/G1/picks", "S1", "S2", 200, 200),
+    ("POST", "/v1/groups/G1/feedback", "S1", "S2", 202, 403),
+    ("GET", "/v1/suppliers/SUP1/demand", "SUP1", "SUP2", 200, 200),
+    ("GET", "/v1/suppliers/SUP1/demand?format=csv", "SUP1", "SUP2", 200, 200),
+    ("GET", "/v1/campaigns/C1/demand", "SUP1", "SUP2", 200, 200),
+]
+
+
+def call(client: TestClient, method: str, path: str, key: str | None):
+    headers = bearer(key) if key else {}
+    if method == "POST":
+        return client.post(path, json=FEEDBACK, headers=headers)
+    return client.get(path, headers=headers)
+
+
+@pytest.mark.parametrize(("method", "path", "owner", "other", "own_status", "admin_status"), ROUTES)
+def test_route_by_role(client: TestClient, keys: dict[str, str], method: str, path: str, owner: str,
+                       other: str, own_status: int, admin_status: int) -> None:
+    own = call(client, method, path, keys[owner])
+    assert own.status_code == own_status, own.text
+    theirs = call(client, method, path, keys[other])
+    assert theirs.status_code == 403
+    assert theirs.json()["error"] == "not_yours"
+    none = call(client, method, path, None)
+    assert none.status_code == 401
+    assert none.json() == {"error": "missing_key", "detail": none.json()["detail"]}
+    assert none.headers["www-authenticate"].startswith("Bearer")
+    admin = call(client, method, path, keys["admin"])
+    assert admin.status_code == admin_status, admin.text
+
+
+@pytest.mark.parametrize(("path", "key"), [
+    ("/v1/groups/G1/picks", "SUP1"),
+    ("/v1/suppliers/SUP1/demand", "S1"),
+    ("/v1/campaigns/C1/demand", "S1"),
+])
+def test_wrong_role_is_403(client: TestClient, keys: dict[str, str], path: str, key: str) -> None:
+    r = client.get(path, headers=bearer(keys[key]))
+    assert r.status_code == 403
+    assert r.json()["error"] == "wrong_role"
+
+
+@pytest.mark.parametrize(("path", "key"), [
+    ("/v1/groups/NOPE/picks", "S1"),
+    ("/v1/suppliers/NOPE/demand", "SUP1"),
+    ("/v1/campaigns/NOPE/demand", "SUP1"),
+])
+def test_unknown_ids_do_not_leak(client: TestClient, keys: dict[str, str], path: str, key: str) -> None:
+    """A tenant cannot tell an unknown id from someone else's: both are 403; admin gets 404."""
+    r = client.get(path, headers=bearer(keys[key]))
+    assert r.status_code == 403 and r.json()["error"] == "not_yours"
+    r = client.get(path, headers=bearer(keys["admin"]))
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("who", ["S1", "SUP1", "admin", None])
+def test_open_routes(client: TestClient, keys: dict[str, str], path: str, who: str | None) -> None:
+    r = client.get(path, headers=bearer(keys[who]) if who else {})
+    assert r.status_code == 200
+
+
+def test_picks_content(client: TestClient, keys: dict[str, str]) -> None:
+    body = client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"])).json()
+    assert body["group_id"] == "G1" and body["date"] == "2026-11-22" and body["model_version"] == "als-test-1"
+    assert [p["product_id"] for p in body["picks"]] == ["P1", "P2", "P4"]
+    first = body["picks"][0]
+    assert first == {"rank": 1, "product_id": "P1", "name": "有机鸡蛋 30枚", "category": "fresh", "price": 29.9,
+                     "campaign_id": "C1", "closes_at": "2026-11-23T20:00:00+08:00", "slot": "hot",
+                     "reason": "G1 的成员最近常买这类商品 (#1)", "score": 1.0}
+    same_day = client.get("/v1/groups/G1/picks?date=2026-11-22", headers=bearer(keys["S1"]))
+    assert same_day.json() == body
+    other_day = client.get("/v1/groups/G1/picks?date=2026-01-01", headers=bearer(keys["S1"]))
+    assert other_day.status_code == 404 and other_day.json()["error"] == "no_picks_for_date"
+    bad = client.get("/v1/groups/G1/picks?date=tomorrow", headers=bearer(keys["S1"]))
+    assert bad.status_code == 422 and "query.date" in bad.json()["detail"]
+
+
+def test_revoked_key_is_refused(client: TestClient, home: Home, keys: dict[str, str]) -> None:
+    assert client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"])).status_code == 200
+    key_id = keys["S1"].split("_")[1]
+    revoke_key(home, key_id)
+    r = client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
+    assert r.status_code == 401
+    assert r.json() == {"error": "revoked_key", "detail": f"key {key_id} was revoked"}
+    assert [k["revoked"] for k in list_keys(home) if k["key_id"] == key_id] == [True]
+
+
+def test_unknown_and_malformed_keys(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.get("/v1/groups/G1/picks", headers=bearer("cb_00000000_not-a-real-key"))
+    assert r.status_code == 401 and r.json()["error"] == "unknown_key"
+    assert "not-a-real-key" not in r.text
+    r = client.get("/v1/groups/G1/picks", headers={"Authorization": f"Basic {keys['S1']}"})
+    assert r.status_code == 401 and r.json()["error"] == "bad_authorization"
+
+
+def test_keys_cli_functions(home: Home) -> None:
+    key = create_key(home, "supplier", "SUP9")
+    assert key.startswith("cb_")
+    stored = home.keys.read_text()
+    assert key not in stored and key.split("_", 2)[2] not in stored  # only a hash is kept
+    with pytest.raises(UsageError, match=r"--role: expected one of shopkeeper, supplier, admin; got 'boss'"):
+        create_key(home, "boss", "x")
+    with pytest.raises(UsageError, match="key id 'nope' is not in"):
+        revoke_key(home, "nope")
+    listed = list_keys(home)
+    assert set(listed[0]) == {"key_id", "role", "subject", "created_at", "revoked"}
+
+
+def test_errors_have_one_shape(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.get("/no/such/route")
+    assert r.status_code == 404 and r.json() == {"error": "not_found", "detail": "no route /no/such/route"}
+    r = client.delete("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    r = client.post("/v1/groups/G1/feedback", content=b"{not json", headers=bearer(keys["S1"]) |
+                    {"Content-Type": "application/json"})
+    assert r.status_code == 422 and set(r.json()) == {"error", "detail"}

@@ -1,0 +1,94 @@
+"""Supplier downloads: each format parsed back equals that supplier's snapshot rows, and only those."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from polars.testing import assert_frame_equal
+
+from api.testing import small_world
+from tests.api.conftest import bearer
+
+ISO = "%Y-%m-%dT%H:%M:%S%:z"
+
+
+def expected(supplier: str) -> pl.DataFrame:
+    world = small_world()
+    names = world["products"].select("product_id", pl.col("name").alias("product_name"))
+    return (world["demand"].filter(pl.col("supplier_id") == supplier)
+            .join(names, on="product_id", how="left", maintain_order="left"))
+
+
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as the text a CSV / JSON reader sees (dates ISO, nulls empty)."""
+    return frame.select(
+        pl.col(c).dt.to_string("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c).cast(pl.String)
+        for c in frame.columns
+    )
+
+
+@pytest.mark.parametrize("supplier", ["SUP1", "SUP2"])
+def test_parquet_round_trip(client: TestClient, keys: dict[str, str], supplier: str) -> None:
+    r = client.get(f"/v1/suppliers/{supplier}/demand?format=parquet", headers=bearer(keys[supplier]))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.parquet"
+    got = pl.read_parquet(io.BytesIO(r.content))
+    assert_frame_equal(got, expected(supplier))
+    assert set(got["supplier_id"]) == {supplier}
+
+
+def test_csv_round_trip_with_bom_and_chinese(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=bearer(keys["SUP1"]))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: a spreadsheet reads the Chinese names right
+    assert "有机鸡蛋 30枚" in r.content.decode("utf-8-sig")
+    got = pl.read_csv(io.BytesIO(r.content[3:]), infer_schema=False)
+    want = as_text(expected("SUP1"))
+    assert_frame_equal(got, want)
+    disposition = r.headers["content-disposition"]
+    assert 'filename="demand_SUP1_2026-11-22.csv"' in disposition
+
+
+def test_json_round_trip(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(keys["SUP1"]))
+    body = json.loads(r.content)
+    assert body["supplier_id"] == "SUP1" and body["snapshot"] == "run-1"
+    got = pl.DataFrame(body["rows"], infer_schema_length=None)
+    want = expected("SUP1")
+    assert got.columns == want.columns
+    assert_frame_equal(as_text(got), as_text(want))
+    assert "demand_SUP1_2026-11-22.json" in r.headers["content-disposition"]
+
+
+def test_etag_and_last_modified(client: TestClient, keys: dict[str, str]) -> None:
+    h = bearer(keys["SUP1"])
+    first = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=h)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    again = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=h | {"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    since = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=h | {"If-Modified-Since": modified})
+    assert since.status_code == 304
+    stale = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=h | {"If-None-Match": '"other"'})
+    assert stale.status_code == 200 and stale.content == first.content
+    other_format = client.get("/v1/suppliers/SUP1/demand?format=json", headers=h)
+    assert other_format.headers["etag"] != etag
+
+
+def test_as_of_filter(client: TestClient, keys: dict[str, str]) -> None:
+    h = bearer(keys["SUP1"])
+    r = client.get("/v1/suppliers/SUP1/demand?format=json&as_of=2026-11-22", headers=h)
+    assert len(r.json()["rows"]) == 4 and r.json()["as_of"] == "2026-11-22"
+    r = client.get("/v1/suppliers/SUP1/demand?format=json&as_of=2026-01-01", headers=h)
+    assert r.status_code == 404 and r.json()["error"] == "no_demand_for_date"
+    r = client.get("/v1/suppliers/SUP1/demand?format=xlsx", headers=h)
+    assert r.status_code == 422 and "query.format" in r.json()["detail"]
+
+
+def test_campaign_demand(client: TestClient, keys: dict[str, str]) -> None:
+    body = client.get("/v1/campaigns/C1/demand", headers=bearer(keys["SUP1"])).json()
+    assert body["supplier_id"] == "SUP1" and body["name"] == "有机鸡蛋 30枚"
+    assert [w["warehouse_id"] for w in body["warehouses"]] == ["W1", "W2"]
+    assert body["totals"]["ordered_qty"] == 160 and body["totals"]["suggested_qty"] == 270
