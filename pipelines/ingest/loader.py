@@ -39,7 +39,7 @@ from pipelines.ingest.staging import STAGING, Staging
 from pipelines.warehouse import TZ, connect, create_tables, day_start
 
 FILES_DDL = """CREATE TABLE IF NOT EXISTS ingest_files (
-    path VARCHAR, table_name VARCHAR, size BIGINT, mtime TIMESTAMPTZ, rows BIGINT, loaded_at TIMESTAMPTZ)"""
+    path VARCHAR, table_name VARCHAR, size BIGINT, mtime TIMESTAMPTZ, loaded_at TIMESTAMPTZ)"""
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,6 @@ def load_table(
     cols = ", ".join(f"{ident(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} (_file INTEGER, _row BIGINT, {cols}, "
                 "_rule VARCHAR, _detail VARCHAR, _raw VARCHAR)")
-    con.execute("CREATE OR REPLACE TEMP TABLE _files (_file INTEGER, rel VARCHAR)")
     for index, schema in enumerate(schemas):
         bar.set_description(f"{spec.table} {schema.source.rel}")
         stage_file(con, spec, table, schema, index)
@@ -121,11 +120,12 @@ def load_table(
     apply_lookups(con, spec, table)
     counts = TableCounts()
     counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table)
-    quarantine(con, table)
     counts.read = con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
     counts.rules = dict(con.execute(
         f"SELECT _rule, count(*) FROM {STAGE} WHERE _rule IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
     counts.quarantined = sum(counts.rules.values())
+    if counts.quarantined:
+        quarantine(con, table, [s.source.rel for s in schemas])
     counts.loaded = inserted + updates
     counts.check(spec.table)
     return counts
@@ -135,7 +135,6 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, sche
                index: int) -> None:
     """Read one file into `_stg`: typed columns plus the first failing row rule, detail and raw text."""
     source = schema.source
-    con.execute("INSERT INTO _files VALUES (?, ?)", [index, source.rel])
     try:
         relation = scan(source)
         if source.fmt == "csv":  # a table's rowid is the file's row order: the 1-based row_number
@@ -175,6 +174,9 @@ def apply_lookups(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -
         f"SELECT s._file, s._row, {first_failing(list(spec.lookups))} AS _c "
         f"FROM {STAGE} AS s {joins} WHERE s._rule IS NULL) WHERE _c IS NOT NULL"
     )
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM _bad)").fetchone()[0]:
+        con.execute("DROP TABLE _bad")
+        return
     con.execute(
         f"UPDATE {STAGE} SET _rule = b._c.rule, _detail = b._c.detail, _raw = {typed_raw(table, STAGE)} "
         f"FROM _bad AS b WHERE {STAGE}._file = b._file AND {STAGE}._row = b._row"
@@ -283,11 +285,13 @@ def verdict_sql(spec: Staging, table: Table) -> str:
     SELECT *, {verdict} AS _verdict FROM ranked"""
 
 
-def quarantine(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+def quarantine(con: duckdb.DuckDBPyConnection, table: Table, files: list[str]) -> None:
     """Append this run's quarantined rows, skipping any already recorded (re-ingest adds nothing)."""
+    names = ", ".join(f"({i}, {lit(rel)})" for i, rel in enumerate(files))
     con.execute(
         f"INSERT INTO quarantine SELECT {lit(table.name)}, f.rel, s._row, s._rule, s._detail, s._raw, now() "
-        f"FROM {STAGE} AS s JOIN _files AS f USING (_file) WHERE s._rule IS NOT NULL AND NOT EXISTS ("
+        f"FROM {STAGE} AS s JOIN (VALUES {names}) AS f(_file, rel) USING (_file) "
+        "WHERE s._rule IS NOT NULL AND NOT EXISTS ("
         f"SELECT 1 FROM quarantine AS q WHERE q.table_name = {lit(table.name)} AND q.source_file = f.rel "
         "AND q.row_number = s._row AND q.rule = s._rule AND q.raw IS NOT DISTINCT FROM s._raw)"
     )
@@ -295,12 +299,15 @@ def quarantine(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 def record_files(con: duckdb.DuckDBPyConnection, schemas: dict[str, list[FileSchema]]) -> None:
     """Note each file read (path relative to RAW, size, mtime) once per version of the file."""
+    rows = []
     for name, files in schemas.items():
         for schema in files:
             stat = schema.source.path.stat()
             mtime = datetime.fromtimestamp(stat.st_mtime, TZ).isoformat()
-            con.execute(
-                "INSERT INTO ingest_files SELECT ?, ?, ?, ?::TIMESTAMPTZ, NULL, now() WHERE NOT EXISTS ("
-                "SELECT 1 FROM ingest_files WHERE path = ? AND size = ? AND mtime = ?::TIMESTAMPTZ)",
-                [schema.source.rel, name, stat.st_size, mtime, schema.source.rel, stat.st_size, mtime],
-            )
+            rows.append(f"({lit(schema.source.rel)}, {lit(name)}, {stat.st_size}, {lit(mtime)}::TIMESTAMPTZ)")
+    if rows:
+        con.execute(
+            f"INSERT INTO ingest_files SELECT f.*, now() FROM (VALUES {', '.join(rows)}) "
+            "AS f(path, table_name, size, mtime) WHERE NOT EXISTS (SELECT 1 FROM ingest_files AS i "
+            "WHERE i.path = f.path AND i.size = f.size AND i.mtime = f.mtime)"
+        )
