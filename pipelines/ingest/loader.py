@@ -34,7 +34,7 @@ from pipelines.ingest.readers import (
     scan,
 )
 from pipelines.ingest.report import IngestReport, TableCounts
-from pipelines.ingest.rules import STAGE, bad_type, first_failing, null_required
+from pipelines.ingest.rules import STAGE, bad_type, first_failing, null_required, shown
 from pipelines.ingest.staging import STAGING, Staging
 from pipelines.warehouse import TZ, connect, create_tables, day_start
 
@@ -223,23 +223,36 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
             "QUALIFY row_number() OVER (PARTITION BY s.order_id ORDER BY m._sat DESC, s._file DESC, "
             "s._row DESC) = 1) AS u WHERE orders.order_id = u.order_id"
         )
-    key_names = ", ".join(table.key)
-    key_value = " || ', ' || ".join(f"COALESCE(CAST(s.{ident(k)} AS VARCHAR), '')" for k in table.key)
-    detail = (f"{lit(f'key ({key_names}) = ')} || {key_value} || ' was seen before ' || "
-              "CASE WHEN m._wh IS NOT NULL THEN '(in the warehouse)' ELSE '(earlier in this run)' END || "
-              "' with different content; expected an exact duplicate or a new id'")
     conflicts = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'conflict'").fetchone()[0]
     if conflicts:
         con.execute(
                 f"UPDATE {STAGE} SET _rule = 'duplicate_id_conflict', _detail = c.detail, _raw = c.raw FROM ("
-            f"SELECT s._file, s._row, {detail} AS detail, {typed_raw(table, 's')} AS raw "
+            f"SELECT s._file, s._row, {conflict_detail(table)} AS detail, {typed_raw(table, 's')} AS raw "
             f"FROM {STAGE} AS s JOIN _multi AS m ON m._file = s._file AND m._row = s._row "
+            f"LEFT JOIN {name} AS w ON m._wh IS NOT NULL AND {key_match(table, 's', 'w')} "
+            f"LEFT JOIN {STAGE} AS f ON f._file = m._ffile AND f._row = m._frow "
             f"WHERE m._verdict = 'conflict') AS c WHERE {STAGE}._file = c._file AND {STAGE}._row = c._row"
         )
     duplicates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'").fetchone()[0]
     con.execute("DROP TABLE _keys")
     con.execute("DROP TABLE _multi")
     return duplicates, updates, inserted
+
+
+def conflict_detail(table: Table) -> str:
+    """SQL text: the key, where it was seen, and the first column that differs (before vs now)."""
+    key_names = ", ".join(table.key)
+    key_value = " || ', ' || ".join(f"COALESCE(CAST(s.{ident(k)} AS VARCHAR), '')" for k in table.key)
+    differs = " ".join(
+        f"WHEN s.{ident(c.name)} IS DISTINCT FROM {before} THEN "
+        f"{lit(f': column {c.name!r} was ')} || {shown(before)} || ', got ' || {shown('s.' + ident(c.name))}"
+        for c in table.columns
+        for before in [f"(CASE WHEN m._wh IS NOT NULL THEN w.{ident(c.name)} ELSE f.{ident(c.name)} END)"]
+    )
+    return (f"{lit(f'key ({key_names}) = ')} || {key_value} || ' was seen before ' || "
+            "CASE WHEN m._wh IS NOT NULL THEN '(in the warehouse)' ELSE '(earlier in this run)' END || "
+            f"' with different content' || COALESCE(CASE {differs} END, '') || "
+            "'; expected an exact duplicate or a new id'")
 
 
 def verdict_sql(spec: Staging, table: Table) -> str:
@@ -278,6 +291,7 @@ def verdict_sql(spec: Staging, table: Table) -> str:
             row_number() OVER (PARTITION BY {', '.join('v.' + ident(k) for k in table.key)}, v._h
                                ORDER BY v._file, v._row) AS _same,
             row_number() {first} AS _nth,
+            first_value(v._file) {first} AS _ffile, first_value(v._row) {first} AS _frow,
             COALESCE(w._b, first_value(v._b) {first}) AS _rb,
             COALESCE(w._st, first_value(v._st) {first}) AS _rst,
             COALESCE(w._sat, first_value(v._sat) {first}) AS _rsat
