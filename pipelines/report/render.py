@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 import polars as pl
 
@@ -89,7 +89,7 @@ def render_report(ctx: ReportContext) -> str:
         _section("gates", _gates(ctx.gates)),
         _section("notes", _notes(ctx.notes)),
     ]
-    title = f"circlebuy run {ctx.run_id} · {ctx.date.isoformat()}"
+    title = f"circlebuy run {ctx.run_id} · {ctx.date}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -171,7 +171,7 @@ def _header(ctx: ReportContext) -> str:
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS)
     return (
         f"<header><h1>Nightly run {esc(ctx.run_id)}</h1>"
-        f'<p class="meta">for {esc(ctx.date.isoformat())} · '
+        f'<p class="meta">for {esc(ctx.date)} · '
         f'<span class="badge {_status_class(str(ctx.status))}">{esc(ctx.status)}</span> · '
         f"model version {esc(ctx.model_version or '–')}</p><nav>{nav}</nav></header>"
     )
@@ -433,16 +433,17 @@ def _largest_first(curves: pl.DataFrame) -> list:
 def _curve_figure(cid: object, c: pl.DataFrame) -> str:
     """One campaign's booking curve (rows sorted by `at`) with its fan to the cutoff, as a figure."""
     first = c.row(0, named=True)
+    ats = [_as_datetime(a) for a in c["at"].to_list()]
     pts = [
         (_epoch(a), float(q))
-        for a, q in zip(c["at"].to_list(), c["cum_qty"].to_list(), strict=True)
-        if isinstance(a, datetime) and _num(q) is not None
+        for a, q in zip(ats, c["cum_qty"].to_list(), strict=True)
+        if a and _num(q) is not None
     ]
-    closes = first.get("closes_at")
-    cutoff = _epoch(closes) if isinstance(closes, datetime) else None
+    closes = _as_datetime(first.get("closes_at"))
+    cutoff = _epoch(closes) if closes is not None else None
     p10, p50, p90 = (_num(first.get(f"forecast_p{p}")) for p in (10, 50, 90))
     band = (p10, p50, p90) if p10 is not None and p50 is not None and p90 is not None else None
-    tz = next((a.tzinfo for a in c["at"].to_list() if isinstance(a, datetime)), None) or UTC
+    tz = next((a.tzinfo for a in ats if a is not None), None) or UTC
     xs = [p[0] for p in pts] + ([cutoff] if cutoff is not None else [])
     fmt = "%m-%d" if xs and max(xs) - min(xs) > 3 * 86400 else "%m-%d %H:%M"
     label = str(first.get("label") or cid)
@@ -465,6 +466,15 @@ def _curve_figure(cid: object, c: pl.DataFrame) -> str:
     if cutoff is not None:
         caption += f"; closes {datetime.fromtimestamp(cutoff, tz).strftime('%Y-%m-%d %H:%M')}"
     return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def _as_datetime(value: object) -> datetime | None:
+    """A datetime from a datetime or a date (its midnight); anything else is None."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    return None
 
 
 def _epoch(value: datetime) -> float:

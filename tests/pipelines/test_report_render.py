@@ -7,6 +7,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.report import SECTION_TITLES, ReportContext, business_view, render_report
 from tests.pipelines.test_report_business import tiny  # noqa: F401  (fixture)
@@ -193,3 +195,55 @@ def test_partial_context_with_empty_frames_and_odd_values() -> None:
         run_id="r3", date=date(2026, 3, 1), status="ok", model_version="v", booking_curves=pl.DataFrame()
     )
     assert "Booking curves: not available in this run" in render_report(empty_curves)
+
+
+MARK = "<x onload=1>"
+_names = st.text(min_size=1, max_size=12).map(lambda t: t + MARK)
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**9),
+    st.floats(allow_nan=True, allow_infinity=True),
+    _names,
+)
+_metrics = st.dictionaries(
+    st.sampled_from(["ndcg@10", "recall@10", "wape", "bias", "coverage_p10_p90", MARK]), _values, max_size=5
+)
+_nested = st.recursive(
+    _values,
+    lambda inner: st.dictionaries(_names, inner, max_size=3) | st.lists(inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    recsys_models=st.dictionaries(_names, _metrics, max_size=4),
+    forecast_models=st.dictionaries(_names, _metrics, max_size=3),
+    presale=_nested,
+    stages=st.lists(
+        st.fixed_dictionaries({"name": _names, "seconds": _values, "rows_in": _values}), max_size=4
+    ),
+    gates=st.lists(
+        st.fixed_dictionaries({"part": _names, "passed": st.booleans(), "message": _names}), max_size=3
+    ),
+)
+def test_any_metrics_render_escaped_without_error(
+    recsys_models, forecast_models, presale, stages, gates
+) -> None:
+    """Whatever numbers and names arrive (NaN, text, nested presale), the page renders and escapes them."""
+    ctx = ReportContext(
+        run_id=MARK,
+        date=date(2026, 3, 1),
+        status=MARK,
+        model_version=MARK,
+        stages=stages,
+        recsys={"groups_evaluated": MARK, "models": recsys_models},
+        forecast={"series_evaluated": 1, "models": forecast_models, "presale": presale},
+        quarantine_by_rule=[{"table_name": MARK, "rule": MARK, "rows": 3}],
+        gates=gates,
+        notes=[MARK],
+    )
+    page = render_report(ctx)
+    assert MARK not in page and "&lt;x onload=1&gt;" in page
+    assert page.rstrip().endswith("</html>") and external_refs(page) == []
