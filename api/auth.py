@@ -48,7 +48,9 @@ def identify(store: KeyStore, key: str) -> Caller:
     """The caller a key belongs to, or 401 naming why (unknown / revoked), never echoing the key."""
     record = store.lookup(key)
     if record is None:
-        raise Unauthorized("this key is not known; ask for a key with `circlebuy keys create`", code="unknown_key")
+        raise Unauthorized(
+            "this key is not known; ask for a key with `circlebuy keys create`", code="unknown_key"
+        )
     if record.revoked:
         raise Unauthorized(f"key {record.key_id} was revoked", code="revoked_key")
     return Caller(record.key_id, record.role, record.subject)
@@ -60,8 +62,9 @@ class KeyAuth(HTTPBearer):
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
         key = key_from_request(request)
         if key is None:
-            raise Unauthorized("missing key: send 'Authorization: Bearer <key>' or sign in at /login",
-                               code="missing_key")
+            raise Unauthorized(
+                "missing key: send 'Authorization: Bearer <key>' or sign in at /login", code="missing_key"
+            )
         caller = identify(request.app.state.keys, key)
         state = request.scope.setdefault("state", {})
         state["key_id"] = caller.key_id
@@ -87,13 +90,20 @@ def _wrong_role(caller: Caller, what: str) -> Forbidden:
     return Forbidden(f"a {caller.role} key cannot {what}", code="wrong_role")
 
 
-def check_group(caller: Caller, snap: Snapshot, group_id: str, *, admin_ok: bool = True,
-                what: str = "read a group's picks") -> None:
+def check_group(
+    caller: Caller,
+    snap: Snapshot,
+    group_id: str,
+    *,
+    admin_ok: bool = True,
+    what: str = "read a group's picks",
+) -> None:
     """The group's shopkeeper (and admin when `admin_ok`) may pass; see the module's tenancy rule."""
     if caller.role == "shopkeeper":
         if snap.group_owner.get(group_id) != caller.subject:
-            raise Forbidden(f"group {group_id!r} is not one of shopkeeper {caller.subject}'s groups",
-                            code="not_yours")
+            raise Forbidden(
+                f"group {group_id!r} is not one of shopkeeper {caller.subject}'s groups", code="not_yours"
+            )
         return
     if caller.is_admin and admin_ok:
         if group_id not in snap.group_owner:
@@ -105,8 +115,9 @@ def check_group(caller: Caller, snap: Snapshot, group_id: str, *, admin_ok: bool
 def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
     if caller.role == "supplier":
         if supplier_id != caller.subject:
-            raise Forbidden(f"supplier {supplier_id!r} is not this key's supplier ({caller.subject})",
-                            code="not_yours")
+            raise Forbidden(
+                f"supplier {supplier_id!r} is not this key's supplier ({caller.subject})", code="not_yours"
+            )
         return
     if caller.is_admin:
         if supplier_id not in snap.suppliers:
@@ -118,8 +129,10 @@ def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
 def check_campaign(caller: Caller, snap: Snapshot, campaign_id: str) -> None:
     if caller.role == "supplier":
         if snap.campaign_supplier.get(campaign_id) != caller.subject:
-            raise Forbidden(f"campaign {campaign_id!r} is not one of supplier {caller.subject}'s campaigns",
-                            code="not_yours")
+            raise Forbidden(
+                f"campaign {campaign_id!r} is not one of supplier {caller.subject}'s campaigns",
+                code="not_yours",
+            )
         return
     if caller.is_admin:
         if campaign_id not in snap.campaign_supplier:

@@ -83,8 +83,9 @@ class FeedbackStore:
             self._seen.setdefault(record.feedback_id, record)
         self._offsets[path] = start + end
 
-    def record(self, group_id: str, product_id: str, action: str, key: str | None,
-               now: datetime | None = None) -> tuple[FeedbackRecord, bool]:
+    def record(
+        self, group_id: str, product_id: str, action: str, key: str | None, now: datetime | None = None
+    ) -> tuple[FeedbackRecord, bool]:
         """Write one line durably; returns (record, created). An already-seen key returns the first record."""
         feedback_id = key or uuid.uuid4().hex
         with self._lock:
@@ -100,8 +101,9 @@ class FeedbackStore:
                 seen = self._seen.get(feedback_id)
                 if seen is not None:
                     return seen, False
-                record = FeedbackRecord(feedback_id, group_id, product_id, action,
-                                        stamp.isoformat(timespec="microseconds"))
+                record = FeedbackRecord(
+                    feedback_id, group_id, product_id, action, stamp.isoformat(timespec="microseconds")
+                )
                 size = os.fstat(fd).st_size
                 buf = io.StringIO()
                 writer = csv.writer(buf, lineterminator="\n")
@@ -109,7 +111,9 @@ class FeedbackStore:
                     writer.writerow(HEADER)
                 elif not _ends_with_newline(path, size):
                     buf.write("\n")  # never glue a new line onto a torn one
-                writer.writerow([record.feedback_id, record.group_id, record.product_id, record.action, record.at])
+                writer.writerow(
+                    [record.feedback_id, record.group_id, record.product_id, record.action, record.at]
+                )
                 os.write(fd, buf.getvalue().encode("utf-8"))
                 os.fsync(fd)
                 if size == 0:

@@ -99,11 +99,17 @@ def create_keys(home: Home, wanted: list[tuple[str, str]]) -> list[str]:
                 key_id = secrets.token_hex(4)
             taken.add(key_id)
             key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-            data["keys"].append({
-                "key_id": key_id, "hash": hash_key(key), "role": role, "subject": subject.strip(),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "revoked": False,
-                "revoked_at": None,
-            })
+            data["keys"].append(
+                {
+                    "key_id": key_id,
+                    "hash": hash_key(key),
+                    "role": role,
+                    "subject": subject.strip(),
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "revoked": False,
+                    "revoked_at": None,
+                }
+            )
             keys.append(key)
         _write(path, data)
     return keys
@@ -116,7 +122,9 @@ def revoke_key(home: Home, key_id: str) -> None:
         for entry in data["keys"]:
             if entry["key_id"] == key_id:
                 entry["revoked"] = True
-                entry["revoked_at"] = entry.get("revoked_at") or datetime.now(UTC).isoformat(timespec="seconds")
+                entry["revoked_at"] = entry.get("revoked_at") or datetime.now(UTC).isoformat(
+                    timespec="seconds"
+                )
                 _write(path, data)
                 return
     known = ", ".join(k["key_id"] for k in data["keys"]) or "none"
@@ -126,8 +134,13 @@ def revoke_key(home: Home, key_id: str) -> None:
 def list_keys(home: Home) -> list[dict]:
     """Every key's id, role, subject, created_at and revoked flag; never the hash or the secret."""
     return [
-        {"key_id": k["key_id"], "role": k["role"], "subject": k["subject"],
-         "created_at": k["created_at"], "revoked": bool(k.get("revoked"))}
+        {
+            "key_id": k["key_id"],
+            "role": k["role"],
+            "subject": k["subject"],
+            "created_at": k["created_at"],
+            "revoked": bool(k.get("revoked")),
+        }
         for k in _read(home.keys)["keys"]
     ]
 

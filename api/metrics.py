@@ -51,12 +51,18 @@ class Metrics:
 
     def render(self, snapshot_info: dict[str, Any]) -> str:
         """Prometheus text exposition format 0.0.4."""
-        out = ["# HELP circlebuy_requests_total HTTP requests by route template, method and status.",
-               "# TYPE circlebuy_requests_total counter"]
+        out = [
+            "# HELP circlebuy_requests_total HTTP requests by route template, method and status.",
+            "# TYPE circlebuy_requests_total counter",
+        ]
         for (route, method, status), n in sorted(self.requests.items()):
-            out.append(f'circlebuy_requests_total{{route="{_esc(route)}",method="{method}",status="{status}"}} {n}')
-        out += ["# HELP circlebuy_request_duration_seconds Request latency by route template and method.",
-                "# TYPE circlebuy_request_duration_seconds histogram"]
+            out.append(
+                f'circlebuy_requests_total{{route="{_esc(route)}",method="{method}",status="{status}"}} {n}'
+            )
+        out += [
+            "# HELP circlebuy_request_duration_seconds Request latency by route template and method.",
+            "# TYPE circlebuy_request_duration_seconds histogram",
+        ]
         for (route, method), hist in sorted(self.latency.items()):
             labels = f'route="{_esc(route)}",method="{method}"'
             running = 0
@@ -65,20 +71,27 @@ class Metrics:
                 out.append(f'circlebuy_request_duration_seconds_bucket{{{labels},le="{le}"}} {running}')
             out.append(f"circlebuy_request_duration_seconds_sum{{{labels}}} {hist.total:.6f}")
             out.append(f"circlebuy_request_duration_seconds_count{{{labels}}} {hist.count}")
-        out += ["# HELP circlebuy_snapshot_info The live snapshot (value 1), labelled by run id and model.",
-                "# TYPE circlebuy_snapshot_info gauge"]
+        out += [
+            "# HELP circlebuy_snapshot_info The live snapshot (value 1), labelled by run id and model.",
+            "# TYPE circlebuy_snapshot_info gauge",
+        ]
         if snapshot_info.get("run_id"):
-            out.append(f'circlebuy_snapshot_info{{run_id="{_esc(snapshot_info["run_id"])}",'
-                       f'date="{_esc(snapshot_info["date"])}",'
-                       f'model_version="{_esc(snapshot_info["model_version"])}"}} 1')
+            out.append(
+                f'circlebuy_snapshot_info{{run_id="{_esc(snapshot_info["run_id"])}",'
+                f'date="{_esc(snapshot_info["date"])}",'
+                f'model_version="{_esc(snapshot_info["model_version"])}"}} 1'
+            )
         for name, kind, help_text in (
             ("snapshot_loaded", "gauge", "1 when a snapshot is being served."),
             ("snapshot_loaded_timestamp_seconds", "gauge", "When the live snapshot was loaded (unix time)."),
             ("snapshot_swaps_total", "counter", "Snapshots loaded since start."),
             ("snapshot_refusals_total", "counter", "Broken or half-written snapshots refused since start."),
         ):
-            out += [f"# HELP circlebuy_{name} {help_text}", f"# TYPE circlebuy_{name} {kind}",
-                    f"circlebuy_{name} {snapshot_info.get(name, 0)}"]
+            out += [
+                f"# HELP circlebuy_{name} {help_text}",
+                f"# TYPE circlebuy_{name} {kind}",
+                f"circlebuy_{name} {snapshot_info.get(name, 0)}",
+            ]
         return "\n".join(out) + "\n"
 
 
@@ -116,8 +129,18 @@ class ObserveMiddleware:
             self.metrics.observe(template, scope["method"], status, elapsed)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 state = scope.get("state") or {}
-                access_log.info(json.dumps({
-                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "method": scope["method"],
-                    "path": scope["path"], "route": template, "status": status,
-                    "ms": round(elapsed * 1000, 3), "key_id": state.get("key_id"), "role": state.get("role"),
-                }, ensure_ascii=False))
+                access_log.info(
+                    json.dumps(
+                        {
+                            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "route": template,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 3),
+                            "key_id": state.get("key_id"),
+                            "role": state.get("role"),
+                        },
+                        ensure_ascii=False,
+                    )
+                )

@@ -42,5 +42,14 @@ def serve(home: Home, host: str, port: int, workers: int) -> None:
 
     os.environ[HOME_ENV] = str(home.root)
     Settings.from_env()  # fail fast on bad settings, before forking workers
-    uvicorn.run("api.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="warning", proxy_headers=False, server_header=False)
+    uvicorn.run(
+        "api.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+    )

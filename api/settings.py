@@ -36,8 +36,13 @@ class Settings:
             try:
                 kwargs["watch_interval_s"] = float(raw)
             except ValueError:
-                raise UsageError(f"CIRCLEBUY_WATCH_INTERVAL_S: expected seconds as a number; got {raw!r}") from None
-        for name, field in (("CIRCLEBUY_COOKIE_SECURE", "cookie_secure"), ("CIRCLEBUY_ACCESS_LOG", "access_log")):
+                raise UsageError(
+                    f"CIRCLEBUY_WATCH_INTERVAL_S: expected seconds as a number; got {raw!r}"
+                ) from None
+        for name, field in (
+            ("CIRCLEBUY_COOKIE_SECURE", "cookie_secure"),
+            ("CIRCLEBUY_ACCESS_LOG", "access_log"),
+        ):
             if name in env:
                 kwargs[field] = _flag(name, env[name])
         return cls(**kwargs)  # type: ignore[arg-type]

@@ -31,25 +31,57 @@ from pipelines.errors import SnapshotError
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("run_id", "date", "model_version", "created_at", "row_counts", "files")
 
-PICKS_COLUMNS = ("group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot", "reason",
-                 "model_version")
-DEMAND_COLUMNS = ("as_of", "campaign_id", "product_id", "supplier_id", "warehouse_id", "delivery_on",
-                  "ordered_qty", "groups_ordering", "forecast_p10", "forecast_p50", "forecast_p90",
-                  "suggested_qty", "method", "model_version")
+PICKS_COLUMNS = (
+    "group_id",
+    "for_date",
+    "rank",
+    "product_id",
+    "campaign_id",
+    "score",
+    "slot",
+    "reason",
+    "model_version",
+)
+DEMAND_COLUMNS = (
+    "as_of",
+    "campaign_id",
+    "product_id",
+    "supplier_id",
+    "warehouse_id",
+    "delivery_on",
+    "ordered_qty",
+    "groups_ordering",
+    "forecast_p10",
+    "forecast_p50",
+    "forecast_p90",
+    "suggested_qty",
+    "method",
+    "model_version",
+)
 REQUIRED_FILES: dict[str, tuple[str, ...]] = {
     "picks.parquet": PICKS_COLUMNS,
     "demand.parquet": DEMAND_COLUMNS,
     "groups.parquet": ("group_id", "shopkeeper_id", "city", "warehouse_id"),
     "products.parquet": ("product_id", "supplier_id", "name", "category", "price"),
-    "campaigns.parquet": ("campaign_id", "product_id", "supplier_id", "opens_at", "closes_at",
-                          "warehouse_id", "max_qty"),
+    "campaigns.parquet": (
+        "campaign_id",
+        "product_id",
+        "supplier_id",
+        "opens_at",
+        "closes_at",
+        "warehouse_id",
+        "max_qty",
+    ),
 }
 OPTIONAL_FILES: dict[str, tuple[str, ...]] = {
     "booking_curves.parquet": ("campaign_id", "warehouse_id", "at", "cum_qty"),
 }
 FORMATS = ("json", "csv", "parquet")
-MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
-               "parquet": "application/vnd.apache.parquet"}
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%:z"
 
 
@@ -161,7 +193,9 @@ def _strings_for_json(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
-def serialize_demand(frame: pl.DataFrame, fmt: str, supplier_id: str, as_of: str | None, run_id: str) -> bytes:
+def serialize_demand(
+    frame: pl.DataFrame, fmt: str, supplier_id: str, as_of: str | None, run_id: str
+) -> bytes:
     """One supplier's demand rows as JSON ({"supplier_id", "as_of", "snapshot", "rows"}), CSV or Parquet."""
     if fmt == "parquet":
         buf = io.BytesIO()
@@ -172,16 +206,17 @@ def serialize_demand(frame: pl.DataFrame, fmt: str, supplier_id: str, as_of: str
         return "\ufeff".encode() + text.encode("utf-8")
     if fmt == "json":
         rows = _strings_for_json(frame).select(pl.struct(pl.all()).struct.json_encode().alias("j"))
-        head = json.dumps({"supplier_id": supplier_id, "as_of": as_of, "snapshot": run_id},
-                          ensure_ascii=False)[:-1]
+        head = json.dumps(
+            {"supplier_id": supplier_id, "as_of": as_of, "snapshot": run_id}, ensure_ascii=False
+        )[:-1]
         return (head + ', "rows": [' + ",".join(rows.get_column("j").to_list()) + "]}").encode("utf-8")
     raise SnapshotError(f"unknown download format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
 def _picks_envelope(group_id: str, day: str, model_version: str, joined: str) -> bytes:
-    return ('{"group_id":%s,"date":"%s","model_version":%s,"picks":[%s]}'
-            % (json.dumps(group_id, ensure_ascii=False), day, json.dumps(model_version, ensure_ascii=False),
-               joined)).encode("utf-8")
+    gid = json.dumps(group_id, ensure_ascii=False)
+    version = json.dumps(model_version, ensure_ascii=False)
+    return f'{{"group_id":{gid},"date":"{day}","model_version":{version},"picks":[{joined}]}}'.encode()
 
 
 def sha256_file(path: Path) -> str:
@@ -204,7 +239,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise SnapshotError(f"{path}: expected a JSON object; got {type(manifest).__name__}")
     missing = [k for k in MANIFEST_KEYS if k not in manifest]
     if missing:
-        raise SnapshotError(f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(MANIFEST_KEYS)}")
+        raise SnapshotError(
+            f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(MANIFEST_KEYS)}"
+        )
     for key in ("row_counts", "files"):
         if not isinstance(manifest[key], dict):
             raise SnapshotError(f"{path}: '{key}' must be an object {{file: value}}")
@@ -219,7 +256,9 @@ def _expected_rows(manifest: dict[str, Any], name: str, folder: Path) -> int:
     return value
 
 
-def _read_checked(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...]) -> pl.DataFrame:
+def _read_checked(
+    folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...]
+) -> pl.DataFrame:
     path = folder / name
     if not path.exists():
         raise SnapshotError(f"{path}: missing; the snapshot needs {name}")
@@ -228,8 +267,10 @@ def _read_checked(folder: Path, manifest: dict[str, Any], name: str, columns: tu
         raise SnapshotError(f"{folder / MANIFEST}: files has no sha256 for {name!r}")
     actual_sha = sha256_file(path)
     if actual_sha != expected_sha.lower():
-        raise SnapshotError(f"{path}: sha256 {actual_sha[:12]}… does not match the manifest's "
-                            f"{expected_sha[:12]}… (half-written or changed after publishing)")
+        raise SnapshotError(
+            f"{path}: sha256 {actual_sha[:12]}… does not match the manifest's "
+            f"{expected_sha[:12]}… (half-written or changed after publishing)"
+        )
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # corrupt parquet of any kind
@@ -248,8 +289,10 @@ def _check_refs(frame: pl.DataFrame, column: str, target: pl.DataFrame, target_c
     unknown = values.join(target.select(pl.col(target_col).alias(column)), on=column, how="anti")
     if unknown.height:
         sample = ", ".join(map(str, unknown.get_column(column).head(3).to_list()))
-        raise SnapshotError(f"{where}: {unknown.height} {column} value(s) not in the snapshot's "
-                            f"{target_col.removesuffix('_id')}s table (e.g. {sample})")
+        raise SnapshotError(
+            f"{where}: {unknown.height} {column} value(s) not in the snapshot's "
+            f"{target_col.removesuffix('_id')}s table (e.g. {sample})"
+        )
 
 
 def _normalize_temporals(frame: pl.DataFrame) -> pl.DataFrame:
@@ -258,7 +301,11 @@ def _normalize_temporals(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         if isinstance(dtype, pl.Datetime):
             col = pl.col(name)
-            col = col.dt.convert_time_zone(PLATFORM_TZ) if dtype.time_zone else col.dt.replace_time_zone(PLATFORM_TZ)
+            col = (
+                col.dt.convert_time_zone(PLATFORM_TZ)
+                if dtype.time_zone
+                else col.dt.replace_time_zone(PLATFORM_TZ)
+            )
             exprs.append(col)
         else:
             exprs.append(pl.col(name))
@@ -275,27 +322,48 @@ def _http_date(created_at: str, folder: Path) -> str:
     return format_datetime(stamp.astimezone(UTC), usegmt=True)
 
 
-def _build_picks(picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.DataFrame
-                 ) -> dict[str, dict[str, bytes]]:
+def _build_picks(
+    picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.DataFrame
+) -> dict[str, dict[str, bytes]]:
     """date -> group -> JSON body of the picks route, joined with product and campaign facts."""
     if picks.height == 0:
         return {}
     enriched = (
         picks.with_columns(pl.col("for_date").cast(pl.Date).cast(pl.String).alias("for_date"))
-        .join(products.select("product_id", "name", "category", pl.col("price").cast(pl.Float64)),
-              on="product_id", how="left")
-        .join(campaigns.select("campaign_id", pl.col("closes_at").dt.to_string(ISO_FORMAT)),
-              on="campaign_id", how="left")
+        .join(
+            products.select("product_id", "name", "category", pl.col("price").cast(pl.Float64)),
+            on="product_id",
+            how="left",
+        )
+        .join(
+            campaigns.select("campaign_id", pl.col("closes_at").dt.to_string(ISO_FORMAT)),
+            on="campaign_id",
+            how="left",
+        )
         .with_columns(pl.col("rank").cast(pl.Int64), pl.col("score").cast(pl.Float64))
     )
     rows = enriched.select(
-        "group_id", "for_date", "rank", "model_version",
-        pl.struct("rank", "product_id", "name", "category", "price", "campaign_id", "closes_at", "slot",
-                  "reason", "score").struct.json_encode().alias("j"),
+        "group_id",
+        "for_date",
+        "rank",
+        "model_version",
+        pl.struct(
+            "rank",
+            "product_id",
+            "name",
+            "category",
+            "price",
+            "campaign_id",
+            "closes_at",
+            "slot",
+            "reason",
+            "score",
+        )
+        .struct.json_encode()
+        .alias("j"),
     )
-    per_group = (
-        rows.group_by("for_date", "group_id")
-        .agg(pl.col("j").sort_by("rank").str.join(","), pl.col("model_version").first())
+    per_group = rows.group_by("for_date", "group_id").agg(
+        pl.col("j").sort_by("rank").str.join(","), pl.col("model_version").first()
     )
     out: dict[str, dict[str, bytes]] = {}
     for day, group_id, joined, model_version in per_group.iter_rows():
@@ -303,16 +371,29 @@ def _build_picks(picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.Data
     return out
 
 
-def _build_campaigns(demand: pl.DataFrame, campaigns: pl.DataFrame, products: pl.DataFrame,
-                     run_id: str) -> dict[str, bytes]:
+def _build_campaigns(
+    demand: pl.DataFrame, campaigns: pl.DataFrame, products: pl.DataFrame, run_id: str
+) -> dict[str, bytes]:
     """campaign_id -> JSON body of the campaign route: facts plus pooled orders and forecast per warehouse."""
     facts = campaigns.join(products.select("product_id", "name"), on="product_id", how="left")
     facts = _strings_for_json(facts)
     per_wh = _strings_for_json(
-        demand.filter(pl.col("campaign_id").is_not_null()).select(
-            "campaign_id", "as_of", "warehouse_id", "delivery_on", "ordered_qty", "groups_ordering",
-            "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty", "method", "model_version",
-        ).sort("campaign_id", "warehouse_id", "delivery_on")
+        demand.filter(pl.col("campaign_id").is_not_null())
+        .select(
+            "campaign_id",
+            "as_of",
+            "warehouse_id",
+            "delivery_on",
+            "ordered_qty",
+            "groups_ordering",
+            "forecast_p10",
+            "forecast_p50",
+            "forecast_p90",
+            "suggested_qty",
+            "method",
+            "model_version",
+        )
+        .sort("campaign_id", "warehouse_id", "delivery_on")
     )
     rows_by_campaign: dict[str, list[dict]] = {}
     for row in per_wh.iter_rows(named=True):
@@ -321,12 +402,18 @@ def _build_campaigns(demand: pl.DataFrame, campaigns: pl.DataFrame, products: pl
     for c in facts.iter_rows(named=True):
         whs = rows_by_campaign.get(c["campaign_id"], [])
         body = {
-            "campaign_id": c["campaign_id"], "product_id": c["product_id"], "name": c.get("name"),
-            "supplier_id": c["supplier_id"], "opens_at": c["opens_at"], "closes_at": c["closes_at"],
+            "campaign_id": c["campaign_id"],
+            "product_id": c["product_id"],
+            "name": c.get("name"),
+            "supplier_id": c["supplier_id"],
+            "opens_at": c["opens_at"],
+            "closes_at": c["closes_at"],
             "snapshot": run_id,
             "as_of": max((w["as_of"] for w in whs), default=None),
-            "totals": {k: sum((w[k] or 0) for w in whs) for k in
-                       ("ordered_qty", "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty")},
+            "totals": {
+                k: sum((w[k] or 0) for w in whs)
+                for k in ("ordered_qty", "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty")
+            },
             "warehouses": whs,
         }
         out[c["campaign_id"]] = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -364,23 +451,39 @@ def load_snapshot(folder: Path) -> Snapshot:
         groups_of.setdefault(owner, []).append(gid)
     product_supplier = dict(products.select("product_id", "supplier_id").iter_rows())
     campaign_supplier = {c: s for c, s in campaigns.select("campaign_id", "supplier_id").iter_rows()}
-    demand_by_supplier = {
-        key[0]: part for key, part in demand.partition_by("supplier_id", as_dict=True, maintain_order=True).items()
-    } if demand.height else {}
+    demand_by_supplier = (
+        {
+            key[0]: part
+            for key, part in demand.partition_by("supplier_id", as_dict=True, maintain_order=True).items()
+        }
+        if demand.height
+        else {}
+    )
     picks_bodies = _build_picks(picks, products, campaigns)
     dates = tuple(sorted(picks_bodies))
     return Snapshot(
-        path=folder.resolve(), run_id=str(manifest["run_id"]), date=str(manifest["date"]),
-        model_version=str(manifest["model_version"]), created_at=str(manifest["created_at"]),
-        last_modified=_http_date(manifest["created_at"], folder), manifest=manifest,
-        group_owner=group_owner, groups_of=groups_of, product_supplier=product_supplier,
+        path=folder.resolve(),
+        run_id=str(manifest["run_id"]),
+        date=str(manifest["date"]),
+        model_version=str(manifest["model_version"]),
+        created_at=str(manifest["created_at"]),
+        last_modified=_http_date(manifest["created_at"], folder),
+        manifest=manifest,
+        group_owner=group_owner,
+        groups_of=groups_of,
+        product_supplier=product_supplier,
         campaign_supplier=campaign_supplier,
         suppliers=frozenset(product_supplier.values()) | frozenset(demand_by_supplier),
-        picks_dates=dates, default_picks_date=dates[-1] if dates else str(manifest["date"]),
+        picks_dates=dates,
+        default_picks_date=dates[-1] if dates else str(manifest["date"]),
         picks_bodies=picks_bodies,
         campaign_bodies=_build_campaigns(demand, campaigns, products, str(manifest["run_id"])),
-        demand_by_supplier=demand_by_supplier, demand_columns=tuple(demand.columns),
-        products=products, groups=groups, campaigns=campaigns, booking_curves=curves,
+        demand_by_supplier=demand_by_supplier,
+        demand_columns=tuple(demand.columns),
+        products=products,
+        groups=groups,
+        campaigns=campaigns,
+        booking_curves=curves,
     )
 
 

@@ -57,13 +57,34 @@ def free_port() -> int:
 
 def start_server(target: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [PYTHON, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    cmd = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        target,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+    ]
+    with open(log, "wb") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            with urllib.request.urlopen(url + "/readyz" if "api.server" in target else url + "/bare/x", timeout=1):
+            with urllib.request.urlopen(
+                url + "/readyz" if "api.server" in target else url + "/bare/x", timeout=1
+            ):
                 return proc, url
         except Exception:
             time.sleep(0.1)
@@ -106,8 +127,12 @@ def parse_latency(text: str) -> float:
 
 
 def run_wrk(url: str, script: Path, seconds: int, connections: int = 32) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = parse_latency(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = parse_latency(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
@@ -140,7 +165,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--soak-seconds", type=int, default=60)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["api"] else sys.argv[1:])
+    args = parser.parse_args(
+        argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["api"] else sys.argv[1:]
+    )
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     root = Path(tempfile.mkdtemp(prefix="bench_api_"))
@@ -148,21 +175,27 @@ def main(argv: list[str] | None = None) -> dict:
     random.seed(7)
     app_env = {"CIRCLEBUY_HOME": str(home.root), "CIRCLEBUY_ACCESS_LOG": "1"}
     app_script = lua_script(root / "picks.lua", pairs)
-    bare_script = lua_script(root / "bare.lua", [(p.replace("/v1/groups/", "/bare/").removesuffix("/picks"), k)
-                                                 for p, k in pairs])
+    bare_script = lua_script(
+        root / "bare.lua", [(p.replace("/v1/groups/", "/bare/").removesuffix("/picks"), k) for p, k in pairs]
+    )
     bare_env = {"BENCH_BARE_BODY": "x" * body_size}
     results: dict[str, list[dict]] = {"bare": [], "picks": []}
     for _ in range(args.rounds):
-        for name, target, env, script in (("bare", "bench.bench_api:bare_app", bare_env, bare_script),
-                                          ("picks", "api.server:app_from_env", app_env, app_script)):
+        for name, target, env, script in (
+            ("bare", "bench.bench_api:bare_app", bare_env, bare_script),
+            ("picks", "api.server:app_from_env", app_env, app_script),
+        ):
             proc, url = start_server(target, env, root / f"{name}.log")
             try:
                 run_wrk(url, script, 2)  # warm-up
                 results[name].append(run_wrk(url, script, args.seconds))
             finally:
                 stop_server(proc)
-    summary = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50_ms", "p99_ms")} | {
-        "errors": sum(r["errors"] for r in v), "runs": v} for k, v in results.items()}
+    summary = {
+        k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50_ms", "p99_ms")}
+        | {"errors": sum(r["errors"] for r in v), "runs": v}
+        for k, v in results.items()
+    }
     summary["ratio"] = summary["picks"]["rps"] / summary["bare"]["rps"]
     summary["body_bytes"] = body_size
     if args.soak_seconds:
@@ -183,16 +216,23 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def render(s: dict) -> str:
-    lines = [f"picks body ~{s['body_bytes']} B, 1 uvicorn worker, wrk -t1 -c32, medians of {len(s['picks']['runs'])}"]
+    lines = [
+        f"picks body ~{s['body_bytes']} B, 1 uvicorn worker, wrk -t1 -c32, "
+        f"medians of {len(s['picks']['runs'])}"
+    ]
     for k in ("bare", "picks"):
-        lines.append(f"{k:>6}: {s[k]['rps']:,.0f} req/s  p50 {s[k]['p50_ms']:.2f} ms  p99 {s[k]['p99_ms']:.2f} ms  "
-                     f"errors {s[k]['errors']}  runs {[round(r['rps']) for r in s[k]['runs']]}")
+        lines.append(
+            f"{k:>6}: {s[k]['rps']:,.0f} req/s  p50 {s[k]['p50_ms']:.2f} ms  p99 {s[k]['p99_ms']:.2f} ms  "
+            f"errors {s[k]['errors']}  runs {[round(r['rps']) for r in s[k]['runs']]}"
+        )
     lines.append(f"ratio picks/bare: {s['ratio']:.2f}")
     if "soak" in s:
         k = s["soak"]
-        lines.append(f"soak: {k['requests']:,} requests at {k['rps']:,.0f} req/s, p99 {k['p99_ms']:.2f} ms, "
-                     f"errors {k['errors']}, RSS {k['rss_start_kib'] / 1024:.1f} -> {k['rss_end_kib'] / 1024:.1f} MiB "
-                     f"({k['rss_growth']:+.1%})")
+        lines.append(
+            f"soak: {k['requests']:,} requests at {k['rps']:,.0f} req/s, p99 {k['p99_ms']:.2f} ms, "
+            f"errors {k['errors']}, RSS {k['rss_start_kib'] / 1024:.1f} -> {k['rss_end_kib'] / 1024:.1f} MiB "
+            f"({k['rss_growth']:+.1%})"
+        )
     return "\n".join(lines)
 
 

@@ -19,8 +19,10 @@ from api.snapshot import Download, Snapshot
 
 router = APIRouter(tags=["demand"])
 DOWNLOAD_RESPONSES = {
-    200: {"description": "The supplier's demand rows", "content": {
-        "application/json": {}, "text/csv": {}, "application/vnd.apache.parquet": {}}},
+    200: {
+        "description": "The supplier's demand rows",
+        "content": {"application/json": {}, "text/csv": {}, "application/vnd.apache.parquet": {}},
+    },
     304: {"description": "Not modified since the ETag / date the client holds"},
     **ERRORS,
 }
@@ -29,11 +31,12 @@ DOWNLOAD_RESPONSES = {
 def _chunks(body: bytes, size: int) -> Iterator[memoryview]:
     view = memoryview(body)
     for start in range(0, len(view), size):
-        yield view[start:start + size]
+        yield view[start : start + size]
 
 
-def not_modified(download: Download, snap: Snapshot, if_none_match: str | None,
-                 if_modified_since: str | None) -> bool:
+def not_modified(
+    download: Download, snap: Snapshot, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
     """RFC 9110: If-None-Match wins; If-Modified-Since is looked at only without it."""
     if if_none_match is not None:
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
@@ -43,14 +46,20 @@ def not_modified(download: Download, snap: Snapshot, if_none_match: str | None,
             since = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError):
             return False
-        return since is not None and since.tzinfo is not None and \
-            parsedate_to_datetime(snap.last_modified) <= since
+        return (
+            since is not None
+            and since.tzinfo is not None
+            and parsedate_to_datetime(snap.last_modified) <= since
+        )
     return False
 
 
 @router.get("/v1/suppliers/{supplier_id}/demand", responses=DOWNLOAD_RESPONSES, response_class=Response)
 async def supplier_demand(
-    supplier_id: str, caller: CallerDep, snap: SnapshotDep, request: Request,
+    supplier_id: str,
+    caller: CallerDep,
+    snap: SnapshotDep,
+    request: Request,
     fmt: Annotated[Literal["json", "csv", "parquet"], Query(alias="format")] = "json",
     as_of: dt.date | None = None,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -61,13 +70,21 @@ async def supplier_demand(
     day = as_of.isoformat() if as_of else None
     download = await run_in_threadpool(snap.download, supplier_id, day, fmt)
     if download is None:
-        raise NotFound(f"no demand rows as of {day} for supplier {supplier_id!r}; as-of dates held: "
-                       f"{', '.join(snap.supplier_as_ofs(supplier_id)) or 'none'}", code="no_demand_for_date")
-    headers = {"ETag": download.etag, "Last-Modified": snap.last_modified, "Cache-Control": "private, no-cache"}
+        raise NotFound(
+            f"no demand rows as of {day} for supplier {supplier_id!r}; as-of dates held: "
+            f"{', '.join(snap.supplier_as_ofs(supplier_id)) or 'none'}",
+            code="no_demand_for_date",
+        )
+    headers = {
+        "ETag": download.etag,
+        "Last-Modified": snap.last_modified,
+        "Cache-Control": "private, no-cache",
+    }
     if not_modified(download, snap, if_none_match, if_modified_since):
         return Response(status_code=304, headers=headers)
-    headers["Content-Disposition"] = (f'attachment; filename="{download.filename}"; '
-                                      f"filename*=UTF-8''{quote(download.filename)}")
+    headers["Content-Disposition"] = (
+        f"attachment; filename=\"{download.filename}\"; filename*=UTF-8''{quote(download.filename)}"
+    )
     headers["Content-Length"] = str(len(download.body))
     chunk = request.app.state.settings.download_chunk_bytes
     return StreamingResponse(_chunks(download.body, chunk), media_type=download.media_type, headers=headers)

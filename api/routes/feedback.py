@@ -16,24 +16,47 @@ from api.schemas import ERRORS, FeedbackIn, FeedbackOut
 router = APIRouter(tags=["feedback"])
 
 
-@router.post("/v1/groups/{group_id}/feedback", status_code=202, response_model=FeedbackOut,
-             responses={**ERRORS, 409: ERRORS[422] | {"description": "Idempotency-Key reused for another body"}})
+@router.post(
+    "/v1/groups/{group_id}/feedback",
+    status_code=202,
+    response_model=FeedbackOut,
+    responses={**ERRORS, 409: ERRORS[422] | {"description": "Idempotency-Key reused for another body"}},
+)
 async def post_feedback(
-    group_id: str, body: FeedbackIn, caller: CallerDep, snap: SnapshotDep, request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128,
-                                                  pattern=KEY_PATTERN.pattern)] = None,
+    group_id: str,
+    body: FeedbackIn,
+    caller: CallerDep,
+    snap: SnapshotDep,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=128, pattern=KEY_PATTERN.pattern)
+    ] = None,
 ) -> JSONResponse:
     """The group's shopkeeper says a pick was posted, skipped or is not interesting."""
-    check_group(caller, snap, group_id, admin_ok=False, what="send feedback (only the group's shopkeeper can)")
+    check_group(
+        caller, snap, group_id, admin_ok=False, what="send feedback (only the group's shopkeeper can)"
+    )
     if body.product_id not in snap.product_supplier:
-        raise Invalid(f"body.product_id: {body.product_id!r} is not a product of snapshot {snap.run_id}",
-                      code="unknown_product")
+        raise Invalid(
+            f"body.product_id: {body.product_id!r} is not a product of snapshot {snap.run_id}",
+            code="unknown_product",
+        )
     store = request.app.state.feedback
-    record, created = await run_in_threadpool(store.record, group_id, body.product_id, body.action,
-                                              idempotency_key)
+    record, created = await run_in_threadpool(
+        store.record, group_id, body.product_id, body.action, idempotency_key
+    )
     if not record.same_request(group_id, body.product_id, body.action):
-        raise Conflict(f"Idempotency-Key {idempotency_key!r} was already used for another request "
-                       f"({record.group_id}, {record.product_id}, {record.action})", code="idempotency_conflict")
-    out = FeedbackOut(feedback_id=record.feedback_id, group_id=record.group_id, product_id=record.product_id,
-                      action=record.action, at=record.at, duplicate=not created)  # type: ignore[arg-type]
+        raise Conflict(
+            f"Idempotency-Key {idempotency_key!r} was already used for another request "
+            f"({record.group_id}, {record.product_id}, {record.action})",
+            code="idempotency_conflict",
+        )
+    out = FeedbackOut(
+        feedback_id=record.feedback_id,
+        group_id=record.group_id,
+        product_id=record.product_id,
+        action=record.action,
+        at=record.at,
+        duplicate=not created,
+    )  # type: ignore[arg-type]
     return JSONResponse(out.model_dump(), status_code=202)

@@ -24,17 +24,27 @@ async def readyz(request: Request) -> JSONResponse:
     snap = live.current
     if snap is None:
         raise NotReady(f"no snapshot loaded: {live.last_error or 'starting'}")
-    return JSONResponse({"status": "ready", "snapshot": snap.run_id, "date": snap.date,
-                         "model_version": snap.model_version, "created_at": snap.created_at,
-                         "loaded_at": live.loaded_at})
+    return JSONResponse(
+        {
+            "status": "ready",
+            "snapshot": snap.run_id,
+            "date": snap.date,
+            "model_version": snap.model_version,
+            "created_at": snap.created_at,
+            "loaded_at": live.loaded_at,
+        }
+    )
 
 
 def snapshot_info(request: Request) -> dict:
     live = request.app.state.live
     snap = live.current
-    info = {"snapshot_loaded": int(snap is not None), "snapshot_swaps_total": live.swaps,
-            "snapshot_refusals_total": live.refusals,
-            "snapshot_loaded_timestamp_seconds": f"{live.loaded_at or 0:.3f}"}
+    info = {
+        "snapshot_loaded": int(snap is not None),
+        "snapshot_swaps_total": live.swaps,
+        "snapshot_refusals_total": live.refusals,
+        "snapshot_loaded_timestamp_seconds": f"{live.loaded_at or 0:.3f}",
+    }
     if snap is not None:
         info |= {"run_id": snap.run_id, "date": snap.date, "model_version": snap.model_version}
     return info

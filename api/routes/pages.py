@@ -71,8 +71,15 @@ async def login(request: Request) -> Response:
         return _html(login_page("Paste your key first."), 401)
     settings = request.app.state.settings
     response = RedirectResponse(HOME_OF[caller.role], status_code=303)
-    response.set_cookie(settings.cookie_name, key, max_age=settings.cookie_max_age_s, httponly=True,
-                        samesite="strict", secure=settings.cookie_secure, path="/")
+    response.set_cookie(
+        settings.cookie_name,
+        key,
+        max_age=settings.cookie_max_age_s,
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     return response
 
 
@@ -86,8 +93,9 @@ async def logout(request: Request) -> Response:
 def _snapshot_or_page(request: Request, caller: Caller):
     snap = request.app.state.live.current
     if snap is None:
-        return None, _html(message_page("Not ready", "No snapshot is loaded yet; try again in a minute.",
-                                        _who(caller)), 503)
+        return None, _html(
+            message_page("Not ready", "No snapshot is loaded yet; try again in a minute.", _who(caller)), 503
+        )
     return snap, None
 
 
@@ -103,7 +111,9 @@ async def shop(request: Request, shopkeeper: str | None = None) -> Response:
         return _html(shop_page(snap, caller.subject, _who(caller)))
     if caller.is_admin and shopkeeper:
         return _html(shop_page(snap, shopkeeper, _who(caller)))
-    return _html(message_page("Not yours", "This page shows a shopkeeper's own groups only.", _who(caller)), 403)
+    return _html(
+        message_page("Not yours", "This page shows a shopkeeper's own groups only.", _who(caller)), 403
+    )
 
 
 @router.get("/supplier")
@@ -119,7 +129,9 @@ async def supplier(request: Request, supplier: str | None = None) -> Response:
         return _html(supplier_page(snap, caller.subject, _who(caller), limit))
     if caller.is_admin and supplier:
         return _html(supplier_page(snap, supplier, _who(caller), limit))
-    return _html(message_page("Not yours", "This page shows a supplier's own products only.", _who(caller)), 403)
+    return _html(
+        message_page("Not yours", "This page shows a supplier's own products only.", _who(caller)), 403
+    )
 
 
 @router.get("/admin")

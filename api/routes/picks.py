@@ -41,8 +41,11 @@ def picks_response(caller: Caller, snap: Snapshot, group_id: str, day: dt.date |
     iso = day.isoformat() if day else None
     body = snap.picks_body(group_id, iso)
     if body is None:
-        raise NotFound(f"no picks for {iso} in snapshot {snap.run_id}; dates held: "
-                       f"{', '.join(snap.picks_dates) or 'none'}", code="no_picks_for_date")
+        raise NotFound(
+            f"no picks for {iso} in snapshot {snap.run_id}; dates held: "
+            f"{', '.join(snap.picks_dates) or 'none'}",
+            code="no_picks_for_date",
+        )
     return Response(body, media_type="application/json")
 
 
@@ -52,12 +55,16 @@ def parse_date_param(raw: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise Invalid(f"query.date: expected a date as YYYY-MM-DD; got {raw!r}", code="invalid_request") from None
+        raise Invalid(
+            f"query.date: expected a date as YYYY-MM-DD; got {raw!r}", code="invalid_request"
+        ) from None
 
 
 @router.get("/v1/groups/{group_id}/picks", response_model=PicksOut, responses=ERRORS)
 async def group_picks(
-    group_id: str, caller: CallerDep, snap: SnapshotDep,
+    group_id: str,
+    caller: CallerDep,
+    snap: SnapshotDep,
     date: Annotated[dt.date | None, Query(description="YYYY-MM-DD; default: the snapshot's latest")] = None,
 ) -> Response:
     """Today's picks for one group, with a reason per pick (the group's shopkeeper, or admin)."""

@@ -1,4 +1,4 @@
-"""Fixtures for the API tests: a home with a snapshot in the published format, keys, clients, a live server."""
+"""API test fixtures: a home with a snapshot in the published format, keys, clients, a live server."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ def home(tmp_path: Path) -> Home:
 def keys(home: Home) -> dict[str, str]:
     """One key per tenant: shopkeepers S1 (G1, G2) and S2 (G3), suppliers SUP1 and SUP2, an admin."""
     return {
-        "S1": create_key(home, "shopkeeper", "S1"), "S2": create_key(home, "shopkeeper", "S2"),
-        "SUP1": create_key(home, "supplier", "SUP1"), "SUP2": create_key(home, "supplier", "SUP2"),
+        "S1": create_key(home, "shopkeeper", "S1"),
+        "S2": create_key(home, "shopkeeper", "S2"),
+        "SUP1": create_key(home, "supplier", "SUP1"),
+        "SUP2": create_key(home, "supplier", "SUP2"),
         "admin": create_key(home, "admin", "ops"),
     }
 

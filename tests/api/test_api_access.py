@@ -30,8 +30,16 @@ def call(client: TestClient, method: str, path: str, key: str | None):
 
 
 @pytest.mark.parametrize(("method", "path", "owner", "other", "own_status", "admin_status"), ROUTES)
-def test_route_by_role(client: TestClient, keys: dict[str, str], method: str, path: str, owner: str,
-                       other: str, own_status: int, admin_status: int) -> None:
+def test_route_by_role(
+    client: TestClient,
+    keys: dict[str, str],
+    method: str,
+    path: str,
+    owner: str,
+    other: str,
+    own_status: int,
+    admin_status: int,
+) -> None:
     own = call(client, method, path, keys[owner])
     assert own.status_code == own_status, own.text
     theirs = call(client, method, path, keys[other])
@@ -45,22 +53,28 @@ def test_route_by_role(client: TestClient, keys: dict[str, str], method: str, pa
     assert admin.status_code == admin_status, admin.text
 
 
-@pytest.mark.parametrize(("path", "key"), [
-    ("/v1/groups/G1/picks", "SUP1"),
-    ("/v1/suppliers/SUP1/demand", "S1"),
-    ("/v1/campaigns/C1/demand", "S1"),
-])
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/v1/groups/G1/picks", "SUP1"),
+        ("/v1/suppliers/SUP1/demand", "S1"),
+        ("/v1/campaigns/C1/demand", "S1"),
+    ],
+)
 def test_wrong_role_is_403(client: TestClient, keys: dict[str, str], path: str, key: str) -> None:
     r = client.get(path, headers=bearer(keys[key]))
     assert r.status_code == 403
     assert r.json()["error"] == "wrong_role"
 
 
-@pytest.mark.parametrize(("path", "key"), [
-    ("/v1/groups/NOPE/picks", "S1"),
-    ("/v1/suppliers/NOPE/demand", "SUP1"),
-    ("/v1/campaigns/NOPE/demand", "SUP1"),
-])
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/v1/groups/NOPE/picks", "S1"),
+        ("/v1/suppliers/NOPE/demand", "SUP1"),
+        ("/v1/campaigns/NOPE/demand", "SUP1"),
+    ],
+)
 def test_unknown_ids_do_not_leak(client: TestClient, keys: dict[str, str], path: str, key: str) -> None:
     """A tenant cannot tell an unknown id from someone else's: both are 403; admin gets 404."""
     r = client.get(path, headers=bearer(keys[key]))
@@ -81,9 +95,18 @@ def test_picks_content(client: TestClient, keys: dict[str, str]) -> None:
     assert body["group_id"] == "G1" and body["date"] == "2026-11-22" and body["model_version"] == "als-test-1"
     assert [p["product_id"] for p in body["picks"]] == ["P1", "P2", "P4"]
     first = body["picks"][0]
-    assert first == {"rank": 1, "product_id": "P1", "name": "有机鸡蛋 30枚", "category": "fresh", "price": 29.9,
-                     "campaign_id": "C1", "closes_at": "2026-11-23T20:00:00+08:00", "slot": "hot",
-                     "reason": "G1 的成员最近常买这类商品 (#1)", "score": 1.0}
+    assert first == {
+        "rank": 1,
+        "product_id": "P1",
+        "name": "有机鸡蛋 30枚",
+        "category": "fresh",
+        "price": 29.9,
+        "campaign_id": "C1",
+        "closes_at": "2026-11-23T20:00:00+08:00",
+        "slot": "hot",
+        "reason": "G1 的成员最近常买这类商品 (#1)",
+        "score": 1.0,
+    }
     same_day = client.get("/v1/groups/G1/picks?date=2026-11-22", headers=bearer(keys["S1"]))
     assert same_day.json() == body
     other_day = client.get("/v1/groups/G1/picks?date=2026-01-01", headers=bearer(keys["S1"]))
@@ -128,6 +151,9 @@ def test_errors_have_one_shape(client: TestClient, keys: dict[str, str]) -> None
     assert r.status_code == 404 and r.json() == {"error": "not_found", "detail": "no route /no/such/route"}
     r = client.delete("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
-    r = client.post("/v1/groups/G1/feedback", content=b"{not json", headers=bearer(keys["S1"]) |
-                    {"Content-Type": "application/json"})
+    r = client.post(
+        "/v1/groups/G1/feedback",
+        content=b"{not json",
+        headers=bearer(keys["S1"]) | {"Content-Type": "application/json"},
+    )
     assert r.status_code == 422 and set(r.json()) == {"error", "detail"}

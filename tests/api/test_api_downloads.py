@@ -19,8 +19,11 @@ ISO = "%Y-%m-%dT%H:%M:%S%:z"
 def expected(supplier: str) -> pl.DataFrame:
     world = small_world()
     names = world["products"].select("product_id", pl.col("name").alias("product_name"))
-    return (world["demand"].filter(pl.col("supplier_id") == supplier)
-            .join(names, on="product_id", how="left", maintain_order="left"))
+    return (
+        world["demand"]
+        .filter(pl.col("supplier_id") == supplier)
+        .join(names, on="product_id", how="left", maintain_order="left")
+    )
 
 
 def as_text(frame: pl.DataFrame) -> pl.DataFrame:

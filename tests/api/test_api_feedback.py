@@ -35,19 +35,30 @@ def test_retry_recorded_once_and_after_restart(home: Home, keys: dict[str, str])
     with TestClient(create_app(home, FAST)) as restarted:  # a new process: the index comes from the files
         again = restarted.post("/v1/groups/G1/feedback", json=body, headers=h)
         assert again.status_code == 202 and again.json()["duplicate"] is True
-        other = restarted.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "posted"},
-                               headers=bearer(keys["S1"]))
+        other = restarted.post(
+            "/v1/groups/G1/feedback",
+            json={"product_id": "P1", "action": "posted"},
+            headers=bearer(keys["S1"]),
+        )
         assert other.status_code == 202
     rows = landed(home)
     assert [r["feedback_id"] for r in rows].count("tap-42") == 1 and len(rows) == 2
-    assert rows[0] == {"feedback_id": "tap-42", "group_id": "G1", "product_id": "P2", "action": "skip",
-                       "at": first.json()["at"]}
+    assert rows[0] == {
+        "feedback_id": "tap-42",
+        "group_id": "G1",
+        "product_id": "P2",
+        "action": "skip",
+        "at": first.json()["at"],
+    }
     assert rows[0]["at"].endswith("+08:00")
 
 
 def test_landing_file_follows_the_contract(client: TestClient, home: Home, keys: dict[str, str]) -> None:
-    client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "not_interested"},
-                headers=bearer(keys["S1"]))
+    client.post(
+        "/v1/groups/G1/feedback",
+        json={"product_id": "P1", "action": "not_interested"},
+        headers=bearer(keys["S1"]),
+    )
     files = list((home.landing / "feedback").glob("*.csv"))
     assert len(files) == 1 and len(files[0].stem) == 10  # <YYYY-MM-DD>.csv
     header = files[0].read_text(encoding="utf-8").splitlines()[0].split(",")
@@ -59,17 +70,27 @@ def test_validation_names_the_field(client: TestClient, keys: dict[str, str]) ->
     r = client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "love"}, headers=h)
     assert r.status_code == 422 and "body.action" in r.json()["detail"]
     r = client.post("/v1/groups/G1/feedback", json={"product_id": "P404", "action": "skip"}, headers=h)
-    assert r.status_code == 422 and r.json()["error"] == "unknown_product" and "product_id" in r.json()["detail"]
+    assert (
+        r.status_code == 422 and r.json()["error"] == "unknown_product" and "product_id" in r.json()["detail"]
+    )
     r = client.post("/v1/groups/G1/feedback", json={"action": "skip"}, headers=h)
     assert r.status_code == 422 and "body.product_id" in r.json()["detail"]
-    r = client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "skip"},
-                    headers=h | {"Idempotency-Key": "has spaces, commas"})
+    r = client.post(
+        "/v1/groups/G1/feedback",
+        json={"product_id": "P1", "action": "skip"},
+        headers=h | {"Idempotency-Key": "has spaces, commas"},
+    )
     assert r.status_code == 422 and "Idempotency-Key" in r.json()["detail"]
 
 
 def test_key_reused_for_another_body_is_409(client: TestClient, keys: dict[str, str]) -> None:
     h = bearer(keys["S1"]) | {"Idempotency-Key": "k-1"}
-    assert client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "skip"}, headers=h).status_code == 202
+    assert (
+        client.post(
+            "/v1/groups/G1/feedback", json={"product_id": "P1", "action": "skip"}, headers=h
+        ).status_code
+        == 202
+    )
     r = client.post("/v1/groups/G1/feedback", json={"product_id": "P2", "action": "skip"}, headers=h)
     assert r.status_code == 409 and r.json()["error"] == "idempotency_conflict"
 
@@ -78,8 +99,9 @@ def test_torn_last_line_is_not_glued(tmp_path: Path) -> None:
     home = Home(tmp_path)
     folder = home.landing / "feedback"
     folder.mkdir(parents=True)
-    (folder / "2026-11-22.csv").write_text(",".join(HEADER) + "\nold,G1,P1,skip,2026-11-22T08:00:00+08:00\ntorn,G1",
-                                           encoding="utf-8")
+    (folder / "2026-11-22.csv").write_text(
+        ",".join(HEADER) + "\nold,G1,P1,skip,2026-11-22T08:00:00+08:00\ntorn,G1", encoding="utf-8"
+    )
     store = FeedbackStore(home)
     assert store.get("old") is not None and store.get("torn") is None
     from datetime import datetime

@@ -89,7 +89,9 @@ def test_not_ready_without_snapshot(tmp_path: Path, caplog: pytest.LogCaptureFix
         assert client.get("/readyz").json()["snapshot"] == "late"
 
 
-def test_broken_snapshot_refused_old_keeps_serving(client: TestClient, home: Home, keys: dict[str, str]) -> None:
+def test_broken_snapshot_refused_old_keeps_serving(
+    client: TestClient, home: Home, keys: dict[str, str]
+) -> None:
     before = client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"])).json()
     folder = unpublished(home, "broken")
     with open(folder / "picks.parquet", "r+b") as fh:  # half-written: truncated after the manifest
@@ -101,14 +103,19 @@ def test_broken_snapshot_refused_old_keeps_serving(client: TestClient, home: Hom
     assert ready["snapshot"] == "run-1"
     assert client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"])).json() == before
     metrics = client.get("/metrics").text
-    assert 'circlebuy_snapshot_info{run_id="run-1"' in metrics and "circlebuy_snapshot_refusals_total 1" in metrics
+    assert (
+        'circlebuy_snapshot_info{run_id="run-1"' in metrics
+        and "circlebuy_snapshot_refusals_total 1" in metrics
+    )
     republish(home, "run-2", model_version="als-test-2")  # the next good run is taken
     wait_for(lambda: client.get("/readyz").json()["snapshot"] == "run-2")
     body = client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"])).json()
     assert body["model_version"] == "als-test-2"
 
 
-def test_switch_under_load_no_failed_request(live_server: LiveServer, home: Home, keys: dict[str, str]) -> None:
+def test_switch_under_load_no_failed_request(
+    live_server: LiveServer, home: Home, keys: dict[str, str]
+) -> None:
     """Threads hammer picks and downloads while the nightly publishes twice; every answer is a 200."""
     stop = threading.Event()
     statuses: list[int] = []
@@ -126,11 +133,18 @@ def test_switch_under_load_no_failed_request(live_server: LiveServer, home: Home
                 except Exception as exc:  # a refused connection or a torn body counts as a failure
                     errors.append(repr(exc))
 
-    threads = [threading.Thread(target=hammer, args=a) for a in (
-        ("/v1/groups/G1/picks", keys["S1"]), ("/v1/groups/G3/picks", keys["S2"]),
-        ("/v1/suppliers/SUP1/demand?format=parquet", keys["SUP1"]), ("/v1/campaigns/C1/demand", keys["SUP1"]))]
+    threads = [
+        threading.Thread(target=hammer, args=a)
+        for a in (
+            ("/v1/groups/G1/picks", keys["S1"]),
+            ("/v1/groups/G3/picks", keys["S2"]),
+            ("/v1/suppliers/SUP1/demand?format=parquet", keys["SUP1"]),
+            ("/v1/campaigns/C1/demand", keys["SUP1"]),
+        )
+    ]
     for t in threads:
         t.start()
+
     def live_run() -> str:
         return httpx.get(f"{live_server.url}/readyz", timeout=10).json()["snapshot"]
 
@@ -148,8 +162,9 @@ def test_switch_under_load_no_failed_request(live_server: LiveServer, home: Home
     assert httpx.get(f"{live_server.url}/readyz").json()["snapshot"] == "run-3"
 
 
-def test_metrics_and_logs_without_secrets(client: TestClient, keys: dict[str, str],
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_metrics_and_logs_without_secrets(
+    client: TestClient, keys: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="circlebuy.api.access"):
         client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
         client.get("/v1/groups/G3/picks", headers=bearer(keys["S1"]))
@@ -160,6 +175,8 @@ def test_metrics_and_logs_without_secrets(client: TestClient, keys: dict[str, st
     assert all(keys["S1"] not in r.getMessage() for r in caplog.records)
     text = client.get("/metrics").text
     assert 'circlebuy_requests_total{route="/v1/groups/{group_id}/picks",method="GET",status="200"} 1' in text
-    assert 'circlebuy_request_duration_seconds_bucket{route="/v1/groups/{group_id}/picks",method="GET",le="+Inf"} 2' \
-        in text
+    assert (
+        "circlebuy_request_duration_seconds_bucket"
+        '{route="/v1/groups/{group_id}/picks",method="GET",le="+Inf"} 2' in text
+    )
     assert 'circlebuy_snapshot_info{run_id="run-1",date="2026-11-22",model_version="als-test-1"} 1' in text

@@ -1,0 +1,162 @@
+"""Pages in headless Chromium: sign in once (HttpOnly cookie, key never in a URL), picks, demand, charts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from pipelines.home import Home
+from tests.api.conftest import LiveServer
+
+CHROMIUM = os.environ.get("CIRCLEBUY_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, timeout=120_000)
+        yield b
+        b.close()
+
+
+def sign_in(page: Page, server: LiveServer, key: str, seen_urls: list[str]) -> None:
+    page.on("request", lambda req: seen_urls.append(req.url))
+    page.goto(server.url + "/")
+    assert page.url.endswith("/login")
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def keep_screenshot(path: Path) -> None:
+    """Copy a screenshot to $CIRCLEBUY_SCREENSHOTS when set, for a person to look at."""
+    target = os.environ.get("CIRCLEBUY_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
+
+
+@pytest.mark.browser
+def test_shopkeeper_page(
+    browser: Browser, live_server: LiveServer, keys: dict[str, str], home: Home, tmp_path: Path
+) -> None:
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(60_000)  # the machine is shared; be patient, not flaky
+    page = context.new_page()
+    urls: list[str] = []
+    sign_in(page, live_server, keys["S1"], urls)
+    assert page.url.endswith("/shop")
+    text = page.inner_text("main")
+    for expected in (
+        "群 G1",
+        "群 G2",
+        "有机鸡蛋 30枚",
+        "五常大米 5kg",
+        "抽纸 家庭装",
+        "Hand cream",
+        "G1 的成员最近常买这类商品 (#1)",
+        "G2 的成员最近常买这类商品 (#2)",
+        "¥29.90",
+    ):
+        assert expected in text, expected
+    assert "群 G3" not in text  # another shopkeeper's group
+    cookie = next(c for c in context.cookies() if c["name"] == "circlebuy_key")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read the key
+    # the page fits a phone: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    first = page.locator('li.pick[data-group="G1"][data-product="P1"]')
+    first.locator("button[data-action=posted]").click()
+    page.wait_for_selector('li.pick.done-posted[data-product="P1"]')
+    assert "posted" in first.inner_text()
+    landed = "".join(p.read_text(encoding="utf-8") for p in (home.landing / "feedback").glob("*.csv"))
+    assert ",G1,P1,posted," in landed
+    shot = tmp_path / "shopkeeper.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000
+    keep_screenshot(shot)
+    assert all(keys["S1"] not in u for u in urls)
+    context.close()
+
+
+@pytest.mark.browser
+def test_supplier_page(
+    browser: Browser, live_server: LiveServer, keys: dict[str, str], tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    urls: list[str] = []
+    sign_in(page, live_server, keys["SUP1"], urls)
+    assert page.url.endswith("/supplier")
+    text = page.inner_text("main")
+    for expected in (
+        "Demand for SUP1",
+        "有机鸡蛋 30枚",
+        "五常大米 5kg",
+        "pooled so far",
+        "CSV (Excel)",
+        "Parquet",
+    ):
+        assert expected in text, expected
+    assert "婴儿湿巾" not in text  # SUP2's product
+    assert page.locator("figure.chart svg polygon.band").count() == 3  # C1/W1, C1/W2, C2/W1
+    assert page.locator("figure.chart svg polyline.curve").count() == 3
+    assert page.locator("figure.chart svg line.suggested").count() == 3
+    assert "建议备货 200" in page.inner_text("figure.chart >> nth=0")
+    with page.expect_download() as info:
+        page.click("a[href$='format=csv']")
+    csv_path = tmp_path / "download.csv"
+    info.value.save_as(csv_path)
+    assert info.value.suggested_filename == "demand_SUP1_2026-11-22.csv"
+    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf") and "有机鸡蛋 30枚" in csv_path.read_text(
+        "utf-8-sig"
+    )
+    shot = tmp_path / "supplier.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 30_000
+    keep_screenshot(shot)
+    page.goto(live_server.url + "/shop")  # a supplier has no shop page
+    assert "Not yours" in page.inner_text("main")
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    assert not [c for c in context.cookies() if c["name"] == "circlebuy_key"]
+    assert all(keys["SUP1"] not in u for u in urls)
+    context.close()
+
+
+def test_pages_redirect_without_cookie_and_reject_bad_key(client: TestClient) -> None:
+    for path in ("/", "/shop", "/supplier", "/admin"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+    r = client.post("/login", data={"key": "cb_bad_key"}, follow_redirects=False)
+    assert r.status_code == 401 and "not known" in r.text and "set-cookie" not in r.headers
+
+
+def test_admin_pages(client: TestClient, keys: dict[str, str]) -> None:
+    client.post("/login", data={"key": keys["admin"]})
+    assert "S1" in client.get("/admin").text
+    assert "有机鸡蛋 30枚" in client.get("/supplier?supplier=SUP1").text
+    assert "群 G3" in client.get("/shop?shopkeeper=S2").text
