@@ -53,6 +53,7 @@ def run_generate(out: Path, groups: int = 2000, days: int = 60, end: date | None
     ent, camps, sim, clock = build_world(cfg, progress=progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / TRUTH, ignore_errors=True)  # no stale truth (e.g. dirty rows) from a previous run
     ids = Ids({"supplier": len(ent.suppliers.category), "product": len(ent.products),
                "shopkeeper": len(ent.shopkeepers.tier), "group": len(ent.groups),
                "member": ent.memberships.n_members, "campaign": len(camps), "post": len(sim.posts["group"]),
