@@ -1,0 +1,34 @@
+"""The `circlebuy keys` commands wired in pipelines/cli.py: create prints the key last, list, revoke."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from pipelines.home import Home
+from tests.api.conftest import FAST, bearer
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    code = "from pipelines.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_keys_create_list_revoke(home: Home) -> None:
+    created = cli("keys", "create", "--role", "shopkeeper", "--subject", "S1", "--home", str(home.root))
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("cb_") and "not shown again" in created.stderr
+    listed = cli("keys", "list", "--home", str(home.root))
+    key_id = key.split("_")[1]
+    assert listed.stdout.split("\t")[:3] == [key_id, "shopkeeper", "S1"] and key not in listed.stdout
+    with TestClient(create_app(home, FAST)) as client:
+        assert client.get("/v1/groups/G1/picks", headers=bearer(key)).status_code == 200
+        assert cli("keys", "revoke", key_id, "--home", str(home.root)).returncode == 0
+        assert client.get("/v1/groups/G1/picks", headers=bearer(key)).status_code == 401
+    bad = cli("keys", "create", "--role", "boss", "--subject", "x", "--home", str(home.root))
+    assert bad.returncode == 2
+    assert "--role: expected one of shopkeeper, supplier, admin; got 'boss'" in bad.stderr
