@@ -234,7 +234,8 @@ def due_reorders(w: World, day: int, av: Availability, post_keys: np.ndarray, po
     row, prod, patience = (np.concatenate(x) for x in zip(*parts, strict=True))
     grp = w.ent.memberships.group[row]
     camp = av.lookup[prod, w.ent.groups.city[grp]]
-    camp[w.ent.memberships.left_day[row] <= day] = -1  # left the group meanwhile
+    ms = w.ent.memberships
+    camp[(ms.left_day[row] <= day) | (ms.join_day[row] > day)] = -1  # not (or no longer) a member
     wait = (camp < 0) & (patience > 0)
     if wait.any():
         w.queue.setdefault(day + 1, []).append((row[wait], prod[wait], patience[wait] - 1))
@@ -356,14 +357,26 @@ def simulate_day(w: World, day: int, rng: np.random.Generator, posts: Events, or
     orders.add(member=member[by].astype(np.int32), group=grp[by].astype(np.int32),
                campaign=camp[by].astype(np.int32), quantity=qty[by].astype(np.int8), ordered_at=t[by],
                status=status[by], status_at=status_at[by], source=src[by])
-    # the shopkeeper's feedback through the API: "posted" for a few posts, "skip" for a few offers
-    n_fb = max(1, len(p_grp) // 100)
-    pick = rng.choice(len(p_grp), min(n_fb, len(p_grp)), replace=False) if len(p_grp) else np.empty(0, int)
-    action = (rng.random(len(pick)) < 0.2).astype(np.int8)  # 0 posted, 1 skip, 2 not_interested
-    action[(action == 1) & (rng.random(len(pick)) < 0.3)] = 2
-    at = np.where(action == 0, p_t[pick] + rng.integers(60, 900, len(pick)),
-                  p_t[pick] - rng.integers(900, 3600, len(pick)))
-    feedback.add(group=p_grp[pick], product=w.camps.product[p_camp[pick]], action=action, at=at)
+    feedback_of_day(w, day, av, p_grp, p_camp, p_t, rng, feedback)
+
+
+def feedback_of_day(w: World, day: int, av: Availability, p_grp: np.ndarray, p_camp: np.ndarray,
+                    p_t: np.ndarray, rng: np.random.Generator, feedback: Events) -> None:
+    """What shopkeepers tell the API: "posted" for ~1% of posts (just after posting), and "skip" /
+    "not_interested" for an offer on sale in the group's warehouse that they did not post."""
+    n = min(max(1, len(p_grp) // 100), len(p_grp))
+    pick = rng.choice(len(p_grp), n, replace=False) if n else np.empty(0, np.int64)
+    action = (rng.random(n) < 0.2).astype(np.int8)  # 0 posted, 1 skip, 2 not_interested
+    action[(action == 1) & (rng.random(n) < 0.3)] = 2
+    grp = p_grp[pick]
+    product = w.camps.product[p_camp[pick]]
+    other = av.sample(w.ent.groups.city[grp] * w.n_cat + rng.integers(0, w.n_cat, n), rng.random(n))
+    declined = (action > 0) & (other >= 0)
+    product = np.where(declined, w.camps.product[np.maximum(other, 0)], product)
+    action[(action > 0) & ~declined] = 0
+    morning = w.clock.at(day, rng.uniform(7.5, 9.5, n))
+    at = np.where(action == 0, p_t[pick] + rng.integers(60, 900, n), morning)
+    feedback.add(group=grp, product=product, action=action, at=at)
 
 
 def burn_in(w: World, rng: np.random.Generator) -> None:

@@ -29,6 +29,19 @@ def test_orders_lie_inside_their_campaign_window_and_match_it(world):
     assert o["status_at"].max() <= end and world["campaigns"]["closes_at"].max() <= end
 
 
+def test_members_order_only_while_in_the_group_and_posts_fall_in_their_campaign(world):
+    ms = read(world["raw"], "memberships")
+    o = world["orders"].join(ms, on=["member_id", "group_id"], how="left")
+    assert o["joined_on"].null_count() == 0  # the member belongs to the group it orders in
+    day = o["ordered_at"].dt.date()
+    assert (o["joined_on"] <= day).all() and (o["left_on"].is_null() | (o["left_on"] > day)).all()
+    p = world["posts"].join(world["campaigns"], on="campaign_id", suffix="_c")
+    assert (p["product_id"] == p["product_id_c"]).all()
+    assert ((p["posted_at"] >= p["opens_at"]) & (p["posted_at"] < p["closes_at"])).all()
+    posts_per_group_day = world["posts"].group_by("group_id", pl.col("posted_at").dt.date()).len()["len"]
+    assert 2 <= posts_per_group_day.mean() <= 8
+
+
 def test_campaigns_are_mostly_daily_morning_to_2300_with_some_presales_and_caps(world):
     c = world["campaigns"].with_columns(
         span=(pl.col("closes_at").dt.date() - pl.col("opens_at").dt.date()).dt.total_days())
