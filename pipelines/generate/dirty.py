@@ -154,11 +154,11 @@ def take(src: TableSource, idx: np.ndarray) -> pl.DataFrame:
 def dirty_part(src: TableSource, per_rule: int, ctx: Context, rng: np.random.Generator) -> DirtyPart:
     """Bad rows, exact copies and moved good rows of one table, shuffled, with their truth."""
     table = src.name
-    rules = MUTATIONS[table]
-    moved = min(2 * per_rule, max(src.rows // 10, 1))
+    rules = MUTATIONS[table] if src.rows else {}  # nothing to copy from in an empty table (tiny worlds)
+    moved = min(2 * per_rule, src.rows // 10)
     clean = src.rows - moved
     n_dup = round(EXACT_DUPLICATES.get(table, 0) * per_rule)
-    n_conflict = per_rule if table == "orders" else 0
+    n_conflict = per_rule if table == "orders" and clean else 0
     # distinct sources for copies and conflicts (their originals stay in the clean part)
     distinct = rng.choice(clean, min(clean, n_dup + n_conflict), replace=False)
     dup_idx, conflict_idx = distinct[:n_dup], distinct[n_dup:]
@@ -180,6 +180,8 @@ def dirty_part(src: TableSource, per_rule: int, ctx: Context, rng: np.random.Gen
     pieces.append(to_text(src.build(clean, src.rows)))
     labels += [None] * moved
     frame = pl.concat(pieces)
+    if not len(frame):
+        frame = to_text(src.build(0, 0))
     order = rng.permutation(len(frame))
     frame = frame[order]
     label = np.asarray(labels, dtype=object)[order]
