@@ -143,3 +143,18 @@ def test_group_orders_follow_their_latent_taste(world):
     df = df.with_columns(share=pl.col("len") / pl.col("len").sum().over("group_id")).with_columns(
         rel=pl.col("share") / pl.col("share").mean().over("category"))
     assert df.select(pl.corr("rel", "affinity", method="spearman")).item() > 0.4
+
+
+def test_price_sensitive_groups_buy_cheaper_and_appealing_products_sell_more(world):
+    truth = pl.read_parquet(world["raw"] / "_truth" / "groups.parquet")
+    p = world["products"].with_columns(rel_price=pl.col("price") / pl.col("price").median().over("category"))
+    paid = world["orders"].join(p.select("product_id", "rel_price"), on="product_id")
+    per_group = paid.group_by("group_id").agg(pl.col("rel_price").log().mean()).join(truth, on="group_id")
+    assert per_group.select(pl.corr("rel_price", "price_sensitivity", method="spearman")).item() < -0.2
+    appeal = pl.read_parquet(world["raw"] / "_truth" / "product_appeal.parquet")
+    sold = world["orders"].group_by("product_id").len()
+    shown = world["posts"].group_by("product_id").len().rename({"len": "posts"})
+    rate = sold.join(shown, on="product_id").filter(pl.col("posts") >= 20).join(appeal, on="product_id")
+    rate = rate.with_columns(per_post=pl.col("len") / pl.col("posts"))
+    within = rate.group_by("category").agg(pl.corr("per_post", "appeal", method="spearman").alias("rho"))
+    assert within["rho"].median() > 0.3

@@ -117,3 +117,11 @@ def test_products_launch_over_time_and_have_suppliers(medium_world):  # noqa: F8
     assert 0.1 < launched_in_window < 0.4
     assert 0.4 < products["is_standard"].mean() < 0.9
     assert ((products["cost"] < products["price"]) & (products["price"] > 0)).all()
+
+
+@pytest.mark.parametrize(("groups", "days"), [(1, 1), (3, 2)])
+def test_tiny_worlds_are_written_clean_and_dirty(tmp_path, groups, days):
+    for dirty in (False, True):
+        summary = run_generate(tmp_path / str(dirty), groups=groups, days=days, end=SMALL["end"], seed=2,
+                               dirty=dirty, fmt="parquet", progress=False)
+        assert summary["tables"]["groups"] >= groups and set(summary["tables"]) == set(TABLES)
