@@ -140,6 +140,7 @@ def booking_times(rng: np.random.Generator, start: np.ndarray, close: np.ndarray
     flat = start + rng.random(n) * (close - start)
     rise = close - rng.exponential(70 * 60, n)
     t = np.where(mode < 0.55, burst, np.where(mode < 0.8, flat, rise))
+    t = np.where((t > close) | (t < start), flat, t)  # a late post's burst runs into the cutoff
     return np.clip(np.round(t), start, close).astype(np.int64)
 
 
@@ -247,7 +248,7 @@ def due_reorders(w: World, day: int, av: Availability, post_keys: np.ndarray, po
     posted = (pos < len(post_keys)) & (post_keys[np.minimum(pos, len(post_keys) - 1)] == pk)
     after = post_t[np.minimum(pos, len(post_keys) - 1)] + np.round(rng.exponential(60 * 60, len(pk))).astype(
         np.int64)
-    t = np.where(posted, np.minimum(after, w.camps.closes_at[camp]), day_window(w, day, camp, rng))
+    t = np.where(posted & (after <= w.camps.closes_at[camp]), after, day_window(w, day, camp, rng))
     ok = t >= 0
     return row[ok], grp[ok], camp[ok], t[ok]
 
