@@ -1,7 +1,8 @@
 """How the business looks, from the contract tables: tiers, shopkeeper behaviour, groups by kind.
 
 Pure: polars frames in, a JSON-serialisable dict out (the nightly puts it in the report and the
-manifest). Only paid orders count; an order whose group is unknown is left out of every share.
+manifest). Only paid orders count; an order whose group is unknown is left out of every share, and
+so is an inviter (`invited_by`) that is not a known shopkeeper.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def _behaviour(per_sk: pl.DataFrame, paid: pl.DataFrame, shopkeepers: pl.DataFra
     )
     tagged = (
         per_sk.join(top_member, on="shopkeeper_id", how="left")
-        .join(invites, on="shopkeeper_id", how="full", coalesce=True)
+        .join(invites, on="shopkeeper_id", how="left")
         .with_columns(pl.col("paid_orders").fill_null(0), pl.col("invited").fill_null(0))
         .with_columns(
             pl.when(pl.col("paid_orders") == 0)

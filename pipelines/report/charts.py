@@ -14,6 +14,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
 BAND, LINE = "#0072B2", "#1f2933"
 CHAR_W = 6.8  # average glyph width at 12px, used only for layout
+MAX_ABS = 1e15
 PLOT_SHARE = 0.8  # bars use the left 80% of a bar chart; value labels the rest
 FONT = 'font-family="system-ui, -apple-system, \'Segoe UI\', Roboto, sans-serif" font-size="12"'
 
@@ -91,6 +92,11 @@ def _legend(names: Sequence[str]) -> str:
     return f'<div class="legend">{keys}</div>'
 
 
+def _drawable(v: float | None) -> bool:
+    """A value a chart can place: finite and within +-1e15 (anything beyond shows as a dash)."""
+    return v is not None and math.isfinite(v) and abs(v) <= MAX_ABS
+
+
 def _pc(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") + "%"
 
@@ -109,7 +115,8 @@ def bar_chart(
     chart reads the same on a phone and on a desktop. A legend (HTML) precedes it when there are
     several series.
     """
-    values = [v for _, vals in series for v in vals if v is not None and math.isfinite(v)]
+    series = [(name, [v if _drawable(v) else None for v in vals]) for name, vals in series]
+    values = [v for _, vals in series for v in vals if v is not None]
     if not categories or not values:
         return ""
     lo = min(0.0, *values)
@@ -144,7 +151,7 @@ def bar_chart(
             v = vals[gi] if gi < len(vals) else None
             by = gy + label_h + si * (bar_h + bar_gap)
             text_y = _n(by + bar_h - 2)
-            if v is None or not math.isfinite(v):
+            if v is None:
                 body.append(f'<text x="{_pc(x(0))}" dx="4" y="{text_y}" fill="{MUTED}">–</text>')
                 continue
             left, right = sorted((x(0), x(v)))
@@ -183,6 +190,10 @@ def fan_chart(
     `band` is (p10, p50, p90) of the total at `cutoff`: a shaded P10–P90 fan, a dashed P50 line and
     the three values written at the cutoff.
     """
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if _drawable(y)]
+    xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
+    if band is not None and not all(_drawable(v) for v in band):
+        band = None
     if not xs and (cutoff is None or band is None):
         return ""
     labels = {

@@ -189,11 +189,12 @@ def _summary(ctx: ReportContext) -> str:
     lines.append("</p>")
     if not ctx.stages:
         return "".join(lines) + _na("Stage timings")
-    longest = max((_num(s.get("seconds")) or 0.0 for s in ctx.stages), default=0.0) or 1.0
+    longest = max((_num(s.get("seconds")) or 0.0 for s in ctx.stages), default=0.0)
     rows = []
     for s in ctx.stages:
-        secs = _num(s.get("seconds")) or 0.0
-        bar = f'<span class="bar" style="width:{max(1, round(80 * secs / longest))}px"></span>'
+        secs = max(_num(s.get("seconds")) or 0.0, 0.0)
+        share = min(secs / longest, 1.0) if longest > 0 else 0.0
+        bar = f'<span class="bar" style="width:{max(1, round(share * 80))}px"></span>'
         rows.append(
             [
                 esc(s.get("name", "?")),

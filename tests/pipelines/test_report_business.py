@@ -7,6 +7,8 @@ from datetime import date
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.contract import TABLES
 from pipelines.report import business_view
@@ -184,3 +186,57 @@ def test_business_view_on_empty_tables() -> None:
     json.dumps(view)
     assert view["paid_orders"] == 0 and view["group_kinds"] == []
     assert all(r["order_share"] == 0.0 for r in view["tiers"]["rows"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    owners=st.lists(st.integers(0, 5), min_size=1, max_size=8),  # group i belongs to shopkeeper owners[i]
+    lines=st.lists(
+        st.tuples(
+            st.integers(0, 7), st.integers(0, 4), st.integers(1, 5), st.sampled_from(["paid", "cancelled"])
+        ),
+        max_size=40,
+    ),
+    tiers=st.booleans(),
+)
+def test_business_view_shares_add_up(owners: list[int], lines: list[tuple], tiers: bool) -> None:
+    """Tier shares sum to 1, every shopkeeper acts one way, kinds cover every group and paid order."""
+    n_groups = len(owners)
+    groups = _frame(
+        "groups",
+        [
+            {
+                "group_id": f"g{i}",
+                "shopkeeper_id": f"s{o}",
+                "city": "x",
+                "warehouse_id": "w",
+                "kind": ["deals", None][i % 2],
+            }
+            for i, o in enumerate(owners)
+        ],
+    )
+    shopkeepers = _frame(
+        "shopkeepers",
+        [
+            {"shopkeeper_id": f"s{o}", "tier": "abc"[o % 3] if tiers else None, "invited_by": "s0"}
+            for o in sorted(set(owners))
+        ],
+    )
+    orders = _orders([(f"m{m}", f"g{g % n_groups}", q, s) for g, m, q, s in lines])
+    view = business_view({"groups": groups, "shopkeepers": shopkeepers, "orders": orders})
+    paid = [line for line in lines if line[3] == "paid"]
+    assert view["paid_orders"] == len(paid) and view["paid_quantity"] == sum(q for _, _, q, _ in paid)
+    rows = view["tiers"]["rows"]
+    assert sum(r["shopkeepers"] for r in rows) == view["shopkeepers"] == len(set(owners))
+    assert sum(r["paid_orders"] for r in rows) == len(paid)
+    if paid:
+        assert abs(sum(r["order_share"] for r in rows) - 1) < 1e-5
+    acts = {r["behaviour"]: r for r in view["behaviour"]["rows"]}
+    assert (
+        sum(acts[k]["shopkeepers"] for k in ("mostly_self_buying", "sharing_with_group", "no_paid_orders"))
+        == view["shopkeepers"]
+    )
+    # s0 invited every other shopkeeper; it counts only when it is a known shopkeeper itself
+    assert acts["recruiting"]["shopkeepers"] == (1 if 0 in owners and len(set(owners) - {0}) >= 2 else 0)
+    assert sum(k["groups"] for k in view["group_kinds"]) == n_groups
+    assert sum(k["paid_orders"] for k in view["group_kinds"]) == len(paid)
