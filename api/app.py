@@ -14,7 +14,7 @@ from api.errors import install_error_handlers
 from api.feedback_store import FeedbackStore
 from api.keys import KeyStore
 from api.live import LiveSnapshot, Watcher
-from api.metrics import Metrics, ObserveMiddleware
+from api.metrics import AccessLog, Metrics, ObserveMiddleware
 from api.routes import demand, feedback, health, pages, picks
 from api.settings import Settings
 from pipelines.home import Home
@@ -26,6 +26,7 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
     """Build the service over HOME; the snapshot is loaded in the lifespan and watched for switches."""
     settings = settings or Settings()
     metrics = Metrics()
+    access = AccessLog() if settings.access_log else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +41,8 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             watcher.stop()
+            if access is not None:
+                access.flush()
 
     app = FastAPI(
         title="circlebuy",
@@ -50,9 +53,10 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
     app.state.home = home
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.access_log = access
     install_error_handlers(app)
     for module in (picks, feedback, demand, health, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(ObserveMiddleware, metrics=metrics, log_requests=settings.access_log)
+    app.add_middleware(ObserveMiddleware, metrics=metrics, access=access)
     return app

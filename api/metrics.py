@@ -8,16 +8,15 @@ milliseconds and the caller's key id and role — never the key.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-access_log = logging.getLogger("circlebuy.api.access")
 
 
 class Histogram:
@@ -99,13 +98,84 @@ def _esc(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+class AccessLog:
+    """JSON access lines written in small batches: one write per ~3.5 KB (atomic on a pipe or an
+    O_APPEND file, so workers sharing stderr never tear a line) or after 0.2 s, whichever comes first.
+
+    Built with an f-string, not `logging` + `json.dumps`: the logging path cost ~50 us a request,
+    as much as the picks route itself. Only the request path is caller-controlled; it is JSON-escaped.
+    """
+
+    FLUSH_BYTES = 3584
+    FLUSH_AFTER_S = 0.2
+
+    def __init__(self, stream: Any | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self._lines: list[str] = []
+        self._size = 0
+        self._scheduled = False
+        self._second = -1
+        self._prefix = ""
+
+    def _timestamp(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+
+    def record(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        seconds: float,
+        key_id: str | None,
+        role: str | None,
+    ) -> None:
+        kid = f'"{key_id}"' if key_id else "null"
+        rol = f'"{role}"' if role else "null"
+        line = (
+            f'{{"ts":"{self._timestamp(time.time())}","method":"{method}","path":'
+            f'{json.dumps(path, ensure_ascii=False)},"route":"{route}","status":{status},'
+            f'"ms":{seconds * 1000:.3f},"key_id":{kid},"role":{rol}}}\n'
+        )
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.FLUSH_BYTES:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
+            except RuntimeError:  # no loop (a direct call): write now
+                self.flush()
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        text, self._lines, self._size = "".join(self._lines), [], 0
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed stderr must not fail requests
+            pass
+
+    def lines(self) -> list[dict]:
+        """Parsed lines written so far to an in-memory stream (tests)."""
+        self.flush()
+        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+
+
 class ObserveMiddleware:
     """Pure ASGI middleware: time each HTTP request, count it per route, log one JSON line."""
 
-    def __init__(self, app: Callable, metrics: Metrics, log_requests: bool = True):
+    def __init__(self, app: Callable, metrics: Metrics, access: AccessLog | None = None):
         self.app = app
         self.metrics = metrics
-        self.log_requests = log_requests
+        self.access = access
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -127,20 +197,14 @@ class ObserveMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("(unmatched)" if status == 404 else "(other)")
             self.metrics.observe(template, scope["method"], status, elapsed)
-            if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            if self.access is not None:
                 state = scope.get("state") or {}
-                access_log.info(
-                    json.dumps(
-                        {
-                            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "route": template,
-                            "status": status,
-                            "ms": round(elapsed * 1000, 3),
-                            "key_id": state.get("key_id"),
-                            "role": state.get("role"),
-                        },
-                        ensure_ascii=False,
-                    )
+                self.access.record(
+                    scope["method"],
+                    scope["path"],
+                    template,
+                    status,
+                    elapsed,
+                    state.get("key_id"),
+                    state.get("role"),
                 )

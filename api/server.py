@@ -1,4 +1,4 @@
-"""`circlebuy serve`: uvicorn on the app factory, with JSON access lines on stderr."""
+"""`circlebuy serve`: uvicorn on the app factory; JSON access lines and service logs on stderr."""
 
 from __future__ import annotations
 
@@ -14,14 +14,10 @@ from pipelines.home import HOME_ENV, Home, resolve_home
 
 
 def configure_logging() -> None:
-    """Access lines are already JSON: print them bare; other service logs get a short prefix."""
-    access = logging.getLogger("circlebuy.api.access")
-    if not access.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(handler)
-        access.propagate = False
-    access.setLevel(logging.INFO)
+    """Service logs (snapshot swaps and refusals, errors) on stderr with a short prefix.
+
+    Access lines do not go through `logging`: `api.metrics.AccessLog` writes them as JSON to stderr.
+    """
     service = logging.getLogger("circlebuy.api")
     if not service.handlers:
         handler = logging.StreamHandler(sys.stderr)

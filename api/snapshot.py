@@ -126,10 +126,13 @@ class Snapshot:
 
     def picks_body(self, group_id: str, day: str | None) -> bytes | None:
         """The prepared picks body for a known group, or None when the snapshot has no such date."""
+        asked = day
         day = day or self.default_picks_date
         by_group = self.picks_bodies.get(day)
         if by_group is None:
-            return None
+            if asked is not None:
+                return None
+            by_group = {}  # a snapshot without any picks: today's list is empty, not missing
         body = by_group.get(group_id)
         if body is None:  # a known group without picks that day: an empty list, not an error
             body = _picks_envelope(group_id, day, self.model_version, "")
