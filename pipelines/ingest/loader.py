@@ -18,7 +18,7 @@ from time import perf_counter
 import duckdb
 from tqdm import tqdm
 
-from pipelines.contract import DUCKDB_TYPES, LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
+from pipelines.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
 from pipelines.errors import SchemaError, UnparseableFileError
 from pipelines.home import Home
 from pipelines.ingest.readers import (
@@ -66,6 +66,7 @@ def run_ingest(
     try:
         con.execute(f"SET memory_limit = {lit(config.memory_limit)}")
         con.execute(f"SET threads = {int(config.threads)}")
+        con.execute("SET preserve_insertion_order = false")  # row order of the tables is not kept
         con.execute("SET VARIABLE ingest_cutoff = ?::TIMESTAMPTZ",
                     [day_start(run_date + timedelta(days=1)).isoformat()])
         create_tables(con)
@@ -107,55 +108,66 @@ def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, l
 def load_table(
     con: duckdb.DuckDBPyConnection, spec: Staging, schemas: list[FileSchema], bar: tqdm
 ) -> TableCounts:
-    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted)."""
+    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted).
+
+    The staged rows are a view over the files (never copied whole); only the exceptions are
+    materialized: `_bad` (quarantined rows) and `_multi` (rows under a repeated or stored key).
+    """
     table = TABLES[spec.table]
-    cols = ", ".join(f"{ident(c.name)} {DUCKDB_TYPES[c.kind]}" for c in table.columns)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} (_file INTEGER, _row BIGINT, {cols}, "
-                "_rule VARCHAR, _detail VARCHAR, _raw VARCHAR)")
-    for index, schema in enumerate(schemas):
-        bar.set_description(f"{spec.table} {schema.source.rel}")
-        stage_file(con, spec, table, schema, index)
-        bar.update(1)
-    bar.set_description(f"{spec.table} checks")
-    apply_lookups(con, spec, table)
-    counts = TableCounts()
-    counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table)
-    counts.read = con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0]
-    counts.rules = dict(con.execute(
-        f"SELECT _rule, count(*) FROM {STAGE} WHERE _rule IS NOT NULL GROUP BY 1 ORDER BY 1").fetchall())
+    bar.set_description(f"{spec.table}: reading {len(schemas)} file(s)")
+    views = [stage_file(con, spec, table, schema, index) for index, schema in enumerate(schemas)]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE} AS " + " UNION ALL ".join(f"SELECT * FROM {v}"
+                                                                               for v in views))
+    try:
+        counts = TableCounts(read=con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0])
+        bar.set_description(f"{spec.table}: checks")
+        find_bad_rows(con, spec, table)
+        bar.set_description(f"{spec.table}: de-duplicate and load")
+        counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table)
+    except duckdb.Error as exc:  # a file broke while being read (corrupt page, ...): roll back
+        files = ", ".join(s.source.rel for s in schemas)
+        raise UnparseableFileError(f"{files}: cannot be read: {first_line(exc)}") from None
+    counts.rules = dict(con.execute("SELECT _rule, count(*) FROM _bad GROUP BY 1 ORDER BY 1").fetchall())
     counts.quarantined = sum(counts.rules.values())
     if counts.quarantined:
         quarantine(con, table, [s.source.rel for s in schemas])
     counts.loaded = inserted + updates
     counts.check(spec.table)
+    for statement in [f"DROP VIEW {STAGE}", *(f"DROP VIEW {v}" for v in views), "DROP TABLE _bad"]:
+        con.execute(statement)
+    for index, schema in enumerate(schemas):
+        if schema.source.fmt == "csv":
+            con.execute(f"DROP TABLE _csv{index}")
+    bar.update(1)
     return counts
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, schema: FileSchema,
-               index: int) -> None:
-    """Read one file into `_stg`: typed columns plus the first failing row rule, detail and raw text."""
+               index: int) -> str:
+    """A view of one file: typed columns plus its first failing row rule, detail and raw text."""
     source = schema.source
-    try:
-        relation = scan(source)
-        if source.fmt == "csv":  # a table's rowid is the file's row order: the 1-based row_number
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM {relation}")
-            relation = "_csv"
-        select, is_text = projection(schema, table, index, relation)
-        checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
-        checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
-        checks += list(spec.checks)
-        raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
-        names = ", ".join(ident(c.name) for c in table.columns)
-        con.execute(
-            f"INSERT INTO {STAGE} SELECT _file, _row, {names}, _c.rule, _c.detail, "
-            f"CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END "
-            f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
-        )
-        con.execute("DROP TABLE IF EXISTS _csv")
-    except duckdb.Error as exc:  # the transaction is aborted; run_ingest rolls it back
-        raise UnparseableFileError(
-            f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
-        ) from None
+    relation = scan(source)
+    if source.fmt == "csv":  # copied into a table whose rowids count the rows in file order
+        try:
+            con.execute("SET preserve_insertion_order = true")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _csv{index} AS SELECT * FROM {relation}")
+            con.execute("SET preserve_insertion_order = false")
+        except duckdb.Error as exc:  # the transaction is aborted; run_ingest rolls it back
+            raise UnparseableFileError(f"{source.rel}: cannot be read as CSV: {first_line(exc)}") from None
+        relation = f"_csv{index}"
+    select, is_text = projection(schema, table, index, relation)
+    checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
+    checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
+    checks += list(spec.checks)
+    raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
+    names = ", ".join(ident(c.name) for c in table.columns)
+    view = f"_v{index}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT _file, _row, {names}, _c.rule AS _rule, "
+        f"_c.detail AS _detail, CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END AS _raw "
+        f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
+    )
+    return view
 
 
 def typed_raw(table: Table, alias: str) -> str:
@@ -164,24 +176,21 @@ def typed_raw(table: Table, alias: str) -> str:
     return f"json_object({pairs})::VARCHAR"
 
 
-def apply_lookups(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -> None:
-    """Rules that join other tables: mark the first failing one on rows that passed the row checks."""
+def find_bad_rows(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -> None:
+    """`_bad`: every row breaking a row rule, else the first failing lookup (foreign keys, windows)."""
     if not spec.lookups:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT _file, _row, _rule, _detail, _raw "
+                    f"FROM {STAGE} WHERE _rule IS NOT NULL")
         return
     joins = " ".join(lookup.join for lookup in spec.lookups)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bad AS SELECT * FROM ("
-        f"SELECT s._file, s._row, {first_failing(list(spec.lookups))} AS _c "
-        f"FROM {STAGE} AS s {joins} WHERE s._rule IS NULL) WHERE _c IS NOT NULL"
+        "CREATE OR REPLACE TEMP TABLE _bad AS SELECT _file, _row, COALESCE(_rule, _lc.rule) AS _rule, "
+        "COALESCE(_detail, _lc.detail) AS _detail, COALESCE(_raw, _lraw) AS _raw FROM ("
+        f"SELECT s._file, s._row, s._rule, s._detail, s._raw, _lc, "
+        f"CASE WHEN _lc IS NOT NULL THEN {typed_raw(table, 's')} END AS _lraw FROM ("
+        f"SELECT s.*, CASE WHEN s._rule IS NULL THEN {first_failing(list(spec.lookups))} END AS _lc "
+        f"FROM {STAGE} AS s {joins}) AS s) WHERE _rule IS NOT NULL OR _lc IS NOT NULL"
     )
-    if not con.execute("SELECT EXISTS (SELECT 1 FROM _bad)").fetchone()[0]:
-        con.execute("DROP TABLE _bad")
-        return
-    con.execute(
-        f"UPDATE {STAGE} SET _rule = b._c.rule, _detail = b._c.detail, _raw = {typed_raw(table, STAGE)} "
-        f"FROM _bad AS b WHERE {STAGE}._file = b._file AND {STAGE}._row = b._row"
-    )
-    con.execute("DROP TABLE _bad")
 
 
 def key_match(table: Table, left: str, right: str) -> str:
@@ -198,41 +207,42 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
     """
     name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
     content = ", ".join(ident(c.name) for c in table.columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _keys AS "
-        f"SELECT {keys} FROM {STAGE} WHERE _rule IS NULL GROUP BY ALL HAVING count(*) > 1 "
-        f"UNION SELECT DISTINCT {', '.join('s.' + ident(k) for k in table.key)} FROM {STAGE} AS s "
-        f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')} WHERE s._rule IS NULL"
-    )
+    s_keys = ", ".join("s." + ident(k) for k in table.key)
+    # keys repeated in this run (found by hash, then confirmed exactly in _multi) or already stored
+    sql = (f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
+           f"WHERE hash({s_keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {STAGE}) "
+           "GROUP BY h HAVING count(*) > 1)")
+    if con.execute(f"SELECT EXISTS (SELECT 1 FROM {name})").fetchone()[0]:
+        sql += (f" UNION SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
+                f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')}")
+    con.execute(sql)
     if not con.execute("SELECT EXISTS (SELECT 1 FROM _keys)").fetchone()[0]:  # every valid row is new
         inserted = con.execute(
-            f"INSERT INTO {name} SELECT {content} FROM {STAGE} WHERE _rule IS NULL").fetchone()[0]
+            f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
+            "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row").fetchone()[0]
         con.execute("DROP TABLE _keys")
         return 0, 0, inserted
     con.execute(f"CREATE OR REPLACE TEMP TABLE _multi AS {verdict_sql(spec, table)}")
     inserted = con.execute(
-        f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s WHERE s._rule IS NULL AND NOT EXISTS "
-        "(SELECT 1 FROM _multi AS m WHERE m._file = s._file AND m._row = s._row AND m._verdict <> 'load')"
+        f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
+        "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
+        "ANTI JOIN (SELECT _file, _row FROM _multi WHERE _verdict <> 'load') AS m "
+        "ON m._file = s._file AND m._row = s._row"
     ).fetchone()[0]
     updates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'update'").fetchone()[0]
     if updates:
         con.execute(
             "UPDATE orders SET status = u.status, status_at = u.status_at FROM ("
-            f"SELECT s.order_id, s.status, s.status_at FROM {STAGE} AS s JOIN _multi AS m "
-            "ON m._file = s._file AND m._row = s._row WHERE m._verdict = 'update' "
-            "QUALIFY row_number() OVER (PARTITION BY s.order_id ORDER BY m._sat DESC, s._file DESC, "
-            "s._row DESC) = 1) AS u WHERE orders.order_id = u.order_id"
+            "SELECT order_id, status, status_at FROM _multi WHERE _verdict = 'update' "
+            "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY _sat DESC, _file DESC, _row DESC) = 1"
+            ") AS u WHERE orders.order_id = u.order_id"
         )
-    conflicts = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'conflict'").fetchone()[0]
-    if conflicts:
-        con.execute(
-                f"UPDATE {STAGE} SET _rule = 'duplicate_id_conflict', _detail = c.detail, _raw = c.raw FROM ("
-            f"SELECT s._file, s._row, {conflict_detail(table)} AS detail, {typed_raw(table, 's')} AS raw "
-            f"FROM {STAGE} AS s JOIN _multi AS m ON m._file = s._file AND m._row = s._row "
-            f"LEFT JOIN {name} AS w ON m._wh IS NOT NULL AND {key_match(table, 's', 'w')} "
-            f"LEFT JOIN {STAGE} AS f ON f._file = m._ffile AND f._row = m._frow "
-            f"WHERE m._verdict = 'conflict') AS c WHERE {STAGE}._file = c._file AND {STAGE}._row = c._row"
-        )
+    con.execute(
+        f"INSERT INTO _bad SELECT s._file, s._row, 'duplicate_id_conflict', {conflict_detail(table)}, "
+        f"{typed_raw(table, 's')} FROM _multi AS s "
+        f"LEFT JOIN {name} AS w ON s._wh IS NOT NULL AND {key_match(table, 's', 'w')} "
+        "LEFT JOIN _multi AS f ON f._file = s._ffile AND f._row = s._frow WHERE s._verdict = 'conflict'"
+    )
     duplicates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'").fetchone()[0]
     con.execute("DROP TABLE _keys")
     con.execute("DROP TABLE _multi")
@@ -247,16 +257,16 @@ def conflict_detail(table: Table) -> str:
         f"WHEN s.{ident(c.name)} IS DISTINCT FROM {before} THEN "
         f"{lit(f': column {c.name!r} was ')} || {shown(before)} || ', got ' || {shown('s.' + ident(c.name))}"
         for c in table.columns
-        for before in [f"(CASE WHEN m._wh IS NOT NULL THEN w.{ident(c.name)} ELSE f.{ident(c.name)} END)"]
+        for before in [f"(CASE WHEN s._wh IS NOT NULL THEN w.{ident(c.name)} ELSE f.{ident(c.name)} END)"]
     )
     return (f"{lit(f'key ({key_names}) = ')} || {key_value} || ' was seen before ' || "
-            "CASE WHEN m._wh IS NOT NULL THEN '(in the warehouse)' ELSE '(earlier in this run)' END || "
+            "CASE WHEN s._wh IS NOT NULL THEN '(in the warehouse)' ELSE '(earlier in this run)' END || "
             f"' with different content' || COALESCE(CASE {differs} END, '') || "
             "'; expected an exact duplicate or a new id'")
 
 
 def verdict_sql(spec: Staging, table: Table) -> str:
-    """One row per staged row under an interesting key (repeated in this run, or already stored)."""
+    """Every valid row under an interesting key, with its verdict: load, duplicate, update or conflict."""
     name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
     content = ", ".join(ident(c.name) for c in table.columns)
     if spec.status_updates:  # the order line without its status, and when the status was set
@@ -264,8 +274,8 @@ def verdict_sql(spec: Staging, table: Table) -> str:
         version = f'hash({base}) AS _b, "status" AS _st, COALESCE("status_at", "ordered_at") AS _sat'
     else:
         version = "NULL::UBIGINT AS _b, NULL::VARCHAR AS _st, NULL::TIMESTAMPTZ AS _sat"
-    by_key = f"PARTITION BY {', '.join('v.' + ident(k) for k in table.key)}"
-    first = f"OVER ({by_key} ORDER BY v._file, v._row)"
+    v_keys = ", ".join("v." + ident(k) for k in table.key)
+    first = f"OVER (PARTITION BY {v_keys} ORDER BY v._file, v._row)"
     verdict = """CASE
         WHEN _same > 1 THEN 'duplicate'
         WHEN _wh IS NOT NULL AND _wh = _h THEN 'duplicate'
@@ -278,9 +288,10 @@ def verdict_sql(spec: Staging, table: Table) -> str:
     verdict += " ELSE 'conflict' END"
     return f"""
     WITH v AS (
-        SELECT s._file, s._row, {', '.join('s.' + ident(k) for k in table.key)}, hash({content}) AS _h,
-            {version}
-        FROM {STAGE} AS s SEMI JOIN _keys AS k ON {key_match(table, 's', 'k')} WHERE s._rule IS NULL),
+        SELECT s._file, s._row, {', '.join('s.' + ident(c.name) for c in table.columns)},
+            hash({content}) AS _h, {version}
+        FROM {STAGE} AS s SEMI JOIN _keys AS k ON {key_match(table, 's', 'k')}
+        ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row),
     w AS (
         SELECT {keys}, any_value(_h) AS _h, any_value(_b) AS _b, any_value(_st) AS _st,
             any_value(_sat) AS _sat
@@ -288,8 +299,7 @@ def verdict_sql(spec: Staging, table: Table) -> str:
         GROUP BY ALL),
     ranked AS (
         SELECT v.*, w._h AS _wh,
-            row_number() OVER (PARTITION BY {', '.join('v.' + ident(k) for k in table.key)}, v._h
-                               ORDER BY v._file, v._row) AS _same,
+            row_number() OVER (PARTITION BY {v_keys}, v._h ORDER BY v._file, v._row) AS _same,
             row_number() {first} AS _nth,
             first_value(v._file) {first} AS _ffile, first_value(v._row) {first} AS _frow,
             COALESCE(w._b, first_value(v._b) {first}) AS _rb,
@@ -304,7 +314,7 @@ def quarantine(con: duckdb.DuckDBPyConnection, table: Table, files: list[str]) -
     names = ", ".join(f"({i}, {lit(rel)})" for i, rel in enumerate(files))
     con.execute(
         f"INSERT INTO quarantine SELECT {lit(table.name)}, f.rel, s._row, s._rule, s._detail, s._raw, now() "
-        f"FROM {STAGE} AS s JOIN (VALUES {names}) AS f(_file, rel) USING (_file) "
+        f"FROM _bad AS s JOIN (VALUES {names}) AS f(_file, rel) USING (_file) "
         "WHERE s._rule IS NOT NULL AND NOT EXISTS ("
         f"SELECT 1 FROM quarantine AS q WHERE q.table_name = {lit(table.name)} AND q.source_file = f.rel "
         "AND q.row_number = s._row AND q.rule = s._rule AND q.raw IS NOT DISTINCT FROM s._raw)"

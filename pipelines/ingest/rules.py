@@ -26,7 +26,7 @@ RULE_ORDER: tuple[str, ...] = (
 )
 assert set(RULE_ORDER) == set(RULES), "RULE_ORDER must list exactly the contract's RULES"
 
-STAGE = "_stg"  # the staging table a lookup may refer to (this run's rows of the table)
+STAGE = "_stg"  # the staging view a lookup may refer to (this run's rows of the table)
 CUTOFF = "getvariable('ingest_cutoff')"  # end of the run's date in the platform's zone
 
 
