@@ -1,0 +1,37 @@
+"""Cold start: a group with no history (its city and kind), a product with no history yet
+(its category and price band, its supplier, and early response elsewhere)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from recsys.signal import Signal
+
+
+def peer_popularity(signal: Signal, g_rows: np.ndarray, window_days: int = 28) -> pl.DataFrame:
+    """Per (g, i): share of groups of the same city and kind that ordered i recently (peer_share)."""
+    meta = signal.group_meta.select(
+        "g", peer=pl.concat_str(pl.col("city").fill_null(""), pl.col("kind").fill_null(""), separator="|")
+    )
+    sizes = meta.group_by("peer").agg(n=pl.len())
+    recent = signal.daily.filter(pl.col("age") <= window_days).select("g", "i").unique().join(meta, on="g")
+    share = recent.group_by("peer", "i").agg(c=pl.len()).join(sizes, on="peer")
+    share = share.select("peer", "i", peer_share=pl.col("c") / pl.col("n"))
+    wanted = meta.filter(pl.col("g").is_in(pl.Series(g_rows).implode()))
+    return wanted.join(share, on="peer").select("g", "i", "peer_share")
+
+
+def new_product_pairs(signal: Signal, available: pl.DataFrame, new_days: int) -> pl.DataFrame:
+    """(g, i) pairs of available products launched within `new_days` of the cutoff."""
+    since = signal.cutoff_day - timedelta(days=new_days)
+    new = signal.item_meta.filter(pl.col("launched_on") >= since).select("i")
+    return available.join(new, on="i").select("g", "i").unique()
+
+
+def new_product_prior(feats: pl.DataFrame) -> pl.Expr:
+    """Expected appeal of a product with little history: the group's share of its category times
+    its early response rate elsewhere (shrunk to the platform's rate), from add_features columns."""
+    return pl.col("cat_share").fill_null(0.0) * pl.col("i_response_rate").fill_null(0.25)

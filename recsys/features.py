@@ -1,0 +1,240 @@
+"""Candidates from every generator, and the features the learned ranker reads per (group, item).
+
+All set-based: each block is a polars aggregate over the signal joined on (g, i), g or i.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from recsys.models.base import Recommender
+from recsys.signal import Signal, day_start
+
+
+def candidates(
+    models: dict[str, Recommender], g_rows: np.ndarray, n_per_model: int, allowed: np.ndarray | None = None
+) -> pl.DataFrame:
+    """Union of every generator's top-n per group (g, i), with each generator's score and rank."""
+    signal = next(iter(models.values())).signal_
+    groups = signal.groups.decode(g_rows)
+    parts = []
+    for model in models.values():
+        rec = model.recommend(groups, n_per_model, allowed)
+        parts.append(rec.select("group_id", "product_id"))
+    pairs = pl.concat(parts).unique()
+    pairs = signal.groups.encode_column(pairs, "group_id", "g")
+    pairs = signal.items.encode_column(pairs, "product_id", "i").select("g", "i").sort("g", "i")
+    g, i = pairs["g"].to_numpy(), pairs["i"].to_numpy()
+    cols = {}
+    for name, model in models.items():
+        cols[f"s_{name}"] = model.score_pairs(g, i)
+    out = pairs.with_columns(**{k: pl.Series(v) for k, v in cols.items()})
+    return out.with_columns(
+        pl.col(f"s_{n}").rank("ordinal", descending=True).over("g").cast(pl.Int32).alias(f"r_{n}")
+        for n in models
+    )
+
+
+def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Join the per-(g, i), per-g, per-i and per-(city, i) features onto `cands` (g, i, ...)."""
+    d = signal.daily
+    own = (
+        d.group_by("g", "i")
+        .agg(
+            own_lines=pl.col("lines").sum(),
+            own_days=pl.len().cast(pl.Int64),
+            own_members=pl.col("members").sum(),
+            own_lines_30=pl.col("lines").filter(pl.col("age") <= 30).sum(),
+            own_members_30=pl.col("members").filter(pl.col("age") <= 30).sum(),
+            own_days_30=(pl.col("age") <= 30).sum().cast(pl.Int64),
+            last_order_age=pl.col("age").min(),
+            first_order_age=pl.col("age").max(),
+        )
+        .with_columns(
+            cycle=pl.when(pl.col("own_days") >= 2).then(
+                (pl.col("first_order_age") - pl.col("last_order_age")) / (pl.col("own_days") - 1)
+            ),
+        )
+        .with_columns(due=pl.col("last_order_age") / pl.col("cycle"))
+    )
+    grp = d.group_by("g").agg(
+        g_lines=pl.col("lines").sum(),
+        g_items=pl.col("i").n_unique(),
+        g_unit_price=pl.col("amount").sum() / pl.col("qty").sum(),
+        g_lines_14=pl.col("lines").filter(pl.col("age") <= 14).sum(),
+        g_days=pl.col("age").n_unique().cast(pl.Int64),
+        g_days_28=pl.col("age").filter(pl.col("age") <= 28).n_unique().cast(pl.Int64),
+        g_last_age=pl.col("age").min(),
+    )
+    repeat = own.group_by("i").agg(
+        i_buyers=pl.len().cast(pl.Int64), i_repeat_rate=(pl.col("own_days") >= 2).mean()
+    )
+    meta = signal.item_meta.select(
+        "i",
+        "price",
+        "category",
+        is_standard=pl.col("is_standard").cast(pl.Float32),
+        product_age=(pl.lit(signal.cutoff_day) - pl.col("launched_on")).dt.total_days().cast(pl.Float32),
+    )
+    cat_share = (
+        d.join(meta.select("i", "category"), on="i")
+        .group_by("g", "category")
+        .agg(cl=pl.col("lines").sum())
+        .join(grp.select("g", "g_lines"), on="g")
+        .select("g", "category", cat_share=pl.col("cl") / pl.col("g_lines"))
+    )
+    item = d.group_by("i").agg(
+        i_groups_1=pl.col("g").filter(pl.col("age") <= 1).n_unique(),
+        i_groups_7=pl.col("g").filter(pl.col("age") <= 7).n_unique(),
+        i_groups_28=pl.col("g").filter(pl.col("age") <= 28).n_unique(),
+        i_first_age=pl.col("age").max(),
+    )
+    city = signal.group_meta.select("g", "city")
+    city_size = city.group_by("city").agg(city_groups=pl.len())
+    city_item = (
+        d.filter(pl.col("age") <= 7)
+        .join(city, on="g")
+        .group_by("city", "i")
+        .agg(city_groups_7=pl.col("g").n_unique())
+        .join(city_size, on="city")
+        .with_columns(city_share_7=pl.col("city_groups_7") / pl.col("city_groups"))
+    )
+    e = signal.exposures
+    expo = e.select(
+        "g",
+        "i",
+        "posts",
+        "responded",
+        "last_post_age",
+        "posts_recent",
+        response_rate=(pl.col("responded") + 0.5) / (pl.col("posts") + 1.0),
+        ignored=pl.col("posts") - pl.col("responded"),
+    )
+    item_resp = (
+        e.group_by("i")
+        .agg(i_posts=pl.col("posts").sum(), i_resp=pl.col("responded").sum())
+        .select("i", "i_posts", i_response_rate=(pl.col("i_resp") + 1) / (pl.col("i_posts") + 4))
+    )
+    fb = signal.feedback
+    fbs = fb.group_by("g", "i").agg(
+        fb_skip=(pl.col("action") == "skip").sum(),
+        fb_not_interested=(pl.col("action") == "not_interested").sum(),
+    )
+    size = _group_sizes(frames["memberships"], signal)
+    out = (
+        cands.join(own, on=["g", "i"], how="left")
+        .join(expo, on=["g", "i"], how="left")
+        .join(signal.member_cross, on=["g", "i"], how="left")
+        .join(fbs, on=["g", "i"], how="left")
+        .join(grp, on="g", how="left")
+        .join(size, on="g", how="left")
+        .join(meta, on="i", how="left")
+        .join(item, on="i", how="left")
+        .join(item_resp, on="i", how="left")
+        .join(repeat, on="i", how="left")
+        .join(city, on="g", how="left")
+    )
+    out = out.join(cat_share, on=["g", "category"], how="left").join(
+        city_item.select("city", "i", "city_groups_7", "city_share_7"), on=["city", "i"], how="left"
+    )
+    out = out.with_columns(
+        price_rel=pl.col("price") / pl.col("g_unit_price"),
+        own_day_share=pl.col("own_days").fill_null(0) / pl.col("g_days"),
+        own_recency_rel=pl.col("last_order_age") - pl.col("g_last_age"),
+        on_sale=_on_sale(frames.get("campaigns"), signal, out),
+    )
+    fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
+    return out.with_columns(pl.col(fill0).fill_null(0)).sort("g", "i")
+
+
+FEATURE_ZERO_FILL = (
+    "own_lines",
+    "own_days",
+    "own_members",
+    "own_lines_30",
+    "own_members_30",
+    "own_days_30",
+    "posts",
+    "responded",
+    "posts_recent",
+    "ignored",
+    "cross_members",
+    "cross_weight",
+    "fb_skip",
+    "fb_not_interested",
+    "g_lines",
+    "g_items",
+    "g_lines_14",
+    "i_groups_1",
+    "i_groups_7",
+    "i_groups_28",
+    "i_posts",
+    "cat_share",
+    "city_groups_7",
+    "city_share_7",
+    "members_active",
+    "g_days",
+    "g_days_28",
+    "i_buyers",
+)
+NON_FEATURES = ("g", "i", "category", "city", "label")
+
+
+def feature_columns(frame: pl.DataFrame) -> list[str]:
+    """The numeric columns the ranker learns from."""
+    return [c for c in frame.columns if c not in NON_FEATURES]
+
+
+def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
+    day = signal.cutoff_day
+    active = memberships.filter(
+        (pl.col("joined_on") <= day) & (pl.col("left_on").is_null() | (pl.col("left_on") > day))
+    )
+    sizes = active.group_by("group_id").agg(members_active=pl.len())
+    return signal.groups.encode_column(sizes, "group_id", "g").select("g", "members_active").drop_nulls()
+
+
+def _on_sale(campaigns: pl.DataFrame | None, signal: Signal, frame: pl.DataFrame) -> pl.Series:
+    """1.0 where the item has a campaign open or opening on the cutoff day for the group's
+    warehouse; without campaign data, where it sold anywhere in the last 14 days."""
+    if campaigns is None or campaigns.height == 0:
+        recent = signal.daily.filter(pl.col("age") <= 14).select("i").unique().with_columns(on=pl.lit(1.0))
+        return frame.select("i").join(recent, on="i", how="left", maintain_order="left")["on"].fill_null(0.0)
+    avail = available_pairs(campaigns, signal)
+    return (
+        frame.select("g", "i")
+        .join(avail.with_columns(on=pl.lit(1.0)), on=["g", "i"], how="left", maintain_order="left")["on"]
+        .fill_null(0.0)
+    )
+
+
+def available_campaigns(
+    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Campaigns on sale on the cutoff day (open, or opening that day; not closed; not sold out):
+    campaign_id, i, warehouse_id (null = every warehouse), closes_at."""
+    start = day_start(signal.cutoff_day)
+    end = start + timedelta(days=1)
+    c = campaigns.filter((pl.col("opens_at") < end) & (pl.col("closes_at") > start))
+    if sold is not None and sold.height:
+        c = c.join(sold, on="campaign_id", how="left").filter(
+            pl.col("max_qty").is_null() | (pl.col("sold_qty").fill_null(0) < pl.col("max_qty"))
+        )
+    c = signal.items.encode_column(c, "product_id", "i").filter(pl.col("i").is_not_null())
+    return c.select("campaign_id", "i", "warehouse_id", "closes_at", "opens_at")
+
+
+def available_pairs(
+    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """(g, i) pairs on sale for the group's warehouse on the cutoff day."""
+    c = available_campaigns(campaigns, signal, sold)
+    gw = signal.group_meta.select("g", "warehouse_id")
+    specific = c.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id").select("g", "i")
+    everywhere = (
+        c.filter(pl.col("warehouse_id").is_null()).select("i").unique().join(gw.select("g"), how="cross")
+    )
+    return pl.concat([specific, everywhere.select("g", "i")]).unique()

@@ -1,0 +1,323 @@
+"""Daily picks per group under the rules: available -> candidates -> scores -> rules -> slots ->
+top-n with one short reason each. Every stage is a small set-based function over (g, i) frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
+from recsys.features import add_features, available_campaigns, candidates
+from recsys.production import Production
+from recsys.signal import Signal, day_start
+
+SLOTS = ("hot", "regular", "replenish", "new")
+PICKS_SCHEMA = {
+    "group_id": pl.String,
+    "for_date": pl.Date,
+    "rank": pl.Int64,
+    "product_id": pl.String,
+    "campaign_id": pl.String,
+    "score": pl.Float64,
+    "slot": pl.String,
+    "reason": pl.String,
+    "model_version": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class PicksConfig:
+    """The rules of a restrained list (DESIGN.md, "The rules a good pick list keeps")."""
+
+    n: int = 10
+    fatigue_days: int = 7  # a product posted to a group is not pushed again for this long ...
+    reorder_exempt_days: int = 2  # ... unless the group ordered it on this many days in the last 30
+    price_bands: int = 4  # price quantile bands within a category
+    hot_max: int = 2
+    replenish_max: int = 2
+    new_max: int = 2
+    new_days: int = 14
+    due_ratio: float = 0.8  # replenish when days since last order >= due_ratio x the group's cycle
+    recent_days: int = 21  # without campaign data: available = sold in the last N days
+    max_price_ratio: float = 3.0  # never-bought products above this x the group's usual price: skip
+    not_interested_days: int = 30
+    candidates_per_model: int = 60  # each generator's top-n among what is available
+
+
+def make_picks(
+    prod: Production, for_date: date, config: PicksConfig | None = None, groups: pl.Series | None = None
+) -> tuple[pl.DataFrame, dict]:
+    """Picks for `for_date` (the production's cutoff day) for `groups` (default: every group)."""
+    config = config or PicksConfig()
+    signal = prod.signal
+    if groups is None:
+        g_rows = np.arange(len(signal.groups))
+    else:
+        g_rows = signal.groups.encode(groups)
+        g_rows = np.unique(g_rows[g_rows >= 0])
+    avail = available(prod.frames, signal, g_rows, config)
+    info = {
+        "available_pairs": avail.height,
+        "source": "campaigns"
+        if _has_campaigns(prod.frames)
+        else f"sold in the last {config.recent_days} days (no campaign data)",
+    }
+    if avail.height == 0 or len(g_rows) == 0:
+        return pl.DataFrame(schema=PICKS_SCHEMA), info
+    scored = score_available(prod, g_rows, avail, config)
+    kept = apply_rules(scored, signal, config)
+    slotted = assign_slots(kept, config)
+    chosen = select(slotted, config)
+    picks = with_reasons(chosen, signal).with_columns(
+        for_date=pl.lit(for_date),
+        model_version=pl.lit(f"{prod.chosen}@{for_date.isoformat()}"),
+    )
+    picks = (
+        picks.with_columns(
+            group_id=signal.groups.decode(picks["g"].to_numpy()),
+            product_id=signal.items.decode(picks["i"].to_numpy()),
+        )
+        .select(list(PICKS_SCHEMA))
+        .cast(PICKS_SCHEMA)
+        .sort("group_id", "rank")
+    )
+    info.update(
+        candidates=scored.height,
+        after_rules=kept.height,
+        picks=picks.height,
+        slots={s: int((picks["slot"] == s).sum()) for s in SLOTS},
+    )
+    return picks, info
+
+
+def _has_campaigns(frames: dict[str, pl.DataFrame]) -> bool:
+    c = frames.get("campaigns")
+    return c is not None and c.height > 0
+
+
+def available(
+    frames: dict[str, pl.DataFrame], signal: Signal, g_rows: np.ndarray, config: PicksConfig
+) -> pl.DataFrame:
+    """(g, i, campaign_id, band, category): what each group can buy on the cutoff day."""
+    wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
+    if _has_campaigns(frames):
+        sold = (
+            frames["orders"]
+            .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
+            .group_by("campaign_id")
+            .agg(sold_qty=pl.col("quantity").sum())
+        )
+        c = available_campaigns(frames["campaigns"], signal, sold)
+        gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g")
+        specific = c.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id")
+        everywhere = c.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(wanted, how="cross")
+        pairs = pl.concat(
+            [
+                specific.select("g", "i", "campaign_id", "closes_at"),
+                everywhere.select("g", "i", "campaign_id", "closes_at"),
+            ]
+        )
+        # one campaign per (g, i): the one that stays open longest
+        pairs = pairs.sort("closes_at", descending=True).unique(["g", "i"], keep="first").drop("closes_at")
+    else:
+        recent = signal.daily.filter(pl.col("age") <= config.recent_days).select("i").unique()
+        pairs = wanted.join(recent, how="cross").with_columns(campaign_id=pl.lit(None, pl.String))
+    return pairs.join(price_bands(signal, config.price_bands), on="i").sort("g", "i")
+
+
+def price_bands(signal: Signal, n_bands: int) -> pl.DataFrame:
+    """(i, category, band): the price quantile band of each product within its category."""
+    m = signal.item_meta.select("i", "category", "price")
+    return m.with_columns(
+        band=((pl.col("price").rank("average").over("category") - 1) / pl.len().over("category") * n_bands)
+        .floor()
+        .cast(pl.Int32)
+        .clip(0, n_bands - 1)
+    ).select("i", "category", "band")
+
+
+def score_available(
+    prod: Production, g_rows: np.ndarray, avail: pl.DataFrame, config: PicksConfig
+) -> pl.DataFrame:
+    """Candidates of every generator among the available products, plus new products, scored."""
+    signal = prod.signal
+    mask = np.zeros((len(g_rows), len(signal.items)), dtype=bool)
+    local = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64), "row": np.arange(len(g_rows))})
+    a = avail.join(local, on="g")
+    mask[a["row"].to_numpy(), a["i"].to_numpy()] = True
+    cands = candidates(prod.models, g_rows, config.candidates_per_model, mask)
+    new = new_product_pairs(signal, avail, config.new_days).join(
+        cands.select("g", "i"), on=["g", "i"], how="anti"
+    )
+    if new.height:
+        extra = new.with_columns(
+            **{
+                f"s_{n}": pl.Series(m.score_pairs(new["g"].to_numpy(), new["i"].to_numpy()))
+                for n, m in prod.models.items()
+            },
+            **{f"r_{n}": pl.lit(config.candidates_per_model + 1, pl.Int32) for n in prod.models},
+        )
+        cands = pl.concat([cands, extra.select(cands.columns)])
+    feats = prod.score_frame(add_features(cands, signal, prod.frames))
+    peers = peer_popularity(signal, g_rows)
+    feats = feats.join(peers, on=["g", "i"], how="left").with_columns(
+        pl.col("peer_share").fill_null(0.0), prior_new=new_product_prior(feats)
+    )
+    # a group without history is ranked by its peers (same city and kind), then by the model
+    cold = pl.col("g_lines").fill_null(0) == 0
+    feats = feats.with_columns(
+        score=pl.when(cold).then(pl.col("peer_share") + 1e-3 * pl.col("score")).otherwise(pl.col("score"))
+    )
+    return feats.join(avail, on=["g", "i"], how="inner", suffix="_a")
+
+
+def apply_rules(scored: pl.DataFrame, signal: Signal, config: PicksConfig) -> pl.DataFrame:
+    """Drop what the rules forbid: pushed recently (posted, or marked posted / skipped) unless the
+    group keeps re-ordering it; marked not interested; never bought and far above its usual price."""
+    fb = signal.feedback
+    pushed = fb.filter(pl.col("action").is_in(["posted", "skip"]) & (pl.col("age") < config.fatigue_days))
+    refused = fb.filter((pl.col("action") == "not_interested") & (pl.col("age") < config.not_interested_days))
+    f = scored.join(
+        pushed.select("g", "i").unique().with_columns(fb_push=pl.lit(True)), on=["g", "i"], how="left"
+    )
+    f = f.join(refused.select("g", "i").unique(), on=["g", "i"], how="anti")
+    keeps_reordering = pl.col("own_days_30") >= config.reorder_exempt_days
+    posted = pl.col("last_post_age").is_not_null() & (pl.col("last_post_age") < config.fatigue_days)
+    fatigued = (posted | pl.col("fb_push").fill_null(False)) & ~keeps_reordering
+    too_dear = (pl.col("own_lines") == 0) & (
+        pl.col("price") > config.max_price_ratio * pl.col("g_unit_price").fill_null(float("inf"))
+    )
+    return f.filter(~fatigued & ~too_dear).drop("fb_push")
+
+
+def assign_slots(frame: pl.DataFrame, config: PicksConfig) -> pl.DataFrame:
+    """replenish (cycle due) > regular (re-bought) > new (recent launch) > hot (what peers buy now)."""
+    due = (
+        pl.col("cycle").is_not_null()
+        & (pl.col("own_days") >= 2)
+        & (pl.col("last_order_age") >= config.due_ratio * pl.col("cycle"))
+        & (pl.col("last_order_age") <= 3 * pl.col("cycle"))
+    )
+    return frame.with_columns(
+        slot=pl.when(due)
+        .then(pl.lit("replenish"))
+        .when(pl.col("own_lines") > 0)
+        .then(pl.lit("regular"))
+        .when(pl.col("product_age") <= config.new_days)
+        .then(pl.lit("new"))
+        .otherwise(pl.lit("hot"))
+    )
+
+
+def select(frame: pl.DataFrame, config: PicksConfig) -> pl.DataFrame:
+    """Top-n per group: one product per (category, price band); the best of each of hot / replenish /
+    new reserved a place, then the rest by score within slot quotas, then beyond them only to fill
+    the list; the list is ranked by score."""
+    quota = {
+        "hot": config.hot_max,
+        "replenish": config.replenish_max,
+        "new": config.new_max,
+        "regular": config.n,
+    }
+    f = frame.with_columns(
+        order_score=pl.when(pl.col("slot") == "new")
+        .then(pl.col("prior_new") + pl.col("score"))
+        .otherwise(pl.col("score"))
+    )
+    f = f.sort(["g", "order_score", "i"], descending=[False, True, False])
+    f = f.unique(["g", "category", "band"], keep="first", maintain_order=True)
+    f = f.with_columns(slot_rank=pl.int_range(1, pl.len() + 1).over("g", "slot"))
+    within = pl.col("slot_rank") <= pl.col("slot").replace_strict(quota, return_dtype=pl.Int64)
+    reserved = (pl.col("slot_rank") == 1) & (pl.col("slot") != "regular")
+    # tiers: the best of each slot first, then within quota, then (only to fill the list) the rest
+    f = f.with_columns(tier=pl.when(reserved).then(0).when(within).then(1).otherwise(2))
+    f = f.sort(["g", "tier", "order_score", "i"], descending=[False, False, True, False])
+    f = f.with_columns(pos=pl.int_range(1, pl.len() + 1).over("g")).filter(pl.col("pos") <= config.n)
+    f = f.sort(["g", "order_score", "i"], descending=[False, True, False])
+    return f.with_columns(
+        rank=pl.int_range(1, pl.len() + 1).over("g").cast(pl.Int64),
+        score=pl.col("order_score").cast(pl.Float64),
+    )
+
+
+def with_reasons(frame: pl.DataFrame, signal: Signal) -> pl.DataFrame:
+    """One short sentence per pick, built from the numbers that put it there."""
+    i64 = pl.Int64
+    replenish = pl.format(
+        "your group re-orders it about every {} days; last order {} days ago",
+        pl.col("cycle").round(0).cast(i64),
+        pl.col("last_order_age").cast(i64),
+    )
+    regular = (
+        pl.when(pl.col("own_lines_30") > 0)
+        .then(
+            pl.format(
+                "your members ordered it {} times in the last 30 days", pl.col("own_lines_30").cast(i64)
+            )
+        )
+        .otherwise(
+            pl.format(
+                "your group ordered it on {} days before; last time {} days ago",
+                pl.col("own_days").cast(i64),
+                pl.col("last_order_age").cast(i64),
+            )
+        )
+    )
+    hot = (
+        pl.when(pl.col("city_groups_7") > 0)
+        .then(
+            pl.format(
+                "{} groups in {} ordered it in the last 7 days",
+                pl.col("city_groups_7").cast(i64),
+                pl.col("city"),
+            )
+        )
+        .when(pl.col("i_groups_28") > 0)
+        .then(
+            pl.format(
+                "{} groups on the platform ordered it in the last 4 weeks", pl.col("i_groups_28").cast(i64)
+            )
+        )
+        .otherwise(pl.format("{} of groups like yours buy its category", _pct(pl.col("cat_share"))))
+    )
+    new = (
+        pl.when(pl.col("i_posts") > 0)
+        .then(
+            pl.format(
+                "new {} days ago; {} groups ordered it so far, {} of posts got orders",
+                pl.col("product_age").cast(i64),
+                pl.col("i_groups_28").cast(i64),
+                _pct(pl.col("i_response_rate")),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "new {} days ago; {} of your orders are in its category",
+                pl.col("product_age").cast(i64),
+                _pct(pl.col("cat_share")),
+            )
+        )
+    )
+    reason = (
+        pl.when(pl.col("slot") == "replenish")
+        .then(replenish)
+        .when(pl.col("slot") == "regular")
+        .then(regular)
+        .when(pl.col("slot") == "new")
+        .then(new)
+        .otherwise(hot)
+    )
+    return frame.with_columns(reason=reason)
+
+
+def _pct(x: pl.Expr) -> pl.Expr:
+    return pl.format("{}%", (x.fill_null(0.0) * 100).round(0).cast(pl.Int64))
+
+
+def fatigue_window(for_date: date, days: int) -> tuple:
+    """[start, end) of the fatigue window before `for_date` (for tests and reports)."""
+    end = day_start(for_date)
+    return end - timedelta(days=days), end

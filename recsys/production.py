@@ -1,0 +1,218 @@
+"""Train what the nightly run publishes: tuned generators, a learned ranker, and the gate on it.
+
+Windows (h = horizon): generators are tuned on [T0-h, T0) with data before T0-h; the ranker
+learns the labels of [T0-2h, T0-h) and is validated on [T0-h, T0) against every tuned generator;
+the production models are then refit on everything before T0.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from recsys.features import add_features, candidates
+from recsys.metrics import ranking_metrics
+from recsys.models import make_model
+from recsys.models.base import Recommender
+from recsys.ranker import LearnedRanker, RankerConfig, sample_training_rows
+from recsys.signal import Signal, SignalConfig, build_signal, day_start, paid_orders
+from recsys.tuning import TuningConfig, best_generator, tune
+
+
+@dataclass(frozen=True)
+class ProductionConfig:
+    """Everything the production training needs, with defaults."""
+
+    horizon_days: int = 7
+    k: int = 10
+    seed: int = 7
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
+
+
+@dataclass
+class Production:
+    """Fitted generators at the cutoff, the ranker (or the generator it fell back to), and info."""
+
+    signal: Signal
+    models: dict[str, Recommender]
+    ranker: LearnedRanker | None
+    chosen: str
+    info: dict
+    frames: dict[str, pl.DataFrame]
+    config: ProductionConfig
+
+    def scored_candidates(self, g_rows: np.ndarray, allowed: np.ndarray | None = None) -> pl.DataFrame:
+        """Candidates of all generators with features and the production `score`."""
+        cands = candidates(self.models, g_rows, self.config.ranker.n_per_model, allowed)
+        return self.score_frame(add_features(cands, self.signal, self.frames))
+
+    def score_frame(self, feats: pl.DataFrame) -> pl.DataFrame:
+        """`feats` (from add_features) with the production `score` column."""
+        if self.ranker is not None:
+            score = pl.Series(self.ranker.predict(feats))
+        else:
+            score = feats[f"s_{self.chosen}"].fill_null(-np.inf)
+        return feats.with_columns(score=score)
+
+    def rank(self, groups: pl.Series, n: int) -> pl.DataFrame:
+        """Top-n over the whole catalog per group: group_id, rank, product_id, score."""
+        if self.ranker is None:
+            return self.models[self.chosen].recommend(groups, n)
+        g_rows = self.signal.groups.encode(groups)
+        known = g_rows[g_rows >= 0]
+        scored = self.scored_candidates(known)
+        return top_n(scored, self.signal, n)
+
+
+def top_n(scored: pl.DataFrame, signal: Signal, n: int) -> pl.DataFrame:
+    """Per group the n best `score`s (ties: lower item row) as group_id, rank, product_id, score."""
+    ranked = (
+        scored.sort(["g", "score", "i"], descending=[False, True, False])
+        .with_columns(rank=pl.int_range(1, pl.len() + 1).over("g").cast(pl.Int64))
+        .filter(pl.col("rank") <= n)
+    )
+    return pl.DataFrame(
+        {
+            "group_id": signal.groups.decode(ranked["g"].to_numpy()),
+            "rank": ranked["rank"],
+            "product_id": signal.items.decode(ranked["i"].to_numpy()),
+            "score": ranked["score"].cast(pl.Float32),
+        }
+    )
+
+
+def relevant_pairs(frames: dict[str, pl.DataFrame], start: date, days: int) -> pl.DataFrame:
+    """(group_id, product_id) with a paid order in [start 00:00, start + days) platform time."""
+    t0 = day_start(start)
+    o = paid_orders(frames["orders"], day_start(start + timedelta(days=days)))
+    o = o.filter(pl.col("ordered_at") >= t0)
+    return o.select("group_id", "product_id").unique().sort("group_id", "product_id")
+
+
+def labelled(
+    models: dict[str, Recommender],
+    signal: Signal,
+    relevant: pl.DataFrame,
+    frames: dict[str, pl.DataFrame],
+    n_per_model: int,
+) -> pl.DataFrame:
+    """Candidates + features for the groups in `relevant`, with label = 1 where relevant."""
+    g_rows = signal.groups.encode(relevant["group_id"].unique().sort())
+    g_rows = g_rows[g_rows >= 0]
+    feats = add_features(candidates(models, g_rows, n_per_model), signal, frames)
+    rel = signal.groups.encode_column(relevant, "group_id", "g")
+    rel = signal.items.encode_column(rel, "product_id", "i").drop_nulls(["g", "i"]).select("g", "i")
+    return feats.join(rel.with_columns(label=pl.lit(1, pl.Int8)), on=["g", "i"], how="left").with_columns(
+        pl.col("label").fill_null(0)
+    )
+
+
+def train_production(
+    frames: dict[str, pl.DataFrame],
+    cutoff: date,
+    config: ProductionConfig | None = None,
+    log: list[str] | None = None,
+) -> Production:
+    """Tune, train and gate the production ranker on everything before `cutoff` 00:00."""
+    config = config or ProductionConfig()
+    log = log if log is not None else []
+    h, k = config.horizon_days, config.k
+    t_val, t_train = cutoff - timedelta(days=h), cutoff - timedelta(days=2 * h)
+    timings: dict[str, float] = {}
+    tick = time.perf_counter()
+
+    sig_val = build_signal(frames, day_start(t_val), config.signal)
+    rel_val = relevant_pairs(frames, t_val, h)
+    tuned = tune(sig_val, rel_val, _tuning(config))
+    timings["tune"] = _lap(tick)
+    tick = time.perf_counter()
+
+    train_parts = []
+    for j in range(config.ranker.train_windows):
+        start = t_train - timedelta(days=j * h)
+        sig_j = build_signal(frames, day_start(start), config.signal)
+        rel_j = relevant_pairs(frames, start, h)
+        if rel_j.height == 0:
+            continue
+        models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
+        rows_j = labelled(models_j, sig_j, rel_j, frames, config.ranker.n_per_model)
+        train_parts.append(sample_training_rows(rows_j, config.ranker.neg_per_group, config.seed + j))
+    rows_val = labelled(tuned.fitted, sig_val, rel_val, frames, config.ranker.n_per_model)
+    timings["features"] = _lap(tick)
+    tick = time.perf_counter()
+
+    best = best_generator(tuned.metrics, k)
+    key = f"ndcg@{k}"
+    ranker, reason, val_metrics = None, "", {}
+    fit_rows = pl.concat(train_parts, how="vertical_relaxed") if train_parts else pl.DataFrame()
+    if fit_rows.height == 0 or fit_rows["label"].n_unique() < 2:
+        reason = f"no labelled training rows in [{t_train}, {t_val}); using the best generator {best!r}"
+    else:
+        trial = LearnedRanker(config.ranker, config.seed).fit(fit_rows)
+        scored = rows_val.with_columns(score=pl.Series(trial.predict(rows_val)))
+        val_metrics = ranking_metrics(
+            top_n(scored, sig_val, k), rel_val, k, len(sig_val.items), sig_val.item_meta
+        )
+        bar = tuned.metrics[best][key] * (1.0 + config.ranker.min_gain)
+        if val_metrics[key] > bar:
+            both = pl.concat(
+                [fit_rows, sample_training_rows(rows_val, config.ranker.neg_per_group, config.seed + 1)],
+                how="vertical_relaxed",
+            )
+            ranker = LearnedRanker(config.ranker, config.seed).fit(both)
+        else:
+            reason = (
+                f"ranker validation {key} {val_metrics[key]:.4f} does not beat the best generator "
+                f"{best!r} ({tuned.metrics[best][key]:.4f}); falling back to {best!r}"
+            )
+    if reason:
+        log.append(reason)
+    timings["ranker"] = _lap(tick)
+    tick = time.perf_counter()
+
+    sig = build_signal(frames, day_start(cutoff), config.signal)
+    models = {n: make_model(n, seed=config.seed, **p).fit(sig) for n, p in tuned.params.items()}
+    timings["refit"] = _lap(tick)
+    pop = tuned.metrics.get("popularity", {}).get(key, 0.0)
+    prod_val = (
+        val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else tuned.metrics[best][key]
+    )
+    info = {
+        "model": "ranker" if ranker is not None else best,
+        "fallback_reason": reason or None,
+        "best_generator": best,
+        "tuning": {n: {"params": tuned.params[n], "validation": tuned.metrics[n]} for n in tuned.params},
+        "ranker_validation": val_metrics,
+        "gate": {
+            "production_ndcg": round(prod_val, 6),
+            "popularity_ndcg": round(pop, 6),
+            "best_generator_ndcg": round(tuned.metrics[best][key], 6),
+            "passed": bool(prod_val >= pop),
+            "reason": reason or f"ranker beats the best generator {best!r} on validation",
+        },
+        "training_rows": int(ranker.n_train_) if ranker is not None else 0,
+        "windows": {
+            "train_labels": [
+                str(t_train - timedelta(days=(config.ranker.train_windows - 1) * h)),
+                str(t_val),
+            ],
+            "validation": [str(t_val), str(cutoff)],
+        },
+        "timings_s": timings,
+    }
+    return Production(sig, models, ranker, info["model"], info, frames, config)
+
+
+def _tuning(config: ProductionConfig) -> TuningConfig:
+    t = config.tuning
+    return TuningConfig(models=t.models, grids=t.grids, k=config.k, seed=config.seed)
+
+
+def _lap(tick: float) -> float:
+    return round(time.perf_counter() - tick, 3)

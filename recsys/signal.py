@@ -1,0 +1,221 @@
+"""The group x product signal at a cutoff: paid orders, exposures, feedback, members elsewhere.
+
+Everything is aggregated set-based (polars) to (group row, item row, day) before it becomes a
+sparse matrix, so the step to a larger engine is a change of engine, not a rewrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from recsys.vocab import Vocab
+
+PLATFORM_TZ = "Asia/Shanghai"
+TZ = ZoneInfo(PLATFORM_TZ)
+
+
+def day_start(day: date) -> datetime:
+    """00:00 of `day` in the platform's zone."""
+    return datetime.combine(day, time(0), tzinfo=TZ)
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    """How raw events become evidence."""
+
+    response_window_days: int = 3  # an order within this long after a post answers the post
+    history_days: int | None = None  # keep only the last N days of events (None: all)
+
+
+@dataclass
+class Signal:
+    """Aggregated evidence strictly before `cutoff`, with the vocabularies that index it."""
+
+    cutoff: datetime
+    groups: Vocab
+    items: Vocab
+    daily: pl.DataFrame  # g, i, age (whole days before cutoff, >= 1), lines, members, qty, amount
+    group_meta: pl.DataFrame  # g, group_id, city, warehouse_id, kind, created_on
+    item_meta: pl.DataFrame  # i, product_id, supplier_id, category, price, is_standard, launched_on
+    exposures: pl.DataFrame  # g, i, posts, responded, last_post_age, posts_recent
+    member_cross: pl.DataFrame  # g, i, cross_members, cross_weight
+    feedback: pl.DataFrame  # g, i, action, age
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def cutoff_day(self) -> date:
+        return self.cutoff.astimezone(TZ).date()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.groups), len(self.items)
+
+    def matrix(
+        self, half_life: float | None = None, value: str = "lines", window_days: int | None = None
+    ) -> sp.csr_matrix:
+        """Group x item confidence: sum over order days of `value` x 0.5 ** (age / half_life)."""
+        key = (half_life, value, window_days)
+        if key not in self._cache:
+            d = self.daily
+            if window_days is not None:
+                d = d.filter(pl.col("age") <= window_days)
+            base = {"lines": pl.col("lines"), "members": pl.col("members"), "days": pl.lit(1.0)}[value]
+            w = base.cast(pl.Float64)
+            if half_life:
+                w = w * (0.5 ** (pl.col("age").cast(pl.Float64) / half_life))
+            agg = d.group_by("g", "i").agg(w.sum().alias("w"))
+            m = sp.csr_matrix(
+                (agg["w"].to_numpy().astype(np.float32), (agg["g"].to_numpy(), agg["i"].to_numpy())),
+                shape=self.shape,
+            )
+            m.sum_duplicates()
+            self._cache[key] = m
+        return self._cache[key]
+
+    def cross_matrix(self) -> sp.csr_matrix:
+        """Group x item: decayed orders of this group's members placed in their other groups."""
+        if "cross" not in self._cache:
+            c = self.member_cross
+            self._cache["cross"] = sp.csr_matrix(
+                (c["cross_weight"].to_numpy().astype(np.float32), (c["g"].to_numpy(), c["i"].to_numpy())),
+                shape=self.shape,
+            )
+        return self._cache["cross"]
+
+
+def paid_orders(orders: pl.DataFrame, cutoff: datetime, history_days: int | None = None) -> pl.DataFrame:
+    """Paid order lines strictly before `cutoff` (cancelled and refunded lines removed)."""
+    out = orders.filter((pl.col("status") == "paid") & (pl.col("ordered_at") < cutoff))
+    if history_days is not None:
+        out = out.filter(pl.col("ordered_at") >= cutoff - timedelta(days=history_days))
+    return out
+
+
+def build_signal(
+    frames: dict[str, pl.DataFrame], cutoff: datetime, config: SignalConfig | None = None
+) -> Signal:
+    """Aggregate the contract tables into a Signal at `cutoff` (tz-aware)."""
+    config = config or SignalConfig()
+    cday = cutoff.astimezone(TZ).date()
+    products = frames["products"].filter(pl.col("launched_on") <= cday)
+    groups = frames["groups"]
+    items = Vocab.from_ids(products["product_id"])
+    gvoc = Vocab.from_ids(groups["group_id"])
+
+    item_meta = (
+        items.encode_column(products, "product_id", "i")
+        .sort("i")
+        .select("i", "product_id", "supplier_id", "category", "price", "is_standard", "launched_on")
+    )
+    group_meta = (
+        gvoc.encode_column(groups, "group_id", "g")
+        .sort("g")
+        .select("g", "group_id", "city", "warehouse_id", "kind", "created_on")
+    )
+    orders = paid_orders(frames["orders"], cutoff, config.history_days)
+    orders = _encode(orders, gvoc, items)
+    daily = (
+        orders.with_columns(day=pl.col("ordered_at").dt.date())
+        .group_by("g", "i", "day")
+        .agg(
+            lines=pl.len().cast(pl.Int64),
+            members=pl.col("member_id").n_unique().cast(pl.Int64),
+            qty=pl.col("quantity").sum(),
+            amount=(pl.col("quantity") * pl.col("unit_price")).sum(),
+        )
+        .with_columns(age=(pl.lit(cday) - pl.col("day")).dt.total_days().cast(pl.Int64))
+        .drop("day")
+        .sort("g", "i", "age")
+    )
+    exposures = _exposures(frames.get("posts"), orders, cutoff, gvoc, items, config)
+    cross = _member_cross(frames["memberships"], orders, cday, gvoc)
+    feedback = _feedback(frames.get("feedback"), cutoff, gvoc, items)
+    return Signal(cutoff, gvoc, items, daily, group_meta, item_meta, exposures, cross, feedback)
+
+
+def _encode(frame: pl.DataFrame, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
+    """Add g / i row columns and drop rows whose group or product is outside the vocabularies."""
+    frame = gvoc.encode_column(frame, "group_id", "g")
+    frame = items.encode_column(frame, "product_id", "i")
+    return frame.filter(pl.col("g").is_not_null() & pl.col("i").is_not_null())
+
+
+def _exposures(
+    posts: pl.DataFrame | None,
+    orders: pl.DataFrame,
+    cutoff: datetime,
+    gvoc: Vocab,
+    items: Vocab,
+    config: SignalConfig,
+) -> pl.DataFrame:
+    """Per (g, i): posts, posts answered by an order within the response window, last post age."""
+    schema = {
+        "g": pl.Int64,
+        "i": pl.Int64,
+        "posts": pl.Int64,
+        "responded": pl.Int64,
+        "last_post_age": pl.Float64,
+        "posts_recent": pl.Int64,
+    }
+    if posts is None or posts.height == 0:
+        return pl.DataFrame(schema=schema)
+    p = _encode(posts.filter(pl.col("posted_at") < cutoff), gvoc, items)
+    if p.height == 0:
+        return pl.DataFrame(schema=schema)
+    p = p.select("g", "i", "posted_at").sort("posted_at")
+    o = orders.select("g", "i", pl.col("ordered_at").alias("next_order")).sort("next_order")
+    joined = p.join_asof(
+        o,
+        left_on="posted_at",
+        right_on="next_order",
+        by=["g", "i"],
+        strategy="forward",
+        check_sortedness=False,
+    )
+    window = timedelta(days=config.response_window_days)
+    answered = pl.col("next_order").is_not_null() & (pl.col("next_order") < pl.col("posted_at") + window)
+    age = (pl.lit(cutoff) - pl.col("posted_at")).dt.total_seconds() / 86400.0
+    return joined.group_by("g", "i").agg(
+        posts=pl.len().cast(pl.Int64),
+        responded=answered.sum().cast(pl.Int64),
+        last_post_age=age.min(),
+        posts_recent=(age <= 14).sum().cast(pl.Int64),
+    )
+
+
+def _member_cross(memberships: pl.DataFrame, orders: pl.DataFrame, cday: date, gvoc: Vocab) -> pl.DataFrame:
+    """Per (g, i): members of g who ordered i in another group, and their decayed lines."""
+    schema = {"g": pl.Int64, "i": pl.Int64, "cross_members": pl.Int64, "cross_weight": pl.Float64}
+    if memberships.height == 0 or orders.height == 0:
+        return pl.DataFrame(schema=schema)
+    m = memberships.filter(pl.col("joined_on") <= cday).select("member_id", "group_id")
+    multi = m.group_by("member_id").agg(pl.len().alias("n")).filter(pl.col("n") > 1).select("member_id")
+    if multi.height == 0:
+        return pl.DataFrame(schema=schema)
+    m = m.join(multi, on="member_id").rename({"group_id": "home_group"})
+    o = orders.join(multi, on="member_id").select(
+        "member_id",
+        "group_id",
+        "i",
+        age=(pl.lit(cday) - pl.col("ordered_at").dt.date()).dt.total_days().cast(pl.Float64),
+    )
+    j = o.join(m, on="member_id").filter(pl.col("home_group") != pl.col("group_id"))
+    j = gvoc.encode_column(j, "home_group", "hg").filter(pl.col("hg").is_not_null())
+    return j.group_by(pl.col("hg").alias("g"), "i").agg(
+        cross_members=pl.col("member_id").n_unique().cast(pl.Int64),
+        cross_weight=(0.5 ** (pl.col("age") / 14.0)).sum(),
+    )
+
+
+def _feedback(feedback: pl.DataFrame | None, cutoff: datetime, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
+    schema = {"g": pl.Int64, "i": pl.Int64, "action": pl.String, "age": pl.Float64}
+    if feedback is None or feedback.height == 0:
+        return pl.DataFrame(schema=schema)
+    f = _encode(feedback.filter(pl.col("at") < cutoff), gvoc, items)
+    return f.select("g", "i", "action", age=(pl.lit(cutoff) - pl.col("at")).dt.total_seconds() / 86400.0)

@@ -1,0 +1,248 @@
+"""Each pick rule holds on generated data: never two of a category and price band, never an
+unavailable product, fatigue respected, replenish only when a cycle is due; reasons from numbers."""
+
+from datetime import date, datetime, time, timedelta
+
+import polars as pl
+import pytest
+
+from recsys.picks import PICKS_SCHEMA, PicksConfig, make_picks, price_bands, select
+from recsys.production import ProductionConfig, train_production
+from recsys.ranker import RankerConfig
+from recsys.signal import TZ, day_start
+from recsys.tuning import TuningConfig
+from tests.recsys.world import make_world
+
+DAY = date(2024, 3, 31)
+FAST = ProductionConfig(
+    ranker=RankerConfig(max_iter=40, train_windows=1),
+    tuning=TuningConfig(
+        grids={
+            "popularity": [{"half_life": 7.0}],
+            "city_popularity": [{}],
+            "reorder": [{}],
+            "itemknn_cosine": [{"K": 20}],
+            "itemknn_bm25": [{"K": 20}],
+            "als": [{"factors": 16}],
+            "bpr": [{"factors": 16}],
+            "members": [{}],
+        }
+    ),
+)
+
+
+def _world():
+    frames = make_world(groups=50, products=90, days=40, end=DAY - timedelta(days=1), seed=3)
+    # campaigns for the picking day; one of them sold out, one for another warehouse only
+    t0 = datetime.combine(DAY, time(9), tzinfo=TZ)
+    camps = frames["campaigns"]
+    today = pl.DataFrame(
+        {
+            "campaign_id": [f"today_{p}" for p in frames["products"]["product_id"]],
+            "product_id": frames["products"]["product_id"],
+            "price": frames["products"]["price"],
+            "opens_at": [t0] * 90,
+            "closes_at": [t0 + timedelta(hours=12)] * 90,
+            "delivery_on": [DAY + timedelta(days=2)] * 90,
+            "warehouse_id": [None] * 90,
+            "max_qty": [None] * 90,
+        },
+        schema=camps.schema,
+    ).filter(pl.col("product_id") <= "p0080")
+    today = today.with_columns(
+        max_qty=pl.when(pl.col("product_id") == "p0001").then(1).otherwise(None).cast(pl.Int64),
+        warehouse_id=pl.when(pl.col("product_id") == "p0002").then(pl.lit("w-elsewhere")),
+    )
+    # a sale on the sold-out campaign before the day starts
+    sold = (
+        frames["orders"]
+        .head(1)
+        .with_columns(
+            order_id=pl.lit("sold-out"),
+            product_id=pl.lit("p0001"),
+            campaign_id=pl.lit("today_p0001"),
+            quantity=pl.lit(1, pl.Int64),
+            ordered_at=pl.lit(day_start(DAY) - timedelta(hours=1)),
+            status=pl.lit("paid"),
+        )
+    )
+    frames["campaigns"] = pl.concat([camps, today])
+    frames["orders"] = pl.concat([frames["orders"], sold])
+    # a brand-new group with no history
+    g = frames["groups"]
+    frames["groups"] = pl.concat(
+        [g, g.head(1).with_columns(group_id=pl.lit("g-new"), shopkeeper_id=pl.lit("g-new"))]
+    )
+    return frames
+
+
+@pytest.fixture(scope="module")
+def world():
+    frames = _world()
+    prod = train_production(frames, DAY, FAST)
+    picks, info = make_picks(prod, DAY)
+    return frames, prod, picks, info
+
+
+def test_picks_have_the_design_columns_and_at_most_n_per_group(world):
+    _, _, picks, _ = world
+    assert dict(picks.schema) == PICKS_SCHEMA
+    per = picks.group_by("group_id").agg(n=pl.len(), ranks=pl.col("rank").sort())
+    assert per["n"].max() <= 10 and per["n"].min() >= 5
+    assert all(r.to_list() == list(range(1, len(r) + 1)) for r in per["ranks"])
+    assert set(picks["slot"]) <= {"hot", "regular", "replenish", "new"}
+    assert (picks["for_date"] == DAY).all()
+
+
+def test_never_two_of_a_category_and_price_band(world):
+    _, prod, picks, _ = world
+    bands = price_bands(prod.signal, PicksConfig().price_bands)
+    p = prod.signal.items.encode_column(picks, "product_id", "i").join(bands, on="i")
+    assert p.group_by("group_id", "category", "band").len()["len"].max() == 1
+
+
+def test_never_an_unavailable_product(world):
+    frames, _, picks, _ = world
+    start, end = day_start(DAY), day_start(DAY) + timedelta(days=1)
+    c = frames["campaigns"]
+    open_today = c.filter((pl.col("opens_at") < end) & (pl.col("closes_at") > start))
+    joined = picks.join(open_today, on="campaign_id", how="left")
+    assert joined["opens_at"].null_count() == 0  # every pick rides on a campaign open that day
+    assert (joined["product_id"] == joined["product_id_right"]).all()
+    assert "p0001" not in picks["product_id"].to_list()  # sold out (max_qty 1, one sold)
+    assert "p0002" not in picks["product_id"].to_list()  # only for another warehouse
+    assert not (picks["product_id"] > "p0080").any()  # no campaign that day
+
+
+def test_fatigue_respected_unless_the_group_keeps_reordering(world):
+    frames, _, picks, _ = world
+    cfg = PicksConfig()
+    start = day_start(DAY)
+    recent_posts = frames["posts"].filter(pl.col("posted_at") >= start - timedelta(days=cfg.fatigue_days))
+    order_days = (
+        frames["orders"]
+        .filter(
+            (pl.col("status") == "paid")
+            & (pl.col("ordered_at") < start)
+            & (pl.col("ordered_at") >= start - timedelta(days=30))
+        )
+        .group_by("group_id", "product_id")
+        .agg(days=pl.col("ordered_at").dt.date().n_unique())
+    )
+    pushed = picks.join(recent_posts.select("group_id", "product_id").unique(), on=["group_id", "product_id"])
+    assert pushed.height > 0  # the rule has something to bite on
+    pushed = pushed.join(order_days, on=["group_id", "product_id"], how="left")
+    assert (pushed["days"].fill_null(0) >= cfg.reorder_exempt_days).all()
+    # and with a longer window and no exemption, nothing posted recently comes back
+    _, prod, _, _ = world
+    strict = PicksConfig(fatigue_days=10, reorder_exempt_days=10_000)
+    p2, _ = make_picks(prod, DAY, strict)
+    posted10 = frames["posts"].filter(pl.col("posted_at") >= start - timedelta(days=10))
+    assert p2.join(posted10, on=["group_id", "product_id"]).height == 0
+
+
+def test_replenish_slot_only_when_a_cycle_is_due(world):
+    frames, _, picks, _ = world
+    cfg = PicksConfig()
+    days = (
+        frames["orders"]
+        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < day_start(DAY)))
+        .select("group_id", "product_id", day=pl.col("ordered_at").dt.date())
+        .unique()
+        .group_by("group_id", "product_id")
+        .agg(n=pl.len(), first=pl.col("day").min(), last=pl.col("day").max())
+    )
+    rep = picks.filter(pl.col("slot") == "replenish").join(days, on=["group_id", "product_id"], how="left")
+    assert rep.height > 0
+    assert (rep["n"] >= 2).all()
+    cycle = (rep["last"] - rep["first"]).dt.total_days() / (rep["n"] - 1)
+    since = (pl.Series([DAY] * rep.height) - rep["last"]).dt.total_days()
+    assert (since >= cfg.due_ratio * cycle - 1e-9).all()
+    # the reason quotes those numbers
+    for reason, c, s in zip(rep["reason"], cycle, since, strict=True):
+        assert f"every {round(c)} days" in reason and f"{s} days ago" in reason
+
+
+def test_slot_mix_and_reasons_from_numbers(world):
+    _, _, picks, info = world
+    assert info["slots"]["regular"] > 0 and info["slots"]["hot"] > 0
+    assert picks["reason"].str.contains(r"\d").all()
+    assert picks["reason"].str.len_chars().max() < 90
+
+
+def test_cold_group_gets_picks_from_its_peers(world):
+    _, _, picks, _ = world
+    new = picks.filter(pl.col("group_id") == "g-new")
+    assert new.height >= 5 and set(new["slot"]) <= {"hot", "new"}
+
+
+def test_n_is_configurable_and_not_interested_is_respected(world):
+    frames, prod, picks, _ = world
+    three, _ = make_picks(prod, DAY, PicksConfig(n=3))
+    assert three.group_by("group_id").len()["len"].max() == 3
+    top = picks.filter((pl.col("group_id") == "g0001") & (pl.col("rank") == 1))["product_id"][0]
+    fb = pl.DataFrame(
+        {
+            "group_id": ["g0001"],
+            "product_id": [top],
+            "action": ["not_interested"],
+            "at": [day_start(DAY) - timedelta(hours=2)],
+        }
+    ).cast({"at": pl.Datetime("us", "Asia/Shanghai")})
+    frames2 = {**frames, "feedback": pl.concat([frames["feedback"], fb], how="diagonal_relaxed")}
+    prod2 = train_production(frames2, DAY, FAST)
+    again, _ = make_picks(prod2, DAY, groups=pl.Series(["g0001"]))
+    assert top not in again["product_id"].to_list()
+
+
+def test_without_campaign_data_the_available_set_is_what_sold_recently(world):
+    frames, _, _, _ = world
+    bare = {**frames, "campaigns": frames["campaigns"].clear(), "posts": frames["posts"].clear()}
+    prod = train_production(bare, DAY, FAST)
+    picks, info = make_picks(prod, DAY)
+    sold = frames["orders"].filter(
+        (pl.col("status") == "paid")
+        & (pl.col("ordered_at") < day_start(DAY))
+        & (pl.col("ordered_at") >= day_start(DAY) - timedelta(days=22))
+    )
+    assert picks.height > 0 and "no campaign data" in info["source"]
+    assert set(picks["product_id"]) <= set(sold["product_id"])
+    assert picks["campaign_id"].null_count() == picks.height
+
+
+def _slate(slots, scores):
+    n = len(slots)
+    return pl.DataFrame(
+        {
+            "g": [0] * n,
+            "i": list(range(n)),
+            "slot": slots,
+            "score": [float(s) for s in scores],
+            "prior_new": [0.0] * n,
+            "category": [f"c{j}" for j in range(n)],
+            "band": [0] * n,
+        }
+    )
+
+
+def test_select_keeps_slot_quotas_and_fills_beyond_them_only_when_short():
+    cfg = PicksConfig(n=6, hot_max=2)
+    rich = select(_slate(["hot"] * 5 + ["regular"] * 5, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5]), cfg)
+    assert rich["slot"].to_list().count("hot") == 2 and rich.height == 6
+    short = select(_slate(["hot"] * 5 + ["regular"], [9, 8, 7, 6, 5, 4]), cfg)
+    assert short["slot"].to_list().count("hot") == 5 and short.height == 6
+    assert short["rank"].to_list() == list(range(1, 7))
+
+
+def test_select_reserves_a_place_for_the_best_replenish_item():
+    cfg = PicksConfig(n=3)
+    out = select(_slate(["regular"] * 4 + ["replenish"], [9, 8, 7, 6, 1]), cfg)
+    assert "replenish" in out["slot"].to_list() and out.height == 3
+
+
+def test_select_never_takes_two_of_a_category_and_band():
+    f = _slate(["regular"] * 4, [4, 3, 2, 1]).with_columns(
+        category=pl.lit("fresh"), band=pl.Series([0, 0, 1, 1])
+    )
+    out = select(f, PicksConfig(n=4))
+    assert out["i"].to_list() == [0, 2]
