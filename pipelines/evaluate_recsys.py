@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import polars as pl
 
 from pipelines.evaluate import EvaluateConfig
 from recsys.metrics import ranking_metrics
 from recsys.picks import PicksConfig, make_picks
-from recsys.production import ProductionConfig, relevant_pairs, train_production
+from recsys.production import Production, ProductionConfig, relevant_pairs, train_production
 
 log = logging.getLogger("circlebuy.evaluate.recsys")
 
@@ -21,12 +22,20 @@ def evaluate_recsys(
     frames: dict[str, pl.DataFrame], config: EvaluateConfig, progress: bool = False
 ) -> tuple[dict, pl.DataFrame]:
     """Returns (the recsys block of DESIGN.md, production's top-k per group: group_id, rank, product_id)."""
+    block, rankings, _ = evaluate_production(frames, config)
+    return block, rankings
+
+
+def evaluate_production(
+    frames: dict[str, pl.DataFrame], config: EvaluateConfig, production: ProductionConfig | None = None
+) -> tuple[dict, pl.DataFrame, Production]:
+    """evaluate_recsys, also handing back the trained Production (for benchmarks and reports)."""
     k = config.k
     tick = time.perf_counter()
     notes: list[str] = []
-    prod = train_production(
-        frames, config.as_of, ProductionConfig(horizon_days=config.horizon_days, k=k, seed=config.seed), notes
-    )
+    base = production or ProductionConfig()
+    pconf = replace(base, horizon_days=config.horizon_days, k=k, seed=config.seed)
+    prod = train_production(frames, config.as_of, pconf, notes)
     for note in notes:
         log.warning(note)
     train_s = time.perf_counter() - tick
@@ -48,6 +57,8 @@ def evaluate_recsys(
     best = prod.info["best_generator"]
     key = f"ndcg@{k}"
     pop = models["popularity"][key]
+    generators = [n for n in prod.models]
+    best_test = max(generators, key=lambda n: models[n][key])
     block = {
         "groups_evaluated": groups.len(),
         "models": models,
@@ -56,8 +67,9 @@ def evaluate_recsys(
         "best_generator": best,
         "lift": {
             "production_vs_popularity": round(models["production"][key] / pop, 4) if pop else None,
-            "production_vs_best_generator": round(models["production"][key] / models[best][key], 4)
-            if models[best][key]
+            "best_generator_on_test": best_test,
+            "production_vs_best_generator": round(models["production"][key] / models[best_test][key], 4)
+            if models[best_test][key]
             else None,
         },
         "validation": {
@@ -69,4 +81,4 @@ def evaluate_recsys(
         "catalog_size": catalog,
         "timings_s": {**prod.info["timings_s"], "train_total": round(train_s, 3), "picks": round(picks_s, 3)},
     }
-    return block, rankings
+    return block, rankings, prod
