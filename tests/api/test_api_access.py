@@ -157,3 +157,33 @@ def test_errors_have_one_shape(client: TestClient, keys: dict[str, str]) -> None
         headers=bearer(keys["S1"]) | {"Content-Type": "application/json"},
     )
     assert r.status_code == 422 and set(r.json()) == {"error", "detail"}
+
+
+def test_prepared_route_matches_the_declared_endpoint(home: Home, keys: dict[str, str]) -> None:
+    """The picks route's fast handler answers exactly as its declared endpoint through FastAPI's solver."""
+    from api.app import create_app
+    from api.routes.picks import group_picks
+    from tests.api.conftest import FAST
+
+    path = "/v1/groups/{group_id}/picks"
+    plain = create_app(home, FAST)
+    plain.router.routes = [r for r in plain.router.routes if getattr(r, "path", None) != path]
+    plain.add_api_route(path, group_picks, methods=["GET"])  # an ordinary APIRoute
+    cases = [
+        ("/v1/groups/G1/picks", "S1"),
+        ("/v1/groups/G1/picks?date=2026-11-22", "S1"),
+        ("/v1/groups/G3/picks", "S1"),
+        ("/v1/groups/G1/picks", "SUP1"),
+        ("/v1/groups/NOPE/picks", "admin"),
+        ("/v1/groups/G1/picks?date=2026-01-01", "admin"),
+        ("/v1/groups/G1/picks", None),
+    ]
+    with TestClient(create_app(home, FAST)) as fast, TestClient(plain) as slow:
+        for url, who in cases:
+            headers = bearer(keys[who]) if who else {}
+            a, b = fast.get(url, headers=headers), slow.get(url, headers=headers)
+            assert (a.status_code, a.json()) == (b.status_code, b.json()), url
+        bad_fast = fast.get("/v1/groups/G1/picks?date=soon", headers=bearer(keys["S1"]))
+        bad_slow = slow.get("/v1/groups/G1/picks?date=soon", headers=bearer(keys["S1"]))
+        assert bad_fast.status_code == bad_slow.status_code == 422
+        assert "query.date" in bad_fast.json()["detail"] and "query.date" in bad_slow.json()["detail"]
