@@ -116,7 +116,7 @@ class Snapshot:
     picks_bodies: dict[str, dict[str, bytes]]  # date -> group_id -> JSON body
     campaign_bodies: dict[str, bytes]
     demand_by_supplier: dict[str, pl.DataFrame]
-    demand_columns: tuple[str, ...]
+    demand_empty: pl.DataFrame  # the demand schema with no rows, for suppliers without rows
     products: pl.DataFrame
     groups: pl.DataFrame
     campaigns: pl.DataFrame
@@ -161,7 +161,7 @@ class Snapshot:
     def _build_download(self, supplier_id: str, as_of: str | None, fmt: str) -> Download | None:
         frame = self.demand_by_supplier.get(supplier_id)
         if frame is None:
-            frame = _empty_demand(self.demand_columns)
+            frame = self.demand_empty
         if as_of is not None:
             if as_of not in self.supplier_as_ofs(supplier_id):
                 return None
@@ -177,10 +177,6 @@ class Snapshot:
 
 def _safe(text: str) -> str:
     return "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in text) or "supplier"
-
-
-def _empty_demand(columns: tuple[str, ...]) -> pl.DataFrame:
-    return pl.DataFrame({c: [] for c in columns})
 
 
 def _strings_for_json(frame: pl.DataFrame) -> pl.DataFrame:
@@ -482,7 +478,7 @@ def load_snapshot(folder: Path) -> Snapshot:
         picks_bodies=picks_bodies,
         campaign_bodies=_build_campaigns(demand, campaigns, products, str(manifest["run_id"])),
         demand_by_supplier=demand_by_supplier,
-        demand_columns=tuple(demand.columns),
+        demand_empty=demand.clear(),
         products=products,
         groups=groups,
         campaigns=campaigns,

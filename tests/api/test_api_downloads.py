@@ -95,3 +95,32 @@ def test_campaign_demand(client: TestClient, keys: dict[str, str]) -> None:
     assert body["supplier_id"] == "SUP1" and body["name"] == "有机鸡蛋 30枚"
     assert [w["warehouse_id"] for w in body["warehouses"]] == ["W1", "W2"]
     assert body["totals"]["ordered_qty"] == 160 and body["totals"]["suggested_qty"] == 270
+
+
+def test_supplier_without_rows_gets_an_empty_file_with_the_header(tmp_path) -> None:
+    from api.app import create_app
+    from api.keys import create_key
+    from api.testing import write_snapshot
+    from pipelines.home import Home
+    from tests.api.conftest import FAST
+
+    world = small_world()
+    extra = pl.DataFrame(
+        {
+            "product_id": ["P9"],
+            "supplier_id": ["SUP3"],
+            "name": ["新品"],
+            "category": ["fresh"],
+            "price": [9.9],
+        }
+    )
+    world["products"] = pl.concat([world["products"], extra])
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-empty")
+    key = create_key(home, "supplier", "SUP3")
+    with TestClient(create_app(home, FAST)) as client:
+        r = client.get("/v1/suppliers/SUP3/demand?format=csv", headers=bearer(key))
+        assert r.status_code == 200
+        assert r.content.decode("utf-8-sig").splitlines() == [",".join([*expected("SUP1").columns])]
+        r = client.get("/v1/suppliers/SUP3/demand?format=parquet", headers=bearer(key))
+        assert pl.read_parquet(io.BytesIO(r.content)).height == 0
