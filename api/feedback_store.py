@@ -50,6 +50,7 @@ class FeedbackStore:
     def __init__(self, home: Home):
         self.folder = home.landing / "feedback"
         self._seen: dict[str, FeedbackRecord] = {}
+        self._latest: dict[tuple[str, str], FeedbackRecord] = {}  # (group, product) -> last mark
         self._offsets: dict[Path, int] = {}
         self._lock = threading.Lock()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,17 @@ class FeedbackStore:
 
     def get(self, feedback_id: str) -> FeedbackRecord | None:
         return self._seen.get(feedback_id)
+
+    def _remember(self, record: FeedbackRecord) -> None:
+        key = (record.group_id, record.product_id)
+        last = self._latest.get(key)
+        if last is None or record.at >= last.at:
+            self._latest[key] = record
+
+    def marks_on(self, day: str, groups: list[str]) -> dict[tuple[str, str], str]:
+        """(group, product) -> the last action recorded on `day` (platform date) for these groups."""
+        wanted = set(groups)
+        return {k: r.action for k, r in self._latest.items() if k[0] in wanted and r.at[:10] == day}
 
     def _catch_up(self, path: Path) -> None:
         """Index the complete lines of `path` after the offset already read."""
@@ -80,7 +92,8 @@ class FeedbackStore:
                 log.warning("%s: skipping a line with %d fields (expected %d)", path, len(row), len(HEADER))
                 continue
             record = FeedbackRecord(*row)
-            self._seen.setdefault(record.feedback_id, record)
+            if self._seen.setdefault(record.feedback_id, record) is record:
+                self._remember(record)
         self._offsets[path] = start + end
 
     def record(
@@ -120,6 +133,7 @@ class FeedbackStore:
                     _fsync_dir(self.folder)
                 self._offsets[path] = os.fstat(fd).st_size
                 self._seen[feedback_id] = record
+                self._remember(record)
                 return record, True
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)

@@ -67,7 +67,9 @@ def _short_time(iso: str | None) -> str:
         return iso
 
 
-def shop_page(snap: Snapshot, shopkeeper_id: str, who: str) -> str:
+def shop_page(
+    snap: Snapshot, shopkeeper_id: str, who: str, marks: dict[tuple[str, str], str] | None = None
+) -> str:
     """Today's picks for each of the shopkeeper's groups, with reasons and posted / skip buttons."""
     groups = snap.groups_of.get(shopkeeper_id, [])
     cities = dict(snap.groups.select("group_id", "city").iter_rows())
@@ -89,8 +91,11 @@ def shop_page(snap: Snapshot, shopkeeper_id: str, who: str) -> str:
                 else ""
             )
             slot = str(p.get("slot") or "")
+            mark = (marks or {}).get((gid, p["product_id"]))
+            done = f" done-{escape(mark)}" if mark in ("posted", "skip") else ""
+            status = {"posted": "已发 · posted ✓", "skip": "已跳过 · skipped"}.get(mark or "", "")
             items.append(
-                f'<li class="pick" data-group="{escape(gid)}" data-product="{escape(p["product_id"])}">'
+                f'<li class="pick{done}" data-group="{escape(gid)}" data-product="{escape(p["product_id"])}">'
                 f'<div class="row1"><span class="rank">{p["rank"]}</span>'
                 f'<span class="name">{escape(p.get("name") or p["product_id"])}</span>'
                 f'<span class="price">{price}</span></div>'
@@ -100,7 +105,7 @@ def shop_page(snap: Snapshot, shopkeeper_id: str, who: str) -> str:
                 f'<p class="reason">{escape(p.get("reason") or "")}</p>'
                 f'<div class="actions"><button type="button" data-action="posted">已发 Posted</button>'
                 f'<button type="button" data-action="skip">跳过 Skip</button></div>'
-                f'<p class="status" aria-live="polite"></p></li>'
+                f'<p class="status" aria-live="polite">{status}</p></li>'
             )
         body = "".join(items) or '<li class="muted">No picks for this group today.</li>'
         parts.append(

@@ -7,7 +7,9 @@ JSON body, which a cross-site form cannot send).
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import Caller, identify
 from api.errors import ApiError
 from api.render import admin_page, login_page, message_page, shop_page, supplier_page
+from api.snapshot import Snapshot
+from pipelines.contract import PLATFORM_TZ
 
 router = APIRouter(include_in_schema=False)
 HOME_OF = {"shopkeeper": "/shop", "supplier": "/supplier", "admin": "/admin"}
@@ -99,6 +103,12 @@ def _snapshot_or_page(request: Request, caller: Caller):
     return snap, None
 
 
+def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[str, str], str]:
+    """Today's posted / skip marks for the shopkeeper's groups, so a reload shows what was done."""
+    today = datetime.now(ZoneInfo(PLATFORM_TZ)).date().isoformat()
+    return request.app.state.feedback.marks_on(today, snap.groups_of.get(shopkeeper_id, []))
+
+
 @router.get("/shop")
 async def shop(request: Request, shopkeeper: str | None = None) -> Response:
     caller = page_caller(request)
@@ -108,9 +118,9 @@ async def shop(request: Request, shopkeeper: str | None = None) -> Response:
     if early:
         return early
     if caller.role == "shopkeeper" and shopkeeper in (None, caller.subject):
-        return _html(shop_page(snap, caller.subject, _who(caller)))
+        return _html(shop_page(snap, caller.subject, _who(caller), _marks(request, snap, caller.subject)))
     if caller.is_admin and shopkeeper:
-        return _html(shop_page(snap, shopkeeper, _who(caller)))
+        return _html(shop_page(snap, shopkeeper, _who(caller), _marks(request, snap, shopkeeper)))
     return _html(
         message_page("Not yours", "This page shows a shopkeeper's own groups only.", _who(caller)), 403
     )

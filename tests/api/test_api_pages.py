@@ -93,6 +93,9 @@ def test_shopkeeper_page(
     assert "posted" in first.inner_text()
     landed = "".join(p.read_text(encoding="utf-8") for p in (home.landing / "feedback").glob("*.csv"))
     assert ",G1,P1,posted," in landed
+    page.reload()  # the mark is remembered: a reload shows what was already done today
+    assert page.locator('li.pick.done-posted[data-group="G1"][data-product="P1"]').count() == 1
+    assert page.locator("li.pick.done-posted").count() == 1
     shot = tmp_path / "shopkeeper.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 30_000
