@@ -3,7 +3,8 @@
 Generates the world once into /tmp/cb-bench/M (reused when present), then per round ingests it
 into an empty home (the first load) and ingests the same files again (every row a duplicate),
 each as a child process whose wall time and peak resident memory (wait4's ru_maxrss) are taken.
-Reports medians over the rounds; targets: first load < 120 s, peak memory < 4 GiB.
+Reports medians over the rounds: wall, CPU (user + system, readable on a shared machine) and
+peak memory. Targets: first load < 120 s, peak memory < 4 GiB.
 
     .venv/bin/python -m bench.bench_ingest [--raw /tmp/cb-bench/M] [--rounds 3] [--json]
 """
@@ -35,8 +36,8 @@ def ensure_world(raw: Path, groups: int, days: int) -> None:
                     "--days", str(days), "--end", END], check=True)
 
 
-def run_child(args: list[str]) -> tuple[float, float, str]:
-    """Run a command, returning (wall seconds, peak RSS GiB of the child, stdout)."""
+def run_child(args: list[str]) -> tuple[float, float, float, str]:
+    """Run a command: (wall seconds, CPU seconds (user + system), peak RSS GiB of the child, stdout)."""
     started = time.perf_counter()
     child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = child.stdout.read() if child.stdout else b""
@@ -45,7 +46,7 @@ def run_child(args: list[str]) -> tuple[float, float, str]:
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{' '.join(args[:3])} failed: {err.decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 2**20, out.decode()
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 2**20, out.decode()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -63,11 +64,11 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             cmd = [str(BIN / "circlebuy"), "ingest", str(args.raw), "--home", str(home), "--now", END,
                    "--json"]
-            seconds, gib, out = run_child(cmd)
-            first.append((seconds, gib))
+            seconds, cpu, gib, out = run_child(cmd)
+            first.append((seconds, cpu, gib))
             report = json.loads(out)
-            seconds, gib, out = run_child(cmd)
-            again.append((seconds, gib))
+            seconds, cpu, gib, out = run_child(cmd)
+            again.append((seconds, cpu, gib))
             assert all(t["loaded"] == 0 for t in json.loads(out)["tables"].values())
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -75,21 +76,24 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "world": str(args.raw), "rounds": args.rounds, "rows_read": rows,
         "orders": report["tables"]["orders"]["read"],
-        "first_load_seconds": statistics.median(s for s, _ in first),
-        "first_load_peak_gib": statistics.median(g for _, g in first),
-        "reingest_seconds": statistics.median(s for s, _ in again),
-        "reingest_peak_gib": statistics.median(g for _, g in again),
+        "first_load_seconds": statistics.median(s for s, _, _ in first),
+        "first_load_cpu_seconds": statistics.median(c for _, c, _ in first),
+        "first_load_peak_gib": statistics.median(g for _, _, g in first),
+        "reingest_seconds": statistics.median(s for s, _, _ in again),
+        "reingest_cpu_seconds": statistics.median(c for _, c, _ in again),
+        "reingest_peak_gib": statistics.median(g for _, _, g in again),
+        "load_average_after": os.getloadavg()[0],
         "all_first_load": first, "all_reingest": again,
     }
     result["meets_targets"] = (result["first_load_seconds"] < TARGET_SECONDS
-                               and max(g for _, g in first + again) < TARGET_GIB)
+                               and max(g for _, _, g in first + again) < TARGET_GIB)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{rows:,} rows ({result['orders']:,} order lines) from {args.raw}, {args.rounds} rounds")
         for label, key in (("first load", "first_load"), ("re-ingest ", "reingest")):
-            seconds, gib = result[key + "_seconds"], result[key + "_peak_gib"]
-            print(f"{label}: median {seconds:.1f}s, peak {gib:.2f} GiB")
+            seconds, cpu, gib = (result[key + s] for s in ("_seconds", "_cpu_seconds", "_peak_gib"))
+            print(f"{label}: median {seconds:.1f}s wall, {cpu:.1f}s CPU, peak {gib:.2f} GiB")
         print(f"targets (< {TARGET_SECONDS:.0f}s, < {TARGET_GIB:.0f} GiB): "
               f"{'met' if result['meets_targets'] else 'NOT met'}")
     return result

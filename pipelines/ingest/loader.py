@@ -76,7 +76,7 @@ def run_ingest(
         warnings += [f"{s.source.rel}: column {c!r} is not in the contract; ignored"
                      for files in schemas.values() for s in files for c in s.ignored]
         report = IngestReport(files=sum(len(f) for f in found.values()), warnings=warnings)
-        with tqdm(total=report.files, unit="file", file=sys.stderr, disable=not progress) as bar:
+        with tqdm(total=len(schemas), unit="table", file=sys.stderr, disable=not progress) as bar:
             con.begin()
             try:
                 for name in LOAD_ORDER:

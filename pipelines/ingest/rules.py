@@ -119,7 +119,7 @@ def foreign_key(table: Table, fk: ForeignKey, index: int) -> Lookup:
     (groups.shopkeeper_id) is checked only when that table has rows.
     """
     alias = f"_fk{index}"
-    target = f"SELECT DISTINCT {ident(fk.target)} AS k FROM {ident(fk.table)}"
+    target = f"SELECT {ident(fk.target)} AS k FROM {ident(fk.table)}"  # unique: loading keeps keys unique
     if fk.table == table.name:
         target += f" UNION SELECT {ident(fk.target)} FROM {STAGE} WHERE _rule IS NULL"
     condition = f"s.{ident(fk.column)} IS NOT NULL AND {alias}.k IS NULL"
