@@ -1,0 +1,231 @@
+"""The nightly demand stage: pool, forecast and decide for every open and upcoming campaign (or, on
+data without campaigns, every product × warehouse × coming day), plus forecast vintages in DuckDB.
+
+`build_demand` is pure apart from its inputs; `store_vintages` is the only I/O here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from aggregation.daily import daily_panel
+from aggregation.decision import DecisionConfig, suggest
+from aggregation.metrics import wape
+from aggregation.pooling import TS
+from aggregation.presale import PresaleConfig, PresaleForecaster
+from aggregation.timeseries import DailyForecaster, TimeSeriesConfig
+
+MODEL_VERSION = "agg-1.0"
+
+DEMAND_SCHEMA: dict[str, pl.DataType] = {
+    "as_of": TS,
+    "campaign_id": pl.String(),
+    "product_id": pl.String(),
+    "supplier_id": pl.String(),
+    "warehouse_id": pl.String(),
+    "delivery_on": pl.Date(),
+    "ordered_qty": pl.Int64(),
+    "groups_ordering": pl.Int64(),
+    "forecast_p10": pl.Float64(),
+    "forecast_p50": pl.Float64(),
+    "forecast_p90": pl.Float64(),
+    "suggested_qty": pl.Int64(),
+    "method": pl.String(),
+    "model_version": pl.String(),
+    # extra columns the API shows
+    "members_ordering": pl.Int64(),
+    "first_order_at": TS,
+    "last_order_at": TS,
+    "window_elapsed": pl.Float64(),
+    "closes_at": TS,
+    "max_qty": pl.Int64(),
+    "critical_ratio": pl.Float64(),
+    "expected_fill_rate": pl.Float64(),
+    "expected_leftover": pl.Float64(),
+}
+
+
+@dataclass(frozen=True)
+class DemandConfig:
+    horizon_days: int = 7  # daily rows (data without campaigns) cover these coming days
+    lookahead_days: int = 2  # campaigns opening within this many days get a forecast too
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    presale: PresaleConfig = field(default_factory=PresaleConfig)
+    timeseries: TimeSeriesConfig = field(default_factory=TimeSeriesConfig)
+
+
+def empty_demand() -> pl.DataFrame:
+    return pl.DataFrame(schema=DEMAND_SCHEMA)
+
+
+def _decide(rows: pl.DataFrame, products: pl.DataFrame, config: DecisionConfig) -> pl.DataFrame:
+    """Attach suggested_qty, critical ratio, expected fill rate and leftover."""
+    cost = products.select("product_id", (pl.col("cost") if "cost" in products.columns
+                                          else pl.lit(None, pl.Float64)).alias("_cost"))
+    rows = rows.join(cost, on="product_id", how="left")
+    out = suggest(
+        rows["forecast_p10"].to_numpy(), rows["forecast_p50"].to_numpy(), rows["forecast_p90"].to_numpy(),
+        price=rows["_price"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        cost=rows["_cost"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        max_qty=rows["max_qty"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        ordered_qty=rows["ordered_qty"].cast(pl.Float64).fill_null(0).to_numpy(), config=config,
+    )
+    return rows.with_columns(*[pl.Series(k, v) for k, v in out.items()]).drop("_cost", "_price")
+
+
+def _campaign_demand(frames, as_of: datetime, config: DemandConfig, group_signal, seed: int
+                     ) -> tuple[pl.DataFrame, dict]:
+    t = pl.lit(as_of).cast(TS)
+    campaigns = frames["campaigns"]
+    model = PresaleForecaster(replace(config.presale, seed=seed)).fit(frames, as_of)
+    cal = model.calibration_states_
+    y_cal = cal["final_qty"].to_numpy().astype(np.float64)
+    prod_wape = wape(y_cal, model.predict(cal)["production"][1])
+    naive = cal.select(pl.coalesce("prior_prod_wh", "prior_cat_wh").fill_null(0.0)).to_series().to_numpy()
+    naive_wape = wape(y_cal, naive)
+    passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
+    gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
+            "passed": passed,
+            "reason": (f"held-out recent campaigns: nowcast WAPE {prod_wape:.3f} vs {naive_wape:.3f} for "
+                       "the product's recent campaign totals in the warehouse (seasonal naive)")}
+    live = campaigns.filter((pl.col("closes_at") > t) & (
+        pl.col("opens_at") <= pl.lit(as_of + timedelta(days=config.lookahead_days)).cast(TS)))
+    if live.height == 0:
+        return empty_demand(), {"gate": gate, "campaigns": 0}
+    instants = live.select("campaign_id", t.alias("instant"))
+    states = model.state_at(frames, instants, group_signal)
+    preds = model.predict(states)
+    chosen = "production" if passed else "multiplicative"
+    p10, p50, p90 = preds[chosen]
+    not_open = (states["share"].to_numpy() <= 0.0) & (states["qty_at"].to_numpy() == 0)
+    method = np.where(not_open, "bottom_up" if passed else "pickup_multiplicative",
+                      "nowcast_gbm" if passed else "pickup_multiplicative")
+    pooled = states.select(
+        "campaign_id", "product_id", "supplier_id", "warehouse_id", "max_qty", "closes_at",
+        pl.col("qty_at").alias("ordered_qty"), pl.col("groups_at").alias("groups_ordering"),
+        pl.col("members_at").alias("members_ordering"), pl.col("share").alias("window_elapsed"),
+        pl.col("price").alias("_price"),
+    ).join(live.select("campaign_id", "delivery_on"), on="campaign_id", how="left")
+    firsts = _first_last(frames, live, as_of)
+    rows = pooled.join(firsts, on=["campaign_id", "warehouse_id"], how="left").with_columns(
+        pl.Series("forecast_p10", np.maximum(p10, 0.0)), pl.Series("forecast_p50", np.maximum(p50, 0.0)),
+        pl.Series("forecast_p90", np.maximum(p90, 0.0)), pl.Series("method", method),
+        pl.lit(f"{MODEL_VERSION}:{'gbm' if passed else 'fallback'}@{as_of:%Y-%m-%d}").alias("model_version"),
+        pl.lit(as_of).cast(TS).alias("as_of"),
+    )
+    return rows, {"gate": gate, "campaigns": live.height, "training_windows": model.train_units_}
+
+
+def _first_last(frames, live: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    from aggregation.pooling import pool_campaigns_at
+
+    instants = live.select("campaign_id", pl.lit(as_of).cast(TS).alias("instant"))
+    pooled = pool_campaigns_at(frames["orders"], frames["campaigns"], frames["groups"], frames["products"],
+                               instants)
+    return pooled.select("campaign_id", "warehouse_id", "first_order_at", "last_order_at")
+
+
+def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
+    day = as_of.date()
+    horizon = config.horizon_days
+    ts_config = replace(config.timeseries, horizon_days=horizon, seed=seed)
+    panel, origin = daily_panel(frames, day, horizon)
+    model = DailyForecaster(ts_config).fit(panel, origin)
+    y_cal, prod_center = model.calibration_["production"]
+    _, naive_center = model.calibration_["seasonal_naive"]
+    prod_wape, naive_wape = wape(y_cal, prod_center), wape(y_cal, naive_center)
+    passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
+    gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
+            "passed": passed,
+            "reason": (f"last {horizon} days before the run: WAPE {prod_wape:.3f} "
+                       f"vs seasonal naive {naive_wape:.3f}")}
+    preds = model.predict(panel, origin)
+    chosen = preds["production" if passed else "seasonal_naive"]
+    products = frames["products"].select("product_id", "supplier_id", pl.col("price").alias("_price"))
+    rows = chosen.join(products, on="product_id", how="left").with_columns(
+        pl.lit(None, pl.String).alias("campaign_id"),
+        pl.col("day").alias("delivery_on"),
+        pl.lit(0, pl.Int64).alias("ordered_qty"), pl.lit(0, pl.Int64).alias("groups_ordering"),
+        pl.lit(0, pl.Int64).alias("members_ordering"), pl.lit(None, pl.Int64).alias("max_qty"),
+        pl.col("p10").alias("forecast_p10"), pl.col("p50").alias("forecast_p50"),
+        pl.col("p90").alias("forecast_p90"),
+        pl.lit("daily_gbm" if passed else "seasonal_naive").alias("method"),
+        pl.lit(f"{MODEL_VERSION}:{'gbm' if passed else 'fallback'}@{day}").alias("model_version"),
+        pl.lit(as_of).cast(TS).alias("as_of"),
+    )
+    return rows, {"gate": gate, "series": rows.select("product_id", "warehouse_id").n_unique(),
+                  "training_rows": model.train_rows_}
+
+
+def build_demand(
+    frames: dict[str, pl.DataFrame],
+    as_of: datetime,
+    config: DemandConfig | None = None,
+    group_signal: pl.DataFrame | None = None,
+    seed: int = 7,
+) -> tuple[pl.DataFrame, dict]:
+    """The demand table of DESIGN.md "Outputs" as of `as_of`, and info (quality gate, timings).
+
+    group_signal (optional): campaign_id, warehouse_id, signal_total — the recsys bottom-up
+    expectation of units, read by the model as one more input when present.
+    """
+    config = config or DemandConfig()
+    started = time.perf_counter()
+    campaigns = frames.get("campaigns")
+    if campaigns is not None and campaigns.height:
+        rows, info = _campaign_demand(frames, as_of, config, group_signal, seed)
+        info["mode"] = "campaigns"
+    else:
+        rows, info = _daily_demand(frames, as_of, config, seed)
+        info["mode"] = "daily"
+    forecast_s = time.perf_counter() - started
+    if rows.height:
+        rows = _decide(rows, frames["products"], config.decision)
+        missing = [c for c in DEMAND_SCHEMA if c not in rows.columns]
+        rows = rows.with_columns(*[pl.lit(None).alias(c) for c in missing])
+        rows = rows.select([pl.col(c).cast(t) for c, t in DEMAND_SCHEMA.items()])
+        rows = rows.sort("supplier_id", "product_id", "warehouse_id", "delivery_on", "campaign_id",
+                         nulls_last=True)
+    else:
+        rows = empty_demand()
+    info["rows"] = rows.height
+    info["seconds"] = {"forecast": round(forecast_s, 2), "total": round(time.perf_counter() - started, 2)}
+    return rows, info
+
+
+VINTAGE_COLUMNS = ("as_of", "campaign_id", "product_id", "supplier_id", "warehouse_id", "delivery_on",
+                   "ordered_qty", "groups_ordering", "forecast_p10", "forecast_p50", "forecast_p90",
+                   "suggested_qty", "method", "model_version")
+
+
+def store_vintages(con: duckdb.DuckDBPyConnection, demand: pl.DataFrame) -> int:
+    """Append the demand rows to `forecast_vintages`; the same as_of re-run replaces, never duplicates."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS forecast_vintages (as_of TIMESTAMPTZ, campaign_id VARCHAR, "
+        "product_id VARCHAR, supplier_id VARCHAR, warehouse_id VARCHAR, delivery_on DATE, "
+        "ordered_qty BIGINT, groups_ordering BIGINT, forecast_p10 DOUBLE, forecast_p50 DOUBLE, "
+        "forecast_p90 DOUBLE, suggested_qty BIGINT, method VARCHAR, model_version VARCHAR, "
+        "stored_at TIMESTAMPTZ DEFAULT current_timestamp)"
+    )
+    if demand.height == 0:
+        return 0
+    con.register("_vintage_batch", demand.select(VINTAGE_COLUMNS).to_arrow())
+    cols = ", ".join(VINTAGE_COLUMNS)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM forecast_vintages "
+                    "WHERE as_of IN (SELECT DISTINCT as_of FROM _vintage_batch)")
+        con.execute(f"INSERT INTO forecast_vintages ({cols}) SELECT {cols} FROM _vintage_batch")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_vintage_batch")
+    return demand.height
