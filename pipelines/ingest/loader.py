@@ -208,21 +208,26 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
     name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
     content = ", ".join(ident(c.name) for c in table.columns)
     s_keys = ", ".join("s." + ident(k) for k in table.key)
-    # keys repeated in this run (found by hash, then confirmed exactly in _multi) or already stored
-    sql = (f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
-           f"WHERE hash({s_keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {STAGE}) "
-           "GROUP BY h HAVING count(*) > 1)")
-    if con.execute(f"SELECT EXISTS (SELECT 1 FROM {name})").fetchone()[0]:
-        sql += (f" UNION SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
-                f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')}")
-    con.execute(sql)
-    if not con.execute("SELECT EXISTS (SELECT 1 FROM _keys)").fetchone()[0]:  # every valid row is new
+    # keys repeated in this run (by hash: a superset, settled exactly in _multi), compared in order
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
+                f"WHERE hash({s_keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {STAGE}) "
+                "GROUP BY h HAVING count(*) > 1)")
+    # keys seen once in this run and already stored: compared with the stored row only
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stored AS SELECT {s_keys} FROM {STAGE} AS s "
+                f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')} "
+                f"ANTI JOIN _keys AS k ON {key_match(table, 's', 'k')}")
+    repeated, stored = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM _keys), EXISTS (SELECT 1 FROM _stored)").fetchone()
+    if not repeated and not stored:  # every valid row is new
         inserted = con.execute(
             f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
             "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row").fetchone()[0]
         con.execute("DROP TABLE _keys")
+        con.execute("DROP TABLE _stored")
         return 0, 0, inserted
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _multi AS {verdict_sql(spec, table)}")
+    parts = ([verdict_sql(spec, table, "_keys", windowed=True)] if repeated else []) + \
+        ([verdict_sql(spec, table, "_stored", windowed=False)] if stored else [])
+    con.execute("CREATE OR REPLACE TEMP TABLE _multi AS " + " UNION ALL ".join(f"({p})" for p in parts))
     inserted = con.execute(
         f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
         "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
@@ -244,8 +249,8 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
         "LEFT JOIN _multi AS f ON f._file = s._ffile AND f._row = s._frow WHERE s._verdict = 'conflict'"
     )
     duplicates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'").fetchone()[0]
-    con.execute("DROP TABLE _keys")
-    con.execute("DROP TABLE _multi")
+    for temp in ("_keys", "_stored", "_multi"):
+        con.execute(f"DROP TABLE {temp}")
     return duplicates, updates, inserted
 
 
@@ -265,8 +270,12 @@ def conflict_detail(table: Table) -> str:
             "'; expected an exact duplicate or a new id'")
 
 
-def verdict_sql(spec: Staging, table: Table) -> str:
-    """Every valid row under an interesting key, with its verdict: load, duplicate, update or conflict."""
+def verdict_sql(spec: Staging, table: Table, keys_table: str, windowed: bool) -> str:
+    """Every valid row under the keys of `keys_table`, with its verdict: load, duplicate, update, conflict.
+
+    `windowed`: keys repeated in this run, each row compared with the stored row or else the first
+    occurrence; otherwise keys seen once and stored, compared with the stored row alone.
+    """
     name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
     content = ", ".join(ident(c.name) for c in table.columns)
     if spec.status_updates:  # the order line without its status, and when the status was set
@@ -286,18 +295,8 @@ def verdict_sql(spec: Staging, table: Table) -> str:
         WHEN _b = _rb AND _st = 'paid' AND _rst IN ('cancelled', 'refunded') AND _sat <= _rsat
             THEN 'duplicate'"""
     verdict += " ELSE 'conflict' END"
-    return f"""
-    WITH v AS (
-        SELECT s._file, s._row, {', '.join('s.' + ident(c.name) for c in table.columns)},
-            hash({content}) AS _h, {version}
-        FROM {STAGE} AS s SEMI JOIN _keys AS k ON {key_match(table, 's', 'k')}
-        ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row),
-    w AS (
-        SELECT {keys}, any_value(_h) AS _h, any_value(_b) AS _b, any_value(_st) AS _st,
-            any_value(_sat) AS _sat
-        FROM (SELECT {keys}, hash({content}) AS _h, {version} FROM {name} SEMI JOIN _keys AS k USING ({keys}))
-        GROUP BY ALL),
-    ranked AS (
+    if windowed:
+        ranked = f"""
         SELECT v.*, w._h AS _wh,
             row_number() OVER (PARTITION BY {v_keys}, v._h ORDER BY v._file, v._row) AS _same,
             row_number() {first} AS _nth,
@@ -305,7 +304,22 @@ def verdict_sql(spec: Staging, table: Table) -> str:
             COALESCE(w._b, first_value(v._b) {first}) AS _rb,
             COALESCE(w._st, first_value(v._st) {first}) AS _rst,
             COALESCE(w._sat, first_value(v._sat) {first}) AS _rsat
-        FROM v LEFT JOIN w ON {key_match(table, 'v', 'w')})
+        FROM v LEFT JOIN w ON {key_match(table, 'v', 'w')}"""
+    else:
+        ranked = f"""
+        SELECT v.*, w._h AS _wh, 1 AS _same, 1 AS _nth, v._file AS _ffile, v._row AS _frow,
+            w._b AS _rb, w._st AS _rst, w._sat AS _rsat
+        FROM v JOIN w ON {key_match(table, 'v', 'w')}"""
+    return f"""
+    WITH v AS (
+        SELECT s._file, s._row, {', '.join('s.' + ident(c.name) for c in table.columns)},
+            hash({content}) AS _h, {version}
+        FROM {STAGE} AS s SEMI JOIN {keys_table} AS k ON {key_match(table, 's', 'k')}
+        ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row),
+    w AS (
+        SELECT {keys}, hash({content}) AS _h, {version}
+        FROM {name} SEMI JOIN {keys_table} AS k USING ({keys})),
+    ranked AS ({ranked})
     SELECT *, {verdict} AS _verdict FROM ranked"""
 
 
