@@ -144,6 +144,7 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         price_rel=pl.col("price") / pl.col("g_unit_price"),
         own_day_share=pl.col("own_days").fill_null(0) / pl.col("g_days"),
         own_recency_rel=pl.col("last_order_age") - pl.col("g_last_age"),
+        i_trend=pl.col("i_groups_7").fill_null(0) / (pl.col("i_groups_28").fill_null(0) / 4.0 + 1.0),
         on_sale=_on_sale(frames.get("campaigns"), signal, out),
     )
     fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]

@@ -101,9 +101,15 @@ def labelled(
     relevant: pl.DataFrame,
     frames: dict[str, pl.DataFrame],
     n_per_model: int,
+    max_groups: int | None = None,
+    seed: int = 7,
 ) -> pl.DataFrame:
-    """Candidates + features for the groups in `relevant`, with label = 1 where relevant."""
-    g_rows = signal.groups.encode(relevant["group_id"].unique().sort())
+    """Candidates + features for the groups in `relevant` (at most `max_groups` of them, sampled
+    with `seed`), with label = 1 where relevant."""
+    groups = relevant["group_id"].unique().sort()
+    if max_groups is not None and groups.len() > max_groups:
+        groups = groups.sample(max_groups, seed=seed).sort()
+    g_rows = signal.groups.encode(groups)
     g_rows = g_rows[g_rows >= 0]
     feats = add_features(candidates(models, g_rows, n_per_model), signal, frames)
     rel = signal.groups.encode_column(relevant, "group_id", "g")
@@ -141,7 +147,15 @@ def train_production(
         if rel_j.height == 0:
             continue
         models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
-        rows_j = labelled(models_j, sig_j, rel_j, frames, config.ranker.n_per_model)
+        rows_j = labelled(
+            models_j,
+            sig_j,
+            rel_j,
+            frames,
+            config.ranker.n_per_model,
+            config.ranker.max_groups_per_window,
+            config.seed + j,
+        )
         train_parts.append(sample_training_rows(rows_j, config.ranker.neg_per_group, config.seed + j))
     rows_val = labelled(tuned.fitted, sig_val, rel_val, frames, config.ranker.n_per_model)
     timings["features"] = _lap(tick)
@@ -161,10 +175,13 @@ def train_production(
         )
         bar = tuned.metrics[best][key] * (1.0 + config.ranker.min_gain)
         if val_metrics[key] > bar:
-            both = pl.concat(
-                [fit_rows, sample_training_rows(rows_val, config.ranker.neg_per_group, config.seed + 1)],
-                how="vertical_relaxed",
+            val_groups = rows_val.select("g").unique().sort("g")
+            if val_groups.height > config.ranker.max_groups_per_window:
+                val_groups = val_groups.sample(config.ranker.max_groups_per_window, seed=config.seed)
+            val_rows = sample_training_rows(
+                rows_val.join(val_groups, on="g"), config.ranker.neg_per_group, config.seed + 1
             )
+            both = pl.concat([fit_rows, val_rows], how="vertical_relaxed")
             ranker = LearnedRanker(config.ranker, config.seed).fit(both)
         else:
             reason = (

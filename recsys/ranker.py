@@ -19,9 +19,10 @@ class RankerConfig:
     """Candidate pool size, sampling of training negatives, and the booster's knobs."""
 
     n_per_model: int = 40
-    train_windows: int = 3  # label windows of `horizon` days before the validation window
-    neg_per_group: int = 60
-    max_iter: int = 250
+    train_windows: int = 5  # label windows of `horizon` days before the validation window
+    max_groups_per_window: int = 700  # groups (with a positive) sampled per window, to bound the rows
+    neg_per_group: int = 50
+    max_iter: int = 150
     learning_rate: float = 0.06
     max_leaf_nodes: int = 31
     min_samples_leaf: int = 40

@@ -13,29 +13,23 @@ from recsys.models.base import Recommender
 from recsys.signal import Signal
 
 GRIDS: dict[str, list[dict]] = {
-    "popularity": [{"half_life": h, "window_days": w} for h in (3.0, 7.0, 21.0) for w in (7, 28)],
+    "popularity": [{"half_life": h, "window_days": w} for h in (3.0, 14.0) for w in (7, 28)],
     "city_popularity": [
-        {"half_life": h, "window_days": 28, "global_weight": gw}
-        for h in (3.0, 7.0, 21.0)
-        for gw in (0.1, 1.0)
+        {"half_life": h, "window_days": 28, "global_weight": gw} for h in (3.0, 14.0) for gw in (0.1, 1.0)
     ],
     "reorder": [
-        {"half_life": h, "value": v, "exposure_penalty": p}
+        {"half_life": h, "value": "lines", "exposure_penalty": p}
         for h in (7.0, 21.0, None)
-        for v in ("days", "lines")
         for p in (0.0, 0.5)
     ],
     "itemknn_cosine": [{"K": K, "half_life": h} for K in (20, 100) for h in (14.0, None)],
-    "itemknn_bm25": [
-        {"K": K, "B": B, "half_life": h} for K in (20, 100) for B in (0.3, 0.8) for h in (14.0, None)
-    ],
+    "itemknn_bm25": [{"K": 100, "B": B, "half_life": h} for B in (0.3, 0.8) for h in (14.0, None)],
     "als": [
-        {"factors": f, "alpha": a, "regularization": r, "half_life": 21.0}
+        {"factors": f, "alpha": a, "regularization": 0.05, "half_life": 21.0}
         for f in (32, 64)
         for a in (5.0, 20.0)
-        for r in (0.05, 0.5)
     ],
-    "bpr": [{"factors": f, "learning_rate": lr, "iterations": 100} for f in (32, 64) for lr in (0.01, 0.05)],
+    "bpr": [{"factors": 64, "learning_rate": lr, "iterations": 100} for lr in (0.01, 0.05)],
     "members": [{}],
 }
 
