@@ -160,7 +160,7 @@ def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> t
         pl.lit(as_of).cast(TS).alias("as_of"),
     )
     return rows, {"gate": gate, "series": rows.select("product_id", "warehouse_id").n_unique(),
-                  "training_rows": model.train_rows_}
+                  "training_rows": model.train_rows_, "production_is": model.production_}
 
 
 def build_demand(

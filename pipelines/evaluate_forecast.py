@@ -59,6 +59,8 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
         "volume": int(total),
         "volume_in_evaluated_series": round(float(covered) / total, 4) if total else None,
         "training_rows": model.train_rows_,
+        "production_is": {"model": model.production_, "sharpen": model.sharpen_,
+                          "point_quantile_lift": round(model.lift_, 3)},
         "models": models,
     }
     return block, production

@@ -1,0 +1,151 @@
+"""aggregation benchmark: speed and memory of pooling + nowcasts and of the whole demand stage on a
+generated world, and the accuracy of the forecast block on a generated world and Online Retail.
+
+    .venv/bin/python -m bench.bench_aggregation [speed] [accuracy] [--groups 20000 --days 90]
+
+Data is built once under $CIRCLEBUY_BENCH_DIR (default /tmp/cb-agg) with the CLI. Speed reads the
+generated raw Parquet straight into contract frames (the world is clean), each measurement in a
+child process so that its peak memory (ru_maxrss) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from pipelines.contract import TABLES
+
+ROOT = Path(os.environ.get("CIRCLEBUY_BENCH_DIR", "/tmp/cb-agg"))
+CLI = str(Path(sys.executable).with_name("circlebuy"))
+ONLINE_RETAIL = Path("/work/shared/data/online-retail/online_retail.parquet")
+WORLD_END = date(2026, 11, 20)
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _run(*args: str) -> None:
+    subprocess.run([CLI, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def world_raw(groups: int, days: int) -> Path:
+    raw = ROOT / ("M" if (groups, days) == (20000, 90) else f"world-{groups}-{days}")
+    if not (raw / "orders.parquet").exists() and not (raw / "orders").exists():
+        _run("generate", "--out", str(raw), "--groups", str(groups), "--days", str(days),
+             "--end", WORLD_END.isoformat(), "--seed", "7")
+    return raw
+
+
+def raw_frames(raw: Path) -> dict[str, pl.DataFrame]:
+    """Contract frames straight from a clean generated world (no ingest)."""
+    frames = {}
+    for name, table in TABLES.items():
+        path = raw / f"{name}.parquet"
+        schema = table.polars_schema()
+        if path.exists():
+            df = pl.read_parquet(path)
+            frames[name] = df.with_columns(
+                [pl.lit(None, t).alias(c) for c, t in schema.items() if c not in df.columns]
+            ).select([pl.col(c).cast(t) for c, t in schema.items()])
+        else:
+            frames[name] = pl.DataFrame(schema=schema)
+    return frames
+
+
+def child_speed(raw: str) -> dict:
+    """One measurement (run in a child): fit, pooling + nowcasts at 14:00 of the last day, full stage."""
+    from aggregation.pooling import pool_campaigns
+    from aggregation.presale import PresaleForecaster
+    from pipelines.demand_stage import build_demand
+
+    t0 = time.perf_counter()
+    frames = raw_frames(Path(raw))
+    load_s = time.perf_counter() - t0
+    noon = datetime.combine(WORLD_END, datetime.min.time(), tzinfo=TZ) + timedelta(hours=14)
+    t1 = time.perf_counter()
+    model = PresaleForecaster().fit(frames, noon.replace(hour=0))
+    fit_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    pooled = pool_campaigns(frames["orders"], frames["campaigns"], frames["groups"], frames["products"], noon)
+    instants = pooled.select("campaign_id").unique().with_columns(pl.lit(noon).alias("instant"))
+    states = model.state_at(frames, instants)
+    preds = model.predict(states)
+    nowcast_s = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    demand, info = build_demand(frames, noon.replace(hour=0))
+    stage_s = time.perf_counter() - t3
+    return {
+        "orders": frames["orders"].height, "campaigns": frames["campaigns"].height,
+        "load_s": round(load_s, 1), "fit_s": round(fit_s, 1),
+        "open_windows": pooled.height, "pool_and_nowcast_s": round(nowcast_s, 1),
+        "nowcast_rows": len(preds["production"][1]),
+        "demand_stage_s": round(stage_s, 1), "demand_rows": demand.height,
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def child_accuracy(home: str, as_of: str) -> dict:
+    from pipelines.evaluate import EvaluateConfig
+    from pipelines.evaluate_forecast import evaluate_forecast
+    from pipelines.home import Home
+    from pipelines.warehouse import load_frames
+
+    frames = load_frames(Home(Path(home)))
+    t0 = time.perf_counter()
+    block, _ = evaluate_forecast(frames, EvaluateConfig(as_of=date.fromisoformat(as_of)))
+    block["wall_s"] = round(time.perf_counter() - t0, 1)
+    block["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    return block
+
+
+def _child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.bench_aggregation", "--child", *args],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def accuracy() -> dict:
+    s_raw, s_home = ROOT / "S-raw", ROOT / "S-home"
+    if not (s_home / "warehouse.duckdb").exists():
+        _run("generate", "--out", str(s_raw), "--groups", "2000", "--days", "60",
+             "--end", WORLD_END.isoformat(), "--seed", "7")
+        _run("ingest", str(s_raw), "--home", str(s_home), "--now", "2026-11-21")
+    or_raw, or_home = ROOT / "or-raw", ROOT / "or-home"
+    if not (or_home / "warehouse.duckdb").exists():
+        _run("import", "online-retail", str(ONLINE_RETAIL), "--out", str(or_raw))
+        _run("ingest", str(or_raw), "--home", str(or_home), "--now", "2011-12-31")
+    return {"world_S": _child("accuracy", str(s_home), "2026-11-13"),
+            "online_retail": _child("accuracy", str(or_home), "2011-11-01")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("parts", nargs="*", default=["speed", "accuracy"])
+    parser.add_argument("--groups", type=int, default=20000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--child", nargs="+")
+    args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    if args.child:
+        kind, *rest = args.child
+        result = child_speed(*rest) if kind == "speed" else child_accuracy(*rest)
+        print(json.dumps(result, default=str))
+        return
+    results = {}
+    if "speed" in args.parts:
+        raw = world_raw(args.groups, args.days)
+        results["speed"] = _child("speed", str(raw))
+    if "accuracy" in args.parts:
+        results["accuracy"] = accuracy()
+    print(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
