@@ -98,6 +98,13 @@ def _esc(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _json_text(text: str) -> str:
+    """A JSON string literal; the common case (a printable path without quotes) skips json.dumps."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
+
+
 class AccessLog:
     """JSON access lines written in small batches: one write per ~3.5 KB (atomic on a pipe or an
     O_APPEND file, so workers sharing stderr never tear a line) or after 0.2 s, whichever comes first.
@@ -138,7 +145,7 @@ class AccessLog:
         rol = f'"{role}"' if role else "null"
         line = (
             f'{{"ts":"{self._timestamp(time.time())}","method":"{method}","path":'
-            f'{json.dumps(path, ensure_ascii=False)},"route":"{route}","status":{status},'
+            f'{_json_text(path)},"route":"{route}","status":{status},'
             f'"ms":{seconds * 1000:.3f},"key_id":{kid},"role":{rol}}}\n'
         )
         self._lines.append(line)
