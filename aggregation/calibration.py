@@ -2,7 +2,9 @@
 data the model never saw, about 10% of outcomes fall below P10 and 10% above P90.
 
 Each side gets one multiplier of its raw half-width (center - lo, hi - center), the conformal
-quantile of the multipliers that would have been needed on the calibration rows. Optional groups
+quantile of the multipliers that would have been needed on the calibration rows. Outcomes cannot go
+below `floor` (zero units), so where P10 sits on the floor the lower side cannot miss; whatever
+share of misses the lower side cannot take goes to the upper side, keeping the total near 20%. Optional groups
 (e.g. elapsed-window bands) get their own multipliers, falling back to the pooled ones when small.
 """
 
@@ -39,6 +41,7 @@ class IntervalCalibrator:
     miss_hi: float = 0.1
     min_rows: int = 200
     min_width: float = EPS  # half-widths below this count as this (zero-history series)
+    floor: float | None = 0.0  # outcomes never fall below this (None: unbounded)
     scales_: dict = field(default_factory=dict)
 
     def fit(self, y, center, lo, hi, groups=None) -> IntervalCalibrator:
@@ -46,13 +49,22 @@ class IntervalCalibrator:
         groups = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups)
         need_lo = _needed(center, lo, y, "lo", self.min_width)
         need_hi = _needed(center, hi, y, "hi", self.min_width)
-        self.scales_ = {None: (_conformal(need_lo, self.miss_lo), _conformal(need_hi, self.miss_hi))}
+        self.scales_ = {None: self._side_scales(y, center, lo, need_lo, need_hi)}
         for g in np.unique(groups):
             m = groups == g
             if m.sum() >= self.min_rows:
-                self.scales_[g.item() if hasattr(g, "item") else g] = (
-                    _conformal(need_lo[m], self.miss_lo), _conformal(need_hi[m], self.miss_hi))
+                key = g.item() if hasattr(g, "item") else g
+                self.scales_[key] = self._side_scales(y[m], center[m], lo[m], need_lo[m], need_hi[m])
         return self
+
+    def _side_scales(self, y, center, lo, need_lo, need_hi) -> tuple[float, float]:
+        a = _conformal(need_lo, self.miss_lo)
+        lower = center - a * np.maximum(center - lo, self.min_width)
+        if self.floor is not None:
+            lower = np.maximum(lower, self.floor)
+        missed_lo = float(np.mean(y < lower)) if y.size else 0.0
+        miss_hi = self.miss_hi + max(self.miss_lo - missed_lo, 0.0)
+        return a, _conformal(need_hi, miss_hi)
 
     def apply(self, center, lo, hi, groups=None) -> tuple[np.ndarray, np.ndarray]:
         center, lo, hi = (np.asarray(v, dtype=np.float64) for v in (center, lo, hi))
