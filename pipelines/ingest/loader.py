@@ -123,7 +123,7 @@ def load_table(
         bar.set_description(f"{spec.table}: checks")
         find_bad_rows(con, spec, table)
         bar.set_description(f"{spec.table}: de-duplicate and load")
-        counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table)
+        counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table, counts.read)
     except duckdb.Error as exc:  # a file broke while being read (corrupt page, ...): roll back
         files = ", ".join(s.source.rel for s in schemas)
         raise UnparseableFileError(f"{files}: cannot be read: {first_line(exc)}") from None
@@ -197,7 +197,9 @@ def key_match(table: Table, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{ident(k)} = {right}.{ident(k)}" for k in table.key)
 
 
-def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -> tuple[int, int, int]:
+def deduplicate_and_load(
+    con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, read: int
+) -> tuple[int, int, int]:
     """Compare rows that passed every rule with the warehouse and earlier rows of this run, by key.
 
     Per row: identical to the stored row or an earlier row -> duplicate; a new key (its first
@@ -228,12 +230,16 @@ def deduplicate_and_load(con: duckdb.DuckDBPyConnection, spec: Staging, table: T
     parts = ([verdict_sql(spec, table, "_keys", windowed=True)] if repeated else []) + \
         ([verdict_sql(spec, table, "_stored", windowed=False)] if stored else [])
     con.execute("CREATE OR REPLACE TEMP TABLE _multi AS " + " UNION ALL ".join(f"({p})" for p in parts))
-    inserted = con.execute(
-        f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
-        "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
-        "ANTI JOIN (SELECT _file, _row FROM _multi WHERE _verdict <> 'load') AS m "
-        "ON m._file = s._file AND m._row = s._row"
-    ).fetchone()[0]
+    inserted = con.execute(f"INSERT INTO {name} SELECT {content} FROM _multi WHERE _verdict = 'load'"
+                           ).fetchone()[0]
+    unsettled = read - con.execute("SELECT (SELECT count(*) FROM _bad) + (SELECT count(*) FROM _multi)"
+                                   ).fetchone()[0]
+    if unsettled:  # rows of keys neither repeated nor stored: new (skipped on a plain re-ingest)
+        inserted += con.execute(
+            f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
+            "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
+            "ANTI JOIN _multi AS m ON m._file = s._file AND m._row = s._row"
+        ).fetchone()[0]
     updates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'update'").fetchone()[0]
     if updates:
         con.execute(
