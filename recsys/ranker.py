@@ -19,8 +19,8 @@ class RankerConfig:
     """Candidate pool size, sampling of training negatives, and the booster's knobs."""
 
     n_per_model: int = 40
-    train_windows: int = 5  # label windows of `horizon` days before the validation window
-    max_groups_per_window: int = 700  # groups (with a positive) sampled per window, to bound the rows
+    train_windows: int = 8  # label windows of `horizon` days before the validation window
+    max_groups_per_window: int = 500  # groups (with a positive) sampled per window, to bound the rows
     neg_per_group: int = 50
     max_iter: int = 150
     learning_rate: float = 0.06
@@ -41,9 +41,12 @@ class LearnedRanker:
     def fit(self, frame: pl.DataFrame) -> Self:
         """Learn from labelled candidates (a `label` column of 0/1)."""
         c = self.config
-        # a column with no value at all (e.g. no exposure log in real data) carries nothing to learn
-        self.features_ = [c for c in feature_columns(frame) if frame[c].null_count() < frame.height]
-        x = _matrix(frame, self.features_)
+        # a column with no finite value (e.g. no exposure log in real data) carries nothing to learn
+        columns = feature_columns(frame)
+        x = _matrix(frame, columns)
+        keep = np.isfinite(x).any(axis=0)
+        self.features_ = [name for name, k in zip(columns, keep, strict=True) if k]
+        x = x[:, keep]
         y = frame["label"].to_numpy()
         with threadpool_limits(c.n_threads, "openmp"):
             self.model_ = HistGradientBoostingClassifier(
