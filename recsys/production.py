@@ -144,7 +144,8 @@ def train_production(
         start = t_train - timedelta(days=j * h)
         sig_j = build_signal(frames, day_start(start), config.signal)
         rel_j = relevant_pairs(frames, start, h)
-        if rel_j.height == 0:
+        history = sig_j.daily["age"].max() if sig_j.daily.height else 0
+        if rel_j.height == 0 or history < h:  # no labels, or too little history to learn from
             continue
         models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
         rows_j = labelled(
