@@ -26,6 +26,12 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from aggregation.calibration import IntervalCalibrator
 
 BASELINES = ("seasonal_naive", "moving_average_7", "moving_average_28")
+
+
+class InsufficientHistoryError(ValueError):
+    """The data ends too soon after it starts for the daily model to learn anything."""
+
+
 FEATURES = (
     "h", "dow", "sn", "dow_mean4", "ma7", "ma28", "ma56", "nz28", "since_last", "std28", "max28",
     "prod_ma28", "cat_wh_ma28", "wh_share", "open_now", "open_frac28", "rate_open28", "ma7_prev",
@@ -295,7 +301,7 @@ class DailyForecaster:
             ys.append(_targets(panel, t, horizon, rows))
             fs.append(feats_t)
         if not xs:
-            raise ValueError("not enough history to train the daily model: need at least "
+            raise InsufficientHistoryError("not enough history to train the daily model: need at least "
                              f"{2 * horizon + 14} days before the forecast origin")
         # the profile model's one parameter: the sharpening with the least error on training origins
         errors = {p: sum(np.abs(yy - profile_point(ff, p)).sum() for ff, yy in zip(fs, ys, strict=True))

@@ -131,8 +131,14 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
     config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
                             seed=ctx.config.seed)
+    from aggregation.timeseries import InsufficientHistoryError
+
     recsys_block, _ = evaluate_recsys(ctx.frames, config)
-    forecast_block, _ = evaluate_forecast(ctx.frames, config)
+    try:
+        forecast_block, _ = evaluate_forecast(ctx.frames, config)
+    except InsufficientHistoryError as exc:
+        forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
+        ctx.notes.append(f"forecast evaluation as of {as_of}: {exc}")
     ctx.evaluation = {"as_of": as_of.isoformat(), "horizon_days": config.horizon_days,
                       "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
     return int(recsys_block.get("groups_evaluated", 0)), int(forecast_block.get("series_evaluated", 0))

@@ -113,3 +113,14 @@ def _table_counts(home: Home) -> dict:
                 for t in ("orders", "posts", "campaigns", "quarantine", "forecast_vintages")}
     finally:
         con.close()
+
+
+def test_short_history_still_publishes_and_says_what_was_not_evaluated(tmp_path):
+    raw = tmp_path / "raw"
+    run_generate(out=raw, groups=20, days=12, end=END, seed=5, dirty=False, fmt="parquet",
+                 progress=False)
+    home = Home(tmp_path / "home")
+    result = run_nightly(home, NightlyConfig(run_date=END, raw=raw))
+    assert result["status"] == "succeeded"
+    html = (live_snapshot(home) / "report.html").read_text()
+    assert "not enough history" in html
