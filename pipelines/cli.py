@@ -205,6 +205,9 @@ def nightly(
     seed: Annotated[int, typer.Option(help="Random seed of the models")] = 7,
     skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate",
                                                 help="Do not score the last horizon")] = False,
+    evaluate_every: Annotated[int, typer.Option(
+        "--evaluate-every", min=1,
+        help="Full evaluation at most every N days; runs in between reuse the latest")] = 7,
 ) -> None:
     """Ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish."""
     from pipelines.nightly import NightlyConfig, run_nightly
@@ -213,7 +216,8 @@ def nightly(
     if raw is not None and not raw.exists():
         raise UsageError(f"--raw: folder {raw} does not exist")
     config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
-                           seed=seed, evaluate=not skip_evaluate, progress=show_progress())
+                           seed=seed, evaluate=not skip_evaluate, evaluate_every_days=evaluate_every,
+                           progress=show_progress())
     result = run_nightly(resolve_home(home), config)
     if as_json:
         echo_json(result)

@@ -18,5 +18,6 @@ class NightlyConfig:
     k: int = 10
     horizon_days: int = 7
     evaluate: bool = True          # score the last horizon (as-of D - horizon) for the report
+    evaluate_every_days: int = 7   # reuse a full evaluation made by a run fewer days ago than this
     progress: bool = False
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS runs (
     row_counts VARCHAR,       -- JSON
     model_versions VARCHAR,   -- JSON
     metrics VARCHAR,          -- JSON headline metrics
-    gates VARCHAR             -- JSON list of quality-gate outcomes
+    gates VARCHAR,            -- JSON list of quality-gate outcomes
+    evaluation VARCHAR        -- JSON: the evaluate block this run computed (null when reused)
 )
 """
 
@@ -43,6 +44,7 @@ class RunRecord:
     model_versions: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     gates: list[dict] = field(default_factory=list)
+    evaluation: dict | None = None
 
     def row(self) -> list:
         dump = lambda v: json.dumps(v, default=str, sort_keys=True)  # noqa: E731
@@ -50,6 +52,7 @@ class RunRecord:
             self.run_id, self.run_date, self.started_at, self.ended_at, self.status,
             self.failed_stage, self.error, self.snapshot, dump(self.stages),
             dump(self.row_counts), dump(self.model_versions), dump(self.metrics), dump(self.gates),
+            None if self.evaluation is None else dump(self.evaluation),
         ]
 
 
@@ -61,7 +64,7 @@ def write_record(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
     """Insert or replace the run's row (called at start, after each stage, and at the end)."""
     ensure_ledger(con)
     con.execute("DELETE FROM runs WHERE run_id = ?", [record.run_id])
-    con.execute("INSERT INTO runs VALUES (" + ", ".join("?" * 13) + ")", record.row())
+    con.execute("INSERT INTO runs VALUES (" + ", ".join("?" * 14) + ")", record.row())
 
 
 def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
@@ -75,6 +78,20 @@ def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
             "WHERE status = 'running'"
         )
     return int(n)
+
+
+def recent_evaluation(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:
+    """The newest evaluation computed by a succeeded run dated in (run_date - within_days, run_date]."""
+    ensure_ledger(con)
+    row = con.execute(
+        "SELECT run_id, run_date, evaluation FROM runs WHERE status = 'succeeded' "
+        "AND evaluation IS NOT NULL AND run_date <= ? AND run_date > ? "
+        "ORDER BY run_date DESC, started_at DESC LIMIT 1",
+        [run_date, run_date - timedelta(days=within_days)],
+    ).fetchone()
+    if row is None:
+        return None
+    return {"run_id": row[0], "run_date": row[1], "evaluation": json.loads(row[2])}
 
 
 def read_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

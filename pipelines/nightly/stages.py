@@ -13,6 +13,7 @@ from datetime import timedelta
 import polars as pl
 
 from pipelines.nightly.context import RunContext
+from pipelines.nightly.ledger import recent_evaluation
 from pipelines.nightly.reporting import gate_outcome
 from pipelines.nightly.snapshot import prune_snapshots, publish
 from pipelines.warehouse import connect, create_tables, load_frames
@@ -124,6 +125,20 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     if not ctx.config.evaluate:
         ctx.notes.append("evaluation skipped by configuration")
         return 0, 0
+    if ctx.config.evaluate_every_days > 1:
+        con = connect(ctx.home)
+        try:
+            earlier = recent_evaluation(con, ctx.config.run_date, ctx.config.evaluate_every_days)
+        finally:
+            con.close()
+        if earlier is not None:
+            ctx.evaluation = earlier["evaluation"]
+            ctx.notes.append(
+                f"evaluation reused from run {earlier['run_id']} of {earlier['run_date']} "
+                f"(as of {ctx.evaluation.get('as_of')}); a full evaluation runs every "
+                f"{ctx.config.evaluate_every_days} days")
+            ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
+            return 0, 0
     from pipelines.evaluate import EvaluateConfig
     from pipelines.evaluate_forecast import evaluate_forecast
     from pipelines.evaluate_recsys import evaluate_recsys
@@ -141,6 +156,8 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
         ctx.notes.append(f"forecast evaluation as of {as_of}: {exc}")
     ctx.evaluation = {"as_of": as_of.isoformat(), "horizon_days": config.horizon_days,
                       "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
+    ctx.record.evaluation = ctx.evaluation
+    ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
     return int(recsys_block.get("groups_evaluated", 0)), int(forecast_block.get("series_evaluated", 0))
 
 

@@ -85,6 +85,10 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
                            pl.read_parquet(after / f"{name}.parquet"))
     assert _table_counts(home) == counts
     assert again["stages"][0]["rows_out"] == 0  # everything was a duplicate the second time
+    # the full evaluation is weekly: the second run reuses the first one's and says so
+    assert f"evaluation reused from run {result['run_id']}" in (after / "report.html").read_text()
+    assert json.loads((after / "evaluation.json").read_text()) == json.loads(
+        (before / "evaluation.json").read_text())
 
 
 def test_cli_failure_injection_exits_1_and_keeps_the_live_snapshot(first_run, raw):
