@@ -66,6 +66,9 @@ def make_picks(
         else f"sold in the last {config.recent_days} days (no campaign data)",
     }
     if avail.height == 0 or len(g_rows) == 0:
+        info["warning"] = (
+            f"nothing is on sale on {for_date} for these groups (no open or opening campaign): no picks"
+        )
         return pl.DataFrame(schema=PICKS_SCHEMA), info
     scored = score_available(prod, g_rows, avail, config)
     kept = apply_rules(scored, signal, config)
@@ -255,7 +258,7 @@ def with_reasons(frame: pl.DataFrame, signal: Signal) -> pl.DataFrame:
         pl.when(pl.col("own_lines_30") > 0)
         .then(
             pl.format(
-                "your members ordered it {} times in the last 30 days", pl.col("own_lines_30").cast(i64)
+                "your members ordered it {} in the last 30 days", _times(pl.col("own_lines_30").cast(i64))
             )
         )
         .otherwise(
@@ -270,26 +273,26 @@ def with_reasons(frame: pl.DataFrame, signal: Signal) -> pl.DataFrame:
         pl.when(pl.col("city_groups_7") > 0)
         .then(
             pl.format(
-                "{} groups in {} ordered it in the last 7 days",
-                pl.col("city_groups_7").cast(i64),
+                "{} in {} ordered it in the last 7 days",
+                _groups(pl.col("city_groups_7").cast(i64)),
                 pl.col("city"),
             )
         )
         .when(pl.col("i_groups_28") > 0)
         .then(
             pl.format(
-                "{} groups on the platform ordered it in the last 4 weeks", pl.col("i_groups_28").cast(i64)
+                "{} on the platform ordered it in the last 4 weeks", _groups(pl.col("i_groups_28").cast(i64))
             )
         )
-        .otherwise(pl.format("{} of groups like yours buy its category", _pct(pl.col("cat_share"))))
+        .otherwise(pl.format("{} of your orders are in its category", _pct(pl.col("cat_share"))))
     )
     new = (
         pl.when(pl.col("i_posts") > 0)
         .then(
             pl.format(
-                "new {} days ago; {} groups ordered it so far, {} of posts got orders",
+                "new {} days ago; {} ordered it so far, {} of posts got orders",
                 pl.col("product_age").cast(i64),
-                pl.col("i_groups_28").cast(i64),
+                _groups(pl.col("i_groups_28").cast(i64)),
                 _pct(pl.col("i_response_rate")),
             )
         )
@@ -311,6 +314,14 @@ def with_reasons(frame: pl.DataFrame, signal: Signal) -> pl.DataFrame:
         .otherwise(hot)
     )
     return frame.with_columns(reason=reason)
+
+
+def _times(x: pl.Expr) -> pl.Expr:
+    return pl.when(x == 1).then(pl.lit("once")).otherwise(pl.format("{} times", x))
+
+
+def _groups(x: pl.Expr) -> pl.Expr:
+    return pl.when(x == 1).then(pl.lit("1 group")).otherwise(pl.format("{} groups", x))
 
 
 def _pct(x: pl.Expr) -> pl.Expr:

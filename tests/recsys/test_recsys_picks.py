@@ -167,6 +167,7 @@ def test_slot_mix_and_reasons_from_numbers(world):
     _, _, picks, info = world
     assert info["slots"]["regular"] > 0 and info["slots"]["hot"] > 0
     assert picks["reason"].str.contains(r"\d").all()
+    assert not picks["reason"].str.contains(r"\b1 (times|groups)\b").any()
     assert picks["reason"].str.len_chars().max() < 90
 
 
