@@ -1,0 +1,53 @@
+"""Plain-text rendering of `circlebuy evaluate` results (the `--json` output, for a terminal)."""
+
+from __future__ import annotations
+
+RANKING_KEYS = ("ndcg", "recall", "precision", "map", "hit")
+FORECAST_KEYS = ("wape", "bias", "pinball", "coverage_p10_p90")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def render_evaluation(result: dict) -> str:
+    """The recsys and forecast blocks as aligned tables; notes where a block was not evaluated."""
+    k = result.get("k", 10)
+    out = [f"evaluation as of {result.get('as_of')} (horizon {result.get('horizon_days')} days, k={k})", ""]
+    recsys = result.get("recsys") or {}
+    models = recsys.get("models") or {}
+    out.append(f"recommendations: {recsys.get('groups_evaluated', 0)} groups evaluated")
+    if models:
+        cols = [f"{key}@{k}" for key in RANKING_KEYS] + ["coverage"]
+        rows = [[name, *(_fmt(m.get(c)) for c in cols)] for name, m in models.items()]
+        out += _table(["model", *cols], rows)
+    if recsys.get("fallback_reason"):
+        out.append(f"note: {recsys['fallback_reason']}")
+    out.append("")
+    forecast = result.get("forecast") or {}
+    fmodels = forecast.get("models") or {}
+    out.append(f"daily forecasts: {forecast.get('series_evaluated', 0)} series evaluated")
+    if fmodels:
+        rows = [[name, *(_fmt(m.get(c)) for c in FORECAST_KEYS)] for name, m in fmodels.items()]
+        out += _table(["model", *FORECAST_KEYS], rows)
+    if forecast.get("note"):
+        out.append(f"note: {forecast['note']}")
+    presale = forecast.get("presale") or {}
+    at_share = presale.get("at_share") or {}
+    if at_share:
+        out += ["", f"pre-sale nowcasts: {presale.get('windows_evaluated', 0)} windows"]
+        rows = [[f"{share} · {name}", *(_fmt(m.get(c)) for c in FORECAST_KEYS)]
+                for share, per_model in at_share.items() for name, m in per_model.items()]
+        out += _table(["at share · model", *FORECAST_KEYS], rows)
+    elif presale.get("note"):
+        out.append(f"pre-sale: {presale['note']}")
+    return "\n".join(out)
