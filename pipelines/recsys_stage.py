@@ -1,4 +1,4 @@
-"""The nightly's recsys stage: train on everything before --date 00:00 and pick for that date."""
+"""The nightly's recsys stages: train on everything before --date 00:00, then pick for that date."""
 
 from __future__ import annotations
 
@@ -9,34 +9,42 @@ from datetime import date
 import polars as pl
 
 from recsys.picks import PicksConfig, make_picks
-from recsys.production import ProductionConfig, train_production
+from recsys.production import Production, ProductionConfig, train_production
 
 log = logging.getLogger("circlebuy.recsys")
 
 
-def build_picks(
+def train_recsys(
     frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None, seed: int = 7
-) -> tuple[pl.DataFrame, dict]:
-    """The picks table of DESIGN.md "Outputs" for every group, and an info dict (model chosen,
-    fallback reason, validation metrics, the quality gate, training rows, timings)."""
+) -> tuple[Production, dict]:
+    """Tune the generators, train the ranker (or fall back), refit at the cutoff; info has the gate."""
     config = config or PicksConfig()
     tick = time.perf_counter()
     notes: list[str] = []
     prod = train_production(frames, for_date, ProductionConfig(k=config.n, seed=seed), notes)
     for note in notes:
         log.warning(note)
-    train_s = time.perf_counter() - tick
+    info = {**prod.info, "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
+    info["timings_s"] = {**prod.info["timings_s"], "train_total": round(time.perf_counter() - tick, 3)}
+    return prod, info
+
+
+def pick_for_day(
+    prod: Production, for_date: date, info: dict, config: PicksConfig | None = None
+) -> tuple[pl.DataFrame, dict]:
+    """The picks table of DESIGN.md "Outputs" for every group, under the rules; info extended."""
+    config = config or PicksConfig()
     tick = time.perf_counter()
     picks, picks_info = make_picks(prod, for_date, config)
-    info = {
-        **prod.info,
-        "model_version": f"{prod.chosen}@{for_date.isoformat()}",
-        "picks": picks_info,
-        "groups_with_picks": picks["group_id"].n_unique(),
-    }
-    info["timings_s"] = {
-        **prod.info["timings_s"],
-        "train_total": round(train_s, 3),
-        "picks": round(time.perf_counter() - tick, 3),
-    }
+    info = {**info, "picks": picks_info, "groups_with_picks": picks["group_id"].n_unique()}
+    info["timings_s"] = {**info["timings_s"], "picks": round(time.perf_counter() - tick, 3)}
     return picks, info
+
+
+def build_picks(
+    frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None, seed: int = 7
+) -> tuple[pl.DataFrame, dict]:
+    """Train and pick in one call: the picks table and an info dict (model chosen, fallback reason,
+    validation metrics, the quality gate, training rows, timings)."""
+    prod, info = train_recsys(frames, for_date, config, seed)
+    return pick_for_day(prod, for_date, info, config)

@@ -23,6 +23,7 @@ class RunContext:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     ingest: dict | None = None
     quarantine_by_rule: list[dict] = field(default_factory=list)
+    production: object | None = None  # recsys.production.Production, trained by `train`
     picks: pl.DataFrame | None = None
     picks_info: dict = field(default_factory=dict)
     demand: pl.DataFrame | None = None

@@ -75,26 +75,28 @@ def stage_signals(ctx: RunContext) -> tuple[int, int]:
 
 
 def stage_train(ctx: RunContext) -> tuple[int, int]:
-    """Train the candidate generators and the ranker on what happened before the date."""
-    from pipelines.recsys_stage import build_picks
+    """Tune the candidate generators and train the ranker on what happened before the date."""
+    from pipelines.recsys_stage import train_recsys
 
-    picks, info = build_picks(ctx.frames, ctx.config.run_date, seed=ctx.config.seed)
-    ctx.picks, ctx.picks_info = picks, info
+    ctx.production, info = train_recsys(ctx.frames, ctx.config.run_date, seed=ctx.config.seed)
+    ctx.picks_info = info
     ctx.record.gates.append(gate_outcome("recsys", info))
-    ctx.record.model_versions["recsys"] = model_version_of(picks)
+    ctx.record.model_versions["recsys"] = info.get("model_version", "")
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
-    return rows_in, int(info.get("training_rows", picks.height))
+    return rows_in, int(info.get("training_rows", 0))
 
 
 def stage_picks(ctx: RunContext) -> tuple[int, int]:
-    """Check the day's picks and write them into the snapshot."""
-    picks = ctx.picks
-    assert picks is not None
+    """Pick for the date under the rules, with reasons, and write them into the snapshot."""
+    from pipelines.recsys_stage import pick_for_day
+
+    picks, ctx.picks_info = pick_for_day(ctx.production, ctx.config.run_date, ctx.picks_info)
     expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
                 "reason", "model_version"]
     missing = [c for c in expected if c not in picks.columns]
     if missing:
         raise RuntimeError(f"picks are missing columns {missing}")
+    ctx.picks = picks
     ctx.writer.write_frame("picks", picks.sort("group_id", "rank"))
     return ctx.frames["groups"].height, picks.height
 
