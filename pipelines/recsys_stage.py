@@ -4,24 +4,38 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
 
 from recsys.picks import PicksConfig, make_picks
 from recsys.production import Production, ProductionConfig, train_production
+from recsys.tuning import TuningConfig
 
 log = logging.getLogger("circlebuy.recsys")
 
 
 def train_recsys(
-    frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None, seed: int = 7
+    frames: dict[str, pl.DataFrame],
+    for_date: date,
+    config: PicksConfig | None = None,
+    seed: int = 7,
+    tuned_params: dict[str, dict] | None = None,
 ) -> tuple[Production, dict]:
-    """Tune the generators, train the ranker (or fall back), refit at the cutoff; info has the gate."""
+    """Tune the generators, train the ranker (or fall back), refit at the cutoff; info has the gate.
+
+    tuned_params: hyper-parameters chosen by a recent run ({generator: params}); when given, the
+    grid search is skipped and each generator is fitted once with them (still validated).
+    """
     config = config or PicksConfig()
     tick = time.perf_counter()
     notes: list[str] = []
-    prod = train_production(frames, for_date, ProductionConfig(k=config.n, seed=seed), notes)
+    production = ProductionConfig(k=config.n, seed=seed)
+    if tuned_params:
+        production = replace(production, tuning=TuningConfig(
+            models=tuple(tuned_params), grids={n: [dict(p)] for n, p in tuned_params.items()}))
+    prod = train_production(frames, for_date, production, notes)
     for note in notes:
         log.warning(note)
     info = {**prod.info, "model_version": f"{prod.chosen}@{for_date.isoformat()}"}

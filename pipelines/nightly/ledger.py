@@ -94,6 +94,24 @@ def recent_evaluation(con: duckdb.DuckDBPyConnection, run_date: date, within_day
     return {"run_id": row[0], "run_date": row[1], "evaluation": json.loads(row[2])}
 
 
+def recent_tuning(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:
+    """Hyper-parameters from a grid search made fewer than `within_days` days before run_date."""
+    ensure_ledger(con)
+    rows = con.execute(
+        "SELECT run_id, run_date, model_versions FROM runs WHERE status = 'succeeded' "
+        "AND run_date <= ? AND run_date > ? ORDER BY run_date DESC, started_at DESC",
+        [run_date, run_date - timedelta(days=within_days)],
+    ).fetchall()
+    for run_id, day, versions in rows:
+        tuned = json.loads(versions or "{}").get("recsys_tuning")
+        if not tuned or tuned.get("tuned_on") is None or not tuned.get("params"):
+            continue
+        age = (run_date - date.fromisoformat(tuned["tuned_on"])).days
+        if 0 <= age < within_days:
+            return {"run_id": run_id, "run_date": day, **tuned}
+    return None
+
+
 def read_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     ensure_ledger(con)
     return con.sql("SELECT * FROM runs ORDER BY started_at").pl()

@@ -13,7 +13,7 @@ from datetime import timedelta
 import polars as pl
 
 from pipelines.nightly.context import RunContext
-from pipelines.nightly.ledger import recent_evaluation
+from pipelines.nightly.ledger import recent_evaluation, recent_tuning
 from pipelines.nightly.reporting import gate_outcome
 from pipelines.nightly.snapshot import prune_snapshots, publish
 from pipelines.warehouse import connect, create_tables, load_frames
@@ -78,8 +78,28 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
     """Tune the candidate generators and train the ranker on what happened before the date."""
     from pipelines.recsys_stage import train_recsys
 
-    ctx.production, info = train_recsys(ctx.frames, ctx.config.run_date, seed=ctx.config.seed)
+    earlier = None
+    if ctx.config.retune_every_days > 1:
+        con = connect(ctx.home)
+        try:
+            earlier = recent_tuning(con, ctx.config.run_date, ctx.config.retune_every_days)
+        finally:
+            con.close()
+    params = earlier["params"] if earlier else None
+    ctx.production, info = train_recsys(ctx.frames, ctx.config.run_date, seed=ctx.config.seed,
+                                        tuned_params=params)
     ctx.picks_info = info
+    if earlier:
+        tuned_on = earlier["tuned_on"]
+        ctx.notes.append(f"recommendation hyper-parameters reused from the tuning of {tuned_on} "
+                         f"(run {earlier['run_id']}); the grid search runs every "
+                         f"{ctx.config.retune_every_days} days")
+    else:
+        tuned_on = str(ctx.config.run_date)
+    ctx.record.model_versions["recsys_tuning"] = {
+        "tuned_on": tuned_on,
+        "params": {n: t["params"] for n, t in (info.get("tuning") or {}).items()},
+    }
     ctx.record.gates.append(gate_outcome("recsys", info))
     ctx.record.model_versions["recsys"] = info.get("model_version", "")
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height

@@ -85,6 +85,8 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
                            pl.read_parquet(after / f"{name}.parquet"))
     assert _table_counts(home) == counts
     assert again["stages"][0]["rows_out"] == 0  # everything was a duplicate the second time
+    # the grid search is weekly: the second run reuses the first one's hyper-parameters
+    assert "hyper-parameters reused from the tuning of 2026-11-20" in (after / "report.html").read_text()
     # the full evaluation is weekly: the second run reuses the first one's and says so
     assert f"evaluation reused from run {result['run_id']}" in (after / "report.html").read_text()
     assert json.loads((after / "evaluation.json").read_text()) == json.loads(
