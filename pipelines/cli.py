@@ -92,9 +92,11 @@ def ingest(
 ) -> None:
     """Validate RAW and load it into HOME/warehouse.duckdb, idempotently."""
     from pipelines.ingest import run_ingest
+    from pipelines.nightly.lock import run_lock
 
-    report = run_ingest(raw, resolve_home(home).ensure(), run_date=parse_day(now, "--now"),
-                        progress=show_progress())
+    h = resolve_home(home).ensure()
+    with run_lock(h.lock, what=f"ingest {raw}"):  # never beside a nightly on the same warehouse
+        report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress())
     if as_json:
         echo_json(report.to_json())
     else:
@@ -208,6 +210,9 @@ def nightly(
     evaluate_every: Annotated[int, typer.Option(
         "--evaluate-every", min=1,
         help="Full evaluation at most every N days; runs in between reuse the latest")] = 7,
+    retune_every: Annotated[int, typer.Option(
+        "--retune-every", min=1,
+        help="Grid search of the generators at most every N days; runs in between reuse it")] = 7,
 ) -> None:
     """Ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish."""
     from pipelines.nightly import NightlyConfig, run_nightly
@@ -217,8 +222,13 @@ def nightly(
         raise UsageError(f"--raw: folder {raw} does not exist")
     config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
                            seed=seed, evaluate=not skip_evaluate, evaluate_every_days=evaluate_every,
-                           progress=show_progress())
-    result = run_nightly(resolve_home(home), config)
+                           retune_every_days=retune_every, progress=show_progress())
+    try:
+        result = run_nightly(resolve_home(home), config)
+    except CircleBuyError as exc:
+        if as_json and getattr(exc, "summary", None):
+            echo_json(exc.summary)  # scripts read status "failed" and the failed stage's entry
+        raise
     if as_json:
         echo_json(result)
     else:

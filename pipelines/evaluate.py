@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import polars as pl
+
 from pipelines.home import Home
 from pipelines.warehouse import load_frames
 
@@ -36,7 +38,15 @@ def run_evaluate(
 
     frames = load_frames(home)
     recsys_block, rankings = evaluate_recsys(frames, config, progress=progress)
-    forecast_block, forecasts = evaluate_forecast(frames, config, progress=progress)
+    from aggregation.timeseries import InsufficientHistoryError
+
+    try:
+        forecast_block, forecasts = evaluate_forecast(frames, config, progress=progress)
+    except InsufficientHistoryError as exc:  # report what could be scored, say what could not
+        forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
+        forecasts = pl.DataFrame(schema={"product_id": pl.String, "warehouse_id": pl.String,
+                                         "day": pl.Date, "p10": pl.Float64, "p50": pl.Float64,
+                                         "p90": pl.Float64})
     if dump_rankings is not None:
         dump_rankings.parent.mkdir(parents=True, exist_ok=True)
         rankings.select("group_id", "rank", "product_id").write_parquet(dump_rankings)

@@ -63,8 +63,7 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
 def write_record(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
     """Insert or replace the run's row (called at start, after each stage, and at the end)."""
     ensure_ledger(con)
-    con.execute("DELETE FROM runs WHERE run_id = ?", [record.run_id])
-    con.execute("INSERT INTO runs VALUES (" + ", ".join("?" * 14) + ")", record.row())
+    con.execute("INSERT OR REPLACE INTO runs VALUES (" + ", ".join("?" * 14) + ")", record.row())
 
 
 def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:

@@ -57,7 +57,7 @@ def build_report(ctx: RunContext) -> str:
                  pl.col("forecast_p90").sum(), pl.col("ordered_qty").sum(),
                  pl.col("product_id").first(),
                  *([pl.col("closes_at").first()] if "closes_at" in d.columns else []))
-            .sort("ordered_qty", descending=True)
+            .sort(["ordered_qty", "campaign_id"], descending=[True, False])
             .head(4)
         )
         if "closes_at" not in top.columns:
@@ -85,10 +85,17 @@ def build_report(ctx: RunContext) -> str:
         forecast=ev.get("forecast"),
         gates=list(ctx.record.gates),
         booking_curves=curves,
-        business=business_view(ctx.frames) if ctx.frames else None,
+        business=business_view(_known_before(ctx)) if ctx.frames else None,
         notes=list(ctx.notes),
     )
     return render_report(report_ctx)
+
+
+def _known_before(ctx: RunContext) -> dict:
+    """The frames with only the orders placed before the run's as-of instant (stable reports)."""
+    import polars as pl
+
+    return {**ctx.frames, "orders": ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of)}
 
 
 def _model_version(ctx: RunContext) -> str:

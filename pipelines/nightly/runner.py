@@ -83,14 +83,21 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
                     record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
                                           "rows_in": None, "rows_out": None, "status": "failed"})
                     writer.abandon()
-                    _save(home, record)
+                    try:
+                        _save(home, record)
+                    except Exception as save_exc:  # never hide the stage's own error
+                        log.error("could not record the failure in the ledger: %s", save_exc)
                     log.error("stage %s failed: %s; the previous snapshot stays live", name, exc)
-                    if isinstance(exc, StageFailedError):
+                    if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: not a stage failure
                         raise
-                    if isinstance(exc, CircleBuyError):
-                        raise StageFailedError(f"stage {name} failed: {exc}") from exc
-                    raise StageFailedError(
-                        f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
+                    if isinstance(exc, StageFailedError):
+                        exc.summary = summary(record)
+                        raise
+                    detail = str(exc) if isinstance(exc, CircleBuyError) else f"{type(exc).__name__}: {exc}"
+                    failure = StageFailedError(f"stage {name} failed: {detail}")
+                    failure.exit_code = getattr(exc, "exit_code", 1)  # bad input stays exit 2
+                    failure.summary = summary(record)
+                    raise failure from exc
                 seconds = round(time.perf_counter() - started, 3)
                 record.stages.append({"name": name, "seconds": seconds, "rows_in": int(rows_in),
                                       "rows_out": int(rows_out)})
@@ -98,8 +105,12 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
                          f"{rows_in:,}", f"{rows_out:,}", seconds)
                 if progress is not None:
                     progress.update(1)
-                if name != "publish":
+                if name == "publish":
+                    continue
+                try:
                     _save(home, record)
+                except Exception as save_exc:
+                    log.warning("could not update the ledger after stage %s: %s", name, save_exc)
         finally:
             if progress is not None:
                 progress.close()
@@ -110,7 +121,11 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
         record.ended_at = datetime.now(UTC)
         record.row_counts = dict(writer.row_counts)
         record.metrics = headline_metrics(ctx)
-        _save(home, record)
+        try:  # the new snapshot is already live: a ledger problem must not report a failed run
+            _save(home, record)
+        except Exception as save_exc:
+            log.warning("snapshot %s is live but the ledger could not be updated: %s",
+                        ctx.snapshot_dir, save_exc)
         return summary(record)
 
 
@@ -145,7 +160,8 @@ def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> lis
             results.append(run_nightly(home, replace(base, run_date=day)))
         except CircleBuyError as exc:
             done = ", ".join(r["date"] for r in results) or "none"
-            raise StageFailedError(
-                f"backfill stopped at {day} (dates done: {done}): {exc}") from exc
+            failure = StageFailedError(f"backfill stopped at {day} (dates done: {done}): {exc}")
+            failure.exit_code = exc.exit_code
+            raise failure from exc
         day += timedelta(days=1)
     return results

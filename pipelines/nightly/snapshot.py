@@ -85,10 +85,15 @@ class SnapshotWriter:
         if final.exists():
             shutil.rmtree(final)
         os.rename(self.staging, final)
+        _fsync(self.home.snapshots)  # make the rename durable before HOME/current points at it
         return final
 
     def abandon(self) -> None:
+        """Remove what this run wrote: the staging folder, and its final folder unless it is live."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        final = self.home.snapshots / self.run_id
+        if final.exists() and live_snapshot(self.home) != final.resolve():
+            shutil.rmtree(final, ignore_errors=True)
 
 
 def publish(home: Home, snapshot_dir: Path) -> None:

@@ -202,7 +202,11 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     )
     publish(ctx.home, folder)
     ctx.snapshot_dir = str(folder)
-    removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
+    try:  # housekeeping after the switch: a problem here must not fail a published run
+        removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
+    except OSError as exc:
+        log.warning("could not remove old snapshots: %s", exc)
+        removed = []
     if removed:
         log.info("removed %d old snapshot(s): %s", len(removed), ", ".join(p.name for p in removed))
     return sum(ctx.writer.row_counts.values()), len(ctx.writer.row_counts)

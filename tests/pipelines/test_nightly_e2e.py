@@ -130,3 +130,18 @@ def test_short_history_still_publishes_and_says_what_was_not_evaluated(tmp_path)
     assert result["status"] == "succeeded"
     html = (live_snapshot(home) / "report.html").read_text()
     assert "not enough history" in html
+
+
+def test_bad_raw_input_exits_2_and_json_reports_the_failed_run(tmp_path, raw):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "orders.parquet").write_bytes(b"not parquet")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "nightly", "--date", str(END), "--home",
+         str(tmp_path / "home"), "--raw", str(bad), "--json"],
+        capture_output=True, text=True, env=_env(),
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "orders.parquet" in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == "failed" and out["stages"][-1]["name"] == "ingest"
