@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -11,8 +13,27 @@ from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
 
+class _Factorisation(Recommender):
+    """Shared fit/score of implicit's factor models: subclasses only build the implicit model."""
+
+    half_life: float | None
+    value: str
+    _implicit_model: Callable[[], AlternatingLeastSquares | BayesianPersonalizedRanking]
+
+    def _fit(self, signal: Signal) -> None:
+        x = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
+        with threadpool_limits(1, "blas"):
+            model = self._implicit_model()
+            model.fit(x, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
+        return self.user_factors_[g_rows] @ self.item_factors_.T
+
+
 @register
-class ALS(Recommender):
+class ALS(_Factorisation):
     """Implicit ALS on the decayed confidence matrix; score = user factors . item factors."""
 
     name = "als"
@@ -35,27 +56,15 @@ class ALS(Recommender):
         self.half_life = half_life
         self.value = value
 
-    def _fit(self, signal: Signal) -> None:
-        x = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                random_state=self.seed,
-                num_threads=1,
-            )
-            model.fit(x, show_progress=False)
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-
-    def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
-        return self.user_factors_[g_rows] @ self.item_factors_.T
+    def _implicit_model(self) -> AlternatingLeastSquares:
+        return AlternatingLeastSquares(
+            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+            iterations=self.iterations, random_state=self.seed, num_threads=1,
+        )
 
 
 @register
-class BPR(Recommender):
+class BPR(_Factorisation):
     """Implicit BPR on the binary history; score = user factors . item factors (with item bias)."""
 
     name = "bpr"
@@ -78,20 +87,9 @@ class BPR(Recommender):
         self.half_life = half_life
         self.value = value
 
-    def _fit(self, signal: Signal) -> None:
-        x = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
-        with threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=self.factors,
-                learning_rate=self.learning_rate,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                random_state=self.seed,
-                num_threads=1,
-            )
-            model.fit(x, show_progress=False)
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-
-    def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
-        return self.user_factors_[g_rows] @ self.item_factors_.T
+    def _implicit_model(self) -> BayesianPersonalizedRanking:
+        return BayesianPersonalizedRanking(
+            factors=self.factors, learning_rate=self.learning_rate,
+            regularization=self.regularization, iterations=self.iterations,
+            random_state=self.seed, num_threads=1,
+        )
