@@ -17,7 +17,7 @@ from pipelines.home import Home
 log = logging.getLogger("circlebuy.demo")
 
 
-def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 35, seed: int = 7,
+def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 45, seed: int = 7,
                  end: date | None = None, progress: bool = False) -> dict:
     """Generate a world into RAW, run the nightly for its last day; return what to show."""
     from pipelines.generate import run_generate
