@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
-from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
@@ -24,8 +25,7 @@ class _ItemKNN(Recommender):
         self.half_life = half_life
         self.value = value
 
-    def _make(self):  # noqa: ANN202 - an implicit ItemItemRecommender
-        raise NotImplementedError
+    _make: Callable[[], ItemItemRecommender]  # each subclass builds its implicit model
 
     def _fit(self, signal: Signal) -> None:
         self.history_ = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
