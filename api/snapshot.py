@@ -58,6 +58,8 @@ DEMAND_COLUMNS = (
     "method",
     "model_version",
 )
+# what a campaign's rows share, so its per-warehouse rows leave them out
+PER_CAMPAIGN_FACTS = ("campaign_id", "product_id", "supplier_id")
 REQUIRED_FILES: dict[str, tuple[str, ...]] = {
     "picks.parquet": PICKS_COLUMNS,
     "demand.parquet": DEMAND_COLUMNS,
@@ -378,20 +380,7 @@ def _build_campaigns(
     facts = _strings_for_json(facts)
     per_wh = _strings_for_json(
         demand.filter(pl.col("campaign_id").is_not_null())
-        .select(
-            "campaign_id",
-            "as_of",
-            "warehouse_id",
-            "delivery_on",
-            "ordered_qty",
-            "groups_ordering",
-            "forecast_p10",
-            "forecast_p50",
-            "forecast_p90",
-            "suggested_qty",
-            "method",
-            "model_version",
-        )
+        .select("campaign_id", *(c for c in DEMAND_COLUMNS if c not in PER_CAMPAIGN_FACTS))
         .sort("campaign_id", "warehouse_id", "delivery_on")
     )
     rows_by_campaign: dict[str, list[dict]] = {}

@@ -38,7 +38,7 @@ def load_rmm() -> None:
         rapids_logger.load_library()
         librmm.load_library()
     except ImportError:
-        pass
+        print("RMM wheels not installed: implicit runs on the CPU only")
 
 
 def main() -> None:
