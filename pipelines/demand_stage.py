@@ -19,7 +19,8 @@ from aggregation.decision import DecisionConfig, suggest
 from aggregation.metrics import wape
 from aggregation.pooling import TS
 from aggregation.presale import PresaleConfig, PresaleForecaster
-from aggregation.timeseries import DailyForecaster, TimeSeriesConfig
+from aggregation.short_history import short_history_forecast
+from aggregation.timeseries import DailyForecaster, InsufficientHistoryError, TimeSeriesConfig
 
 MODEL_VERSION = "agg-1.0"
 
@@ -136,7 +137,10 @@ def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> t
     horizon = config.horizon_days
     ts_config = replace(config.timeseries, horizon_days=horizon, seed=seed)
     panel, origin = daily_panel(frames, day, horizon)
-    model = DailyForecaster(ts_config).fit(panel, origin)
+    try:
+        model = DailyForecaster(ts_config).fit(panel, origin)
+    except InsufficientHistoryError as exc:
+        return _short_history_demand(frames, panel, origin, as_of, horizon, exc)
     y_cal, prod_center = model.calibration_["production"]
     _, naive_center = model.calibration_["seasonal_naive"]
     prod_wape, naive_wape = wape(y_cal, prod_center), wape(y_cal, naive_center)
@@ -147,20 +151,54 @@ def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> t
                        f"vs seasonal naive {naive_wape:.3f}")}
     preds = model.predict(panel, origin)
     chosen = preds["production" if passed else "seasonal_naive"]
+    rows = _daily_rows(frames, chosen, as_of, "daily_gbm" if passed else "seasonal_naive",
+                       "gbm" if passed else "fallback")
+    return rows, {"gate": gate, "series": rows.select("product_id", "warehouse_id").n_unique(),
+                  "training_rows": model.train_rows_, "production_is": model.production_}
+
+
+def _daily_rows(frames, forecasts: pl.DataFrame, as_of: datetime, method: str, version: str) -> pl.DataFrame:
+    """Demand rows from daily forecasts (product_id, warehouse_id, day, p10, p50, p90)."""
     products = frames["products"].select("product_id", "supplier_id", pl.col("price").alias("_price"))
-    rows = chosen.join(products, on="product_id", how="left").with_columns(
+    return forecasts.join(products, on="product_id", how="left").with_columns(
         pl.lit(None, pl.String).alias("campaign_id"),
         pl.col("day").alias("delivery_on"),
         pl.lit(0, pl.Int64).alias("ordered_qty"), pl.lit(0, pl.Int64).alias("groups_ordering"),
         pl.lit(0, pl.Int64).alias("members_ordering"), pl.lit(None, pl.Int64).alias("max_qty"),
         pl.col("p10").alias("forecast_p10"), pl.col("p50").alias("forecast_p50"),
         pl.col("p90").alias("forecast_p90"),
-        pl.lit("daily_gbm" if passed else "seasonal_naive").alias("method"),
-        pl.lit(f"{MODEL_VERSION}:{'gbm' if passed else 'fallback'}@{day}").alias("model_version"),
+        pl.lit(method).alias("method"),
+        pl.lit(f"{MODEL_VERSION}:{version}@{as_of.date()}").alias("model_version"),
         pl.lit(as_of).cast(TS).alias("as_of"),
     )
+
+
+SHORT_METHOD_WORDS = {
+    "seasonal_naive": "the same weekday one week earlier (seasonal naive, 7 days)",
+    "moving_average": "the mean of every day there is (moving average)",
+    "last_value": "the one day there is (last value)",
+}
+
+
+def _short_history_demand(frames, panel, origin: int, as_of: datetime, horizon: int,
+                          exc: InsufficientHistoryError) -> tuple[pl.DataFrame, dict]:
+    """Too little history for the daily model: the simplest baseline the history supports.
+
+    Raises NoHistoryError (an InsufficientHistoryError) when there is no order before `as_of`."""
+    forecasts, short = short_history_forecast(panel, origin, horizon)
+    method = short["method"]
+    days = short["history_days"]
+    interval = (f"interval calibrated on the last {short['held_out_days']} day(s)" if short["calibrated"]
+                else "interval from each series' own daily spread (too few days to calibrate it)")
+    need = 2 * horizon + 14
+    why = (f"only {days} day(s) of order history before {as_of.date()}; the daily model needs at least "
+           f"{need}" if days < need else f"the daily model could not be trained ({exc})")
+    reason = f"{why}; forecasts are {SHORT_METHOD_WORDS[method]}, {interval}"
+    gate = {"passed": False, "trained": False, "fallback": method, "history_days": days,
+            "held_out_wape": short.get("held_out_wape"), "reason": reason}
+    rows = _daily_rows(frames, forecasts, as_of, f"short_history_{method}", f"fallback-{method}")
     return rows, {"gate": gate, "series": rows.select("product_id", "warehouse_id").n_unique(),
-                  "training_rows": model.train_rows_, "production_is": model.production_}
+                  "training_rows": 0, "production_is": method}
 
 
 def build_demand(

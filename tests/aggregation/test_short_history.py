@@ -1,0 +1,89 @@
+"""Daily mode with too little history for the learned model: the demand stage degrades to the
+simplest baseline the history supports and says why; no history at all is a named error."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aggregation.daily import history
+from aggregation.short_history import NoHistoryError, choose, short_history_forecast
+from aggregation.timeseries import InsufficientHistoryError, build_panel
+from pipelines.demand_stage import DEMAND_SCHEMA, DemandConfig, build_demand
+from tests.aggregation.synth import START, TZ, world
+
+FAST = DemandConfig()
+
+
+@pytest.fixture(scope="module")
+def short_world():
+    return world(days=12, products=6, groups=8, seed=5, campaigns=False)
+
+
+def at(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=TZ)
+
+
+def check_rows(demand: pl.DataFrame) -> None:
+    assert demand.height > 0
+    assert list(demand.schema.items()) == list(DEMAND_SCHEMA.items())
+    lo, mid, hi = (demand[c].to_numpy() for c in ("forecast_p10", "forecast_p50", "forecast_p90"))
+    assert np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))
+    assert np.all(lo >= 0) and np.all(lo <= mid + 1e-9) and np.all(mid <= hi + 1e-9)
+    assert (demand["suggested_qty"] >= 0).all()
+    assert demand["delivery_on"].n_unique() == 7
+
+
+@pytest.mark.parametrize(("days", "method"), [(10, "seasonal_naive"), (3, "moving_average"),
+                                              (1, "last_value")])
+def test_short_history_falls_back_to_the_simplest_baseline(short_world, days, method):
+    demand, info = build_demand(short_world, at(START + timedelta(days=days)), FAST)
+    check_rows(demand)
+    assert set(demand["method"].unique()) == {f"short_history_{method}"}
+    gate = info["gate"]
+    assert info["mode"] == "daily" and gate["passed"] is False and gate["trained"] is False
+    assert gate["fallback"] == method and gate["history_days"] == days
+    assert f"only {days} day(s) of order history" in gate["reason"]
+    assert "needs at least 28" in gate["reason"]
+
+
+def test_seasonal_naive_fallback_repeats_last_week(short_world):
+    origin = START + timedelta(days=10)
+    demand, _ = build_demand(short_world, at(origin), FAST)
+    hist = history(short_world, at(origin))
+    week_ago = hist.with_columns((pl.col("day") + pl.duration(days=7)).alias("delivery_on")).select(
+        "product_id", "warehouse_id", "delivery_on", pl.col("qty").cast(pl.Float64).alias("expected"))
+    joined = demand.join(week_ago, on=["product_id", "warehouse_id", "delivery_on"], how="left").with_columns(
+        pl.col("expected").fill_null(0.0))
+    first_week = joined.filter(pl.col("delivery_on") < origin + timedelta(days=7))
+    assert first_week.height == demand.height
+    np.testing.assert_allclose(first_week["forecast_p50"].to_numpy(), first_week["expected"].to_numpy())
+
+
+def test_moving_average_fallback_is_the_mean_of_the_days_there_are(short_world):
+    origin = START + timedelta(days=3)
+    hist = history(short_world, at(origin))
+    panel = build_panel(hist, short_world["products"], start=START, end=origin)
+    frame, info = short_history_forecast(panel, 3, 7)
+    assert info["method"] == "moving_average" and info["calibrated"] is True and info["held_out_days"] == 1
+    means = hist.group_by("product_id", "warehouse_id").agg((pl.col("qty").sum() / 3).alias("mean"))
+    joined = frame.join(means, on=["product_id", "warehouse_id"])
+    assert joined.height == frame.height
+    np.testing.assert_allclose(joined["p50"].to_numpy(), joined["mean"].to_numpy())
+
+
+def test_no_history_at_all_is_a_named_error(short_world):
+    with pytest.raises(NoHistoryError, match="no order before 2026-01-01") as caught:
+        build_demand(short_world, at(START), FAST)
+    assert isinstance(caught.value, InsufficientHistoryError)
+
+
+def test_choose_by_history_length():
+    assert choose(28).method == "seasonal_naive" and choose(7).method == "seasonal_naive"
+    assert choose(6).method == "moving_average" and choose(2).method == "moving_average"
+    assert choose(1).method == "last_value"
+    with pytest.raises(NoHistoryError):
+        choose(0)
