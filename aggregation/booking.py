@@ -45,13 +45,13 @@ def booking_snapshots(
     units = campaign_units(campaigns, groups, products).select(*UNIT, "opens_at", "closes_at")
     grid_frame = units.select(UNIT).join(pl.DataFrame({"j": range(grid + 1)}, schema={"j": pl.Int64}),
                                          how="cross")
-    lines = order_lines(orders.join(campaigns.select("campaign_id"), on="campaign_id", how="semi"),
-                        groups, campaigns)
-    lines = lines.join(units, on=UNIT, how="inner").with_columns(
+    lines = order_lines(orders.lazy().join(campaigns.lazy().select("campaign_id"), on="campaign_id",
+                                           how="semi"), groups, campaigns)
+    lines = lines.join(units.lazy(), on=UNIT, how="inner").with_columns(
         (_share("ordered_at") * grid).ceil().clip(0, None).cast(pl.Int64).alias("j_start"),
         pl.when(pl.col("status") == "paid").then(grid + 1)
         .otherwise((_share("status_at") * grid).ceil().clip(0, grid + 1)).cast(pl.Int64).alias("j_end"),
-    ).filter((pl.col("j_start") < pl.col("j_end")) & (pl.col("j_start") <= grid))
+    ).filter((pl.col("j_start") < pl.col("j_end")) & (pl.col("j_start") <= grid)).collect()
     starts = lines.select(*UNIT, pl.col("j_start").alias("j"), pl.col("quantity").alias("q"))
     ends = lines.filter(pl.col("j_end") <= grid).select(*UNIT, pl.col("j_end").alias("j"),
                                                          (-pl.col("quantity")).alias("q"))

@@ -21,7 +21,8 @@ FEATURES = (
     "share", "log_qty", "log_groups", "log_members", "log_posts", "log_post_groups", "hour", "dow",
     "window_hours", "log_price", "price_ratio", "category_code", "log_groups_in_wh",
     "log_prior_prod_wh", "n_prod_wh", "log_prior_prod", "log_prior_cat_wh", "log_prior_band_wh",
-    "log_prior_sup_wh", "log_add", "log_mul", "log_signal",
+    "log_prior_sup_wh", "log_add", "log_mul", "log_signal", "log_reach_prod", "log_reach_cat",
+    "log_reach_all",
 )
 BANDS = (0.0, 0.35, 0.65)  # calibration bands: not open yet, early, middle, late
 
@@ -56,7 +57,8 @@ def feature_matrix(state: pl.DataFrame) -> np.ndarray:
         "log_prior_band_wh": np.log1p(raw("prior_band_wh")),
         "log_prior_sup_wh": np.log1p(raw("prior_sup_wh")),
         "log_add": log("additive_p50"), "log_mul": log("multiplicative_p50"),
-        "log_signal": np.log1p(raw("signal_total")),
+        "log_signal": np.log1p(raw("signal_total")), "log_reach_prod": np.log1p(raw("reach_prod")),
+        "log_reach_cat": np.log1p(raw("reach_cat")), "log_reach_all": np.log1p(raw("reach_all")),
     }
     # a column with no value at all (no posts table, no signal) is constant, not missing
     return np.column_stack([np.zeros(state.height) if np.isnan(cols[f]).all() else cols[f] for f in FEATURES])

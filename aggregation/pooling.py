@@ -42,14 +42,18 @@ DAILY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def status_time(orders: pl.DataFrame) -> pl.Expr:
+def _columns(orders: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    return orders.collect_schema().names() if isinstance(orders, pl.LazyFrame) else orders.columns
+
+
+def status_time(orders: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
     """When the order's status was last set (`status_at`, defaulting to `ordered_at`)."""
-    if "status_at" in orders.columns:
+    if "status_at" in _columns(orders):
         return pl.coalesce(pl.col("status_at"), pl.col("ordered_at"))
     return pl.col("ordered_at")
 
 
-def valid_at(orders: pl.DataFrame, instant: pl.Expr | datetime) -> pl.Expr:
+def valid_at(orders: pl.DataFrame | pl.LazyFrame, instant: pl.Expr | datetime) -> pl.Expr:
     """True where the order was placed by `instant` and still paid at `instant`."""
     t = instant if isinstance(instant, pl.Expr) else pl.lit(instant).cast(TS)
     return (pl.col("ordered_at") <= t) & (
@@ -80,18 +84,25 @@ def campaign_units(campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.D
     return units.join(products.select("product_id", "supplier_id"), on="product_id", how="left")
 
 
-def order_lines(orders: pl.DataFrame, groups: pl.DataFrame, campaigns: pl.DataFrame) -> pl.DataFrame:
-    """Orders with the warehouse they pool to: the campaign's warehouse, else the group's."""
-    cols = ["order_id", "member_id", "group_id", "product_id", "campaign_id", "quantity",
-            "ordered_at", "status"]
-    lines = orders.select(*cols, status_time(orders).alias("status_at"))
-    lines = lines.join(groups.select("group_id", pl.col("warehouse_id").alias("group_wh")),
+LINE_COLUMNS = ("member_id", "group_id", "product_id", "campaign_id", "quantity", "ordered_at", "status")
+
+
+def order_lines(orders: pl.DataFrame | pl.LazyFrame, groups: pl.DataFrame, campaigns: pl.DataFrame,
+                keep: tuple[str, ...] = ()) -> pl.DataFrame | pl.LazyFrame:
+    """Orders with the warehouse they pool to: the campaign's warehouse, else the group's.
+
+    Only the columns pooling reads (LINE_COLUMNS, status_at, warehouse_id and `keep`); a LazyFrame
+    in gives a LazyFrame out, so a caller can filter before anything is materialised."""
+    lazy = isinstance(orders, pl.LazyFrame)
+    lines = orders.lazy().select(*LINE_COLUMNS, *keep, status_time(orders).alias("status_at"))
+    lines = lines.join(groups.lazy().select("group_id", pl.col("warehouse_id").alias("group_wh")),
                        on="group_id", how="left")
-    lines = lines.join(campaigns.select("campaign_id", pl.col("warehouse_id").alias("campaign_wh")),
+    lines = lines.join(campaigns.lazy().select("campaign_id", pl.col("warehouse_id").alias("campaign_wh")),
                        on="campaign_id", how="left")
-    return lines.with_columns(
+    lines = lines.with_columns(
         pl.coalesce("campaign_wh", "group_wh").alias("warehouse_id")
     ).drop("campaign_wh", "group_wh")
+    return lines if lazy else lines.collect()
 
 
 def pool_campaigns_at(
@@ -108,15 +119,16 @@ def pool_campaigns_at(
     instants = instants.select("campaign_id", pl.col("instant").cast(TS))
     units = campaign_units(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
     units = units.join(instants, on="campaign_id", how="inner")
-    lines = order_lines(orders.join(instants, on="campaign_id", how="semi"), groups, campaigns)
-    lines = lines.join(instants, on="campaign_id", how="inner").filter(valid_at(lines, pl.col("instant")))
-    pooled = lines.group_by("campaign_id", "warehouse_id").agg(
+    # lazily: only the campaigns' lines and the columns pooling reads are ever materialised
+    lines = order_lines(orders.lazy().join(instants.lazy(), on="campaign_id", how="inner"), groups, campaigns,
+                        keep=("instant",))
+    pooled = lines.filter(valid_at(orders, pl.col("instant"))).group_by("campaign_id", "warehouse_id").agg(
         pl.col("quantity").sum().cast(pl.Int64).alias("ordered_qty"),
         pl.col("group_id").n_unique().cast(pl.Int64).alias("groups_ordering"),
         pl.col("member_id").n_unique().cast(pl.Int64).alias("members_ordering"),
         pl.col("ordered_at").min().alias("first_order_at"),
         pl.col("ordered_at").max().alias("last_order_at"),
-    )
+    ).collect()
     out = units.join(pooled, on=["campaign_id", "warehouse_id"], how="left").with_columns(
         pl.col("ordered_qty", "groups_ordering", "members_ordering").fill_null(0),
         window_elapsed(pl.col("instant"), pl.col("opens_at"), pl.col("closes_at")).alias("window_elapsed"),
@@ -152,12 +164,12 @@ def pool_daily(
     """Quantity per product × warehouse × order day (platform zone), as of `instant`."""
     if campaigns is None:
         campaigns = pl.DataFrame(schema={"campaign_id": pl.String, "warehouse_id": pl.String})
-    src = orders.filter(pl.col("campaign_id").is_null()) if without_campaign_only else orders
-    lines = order_lines(src, groups, campaigns)
-    lines = lines.filter(valid_at(lines, instant))
+    src = orders.lazy()
+    src = src.filter(pl.col("campaign_id").is_null()) if without_campaign_only else src
+    lines = order_lines(src, groups, campaigns).filter(valid_at(orders, instant))
     out = lines.group_by(
         "product_id", "warehouse_id", pl.col("ordered_at").dt.convert_time_zone(TZ).dt.date().alias("day")
-    ).agg(pl.col("quantity").sum().cast(pl.Int64).alias("qty"))
+    ).agg(pl.col("quantity").sum().cast(pl.Int64).alias("qty")).collect()
     return out.select([pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]).sort(
         "product_id", "warehouse_id", "day"
     )

@@ -15,7 +15,8 @@ import numpy as np
 import polars as pl
 
 from aggregation.booking import UNIT, booking_snapshots, exposure_at
-from aggregation.bottom_up import history_priors
+from aggregation.bottom_up import history_priors, signal_expectation
+from aggregation.group_reach import ReachConfig, group_reach
 from aggregation.nowcast import NowcastConfig, NowcastModel
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
@@ -30,6 +31,7 @@ class PresaleConfig:
     grid: int = 10  # booking states at shares 0, 0.1, ..., 1
     max_train_units: int = 20_000
     calib_share: float = 0.25  # the most recent campaigns calibrate the interval
+    reach: ReachConfig | None = field(default_factory=ReachConfig)  # None: no group evidence
     pickup: PickupConfig = field(default_factory=PickupConfig)
     nowcast: NowcastConfig = field(default_factory=NowcastConfig)
     seed: int = 7
@@ -54,8 +56,10 @@ def finals(orders: pl.DataFrame, campaigns: pl.DataFrame, groups: pl.DataFrame, 
 
 
 def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, groups_in_wh: pl.DataFrame,
-                categories: dict[str, int]) -> pl.DataFrame:
-    """Join a booking state (UNIT, share, instant, qty_at, groups_at, ...) with everything the model reads."""
+                categories: dict[str, int], reach: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Join a booking state (UNIT, share, instant, qty_at, groups_at, ...) with everything the model reads.
+
+    reach (optional): UNIT, cutoff, reach_prod, reach_cat, reach_all as of min(instant, opens_at)."""
     # a campaign not yet open is read as at its opening (as in training, share 0 = the opening)
     local = pl.max_horizontal("instant", "opens_at").dt.convert_time_zone("Asia/Shanghai")
     out = base.join(meta, on=UNIT, how="left").join(
@@ -69,8 +73,14 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
         pl.col("category").replace_strict(categories, default=None, return_dtype=pl.Float64)
         .alias("category_code"),
     )
-    if "signal_total" not in out.columns:
-        out = out.with_columns(pl.lit(None, pl.Float64).alias("signal_total"))
+    if reach is not None:
+        out = out.with_columns(pl.min_horizontal("instant", "opens_at").alias("cutoff")).join(
+            reach.select(*UNIT, "cutoff", "reach_prod", "reach_cat", "reach_all"), on=[*UNIT, "cutoff"],
+            how="left").drop("cutoff")
+        out = out.with_columns(signal_expectation(out))
+    else:
+        out = out.with_columns([pl.lit(None, pl.Float64).alias(c)
+                                for c in ("reach_prod", "reach_cat", "reach_all", "signal_total")])
     return out
 
 
@@ -95,10 +105,10 @@ class PresaleForecaster:
             pl.len().cast(pl.Float64).alias("groups_in_wh"))
         closed = campaigns.filter(pl.col("closes_at") <= t)
         hist = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.prior_days))
-        past_orders = orders.join(hist.select("campaign_id"), on="campaign_id", how="semi").filter(
-            pl.col("ordered_at") <= t)
+        # every order of a campaign closed by the origin is placed before it, and pooling reads each
+        # one as of the campaign's own cutoff, so nothing after the origin enters (read lazily)
         self.history_ = unit_meta(hist, groups, products).join(
-            finals(past_orders, hist, groups, products), on=UNIT, how="left").with_columns(
+            finals(orders, hist, groups, products), on=UNIT, how="left").with_columns(
             pl.col("final_qty", "final_groups").fill_null(0))
         train = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.train_days))
         units = self.history_.join(train.select("campaign_id"), on="campaign_id", how="semi")
@@ -116,12 +126,12 @@ class PresaleForecaster:
             cal_units = cal_units[np.sort(keep)]
         chosen = pl.concat([fit_units, cal_units]).select("campaign_id").unique()
         snaps = booking_snapshots(
-            past_orders.join(chosen, on="campaign_id", how="semi"),
+            orders.lazy().filter(pl.col("ordered_at") <= t).join(chosen.lazy(), on="campaign_id", how="semi"),
             train.join(chosen, on="campaign_id", how="semi"), groups, products, posts, grid=cfg.grid,
         ).filter(pl.col("j") < cfg.grid)
         snaps = snaps.drop("final_qty").join(self.history_.select(*UNIT, "final_qty"), on=UNIT)
-        states = self._states(snaps.drop("final_qty"), units).join(snaps.select(*UNIT, "j", "final_qty"),
-                                                                 on=[*UNIT, "j"])
+        states = self._states(snaps.drop("final_qty"), units, orders).join(
+            snaps.select(*UNIT, "j", "final_qty"), on=[*UNIT, "j"])
         fit_states = states.join(fit_units.select(UNIT), on=UNIT, how="semi")
         cal_states = states.join(cal_units.select(UNIT), on=UNIT, how="semi")
         self.pickup_ = Pickup(cfg.pickup).fit(fit_states)
@@ -131,12 +141,21 @@ class PresaleForecaster:
         self.train_units_ = fit_units.height
         return self
 
-    def _states(self, base: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
+    def _states(self, base: pl.DataFrame, units: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
         meta = units.select(*UNIT, "product_id", "supplier_id", "category", "price", "list_price",
                             "opens_at", "closes_at", "max_qty")
         priors = history_priors(self.history_, meta)
+        reach = None
+        if self.config.reach is not None:
+            # the group evidence as of each state's instant, never after the opening (the same for
+            # every state of a training window, and for a campaign not open yet: as of now)
+            targets = base.select(*UNIT, "instant").join(
+                meta.select(*UNIT, "product_id", "category", "opens_at"), on=UNIT).select(
+                *UNIT, "product_id", "category", pl.min_horizontal("instant", "opens_at").alias("cutoff")
+            ).unique()
+            reach = group_reach(orders, self.groups_, self.products_, targets, self.config.reach)
         return state_frame(base.drop("opens_at", "closes_at", strict=False), meta, priors,
-                           self.groups_in_wh_, self.categories_)
+                           self.groups_in_wh_, self.categories_, reach)
 
     def _with_pickup(self, states: pl.DataFrame) -> pl.DataFrame:
         preds = self.pickup_.predict(states)
@@ -144,8 +163,7 @@ class PresaleForecaster:
             *[pl.Series(f"{m}_p{q}", preds[m][i]) for m in ("additive", "multiplicative")
               for i, q in enumerate((10, 50, 90))])
 
-    def state_at(self, frames: dict[str, pl.DataFrame], instants: pl.DataFrame,
-                 group_signal: pl.DataFrame | None = None) -> pl.DataFrame:
+    def state_at(self, frames: dict[str, pl.DataFrame], instants: pl.DataFrame) -> pl.DataFrame:
         """Exact booking state of campaigns at their instants (campaign_id, instant), model-ready."""
         campaigns, groups, products = frames["campaigns"], frames["groups"], frames["products"]
         pooled = pool_campaigns_at(frames["orders"], campaigns, groups, products, instants)
@@ -157,10 +175,7 @@ class PresaleForecaster:
             pl.col("members_ordering").alias("members_at"),
         ).join(expo, on=UNIT, how="left").with_columns(pl.col("posts_at", "post_groups_at").fill_null(0))
         units = unit_meta(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
-        states = self._states(base, units)
-        if group_signal is not None:
-            states = states.drop("signal_total").join(group_signal, on=UNIT, how="left")
-        return self._with_pickup(states)
+        return self._with_pickup(self._states(base, units, frames["orders"]))
 
     def predict(self, states: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(p10, p50, p90) per model for model-ready states; production capped by max_qty."""

@@ -1,7 +1,13 @@
 """aggregation benchmark: speed and memory of pooling + nowcasts and of the whole demand stage on a
 generated world, and the accuracy of the forecast block on a generated world and Online Retail.
 
-    .venv/bin/python -m bench.bench_aggregation [speed] [accuracy] [--groups 20000 --days 90]
+    .venv/bin/python -m bench.bench_aggregation [speed] [stage] [accuracy] [presale]
+        [--groups 20000 --days 90] [--raw DIR] [--repeats N]
+
+`stage` runs the nightly's forecast stage alone (`build_demand`), `--repeats` times, each in a
+fresh child process, and reports the medians.
+`presale` scores the pre-sale nowcasts on the S world twice in one run, without and with the
+bottom-up group evidence (aggregation.group_reach), side by side.
 
 Data is built once under $CIRCLEBUY_BENCH_DIR (default /tmp/cb-agg) with the CLI. Speed reads the
 generated raw Parquet straight into contract frames (the world is clean), each measurement in a
@@ -14,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -92,6 +99,23 @@ def child_speed(raw: str) -> dict:
     }
 
 
+def child_stage(raw: str) -> dict:
+    """The nightly's forecast stage alone (read the frames, then `build_demand` at 00:00 of the last
+    day), so that the peak memory is the stage's own."""
+    from pipelines.demand_stage import build_demand
+
+    t0 = time.perf_counter()
+    frames = raw_frames(Path(raw))
+    load_s = time.perf_counter() - t0
+    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    t1 = time.perf_counter()
+    demand, info = build_demand(frames, datetime.combine(WORLD_END, datetime.min.time(), tzinfo=TZ))
+    return {"orders": frames["orders"].height, "load_s": round(load_s, 1),
+            "peak_after_load_gib": round(after_load, 2), "demand_stage_s": round(time.perf_counter() - t1, 1),
+            "demand_rows": demand.height, "gate": info["gate"],
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+
+
 def child_accuracy(home: str, as_of: str) -> dict:
     from pipelines.evaluate import EvaluateConfig
     from pipelines.evaluate_forecast import evaluate_forecast
@@ -106,13 +130,47 @@ def child_accuracy(home: str, as_of: str) -> dict:
     return block
 
 
+def child_presale(home: str, as_of: str, reach: str) -> dict:
+    """Pre-sale block only, with the bottom-up group evidence on or off (before / after, same run)."""
+    from dataclasses import replace
+
+    import pipelines.evaluate_forecast as ef
+    from pipelines.evaluate import EvaluateConfig
+    from pipelines.home import Home
+    from pipelines.warehouse import load_frames
+
+    if reach == "off":
+        ef.PRESALE_CONFIG = replace(ef.PRESALE_CONFIG, reach=None)
+    frames = load_frames(Home(Path(home)))
+    t0 = time.perf_counter()
+    block = ef.evaluate_presale(frames, EvaluateConfig(as_of=date.fromisoformat(as_of)))
+    block["wall_s"] = round(time.perf_counter() - t0, 1)
+    block["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    return block
+
+
+def presale_compare() -> dict:
+    """Nowcasts on the S world with and without the group evidence, side by side."""
+    s_home = ROOT / "S-home"
+    if not (s_home / "warehouse.duckdb").exists():
+        accuracy_homes()
+    out = {reach: _child("presale", str(s_home), "2026-11-13", reach) for reach in ("off", "on")}
+    table = {}
+    for share in out["on"]["at_share"]:
+        table[share] = {f"{m}_{reach}": out[reach]["at_share"][share][m]
+                        for reach in ("off", "on") for m in ("additive", "production")}
+    return {"by_share": table, "wall_s": {r: out[r]["wall_s"] for r in out},
+            "peak_rss_gib": {r: out[r]["peak_rss_gib"] for r in out}}
+
+
 def _child(*args: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.bench_aggregation", "--child", *args],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def accuracy() -> dict:
+def accuracy_homes() -> tuple[Path, Path]:
+    """The S world and Online Retail warehouses (built once)."""
     s_raw, s_home = ROOT / "S-raw", ROOT / "S-home"
     if not (s_home / "warehouse.duckdb").exists():
         _run("generate", "--out", str(s_raw), "--groups", "2000", "--days", "60",
@@ -122,6 +180,11 @@ def accuracy() -> dict:
     if not (or_home / "warehouse.duckdb").exists():
         _run("import", "online-retail", str(ONLINE_RETAIL), "--out", str(or_raw))
         _run("ingest", str(or_raw), "--home", str(or_home), "--now", "2011-12-31")
+    return s_home, or_home
+
+
+def accuracy() -> dict:
+    s_home, or_home = accuracy_homes()
     return {"world_S": _child("accuracy", str(s_home), "2026-11-13"),
             "online_retail": _child("accuracy", str(or_home), "2011-11-01")}
 
@@ -131,19 +194,31 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", default=["speed", "accuracy"])
     parser.add_argument("--groups", type=int, default=20000)
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--raw", type=Path, help="an existing generated world for speed / stage "
+                        "(default: generate --groups/--days under the bench folder)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of the stage part (median reported)")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     if args.child:
         kind, *rest = args.child
-        result = child_speed(*rest) if kind == "speed" else child_accuracy(*rest)
+        runner = {"speed": child_speed, "stage": child_stage, "accuracy": child_accuracy,
+                  "presale": child_presale}[kind]
+        result = runner(*rest)
         print(json.dumps(result, default=str))
         return
     results = {}
+    raw = args.raw or (world_raw(args.groups, args.days) if {"speed", "stage"} & set(args.parts) else None)
     if "speed" in args.parts:
-        raw = world_raw(args.groups, args.days)
         results["speed"] = _child("speed", str(raw))
+    if "stage" in args.parts:
+        runs = [_child("stage", str(raw)) for _ in range(args.repeats)]
+        results["stage"] = {"runs": runs,
+                            "median_stage_s": statistics.median(r["demand_stage_s"] for r in runs),
+                            "median_peak_rss_gib": statistics.median(r["peak_rss_gib"] for r in runs)}
     if "accuracy" in args.parts:
         results["accuracy"] = accuracy()
+    if "presale" in args.parts:
+        results["presale_group_reach"] = presale_compare()
     print(json.dumps(results, indent=2, default=str))
 
 

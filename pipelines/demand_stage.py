@@ -80,8 +80,7 @@ def _decide(rows: pl.DataFrame, products: pl.DataFrame, config: DecisionConfig) 
     return rows.with_columns(*[pl.Series(k, v) for k, v in out.items()]).drop("_cost", "_price")
 
 
-def _campaign_demand(frames, as_of: datetime, config: DemandConfig, group_signal, seed: int
-                     ) -> tuple[pl.DataFrame, dict]:
+def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
     t = pl.lit(as_of).cast(TS)
     campaigns = frames["campaigns"]
     model = PresaleForecaster(replace(config.presale, seed=seed)).fit(frames, as_of)
@@ -100,7 +99,7 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, group_signal
     if live.height == 0:
         return empty_demand(), {"gate": gate, "campaigns": 0}
     instants = live.select("campaign_id", t.alias("instant"))
-    states = model.state_at(frames, instants, group_signal)
+    states = model.state_at(frames, instants)
     preds = model.predict(states)
     chosen = "production" if passed else "multiplicative"
     p10, p50, p90 = preds[chosen]
@@ -205,19 +204,20 @@ def build_demand(
     frames: dict[str, pl.DataFrame],
     as_of: datetime,
     config: DemandConfig | None = None,
-    group_signal: pl.DataFrame | None = None,
     seed: int = 7,
 ) -> tuple[pl.DataFrame, dict]:
     """The demand table of DESIGN.md "Outputs" as of `as_of`, and info (quality gate, timings).
 
-    group_signal (optional): campaign_id, warehouse_id, signal_total — the recsys bottom-up
-    expectation of units, read by the model as one more input when present.
+    The bottom-up group evidence (recent buyers of the product / category in the warehouse, see
+    aggregation.group_reach) is computed from the orders themselves, as of each state's instant in
+    training and at prediction, so the model reads the same input in both; there is no separate
+    recsys signal argument (one that only exists at prediction time cannot be learned from).
     """
     config = config or DemandConfig()
     started = time.perf_counter()
     campaigns = frames.get("campaigns")
     if campaigns is not None and campaigns.height:
-        rows, info = _campaign_demand(frames, as_of, config, group_signal, seed)
+        rows, info = _campaign_demand(frames, as_of, config, seed)
         info["mode"] = "campaigns"
     else:
         rows, info = _daily_demand(frames, as_of, config, seed)
