@@ -172,7 +172,7 @@ class PresaleForecaster:
         base = pooled.select(
             *UNIT, pl.col("window_elapsed").alias("share"), "instant",
             pl.col("ordered_qty").alias("qty_at"), pl.col("groups_ordering").alias("groups_at"),
-            pl.col("members_ordering").alias("members_at"),
+            pl.col("members_ordering").alias("members_at"), "first_order_at", "last_order_at",
         ).join(expo, on=UNIT, how="left").with_columns(pl.col("posts_at", "post_groups_at").fill_null(0))
         units = unit_meta(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
         return self._with_pickup(self._states(base, units, frames["orders"]))

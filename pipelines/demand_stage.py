@@ -110,25 +110,15 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -
         "campaign_id", "product_id", "supplier_id", "warehouse_id", "max_qty", "closes_at",
         pl.col("qty_at").alias("ordered_qty"), pl.col("groups_at").alias("groups_ordering"),
         pl.col("members_at").alias("members_ordering"), pl.col("share").alias("window_elapsed"),
-        pl.col("price").alias("_price"),
+        pl.col("price").alias("_price"), "first_order_at", "last_order_at",
     ).join(live.select("campaign_id", "delivery_on"), on="campaign_id", how="left")
-    firsts = _first_last(frames, live, as_of)
-    rows = pooled.join(firsts, on=["campaign_id", "warehouse_id"], how="left").with_columns(
+    rows = pooled.with_columns(
         pl.Series("forecast_p10", np.maximum(p10, 0.0)), pl.Series("forecast_p50", np.maximum(p50, 0.0)),
         pl.Series("forecast_p90", np.maximum(p90, 0.0)), pl.Series("method", method),
         pl.lit(f"{MODEL_VERSION}:{'gbm' if passed else 'fallback'}@{as_of:%Y-%m-%d}").alias("model_version"),
         pl.lit(as_of).cast(TS).alias("as_of"),
     )
     return rows, {"gate": gate, "campaigns": live.height, "training_windows": model.train_units_}
-
-
-def _first_last(frames, live: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
-    from aggregation.pooling import pool_campaigns_at
-
-    instants = live.select("campaign_id", pl.lit(as_of).cast(TS).alias("instant"))
-    pooled = pool_campaigns_at(frames["orders"], frames["campaigns"], frames["groups"], frames["products"],
-                               instants)
-    return pooled.select("campaign_id", "warehouse_id", "first_order_at", "last_order_at")
 
 
 def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
