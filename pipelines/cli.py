@@ -209,7 +209,11 @@ def nightly(
                                                 help="Do not score the last horizon")] = False,
     evaluate_every: Annotated[int, typer.Option(
         "--evaluate-every", min=1,
-        help="Full evaluation at most every N days; runs in between reuse the latest")] = 7,
+        help="Forecast evaluation at most every N days; runs in between reuse the latest")] = 7,
+    full_evaluation: Annotated[bool, typer.Option(
+        "--full-evaluation",
+        help="Retrain recommendations as of D - horizon to score them (slow; by default they are "
+             "scored on the training run's validation window)")] = False,
     retune_every: Annotated[int, typer.Option(
         "--retune-every", min=1,
         help="Grid search of the generators at most every N days; runs in between reuse it")] = 7,
@@ -222,7 +226,8 @@ def nightly(
         raise UsageError(f"--raw: folder {raw} does not exist")
     config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
                            seed=seed, evaluate=not skip_evaluate, evaluate_every_days=evaluate_every,
-                           retune_every_days=retune_every, progress=show_progress())
+                           full_evaluation=full_evaluation, retune_every_days=retune_every,
+                           progress=show_progress())
     try:
         result = run_nightly(resolve_home(home), config)
     except CircleBuyError as exc:

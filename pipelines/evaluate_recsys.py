@@ -54,17 +54,26 @@ def evaluate_production(
     picks, picks_info = make_picks(prod, config.as_of, PicksConfig(n=k), groups=groups)
     models["picks"] = score(picks.select("group_id", "rank", "product_id"))
     picks_s = time.perf_counter() - tick
-    best = prod.info["best_generator"]
+    timings = {**prod.info["timings_s"], "train_total": round(train_s, 3), "picks": round(picks_s, 3)}
+    block = recsys_block(models, prod, groups.len(), catalog, picks_info, timings, k)
+    return block, rankings, prod
+
+
+def recsys_block(
+    models: dict[str, dict], prod: Production, groups_evaluated: int, catalog: int, picks_info: dict,
+    timings: dict, k: int,
+) -> dict:
+    """The recsys block of DESIGN.md from the metrics of every model, `production` and `picks`."""
     key = f"ndcg@{k}"
     pop = models["popularity"][key]
     generators = [n for n in prod.models]
     best_test = max(generators, key=lambda n: models[n][key])
-    block = {
-        "groups_evaluated": groups.len(),
+    return {
+        "groups_evaluated": groups_evaluated,
         "models": models,
         "production_model": prod.info["model"],
         "fallback_reason": prod.info["fallback_reason"],
-        "best_generator": best,
+        "best_generator": prod.info["best_generator"],
         "lift": {
             "production_vs_popularity": round(models["production"][key] / pop, 4) if pop else None,
             "best_generator_on_test": best_test,
@@ -79,6 +88,39 @@ def evaluate_production(
         "tuning": {n: v["params"] for n, v in prod.info["tuning"].items()},
         "picks_info": picks_info,
         "catalog_size": catalog,
-        "timings_s": {**prod.info["timings_s"], "train_total": round(train_s, 3), "picks": round(picks_s, 3)},
+        "timings_s": timings,
     }
-    return block, rankings, prod
+
+
+def validation_block(prod: Production, k: int) -> dict:
+    """The recsys block for the training run's validation window [cutoff - h, cutoff), without
+    training again: the ranker was trained only on labels before the window, so `production` and
+    `picks` are scored on outcomes it never saw. The generators' hyper-parameters were chosen on
+    this window, which can only flatter them (the comparison errs in the baselines' favour);
+    `circlebuy evaluate --as-of` scores fully held-out weeks."""
+    val = prod.validation
+    if val is None:
+        raise ValueError("this Production kept no validation run; train it with train_production")
+    tick = time.perf_counter()
+    ranker = val.ranker if prod.ranker is not None else None
+    at = Production(val.signal, val.models, ranker, prod.chosen, prod.info, prod.frames, prod.config)
+    groups = val.relevant["group_id"].unique().sort()
+    catalog = len(val.signal.items)
+    cats = val.signal.item_meta.select("product_id", "category")
+
+    def score(rankings: pl.DataFrame) -> dict:
+        return ranking_metrics(rankings, val.relevant, k, catalog, cats)
+
+    models = dict(val.generator_metrics)
+    models["production"] = (
+        dict(val.ranker_metrics) if at.ranker is not None else dict(val.generator_metrics[prod.chosen])
+    )
+    picks, picks_info = make_picks(at, val.signal.cutoff_day, PicksConfig(n=k), groups=groups)
+    models["picks"] = score(picks.select("group_id", "rank", "product_id"))
+    timings = {"picks": round(time.perf_counter() - tick, 3)}
+    block = recsys_block(models, at, groups.len(), catalog, picks_info, timings, k)
+    block["source"] = (
+        "the training run's validation window: production and picks are scored on orders the ranker "
+        "never saw; the generators were tuned on this window"
+    )
+    return block

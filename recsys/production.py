@@ -30,9 +30,24 @@ class ProductionConfig:
     horizon_days: int = 7
     k: int = 10
     seed: int = 7
+    max_validation_groups: int = 5000  # groups (with an order in the window) that tuning scores on
     signal: SignalConfig = field(default_factory=SignalConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     ranker: RankerConfig = field(default_factory=RankerConfig)
+
+
+@dataclass
+class ValidationRun:
+    """What training learned about the validation window [cutoff - h, cutoff): the generators tuned
+    on it, the ranker trained only on labels before it, and the pairs ordered in it. Enough to
+    score the recent past without training again (the nightly's evaluation)."""
+
+    signal: Signal
+    models: dict[str, Recommender]
+    ranker: LearnedRanker | None
+    relevant: pl.DataFrame
+    generator_metrics: dict[str, dict]
+    ranker_metrics: dict
 
 
 @dataclass
@@ -46,6 +61,7 @@ class Production:
     info: dict
     frames: dict[str, pl.DataFrame]
     config: ProductionConfig
+    validation: ValidationRun | None = None
 
     def scored_candidates(self, g_rows: np.ndarray, allowed: np.ndarray | None = None) -> pl.DataFrame:
         """Candidates of all generators with features and the production `score`."""
@@ -95,6 +111,15 @@ def relevant_pairs(frames: dict[str, pl.DataFrame], start: date, days: int) -> p
     return o.select("group_id", "product_id").unique().sort("group_id", "product_id")
 
 
+def sample_groups(relevant: pl.DataFrame, max_groups: int, seed: int) -> pl.DataFrame:
+    """`relevant` restricted to at most `max_groups` of its groups, sampled with `seed`."""
+    groups = relevant["group_id"].unique().sort()
+    if groups.len() <= max_groups:
+        return relevant
+    keep = groups.sample(max_groups, seed=seed).sort()
+    return relevant.join(keep.to_frame(), on="group_id", how="semi")
+
+
 def labelled(
     models: dict[str, Recommender],
     signal: Signal,
@@ -134,13 +159,18 @@ def train_production(
     tick = time.perf_counter()
 
     sig_val = build_signal(frames, day_start(t_val), config.signal)
-    rel_val = relevant_pairs(frames, t_val, h)
+    rel_val = sample_groups(relevant_pairs(frames, t_val, h), config.max_validation_groups, config.seed)
     tuned = tune(sig_val, rel_val, _tuning(config))
     timings["tune"] = _lap(tick)
     tick = time.perf_counter()
 
     train_parts = []
-    for j in range(config.ranker.train_windows):
+    rc = config.ranker
+    per_window = max(rc.max_groups_per_window, int(rc.window_group_share * len(sig_val.groups)))
+    labelled_groups, windows_used = 0, 0
+    for j in range(rc.train_windows):
+        if labelled_groups >= rc.label_groups and windows_used >= rc.min_train_windows:
+            break
         start = t_train - timedelta(days=j * h)
         sig_j = build_signal(frames, day_start(start), config.signal)
         rel_j = relevant_pairs(frames, start, h)
@@ -148,23 +178,17 @@ def train_production(
         if rel_j.height == 0 or history < h:  # no labels, or too little history to learn from
             continue
         models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
-        rows_j = labelled(
-            models_j,
-            sig_j,
-            rel_j,
-            frames,
-            config.ranker.n_per_model,
-            config.ranker.max_groups_per_window,
-            config.seed + j,
-        )
-        train_parts.append(sample_training_rows(rows_j, config.ranker.neg_per_group, config.seed + j))
+        rows_j = labelled(models_j, sig_j, rel_j, frames, rc.n_per_model, per_window, config.seed + j)
+        train_parts.append(sample_training_rows(rows_j, rc.neg_per_group, config.seed + j))
+        labelled_groups += rows_j.filter(pl.col("label") == 1)["g"].n_unique()
+        windows_used += 1
     rows_val = labelled(tuned.fitted, sig_val, rel_val, frames, config.ranker.n_per_model)
     timings["features"] = _lap(tick)
     tick = time.perf_counter()
 
     best = best_generator(tuned.metrics, k)
     key = f"ndcg@{k}"
-    ranker, reason, val_metrics = None, "", {}
+    ranker, trial, reason, val_metrics = None, None, "", {}
     fit_rows = pl.concat(train_parts, how="vertical_relaxed") if train_parts else pl.DataFrame()
     if fit_rows.height == 0 or fit_rows["label"].n_unique() < 2:
         reason = f"no labelled training rows in [{t_train}, {t_val}); using the best generator {best!r}"
@@ -177,8 +201,8 @@ def train_production(
         bar = tuned.metrics[best][key] * (1.0 + config.ranker.min_gain)
         if val_metrics[key] > bar:
             val_groups = rows_val.select("g").unique().sort("g")
-            if val_groups.height > config.ranker.max_groups_per_window:
-                val_groups = val_groups.sample(config.ranker.max_groups_per_window, seed=config.seed)
+            if val_groups.height > per_window:
+                val_groups = val_groups.sample(per_window, seed=config.seed)
             val_rows = sample_training_rows(
                 rows_val.join(val_groups, on="g"), config.ranker.neg_per_group, config.seed + 1
             )
@@ -216,15 +240,16 @@ def train_production(
         },
         "training_rows": int(ranker.n_train_) if ranker is not None else 0,
         "windows": {
-            "train_labels": [
-                str(t_train - timedelta(days=(config.ranker.train_windows - 1) * h)),
-                str(t_val),
-            ],
+            "train_labels": [str(t_train - timedelta(days=(max(windows_used, 1) - 1) * h)), str(t_val)],
+            "label_windows": windows_used,
+            "labelled_groups": labelled_groups,
+            "validation_groups": rel_val["group_id"].n_unique(),
             "validation": [str(t_val), str(cutoff)],
         },
         "timings_s": timings,
     }
-    return Production(sig, models, ranker, info["model"], info, frames, config)
+    validation = ValidationRun(sig_val, tuned.fitted, trial, rel_val, tuned.metrics, val_metrics)
+    return Production(sig, models, ranker, info["model"], info, frames, config, validation)
 
 
 def _tuning(config: ProductionConfig) -> TuningConfig:

@@ -19,8 +19,11 @@ class RankerConfig:
     """Candidate pool size, sampling of training negatives, and the booster's knobs."""
 
     n_per_model: int = 40
-    train_windows: int = 8  # label windows of `horizon` days before the validation window
+    train_windows: int = 8  # at most this many label windows of `horizon` days before validation
     max_groups_per_window: int = 500  # groups (with a positive) sampled per window, to bound the rows
+    window_group_share: float = 0.1  # ... or this share of all groups when larger (large worlds)
+    label_groups: int = 4000  # windows are added, newest first, until this many labelled groups
+    min_train_windows: int = 2
     neg_per_group: int = 50
     max_iter: int = 150
     learning_rate: float = 0.06

@@ -89,12 +89,15 @@ class Signal:
         return self._cache["cross"]
 
 
+ORDER_COLUMNS = ("group_id", "product_id", "member_id", "ordered_at", "quantity", "unit_price")
+
+
 def paid_orders(orders: pl.DataFrame, cutoff: datetime, history_days: int | None = None) -> pl.DataFrame:
     """Paid order lines strictly before `cutoff` (cancelled and refunded lines removed)."""
-    out = orders.filter((pl.col("status") == "paid") & (pl.col("ordered_at") < cutoff))
+    keep = (pl.col("status") == "paid") & (pl.col("ordered_at") < cutoff)
     if history_days is not None:
-        out = out.filter(pl.col("ordered_at") >= cutoff - timedelta(days=history_days))
-    return out
+        keep = keep & (pl.col("ordered_at") >= cutoff - timedelta(days=history_days))
+    return orders.filter(keep)
 
 
 def build_signal(
@@ -118,7 +121,7 @@ def build_signal(
         .sort("g")
         .select("g", "group_id", "city", "warehouse_id", "kind", "created_on")
     )
-    orders = paid_orders(frames["orders"], cutoff, config.history_days)
+    orders = paid_orders(frames["orders"], cutoff, config.history_days).select(ORDER_COLUMNS)
     orders = _encode(orders, gvoc, items)
     daily = (
         orders.with_columns(day=pl.col("ordered_at").dt.date())
@@ -140,10 +143,16 @@ def build_signal(
 
 
 def _encode(frame: pl.DataFrame, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
-    """Add g / i row columns and drop rows whose group or product is outside the vocabularies."""
-    frame = gvoc.encode_column(frame, "group_id", "g")
-    frame = items.encode_column(frame, "product_id", "i")
-    return frame.filter(pl.col("g").is_not_null() & pl.col("i").is_not_null())
+    """Add g / i row columns and drop rows whose group or product is outside the vocabularies
+    (one lazy plan, so the wide intermediate frames are never materialised)."""
+    g = gvoc.frame.lazy().rename({"id": "group_id", "row": "g"})
+    i = items.frame.lazy().rename({"id": "product_id", "row": "i"})
+    return (
+        frame.lazy()
+        .join(g, on="group_id", how="inner", maintain_order="left")
+        .join(i, on="product_id", how="inner", maintain_order="left")
+        .collect()
+    )
 
 
 def _exposures(
@@ -165,7 +174,8 @@ def _exposures(
     }
     if posts is None or posts.height == 0:
         return pl.DataFrame(schema=schema)
-    p = _encode(posts.filter(pl.col("posted_at") < cutoff), gvoc, items)
+    p = _encode(posts.filter(pl.col("posted_at") < cutoff).select("group_id", "product_id", "posted_at"),
+                gvoc, items)
     if p.height == 0:
         return pl.DataFrame(schema=schema)
     p = p.select("g", "i", "posted_at").sort("posted_at")

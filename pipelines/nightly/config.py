@@ -18,7 +18,8 @@ class NightlyConfig:
     k: int = 10
     horizon_days: int = 7
     evaluate: bool = True          # score the last horizon (as-of D - horizon) for the report
-    evaluate_every_days: int = 7   # reuse a full evaluation made by a run fewer days ago than this
+    evaluate_every_days: int = 7   # reuse a forecast evaluation made by a run fewer days ago than this
+    full_evaluation: bool = False  # retrain recsys as of D - horizon to score it (slow)
     retune_every_days: int = 7     # reuse generator hyper-parameters tuned fewer days ago than this
     progress: bool = False
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling

@@ -143,44 +143,56 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
 
 
 def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
-    """Score the models on the last horizon, whose outcome is known by the run's date."""
+    """Score the models on the last horizon, whose outcome is known by the run's date.
+
+    Recommendations: the training run's validation window (the ranker never saw it), so nothing is
+    trained twice; `full_evaluation` retrains as of D - horizon instead (what `circlebuy evaluate`
+    does). Forecasts: scored as of D - horizon, or reused from a run fewer than
+    `evaluate_every_days` ago."""
     if not ctx.config.evaluate:
         ctx.notes.append("evaluation skipped by configuration")
         return 0, 0
+    from pipelines.evaluate import EvaluateConfig
+    from pipelines.evaluate_recsys import evaluate_recsys, validation_block
+
+    as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
+    config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
+                            seed=ctx.config.seed)
+    if ctx.config.full_evaluation or ctx.production is None or ctx.production.validation is None:
+        recsys_block, _ = evaluate_recsys(ctx.frames, config)
+    else:
+        recsys_block = validation_block(ctx.production, ctx.config.k)
+    forecast_block = _forecast_evaluation(ctx, config)
+    ctx.evaluation = {"as_of": as_of.isoformat(), "horizon_days": config.horizon_days,
+                      "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
+    ctx.record.evaluation = ctx.evaluation
+    ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
+    return int(recsys_block.get("groups_evaluated", 0)), int(forecast_block.get("series_evaluated", 0))
+
+
+def _forecast_evaluation(ctx: RunContext, config) -> dict:
+    """The forecast block as of D - horizon, or a recent run's when one is young enough."""
     if ctx.config.evaluate_every_days > 1:
         con = connect(ctx.home)
         try:
             earlier = recent_evaluation(con, ctx.config.run_date, ctx.config.evaluate_every_days)
         finally:
             con.close()
-        if earlier is not None:
-            ctx.evaluation = earlier["evaluation"]
+        if earlier is not None and "forecast" in earlier["evaluation"]:
             ctx.notes.append(
-                f"evaluation reused from run {earlier['run_id']} of {earlier['run_date']} "
-                f"(as of {ctx.evaluation.get('as_of')}); a full evaluation runs every "
+                f"forecast evaluation reused from run {earlier['run_id']} of {earlier['run_date']} "
+                f"(as of {earlier['evaluation'].get('as_of')}); it runs every "
                 f"{ctx.config.evaluate_every_days} days")
-            ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
-            return 0, 0
-    from pipelines.evaluate import EvaluateConfig
-    from pipelines.evaluate_forecast import evaluate_forecast
-    from pipelines.evaluate_recsys import evaluate_recsys
-
-    as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
-    config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
-                            seed=ctx.config.seed)
+            return {"reused_from_run": earlier["run_id"], **earlier["evaluation"]["forecast"]}
     from aggregation.timeseries import InsufficientHistoryError
+    from pipelines.evaluate_forecast import evaluate_forecast
 
-    recsys_block, _ = evaluate_recsys(ctx.frames, config)
     try:
         forecast_block, _ = evaluate_forecast(ctx.frames, config)
     except InsufficientHistoryError as exc:
         forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
-        ctx.notes.append(f"forecast evaluation as of {as_of}: {exc}")
-    ctx.evaluation = {"as_of": as_of.isoformat(), "horizon_days": config.horizon_days,
-                      "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
-    ctx.record.evaluation = ctx.evaluation
-    ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
-    return int(recsys_block.get("groups_evaluated", 0)), int(forecast_block.get("series_evaluated", 0))
+        ctx.notes.append(f"forecast evaluation as of {config.as_of}: {exc}")
+    return forecast_block
 
 
 def stage_report(ctx: RunContext) -> tuple[int, int]:

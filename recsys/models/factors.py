@@ -18,12 +18,12 @@ class _Factorisation(Recommender):
 
     half_life: float | None
     value: str
-    _implicit_model: Callable[[], AlternatingLeastSquares | BayesianPersonalizedRanking]
+    _implicit_model: Callable[[int], AlternatingLeastSquares | BayesianPersonalizedRanking]
 
     def _fit(self, signal: Signal) -> None:
         x = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
         with threadpool_limits(1, "blas"):
-            model = self._implicit_model()
+            model = self._implicit_model(x.nnz)
             model.fit(x, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
@@ -56,7 +56,7 @@ class ALS(_Factorisation):
         self.half_life = half_life
         self.value = value
 
-    def _implicit_model(self) -> AlternatingLeastSquares:
+    def _implicit_model(self, nnz: int) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
             factors=self.factors, regularization=self.regularization, alpha=self.alpha,
             iterations=self.iterations, random_state=self.seed, num_threads=1,
@@ -65,7 +65,12 @@ class ALS(_Factorisation):
 
 @register
 class BPR(_Factorisation):
-    """Implicit BPR on the binary history; score = user factors . item factors (with item bias)."""
+    """Implicit BPR on the binary history; score = user factors . item factors (with item bias).
+
+    One epoch draws one (group, positive, negative) sample per stored pair, so its cost grows with
+    the data: epochs are capped so that the fit draws at most `max_samples` samples
+    (`iterations_` is what was run; large worlds train fewer, longer epochs' worth of steps).
+    """
 
     name = "bpr"
 
@@ -77,6 +82,7 @@ class BPR(_Factorisation):
         iterations: int = 100,
         half_life: float | None = None,
         value: str = "days",
+        max_samples: int = 25_000_000,
         seed: int = 7,
     ) -> None:
         super().__init__(seed)
@@ -84,12 +90,14 @@ class BPR(_Factorisation):
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.iterations = iterations
+        self.max_samples = max_samples
         self.half_life = half_life
         self.value = value
 
-    def _implicit_model(self) -> BayesianPersonalizedRanking:
+    def _implicit_model(self, nnz: int) -> BayesianPersonalizedRanking:
+        self.iterations_ = max(1, min(self.iterations, self.max_samples // max(nnz, 1)))
         return BayesianPersonalizedRanking(
             factors=self.factors, learning_rate=self.learning_rate,
-            regularization=self.regularization, iterations=self.iterations,
+            regularization=self.regularization, iterations=self.iterations_,
             random_state=self.seed, num_threads=1,
         )

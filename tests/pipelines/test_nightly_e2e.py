@@ -87,10 +87,13 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
     assert again["stages"][0]["rows_out"] == 0  # everything was a duplicate the second time
     # the grid search is weekly: the second run reuses the first one's hyper-parameters
     assert "hyper-parameters reused from the tuning of 2026-11-20" in (after / "report.html").read_text()
-    # the full evaluation is weekly: the second run reuses the first one's and says so
-    assert f"evaluation reused from run {result['run_id']}" in (after / "report.html").read_text()
-    assert json.loads((after / "evaluation.json").read_text()) == json.loads(
-        (before / "evaluation.json").read_text())
+    # the forecast evaluation is weekly: the second run reuses the first one's and says so
+    assert f"forecast evaluation reused from run {result['run_id']}" in (after / "report.html").read_text()
+    first, second = (json.loads((s / "evaluation.json").read_text()) for s in (before, after))
+    assert second["forecast"] == {"reused_from_run": result["run_id"], **first["forecast"]}
+    # recommendations are scored on the training run's validation window every night, identically
+    assert second["recsys"]["models"] == first["recsys"]["models"]
+    assert second["recsys"]["source"].startswith("the training run's validation window")
 
 
 def test_cli_failure_injection_exits_1_and_keeps_the_live_snapshot(first_run, raw):

@@ -124,3 +124,12 @@ def test_allowed_mask_restricts_the_list(name, signal):
     mask[allowed] = True
     recs = m.recommend(["a1"], 5, mask)
     assert set(recs["product_id"]) <= {"A1", "B2", "Z0"} and recs.height == 3
+
+
+def test_bpr_caps_its_epochs_by_the_sample_budget(signal):
+    nnz = signal.matrix(None, "days").nnz
+    full = make_model("bpr", iterations=50, seed=7).fit(signal)
+    capped = make_model("bpr", iterations=50, max_samples=3 * nnz, seed=7).fit(signal)
+    assert full.iterations_ == 50
+    assert capped.iterations_ == 3
+    assert make_model("bpr", iterations=50, max_samples=1, seed=7).fit(signal).iterations_ == 1
