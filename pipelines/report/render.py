@@ -283,6 +283,7 @@ def _ranking(recsys: dict | None) -> str:
     out = [
         f"<p>Groups evaluated: <b>{_cell((recsys or {}).get('groups_evaluated'))}</b>. Higher is better; "
         "baselines are shown in grey in the table, the published ranker (production) in bold.</p>",
+        f"<p>Scored on: {esc(str(recsys['source']))}.</p>" if (recsys or {}).get("source") else "",
         _figure(svg, "Ranking metrics of every model (higher is better)."),
     ]
     primary = next((k for k in metrics if k.startswith("ndcg@")), metrics[0] if metrics else None)

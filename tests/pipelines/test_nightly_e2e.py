@@ -94,6 +94,7 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
     # recommendations are scored on the training run's validation window every night, identically
     assert second["recsys"]["models"] == first["recsys"]["models"]
     assert second["recsys"]["source"].startswith("the training run's validation window")
+    assert "Scored on: the training run&#x27;s validation window" in (after / "report.html").read_text()
 
 
 def test_cli_failure_injection_exits_1_and_keeps_the_live_snapshot(first_run, raw):
