@@ -128,7 +128,7 @@ def pool_campaigns_at(
         pl.col("member_id").n_unique().cast(pl.Int64).alias("members_ordering"),
         pl.col("ordered_at").min().alias("first_order_at"),
         pl.col("ordered_at").max().alias("last_order_at"),
-    ).collect()
+    ).collect(engine="streaming")
     out = units.join(pooled, on=["campaign_id", "warehouse_id"], how="left").with_columns(
         pl.col("ordered_qty", "groups_ordering", "members_ordering").fill_null(0),
         window_elapsed(pl.col("instant"), pl.col("opens_at"), pl.col("closes_at")).alias("window_elapsed"),

@@ -6,8 +6,9 @@ generated world, and the accuracy of the forecast block on a generated world and
 
 `stage` runs the nightly's forecast stage alone (`build_demand`), `--repeats` times, each in a
 fresh child process, and reports the medians.
-`presale` scores the pre-sale nowcasts on the S world twice in one run, without and with the
-bottom-up group evidence (aggregation.group_reach), side by side.
+`presale` scores the pre-sale nowcasts on the S world in one run, side by side, for each variant of
+PRESALE_VARIANTS (without / with the bottom-up group evidence of aggregation.group_reach, the
+product-level expectation, the P50 as the median or at the unbiased level).
 
 Data is built once under $CIRCLEBUY_BENCH_DIR (default /tmp/cb-agg) with the CLI. Speed reads the
 generated raw Parquet straight into contract frames (the world is clean), each measurement in a
@@ -130,23 +131,37 @@ def child_accuracy(home: str, as_of: str) -> dict:
     return block
 
 
-def child_presale(home: str, as_of: str, reach: str) -> dict:
-    """Pre-sale block only, with the bottom-up group evidence on or off (before / after, same run)."""
+PRESALE_VARIANTS = {
+    # name: (group evidence, features, point forecast level until share)
+    "before": (False, "default", -1.0),  # no group evidence, P50 the median
+    "group_evidence": (True, "default", -1.0),  # + recent category buyers and active groups
+    "group+product_signal": (True, "all", -1.0),  # + the product-level bottom-up expectation
+    "group+unbiased_open": (True, "default", 0.0),  # production: + unbiased point before opening
+    "group+unbiased_all": (True, "default", 1.0),  # unbiased point at every share (not kept)
+}
+
+
+def child_presale(home: str, as_of: str) -> dict:
+    """Pre-sale block per PRESALE_VARIANTS, the frames read once."""
     from dataclasses import replace
 
     import pipelines.evaluate_forecast as ef
+    from aggregation.nowcast import DEFAULT_FEATURES, FEATURES
     from pipelines.evaluate import EvaluateConfig
     from pipelines.home import Home
     from pipelines.warehouse import load_frames
 
-    if reach == "off":
-        ef.PRESALE_CONFIG = replace(ef.PRESALE_CONFIG, reach=None)
     frames = load_frames(Home(Path(home)))
-    t0 = time.perf_counter()
-    block = ef.evaluate_presale(frames, EvaluateConfig(as_of=date.fromisoformat(as_of)))
-    block["wall_s"] = round(time.perf_counter() - t0, 1)
-    block["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
-    return block
+    cfg = ef.PRESALE_CONFIG
+    out = {}
+    for name, (reach, feats, until) in PRESALE_VARIANTS.items():
+        ef.PRESALE_CONFIG = replace(cfg, reach=cfg.reach if reach else None, nowcast=replace(
+            cfg.nowcast, features=FEATURES if feats == "all" else DEFAULT_FEATURES, unbiased_until=until))
+        t0 = time.perf_counter()
+        out[name] = ef.evaluate_presale(frames, EvaluateConfig(as_of=date.fromisoformat(as_of)))
+        out[name]["wall_s"] = round(time.perf_counter() - t0, 1)
+    out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    return out
 
 
 def presale_compare() -> dict:
@@ -154,13 +169,15 @@ def presale_compare() -> dict:
     s_home = ROOT / "S-home"
     if not (s_home / "warehouse.duckdb").exists():
         accuracy_homes()
-    out = {reach: _child("presale", str(s_home), "2026-11-13", reach) for reach in ("off", "on")}
+    out = _child("presale", str(s_home), "2026-11-13")
+    first = out["before"]
     table = {}
-    for share in out["on"]["at_share"]:
-        table[share] = {f"{m}_{reach}": out[reach]["at_share"][share][m]
-                        for reach in ("off", "on") for m in ("additive", "production")}
-    return {"by_share": table, "wall_s": {r: out[r]["wall_s"] for r in out},
-            "peak_rss_gib": {r: out[r]["peak_rss_gib"] for r in out}}
+    for share in first["at_share"]:
+        table[share] = {"additive": first["at_share"][share]["additive"]}
+        table[share].update({f"production[{v}]": out[v]["at_share"][share]["production"]
+                             for v in PRESALE_VARIANTS})
+    return {"windows_evaluated": first["windows_evaluated"], "volume": first["volume"], "by_share": table,
+            "wall_s": {v: out[v]["wall_s"] for v in PRESALE_VARIANTS}, "peak_rss_gib": out["peak_rss_gib"]}
 
 
 def _child(*args: str) -> dict:

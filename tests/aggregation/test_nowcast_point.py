@@ -1,5 +1,5 @@
-"""The nowcast's point forecast: at the per-band level that leaves no bias on held-out campaigns,
-between the median and P90, with the interval around it unchanged."""
+"""The nowcast's point forecast: at the level (per share of the window) that leaves no bias on
+held-out campaigns, between the median and P90, with the interval around it unchanged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from aggregation.nowcast import NowcastConfig, share_band, unbiased_lift
+from aggregation.nowcast import NowcastConfig, unbiased_lift
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from tests.aggregation.synth import TZ, world
 
@@ -32,26 +32,39 @@ def frames_origin():
     return world(days=30, products=6, groups=10, seed=11), datetime(2026, 1, 26, 0, tzinfo=TZ)
 
 
-def fit(frames, origin, unbiased: bool) -> PresaleForecaster:
-    config = PresaleConfig(nowcast=NowcastConfig(max_iter=20, unbiased_point=unbiased), max_train_units=400,
+def fit(frames, origin, until: float) -> PresaleForecaster:
+    config = PresaleConfig(nowcast=NowcastConfig(max_iter=20, unbiased_until=until), max_train_units=400,
                            train_days=14)
     return PresaleForecaster(replace(config, seed=3)).fit(frames, origin)
 
 
-def test_point_has_no_bias_on_the_calibration_bands_and_keeps_the_interval(frames_origin):
+def test_point_has_no_bias_on_the_calibration_shares_and_keeps_the_interval(frames_origin):
     frames, origin = frames_origin
-    median, unbiased = fit(frames, origin, False), fit(frames, origin, True)
+    median, unbiased = fit(frames, origin, -1.0), fit(frames, origin, 1.0)
     cal = unbiased.calibration_states_
     lo_m, p50_m, hi_m = median.model_.predict(cal)
     lo_u, p50_u, hi_u = unbiased.model_.predict(cal)
     assert np.all(p50_u >= p50_m - 1e-9) and np.all(lo_u <= p50_u) and np.all(p50_u <= hi_u + 1e-9)
     np.testing.assert_allclose(lo_u, np.minimum(lo_m, p50_u))
     y = cal["final_qty"].to_numpy().astype(np.float64)
-    bands = share_band(cal["share"].to_numpy())
-    for b in np.unique(bands):
-        m = bands == b
-        lift = unbiased.model_.lifts_[int(b)]
-        assert 0.0 <= lift <= 1.0
+    share = cal["share"].to_numpy()
+    shares, levels = unbiased.model_.lifts_
+    assert shares.size >= 2 and np.all((levels >= 0) & (levels <= 1)) and levels.max() > 0
+    for v, lift in zip(shares, levels, strict=True):
+        m = np.isclose(share, v)
         if 0.0 < lift < 1.0:
             assert p50_u[m].sum() == pytest.approx(y[m].sum(), rel=1e-6)
+    # between two learned shares the level is interpolated
+    mid_share = 0.5 * (shares[0] + shares[1])
+    assert unbiased.model_.lift_at(np.array([mid_share]))[0] == pytest.approx(0.5 * (levels[0] + levels[1]))
+    assert median.model_.lifts_[0].size == 0
     assert (pl.Series(p50_u) >= 0).all()
+
+
+def test_default_lifts_only_before_the_window_opens(frames_origin):
+    frames, origin = frames_origin
+    model = fit(frames, origin, 0.0).model_
+    shares, levels = model.lifts_
+    assert list(shares) == [0.0]
+    lift = model.lift_at(np.array([0.0, 0.05, 0.5, 1.0]))
+    assert lift[0] == pytest.approx(levels[0]) and np.all(lift[1:] == 0.0)
