@@ -111,10 +111,14 @@ def pool_campaigns_at(
     groups: pl.DataFrame,
     products: pl.DataFrame,
     instants: pl.DataFrame,
+    *,
+    detail: bool = True,
 ) -> pl.DataFrame:
     """Pool every campaign of `instants` (campaign_id, instant) as of its own instant.
 
     One row per campaign × warehouse served, zero-order units included, columns POOL_SCHEMA.
+    detail=False computes only ordered_qty and groups_ordering (members and first / last order
+    times are null): member ids are then never read, which halves the memory over many campaigns.
     """
     instants = instants.select("campaign_id", pl.col("instant").cast(TS))
     units = campaign_units(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
@@ -122,15 +126,20 @@ def pool_campaigns_at(
     # lazily: only the campaigns' lines and the columns pooling reads are ever materialised
     lines = order_lines(orders.lazy().join(instants.lazy(), on="campaign_id", how="inner"), groups, campaigns,
                         keep=("instant",))
+    aggs = [pl.col("quantity").sum().cast(pl.Int64).alias("ordered_qty"),
+            pl.col("group_id").n_unique().cast(pl.Int64).alias("groups_ordering")]
+    if detail:
+        aggs += [pl.col("member_id").n_unique().cast(pl.Int64).alias("members_ordering"),
+                 pl.col("ordered_at").min().alias("first_order_at"),
+                 pl.col("ordered_at").max().alias("last_order_at")]
     pooled = lines.filter(valid_at(orders, pl.col("instant"))).group_by("campaign_id", "warehouse_id").agg(
-        pl.col("quantity").sum().cast(pl.Int64).alias("ordered_qty"),
-        pl.col("group_id").n_unique().cast(pl.Int64).alias("groups_ordering"),
-        pl.col("member_id").n_unique().cast(pl.Int64).alias("members_ordering"),
-        pl.col("ordered_at").min().alias("first_order_at"),
-        pl.col("ordered_at").max().alias("last_order_at"),
-    ).collect(engine="streaming")
+        aggs).collect(engine="streaming")
+    if not detail:
+        pooled = pooled.with_columns(pl.lit(None, pl.Int64).alias("members_ordering"),
+                                     *[pl.lit(None, TS).alias(c) for c in ("first_order_at",
+                                                                           "last_order_at")])
     out = units.join(pooled, on=["campaign_id", "warehouse_id"], how="left").with_columns(
-        pl.col("ordered_qty", "groups_ordering", "members_ordering").fill_null(0),
+        pl.col("ordered_qty", "groups_ordering", *(["members_ordering"] if detail else [])).fill_null(0),
         window_elapsed(pl.col("instant"), pl.col("opens_at"), pl.col("closes_at")).alias("window_elapsed"),
     )
     return out.select([pl.col(c).cast(t) for c, t in POOL_SCHEMA.items()]).sort("campaign_id", "warehouse_id")

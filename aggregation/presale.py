@@ -50,7 +50,7 @@ def finals(orders: pl.DataFrame, campaigns: pl.DataFrame, groups: pl.DataFrame, 
            ) -> pl.DataFrame:
     """Pooled total at each campaign's cutoff, per campaign × warehouse (the outcome to forecast)."""
     instants = campaigns.select("campaign_id", pl.col("closes_at").alias("instant"))
-    pooled = pool_campaigns_at(orders, campaigns, groups, products, instants)
+    pooled = pool_campaigns_at(orders, campaigns, groups, products, instants, detail=False)
     return pooled.select(*UNIT, pl.col("ordered_qty").alias("final_qty"),
                          pl.col("groups_ordering").alias("final_groups"))
 
