@@ -39,9 +39,81 @@ def candidates(
 
 
 def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Join the per-(g, i), per-g, per-i and per-(city, i) features onto `cands` (g, i, ...)."""
-    d = signal.daily
-    own = (
+    """Join the per-(g, i), per-g, per-i and per-(city, i) features onto `cands` (g, i, ...).
+
+    Per-item and per-city tables are computed once per signal and cached; per-group ones only for
+    the groups in `cands`, so scoring the groups in chunks costs no more than scoring them at once.
+    """
+    shared = _shared_tables(signal, frames)
+    wanted = cands.select("g").unique()
+    d = signal.daily.join(wanted, on="g", how="semi")
+    own = _own(d)
+    grp = d.group_by("g").agg(
+        g_lines=pl.col("lines").sum(),
+        g_items=pl.col("i").n_unique(),
+        g_unit_price=pl.col("amount").sum() / pl.col("qty").sum(),
+        g_lines_14=pl.col("lines").filter(pl.col("age") <= 14).sum(),
+        g_days=pl.col("age").n_unique().cast(pl.Int64),
+        g_days_28=pl.col("age").filter(pl.col("age") <= 28).n_unique().cast(pl.Int64),
+        g_last_age=pl.col("age").min(),
+    )
+    cat_share = (
+        d.join(shared["meta"].select("i", "category"), on="i")
+        .group_by("g", "category")
+        .agg(cl=pl.col("lines").sum())
+        .join(grp.select("g", "g_lines"), on="g")
+        .select("g", "category", cat_share=pl.col("cl") / pl.col("g_lines"))
+    )
+    e = signal.exposures.join(wanted, on="g", how="semi")
+    expo = e.select(
+        "g",
+        "i",
+        "posts",
+        "responded",
+        "last_post_age",
+        "posts_recent",
+        response_rate=(pl.col("responded") + 0.5) / (pl.col("posts") + 1.0),
+        ignored=pl.col("posts") - pl.col("responded"),
+    )
+    fbs = (
+        signal.feedback.join(wanted, on="g", how="semi")
+        .group_by("g", "i")
+        .agg(
+            fb_skip=(pl.col("action") == "skip").sum(),
+            fb_not_interested=(pl.col("action") == "not_interested").sum(),
+        )
+    )
+    cross = signal.member_cross.join(wanted, on="g", how="semi")
+    out = (
+        cands.join(own, on=["g", "i"], how="left")
+        .join(expo, on=["g", "i"], how="left")
+        .join(cross, on=["g", "i"], how="left")
+        .join(fbs, on=["g", "i"], how="left")
+        .join(grp, on="g", how="left")
+        .join(shared["size"], on="g", how="left")
+        .join(shared["meta"], on="i", how="left")
+        .join(shared["item"], on="i", how="left")
+        .join(shared["item_resp"], on="i", how="left")
+        .join(shared["repeat"], on="i", how="left")
+        .join(shared["city"], on="g", how="left")
+    )
+    out = out.join(cat_share, on=["g", "category"], how="left").join(
+        shared["city_item"], on=["city", "i"], how="left"
+    )
+    out = out.with_columns(
+        price_rel=pl.col("price") / pl.col("g_unit_price"),
+        own_day_share=pl.col("own_days").fill_null(0) / pl.col("g_days"),
+        own_recency_rel=pl.col("last_order_age") - pl.col("g_last_age"),
+        i_trend=pl.col("i_groups_7").fill_null(0) / (pl.col("i_groups_28").fill_null(0) / 4.0 + 1.0),
+        on_sale=_on_sale(frames.get("campaigns"), signal, out),
+    )
+    fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
+    return out.with_columns(pl.col(fill0).fill_null(0)).sort("g", "i")
+
+
+def _own(d: pl.DataFrame) -> pl.DataFrame:
+    """Per (g, i): the group's own orders of the item (lines, days, members, recency, cycle)."""
+    return (
         d.group_by("g", "i")
         .agg(
             own_lines=pl.col("lines").sum(),
@@ -60,16 +132,15 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         )
         .with_columns(due=pl.col("last_order_age") / pl.col("cycle"))
     )
-    grp = d.group_by("g").agg(
-        g_lines=pl.col("lines").sum(),
-        g_items=pl.col("i").n_unique(),
-        g_unit_price=pl.col("amount").sum() / pl.col("qty").sum(),
-        g_lines_14=pl.col("lines").filter(pl.col("age") <= 14).sum(),
-        g_days=pl.col("age").n_unique().cast(pl.Int64),
-        g_days_28=pl.col("age").filter(pl.col("age") <= 28).n_unique().cast(pl.Int64),
-        g_last_age=pl.col("age").min(),
-    )
-    repeat = own.group_by("i").agg(
+
+
+def _shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The features that do not depend on which groups are scored, once per signal."""
+    if "feature_tables" in signal._cache:
+        return signal._cache["feature_tables"]
+    d = signal.daily
+    days_per_pair = d.group_by("g", "i").agg(own_days=pl.len())
+    repeat = days_per_pair.group_by("i").agg(
         i_buyers=pl.len().cast(pl.Int64), i_repeat_rate=(pl.col("own_days") >= 2).mean()
     )
     meta = signal.item_meta.select(
@@ -78,13 +149,6 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         "category",
         is_standard=pl.col("is_standard").cast(pl.Float32),
         product_age=(pl.lit(signal.cutoff_day) - pl.col("launched_on")).dt.total_days().cast(pl.Float32),
-    )
-    cat_share = (
-        d.join(meta.select("i", "category"), on="i")
-        .group_by("g", "category")
-        .agg(cl=pl.col("lines").sum())
-        .join(grp.select("g", "g_lines"), on="g")
-        .select("g", "category", cat_share=pl.col("cl") / pl.col("g_lines"))
     )
     item = d.group_by("i").agg(
         i_groups_1=pl.col("g").filter(pl.col("age") <= 1).n_unique(),
@@ -101,54 +165,24 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         .agg(city_groups_7=pl.col("g").n_unique())
         .join(city_size, on="city")
         .with_columns(city_share_7=pl.col("city_groups_7") / pl.col("city_groups"))
-    )
-    e = signal.exposures
-    expo = e.select(
-        "g",
-        "i",
-        "posts",
-        "responded",
-        "last_post_age",
-        "posts_recent",
-        response_rate=(pl.col("responded") + 0.5) / (pl.col("posts") + 1.0),
-        ignored=pl.col("posts") - pl.col("responded"),
+        .select("city", "i", "city_groups_7", "city_share_7")
     )
     item_resp = (
-        e.group_by("i")
+        signal.exposures.group_by("i")
         .agg(i_posts=pl.col("posts").sum(), i_resp=pl.col("responded").sum())
         .select("i", "i_posts", i_response_rate=(pl.col("i_resp") + 1) / (pl.col("i_posts") + 4))
     )
-    fb = signal.feedback
-    fbs = fb.group_by("g", "i").agg(
-        fb_skip=(pl.col("action") == "skip").sum(),
-        fb_not_interested=(pl.col("action") == "not_interested").sum(),
-    )
-    size = _group_sizes(frames["memberships"], signal)
-    out = (
-        cands.join(own, on=["g", "i"], how="left")
-        .join(expo, on=["g", "i"], how="left")
-        .join(signal.member_cross, on=["g", "i"], how="left")
-        .join(fbs, on=["g", "i"], how="left")
-        .join(grp, on="g", how="left")
-        .join(size, on="g", how="left")
-        .join(meta, on="i", how="left")
-        .join(item, on="i", how="left")
-        .join(item_resp, on="i", how="left")
-        .join(repeat, on="i", how="left")
-        .join(city, on="g", how="left")
-    )
-    out = out.join(cat_share, on=["g", "category"], how="left").join(
-        city_item.select("city", "i", "city_groups_7", "city_share_7"), on=["city", "i"], how="left"
-    )
-    out = out.with_columns(
-        price_rel=pl.col("price") / pl.col("g_unit_price"),
-        own_day_share=pl.col("own_days").fill_null(0) / pl.col("g_days"),
-        own_recency_rel=pl.col("last_order_age") - pl.col("g_last_age"),
-        i_trend=pl.col("i_groups_7").fill_null(0) / (pl.col("i_groups_28").fill_null(0) / 4.0 + 1.0),
-        on_sale=_on_sale(frames.get("campaigns"), signal, out),
-    )
-    fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
-    return out.with_columns(pl.col(fill0).fill_null(0)).sort("g", "i")
+    tables = {
+        "repeat": repeat,
+        "meta": meta,
+        "item": item,
+        "city": city,
+        "city_item": city_item,
+        "item_resp": item_resp,
+        "size": _group_sizes(frames["memberships"], signal),
+    }
+    signal._cache["feature_tables"] = tables
+    return tables
 
 
 FEATURE_ZERO_FILL = (
@@ -204,7 +238,9 @@ def _on_sale(campaigns: pl.DataFrame | None, signal: Signal, frame: pl.DataFrame
     if campaigns is None or campaigns.height == 0:
         recent = signal.daily.filter(pl.col("age") <= 14).select("i").unique().with_columns(on=pl.lit(1.0))
         return frame.select("i").join(recent, on="i", how="left", maintain_order="left")["on"].fill_null(0.0)
-    avail = available_pairs(campaigns, signal)
+    if "available_pairs" not in signal._cache:
+        signal._cache["available_pairs"] = available_pairs(campaigns, signal)
+    avail = signal._cache["available_pairs"]
     return (
         frame.select("g", "i")
         .join(avail.with_columns(on=pl.lit(1.0)), on=["g", "i"], how="left", maintain_order="left")["on"]

@@ -11,7 +11,7 @@ import polars as pl
 
 from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
 from recsys.features import add_features, available_campaigns, candidates
-from recsys.production import Production
+from recsys.production import Production, chunks
 from recsys.signal import Signal, day_start
 
 SLOTS = ("hot", "regular", "replenish", "new")
@@ -70,11 +70,18 @@ def make_picks(
             f"nothing is on sale on {for_date} for these groups (no open or opening campaign): no picks"
         )
         return pl.DataFrame(schema=PICKS_SCHEMA), info
-    scored = score_available(prod, g_rows, avail, config)
-    kept = apply_rules(scored, signal, config)
-    slotted = assign_slots(kept, config)
-    chosen = select(slotted, config)
-    picks = with_reasons(chosen, signal).with_columns(
+    counts = {"candidates": 0, "after_rules": 0}
+    parts = []
+    for chunk in chunks(g_rows):  # bounded memory: candidates x features of one chunk at a time
+        avail_chunk = avail.join(pl.DataFrame({"g": pl.Series(chunk, dtype=pl.Int64)}), on="g", how="semi")
+        if avail_chunk.height == 0:
+            continue
+        scored = score_available(prod, chunk, avail_chunk, config)
+        kept = apply_rules(scored, signal, config)
+        counts["candidates"] += scored.height
+        counts["after_rules"] += kept.height
+        parts.append(with_reasons(select(assign_slots(kept, config), config), signal))
+    picks = pl.concat(parts).with_columns(
         for_date=pl.lit(for_date),
         model_version=pl.lit(f"{prod.chosen}@{for_date.isoformat()}"),
     )
@@ -88,8 +95,7 @@ def make_picks(
         .sort("group_id", "rank")
     )
     info.update(
-        candidates=scored.height,
-        after_rules=kept.height,
+        **counts,
         picks=picks.height,
         slots={s: int((picks["slot"] == s).sum()) for s in SLOTS},
     )

@@ -82,8 +82,17 @@ class Production:
             return self.models[self.chosen].recommend(groups, n)
         g_rows = self.signal.groups.encode(groups)
         known = g_rows[g_rows >= 0]
-        scored = self.scored_candidates(known)
-        return top_n(scored, self.signal, n)
+        parts = [top_n(self.scored_candidates(chunk), self.signal, n) for chunk in chunks(known)]
+        return pl.concat(parts) if parts else top_n(self.scored_candidates(known), self.signal, n)
+
+
+GROUP_CHUNK = 2000  # groups scored together: bounds the candidate x feature frame on large worlds
+
+
+def chunks(g_rows: np.ndarray, size: int | None = None) -> list[np.ndarray]:
+    """`g_rows` in consecutive pieces of at most `size` (default GROUP_CHUNK)."""
+    size = size or GROUP_CHUNK
+    return [g_rows[start : start + size] for start in range(0, len(g_rows), size)]
 
 
 def top_n(scored: pl.DataFrame, signal: Signal, n: int) -> pl.DataFrame:
@@ -180,7 +189,7 @@ def train_production(
         models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
         rows_j = labelled(models_j, sig_j, rel_j, frames, rc.n_per_model, per_window, config.seed + j)
         train_parts.append(sample_training_rows(rows_j, rc.neg_per_group, config.seed + j))
-        labelled_groups += rows_j.filter(pl.col("label") == 1)["g"].n_unique()
+        labelled_groups += rows_j["g"].n_unique()  # groups with an order in the window, sampled
         windows_used += 1
     rows_val = labelled(tuned.fitted, sig_val, rel_val, frames, config.ranker.n_per_model)
     timings["features"] = _lap(tick)

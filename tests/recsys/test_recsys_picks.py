@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from recsys.picks import PICKS_SCHEMA, PicksConfig, make_picks, price_bands, select
 from recsys.production import ProductionConfig, train_production
@@ -247,3 +248,15 @@ def test_select_never_takes_two_of_a_category_and_band():
     )
     out = select(f, PicksConfig(n=4))
     assert out["i"].to_list() == [0, 2]
+
+
+def test_groups_scored_in_chunks_get_the_same_picks_and_ranking(world, monkeypatch):
+    import recsys.production
+
+    _, prod, picks, info = world
+    whole = prod.rank(prod.signal.groups.ids, 10)
+    monkeypatch.setattr(recsys.production, "GROUP_CHUNK", 7)  # 51 groups -> 8 chunks
+    chunked, chunked_info = make_picks(prod, DAY)
+    assert_frame_equal(chunked, picks)
+    assert chunked_info == info
+    assert_frame_equal(prod.rank(prod.signal.groups.ids, 10), whole)
