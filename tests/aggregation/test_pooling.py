@@ -110,3 +110,15 @@ def test_booking_snapshots_match_exact_pooling_on_the_grid():
     c1 = snaps.filter(pl.col("campaign_id") == "C1")
     assert c1["final_qty"].unique().to_list() == [11]
     assert c1["qty_at"].to_list() == [0, 5, 5, 11, 11]
+
+
+def test_light_pooling_counts_the_same_as_full_pooling():
+    w = world()
+    instants = pl.DataFrame({"campaign_id": ["C1", "C2"], "instant": [at(2, 21), at(1, 9, 30)]},
+                            schema={"campaign_id": pl.String, "instant": TS})
+    full = pool_campaigns_at(w["orders"], w["campaigns"], w["groups"], w["products"], instants)
+    light = pool_campaigns_at(w["orders"], w["campaigns"], w["groups"], w["products"], instants, detail=False)
+    assert light.schema == full.schema
+    keep = ["campaign_id", "warehouse_id", "ordered_qty", "groups_ordering", "window_elapsed"]
+    assert light.select(keep).rows() == full.select(keep).rows()
+    assert light["members_ordering"].null_count() == light.height
