@@ -118,7 +118,8 @@ def pool_campaigns_at(
 
     One row per campaign × warehouse served, zero-order units included, columns POOL_SCHEMA.
     detail=False computes only ordered_qty and groups_ordering (members and first / last order
-    times are null): member ids are then never read, which halves the memory over many campaigns.
+    times are null): the query then drops member ids before any join is materialised, which halves
+    its memory over many campaigns (the history's final totals).
     """
     instants = instants.select("campaign_id", pl.col("instant").cast(TS))
     units = campaign_units(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
