@@ -238,14 +238,19 @@ def _on_sale(campaigns: pl.DataFrame | None, signal: Signal, frame: pl.DataFrame
     if campaigns is None or campaigns.height == 0:
         recent = signal.daily.filter(pl.col("age") <= 14).select("i").unique().with_columns(on=pl.lit(1.0))
         return frame.select("i").join(recent, on="i", how="left", maintain_order="left")["on"].fill_null(0.0)
-    if "available_pairs" not in signal._cache:
-        signal._cache["available_pairs"] = available_pairs(campaigns, signal)
-    avail = signal._cache["available_pairs"]
-    return (
-        frame.select("g", "i")
-        .join(avail.with_columns(on=pl.lit(1.0)), on=["g", "i"], how="left", maintain_order="left")["on"]
-        .fill_null(0.0)
+    if "offers" not in signal._cache:
+        signal._cache["offers"] = available_offers(campaigns, signal)
+    offers = signal._cache["offers"]
+    everywhere = offers.filter(pl.col("warehouse_id").is_null()).select("i").unique()
+    specific = offers.filter(pl.col("warehouse_id").is_not_null()).select("warehouse_id", "i").unique()
+    f = frame.select("g", "i").join(
+        signal.group_meta.select("g", "warehouse_id"), on="g", how="left", maintain_order="left"
     )
+    f = f.join(specific.with_columns(_s=pl.lit(True)), on=["warehouse_id", "i"], how="left",
+               maintain_order="left")
+    f = f.join(everywhere.with_columns(_e=pl.lit(True)), on="i", how="left", maintain_order="left")
+    on_sale = pl.col("_s").fill_null(False) | pl.col("_e").fill_null(False)
+    return f.select(on=on_sale.cast(pl.Float64))["on"]
 
 
 def available_campaigns(
@@ -264,14 +269,38 @@ def available_campaigns(
     return c.select("campaign_id", "i", "warehouse_id", "closes_at", "opens_at")
 
 
+def _longest_open(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per `keys`, the campaign that stays open longest (ties: the smaller campaign id)."""
+    return frame.sort(["closes_at", "campaign_id"], descending=[True, False]).unique(
+        keys, keep="first", maintain_order=True
+    )
+
+
+def available_offers(
+    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """What is on sale on the cutoff day, per warehouse (null = every warehouse) and item: the
+    campaign that stays open longest. Small (warehouses x items), whatever the number of groups."""
+    c = available_campaigns(campaigns, signal, sold)
+    return _longest_open(c, ["warehouse_id", "i"]).select("warehouse_id", "i", "campaign_id", "closes_at")
+
+
+def offers_for_groups(offers: pl.DataFrame, signal: Signal, g_rows: np.ndarray) -> pl.DataFrame:
+    """(g, i, campaign_id) on sale for each of `g_rows` in its warehouse: one campaign per pair."""
+    wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
+    gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g", how="semi")
+    specific = offers.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id")
+    everywhere = offers.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(
+        gw.select("g"), how="cross"
+    )
+    cols = ["g", "i", "campaign_id", "closes_at"]
+    pairs = pl.concat([specific.select(cols), everywhere.select(cols)])
+    return _longest_open(pairs, ["g", "i"]).select("g", "i", "campaign_id")
+
+
 def available_pairs(
     campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """(g, i) pairs on sale for the group's warehouse on the cutoff day."""
-    c = available_campaigns(campaigns, signal, sold)
-    gw = signal.group_meta.select("g", "warehouse_id")
-    specific = c.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id").select("g", "i")
-    everywhere = (
-        c.filter(pl.col("warehouse_id").is_null()).select("i").unique().join(gw.select("g"), how="cross")
-    )
-    return pl.concat([specific, everywhere.select("g", "i")]).unique()
+    offers = available_offers(campaigns, signal, sold)
+    return offers_for_groups(offers, signal, np.arange(len(signal.groups))).select("g", "i")

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
-from recsys.features import add_features, available_campaigns, candidates
+from recsys.features import add_features, available_offers, candidates, offers_for_groups
 from recsys.production import Production, chunks
 from recsys.signal import Signal, day_start
 
@@ -58,29 +58,30 @@ def make_picks(
     else:
         g_rows = signal.groups.encode(groups)
         g_rows = np.unique(g_rows[g_rows >= 0])
-    avail = available(prod.frames, signal, g_rows, config)
+    offers = on_sale_offers(prod.frames, signal) if _has_campaigns(prod.frames) else None
     info = {
-        "available_pairs": avail.height,
         "source": "campaigns"
         if _has_campaigns(prod.frames)
         else f"sold in the last {config.recent_days} days (no campaign data)",
     }
-    if avail.height == 0 or len(g_rows) == 0:
+    counts = {"available_pairs": 0, "candidates": 0, "after_rules": 0}
+    parts = []
+    for chunk in chunks(g_rows):  # bounded memory: candidates x features of one chunk at a time
+        avail = available(prod.frames, signal, chunk, config, offers)
+        if avail.height == 0:
+            continue
+        scored = score_available(prod, chunk, avail, config)
+        kept = apply_rules(scored, signal, config)
+        counts["available_pairs"] += avail.height
+        counts["candidates"] += scored.height
+        counts["after_rules"] += kept.height
+        parts.append(with_reasons(select(assign_slots(kept, config), config), signal))
+    if not parts:
+        info["available_pairs"] = 0
         info["warning"] = (
             f"nothing is on sale on {for_date} for these groups (no open or opening campaign): no picks"
         )
         return pl.DataFrame(schema=PICKS_SCHEMA), info
-    counts = {"candidates": 0, "after_rules": 0}
-    parts = []
-    for chunk in chunks(g_rows):  # bounded memory: candidates x features of one chunk at a time
-        avail_chunk = avail.join(pl.DataFrame({"g": pl.Series(chunk, dtype=pl.Int64)}), on="g", how="semi")
-        if avail_chunk.height == 0:
-            continue
-        scored = score_available(prod, chunk, avail_chunk, config)
-        kept = apply_rules(scored, signal, config)
-        counts["candidates"] += scored.height
-        counts["after_rules"] += kept.height
-        parts.append(with_reasons(select(assign_slots(kept, config), config), signal))
     picks = pl.concat(parts).with_columns(
         for_date=pl.lit(for_date),
         model_version=pl.lit(f"{prod.chosen}@{for_date.isoformat()}"),
@@ -108,33 +109,34 @@ def _has_campaigns(frames: dict[str, pl.DataFrame]) -> bool:
 
 
 def available(
-    frames: dict[str, pl.DataFrame], signal: Signal, g_rows: np.ndarray, config: PicksConfig
+    frames: dict[str, pl.DataFrame],
+    signal: Signal,
+    g_rows: np.ndarray,
+    config: PicksConfig,
+    offers: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """(g, i, campaign_id, band, category): what each group can buy on the cutoff day."""
-    wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
+    """(g, i, campaign_id, band, category): what each group can buy on the cutoff day.
+
+    offers: from on_sale_offers (computed once for every chunk of groups)."""
     if _has_campaigns(frames):
-        sold = (
-            frames["orders"]
-            .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
-            .group_by("campaign_id")
-            .agg(sold_qty=pl.col("quantity").sum())
-        )
-        c = available_campaigns(frames["campaigns"], signal, sold)
-        gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g")
-        specific = c.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id")
-        everywhere = c.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(wanted, how="cross")
-        pairs = pl.concat(
-            [
-                specific.select("g", "i", "campaign_id", "closes_at"),
-                everywhere.select("g", "i", "campaign_id", "closes_at"),
-            ]
-        )
-        # one campaign per (g, i): the one that stays open longest
-        pairs = pairs.sort("closes_at", descending=True).unique(["g", "i"], keep="first").drop("closes_at")
+        offers = offers if offers is not None else on_sale_offers(frames, signal)
+        pairs = offers_for_groups(offers, signal, g_rows)
     else:
+        wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
         recent = signal.daily.filter(pl.col("age") <= config.recent_days).select("i").unique()
         pairs = wanted.join(recent, how="cross").with_columns(campaign_id=pl.lit(None, pl.String))
     return pairs.join(price_bands(signal, config.price_bands), on="i").sort("g", "i")
+
+
+def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFrame:
+    """Per warehouse and item, the campaign on sale on the cutoff day (not sold out by then)."""
+    sold = (
+        frames["orders"]
+        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
+        .group_by("campaign_id")
+        .agg(sold_qty=pl.col("quantity").sum())
+    )
+    return available_offers(frames["campaigns"], signal, sold)
 
 
 def price_bands(signal: Signal, n_bands: int) -> pl.DataFrame:

@@ -59,7 +59,8 @@ class ALS(_Factorisation):
     def _implicit_model(self, nnz: int) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
             factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.seed, num_threads=1,
+            iterations=self.iterations, random_state=self.seed,
+            num_threads=0,  # every core: each row's least-squares solve is independent, so deterministic
         )
 
 
