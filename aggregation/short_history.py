@@ -7,7 +7,8 @@ history supports, with an interval calibrated on the last days where there are e
 
 The interval is conformalised on a held-out stretch at the end of the history (the same method
 applied from an earlier origin) when one exists beside enough history for the method; otherwise it
-is the series' own day-to-day spread (P10/P90 at ±1.28 standard deviations, at least ±1 unit).
+is ±1.28 standard deviations, the larger of the series' own day-to-day spread and an overdispersed
+count's, sqrt(m (1 + m)) at the series' mean daily quantity m (a day or two cannot show the spread).
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ def _point(y: np.ndarray, t: int, horizon: int, method: str) -> np.ndarray:
 
 
 def _spread(y: np.ndarray, t: int, horizon: int) -> np.ndarray:
-    """series × horizon half-width from the series' own daily spread (at least one unit)."""
+    """series × horizon half-width: the series' daily spread, at least an overdispersed count's
+    (variance m + m², m the mean daily quantity), at least one unit."""
     sd = y[:, :t].std(axis=1) if t > 1 else np.zeros(y.shape[0])
+    m = y[:, :t].mean(axis=1)
+    sd = np.maximum(sd, np.sqrt(m * (1.0 + m)))
     return np.repeat(np.maximum(Z90 * sd, 1.0)[:, None], horizon, axis=1)
 
 

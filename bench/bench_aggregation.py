@@ -1,11 +1,12 @@
 """aggregation benchmark: speed and memory of pooling + nowcasts and of the whole demand stage on a
 generated world, and the accuracy of the forecast block on a generated world and Online Retail.
 
-    .venv/bin/python -m bench.bench_aggregation [speed] [stage] [accuracy] [presale]
+    .venv/bin/python -m bench.bench_aggregation [speed] [stage] [accuracy] [presale] [short]
         [--groups 20000 --days 90] [--raw DIR] [--repeats N]
 
-`stage` runs the nightly's forecast stage alone (`build_demand`), `--repeats` times, each in a
-fresh child process, and reports the medians.
+`short` scores the daily short-history fallbacks (1, 3, 10, 20 days of history) on Online Retail and
+on the S world read without campaigns. `stage` runs the nightly's forecast stage alone
+(`build_demand`), `--repeats` times, each in a fresh child process, and reports the medians.
 `presale` scores the pre-sale nowcasts on the S world in one run, side by side, for each variant of
 PRESALE_VARIANTS (without / with the bottom-up group evidence of aggregation.group_reach, the
 product-level expectation, the P50 as the median or at the unbiased level).
@@ -164,6 +165,41 @@ def child_presale(home: str, as_of: str) -> dict:
     return out
 
 
+SHORT_DAYS = (1, 3, 10, 20)
+
+
+def child_short(home: str, start: str, drop_campaigns: str) -> dict:
+    """Daily demand with 1 / 3 / 10 / 20 days of history (the short-history fallbacks), scored on
+    the 7 days after each as-of like the forecast block."""
+    from aggregation.daily import actuals
+    from aggregation.metrics import score
+    from pipelines.demand_stage import build_demand
+    from pipelines.home import Home
+    from pipelines.warehouse import load_frames
+
+    frames = load_frames(Home(Path(home)))
+    if drop_campaigns == "yes":  # the generated world read as data without campaigns
+        frames = {**frames, "campaigns": frames["campaigns"].clear()}
+    out = {}
+    for n in SHORT_DAYS:
+        day = date.fromisoformat(start) + timedelta(days=n)
+        as_of = datetime.combine(day, datetime.min.time(), tzinfo=TZ)
+        demand, info = build_demand(frames, as_of)
+        truth = actuals(frames, as_of, 7).rename({"qty": "actual", "day": "delivery_on"})
+        j = demand.join(truth, on=["product_id", "warehouse_id", "delivery_on"], how="left").with_columns(
+            pl.col("actual").fill_null(0))
+        out[n] = {"method": demand["method"].unique().to_list(), "rows": demand.height,
+                  **score(*(j[c].to_numpy() for c in ("actual", "forecast_p10", "forecast_p50",
+                                                      "forecast_p90")))}
+    return out
+
+
+def short_history() -> dict:
+    s_home, or_home = accuracy_homes()
+    return {"online_retail": _child("short", str(or_home), "2010-12-01", "no"),
+            "world_S_without_campaigns": _child("short", str(s_home), "2026-09-22", "yes")}
+
+
 def presale_compare() -> dict:
     """Nowcasts on the S world with and without the group evidence, side by side."""
     s_home = ROOT / "S-home"
@@ -219,7 +255,7 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         runner = {"speed": child_speed, "stage": child_stage, "accuracy": child_accuracy,
-                  "presale": child_presale}[kind]
+                  "presale": child_presale, "short": child_short}[kind]
         result = runner(*rest)
         print(json.dumps(result, default=str))
         return
@@ -236,6 +272,8 @@ def main() -> None:
         results["accuracy"] = accuracy()
     if "presale" in args.parts:
         results["presale_group_reach"] = presale_compare()
+    if "short" in args.parts:
+        results["short_history"] = short_history()
     print(json.dumps(results, indent=2, default=str))
 
 
