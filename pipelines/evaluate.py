@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.home import Home
-from pipelines.warehouse import load_frames
+from pipelines.warehouse import MODEL_DROP, load_frames
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def run_evaluate(
     from pipelines.evaluate_forecast import evaluate_forecast
     from pipelines.evaluate_recsys import evaluate_recsys
 
-    frames = load_frames(home)
+    frames = load_frames(home, drop=MODEL_DROP)
     recsys_block, rankings = evaluate_recsys(frames, config, progress=progress)
     from aggregation.timeseries import InsufficientHistoryError
 

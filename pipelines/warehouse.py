@@ -49,22 +49,38 @@ def day_start(day: date) -> datetime:
 
 
 def table_frame(
-    con: duckdb.DuckDBPyConnection, name: str, *, where: str = "", params: Iterable = ()
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    *,
+    where: str = "",
+    params: Iterable = (),
+    drop: Iterable[str] = (),
 ) -> pl.DataFrame:
-    """Read one warehouse table as a polars frame with the contract's column types."""
+    """Read one warehouse table as a polars frame with the contract's column types
+    (without the columns in `drop`)."""
     table = TABLES[name]
-    sql = f'SELECT * FROM "{name}"' + (f" WHERE {where}" if where else "")
+    dropped = set(drop)
+    schema = {c: t for c, t in table.polars_schema().items() if c not in dropped}
+    cols = ", ".join(f'"{c}"' for c in schema)
+    sql = f'SELECT {cols} FROM "{name}"' + (f" WHERE {where}" if where else "")
     frame = con.execute(sql, list(params)).pl()
-    return frame.cast(table.polars_schema(), strict=False) if frame.height else pl.DataFrame(
-        schema=table.polars_schema()
-    )
+    return frame.cast(schema, strict=False) if frame.height else pl.DataFrame(schema=schema)
 
 
-def load_frames(home: Home, names: Iterable[str] | None = None) -> dict[str, pl.DataFrame]:
-    """All (or the named) contract tables as frames. Small enough for the S/M worlds."""
+# Row ids nothing downstream of ingestion reads: the models load the tables without them
+# (15.8 M order ids are ~1 GiB of strings on the M world).
+MODEL_DROP = {"orders": ("order_id",), "posts": ("post_id",)}
+
+
+def load_frames(
+    home: Home, names: Iterable[str] | None = None, drop: dict[str, Iterable[str]] | None = None
+) -> dict[str, pl.DataFrame]:
+    """All (or the named) contract tables as frames, without the columns `drop` names per table.
+    Small enough for the S/M worlds."""
+    drop = drop or {}
     con = connect(home, read_only=True)
     try:
-        return {n: table_frame(con, n) for n in (names or TABLES)}
+        return {n: table_frame(con, n, drop=drop.get(n, ())) for n in (names or TABLES)}
     finally:
         con.close()
 

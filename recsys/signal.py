@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -89,10 +90,11 @@ class Signal:
         return self._cache["cross"]
 
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 ORDER_COLUMNS = ("group_id", "product_id", "member_id", "ordered_at", "quantity", "unit_price")
 
 
-def paid_orders(orders: pl.DataFrame, cutoff: datetime, history_days: int | None = None) -> pl.DataFrame:
+def paid_orders(orders: Frame, cutoff: datetime, history_days: int | None = None) -> Frame:
     """Paid order lines strictly before `cutoff` (cancelled and refunded lines removed)."""
     keep = (pl.col("status") == "paid") & (pl.col("ordered_at") < cutoff)
     if history_days is not None:
@@ -121,7 +123,8 @@ def build_signal(
         .sort("g")
         .select("g", "group_id", "city", "warehouse_id", "kind", "created_on")
     )
-    orders = paid_orders(frames["orders"], cutoff, config.history_days).select(ORDER_COLUMNS)
+    # lazily, so that only the columns read are filtered (the orders table is the largest frame)
+    orders = paid_orders(frames["orders"].lazy(), cutoff, config.history_days).select(ORDER_COLUMNS)
     orders = _encode(orders, gvoc, items)
     daily = (
         orders.with_columns(day=pl.col("ordered_at").dt.date())
@@ -142,7 +145,7 @@ def build_signal(
     return Signal(cutoff, gvoc, items, daily, group_meta, item_meta, exposures, cross, feedback)
 
 
-def _encode(frame: pl.DataFrame, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
+def _encode(frame: pl.DataFrame | pl.LazyFrame, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
     """Add g / i row columns and drop rows whose group or product is outside the vocabularies
     (one lazy plan, so the wide intermediate frames are never materialised)."""
     g = gvoc.frame.lazy().rename({"id": "group_id", "row": "g"})
@@ -174,8 +177,8 @@ def _exposures(
     }
     if posts is None or posts.height == 0:
         return pl.DataFrame(schema=schema)
-    p = _encode(posts.filter(pl.col("posted_at") < cutoff).select("group_id", "product_id", "posted_at"),
-                gvoc, items)
+    recent = posts.lazy().filter(pl.col("posted_at") < cutoff)
+    p = _encode(recent.select("group_id", "product_id", "posted_at"), gvoc, items)
     if p.height == 0:
         return pl.DataFrame(schema=schema)
     p = p.select("g", "i", "posted_at").sort("posted_at")

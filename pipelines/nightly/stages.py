@@ -16,7 +16,7 @@ from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import recent_evaluation, recent_tuning
 from pipelines.nightly.reporting import gate_outcome
 from pipelines.nightly.snapshot import prune_snapshots, publish
-from pipelines.warehouse import connect, create_tables, load_frames
+from pipelines.warehouse import MODEL_DROP, connect, create_tables, load_frames
 
 log = logging.getLogger("circlebuy.nightly")
 
@@ -60,7 +60,7 @@ def stage_ingest(ctx: RunContext) -> tuple[int, int]:
 
 def stage_signals(ctx: RunContext) -> tuple[int, int]:
     """Read the warehouse into frames; keep what the run may know (before the as-of instant)."""
-    frames = load_frames(ctx.home)
+    frames = load_frames(ctx.home, drop=MODEL_DROP)
     orders = frames["orders"]
     if orders.height == 0:
         from pipelines.errors import BadInputError
