@@ -13,6 +13,9 @@ def gate_outcome(part: str, info: dict) -> dict:
     if passed:
         message = f"{part}: production model published ({reason})" if reason else (
             f"{part}: production model published")
+    elif gate.get("trained") is False:
+        message = f"{part}: too little history for the production model, so the fallback was " \
+                  f"published ({reason})"
     else:
         message = f"{part}: production model was worse than its baseline, so the fallback was " \
                   f"published instead ({reason})"

@@ -123,9 +123,14 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
 
 def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     """Pool the open campaigns as of the date and forecast what stands at cutoff."""
-    from pipelines.demand_stage import build_demand, store_vintages
+    from aggregation.timeseries import InsufficientHistoryError
+    from pipelines.demand_stage import build_demand, empty_demand, store_vintages
 
-    demand, info = build_demand(ctx.frames, ctx.as_of, seed=ctx.config.seed)
+    try:
+        demand, info = build_demand(ctx.frames, ctx.as_of, seed=ctx.config.seed)
+    except InsufficientHistoryError as exc:  # nothing ordered before the date: publish no forecast
+        demand, info = empty_demand(), {"gate": {"passed": False, "trained": False, "reason": str(exc)}}
+        ctx.notes.append(f"no demand forecast for {ctx.config.run_date}: {exc}")
     ctx.demand, ctx.demand_info = demand, info
     ctx.record.gates.append(gate_outcome("forecast", info))
     ctx.record.model_versions["forecast"] = model_version_of(demand)
