@@ -2,6 +2,7 @@
 generated world and on Online Retail, plus recovery of each group's true category taste.
 
     .venv/bin/python -m bench.bench_recsys [world|online-retail ...] [--groups N --days D]
+    .venv/bin/python -m bench.bench_recsys nightly-stage --groups 20000 --days 90   (M: train + picks)
 Data is built once under $CIRCLEBUY_BENCH_DIR (default /tmp/cb-bench-recsys) with the CLI.
 """
 
@@ -22,7 +23,8 @@ import polars as pl
 from pipelines.evaluate import EvaluateConfig
 from pipelines.evaluate_recsys import evaluate_production
 from pipelines.home import Home
-from pipelines.warehouse import load_frames
+from pipelines.recsys_stage import pick_for_day, train_recsys
+from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.production import Production
 
 ROOT = Path(os.environ.get("CIRCLEBUY_BENCH_DIR", "/tmp/cb-bench-recsys"))
@@ -80,7 +82,7 @@ def taste_recovery(prod: Production, truth: pl.DataFrame, depth: int = 50) -> di
 
 
 def bench_evaluate(home: Path, as_of: date, label: str, truth: pl.DataFrame | None = None) -> dict:
-    frames = load_frames(Home(home))
+    frames = load_frames(Home(home), drop=MODEL_DROP)
     tick = time.perf_counter()
     block, _, prod = evaluate_production(frames, EvaluateConfig(as_of=as_of))
     seconds = time.perf_counter() - tick
@@ -107,6 +109,34 @@ def bench_evaluate(home: Path, as_of: date, label: str, truth: pl.DataFrame | No
     return out
 
 
+def bench_nightly_stage(home: Path, day: date, label: str) -> dict:
+    """The nightly's recsys stages on `home` for `day`: train (tune, label windows, ranker, refit)
+    and picks for every group, in this process; wall time per stage and peak RSS."""
+    tick = time.perf_counter()
+    frames = load_frames(Home(home), drop=MODEL_DROP)
+    load_s = time.perf_counter() - tick
+    tick = time.perf_counter()
+    prod, info = train_recsys(frames, day)
+    train_s = time.perf_counter() - tick
+    tick = time.perf_counter()
+    picks, info = pick_for_day(prod, day, info)
+    picks_s = time.perf_counter() - tick
+    return {
+        "dataset": label,
+        "date": day.isoformat(),
+        "groups": frames["groups"].height,
+        "order_lines": frames["orders"].height,
+        "seconds": {"load": round(load_s, 1), "train": round(train_s, 1), "picks": round(picks_s, 1),
+                    "train_and_picks": round(train_s + picks_s, 1)},
+        "train_stages_s": info["timings_s"],
+        "picks_rows": picks.height,
+        "model": info["model"],
+        "gate": info["gate"],
+        "windows": info["windows"],
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("datasets", nargs="*", default=["world", "online-retail"])
@@ -119,6 +149,10 @@ def main() -> None:
         truth = pl.read_parquet(raw / "_truth" / "group_taste.parquet")
         as_of = WORLD_END - timedelta(days=6)
         results.append(bench_evaluate(home, as_of, f"world {args.groups} groups x {args.days} days", truth))
+    if "nightly-stage" in args.datasets:  # alone in its process, so that the peak RSS is its own
+        _, home = prepare_world(args.groups, args.days)
+        label = f"world {args.groups} groups x {args.days} days"
+        results.append(bench_nightly_stage(home, WORLD_END, label))
     if "online-retail" in args.datasets:
         results.append(bench_evaluate(prepare_online_retail(), date(2011, 11, 1), "online retail"))
     print(json.dumps(results, indent=2, default=str))
