@@ -210,6 +210,10 @@ def nightly(
     evaluate_every: Annotated[int, typer.Option(
         "--evaluate-every", min=1,
         help="Forecast evaluation at most every N days; runs in between reuse the latest")] = 7,
+    retrain_every: Annotated[int, typer.Option(
+        "--retrain-every", min=1,
+        help="Full recommendation training at most every N days; nights in between refit the "
+             "generators on today's data and reuse the latest ranker")] = 7,
     full_evaluation: Annotated[bool, typer.Option(
         "--full-evaluation",
         help="Retrain recommendations as of D - horizon to score them (slow; by default they are "
@@ -227,6 +231,7 @@ def nightly(
     config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
                            seed=seed, evaluate=not skip_evaluate, evaluate_every_days=evaluate_every,
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
+                           retrain_every_days=retrain_every,
                            progress=show_progress())
     try:
         result = run_nightly(resolve_home(home), config)

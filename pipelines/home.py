@@ -35,6 +35,11 @@ class Home:
         return self.root / "landing"
 
     @property
+    def models(self) -> Path:
+        """Trainings saved by nightly runs for the nights that reuse them."""
+        return self.root / "models"
+
+    @property
     def keys(self) -> Path:
         return self.root / "keys.json"
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 
 from recsys.picks import PicksConfig, make_picks
-from recsys.production import Production, ProductionConfig, train_production
+from recsys.production import Production, ProductionConfig, refit_production, train_production
 from recsys.tuning import TuningConfig
 
 log = logging.getLogger("circlebuy.recsys")
@@ -38,6 +40,46 @@ def train_recsys(
     prod = train_production(frames, for_date, production, notes)
     for note in notes:
         log.warning(note)
+    info = {**prod.info, "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
+    info["timings_s"] = {**prod.info["timings_s"], "train_total": round(time.perf_counter() - tick, 3)}
+    return prod, info
+
+
+SAVED_FORMAT = 1
+
+
+def save_trained(prod: Production, path: Path) -> None:
+    """Keep what a later night needs to reuse this training: the ranker (or the generator it fell
+    back to), the generators' hyper-parameters and the training info. Written atomically."""
+    state = {
+        "format": SAVED_FORMAT,
+        "ranker": prod.ranker,
+        "chosen": prod.chosen,
+        "params": {n: t["params"] for n, t in prod.info["tuning"].items()},
+        "info": {k: v for k, v in prod.info.items() if k != "timings_s"},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+
+
+def reuse_recsys(
+    frames: dict[str, pl.DataFrame], for_date: date, path: Path, config: PicksConfig | None = None,
+    seed: int = 7,
+) -> tuple[Production, dict]:
+    """Production for `for_date` from a training saved by an earlier night (save_trained): the
+    generators are refitted on today's data, the ranker is reused. The file is the home's own."""
+    config = config or PicksConfig()
+    tick = time.perf_counter()
+    with path.open("rb") as f:
+        state = pickle.load(f)  # noqa: S301 - written by save_trained into the same home
+    if state.get("format") != SAVED_FORMAT:
+        raise ValueError(f"{path}: saved training of format {state.get('format')!r}, expected {SAVED_FORMAT}")
+    production = ProductionConfig(k=config.n, seed=seed)
+    prod = refit_production(frames, for_date, state["params"], state["ranker"], state["chosen"],
+                            state["info"], production)
     info = {**prod.info, "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
     info["timings_s"] = {**prod.info["timings_s"], "train_total": round(time.perf_counter() - tick, 3)}
     return prod, info

@@ -21,5 +21,6 @@ class NightlyConfig:
     evaluate_every_days: int = 7   # reuse a forecast evaluation made by a run fewer days ago than this
     full_evaluation: bool = False  # retrain recsys as of D - horizon to score it (slow)
     retune_every_days: int = 7     # reuse generator hyper-parameters tuned fewer days ago than this
+    retrain_every_days: int = 7    # reuse the recsys ranker trained fewer days ago than this
     progress: bool = False
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling

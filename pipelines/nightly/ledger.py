@@ -95,6 +95,20 @@ def recent_evaluation(con: duckdb.DuckDBPyConnection, run_date: date, within_day
 
 def recent_tuning(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:
     """Hyper-parameters from a grid search made fewer than `within_days` days before run_date."""
+    return _recent_version(con, run_date, within_days, "recsys_tuning", "tuned_on", "params")
+
+
+def recent_ranker(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:
+    """The recsys training (its saved file, relative to the home) made fewer than `within_days`
+    days before run_date."""
+    return _recent_version(con, run_date, within_days, "recsys_ranker", "trained_on", "file")
+
+
+def _recent_version(
+    con: duckdb.DuckDBPyConnection, run_date: date, within_days: int, key: str, dated_by: str, needs: str
+) -> dict | None:
+    """The newest model_versions[key] of a succeeded run whose `dated_by` day is fewer than
+    `within_days` days before run_date (and not after it), with its run's id and date."""
     ensure_ledger(con)
     rows = con.execute(
         "SELECT run_id, run_date, model_versions FROM runs WHERE status = 'succeeded' "
@@ -102,13 +116,20 @@ def recent_tuning(con: duckdb.DuckDBPyConnection, run_date: date, within_days: i
         [run_date, run_date - timedelta(days=within_days)],
     ).fetchall()
     for run_id, day, versions in rows:
-        tuned = json.loads(versions or "{}").get("recsys_tuning")
-        if not tuned or tuned.get("tuned_on") is None or not tuned.get("params"):
+        entry = json.loads(versions or "{}").get(key)
+        if not entry or entry.get(dated_by) is None or not entry.get(needs):
             continue
-        age = (run_date - date.fromisoformat(tuned["tuned_on"])).days
+        age = (run_date - date.fromisoformat(entry[dated_by])).days
         if 0 <= age < within_days:
-            return {"run_id": run_id, "run_date": day, **tuned}
+            return {"run_id": run_id, "run_date": day, **entry}
     return None
+
+
+def run_evaluation(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
+    """The evaluation a run recorded, or None."""
+    ensure_ledger(con)
+    row = con.execute("SELECT evaluation FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
 
 
 def read_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

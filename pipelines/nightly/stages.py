@@ -13,7 +13,7 @@ from datetime import timedelta
 import polars as pl
 
 from pipelines.nightly.context import RunContext
-from pipelines.nightly.ledger import recent_evaluation, recent_tuning
+from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
 from pipelines.nightly.reporting import gate_outcome
 from pipelines.nightly.snapshot import prune_snapshots, publish
 from pipelines.warehouse import MODEL_DROP, connect, create_tables, load_frames
@@ -75,27 +75,27 @@ def stage_signals(ctx: RunContext) -> tuple[int, int]:
 
 
 def stage_train(ctx: RunContext) -> tuple[int, int]:
-    """Tune the candidate generators and train the ranker on what happened before the date."""
-    from pipelines.recsys_stage import train_recsys
+    """Train the recommendations on what happened before the date: the whole training (grid
+    search, label windows, ranker) at most every `retrain_every_days`; nights in between refit
+    the generators on today's data and reuse the latest ranker (saved in HOME/models)."""
+    from pipelines.recsys_stage import reuse_recsys
 
-    earlier = None
-    if ctx.config.retune_every_days > 1:
-        con = connect(ctx.home)
-        try:
-            earlier = recent_tuning(con, ctx.config.run_date, ctx.config.retune_every_days)
-        finally:
-            con.close()
-    params = earlier["params"] if earlier else None
-    ctx.production, info = train_recsys(ctx.frames, ctx.config.run_date, seed=ctx.config.seed,
-                                        tuned_params=params)
-    ctx.picks_info = info
-    if earlier:
-        tuned_on = earlier["tuned_on"]
-        ctx.notes.append(f"recommendation hyper-parameters reused from the tuning of {tuned_on} "
-                         f"(run {earlier['run_id']}); the grid search runs every "
-                         f"{ctx.config.retune_every_days} days")
+    run_date = ctx.config.run_date
+    saved = _recent(ctx, recent_ranker, ctx.config.retrain_every_days)
+    if saved is not None and (ctx.home.root / saved["file"]).exists():
+        ctx.production, info = reuse_recsys(ctx.frames, run_date, ctx.home.root / saved["file"],
+                                            seed=ctx.config.seed)
+        ctx.notes.append(f"recommendation ranker reused from the training of {saved['trained_on']} "
+                         f"(run {saved['trained_by_run']}); generators refitted on today's data; the "
+                         f"full training runs every {ctx.config.retrain_every_days} days")
+        ctx.record.model_versions["recsys_ranker"] = {
+            k: saved[k] for k in ("trained_on", "trained_by_run", "file")}
+        tuned_on = (info.get("tuning_info") or {}).get("tuned_on", saved["trained_on"])
+        training_rows = 0
     else:
-        tuned_on = str(ctx.config.run_date)
+        info, tuned_on = _train_and_save(ctx)
+        training_rows = int(info.get("training_rows", 0))
+    ctx.picks_info = info
     ctx.record.model_versions["recsys_tuning"] = {
         "tuned_on": tuned_on,
         "params": {n: t["params"] for n, t in (info.get("tuning") or {}).items()},
@@ -103,7 +103,51 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
     ctx.record.gates.append(gate_outcome("recsys", info))
     ctx.record.model_versions["recsys"] = info.get("model_version", "")
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
-    return rows_in, int(info.get("training_rows", 0))
+    return rows_in, training_rows
+
+
+def _train_and_save(ctx: RunContext) -> tuple[dict, str]:
+    """The whole recsys training (the grid search reused when recent), saved for later nights."""
+    from pipelines.recsys_stage import save_trained, train_recsys
+
+    run_date = ctx.config.run_date
+    earlier = _recent(ctx, recent_tuning, ctx.config.retune_every_days)
+    params = earlier["params"] if earlier else None
+    ctx.production, info = train_recsys(ctx.frames, run_date, seed=ctx.config.seed, tuned_params=params)
+    if earlier:
+        tuned_on = earlier["tuned_on"]
+        ctx.notes.append(f"recommendation hyper-parameters reused from the tuning of {tuned_on} "
+                         f"(run {earlier['run_id']}); the grid search runs every "
+                         f"{ctx.config.retune_every_days} days")
+    else:
+        tuned_on = str(run_date)
+    info["tuning_info"] = {"tuned_on": tuned_on}
+    ctx.production.info["tuning_info"] = info["tuning_info"]
+    relative = f"models/recsys-{ctx.record.run_id}.pkl"
+    save_trained(ctx.production, ctx.home.root / relative)
+    _prune_models(ctx, keep=relative)
+    ctx.record.model_versions["recsys_ranker"] = {
+        "trained_on": str(run_date), "trained_by_run": ctx.record.run_id, "file": relative}
+    return info, tuned_on
+
+
+def _recent(ctx: RunContext, lookup, every_days: int) -> dict | None:
+    """lookup(con, run_date, every_days) on the ledger, or None when every_days is 1 (every night)."""
+    if every_days <= 1:
+        return None
+    con = connect(ctx.home)
+    try:
+        return lookup(con, ctx.config.run_date, every_days)
+    finally:
+        con.close()
+
+
+def _prune_models(ctx: RunContext, keep: str) -> None:
+    """Keep the newest `keep_snapshots` saved trainings (and always `keep`)."""
+    files = sorted(ctx.home.models.glob("recsys-*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[ctx.config.keep_snapshots:]:
+        if old != ctx.home.root / keep:
+            old.unlink(missing_ok=True)
 
 
 def stage_picks(ctx: RunContext) -> tuple[int, int]:
@@ -163,8 +207,10 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
     config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
                             seed=ctx.config.seed)
-    if ctx.config.full_evaluation or ctx.production is None or ctx.production.validation is None:
+    if ctx.config.full_evaluation or ctx.production is None:
         recsys_block, _ = evaluate_recsys(ctx.frames, config)
+    elif ctx.production.validation is None:  # the ranker was reused: so is its evaluation
+        recsys_block = _reused_recsys_evaluation(ctx)
     else:
         recsys_block = validation_block(ctx.production, ctx.config.k)
     forecast_block = _forecast_evaluation(ctx, config)
@@ -173,6 +219,24 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     ctx.record.evaluation = ctx.evaluation
     ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
     return int(recsys_block.get("groups_evaluated", 0)), int(forecast_block.get("series_evaluated", 0))
+
+
+def _reused_recsys_evaluation(ctx: RunContext) -> dict:
+    """The recsys block of the run that trained the reused ranker."""
+    trained_by = ctx.record.model_versions.get("recsys_ranker", {}).get("trained_by_run")
+    con = connect(ctx.home)
+    try:
+        earlier = run_evaluation(con, trained_by) if trained_by else None
+    finally:
+        con.close()
+    block = (earlier or {}).get("recsys")
+    if not block:
+        note = f"not evaluated: the reused ranker's training run {trained_by} recorded no evaluation"
+        ctx.notes.append(f"recommendations {note}")
+        return {"groups_evaluated": 0, "models": {}, "note": note}
+    ctx.notes.append(f"recommendation evaluation reused from run {trained_by}, which trained the "
+                     f"ranker (as of {earlier.get('as_of')})")
+    return {"reused_from_run": trained_by, **block}
 
 
 def _forecast_evaluation(ctx: RunContext, config) -> dict:

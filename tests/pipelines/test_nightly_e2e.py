@@ -85,8 +85,11 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
                            pl.read_parquet(after / f"{name}.parquet"))
     assert _table_counts(home) == counts
     assert again["stages"][0]["rows_out"] == 0  # everything was a duplicate the second time
-    # the grid search is weekly: the second run reuses the first one's hyper-parameters
-    assert "hyper-parameters reused from the tuning of 2026-11-20" in (after / "report.html").read_text()
+    # the full training is weekly: the second run refits the generators and reuses the saved ranker
+    report = (after / "report.html").read_text()
+    assert f"ranker reused from the training of 2026-11-20 (run {result['run_id']})" in report
+    assert (home.models / f"recsys-{result['run_id']}.pkl").exists()
+    assert again["stages"][2]["name"] == "train" and again["stages"][2]["rows_out"] == 0
     # the forecast evaluation is weekly: the second run reuses the first one's and says so
     assert f"forecast evaluation reused from run {result['run_id']}" in (after / "report.html").read_text()
     first, second = (json.loads((s / "evaluation.json").read_text()) for s in (before, after))
@@ -95,6 +98,15 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
     assert second["recsys"]["models"] == first["recsys"]["models"]
     assert second["recsys"]["source"].startswith("the training run's validation window")
     assert "Scored on: the training run&#x27;s validation window" in (after / "report.html").read_text()
+
+
+def test_retraining_every_night_still_reuses_the_weekly_grid_search(first_run, raw):
+    home, result = first_run
+    again = run_nightly(home, NightlyConfig(run_date=END, raw=raw, retrain_every_days=1))
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert "hyper-parameters reused from the tuning of 2026-11-20" in report
+    assert "ranker reused" not in report
+    assert (home.models / f"recsys-{again['run_id']}.pkl").exists()
 
 
 def test_cli_failure_injection_exits_1_and_keeps_the_live_snapshot(first_run, raw):
