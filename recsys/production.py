@@ -227,8 +227,7 @@ def train_production(
     timings["ranker"] = _lap(tick)
     tick = time.perf_counter()
 
-    sig = build_signal(frames, day_start(cutoff), config.signal)
-    models = {n: make_model(n, seed=config.seed, **p).fit(sig) for n, p in tuned.params.items()}
+    sig, models = fit_generators(frames, cutoff, tuned.params, config)
     timings["refit"] = _lap(tick)
     pop = tuned.metrics.get("popularity", {}).get(key, 0.0)
     prod_val = (
@@ -259,6 +258,34 @@ def train_production(
     }
     validation = ValidationRun(sig_val, tuned.fitted, trial, rel_val, tuned.metrics, val_metrics)
     return Production(sig, models, ranker, info["model"], info, frames, config, validation)
+
+
+def fit_generators(
+    frames: dict[str, pl.DataFrame], cutoff: date, params: dict[str, dict], config: ProductionConfig
+) -> tuple[Signal, dict[str, Recommender]]:
+    """The signal at `cutoff` 00:00 and every generator fitted on it with its tuned `params`."""
+    sig = build_signal(frames, day_start(cutoff), config.signal)
+    return sig, {n: make_model(n, seed=config.seed, **p).fit(sig) for n, p in params.items()}
+
+
+def refit_production(
+    frames: dict[str, pl.DataFrame],
+    cutoff: date,
+    params: dict[str, dict],
+    ranker: LearnedRanker | None,
+    chosen: str,
+    info: dict,
+    config: ProductionConfig | None = None,
+) -> Production:
+    """Production at `cutoff` from a ranker trained on an earlier day: the generators are refitted
+    on today's signal (with the hyper-parameters that ranker learned from), the ranker is reused."""
+    config = config or ProductionConfig()
+    if ranker is None and chosen not in params:
+        raise ValueError(f"the fallback generator {chosen!r} has no parameters among {sorted(params)}")
+    tick = time.perf_counter()
+    sig, models = fit_generators(frames, cutoff, params, config)
+    info = {**info, "timings_s": {"refit": _lap(tick)}}
+    return Production(sig, models, ranker, chosen, info, frames, config)
 
 
 def _tuning(config: ProductionConfig) -> TuningConfig:
