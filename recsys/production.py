@@ -191,6 +191,7 @@ def train_production(
         train_parts.append(sample_training_rows(rows_j, rc.neg_per_group, config.seed + j))
         labelled_groups += rows_j["g"].n_unique()  # groups with an order in the window, sampled
         windows_used += 1
+        del sig_j, models_j, rows_j  # one window's signal and models alive at a time
     rows_val = labelled(tuned.fitted, sig_val, rel_val, frames, config.ranker.n_per_model)
     timings["features"] = _lap(tick)
     tick = time.perf_counter()
