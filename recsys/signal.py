@@ -127,7 +127,8 @@ def build_signal(
     orders = paid_orders(frames["orders"].lazy(), cutoff, config.history_days).select(ORDER_COLUMNS)
     orders = _encode(orders, gvoc, items)
     daily = (
-        orders.with_columns(day=pl.col("ordered_at").dt.date())
+        orders.lazy()
+        .with_columns(day=pl.col("ordered_at").dt.date())
         .group_by("g", "i", "day")
         .agg(
             lines=pl.len().cast(pl.Int64),
@@ -138,6 +139,7 @@ def build_signal(
         .with_columns(age=(pl.lit(cday) - pl.col("day")).dt.total_days().cast(pl.Int64))
         .drop("day")
         .sort("g", "i", "age")
+        .collect()
     )
     exposures = _exposures(frames.get("posts"), orders, cutoff, gvoc, items, config)
     cross = _member_cross(frames["memberships"], orders, cday, gvoc)
@@ -148,12 +150,10 @@ def build_signal(
 def _encode(frame: pl.DataFrame | pl.LazyFrame, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
     """Add g / i row columns and drop rows whose group or product is outside the vocabularies
     (one lazy plan, so the wide intermediate frames are never materialised)."""
-    g = gvoc.frame.lazy().rename({"id": "group_id", "row": "g"})
-    i = items.frame.lazy().rename({"id": "product_id", "row": "i"})
     return (
         frame.lazy()
-        .join(g, on="group_id", how="inner", maintain_order="left")
-        .join(i, on="product_id", how="inner", maintain_order="left")
+        .with_columns(g=gvoc.rows_of(pl.col("group_id")), i=items.rows_of(pl.col("product_id")))
+        .filter(pl.col("g").is_not_null() & pl.col("i").is_not_null())
         .collect()
     )
 
@@ -181,8 +181,8 @@ def _exposures(
     p = _encode(recent.select("group_id", "product_id", "posted_at"), gvoc, items)
     if p.height == 0:
         return pl.DataFrame(schema=schema)
-    p = p.select("g", "i", "posted_at").sort("posted_at")
-    o = orders.select("g", "i", pl.col("ordered_at").alias("next_order")).sort("next_order")
+    p = p.lazy().select("g", "i", "posted_at").sort("posted_at")
+    o = orders.lazy().select("g", "i", pl.col("ordered_at").alias("next_order")).sort("next_order")
     joined = p.join_asof(
         o,
         left_on="posted_at",
@@ -199,7 +199,7 @@ def _exposures(
         responded=answered.sum().cast(pl.Int64),
         last_post_age=age.min(),
         posts_recent=(age <= 14).sum().cast(pl.Int64),
-    )
+    ).collect()
 
 
 def _member_cross(memberships: pl.DataFrame, orders: pl.DataFrame, cday: date, gvoc: Vocab) -> pl.DataFrame:
