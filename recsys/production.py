@@ -20,7 +20,7 @@ from recsys.models import make_model
 from recsys.models.base import Recommender
 from recsys.ranker import LearnedRanker, RankerConfig, sample_training_rows
 from recsys.signal import Signal, SignalConfig, build_signal, day_start, paid_orders
-from recsys.tuning import TuningConfig, best_generator, tune
+from recsys.tuning import Tuned, TuningConfig, best_generator, tune
 
 
 @dataclass(frozen=True)
@@ -198,31 +198,10 @@ def train_production(
 
     best = best_generator(tuned.metrics, k)
     key = f"ndcg@{k}"
-    ranker, trial, reason, val_metrics = None, None, "", {}
-    fit_rows = pl.concat(train_parts, how="vertical_relaxed") if train_parts else pl.DataFrame()
-    if fit_rows.height == 0 or fit_rows["label"].n_unique() < 2:
-        reason = f"no labelled training rows in [{t_train}, {t_val}); using the best generator {best!r}"
-    else:
-        trial = LearnedRanker(config.ranker, config.seed).fit(fit_rows)
-        scored = rows_val.with_columns(score=pl.Series(trial.predict(rows_val)))
-        val_metrics = ranking_metrics(
-            top_n(scored, sig_val, k), rel_val, k, len(sig_val.items), sig_val.item_meta
-        )
-        bar = tuned.metrics[best][key] * (1.0 + config.ranker.min_gain)
-        if val_metrics[key] > bar:
-            val_groups = rows_val.select("g").unique().sort("g")
-            if val_groups.height > per_window:
-                val_groups = val_groups.sample(per_window, seed=config.seed)
-            val_rows = sample_training_rows(
-                rows_val.join(val_groups, on="g"), config.ranker.neg_per_group, config.seed + 1
-            )
-            both = pl.concat([fit_rows, val_rows], how="vertical_relaxed")
-            ranker = LearnedRanker(config.ranker, config.seed).fit(both)
-        else:
-            reason = (
-                f"ranker validation {key} {val_metrics[key]:.4f} does not beat the best generator "
-                f"{best!r} ({tuned.metrics[best][key]:.4f}); falling back to {best!r}"
-            )
+    ranker, trial, reason, val_metrics = _train_ranker(
+        train_parts, rows_val, tuned, best, sig_val, rel_val, per_window, (t_train, t_val), config
+    )
+    del train_parts, rows_val  # learnt: free the labelled rows before the refit
     if reason:
         log.append(reason)
     timings["ranker"] = _lap(tick)
@@ -287,6 +266,49 @@ def refit_production(
     sig, models = fit_generators(frames, cutoff, params, config)
     info = {**info, "timings_s": {"refit": _lap(tick)}}
     return Production(sig, models, ranker, chosen, info, frames, config)
+
+
+def _train_ranker(
+    train_parts: list[pl.DataFrame],
+    rows_val: pl.DataFrame,
+    tuned: Tuned,
+    best: str,
+    sig_val: Signal,
+    rel_val: pl.DataFrame,
+    per_window: int,
+    windows: tuple[date, date],
+    config: ProductionConfig,
+) -> tuple[LearnedRanker | None, LearnedRanker | None, str, dict]:
+    """Fit the ranker on the label windows, validate it against the best generator, and (when it
+    wins) refit it with the validation window's labels too: (ranker, trial, reason, metrics)."""
+    k, key = config.k, f"ndcg@{config.k}"
+    t_train, t_val = windows
+    ranker, trial, reason, val_metrics = None, None, "", {}
+    fit_rows = pl.concat(train_parts, how="vertical_relaxed") if train_parts else pl.DataFrame()
+    if fit_rows.height == 0 or fit_rows["label"].n_unique() < 2:
+        reason = f"no labelled training rows in [{t_train}, {t_val}); using the best generator {best!r}"
+    else:
+        trial = LearnedRanker(config.ranker, config.seed).fit(fit_rows)
+        scored = rows_val.with_columns(score=pl.Series(trial.predict(rows_val)))
+        val_metrics = ranking_metrics(
+            top_n(scored, sig_val, k), rel_val, k, len(sig_val.items), sig_val.item_meta
+        )
+        bar = tuned.metrics[best][key] * (1.0 + config.ranker.min_gain)
+        if val_metrics[key] > bar:
+            val_groups = rows_val.select("g").unique().sort("g")
+            if val_groups.height > per_window:
+                val_groups = val_groups.sample(per_window, seed=config.seed)
+            val_rows = sample_training_rows(
+                rows_val.join(val_groups, on="g"), config.ranker.neg_per_group, config.seed + 1
+            )
+            both = pl.concat([fit_rows, val_rows], how="vertical_relaxed")
+            ranker = LearnedRanker(config.ranker, config.seed).fit(both)
+        else:
+            reason = (
+                f"ranker validation {key} {val_metrics[key]:.4f} does not beat the best generator "
+                f"{best!r} ({tuned.metrics[best][key]:.4f}); falling back to {best!r}"
+            )
+    return ranker, trial, reason, val_metrics
 
 
 def _tuning(config: ProductionConfig) -> TuningConfig:
