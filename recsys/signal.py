@@ -125,7 +125,7 @@ def build_signal(
     )
     # lazily, so that only the columns read are filtered (the orders table is the largest frame)
     orders = paid_orders(frames["orders"].lazy(), cutoff, config.history_days).select(ORDER_COLUMNS)
-    orders = _encode(orders, gvoc, items)
+    orders = _encode(orders, gvoc, items).drop("group_id", "product_id")  # rows from here on
     daily = (
         orders.lazy()
         .with_columns(day=pl.col("ordered_at").dt.date())
@@ -207,22 +207,31 @@ def _member_cross(memberships: pl.DataFrame, orders: pl.DataFrame, cday: date, g
     schema = {"g": pl.Int64, "i": pl.Int64, "cross_members": pl.Int64, "cross_weight": pl.Float64}
     if memberships.height == 0 or orders.height == 0:
         return pl.DataFrame(schema=schema)
-    m = memberships.filter(pl.col("joined_on") <= cday).select("member_id", "group_id")
+    m = (
+        memberships.lazy()
+        .filter(pl.col("joined_on") <= cday)
+        .select("member_id", hg=gvoc.rows_of(pl.col("group_id")))
+        .filter(pl.col("hg").is_not_null())
+        .collect()
+    )
     multi = m.group_by("member_id").agg(pl.len().alias("n")).filter(pl.col("n") > 1).select("member_id")
     if multi.height == 0:
         return pl.DataFrame(schema=schema)
-    m = m.join(multi, on="member_id").rename({"group_id": "home_group"})
-    o = orders.join(multi, on="member_id").select(
+    m = m.join(multi, on="member_id")
+    o = orders.lazy().join(multi.lazy(), on="member_id").select(
         "member_id",
-        "group_id",
+        "g",
         "i",
         age=(pl.lit(cday) - pl.col("ordered_at").dt.date()).dt.total_days().cast(pl.Float64),
     )
-    j = o.join(m, on="member_id").filter(pl.col("home_group") != pl.col("group_id"))
-    j = gvoc.encode_column(j, "home_group", "hg").filter(pl.col("hg").is_not_null())
-    return j.group_by(pl.col("hg").alias("g"), "i").agg(
-        cross_members=pl.col("member_id").n_unique().cast(pl.Int64),
-        cross_weight=(0.5 ** (pl.col("age") / 14.0)).sum(),
+    j = o.join(m.lazy(), on="member_id").filter(pl.col("hg") != pl.col("g"))
+    return (
+        j.group_by(pl.col("hg").alias("g"), "i")
+        .agg(
+            cross_members=pl.col("member_id").n_unique().cast(pl.Int64),
+            cross_weight=(0.5 ** (pl.col("age") / 14.0)).sum(),
+        )
+        .collect()
     )
 
 
