@@ -132,9 +132,11 @@ def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFr
     """Per warehouse and item, the campaign on sale on the cutoff day (not sold out by then)."""
     sold = (
         frames["orders"]
+        .lazy()
         .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
         .group_by("campaign_id")
         .agg(sold_qty=pl.col("quantity").sum())
+        .collect()
     )
     return available_offers(frames["campaigns"], signal, sold)
 

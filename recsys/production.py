@@ -115,9 +115,9 @@ def top_n(scored: pl.DataFrame, signal: Signal, n: int) -> pl.DataFrame:
 def relevant_pairs(frames: dict[str, pl.DataFrame], start: date, days: int) -> pl.DataFrame:
     """(group_id, product_id) with a paid order in [start 00:00, start + days) platform time."""
     t0 = day_start(start)
-    o = paid_orders(frames["orders"], day_start(start + timedelta(days=days)))
-    o = o.filter(pl.col("ordered_at") >= t0)
-    return o.select("group_id", "product_id").unique().sort("group_id", "product_id")
+    o = paid_orders(frames["orders"].lazy(), day_start(start + timedelta(days=days)))
+    o = o.filter(pl.col("ordered_at") >= t0).select("group_id", "product_id")
+    return o.unique().sort("group_id", "product_id").collect()
 
 
 def sample_groups(relevant: pl.DataFrame, max_groups: int, seed: int) -> pl.DataFrame:
