@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -82,9 +83,15 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
 
     run_date = ctx.config.run_date
     saved = _recent(ctx, recent_ranker, ctx.config.retrain_every_days)
+    reused = None
     if saved is not None and (ctx.home.root / saved["file"]).exists():
-        ctx.production, info = reuse_recsys(ctx.frames, run_date, ctx.home.root / saved["file"],
-                                            seed=ctx.config.seed)
+        try:
+            reused = reuse_recsys(ctx.frames, run_date, ctx.home.root / saved["file"], seed=ctx.config.seed)
+        except (OSError, ValueError, AttributeError, ImportError, pickle.UnpicklingError) as exc:
+            ctx.notes.append(f"saved recommendation training {saved['file']} could not be reused "
+                             f"({type(exc).__name__}: {exc}); trained again")
+    if saved is not None and reused is not None:
+        ctx.production, info = reused
         ctx.notes.append(f"recommendation ranker reused from the training of {saved['trained_on']} "
                          f"(run {saved['trained_by_run']}); generators refitted on today's data; the "
                          f"full training runs every {ctx.config.retrain_every_days} days")

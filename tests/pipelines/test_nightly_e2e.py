@@ -109,6 +109,17 @@ def test_retraining_every_night_still_reuses_the_weekly_grid_search(first_run, r
     assert (home.models / f"recsys-{again['run_id']}.pkl").exists()
 
 
+def test_an_unreadable_saved_training_is_trained_again(first_run, raw):
+    home, result = first_run
+    for saved in home.models.glob("recsys-*.pkl"):
+        saved.write_bytes(b"not a pickle")
+    again = run_nightly(home, NightlyConfig(run_date=END, raw=raw))
+    assert again["status"] == "succeeded"
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert "could not be reused" in report and "trained again" in report
+    assert (home.models / f"recsys-{again['run_id']}.pkl").stat().st_size > 100
+
+
 def test_cli_failure_injection_exits_1_and_keeps_the_live_snapshot(first_run, raw):
     home, _ = first_run
     before = live_snapshot(home)
