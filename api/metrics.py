@@ -9,6 +9,7 @@ milliseconds and the caller's key id and role — never the key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -164,11 +165,9 @@ class AccessLog:
         if not self._lines:
             return
         text, self._lines, self._size = "".join(self._lines), [], 0
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed stderr must not fail requests
             self.stream.write(text)
             self.stream.flush()
-        except (OSError, ValueError):  # a closed stderr must not fail requests
-            pass
 
     def lines(self) -> list[dict]:
         """Parsed lines written so far to an in-memory stream (tests)."""

@@ -296,11 +296,3 @@ def offers_for_groups(offers: pl.DataFrame, signal: Signal, g_rows: np.ndarray) 
     cols = ["g", "i", "campaign_id", "closes_at"]
     pairs = pl.concat([specific.select(cols), everywhere.select(cols)])
     return _longest_open(pairs, ["g", "i"]).select("g", "i", "campaign_id")
-
-
-def available_pairs(
-    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """(g, i) pairs on sale for the group's warehouse on the cutoff day."""
-    offers = available_offers(campaigns, signal, sold)
-    return offers_for_groups(offers, signal, np.arange(len(signal.groups))).select("g", "i")
