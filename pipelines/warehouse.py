@@ -64,7 +64,21 @@ def table_frame(
     cols = ", ".join(f'"{c}"' for c in schema)
     sql = f'SELECT {cols} FROM "{name}"' + (f" WHERE {where}" if where else "")
     frame = con.execute(sql, list(params)).pl()
-    return frame.cast(schema, strict=False) if frame.height else pl.DataFrame(schema=schema)
+    if frame.height == 0:
+        return pl.DataFrame(schema=schema)
+    return _compact(frame).cast(schema, strict=False)
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with each column in one contiguous chunk of its own memory. DuckDB hands over a
+    chunk per batch that keeps the whole Arrow batch it came from alive (string columns point
+    into its buffers); copying column by column frees those batches (3.45 -> 2.31 GiB for the M
+    world's tables) without ever holding two copies of a whole table."""
+    for name in frame.columns:
+        column = frame.get_column(name)
+        if column.n_chunks() > 1:
+            frame = frame.with_columns(column.rechunk())
+    return frame
 
 
 # Row ids nothing downstream of ingestion reads: the models load the tables without them

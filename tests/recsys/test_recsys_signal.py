@@ -1,0 +1,109 @@
+"""The signal's aggregates, checked against a plain-Python count over the raw rows: the per-day
+evidence, the exposures (posts answered by an order within the response window) and the orders of
+members in their other groups. The frames are built with packed integer keys; these tests would
+catch a key that collides or decodes to the wrong group, product or day."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+
+from recsys.signal import TZ, SignalConfig, build_signal, day_start
+from tests.recsys.world import make_world
+
+CUTOFF = date(2024, 3, 25)
+
+
+@pytest.fixture(scope="module")
+def built():
+    frames = make_world(groups=30, products=40, days=30, end=date(2024, 3, 31), seed=3)
+    return frames, build_signal(frames, day_start(CUTOFF))
+
+
+def _paid_before_cutoff(frames, signal):
+    cutoff = signal.cutoff
+    known_items = set(signal.item_meta["product_id"])
+    for row in frames["orders"].iter_rows(named=True):
+        if row["status"] == "paid" and row["ordered_at"] < cutoff and row["product_id"] in known_items:
+            yield row
+
+
+def _row_ids(signal, frame):
+    """(group_id, product_id) for each row of a frame with g / i columns."""
+    gids = signal.groups.decode(frame["g"].to_numpy()).to_list()
+    pids = signal.items.decode(frame["i"].to_numpy()).to_list()
+    return list(zip(gids, pids, strict=True))
+
+
+def test_daily_counts_lines_members_quantity_and_amount_per_day(built):
+    frames, signal = built
+    expect: dict[tuple, list] = defaultdict(lambda: [0, set(), 0, 0.0])
+    for row in _paid_before_cutoff(frames, signal):
+        age = (CUTOFF - row["ordered_at"].astimezone(TZ).date()).days
+        acc = expect[(row["group_id"], row["product_id"], age)]
+        acc[0] += 1
+        acc[1].add(row["member_id"])
+        acc[2] += row["quantity"]
+        acc[3] += row["quantity"] * row["unit_price"]
+    daily = signal.daily
+    assert daily.height == len(expect) > 100
+    assert daily["age"].min() >= 1
+    assert daily.select("g", "i", "age").is_duplicated().sum() == 0
+    assert daily.equals(daily.sort("g", "i", "age"))
+    for (gid, pid), row in zip(_row_ids(signal, daily), daily.iter_rows(named=True), strict=True):
+        lines, members, qty, amount = expect[(gid, pid, row["age"])]
+        assert (row["lines"], row["members"], row["qty"]) == (lines, len(members), qty)
+        assert row["amount"] == pytest.approx(amount)
+
+
+def test_exposures_count_posts_and_the_ones_answered_within_the_window(built):
+    frames, signal = built
+    window = timedelta(days=SignalConfig().response_window_days)
+    orders_at = defaultdict(list)
+    for row in _paid_before_cutoff(frames, signal):
+        orders_at[(row["group_id"], row["product_id"])].append(row["ordered_at"])
+    known_items = set(signal.item_meta["product_id"])
+    expect: dict[tuple, list] = defaultdict(lambda: [0, 0, float("inf"), 0])
+    for post in frames["posts"].iter_rows(named=True):
+        if post["posted_at"] >= signal.cutoff or post["product_id"] not in known_items:
+            continue
+        key = (post["group_id"], post["product_id"])
+        later = [t for t in orders_at[key] if t >= post["posted_at"]]
+        age = (signal.cutoff - post["posted_at"]).total_seconds() / 86400.0
+        acc = expect[key]
+        acc[0] += 1
+        acc[1] += bool(later) and min(later) < post["posted_at"] + window
+        acc[2] = min(acc[2], age)
+        acc[3] += age <= 14
+    exposures = signal.exposures
+    assert exposures.height == len(expect) > 100
+    assert exposures["responded"].sum() > 0
+    for key, row in zip(_row_ids(signal, exposures), exposures.iter_rows(named=True), strict=True):
+        posts, responded, last_age, recent = expect[key]
+        assert (row["posts"], row["responded"], row["posts_recent"]) == (posts, responded, recent)
+        assert row["last_post_age"] == pytest.approx(last_age)
+
+
+def test_member_cross_counts_orders_placed_in_the_members_other_groups(built):
+    frames, signal = built
+    groups_of = defaultdict(set)
+    for row in frames["memberships"].iter_rows(named=True):
+        if row["joined_on"] <= CUTOFF:
+            groups_of[row["member_id"]].add(row["group_id"])
+    expect: dict[tuple, list] = defaultdict(lambda: [set(), 0.0])
+    for row in _paid_before_cutoff(frames, signal):
+        if len(groups_of[row["member_id"]]) < 2:
+            continue
+        age = (CUTOFF - row["ordered_at"].astimezone(TZ).date()).days
+        for home in groups_of[row["member_id"]] - {row["group_id"]}:
+            acc = expect[(home, row["product_id"])]
+            acc[0].add(row["member_id"])
+            acc[1] += 0.5 ** (age / 14.0)
+    cross = signal.member_cross
+    assert cross.height == len(expect) > 50
+    for key, row in zip(_row_ids(signal, cross), cross.iter_rows(named=True), strict=True):
+        members, weight = expect[key]
+        assert row["cross_members"] == len(members)
+        assert row["cross_weight"] == pytest.approx(weight)
