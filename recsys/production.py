@@ -86,7 +86,7 @@ class Production:
         return pl.concat(parts) if parts else top_n(self.scored_candidates(known), self.signal, n)
 
 
-GROUP_CHUNK = 2000  # groups scored together: bounds the candidate x feature frame on large worlds
+GROUP_CHUNK = 1000  # groups scored together: bounds the candidate x feature frame on large worlds
 
 
 def chunks(g_rows: np.ndarray, size: int | None = None) -> list[np.ndarray]:
