@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipelines.contract import DUCKDB_TYPES, PLATFORM_TZ, QUARANTINE_COLUMNS, TABLES
 from pipelines.errors import CircleBuyError
@@ -69,14 +70,20 @@ def table_frame(
     return _compact(frame).cast(schema, strict=False)
 
 
+INLINE_STRING_BYTES = 12  # polars keeps strings up to this long inside the column's own views
+
+
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with each column in one contiguous chunk of its own memory. DuckDB hands over a
-    chunk per batch that keeps the whole Arrow batch it came from alive (string columns point
-    into its buffers); copying column by column frees those batches (3.45 -> 2.31 GiB for the M
-    world's tables) without ever holding two copies of a whole table."""
+    """`frame` with each column in one chunk of its own memory. DuckDB hands a large table over in
+    chunks that keep the Arrow batch they came from alive (strings point into its buffers); copying
+    column by column frees those batches (3.45 -> 2.31 GiB for the M world's tables) without ever
+    holding two copies of a whole table. Strings are copied through Arrow: a rechunk alone would
+    keep pointing into DuckDB's buffers wherever a value is longer than 12 bytes."""
     for name in frame.columns:
         column = frame.get_column(name)
         if column.n_chunks() > 1:
+            if column.dtype == pl.String and (column.str.len_bytes().max() or 0) > INLINE_STRING_BYTES:
+                column = pl.Series(name, column.to_arrow().cast(pa.large_string()))
             frame = frame.with_columns(column.rechunk())
     return frame
 

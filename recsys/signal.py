@@ -138,7 +138,10 @@ def _daily(orders: pl.DataFrame, cday: date, n_groups: int, n_items: int) -> pl.
     Grouped by one packed integer key, not three columns: 2.5x less transient memory on the M world
     (15.8 M lines)."""
     age = (pl.lit(cday) - pl.col("ordered_at").dt.date()).dt.total_days()
-    oldest = orders.select(age.max()).item() if orders.height else 0
+    bounds = orders.select(age.min().alias("youngest"), age.max().alias("oldest"))
+    youngest, oldest = bounds.row(0) if orders.height else (0, 0)
+    if (youngest or 0) < 0:
+        raise ValueError(f"orders dated after {cday} reached the signal at {cday}")
     span = int(oldest or 0) + 1  # every age < span: the key below is (g, i, age) without collision
     if n_groups * n_items * span >= 2**63:
         raise ValueError(

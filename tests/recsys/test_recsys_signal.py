@@ -6,11 +6,12 @@ catch a key that collides or decodes to the wrong group, product or day."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+import polars as pl
 import pytest
 
-from recsys.signal import TZ, SignalConfig, build_signal, day_start
+from recsys.signal import TZ, SignalConfig, _daily, build_signal, day_start
 from tests.recsys.world import make_world
 
 CUTOFF = date(2024, 3, 25)
@@ -107,3 +108,22 @@ def test_member_cross_counts_orders_placed_in_the_members_other_groups(built):
         members, weight = expect[key]
         assert row["cross_members"] == len(members)
         assert row["cross_weight"] == pytest.approx(weight)
+
+
+def test_the_packed_daily_key_refuses_what_it_cannot_hold():
+    orders = pl.DataFrame(
+        {
+            "g": [0, 1],
+            "i": [1, 0],
+            "member_id": ["m1", "m2"],
+            "ordered_at": [datetime(2024, 3, 20, 9, tzinfo=TZ), datetime(2024, 3, 26, 9, tzinfo=TZ)],
+            "quantity": [1, 2],
+            "unit_price": [3.0, 4.0],
+        }
+    )
+    with pytest.raises(ValueError, match="dated after 2024-03-25"):
+        _daily(orders, CUTOFF, n_groups=2, n_items=2)
+    early = orders.head(1)
+    assert _daily(early, CUTOFF, n_groups=2, n_items=2).row(0) == (0, 1, 1, 1, 1, 3.0, 5)
+    with pytest.raises(ValueError, match="do not fit one 64-bit key"):
+        _daily(early, CUTOFF, n_groups=2**40, n_items=2**22)
