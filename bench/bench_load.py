@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3_000_000)
     parser.add_argument("--loads", type=int, default=4)
     parser.add_argument("--child", nargs=2, metavar=("MODE", "WIDTH"))
-    args = parser.parse_args()
+    args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     if args.child:
         mode, width = args.child[0], int(args.child[1])
         print(json.dumps(measure(mode, width, args.rows, args.loads)))
