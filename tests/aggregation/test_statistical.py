@@ -1,0 +1,119 @@
+"""The analyst's statistical baselines (statsforecast) on a dense daily history matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aggregation.statistical import STAT_MODELS, statistical_forecasts
+
+H = 7
+INTERMITTENT = ("adida", "imapa", "tsb", "croston_optimized")
+
+
+def check(result: dict, n_series: int, horizon: int = H) -> None:
+    for name, (p10, p50, p90) in result.items():
+        for q in (p10, p50, p90):
+            assert q.shape == (n_series, horizon), name
+            assert np.all(np.isfinite(q)), name
+        assert np.all(p10 >= 0), name
+        assert np.all(p10 <= p50) and np.all(p50 <= p90), name
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """Smooth, lumpy, late-launched, intermittent and all-zero series, 70 days."""
+    rng = np.random.default_rng(3)
+    y = rng.poisson(rng.uniform(0.2, 6.0, (8, 1)), (8, 70)).astype(float)
+    y[5, :50] = 0  # launched late: 20 days of history
+    y[5, 50] = 2
+    y[6] = 0  # nothing sold
+    y[7, :] = 0
+    y[7, 3::9] = 4  # intermittent
+    return y
+
+
+@pytest.fixture(scope="module")
+def mixed_result(mixed):
+    timings: dict[str, float] = {}
+    return statistical_forecasts(mixed, H, timings=timings), timings
+
+
+def test_every_model_answers_with_valid_quantiles(mixed, mixed_result):
+    result, timings = mixed_result
+    assert tuple(result) == STAT_MODELS
+    check(result, mixed.shape[0])
+    assert set(STAT_MODELS) <= set(timings) and timings["total"] > 0
+
+
+def test_all_zero_series_forecasts_zero(mixed_result):
+    result, _ = mixed_result
+    for name, qs in result.items():
+        for q in qs:
+            assert np.all(q[6] == 0), name
+
+
+def test_seasonal_naive_repeats_last_week():
+    week = np.array([0.0, 2, 3, 0, 5, 6, 9])
+    y = np.vstack([np.tile(week, 8), np.tile(week[::-1], 8)])
+    p10, p50, p90 = statistical_forecasts(y, H, models=["seasonal_naive"])["seasonal_naive"]
+    np.testing.assert_allclose(p50, y[:, -7:])
+    # a perfectly periodic series has no conformity error: the interval collapses on the point
+    np.testing.assert_allclose(p10, p50)
+    np.testing.assert_allclose(p90, p50)
+
+
+def test_window_average_is_the_mean_of_the_last_28_days():
+    y = np.random.default_rng(0).poisson(3.0, (4, 60)).astype(float)
+    y[:, 0] = 1  # no leading zero: every series keeps its 60 days
+    _, p50, _ = statistical_forecasts(y, H, models=["window_average_28"])["window_average_28"]
+    np.testing.assert_allclose(p50, np.repeat(y[:, -28:].mean(axis=1, keepdims=True), H, axis=1))
+
+
+def test_historic_average_is_the_mean_since_the_first_sale(mixed, mixed_result):
+    result, _ = mixed_result
+    _, p50, _ = result["historic_average"]
+    np.testing.assert_allclose(p50[5], mixed[5, 50:].mean())  # leading zeros trimmed
+    assert mixed[5, 50:].mean() > mixed[5].mean()
+    np.testing.assert_allclose(p50[0], mixed[0].mean())
+    # too short for a 28-day window: the mean of every day there is
+    np.testing.assert_allclose(result["window_average_28"][1][5], mixed[5, 50:].mean())
+
+
+def test_very_short_history_is_still_forecast():
+    y = np.array([[1.0, 0, 2, 3, 1], [0, 0, 0, 0, 4]])
+    result = statistical_forecasts(y, H)
+    check(result, 2)
+    np.testing.assert_allclose(result["historic_average"][1][0], 7 / 5)
+    np.testing.assert_allclose(result["window_average_28"][1][0], 7 / 5)
+    np.testing.assert_allclose(result["historic_average"][1][1], 4.0)  # one day since the first sale
+    # AutoETS raises on tiny series ("tiny datasets"): statsforecast's fallback model answers
+    np.testing.assert_allclose(result["auto_ets"][1][0], 7 / 5)
+    # the fallback band: symmetric around the point by the 80% quantile of |y - mean|
+    p10, p50, p90 = result["historic_average"]
+    assert np.all(p10[0] < p50[0]) and np.all(p50[0] < p90[0])
+
+
+def test_conformal_interval_is_wide_on_a_noisy_series():
+    y = np.random.default_rng(1).poisson(5.0, (2, 120)).astype(float)
+    y[:, 0] = 5
+    result = statistical_forecasts(y, H, models=["historic_average", "seasonal_naive", "tsb"])
+    check(result, 2)
+    for name, (p10, _, p90) in result.items():
+        assert np.all(p10 < p90), name
+
+
+def test_intermittent_models_give_a_positive_flat_point(mixed_result):
+    result, _ = mixed_result
+    for name in INTERMITTENT:
+        p50 = result[name][1][7]
+        assert np.all(p50 > 0), name
+        np.testing.assert_allclose(p50, p50[0], err_msg=name)
+        assert p50[0] < 4, name  # a rate per day, not the size of one order
+
+
+def test_edges():
+    assert statistical_forecasts(np.zeros((0, 30)), H)["tsb"][1].shape == (0, H)
+    assert np.all(statistical_forecasts(np.zeros((2, 0)), H, models=["auto_ets"])["auto_ets"][2] == 0)
+    with pytest.raises(ValueError, match="unknown statistical model"):
+        statistical_forecasts(np.ones((1, 30)), H, models=["prophet"])
