@@ -6,12 +6,21 @@ on sale in which warehouse on which day) are known ahead and may be read for fut
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
+from aggregation.metrics import wape
 from aggregation.pooling import TS, TZ, pool_daily
-from aggregation.timeseries import Panel, build_panel
+from aggregation.timeseries import (
+    DailyForecaster,
+    InsufficientHistoryError,
+    Panel,
+    TimeSeriesConfig,
+    build_panel,
+)
 
 FAR_FUTURE = datetime(2200, 1, 1)
 
@@ -62,3 +71,67 @@ def daily_panel(frames: dict[str, pl.DataFrame], origin: date, horizon: int, loo
     panel = build_panel(hist, frames["products"], start=start, end=origin, open_days=plans,
                         future_days=horizon, extra_series=planned)
     return panel, panel.day_index(origin)
+
+
+SHORT_METHOD_WORDS = {
+    "seasonal_naive": "the same weekday one week earlier (seasonal naive, 7 days)",
+    "moving_average": "the mean of every day there is (moving average)",
+    "last_value": "the one day there is (last value)",
+}
+
+
+@dataclass
+class DailyForecast:
+    """What the nightly publishes for data without campaigns, and how it was chosen.
+
+    `forecasts` (product_id, warehouse_id, day, p10, p50, p90) is the one frame that the demand
+    table, `evaluate --dump-forecasts` and the evaluation's `production` scores all read."""
+
+    forecasts: pl.DataFrame
+    method: str  # daily_gbm | seasonal_naive | short_history_<method>
+    version: str  # gbm | fallback | fallback-<method>
+    info: dict
+    panel: Panel
+    origin: int
+    model: DailyForecaster | None = None  # None on short history
+    candidates: dict[str, pl.DataFrame] = field(default_factory=dict)  # every model's forecasts
+
+
+def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSeriesConfig) -> DailyForecast:
+    """Daily forecasts for the `config.horizon_days` from `day` (00:00 platform zone).
+
+    The learned model is published when it beats seasonal naive on the held-out horizon before the
+    origin, seasonal naive otherwise; with too little history, the simplest baseline the history
+    supports (aggregation.short_history). Raises NoHistoryError when nothing was ever ordered."""
+    from aggregation.short_history import short_history_forecast
+
+    horizon = config.horizon_days
+    panel, origin = daily_panel(frames, day, horizon)
+    try:
+        model = DailyForecaster(config).fit(panel, origin)
+    except InsufficientHistoryError as exc:
+        forecasts, short = short_history_forecast(panel, origin, horizon)
+        method, days = short["method"], short["history_days"]
+        interval = (f"interval calibrated on the last {short['held_out_days']} day(s)" if short["calibrated"]
+                    else "interval from each series' own daily spread (too few days to calibrate it)")
+        need = 2 * horizon + 14
+        why = (f"only {days} day(s) of order history before {day}; the daily model needs at least "
+               f"{need}" if days < need else f"the daily model could not be trained ({exc})")
+        gate = {"passed": False, "trained": False, "fallback": method, "history_days": days,
+                "held_out_wape": short.get("held_out_wape"),
+                "reason": f"{why}; forecasts are {SHORT_METHOD_WORDS[method]}, {interval}"}
+        info = {"gate": gate, "training_rows": 0, "production_is": method}
+        return DailyForecast(forecasts, f"short_history_{method}", f"fallback-{method}", info, panel, origin)
+    y_cal, prod_center = model.calibration_["production"]
+    _, naive_center = model.calibration_["seasonal_naive"]
+    prod_wape, naive_wape = wape(y_cal, prod_center), wape(y_cal, naive_center)
+    passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
+    gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
+            "passed": passed,
+            "reason": (f"last {horizon} days before the run: WAPE {prod_wape:.3f} "
+                       f"vs seasonal naive {naive_wape:.3f}")}
+    candidates = model.predict(panel, origin)
+    chosen = candidates["production" if passed else "seasonal_naive"]
+    info = {"gate": gate, "training_rows": model.train_rows_, "production_is": model.production_}
+    return DailyForecast(chosen, "daily_gbm" if passed else "seasonal_naive", "gbm" if passed else "fallback",
+                         info, panel, origin, model, candidates)

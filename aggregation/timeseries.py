@@ -21,6 +21,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
+from scipy.stats import poisson
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from aggregation.calibration import IntervalCalibrator
@@ -38,6 +39,25 @@ FEATURES = (
     "log_price", "age_days", "dom", "dow_factor",
 )
 SHARPEN = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
+# Volume bands (mean units a day over the last 28 days): each band's interval is calibrated on its
+# own cells. Pooled over all cells, the zero days of the many sparse series decide the multipliers
+# (zero at the 90% level when most cells sell nothing), and every interval collapses onto its point.
+VOLUME_BANDS = (0.1, 0.5, 2.0, 8.0)
+
+
+def volume_band(feats: dict[str, np.ndarray]) -> np.ndarray:
+    """Band index (0 = sparsest) of each cell's series, by its 28-day mean."""
+    return np.digitize(feats["ma28"], VOLUME_BANDS)
+
+
+def count_floor(p50: np.ndarray, p10: np.ndarray, p90: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Widen an interval to at least the Poisson one around its point: counts of independent buyers
+    cannot be less dispersed than that, so a narrower interval is a calibration artefact. Where the
+    point is at least one unit this makes P10 < P90 strictly."""
+    mean = np.maximum(p50, 0.0)
+    lo = np.where(mean > 0, poisson.ppf(0.1, np.maximum(mean, 1e-12)), 0.0)
+    hi = np.where(mean > 0, poisson.ppf(0.9, np.maximum(mean, 1e-12)), 0.0)
+    return np.minimum(p10, lo), np.maximum(p90, hi)
 
 
 @dataclass(frozen=True)
@@ -323,9 +343,10 @@ class DailyForecaster:
         self.lift_ = float(np.clip((y_cal.sum() - mid.sum()) / gap, 0.0, 1.0)) if gap > 0 else 0.0
         self.calibrators_ = {}
         self.calibration_ = {}
+        bands = volume_band(feats)
         for name in ("gbm", "profile", *BASELINES):
             center, lo, hi = self._raw(name, feats)
-            cal = IntervalCalibrator(min_width=0.5).fit(y_cal, center, lo, hi)
+            cal = IntervalCalibrator(min_width=0.5).fit(y_cal, center, lo, hi, groups=bands)
             self.calibrators_[name] = cal
             self.calibration_[name] = (y_cal, center)
         # production: the candidate with the lower error on the held-out horizon
@@ -346,10 +367,12 @@ class DailyForecaster:
         days = [panel.day0 + timedelta(days=t + h) for h in range(horizon)]
         keys = keys.with_columns(pl.Series("day", days * rows.size, dtype=pl.Date))
         out = {}
+        bands = volume_band(feats)
         for name in ("production", *BASELINES):
             center, lo, hi = self._raw(name, feats)
-            lo, hi = self.calibrators_[name].apply(center, lo, hi)
+            lo, hi = self.calibrators_[name].apply(center, lo, hi, groups=bands)
             p50 = np.maximum(center, 0.0)
+            lo, hi = count_floor(p50, lo, hi)
             p10 = np.clip(lo, 0.0, p50)
             p90 = np.maximum(hi, p50)
             out[name] = keys.with_columns(pl.Series("p10", p10), pl.Series("p50", p50), pl.Series("p90", p90))

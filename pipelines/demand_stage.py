@@ -14,13 +14,12 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from aggregation.daily import daily_panel
+from aggregation.daily import forecast_daily
 from aggregation.decision import DecisionConfig, suggest
 from aggregation.metrics import wape
 from aggregation.pooling import TS
 from aggregation.presale import PresaleConfig, PresaleForecaster
-from aggregation.short_history import short_history_forecast
-from aggregation.timeseries import DailyForecaster, InsufficientHistoryError, TimeSeriesConfig
+from aggregation.timeseries import TimeSeriesConfig
 
 MODEL_VERSION = "agg-1.0"
 
@@ -122,28 +121,10 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -
 
 
 def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
-    day = as_of.date()
-    horizon = config.horizon_days
-    ts_config = replace(config.timeseries, horizon_days=horizon, seed=seed)
-    panel, origin = daily_panel(frames, day, horizon)
-    try:
-        model = DailyForecaster(ts_config).fit(panel, origin)
-    except InsufficientHistoryError as exc:
-        return _short_history_demand(frames, panel, origin, as_of, horizon, exc)
-    y_cal, prod_center = model.calibration_["production"]
-    _, naive_center = model.calibration_["seasonal_naive"]
-    prod_wape, naive_wape = wape(y_cal, prod_center), wape(y_cal, naive_center)
-    passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
-    gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
-            "passed": passed,
-            "reason": (f"last {horizon} days before the run: WAPE {prod_wape:.3f} "
-                       f"vs seasonal naive {naive_wape:.3f}")}
-    preds = model.predict(panel, origin)
-    chosen = preds["production" if passed else "seasonal_naive"]
-    rows = _daily_rows(frames, chosen, as_of, "daily_gbm" if passed else "seasonal_naive",
-                       "gbm" if passed else "fallback")
-    return rows, {"gate": gate, "series": rows.select("product_id", "warehouse_id").n_unique(),
-                  "training_rows": model.train_rows_, "production_is": model.production_}
+    ts_config = replace(config.timeseries, horizon_days=config.horizon_days, seed=seed)
+    run = forecast_daily(frames, as_of.date(), ts_config)
+    rows = _daily_rows(frames, run.forecasts, as_of, run.method, run.version)
+    return rows, {**run.info, "series": rows.select("product_id", "warehouse_id").n_unique()}
 
 
 def _daily_rows(frames, forecasts: pl.DataFrame, as_of: datetime, method: str, version: str) -> pl.DataFrame:
@@ -160,34 +141,6 @@ def _daily_rows(frames, forecasts: pl.DataFrame, as_of: datetime, method: str, v
         pl.lit(f"{MODEL_VERSION}:{version}@{as_of.date()}").alias("model_version"),
         pl.lit(as_of).cast(TS).alias("as_of"),
     )
-
-
-SHORT_METHOD_WORDS = {
-    "seasonal_naive": "the same weekday one week earlier (seasonal naive, 7 days)",
-    "moving_average": "the mean of every day there is (moving average)",
-    "last_value": "the one day there is (last value)",
-}
-
-
-def _short_history_demand(frames, panel, origin: int, as_of: datetime, horizon: int,
-                          exc: InsufficientHistoryError) -> tuple[pl.DataFrame, dict]:
-    """Too little history for the daily model: the simplest baseline the history supports.
-
-    Raises NoHistoryError (an InsufficientHistoryError) when there is no order before `as_of`."""
-    forecasts, short = short_history_forecast(panel, origin, horizon)
-    method = short["method"]
-    days = short["history_days"]
-    interval = (f"interval calibrated on the last {short['held_out_days']} day(s)" if short["calibrated"]
-                else "interval from each series' own daily spread (too few days to calibrate it)")
-    need = 2 * horizon + 14
-    why = (f"only {days} day(s) of order history before {as_of.date()}; the daily model needs at least "
-           f"{need}" if days < need else f"the daily model could not be trained ({exc})")
-    reason = f"{why}; forecasts are {SHORT_METHOD_WORDS[method]}, {interval}"
-    gate = {"passed": False, "trained": False, "fallback": method, "history_days": days,
-            "held_out_wape": short.get("held_out_wape"), "reason": reason}
-    rows = _daily_rows(frames, forecasts, as_of, f"short_history_{method}", f"fallback-{method}")
-    return rows, {"gate": gate, "series": rows.select("product_id", "warehouse_id").n_unique(),
-                  "training_rows": 0, "production_is": method}
 
 
 def build_demand(

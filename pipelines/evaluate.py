@@ -6,14 +6,20 @@ Composes the recsys block (pipelines.evaluate_recsys) and the forecast block
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+import sys
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from pipelines.errors import UsageError
 from pipelines.home import Home
 from pipelines.warehouse import MODEL_DROP, load_frames
+
+RANKING_COLUMNS = ["group_id", "rank", "product_id"]
+FORECAST_SCHEMA = {"product_id": pl.String, "warehouse_id": pl.String, "day": pl.Date, "p10": pl.Float64,
+                   "p50": pl.Float64, "p90": pl.Float64}
 
 
 @dataclass(frozen=True)
@@ -24,41 +30,139 @@ class EvaluateConfig:
     seed: int = 7
 
 
-def run_evaluate(
-    home: Home,
-    config: EvaluateConfig,
-    *,
-    dump_rankings: Path | None = None,
-    dump_forecasts: Path | None = None,
-    progress: bool = False,
-) -> dict:
-    """Evaluate recsys and forecasts at one as-of date; returns the design's JSON as a dict."""
+def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, progress: bool = False
+                    ) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """One as-of date: the design's JSON as a dict, production's rankings and daily forecasts."""
+    from aggregation.timeseries import InsufficientHistoryError
     from pipelines.evaluate_forecast import evaluate_forecast
     from pipelines.evaluate_recsys import evaluate_recsys
 
-    frames = load_frames(home, drop=MODEL_DROP)
     recsys_block, rankings = evaluate_recsys(frames, config, progress=progress)
-    from aggregation.timeseries import InsufficientHistoryError
-
     try:
         forecast_block, forecasts = evaluate_forecast(frames, config, progress=progress)
     except InsufficientHistoryError as exc:  # report what could be scored, say what could not
         forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
-        forecasts = pl.DataFrame(schema={"product_id": pl.String, "warehouse_id": pl.String,
-                                         "day": pl.Date, "p10": pl.Float64, "p50": pl.Float64,
-                                         "p90": pl.Float64})
-    if dump_rankings is not None:
-        dump_rankings.parent.mkdir(parents=True, exist_ok=True)
-        rankings.select("group_id", "rank", "product_id").write_parquet(dump_rankings)
-    if dump_forecasts is not None:
-        dump_forecasts.parent.mkdir(parents=True, exist_ok=True)
-        forecasts.select("product_id", "warehouse_id", "day", "p10", "p50", "p90").write_parquet(
-            dump_forecasts
-        )
-    return {
+        forecasts = pl.DataFrame(schema=FORECAST_SCHEMA)
+    result = {
         "as_of": config.as_of.isoformat(),
         "horizon_days": config.horizon_days,
         "k": config.k,
         "recsys": recsys_block,
         "forecast": forecast_block,
     }
+    return result, rankings.select(RANKING_COLUMNS), forecasts.select(list(FORECAST_SCHEMA))
+
+
+def run_evaluate(
+    home: Home,
+    config: EvaluateConfig,
+    *,
+    dates: list[date] | None = None,
+    dump_rankings: Path | None = None,
+    dump_forecasts: Path | None = None,
+    progress: bool = False,
+) -> dict:
+    """Evaluate recsys and forecasts at one as-of date (the design's single-date JSON) or at each
+    of `dates` (rolling origin: trained once per date on what happened before it), returning
+    {"dates": [single-date object per date], "mean": {...}}. With several dates the dumps hold
+    every date, with an `as_of` column first."""
+    frames = load_frames(home, drop=MODEL_DROP)
+    dates = dates or [config.as_of]
+    result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress)
+    single = len(dates) == 1
+    for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (frame.drop("as_of") if single else frame).write_parquet(path)
+    return result
+
+
+def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, dates: list[date],
+                   progress: bool = False) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """Rolling origin: each date trained on what happened before it. Returns the JSON (single-date
+    shape for one date) and every date's rankings and forecasts with an `as_of` column first."""
+    results, rankings, forecasts = [], [], []
+    for i, day in enumerate(dates):
+        if progress:
+            print(f"evaluate: as of {day} ({i + 1} of {len(dates)})", file=sys.stderr, flush=True)
+        result, ranked, forecast = evaluate_frames(frames, replace(config, as_of=day), progress=progress)
+        results.append(result)
+        rankings.append(ranked.select(pl.lit(day).alias("as_of"), pl.all()))
+        forecasts.append(forecast.select(pl.lit(day).alias("as_of"), pl.all()))
+    result = results[0] if len(dates) == 1 else {"dates": results, "mean": mean_block(results)}
+    return result, pl.concat(rankings), pl.concat(forecasts)
+
+
+def _mean_models(blocks: list[dict]) -> dict:
+    """Per model and metric, the mean over the blocks that have it (and how many dates did)."""
+    out: dict[str, dict] = {}
+    names = [n for b in blocks for n in b]
+    for name in dict.fromkeys(names):
+        per = [b[name] for b in blocks if name in b]
+        metrics = {}
+        for metric in dict.fromkeys(m for p in per for m in p):
+            values = [p[metric] for p in per if isinstance(p.get(metric), int | float)
+                      and not isinstance(p.get(metric), bool)]
+            if values:
+                metrics[metric] = round(sum(values) / len(values), 6)
+        metrics["dates"] = len(per)
+        out[name] = metrics
+    return out
+
+
+def mean_block(results: list[dict]) -> dict:
+    """Means across dates of every model's figures, and per date which model won."""
+    recsys = [r["recsys"].get("models", {}) for r in results]
+    forecast = [r["forecast"].get("models", {}) for r in results]
+    head = [r["forecast"].get("head", {}).get("models", {}) for r in results]
+    key = f"ndcg@{results[0]['k']}"
+    winners = []
+    for r, rec, hd in zip(results, recsys, head, strict=True):
+        gens = {n: m[key] for n, m in rec.items() if n != "picks"}
+        wapes = {n: m["total_wape"] for n, m in hd.items() if m.get("total_wape") is not None}
+        winners.append({
+            "as_of": r["as_of"],
+            "recsys": max(gens, key=gens.get) if gens else None,
+            "forecast_head_total_wape": min(wapes, key=wapes.get) if wapes else None,
+        })
+    return {
+        "dates": [r["as_of"] for r in results],
+        "recsys": {"models": _mean_models(recsys)},
+        "forecast": {"models": _mean_models(forecast), "head": {"models": _mean_models(head)}},
+        "winners": winners,
+    }
+
+
+def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[date]:
+    """Dates from `--as-of D1,D2,...` or `--as-of-range FROM..TO --every Nd` (sorted, unique).
+    Raises UsageError naming the option and the value."""
+    if (as_of is None) == (as_of_range is None):
+        raise UsageError("give exactly one of --as-of YYYY-MM-DD[,YYYY-MM-DD...] and "
+                         "--as-of-range FROM..TO")
+    if as_of is not None:
+        days = [_day(v.strip(), "--as-of") for v in as_of.split(",") if v.strip()]
+        if not days:
+            raise UsageError(f"--as-of: expected YYYY-MM-DD[,YYYY-MM-DD...]; got {as_of!r}")
+        return sorted(set(days))
+    if ".." not in as_of_range:
+        raise UsageError(f"--as-of-range: expected FROM..TO (YYYY-MM-DD..YYYY-MM-DD); got {as_of_range!r}")
+    first, last = (_day(v.strip(), "--as-of-range") for v in as_of_range.split("..", 1))
+    if last < first:
+        raise UsageError(f"--as-of-range: {last} is before {first}")
+    text = every.strip().lower()
+    step = int(text[:-1]) if text.endswith("d") and text[:-1].isdigit() else (
+        int(text) if text.isdigit() else 0)
+    if step < 1:
+        raise UsageError(f"--every: expected a number of days such as 7d; got {every!r}")
+    out, day = [], first
+    while day <= last:
+        out.append(day)
+        day += timedelta(days=step)
+    return out
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None

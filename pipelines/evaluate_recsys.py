@@ -8,10 +8,12 @@ import logging
 import time
 from dataclasses import replace
 
+import numpy as np
 import polars as pl
 
 from pipelines.evaluate import EvaluateConfig
-from recsys.metrics import ranking_metrics
+from pipelines.evaluate_intervals import N_BOOT, mean_interval, paired_difference
+from recsys.metrics import per_group_ndcg, ranking_metrics
 from recsys.picks import PicksConfig, make_picks
 from recsys.production import Production, ProductionConfig, relevant_pairs, train_production
 
@@ -47,16 +49,36 @@ def evaluate_production(
     def score(rankings: pl.DataFrame) -> dict:
         return ranking_metrics(rankings, relevant, k, catalog, cats)
 
-    models = {name: score(model.recommend(groups, k)) for name, model in prod.models.items()}
+    lists = {name: model.recommend(groups, k) for name, model in prod.models.items()}
     rankings = prod.rank(groups, k).select("group_id", "rank", "product_id")
-    models["production"] = score(rankings)
+    lists["production"] = rankings
     tick = time.perf_counter()
     picks, picks_info = make_picks(prod, config.as_of, PicksConfig(n=k), groups=groups)
-    models["picks"] = score(picks.select("group_id", "rank", "product_id"))
+    lists["picks"] = picks.select("group_id", "rank", "product_id")
     picks_s = time.perf_counter() - tick
+    models = {name: score(ranked) for name, ranked in lists.items()}
     timings = {**prod.info["timings_s"], "train_total": round(train_s, 3), "picks": round(picks_s, 3)}
     block = recsys_block(models, prod, groups.len(), catalog, picks_info, timings, k)
+    block["intervals"] = ndcg_intervals(lists, relevant, k, config.seed)
     return block, rankings, prod
+
+
+def ndcg_intervals(lists: dict[str, pl.DataFrame], relevant: pl.DataFrame, k: int, seed: int) -> dict:
+    """90% bootstrap intervals over groups: each model's NDCG@k, and production minus each model
+    (paired: the same resampled groups), so that a gap can be read as real or noise."""
+    per_group = {name: per_group_ndcg(ranked, relevant, k)["ndcg"].to_numpy()
+                 for name, ranked in lists.items()}
+    ones = np.ones(next(iter(per_group.values())).size) if per_group else np.ones(0)
+    key = f"ndcg@{k}"
+    prod = per_group.get("production")
+    return {
+        "level": 0.9, "unit": "group", "resamples": N_BOOT,
+        key: {name: mean_interval(v, seed=seed) for name, v in per_group.items()},
+        f"production_minus_model_{key}": {
+            name: paired_difference(prod, v, ones, seed=seed)
+            for name, v in per_group.items() if name != "production" and prod is not None
+        },
+    }
 
 
 def recsys_block(

@@ -118,6 +118,21 @@ def test_multiplicative_pickup_is_safe_with_almost_nothing_ordered():
     assert preds["additive"][1][0] == pytest.approx(19.0)  # 0 + mean of 20 - 1
 
 
+def test_dump_published_and_scored_are_the_same_numbers(monkeypatch, daily_world):
+    """--dump-forecasts, the published demand table and the frame `production` is scored on agree."""
+    monkeypatch.setattr(ef, "TS_CONFIG", FAST_TS)
+    as_of = date(2026, 2, 15)
+    block, dump = ef.evaluate_daily(daily_world, EvaluateConfig(as_of=as_of, horizon_days=7))
+    demand, _ = build_demand(daily_world, datetime(2026, 2, 15, 0, tzinfo=TZ), FAST)
+    published = demand.select("product_id", "warehouse_id", pl.col("delivery_on").alias("day"),
+                              pl.col("forecast_p10").alias("p10"), pl.col("forecast_p50").alias("p50"),
+                              pl.col("forecast_p90").alias("p90"))
+    key = ["product_id", "warehouse_id", "day"]
+    assert_frame_equal(dump.sort(key), published.sort(key))
+    truth = ef.actuals(daily_world, datetime(2026, 2, 15, 0, tzinfo=TZ), 7)
+    assert ef.score_frame(dump, truth) == block["models"]["production"]
+
+
 def test_evaluate_dump_agrees_with_reported_metrics(monkeypatch, campaign_world):
     monkeypatch.setattr(ef, "TS_CONFIG", FAST_TS)
     monkeypatch.setattr(ef, "PRESALE_CONFIG", replace(FAST_PRESALE))
@@ -131,7 +146,8 @@ def test_evaluate_dump_agrees_with_reported_metrics(monkeypatch, campaign_world)
     again = score(*(joined[c].to_numpy() for c in ("qty", "p10", "p50", "p90")))
     assert again == block["models"]["production"]
     assert block["series_evaluated"] == dump.select("product_id", "warehouse_id").n_unique()
-    assert set(block["models"]) == {"seasonal_naive", "moving_average_7", "moving_average_28", "production"}
+    assert set(block["models"]) == {*ef.STAT_MODELS, "production"} - set(ef.HEAD_ONLY)
+    assert set(block["head"]["models"]) == {*ef.STAT_MODELS, "production"}
     presale = block["presale"]
     assert presale["campaigns_evaluated"] == 8 * 2 * 5
     assert set(presale["at_share"]) == {"0.00", "0.25", "0.50", "0.75"}

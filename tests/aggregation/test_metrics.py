@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aggregation.metrics import bias, coverage, pinball, pinball_loss, score, wape
+from aggregation.metrics import bias, coverage, head_scores, pinball, pinball_loss, score, wape
 
 Y = np.array([0.0, 2.0, 4.0, 10.0])
 P10 = np.array([0.0, 1.0, 5.0, 6.0])
@@ -43,5 +43,29 @@ def test_score_block_and_undefined_values():
     assert set(block) == {"wape", "bias", "pinball", "coverage_p10_p90"}
     assert block["wape"] == pytest.approx(0.3125)
     empty = score([0.0], [0.0], [0.0], [0.0])
-    assert empty["wape"] is None and empty["bias"] is None and empty["coverage_p10_p90"] == 1.0
+    # nothing forecast, nothing sold: no cell the interval can be judged on
+    assert empty["wape"] is None and empty["bias"] is None and empty["coverage_p10_p90"] is None
     assert not math.isnan(empty["pinball"])
+
+
+def test_coverage_leaves_out_cells_where_interval_and_outcome_are_all_zero():
+    # 90 zero days forecast as zero, and 10 selling days the zero-width interval misses
+    y = np.concatenate([np.zeros(90), np.full(10, 3.0)])
+    zeros = np.zeros(100)
+    old_definition = float(np.mean((y >= zeros) & (y <= zeros)))
+    assert old_definition == 0.9  # a zero-width interval looked well calibrated
+    assert coverage(y, zeros, zeros) == 0.0
+    # a zero day inside a real interval still counts
+    assert coverage([0.0, 5.0], [0.0, 1.0], [2.0, 4.0]) == 0.5
+
+
+def test_head_scores_on_horizon_totals_by_hand():
+    y = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 10.0]])  # totals 6 and 10
+    p50 = np.array([[2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])  # totals 6 and 3
+    p10 = np.zeros_like(y)
+    p90 = np.array([[3.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    s = head_scores(y, p10, p50, p90)
+    assert s["total_wape"] == pytest.approx((0 + 7) / 16)
+    assert s["bias"] == pytest.approx((9 - 16) / 16)
+    # daily cells: 1,2,3 inside [0,3]; 0,0 inside [0,2]; 10 outside -> 5 of 6
+    assert s["coverage_p10_p90"] == pytest.approx(5 / 6)
