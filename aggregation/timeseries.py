@@ -46,6 +46,7 @@ SHARPEN = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 # own cells. Pooled over all cells, the zero days of the many sparse series decide the multipliers
 # (zero at the 90% level when most cells sell nothing), and every interval collapses onto its point.
 VOLUME_BANDS = (0.1, 0.5, 2.0, 8.0)
+HEAD_UNITS_28D = 28.0  # a head series sold at least this much in the 28 days before the origin
 
 
 def volume_band(feats: dict[str, np.ndarray]) -> np.ndarray:
@@ -343,6 +344,7 @@ class DailyForecaster:
         self.calibrators_ = {}
         self.calibration_ = {}
         bands = volume_band(feats)
+        self.calibration_head_ = feats["ma28"] * 28 >= HEAD_UNITS_28D  # cells of head series
         for name in ("gbm", "profile", *BASELINES):
             center, lo, hi = self._raw(name, feats)
             cal = IntervalCalibrator(min_width=0.5).fit(y_cal, center, lo, hi, groups=bands)

@@ -32,6 +32,11 @@ def headline_metrics(ctx: RunContext) -> dict:
     for name in ("production", "popularity", "picks"):
         if name in models:
             metrics[f"recsys.{name}.ndcg@{k}"] = models[name].get(f"ndcg@{k}")
+    head = ((ev.get("forecast") or {}).get("head") or {}).get("models", {})
+    for name in ("production", "seasonal_naive"):
+        if name in head:
+            metrics[f"forecast.head.{name}.total_wape"] = head[name].get("total_wape")
+            metrics[f"forecast.head.{name}.coverage_p10_p90"] = head[name].get("coverage_p10_p90")
     fmodels = (ev.get("forecast") or {}).get("models", {})
     for name in ("production", "seasonal_naive"):
         if name in fmodels:

@@ -308,10 +308,40 @@ def _relative(value: float | None, ref: float | None) -> str:
     return f"{100 * (value - ref) / abs(ref):+.1f}%"
 
 
+def _head(head: dict | None) -> list[str]:
+    """The figures a supplier plans on, quoted first: head series, 7-day totals, with intervals."""
+    models = (head or {}).get("models") or {}
+    if not models:
+        return []
+    cis = ((head or {}).get("intervals") or {}).get("total_wape") or {}
+    base = FORECAST_BASELINE if FORECAST_BASELINE in models else None
+    out = [
+        f"<p>Series a supplier plans on (sold at least {_cell(head.get('threshold'))} units in the "
+        f"{_cell(head.get('window_days'))} days before): <b>{_cell(head.get('series'))}</b>, scored on "
+        "their 7-day totals. The 90% interval comes from resampling the series: two models whose "
+        "intervals overlap a lot may not really differ.</p>"
+    ]
+    headers = ["model", "total WAPE", "90% interval", "bias", "P10–P90 coverage (daily)"] + (
+        [f"total WAPE vs {base} (negative is better)"] if base else [])
+    rows, classes = [], []
+    for n, m in models.items():
+        ci = cis.get(n) or [None, None]
+        row = [esc(str(n)), _cell(m.get("total_wape")),
+               "–" if ci[0] is None else f"{ci[0]:.3f} – {ci[1]:.3f}", _cell(m.get("bias")),
+               _cell(m.get("coverage_p10_p90"))]
+        if base:
+            row.append(_relative(_num(m.get("total_wape")), _num(models[base].get("total_wape"))))
+        rows.append(row)
+        classes.append("prod" if n == "production" else "base")
+    out.append(_table(headers, rows, classes))
+    out.append("<h3>Every series, daily cells</h3>")
+    return out
+
+
 def _forecast(forecast: dict | None) -> str:
     models = (forecast or {}).get("models") or {}
     models = {str(k): v for k, v in models.items() if isinstance(v, dict)}
-    out = []
+    out = _head((forecast or {}).get("head"))
     if not models:
         out.append(_na("Forecast accuracy"))
     else:

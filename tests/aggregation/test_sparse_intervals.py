@@ -45,3 +45,22 @@ def test_p90_above_p10_wherever_the_point_is_a_unit_or_more():
         big = p50 >= 1.0
         assert big.any(), name
         assert np.all(p90[big] > p10[big]), f"{name}: {int((p90[big] <= p10[big]).sum())} degenerate intervals"
+
+
+def test_the_gate_reads_head_series_totals_not_daily_cells():
+    from types import SimpleNamespace
+
+    from aggregation.daily import held_out_gate
+
+    # two head series over 2 days, one sparse series: production gets the weekly totals right but the
+    # days wrong; seasonal naive gets the sparse series' days right and the head totals wrong
+    y = np.array([5.0, 1.0, 1.0, 5.0, 0.0, 0.0])
+    prod = np.array([3.0, 3.0, 3.0, 3.0, 4.0, 4.0])
+    naive = np.array([5.0, 1.0, 1.0, 5.0, 0.0, 0.0]) * 0.5
+    model = SimpleNamespace(calibration_={"production": (y, prod), "seasonal_naive": (y, naive)},
+                            calibration_head_=np.array([True, True, True, True, False, False]))
+    gate = held_out_gate(model, 2)
+    assert gate["production_wape"] == 0.0 and gate["seasonal_naive_wape"] == 0.5 and gate["passed"]
+    assert "2 head series" in gate["reason"]
+    model.calibration_head_ = np.zeros(6, dtype=bool)
+    assert not held_out_gate(model, 2)["passed"]  # on daily cells production loses

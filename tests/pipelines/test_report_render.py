@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -247,3 +248,16 @@ def test_any_metrics_render_escaped_without_error(
     page = render_report(ctx)
     assert MARK not in page and "&lt;x onload=1&gt;" in page
     assert page.rstrip().endswith("</html>") and external_refs(page) == []
+
+
+def test_head_series_figures_are_quoted_first(tiny: dict[str, pl.DataFrame]) -> None:  # noqa: F811
+    ctx = full_context(tiny)
+    head = {"series": 37, "threshold": 28.0, "window_days": 28,
+            "models": {"seasonal_naive": {"total_wape": 0.9, "bias": 0.01, "coverage_p10_p90": 0.6},
+                       "production": {"total_wape": 0.72, "bias": -0.03, "coverage_p10_p90": 0.8}},
+            "intervals": {"total_wape": {"production": [0.65, 0.79], "seasonal_naive": [0.8, 1.0]}}}
+    ctx = replace(ctx, forecast={**ctx.forecast, "head": head})
+    page = render_report(ctx)
+    assert "Series a supplier plans on" in page and "<b>37</b>" in page
+    assert "0.650 – 0.790" in page and "-20.0%" in page  # interval, and production vs seasonal naive
+    assert page.index("Series a supplier plans on") < page.index("Every series, daily cells")
