@@ -59,11 +59,18 @@ def show_progress() -> bool:
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Folder for the raw tables")],
     groups: Annotated[int, typer.Option(min=1, help="Number of groups")] = 2000,
-    days: Annotated[int, typer.Option(min=1, help="Days of history")] = 60,
-    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: yesterday)")] = None,
+    days: Annotated[int | None, typer.Option(
+        min=1, help="Days of history (default 60; derived when --start and --end are given)")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="Last day, YYYY-MM-DD (default: yesterday, or --start + --days - 1)")] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (with --end or --days)")] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 7,
     dirty: Annotated[bool, typer.Option("--dirty", help="Plant known bad rows (listed in _truth/)")] = False,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    no_calendar: Annotated[bool, typer.Option(
+        "--no-calendar", help="A flat world: no annual events (CNY, 618, Double 11, ...)")] = False,
+    products: Annotated[int | None, typer.Option(
+        min=1, help="Catalogue size (default: derived from --groups, ~960 at 2,000 groups)")] = None,
 ) -> None:
     """Write a deterministic synthetic world (every contract table plus _truth/) into OUT."""
     from pipelines.generate import run_generate
@@ -71,8 +78,9 @@ def generate(
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"--format: expected 'parquet' or 'csv'; got {fmt!r}")
     summary = run_generate(
-        out=out, groups=groups, days=days, end=parse_day(end, "--end"), seed=seed,
-        dirty=dirty, fmt=fmt, progress=show_progress(),
+        out=out, groups=groups, days=days, end=parse_day(end, "--end"), start=parse_day(start, "--start"),
+        seed=seed, dirty=dirty, fmt=fmt, progress=show_progress(), calendar=not no_calendar,
+        products=products,
     )
     for table, rows in summary["tables"].items():
         typer.echo(f"{table:<12} {rows:>12,} rows", err=True)

@@ -2,7 +2,8 @@
 
 Writes every contract table into OUT (`<table>.parquet|csv`; with --dirty each table is a folder
 `<table>/` with `part-0.<fmt>` and `part-dirty.csv`) and `_truth/` with what the pipeline must
-discover: group tastes, price sensitivities, product appeal and re-order cycles.
+discover: group tastes, price sensitivities, product appeal and re-order cycles, and the calendar's
+events (`calendar.json`, `calendar_days.parquet`).
 """
 
 from __future__ import annotations
@@ -19,37 +20,72 @@ import polars as pl
 from pipelines.contract import CATEGORIES
 from pipelines.errors import UsageError
 from pipelines.generate.behaviour import SRC_HERD, SRC_POST, SRC_REORDER, SRC_WORD, Simulation, simulate
+from pipelines.generate.calendar import EVENTS, WorldCalendar, mark_festival_products, world_calendar
 from pipelines.generate.campaigns import Campaigns, make_campaigns
 from pipelines.generate.config import TZ, Clock, WorldConfig
 from pipelines.generate.dirty import DIRTY_FILE, MUTATIONS, Context, dirty_part
 from pipelines.generate.entities import Entities, make_entities
 from pipelines.generate.writer import Ids, TableSource, table_sources, write_source
 
-__all__ = ["run_generate", "WorldConfig", "build_world"]
+__all__ = ["run_generate", "WorldConfig", "build_world", "make_calendar", "resolve_window"]
 
 TRUTH = "_truth"
 
 
+def make_calendar(cfg: WorldConfig) -> WorldCalendar:
+    return world_calendar(cfg.start, cfg.days, min(cfg.burn_in_days, cfg.days), cfg.calendar)
+
+
 def build_world(cfg: WorldConfig, progress: bool = False) -> tuple[Entities, Campaigns, Simulation, Clock]:
-    """Everything in memory, before writing (tests and benchmarks use this directly)."""
+    """Everything in memory, before writing (tests and benchmarks use this directly). The calendar
+    is `make_calendar(cfg)`; festival-only products carry their event in `products.festival`."""
     rng = np.random.default_rng(cfg.seed)
     clock = Clock(cfg.start)
+    cal = make_calendar(cfg)
     ent = make_entities(cfg, rng)
-    camps = make_campaigns(cfg, ent.products, clock, rng)
-    sim = simulate(cfg, ent, camps, clock, rng, progress=progress)
+    mark_festival_products(ent.products, cal, np.random.default_rng([cfg.seed, 3]))
+    camps = make_campaigns(cfg, ent.products, clock, rng, cal)
+    sim = simulate(cfg, ent, camps, clock, rng, cal, progress=progress)
     return ent, camps, sim, clock
 
 
-def run_generate(out: Path, groups: int = 2000, days: int = 60, end: date | None = None, seed: int = 7,
-                 dirty: bool = False, fmt: str = "parquet", progress: bool = False) -> dict:
-    """Generate and write the world; returns {"tables": {name: rows}, "seconds": float}."""
+def resolve_window(start: date | None, end: date | None, days: int | None) -> tuple[date, int]:
+    """(end, days) from any of --start / --end / --days: start + end derive days, start + days derive
+    end; without start, end defaults to yesterday (Asia/Shanghai) and days to 60."""
+    if days is not None and days < 1:
+        raise UsageError(f"--days must be >= 1; got {days}")
+    if start is None:
+        return end or (datetime.now(TZ) - timedelta(days=1)).date(), 60 if days is None else days
+    if end is not None:
+        span = (end - start).days + 1
+        if span < 1:
+            raise UsageError(f"--start {start} is after --end {end}")
+        if days is not None and days != span:
+            raise UsageError(f"--start {start}, --end {end} and --days {days} disagree: "
+                             f"{start}..{end} is {span} days; give two of the three")
+        return end, span
+    days = 60 if days is None else days
+    return start + timedelta(days=days - 1), days
+
+
+def run_generate(out: Path, groups: int = 2000, days: int | None = None, end: date | None = None,
+                 seed: int = 7, dirty: bool = False, fmt: str = "parquet", progress: bool = False,
+                 start: date | None = None, calendar: bool = True, products: int | None = None) -> dict:
+    """Generate and write the world; returns {"tables": {name: rows}, "seconds": float}.
+
+    The window is `days` days ending on `end` (default yesterday), or starts on `start` (see
+    `resolve_window`); `calendar=False` gives a world without annual events; `products` overrides
+    the catalogue size derived from `groups`."""
     t0 = time.perf_counter()
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"--format: expected 'parquet' or 'csv'; got {fmt!r}")
-    if groups < 1 or days < 1:
+    if groups < 1 or (days is not None and days < 1):
         raise UsageError(f"--groups and --days must be >= 1; got groups={groups}, days={days}")
-    end = end or (datetime.now(TZ) - timedelta(days=1)).date()
-    cfg = WorldConfig(groups=groups, days=days, end=end, seed=seed, dirty=dirty, fmt=fmt)
+    if products is not None and products < 1:
+        raise UsageError(f"--products must be >= 1; got {products}")
+    end, days = resolve_window(start, end, days)
+    cfg = WorldConfig(groups=groups, days=days, end=end, seed=seed, dirty=dirty, fmt=fmt, calendar=calendar,
+                      products=products)
     ent, camps, sim, clock = build_world(cfg, progress=progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +97,7 @@ def run_generate(out: Path, groups: int = 2000, days: int = 60, end: date | None
     sources = table_sources(ent, camps, sim, clock, ids)
     counts = write_tables(out, sources, cfg, ids, camps, sim)
     write_truth(out / TRUTH, cfg, ent, sim, counts, ids)
+    write_calendar_truth(out / TRUTH, cfg, ent, ids)
     return {"tables": counts, "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -124,6 +161,7 @@ def write_truth(folder: Path, cfg: WorldConfig, ent: Entities, sim: Simulation, 
         pl.Series("reorder_cycle_days", p.cycle, nan_to_null=True),
         pl.Series("category", np.array(CATEGORIES)[p.category]), pl.Series("presale", p.presale),
         pl.Series("on_sale_prob", p.on_sale_prob.round(6)),
+        pl.Series("festival", [EVENTS[k].name if k >= 0 else None for k in p.festival], dtype=pl.String),
     ]).write_parquet(folder / "product_appeal.parquet")
     src = np.bincount(sim.orders["source"].astype(np.int64), minlength=4)
     names = {SRC_POST: "after_post", SRC_HERD: "herd", SRC_WORD: "word_of_mouth", SRC_REORDER: "reorder"}
@@ -134,6 +172,47 @@ def write_truth(folder: Path, cfg: WorldConfig, ent: Entities, sim: Simulation, 
         "warehouses": {f"w{k + 1:02d}": c for k, c in enumerate(cfg_cities(cfg))},
     }
     (folder / "world.json").write_text(json.dumps(world, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_calendar_truth(folder: Path, cfg: WorldConfig, ent: Entities, ids: Ids) -> None:
+    """`calendar.json`: every event with a phase in the burn-in or the window (phases with their
+    dates and factors, festival-only product ids); `calendar_days.parquet`: the factors of each
+    day (date, category, demand_mult, post_mult, price_factor; burn-in days included). Nothing
+    when the calendar is off."""
+    if not cfg.calendar:
+        return
+    cal = make_calendar(cfg)
+    fest = ent.products.festival
+    events = []
+    for occ in cal.occurrences:
+        e = occ.event
+        k = EVENTS.index(e)
+        phases = []
+        for ph in e.phases:
+            a, b = occ.phase_dates(ph)
+            phases.append({"name": ph.name, "first": a.isoformat(), "last": b.isoformat(),
+                           "category_mult": dict(zip(CATEGORIES, ph.category_mult, strict=True)),
+                           "post_mult": ph.post_mult, "price_factor": ph.price_factor})
+        item = {"name": e.name, "label": e.label, "date": occ.day.isoformat(), "phases": phases}
+        if e.festival is not None:
+            item["festival"] = {"item": e.festival.item, "categories": list(e.festival.categories),
+                                "appeal_mult": e.festival.appeal,
+                                "product_ids": ids.make("product", np.flatnonzero(fest == k)).to_list()}
+        events.append(item)
+    doc = {"window": {"start": cfg.start.isoformat(), "end": cfg.end.isoformat(),
+                      "burn_in_start": cfg.burn_in_start.isoformat()}, "events": events}
+    (folder / "calendar.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    f = cal.factors
+    n, n_c = len(f.post_mult), len(CATEGORIES)
+    day0 = cfg.start + timedelta(days=f.lo)
+    pl.DataFrame({
+        "date": pl.date_range(day0, day0 + timedelta(days=n - 1), eager=True).gather(
+            np.repeat(np.arange(n), n_c)),
+        "category": np.tile(np.array(CATEGORIES), n),
+        "demand_mult": f.category_mult.reshape(-1).round(6),
+        "post_mult": np.repeat(f.post_mult, n_c).round(6),
+        "price_factor": np.repeat(f.price_factor, n_c).round(6),
+    }).write_parquet(folder / "calendar_days.parquet")
 
 
 def cfg_cities(cfg: WorldConfig) -> list[str]:

@@ -5,7 +5,8 @@ taste and the products' appeal); members order by the group's taste, price sensi
 product's appeal and the weekday, along a booking curve (a burst after the post, a rise before
 the cutoff); early orders trigger more orders in the same group (herd); some orders come by word
 of mouth without a post; consumables are re-ordered on their cycle; capped campaigns sell out;
-a few percent are cancelled or refunded.
+a few percent are cancelled or refunded. The calendar (calendar.py) scales each day: category
+demand, the number of posts, and the mix of categories shopkeepers post.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipelines.generate.calendar import WorldCalendar
 from pipelines.generate.campaigns import Campaigns
 from pipelines.generate.config import CATEGORY_PROFILES, DAY_S, WEEKDAY_FACTOR, Clock, WorldConfig
 from pipelines.generate.entities import Entities
@@ -75,11 +77,26 @@ class Availability:
         return np.where(ok, self.campaign[np.minimum(idx, len(self.campaign) - 1)], -1)
 
 
+def expected_posts(mu: np.ndarray) -> np.ndarray:
+    """E[clip(Poisson(mu), 1, 8)]: posts of an active group-day."""
+    p = np.exp(-mu)
+    out = p.copy()  # k = 0 counts as 1
+    cdf = p.copy()
+    for k in range(1, 8):
+        p = p * mu / k
+        out += k * p
+        cdf += p
+    return out + 8 * (1 - cdf)
+
+
 class World:
     """Precomputed per-entity factors the daily step needs."""
 
-    def __init__(self, cfg: WorldConfig, ent: Entities, camps: Campaigns, clock: Clock) -> None:
+    def __init__(self, cfg: WorldConfig, ent: Entities, camps: Campaigns, clock: Clock,
+                 cal: WorldCalendar) -> None:
         self.cfg, self.ent, self.camps, self.clock = cfg, ent, camps, clock
+        self.cal = cal.factors
+        self.cal_shift = 0  # burn-in days stand for the dates before the window
         prof = CATEGORY_PROFILES
         g, p = ent.groups, ent.products
         self.n_cat, self.n_wh = len(prof), cfg.n_cities
@@ -88,11 +105,14 @@ class World:
         self.refund = np.array([x.refund_rate for x in prof])
         self.qty_extra = np.array([0.45, 0.3, 0.45, 0.3, 0.15, 0.15])
         post_pref = g.taste ** 0.8
-        self.post_cdf = np.cumsum(post_pref / post_pref.sum(1, keepdims=True), axis=1)
-        buy = g.taste * self.rate[None, :]
-        self.word_cdf = np.cumsum(buy / buy.sum(1, keepdims=True), axis=1)
+        self.post_share = post_pref / post_pref.sum(1, keepdims=True)
+        self.post_cdf = np.cumsum(self.post_share, axis=1)
+        self.buy = g.taste * self.rate[None, :]
+        self.word_cdf = np.cumsum(self.buy / self.buy.sum(1, keepdims=True), axis=1)
         scale = cfg.word_of_mouth * cfg.order_scale * BASE_RATE
-        self.word_mu = scale * g.size * buy.sum(1) * g.posts_mean / 3
+        self.word_mu = scale * g.size * self.buy.sum(1) * g.posts_mean / 3
+        self.posts_per_active = expected_posts(g.posts_mean)
+        self.set_day(0)
         self.cat = p.category
         camp_cat = p.category[camps.product]
         self.camp_price_factor = camps.price / self.ref_price[camp_cat]
@@ -101,6 +121,33 @@ class World:
         self.end_ts = int(clock.at(cfg.days - 1, 24.0)) - 1
         self.queue: dict[int, list[tuple[np.ndarray, ...]]] = {}
         self.horizon = cfg.days  # re-orders due later than this are not kept
+
+    def set_day(self, day: int) -> None:
+        """The calendar's factors for `day`: category multipliers `m`, posts, and what follows."""
+        r = self.cal.row(day + self.cal_shift)
+        self.m, pm = self.cal.category_mult[r], float(self.cal.post_mult[r])
+        self.flat = bool((self.m == 1).all() and pm == 1)
+        if self.flat:
+            self.active_f = self.posts_f = 1.0
+            self.day_post_cdf, self.post_boost = self.post_cdf, None
+            self.day_word_cdf, self.day_word_mu = self.word_cdf, self.word_mu
+            return
+        # fewer posts: fewer groups posted into and fewer posts each; more posts: more each
+        self.active_f = self.posts_f = np.sqrt(pm) if pm < 1 else 1.0
+        if pm > 1:
+            self.posts_f = pm
+        g = self.ent.groups
+        pm_g = self.active_f * expected_posts(g.posts_mean * self.posts_f) / self.posts_per_active
+        # shopkeepers post what sells now: the category mix follows m; each post then converts so
+        # that a category's demand is m times its usual (posts x conversion)
+        q = self.post_share * self.m[None, :]
+        qs = q.sum(1)
+        self.day_post_cdf = np.cumsum(q / qs[:, None], axis=1)
+        self.post_boost = qs / pm_g
+        b = self.buy * self.m[None, :]
+        bs = b.sum(1)
+        self.day_word_cdf = np.cumsum(b / bs[:, None], axis=1)
+        self.day_word_mu = self.word_mu * bs / self.buy.sum(1)
 
     def appeal_on(self, product: np.ndarray, day: int) -> np.ndarray:
         """Appeal with a novelty bump for recently launched products."""
@@ -155,10 +202,10 @@ def day_window(w: World, day: int, campaign: np.ndarray, rng: np.random.Generato
 def make_posts(w: World, day: int, av: Availability, rng: np.random.Generator):
     """Posts of the day: (group, campaign, posted_at)."""
     g = w.ent.groups
-    live = np.flatnonzero((g.created_day <= day) & (rng.random(len(g)) < g.activity))
-    k = np.clip(rng.poisson(g.posts_mean[live]), 1, 8)
+    live = np.flatnonzero((g.created_day <= day) & (rng.random(len(g)) < g.activity * w.active_f))
+    k = np.clip(rng.poisson(g.posts_mean[live] * w.posts_f), 1, 8)
     grp = np.repeat(live, k)
-    cat = pick_category(w.post_cdf, grp, rng.random(len(grp)))
+    cat = pick_category(w.day_post_cdf, grp, rng.random(len(grp)))
     camp = av.sample(g.city[grp] * w.n_cat + cat, rng.random(len(grp)))
     ok = camp >= 0
     grp, camp = grp[ok], camp[ok]
@@ -181,8 +228,9 @@ def post_rates(w: World, day: int, grp: np.ndarray, camp: np.ndarray) -> np.ndar
     prod = c.product[camp]
     cat = w.cat[prod]
     wd = WEEKDAY_FACTOR[(w.weekday0 + day) % 7]
-    return (w.cfg.order_scale * BASE_RATE * wd * g.size[grp] * w.rate[cat] * g.taste[grp, cat]
-            * w.appeal_on(prod, day) * w.camp_price_factor[camp] ** (-g.price_sensitivity[grp]))
+    lam = (w.cfg.order_scale * BASE_RATE * wd * g.size[grp] * w.rate[cat] * g.taste[grp, cat]
+           * w.appeal_on(prod, day) * w.camp_price_factor[camp] ** (-g.price_sensitivity[grp]))
+    return lam if w.post_boost is None else lam * w.post_boost[grp]
 
 
 def set_caps(w: World, day: int, grp: np.ndarray, camp: np.ndarray, lam: np.ndarray,
@@ -217,8 +265,8 @@ def word_of_mouth(w: World, day: int, av: Availability, rng: np.random.Generator
     g = w.ent.groups
     alive = np.flatnonzero(g.created_day <= day)
     wd = WEEKDAY_FACTOR[(w.weekday0 + day) % 7]
-    grp = np.repeat(alive, rng.poisson(w.word_mu[alive] * wd))
-    cat = pick_category(w.word_cdf, grp, rng.random(len(grp)))
+    grp = np.repeat(alive, rng.poisson(w.day_word_mu[alive] * wd))
+    cat = pick_category(w.day_word_cdf, grp, rng.random(len(grp)))
     camp = av.sample(g.city[grp] * w.n_cat + cat, rng.random(len(grp)))
     grp, camp = grp[camp >= 0], camp[camp >= 0]
     t = day_window(w, day, camp, rng)
@@ -241,6 +289,9 @@ def due_reorders(w: World, day: int, av: Availability, post_keys: np.ndarray, po
     if wait.any():
         w.queue.setdefault(day + 1, []).append((row[wait], prod[wait], patience[wait] - 1))
     ok = camp >= 0
+    if not w.flat:  # in a lull only a share m of the due re-orders happen (the rest are forgone)
+        m = w.m[w.cat[prod]]
+        ok &= (m >= 1) | (rng.random(len(prod)) < m)
     row, grp, prod, camp = row[ok], grp[ok], prod[ok], camp[ok]
     # after today's post of the product into the group if there is one, else any time in the window
     pk = grp * len(w.ent.products) + prod
@@ -307,7 +358,10 @@ def statuses(w: World, camp: np.ndarray, t: np.ndarray, rng: np.random.Generator
 
 def schedule_reorders(w: World, row, prod, t, status, rng: np.random.Generator) -> None:
     cycle = w.ent.products.cycle[prod]
-    go = (status == PAID) & ~np.isnan(cycle) & (rng.random(len(prod)) < w.cfg.reorder_prob)
+    p = w.cfg.reorder_prob
+    if not w.flat:  # what is bought on top of the usual in a surge (stocking up) starts no new cycle
+        p = p * np.minimum(1.0, 1.0 / w.m[w.cat[prod]])
+    go = (status == PAID) & ~np.isnan(cycle) & (rng.random(len(prod)) < p)
     jitter = np.exp(0.15 * rng.standard_normal(int(go.sum())))
     gap = np.maximum(1, np.round(cycle[go] * jitter)).astype(np.int64)
     due = w.clock.day_of(t[go]) + gap
@@ -324,6 +378,7 @@ def schedule_reorders(w: World, row, prod, t, status, rng: np.random.Generator) 
 
 def simulate_day(w: World, day: int, rng: np.random.Generator, posts: Events, orders: Events,
                  feedback: Events) -> None:
+    w.set_day(day)
     av = w.availability(day)
     p_grp, p_camp, p_t = make_posts(w, day, av, rng)
     lam = post_rates(w, day, p_grp, p_camp)
@@ -347,6 +402,9 @@ def simulate_day(w: World, day: int, rng: np.random.Generator, posts: Events, or
     grp, camp, t, src, row = grp[ok], camp[ok], t[ok], src[ok], row[ok]
     prod = w.camps.product[camp]
     qty = 1 + np.minimum(rng.poisson(w.qty_extra[w.cat[prod]]), 8)
+    if not w.flat and (w.m > 1).any():  # stocking up: re-orders in a surge are bigger baskets
+        m = np.where(src == SRC_REORDER, w.m[w.cat[prod]], 1.0)
+        qty = qty + rng.poisson(np.maximum(m - 1, 0) * qty)
     keep = enforce_caps(w, camp, t, qty)
     grp, camp, t, src, row, prod, qty = (a[keep] for a in (grp, camp, t, src, row, prod, qty))
     status, status_at = statuses(w, camp, t, rng)
@@ -387,17 +445,19 @@ def burn_in(w: World, rng: np.random.Generator) -> None:
     if days <= 0:
         return
     w.horizon = w.cfg.days + days
+    w.cal_shift = -days  # burn-in day d stands for the date `days` before window day d
     for day in range(days):
         simulate_day(w, day, rng, Events(), Events(), Events())
     w.horizon = w.cfg.days
+    w.cal_shift = 0
     w.queue = {d - days: parts for d, parts in w.queue.items() if d >= days}
     w.cap_left[:] = np.where(w.camps.capped, -1, UNCAPPED)
     w.camps.max_qty[:] = -1
 
 
 def simulate(cfg: WorldConfig, ent: Entities, camps: Campaigns, clock: Clock, rng: np.random.Generator,
-             progress: bool = False) -> Simulation:
-    w = World(cfg, ent, camps, clock)
+             cal: WorldCalendar, progress: bool = False) -> Simulation:
+    w = World(cfg, ent, camps, clock, cal)
     burn_in(w, rng)
     posts, orders, feedback = Events(), Events(), Events()
     days = range(cfg.days)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.generate.calendar import FESTIVALS, WorldCalendar
 from pipelines.generate.config import Clock, WorldConfig
 from pipelines.generate.entities import Products
 
@@ -32,13 +33,18 @@ class Campaigns:
         return len(self.product)
 
 
-def sale_runs(cfg: WorldConfig, products: Products, rng: np.random.Generator
+def sale_runs(cfg: WorldConfig, products: Products, rng: np.random.Generator, cal: WorldCalendar
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(product, first day, length) of every sale run inside the window."""
+    """(product, first day, length) of every sale run inside the window; festival-only products
+    only on the days of their event's sale phase."""
     days = cfg.days
     daily = np.flatnonzero(~products.presale)
     on = rng.random((len(daily), days)) < products.on_sale_prob[daily, None]
     on &= np.arange(days)[None, :] >= products.launch_day[daily, None]
+    window = cal.factors.festival_on[cal.factors.row(0):]
+    for event_idx in cal.festivals:
+        rows = products.festival[daily] == event_idx
+        on[rows] &= window[None, :, FESTIVALS.index(event_idx)]
     p1, d1 = np.nonzero(on)
     pre = np.flatnonzero(products.presale)
     n_runs = days // 3 + 2
@@ -54,8 +60,10 @@ def sale_runs(cfg: WorldConfig, products: Products, rng: np.random.Generator
     return product, first_day, run_len
 
 
-def make_campaigns(cfg: WorldConfig, products: Products, clock: Clock, rng: np.random.Generator) -> Campaigns:
-    product, first_day, run_len = sale_runs(cfg, products, rng)
+def make_campaigns(cfg: WorldConfig, products: Products, clock: Clock, rng: np.random.Generator,
+                   cal: WorldCalendar) -> Campaigns:
+    """Campaigns of every sale run; a run starting in a promotion (618, Double 11) is cut in price."""
+    product, first_day, run_len = sale_runs(cfg, products, rng, cal)
     n_runs, n_wh = len(product), cfg.n_cities
     # per run: one campaign valid everywhere, or one per warehouse that carries it
     everywhere = rng.random(n_runs) < cfg.null_warehouse_share
@@ -70,7 +78,8 @@ def make_campaigns(cfg: WorldConfig, products: Products, clock: Clock, rng: np.r
     run, warehouse = run[order], warehouse[order]
     n = len(run)
     discount = rng.uniform(0.8, 1.0, n_runs)
-    run_price = np.maximum(np.round(products.price[product] * discount, 1), 0.9)
+    promo = cal.factors.price_factor[cal.factors.row(first_day)]
+    run_price = np.maximum(np.round(products.price[product] * discount * promo, 1), 0.9)
     open_hour = 8 + rng.integers(0, 121, n_runs) / 60
     last_day = first_day + run_len - 1
     delivery_day = last_day + np.where(rng.random(n_runs) < 0.7, 1, 2)

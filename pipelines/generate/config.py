@@ -87,6 +87,8 @@ class WorldConfig:
     presale_share: float = 0.10  # products sold in multi-day pre-sales
     null_warehouse_share: float = 0.03  # campaigns valid for every warehouse
     dirty_per_rule: int = 5  # bad rows planted per (table, rule)
+    calendar: bool = True  # annual events (CNY, Lantern, 618, Mid-Autumn, Double 11): see calendar.py
+    products: int | None = None  # catalogue size; None = derived from `groups` (n_products)
 
     @property
     def start(self) -> date:
@@ -97,12 +99,21 @@ class WorldConfig:
         return int(np.clip(round(self.groups / 2500) + 3, 3, len(CITIES)))
 
     @property
+    def burn_in_start(self) -> date:
+        """The first day the burn-in stands for (it replays the window's first days)."""
+        return self.start - timedelta(days=min(self.burn_in_days, self.days))
+
+    @property
     def on_sale_per_day(self) -> int:
-        """Distinct products on sale per day: ~500 at S, ~2,000 at M."""
+        """Distinct products on sale per day: ~500 at S, ~2,000 at M (about half the catalogue)."""
+        if self.products is not None:
+            return max(1, round(0.52 * self.products))
         return max(30, round(500 * (self.groups / 2000) ** 0.6))
 
     @property
     def n_products(self) -> int:
+        if self.products is not None:
+            return self.products
         return round(self.on_sale_per_day / 0.52)
 
     @property

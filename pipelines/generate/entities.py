@@ -45,6 +45,7 @@ class Products:
     cycle: np.ndarray  # re-order cycle in days, nan for non-consumables
     presale: np.ndarray  # sold in multi-day pre-sales
     on_sale_prob: np.ndarray  # chance the product is on sale on a given day
+    festival: np.ndarray  # index into calendar.EVENTS of the event it is sold for only, -1 = all year
 
     def __len__(self) -> int:
         return len(self.category)
@@ -147,7 +148,8 @@ def make_products(cfg: WorldConfig, suppliers: Suppliers, rng: np.random.Generat
     on_sale_prob = np.clip(on_sale_prob + 0.1 * consumable, 0, 0.95)
     return Products(supplier=supplier, category=category, subcategory=subcategory, brand=brand,
                     price=price, cost=cost, is_standard=is_standard, launch_day=launch_day,
-                    appeal=appeal, cycle=cycle, presale=presale, on_sale_prob=on_sale_prob)
+                    appeal=appeal, cycle=cycle, presale=presale, on_sale_prob=on_sale_prob,
+                    festival=np.full(n, -1, dtype=np.int64))
 
 
 def tier_group_counts(groups: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -24,6 +24,7 @@ from pipelines.contract import (
     TABLES,
 )
 from pipelines.generate.behaviour import Simulation
+from pipelines.generate.calendar import EVENTS
 from pipelines.generate.campaigns import Campaigns
 from pipelines.generate.config import CATEGORY_PROFILES, CITIES, Clock
 from pipelines.generate.entities import NEVER, Entities
@@ -116,6 +117,9 @@ def table_sources(ent: Entities, camps: Campaigns, sim: Simulation, clock: Clock
         i = np.arange(lo, hi)
         sub = np.array([subcats[c][s] for c, s in zip(pr.category[i], pr.subcategory[i], strict=True)],
                        dtype=object)
+        fest = pr.festival[i]
+        if (fest >= 0).any():  # festival-only products are named after their item (tangyuan, mooncake)
+            sub[fest >= 0] = [EVENTS[k].festival.item for k in fest[fest >= 0]]
         maker = np.where(pr.brand[i] == None, "Farm", pr.brand[i])  # noqa: E711 (object array)
         names = [f"{m} {s.replace('_', ' ')} No.{k % 97 + 1}" for m, s, k in zip(maker, sub, i, strict=True)]
         return typed("products", [
