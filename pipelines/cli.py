@@ -126,7 +126,11 @@ def import_online_retail(
 
 @app.command()
 def evaluate(
-    as_of: Annotated[str, typer.Option("--as-of", help="YYYY-MM-DD; train before 00:00 of it")],
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="YYYY-MM-DD, or several comma-separated; train before 00:00 of each")] = None,
+    as_of_range: Annotated[str | None, typer.Option(
+        "--as-of-range", help="FROM..TO: rolling origins from FROM to TO, one every --every")] = None,
+    every: Annotated[str, typer.Option("--every", help="Step of --as-of-range, e.g. 7d")] = "7d",
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=1)] = 7,
     k: Annotated[int, typer.Option("--k", min=1)] = 10,
     home: HomeOpt = None,
@@ -134,13 +138,15 @@ def evaluate(
     dump_rankings: Annotated[Path | None, typer.Option("--dump-rankings")] = None,
     dump_forecasts: Annotated[Path | None, typer.Option("--dump-forecasts")] = None,
 ) -> None:
-    """Offline evaluation of recommendations and forecasts against the horizon after --as-of."""
-    from pipelines.evaluate import EvaluateConfig, run_evaluate
+    """Offline evaluation of recommendations and forecasts against the horizon after --as-of
+    (several dates: rolling origin, trained once per date, with the mean across dates)."""
+    from pipelines.evaluate import EvaluateConfig, parse_dates, run_evaluate
 
-    config = EvaluateConfig(as_of=parse_day(as_of, "--as-of"), horizon_days=horizon_days, k=k)
+    dates = parse_dates(as_of, as_of_range, every)
+    config = EvaluateConfig(as_of=dates[0], horizon_days=horizon_days, k=k)
     result = run_evaluate(
-        resolve_home(home), config, dump_rankings=dump_rankings, dump_forecasts=dump_forecasts,
-        progress=show_progress(),
+        resolve_home(home), config, dates=dates, dump_rankings=dump_rankings,
+        dump_forecasts=dump_forecasts, progress=show_progress(),
     )
     if as_json:
         echo_json(result)
