@@ -132,6 +132,9 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
         "models": models,
         "seconds_statistical": round(stats_s, 2),
     }
+    if run.model is None:
+        block["note"] = (f"not enough history to train the daily model; production is the short-history "
+                         f"fallback: {run.info['gate']['reason']}")
     return block, production
 
 

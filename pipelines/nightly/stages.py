@@ -265,6 +265,8 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
 
     try:
         forecast_block, _ = evaluate_forecast(ctx.frames, config)
+        if forecast_block.get("note"):
+            ctx.notes.append(f"forecast evaluation as of {config.as_of}: {forecast_block['note']}")
     except InsufficientHistoryError as exc:
         forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
         ctx.notes.append(f"forecast evaluation as of {config.as_of}: {exc}")
