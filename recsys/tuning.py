@@ -31,6 +31,10 @@ GRIDS: dict[str, list[dict]] = {
     ],
     "bpr": [{"factors": 64, "learning_rate": lr, "iterations": 100} for lr in (0.01, 0.05)],
     "members": [{}],
+    "tifu_knn": [
+        {"half_life": h, "k_neighbors": 50, "alpha": a} for h in (21.0, None) for a in (0.7, 0.9)
+    ],
+    "repeat_cycle": [{"shrinkage": s, "spread": sp} for s in (2.0, 5.0) for sp in (None, 1.0)],
 }
 
 
