@@ -93,8 +93,47 @@ class DailyForecast:
     info: dict
     panel: Panel
     origin: int
-    model: DailyForecaster | None = None  # None on short history
+    model: object | None = None  # the fitted forecaster (None on short history)
     candidates: dict[str, pl.DataFrame] = field(default_factory=dict)  # every model's forecasts
+
+
+def _forecast_frame(panel: Panel, rows: np.ndarray, origin: int, p10: np.ndarray, p50: np.ndarray,
+                    p90: np.ndarray) -> pl.DataFrame:
+    """product_id, warehouse_id, day, p10, p50, p90 from rows × horizon matrices (series-major)."""
+    horizon = p50.shape[1]
+    keys = panel.series[rows].select("product_id", "warehouse_id")
+    keys = keys.select(pl.all().repeat_by(horizon).explode(empty_as_null=True))
+    days = [panel.day0 + timedelta(days=origin + h) for h in range(horizon)]
+    return keys.with_columns(pl.Series("day", days * rows.size, dtype=pl.Date),
+                             *(pl.Series(n, v.ravel().astype(np.float64))
+                               for n, v in (("p10", p10), ("p50", p50), ("p90", p90))))
+
+
+def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForecast | None:
+    """The ensemble's forecast, or its fallback by the fold-mean gate; None without enough folds."""
+    from aggregation.ensemble import EnsembleConfig, EnsembleForecaster
+
+    try:
+        model = EnsembleForecaster(config, EnsembleConfig(seed=config.seed)).fit(panel, origin)
+    except ValueError:
+        return None
+    rows, preds = model.predict(panel, origin)
+    ens, naive = model.fold_mean("ensemble"), model.fold_mean("seasonal_naive")
+    passed = ens is not None and (naive is None or ens <= naive)
+    folds = len(model.folds_)
+    gate = {"production_wape": None if ens is None else round(ens, 4),
+            "seasonal_naive_wape": None if naive is None else round(naive, 4), "passed": passed,
+            "scored_on": f"mean over {folds} weekly folds, head series' {config.horizon_days}-day totals",
+            "reason": (f"mean over the last {folds} weekly folds (weights fitted without the fold scored), "
+                       f"head series' totals: WAPE {ens if ens is not None else float('nan'):.3f} vs "
+                       f"seasonal naive {naive if naive is not None else float('nan'):.3f}")}
+    chosen = "ensemble" if passed else "seasonal_naive"
+    frame = _forecast_frame(panel, rows, origin, *preds[chosen])
+    candidates = {n: _forecast_frame(panel, rows, origin, *q) for n, q in preds.items()}
+    info = {"gate": gate, "training_rows": getattr(model.booster_, "train_rows_", 0),
+            "production_is": "ensemble", "ensemble": model.describe()}
+    return DailyForecast(frame, "daily_ensemble" if passed else "seasonal_naive",
+                         "ensemble" if passed else "fallback", info, panel, origin, model, candidates)
 
 
 def held_out_gate(model: DailyForecaster, horizon: int) -> dict:
@@ -122,13 +161,19 @@ def held_out_gate(model: DailyForecaster, horizon: int) -> dict:
 def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSeriesConfig) -> DailyForecast:
     """Daily forecasts for the `config.horizon_days` from `day` (00:00 platform zone).
 
-    The learned model is published when it beats seasonal naive on the held-out horizon before the
-    origin, seasonal naive otherwise; with too little history, the simplest baseline the history
-    supports (aggregation.short_history). Raises NoHistoryError when nothing was ever ordered."""
+    With enough history for its rolling folds, production is the validated ensemble
+    (aggregation.ensemble), published when its mean over the folds (each scored with weights that
+    never saw it) beats seasonal naive's on the head series' horizon totals, seasonal naive
+    otherwise. With less history, the single learned model against seasonal naive on the last
+    horizon; with too little for that, the simplest baseline the history supports
+    (aggregation.short_history). Raises NoHistoryError when nothing was ever ordered."""
     from aggregation.short_history import short_history_forecast
 
     horizon = config.horizon_days
     panel, origin = daily_panel(frames, day, horizon)
+    ensemble = _ensemble(panel, origin, config)
+    if ensemble is not None:
+        return ensemble
     try:
         model = DailyForecaster(config).fit(panel, origin)
     except InsufficientHistoryError as exc:

@@ -117,3 +117,14 @@ def test_edges():
     assert np.all(statistical_forecasts(np.zeros((2, 0)), H, models=["auto_ets"])["auto_ets"][2] == 0)
     with pytest.raises(ValueError, match="unknown statistical model"):
         statistical_forecasts(np.ones((1, 30)), H, models=["prophet"])
+
+
+def test_points_only_skips_the_intervals_and_keeps_the_points():
+    rng = np.random.default_rng(3)
+    y = rng.poisson(4.0, (5, 60)).astype(float)
+    both = statistical_forecasts(y, 7, models=("window_average_28", "adida"))
+    points = statistical_forecasts(y, 7, models=("window_average_28", "adida"), intervals=False)
+    for name in ("window_average_28", "adida"):
+        p10, p50, p90 = points[name]
+        np.testing.assert_allclose(p50, both[name][1])
+        assert np.array_equal(p10, p50) and np.array_equal(p90, p50)

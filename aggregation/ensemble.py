@@ -1,0 +1,344 @@
+"""The production daily forecast: a validated ensemble of the statistical models and the booster,
+weighted and calibrated on several rolling folds, never on one week.
+
+Members (point forecasts per series × day): the statsforecast models an analyst would run
+(aggregation.statistical, without AutoETS: 80x the cost of the others together), the
+weekday-profiled level and the gradient-boosted median of aggregation.timeseries. The booster is
+trained once on origins that end before the earliest fold, so no fold's outcome is in its training
+(it is as stale at the forecast origin as at the folds).
+
+Folds: the `folds` weekly origins before the forecast origin whose horizon has been seen. On each,
+every member forecasts the series that were active, and the outcome is known.
+
+Weights: per volume band (the series' 28-day mean), non-negative weights that minimise the
+absolute error of the horizon *totals* (what a supplier prepares for the week) over all folds, under
+the constraint that the weighted forecast carries no bias over the folds pooled (a festival week
+moves the weights only as one fold of several). A linear programme (HiGHS). The daily forecast is
+the same weights on the members' daily forecasts, so daily cells add up to the total.
+
+Quantiles: the folds' daily cells, binned by the ensemble's P50; in each bin the 10% and 90%
+quantiles of outcome / P50 (of the outcome itself where P50 is zero) are the bin's P10 and P90
+factors. Where P10 sits on zero nothing can miss below it, so the upper side takes those misses
+(about 20% out in all). Where P50 >= 1 the interval is at least one unit wide.
+
+Honest scores: the figures reported per fold are leave-one-fold-out (weights fitted on the other
+folds, calibration included), so the gate against seasonal naive reads the mean over folds of
+forecasts whose weights never saw the fold.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linprog
+
+from aggregation.statistical import statistical_forecasts
+from aggregation.timeseries import (
+    DailyForecaster,
+    Panel,
+    TimeSeriesConfig,
+    active_rows,
+    origin_features,
+    profile_point,
+)
+
+STAT_MEMBERS = ("seasonal_naive", "window_average_28", "historic_average", "adida", "imapa", "tsb",
+                "croston_optimized")
+BAND_EDGES = (0.25, 1.0, 4.0)  # mean units a day over the last 28 days
+HEAD_UNITS_28D = 28.0
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    folds: int = 6  # weekly origins whose horizon is known (the last one ends at the origin)
+    min_folds: int = 3
+    max_fit_rows: int = 40_000  # per band, sampled
+    min_band_rows: int = 300  # a band with fewer rows uses the pooled weights
+    cell_bins: int = 12  # P50 bins for the quantile factors
+    min_bin_cells: int = 400
+    seed: int = 7
+
+
+@dataclass
+class Members:
+    """Every member's daily point forecasts for `rows` from origin `t` (name -> rows × horizon)."""
+
+    rows: np.ndarray
+    band: np.ndarray
+    head: np.ndarray
+    points: dict[str, np.ndarray]
+
+
+def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: DailyForecaster | None
+               ) -> Members:
+    """Point forecasts of every member for `rows` from day index t (history strictly before t)."""
+    stats = statistical_forecasts(panel.y[rows, :t], horizon, models=STAT_MEMBERS, intervals=False)
+    points = {name: q[1] for name, q in stats.items()}
+    feats = origin_features(panel, t, horizon, rows)
+    if booster is not None:
+        points["profile"] = profile_point(feats, booster.sharpen_).reshape(rows.size, horizon)
+        x = np.column_stack([feats[f] for f in booster.features_])
+        points["gbm"] = np.maximum(booster.mid_.predict(x), 0.0).reshape(rows.size, horizon)
+    ma28 = feats["ma28"].reshape(rows.size, horizon)[:, 0]
+    return Members(rows, np.digitize(ma28, BAND_EDGES), ma28 * 28 >= HEAD_UNITS_28D, points)
+
+
+WEIGHTS_MODE = "convex"
+
+
+def fit_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative w minimising sum |y - x w| subject to sum(w) = 1 (a convex combination)."""
+    n, m = x.shape
+    if n == 0 or m == 0:
+        return np.full(m, 1.0 / max(m, 1))
+    # variables: w (m), over (n), under (n); x w - over + under = y
+    cost = np.concatenate([np.zeros(m), np.ones(2 * n)])
+    from scipy.sparse import csr_matrix, eye, hstack, vstack
+
+    a_eq = hstack([csr_matrix(x), -eye(n), eye(n)])
+    if WEIGHTS_MODE == "convex":
+        total = csr_matrix(np.concatenate([np.ones(m), np.zeros(2 * n)])[None, :])
+        b_eq = np.concatenate([y, [1.0]])
+    else:
+        total = csr_matrix(np.concatenate([x.sum(axis=0), np.zeros(2 * n)])[None, :])
+        b_eq = np.concatenate([y, [y.sum()]])
+    a_eq = vstack([a_eq, total]).tocsr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    if not res.success:  # e.g. every member forecasts zero: the plain mean of the members
+        return np.full(m, 1.0 / m)
+    return res.x[:m]
+
+
+@dataclass
+class BandWeights:
+    names: tuple[str, ...]
+    pooled: np.ndarray
+    bands: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def combine(self, members: Members) -> np.ndarray:
+        """rows × horizon ensemble forecast."""
+        stack = np.stack([members.points[n] for n in self.names], axis=2)  # rows × h × m
+        w = np.stack([self.bands.get(int(b), self.pooled) for b in members.band])  # rows × m
+        return np.einsum("rhm,rm->rh", stack, w)
+
+
+def _weights(folds: list[Members], outcomes: list[np.ndarray], names: tuple[str, ...], cfg: EnsembleConfig,
+             rng: np.random.Generator) -> BandWeights:
+    x = np.concatenate([np.stack([f.points[n].sum(axis=1) for n in names], axis=1) for f in folds])
+    y = np.concatenate([o.sum(axis=1) for o in outcomes])
+    band = np.concatenate([f.band for f in folds])
+
+    def sample(idx: np.ndarray) -> np.ndarray:
+        return idx if idx.size <= cfg.max_fit_rows else rng.choice(idx, cfg.max_fit_rows, replace=False)
+
+    pooled = fit_weights(*(v[sample(np.arange(y.size))] for v in (x, y)))
+    out = BandWeights(names, pooled)
+    for b in np.unique(band):
+        idx = np.flatnonzero(band == b)
+        if idx.size >= cfg.min_band_rows and y[idx].sum() > 0:
+            keep = sample(idx)
+            out.bands[int(b)] = fit_weights(x[keep], y[keep])
+    return out
+
+
+def _sides(values: np.ndarray, miss: float = 0.1) -> tuple[float, float]:
+    """Lower and upper factors leaving about `miss` of `values` out on each side; where the lower
+    one sits on zero nothing can fall below it (quantities are never negative), so the upper side
+    takes the misses the lower cannot (about 2 × miss out in all, as for the 80% interval)."""
+    lo = float(np.quantile(values, miss))
+    below = float(np.mean(values < lo))
+    upper_miss = max(2 * miss - below, 1e-3)
+    return lo, float(np.quantile(values, 1.0 - upper_miss))
+
+
+@dataclass
+class QuantileBins:
+    """P10 / P90 factors per bin of the P50 (of the outcome itself in the zero bin)."""
+
+    edges: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    zero_lo: float
+    zero_hi: float
+
+    @classmethod
+    def fit(cls, p50: np.ndarray, y: np.ndarray, cfg: EnsembleConfig) -> QuantileBins:
+        zero = p50 <= 1e-9
+        zl, zh = _sides(y[zero]) if zero.any() else (0.0, 0.0)
+        pos = ~zero
+        ratio = y[pos] / p50[pos] if pos.any() else np.array([1.0])
+        if pos.sum() < cfg.min_bin_cells:
+            lo, hi = _sides(ratio)
+            return cls(np.array([]), np.array([lo]), np.array([hi]), zl, zh)
+        n_bins = int(min(cfg.cell_bins, max(pos.sum() // cfg.min_bin_cells, 1)))
+        edges = np.unique(np.quantile(p50[pos], np.linspace(0, 1, n_bins + 1)[1:-1]))
+        which = np.digitize(p50[pos], edges)
+        sides = [_sides(ratio[which == b]) if (which == b).any() else (1.0, 1.0)
+                 for b in range(edges.size + 1)]
+        return cls(edges, np.array([a for a, _ in sides]), np.array([b for _, b in sides]), zl, zh)
+
+    def apply(self, p50: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        which = np.digitize(p50, self.edges)
+        zero = p50 <= 1e-9
+        p10 = np.where(zero, self.zero_lo, p50 * self.lo[which])
+        p90 = np.where(zero, self.zero_hi, p50 * self.hi[which])
+        p10, p90 = np.clip(np.minimum(p10, p50), 0.0, None), np.maximum(p90, p50)
+        # never a point interval where a unit or more is expected (a bin whose outcomes all matched
+        # its forecast says little about the next week)
+        p90 = np.where((p50 >= 1.0) & (p90 - p10 < 1.0), p10 + 1.0, p90)
+        return p10, p50, p90
+
+
+@dataclass
+class HeadBins:
+    """Quantile bins fitted apart for the cells of head series and of the rest: pooled, the lumpy
+    sparse series widen the head series' intervals far beyond 80%."""
+
+    head: QuantileBins
+    rest: QuantileBins
+
+    @classmethod
+    def fit(cls, folds: list[Members], outcomes: list[np.ndarray], weights: BandWeights,
+            cfg: EnsembleConfig) -> HeadBins:
+        p = np.concatenate([weights.combine(f).ravel() for f in folds])
+        y = np.concatenate([o.ravel() for o in outcomes])
+        head = np.concatenate([np.repeat(f.head, o.shape[1]) for f, o in zip(folds, outcomes, strict=True)])
+        rest = QuantileBins.fit(p[~head], y[~head], cfg) if (~head).any() else QuantileBins.fit(p, y, cfg)
+        return cls(QuantileBins.fit(p[head], y[head], cfg) if head.any() else rest, rest)
+
+    def apply(self, p50: np.ndarray, head: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flattened (p10, p50, p90) of a rows × horizon P50 matrix, rows flagged `head`."""
+        flat = p50.ravel()
+        cells = np.repeat(head, p50.shape[1])
+        a = self.head.apply(flat)
+        b = self.rest.apply(flat)
+        return tuple(np.where(cells, x, z) for x, z in zip(a, b, strict=True))
+
+
+def _head_total_wape(y: np.ndarray, p: np.ndarray, head: np.ndarray) -> float | None:
+    if not head.any():
+        head = np.ones(y.shape[0], dtype=bool)
+    total = y[head].sum()
+    return float(np.abs(y[head].sum(axis=1) - p[head].sum(axis=1)).sum() / total) if total > 0 else None
+
+
+class EnsembleForecaster:
+    """Fit on rolling folds before `origin`; predict P10/P50/P90 from `origin`."""
+
+    def __init__(self, ts_config: TimeSeriesConfig = TimeSeriesConfig(),
+                 config: EnsembleConfig = EnsembleConfig()):
+        self.ts_config, self.config = ts_config, config
+
+    def fold_origins(self, origin: int) -> list[int]:
+        h = self.ts_config.horizon_days
+        return [origin - h - 7 * j for j in range(self.config.folds) if origin - h - 7 * j >= 14]
+
+    def fit(self, panel: Panel, origin: int) -> EnsembleForecaster:
+        """Raises ValueError when fewer than `min_folds` folds fit in the history."""
+        h, cfg = self.ts_config.horizon_days, self.config
+        origins = self.fold_origins(origin)
+        if len(origins) < cfg.min_folds:
+            raise ValueError(f"the ensemble needs {cfg.min_folds} weekly folds of {h} days before the "
+                             f"origin; the history holds {len(origins)}")
+        rng = np.random.default_rng(cfg.seed)
+        # the booster learns on origins ending before the earliest fold (none of the folds' outcomes)
+        try:
+            self.booster_ = PoissonBooster(self.ts_config).fit(panel, min(origins))
+            self.booster_.features_ = _booster_features()
+        except ValueError:
+            self.booster_ = None
+        folds, outcomes = [], []
+        for t in origins:
+            rows = active_rows(panel, t, h, self.ts_config.active_days)
+            folds.append(members_at(panel, t, h, rows, self.booster_))
+            outcomes.append(panel.y[rows, t:t + h])
+        self.names_ = tuple(folds[0].points)
+        self.weights_ = _weights(folds, outcomes, self.names_, cfg, rng)
+        self.bins_ = HeadBins.fit(folds, outcomes, self.weights_, cfg)
+        self.folds_ = self._cross_validated(folds, outcomes, origins, panel, rng)
+        return self
+
+    def _cross_validated(self, folds, outcomes, origins, panel, rng) -> list[dict]:
+        """Per fold: head-series total WAPE of the ensemble with weights and bins fitted on the other
+        folds, of each member, and the ensemble's daily P10-P90 coverage of head cells."""
+        out = []
+        for k, (f, y) in enumerate(zip(folds, outcomes, strict=True)):
+            others = [j for j in range(len(folds)) if j != k]
+            w = _weights([folds[j] for j in others], [outcomes[j] for j in others], self.names_,
+                         self.config, rng)
+            bins = HeadBins.fit([folds[j] for j in others], [outcomes[j] for j in others], w, self.config)
+            p10, p50, p90 = bins.apply(w.combine(f), f.head)
+            head_cells = np.repeat(f.head, y.shape[1])
+            yc = y.ravel()
+            inside = (yc >= p10) & (yc <= p90)
+            informative = ~((yc == 0) & (p10 == 0) & (p90 == 0))
+            sel = head_cells & informative
+            day = panel.day0.toordinal() + origins[k]
+            out.append({
+                "origin_day": day,
+                "head_series": int(f.head.sum()),
+                "ensemble": _head_total_wape(y, p50.reshape(y.shape), f.head),
+                "coverage_p10_p90": float(inside[sel].mean()) if sel.any() else None,
+                **{n: _head_total_wape(y, f.points[n], f.head) for n in self.names_},
+            })
+        return out
+
+    def fold_mean(self, name: str) -> float | None:
+        values = [f[name] for f in self.folds_ if f.get(name) is not None]
+        return float(np.mean(values)) if values else None
+
+    def predict(self, panel: Panel, origin: int, rows: np.ndarray | None = None
+                ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """(rows, {"ensemble": (p10, p50, p90), "seasonal_naive": ...}) each rows × horizon; the
+        fallback seasonal naive gets the same kind of binned calibration on its own fold cells."""
+        h = self.ts_config.horizon_days
+        if rows is None:
+            rows = active_rows(panel, origin, h, self.ts_config.active_days)
+        m = members_at(panel, origin, h, rows, self.booster_)
+        shape = (rows.size, h)
+        p10, p50, p90 = self.bins_.apply(self.weights_.combine(m), m.head)
+        s10, s50, s90 = self.bins_.apply(m.points["seasonal_naive"], m.head)
+        return rows, {"ensemble": (p10.reshape(shape), p50.reshape(shape), p90.reshape(shape)),
+                      "seasonal_naive": (s10.reshape(shape), s50.reshape(shape), s90.reshape(shape))}
+
+    def describe(self) -> dict:
+        """Weights, per-fold cross-validated scores and their means (for the run report)."""
+        def rounded(w: np.ndarray) -> dict:
+            return {n: round(float(v), 4) for n, v in zip(self.names_, w, strict=True) if v > 1e-6}
+        return {
+            "members": list(self.names_),
+            "weights": {"pooled": rounded(self.weights_.pooled),
+                        **{f"band_{b}": rounded(w) for b, w in sorted(self.weights_.bands.items())}},
+            "folds": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()}
+                      for f in self.folds_],
+            "fold_mean_head_total_wape": {n: (round(v, 4) if v is not None else None)
+                                          for n in ("ensemble", *self.names_)
+                                          for v in [self.fold_mean(n)]},
+        }
+
+
+class PoissonBooster(DailyForecaster):
+    """The daily model's features and training origins, with one gradient-boosted model of the
+    expected quantity (Poisson loss): a median of lumpy daily demand is mostly zero, a mean adds up
+    to the week."""
+
+    def _fit_models(self, x: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        cfg = self.config
+        self.mid_ = HistGradientBoostingRegressor(
+            loss="poisson", max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
+            max_leaf_nodes=cfg.max_leaf_nodes, min_samples_leaf=cfg.min_samples_leaf,
+            random_state=cfg.seed, early_stopping=False).fit(x, y)
+        self.lo_ = self.hi_ = self.mid_
+        self.lift_ = 0.0
+
+
+def _booster_features() -> tuple[str, ...]:
+    from aggregation.timeseries import FEATURES
+
+    return FEATURES

@@ -1,0 +1,98 @@
+"""The production daily ensemble: weights and quantiles from rolling folds only, calibrated per
+volume, intervals that are never a point, and a fold-mean gate."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_weights
+from aggregation.timeseries import TimeSeriesConfig, build_panel
+
+FAST = TimeSeriesConfig(max_iter=30, train_origins=4, max_train_rows=20_000)
+DAYS = 110
+
+
+def panel_from(y: np.ndarray, future: int = 7):
+    start = date(2026, 1, 1)
+    s, d = np.nonzero(y)
+    daily = pl.DataFrame({"product_id": [f"p{i:04d}" for i in s], "warehouse_id": ["wh1"] * s.size,
+                          "day": [date.fromordinal(start.toordinal() + int(k)) for k in d],
+                          "qty": y[s, d].astype(float)})
+    n = y.shape[0]
+    products = pl.DataFrame({"product_id": [f"p{i:04d}" for i in range(n)], "category": ["fresh"] * n,
+                             "price": [10.0] * n, "launched_on": [date(2025, 1, 1)] * n})
+    end = date.fromordinal(start.toordinal() + y.shape[1])
+    return build_panel(daily, products, start=start, end=end, future_days=future)
+
+
+def mixed_history(seed: int = 0, days: int = DAYS) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    sparse = np.where(rng.random((300, days)) < 0.08, rng.geometric(0.3, (300, days)), 0)
+    steady = rng.poisson(rng.uniform(1.5, 15.0, (120, 1)), (120, days))
+    return np.vstack([sparse, steady]).astype(float)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    y = mixed_history()
+    panel = panel_from(y[:, :DAYS - 7])  # the last week is kept out: the evaluated week
+    model = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel, DAYS - 7)
+    return y, panel, model
+
+
+def test_l1_weights_recover_the_member_that_is_right():
+    rng = np.random.default_rng(1)
+    x = rng.gamma(2.0, 5.0, (500, 3))
+    w = fit_weights(x, x[:, 1].copy())
+    np.testing.assert_allclose(w, [0.0, 1.0, 0.0], atol=1e-6)
+    assert np.isclose(w.sum(), 1.0)
+
+
+def test_folds_end_at_the_origin_and_never_see_the_evaluated_week(fitted):
+    y, panel, model = fitted
+    origin = DAYS - 7
+    assert max(model.fold_origins(origin)) + 7 <= origin
+    # the week after the origin is not in the panel at all; changing it cannot change anything
+    changed = y.copy()
+    changed[:, DAYS - 7:] *= 5
+    again = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel_from(changed[:, :DAYS - 7]), origin)
+    np.testing.assert_allclose(again.weights_.pooled, model.weights_.pooled)
+    assert again.describe()["folds"] == model.describe()["folds"]
+
+
+def test_quantiles_cover_about_80_percent_per_volume_band_on_the_next_week(fitted):
+    y, panel, model = fitted
+    origin = DAYS - 7
+    rows, preds = model.predict(panel, origin)
+    p10, p50, p90 = preds["ensemble"]
+    actual = y[rows, origin:origin + 7]
+    steady = rows >= 300
+    inside = (actual >= p10) & (actual <= p90)
+    assert 0.7 <= inside[steady].mean() <= 0.9
+    sparse_cells = ~((actual == 0) & (p10 == 0) & (p90 == 0))
+    assert 0.65 <= inside[~steady][sparse_cells[~steady]].mean() <= 0.95
+    assert np.all(p10 <= p50) and np.all(p50 <= p90) and np.all(p10 >= 0)
+    big = p50 >= 1.0
+    assert big.any() and np.all(p90[big] > p10[big])
+
+
+def test_fold_scores_are_cross_validated_and_reported(fitted):
+    _, _, model = fitted
+    info = model.describe()
+    assert len(info["folds"]) == 5
+    for fold in info["folds"]:
+        assert fold["head_series"] > 0 and fold["ensemble"] is not None
+        assert set(fold) >= {"seasonal_naive", "adida", "tsb", "gbm", "profile", "coverage_p10_p90"}
+    means = info["fold_mean_head_total_wape"]
+    # the ensemble's steady totals should not lose to the plain weekly repeat
+    assert means["ensemble"] <= means["seasonal_naive"]
+
+
+def test_too_little_history_for_the_folds_is_a_clear_value_error():
+    panel = panel_from(mixed_history(days=30))
+    with pytest.raises(ValueError, match="weekly folds"):
+        EnsembleForecaster(FAST).fit(panel, 30)
