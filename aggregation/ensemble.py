@@ -80,34 +80,40 @@ def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: Da
     if booster is not None:
         points["profile"] = profile_point(feats, booster.sharpen_).reshape(rows.size, horizon)
         x = np.column_stack([feats[f] for f in booster.features_])
-        points["gbm"] = np.maximum(booster.mid_.predict(x), 0.0).reshape(rows.size, horizon)
+        shape = (rows.size, horizon)
+        points["gbm"] = np.maximum(booster.mean_.predict(x), 0.0).reshape(shape)
+        mid = np.maximum(booster.mid_.predict(x), 0.0)
+        points["gbm_p50"] = mid.reshape(shape)
+        # the upper quantile: with the median, convex weights place the point at the quantile level
+        # that the folds' outcomes support (on lumpy demand the median is mostly zero)
+        points["gbm_p90"] = np.maximum(booster.hi_.predict(x), mid).reshape(shape)
     ma28 = feats["ma28"].reshape(rows.size, horizon)[:, 0]
     return Members(rows, np.digitize(ma28, BAND_EDGES), ma28 * 28 >= HEAD_UNITS_28D, points)
 
 
-WEIGHTS_MODE = "convex"
+BIAS_BAND = 0.05  # the weighted forecast's total over the folds stays within ±5% of the outcome's
 
 
-def fit_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative w minimising sum |y - x w| subject to sum(w) = 1 (a convex combination)."""
+def fit_weights(x: np.ndarray, y: np.ndarray, bias_band: float = BIAS_BAND) -> np.ndarray:
+    """Non-negative w minimising sum |y - x w|, with sum(x w) within ±bias_band of sum(y).
+
+    Absolute error alone is least at the median of each row's outcome, which on lumpy, skewed
+    weekly totals is well below the mean: a supplier would be short every week. The band keeps the
+    total honest while leaving the weights free to trade a little bias for a lot of error."""
+    from scipy.sparse import csr_matrix, eye, hstack
+
     n, m = x.shape
     if n == 0 or m == 0:
         return np.full(m, 1.0 / max(m, 1))
     # variables: w (m), over (n), under (n); x w - over + under = y
     cost = np.concatenate([np.zeros(m), np.ones(2 * n)])
-    from scipy.sparse import csr_matrix, eye, hstack, vstack
-
-    a_eq = hstack([csr_matrix(x), -eye(n), eye(n)])
-    if WEIGHTS_MODE == "convex":
-        total = csr_matrix(np.concatenate([np.ones(m), np.zeros(2 * n)])[None, :])
-        b_eq = np.concatenate([y, [1.0]])
-    else:
-        total = csr_matrix(np.concatenate([x.sum(axis=0), np.zeros(2 * n)])[None, :])
-        b_eq = np.concatenate([y, [y.sum()]])
-    a_eq = vstack([a_eq, total]).tocsr()
+    a_eq = hstack([csr_matrix(x), -eye(n), eye(n)]).tocsr()
+    total = np.concatenate([x.sum(axis=0), np.zeros(2 * n)])[None, :]
+    a_ub = csr_matrix(np.vstack([total, -total]))
+    b_ub = np.array([(1 + bias_band) * y.sum(), -(1 - bias_band) * y.sum()])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=y, bounds=(0, None), method="highs")
     if not res.success:  # e.g. every member forecasts zero: the plain mean of the members
         return np.full(m, 1.0 / m)
     return res.x[:m]
@@ -322,19 +328,21 @@ class EnsembleForecaster:
 
 
 class PoissonBooster(DailyForecaster):
-    """The daily model's features and training origins, with one gradient-boosted model of the
-    expected quantity (Poisson loss): a median of lumpy daily demand is mostly zero, a mean adds up
-    to the week."""
+    """The daily model's features and training origins, with gradient-boosted models of the
+    expected quantity (Poisson loss: a median of lumpy daily demand is mostly zero, a mean adds up
+    to the week) and of its median and 90% quantile."""
 
     def _fit_models(self, x: np.ndarray, y: np.ndarray) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         cfg = self.config
-        self.mid_ = HistGradientBoostingRegressor(
-            loss="poisson", max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
-            max_leaf_nodes=cfg.max_leaf_nodes, min_samples_leaf=cfg.min_samples_leaf,
-            random_state=cfg.seed, early_stopping=False).fit(x, y)
-        self.lo_ = self.hi_ = self.mid_
+        common = dict(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
+                      max_leaf_nodes=cfg.max_leaf_nodes, min_samples_leaf=cfg.min_samples_leaf,
+                      random_state=cfg.seed, early_stopping=False)
+        self.mean_ = HistGradientBoostingRegressor(loss="poisson", **common).fit(x, y)
+        self.mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(x, y)
+        self.hi_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.9, **common).fit(x, y)
+        self.lo_ = self.mid_
         self.lift_ = 0.0
 
 
