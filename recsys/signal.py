@@ -66,7 +66,9 @@ class Signal:
             d = self.daily
             if window_days is not None:
                 d = d.filter(pl.col("age") <= window_days)
-            base = {"lines": pl.col("lines"), "members": pl.col("members"), "days": pl.lit(1.0)}[value]
+            # one per order day: a literal would be summed once per group, not once per row
+            ones = pl.col("age").is_not_null().cast(pl.Float64)
+            base = {"lines": pl.col("lines"), "members": pl.col("members"), "days": ones}[value]
             w = base.cast(pl.Float64)
             if half_life:
                 w = w * (0.5 ** (pl.col("age").cast(pl.Float64) / half_life))

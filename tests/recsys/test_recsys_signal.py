@@ -127,3 +127,13 @@ def test_the_packed_daily_key_refuses_what_it_cannot_hold():
     assert _daily(early, CUTOFF, n_groups=2, n_items=2).row(0) == (0, 1, 1, 1, 1, 3.0, 5)
     with pytest.raises(ValueError, match="do not fit one 64-bit key"):
         _daily(early, CUTOFF, n_groups=2**40, n_items=2**22)
+
+
+def test_the_days_matrix_counts_order_days_per_group_and_item(built):
+    _, signal = built
+    d = signal.daily
+    expected = d.group_by("g", "i").agg(pl.len().alias("days"))
+    m = signal.matrix(half_life=None, value="days")
+    got = [float(m[g, i]) for g, i in zip(expected["g"], expected["i"], strict=True)]
+    assert got == [float(v) for v in expected["days"]]
+    assert max(got) > 1  # a group that ordered an item on several days counts each day
