@@ -20,7 +20,7 @@ from recsys.models import make_model
 from recsys.models.base import Recommender
 from recsys.ranker import LearnedRanker, RankerConfig, sample_training_rows
 from recsys.signal import Signal, SignalConfig, build_signal, day_start, paid_orders
-from recsys.tuning import Tuned, TuningConfig, best_generator, tune
+from recsys.tuning import FoldTuned, TuningConfig, best_generator, tune_folds
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class ProductionConfig:
     horizon_days: int = 7
     k: int = 10
     seed: int = 7
-    max_validation_groups: int = 5000  # groups (with an order in the window) that tuning scores on
+    max_validation_groups: int = 5000  # groups (with an order in a fold) scored, over all folds
+    validation_folds: int = 4  # weekly validation folds before the cutoff (tuning, gate, fallback)
     signal: SignalConfig = field(default_factory=SignalConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     ranker: RankerConfig = field(default_factory=RankerConfig)
@@ -153,55 +154,81 @@ def labelled(
     )
 
 
+def fold_windows(cutoff: date, config: ProductionConfig) -> list[date]:
+    """Start days of the validation folds, newest first: [start, start + h) ending at the cutoff and
+    one week apart before it."""
+    h = config.horizon_days
+    return [cutoff - timedelta(days=h + 7 * j) for j in range(max(config.validation_folds, 1))]
+
+
+def _fold_groups(config: ProductionConfig) -> int:
+    """Groups scored per fold: the validation budget shared out over the folds."""
+    return max(config.max_validation_groups // max(config.validation_folds, 1), 200)
+
+
 def train_production(
     frames: dict[str, pl.DataFrame],
     cutoff: date,
     config: ProductionConfig | None = None,
     log: list[str] | None = None,
 ) -> Production:
-    """Tune, train and gate the production ranker on everything before `cutoff` 00:00."""
+    """Tune, train and gate the production ranker on everything before `cutoff` 00:00.
+
+    No single week decides: generators are tuned, the ranker is validated and the fallback is chosen
+    by the mean NDCG over `validation_folds` weekly folds before the cutoff; the ranker's label
+    windows all end before the earliest fold."""
     config = config or ProductionConfig()
     log = log if log is not None else []
     h, k = config.horizon_days, config.k
-    t_val, t_train = cutoff - timedelta(days=h), cutoff - timedelta(days=2 * h)
+    key = f"ndcg@{k}"
     timings: dict[str, float] = {}
     tick = time.perf_counter()
+    starts = fold_windows(cutoff, config)
+    per_fold_groups = _fold_groups(config)
 
-    sig_val = build_signal(frames, day_start(t_val), config.signal)
-    rel_val = sample_groups(relevant_pairs(frames, t_val, h), config.max_validation_groups, config.seed)
-    tuned = tune(sig_val, rel_val, _tuning(config))
+    def relevant_at(start: date, j: int) -> pl.DataFrame:
+        return sample_groups(relevant_pairs(frames, start, h), per_fold_groups, config.seed + j)
+
+    usable = []
+    for j, start in enumerate(starts):
+        rel = relevant_at(start, j)
+        if rel.height or j == 0:
+            usable.append((start, rel))
+    folds = ((build_signal(frames, day_start(start), config.signal), rel) for start, rel in usable)
+    tuned = tune_folds(folds, _tuning(config))
     timings["tune"] = _lap(tick)
     tick = time.perf_counter()
 
-    train_parts = []
+    # the chosen parameters on every fold: candidates + features for the ranker's validation; the
+    # newest fold's signal and models are kept for the nightly's evaluation (ValidationRun)
     rc = config.ranker
-    per_window = max(rc.max_groups_per_window, int(rc.window_group_share * len(sig_val.groups)))
-    labelled_groups, windows_used = 0, 0
-    for j in range(rc.train_windows):
-        if labelled_groups >= rc.label_groups and windows_used >= rc.min_train_windows:
-            break
-        start = t_train - timedelta(days=j * h)
+    val_rows: list[pl.DataFrame] = []
+    catalogs: list[int] = []
+    newest = None
+    for j, (start, rel) in enumerate(usable):
         sig_j = build_signal(frames, day_start(start), config.signal)
-        rel_j = relevant_pairs(frames, start, h)
-        history = sig_j.daily["age"].max() if sig_j.daily.height else 0
-        if rel_j.height == 0 or history < h:  # no labels, or too little history to learn from
-            continue
         models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
-        rows_j = labelled(models_j, sig_j, rel_j, frames, rc.n_per_model, per_window, config.seed + j)
-        train_parts.append(sample_training_rows(rows_j, rc.neg_per_group, config.seed + j))
-        labelled_groups += rows_j["g"].n_unique()  # groups with an order in the window, sampled
-        windows_used += 1
-        del sig_j, models_j, rows_j  # one window's signal and models alive at a time
-    rows_val = labelled(tuned.fitted, sig_val, rel_val, frames, config.ranker.n_per_model)
+        rows_j = labelled(models_j, sig_j, rel, frames, rc.n_per_model)
+        val_rows.append(rows_j.with_columns(
+            pl.lit(j, pl.Int16).alias("_fold"),
+            pl.Series("group_id", sig_j.groups.decode(rows_j["g"].to_numpy())),
+            pl.Series("product_id", sig_j.items.decode(rows_j["i"].to_numpy()))))
+        catalogs.append(len(sig_j.items))
+        if j == 0:
+            newest = (sig_j, models_j, rel)
+        del sig_j, models_j
+
+    earliest = usable[-1][0]
+    train_parts, labelled_groups, windows_used, first_label = _label_windows(
+        frames, earliest, tuned.params, len(newest[0].groups), config)
     timings["features"] = _lap(tick)
     tick = time.perf_counter()
 
     best = best_generator(tuned.metrics, k)
-    key = f"ndcg@{k}"
     ranker, trial, reason, val_metrics = _train_ranker(
-        train_parts, rows_val, tuned, best, sig_val, rel_val, per_window, (t_train, t_val), config
-    )
-    del train_parts, rows_val  # learnt: free the labelled rows before the refit
+        train_parts, val_rows, tuned, best, [rel for _, rel in usable], catalogs, len(newest[0].groups),
+        config)
+    del train_parts, val_rows  # learnt: free the labelled rows before the refit
     if reason:
         log.append(reason)
     timings["ranker"] = _lap(tick)
@@ -210,34 +237,68 @@ def train_production(
     sig, models = fit_generators(frames, cutoff, tuned.params, config)
     timings["refit"] = _lap(tick)
     pop = tuned.metrics.get("popularity", {}).get(key, 0.0)
-    prod_val = (
-        val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else tuned.metrics[best][key]
-    )
+    prod_val = val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else (
+        tuned.metrics[best][key])
+    fold_days = [str(start) for start, _ in usable]
     info = {
         "model": "ranker" if ranker is not None else best,
         "fallback_reason": reason or None,
         "best_generator": best,
-        "tuning": {n: {"params": tuned.params[n], "validation": tuned.metrics[n]} for n in tuned.params},
+        "tuning": {n: {"params": tuned.params[n], "validation": tuned.metrics[n],
+                       "folds": tuned.per_fold[n]} for n in tuned.params},
         "ranker_validation": val_metrics,
         "gate": {
             "production_ndcg": round(prod_val, 6),
             "popularity_ndcg": round(pop, 6),
             "best_generator_ndcg": round(tuned.metrics[best][key], 6),
             "passed": bool(prod_val >= pop),
-            "reason": reason or f"ranker beats the best generator {best!r} on validation",
+            "folds": len(usable),
+            "reason": reason or (f"ranker beats the best generator {best!r} on the mean of {len(usable)} "
+                                 "weekly validation folds"),
         },
         "training_rows": int(ranker.n_train_) if ranker is not None else 0,
         "windows": {
-            "train_labels": [str(t_train - timedelta(days=(max(windows_used, 1) - 1) * h)), str(t_val)],
+            "train_labels": [str(first_label), str(earliest)],
             "label_windows": windows_used,
             "labelled_groups": labelled_groups,
-            "validation_groups": rel_val["group_id"].n_unique(),
-            "validation": [str(t_val), str(cutoff)],
+            "validation_groups": newest[2]["group_id"].n_unique(),
+            "validation": [str(starts[0]), str(cutoff)],
+            "validation_folds": fold_days,
         },
         "timings_s": timings,
     }
-    validation = ValidationRun(sig_val, tuned.fitted, trial, rel_val, tuned.metrics, val_metrics)
+    sig_val, models_val, rel_val = newest
+    fold0 = {n: tuned.fold_metrics[n][0] for n in tuned.params}  # the newest fold: [cutoff - h, cutoff)
+    newest_ranker = (val_metrics.pop("folds_metrics", None) or [{}])[0]
+    validation = ValidationRun(sig_val, models_val, trial, rel_val, fold0, newest_ranker)
     return Production(sig, models, ranker, info["model"], info, frames, config, validation)
+
+
+def _label_windows(frames, before: date, params: dict[str, dict], n_groups: int, config: ProductionConfig
+                   ) -> tuple[list[pl.DataFrame], int, int, date]:
+    """Labelled, negative-sampled candidate rows of windows that all end by `before`, newest first,
+    spaced `window_spacing_days` apart (default: back to back), until enough groups are labelled."""
+    h, rc = config.horizon_days, config.ranker
+    spacing = getattr(rc, "window_spacing_days", None) or h
+    per_window = max(rc.max_groups_per_window, int(rc.window_group_share * n_groups))
+    parts, labelled_groups, used, first = [], 0, 0, before - timedelta(days=h)
+    for j in range(rc.train_windows):
+        if labelled_groups >= rc.label_groups and used >= rc.min_train_windows:
+            break
+        start = before - timedelta(days=h + j * spacing)
+        sig_j = build_signal(frames, day_start(start), config.signal)
+        rel_j = relevant_pairs(frames, start, h)
+        history = sig_j.daily["age"].max() if sig_j.daily.height else 0
+        if rel_j.height == 0 or history is None or history < h:  # no labels, or too little history
+            continue
+        models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in params.items()}
+        rows_j = labelled(models_j, sig_j, rel_j, frames, rc.n_per_model, per_window, config.seed + j)
+        parts.append(sample_training_rows(rows_j, rc.neg_per_group, config.seed + j))
+        labelled_groups += rows_j["g"].n_unique()
+        used += 1
+        first = start
+        del sig_j, models_j, rows_j  # one window's signal and models alive at a time
+    return parts, labelled_groups, used, first
 
 
 def fit_generators(
@@ -270,45 +331,61 @@ def refit_production(
 
 def _train_ranker(
     train_parts: list[pl.DataFrame],
-    rows_val: pl.DataFrame,
-    tuned: Tuned,
+    val_rows: list[pl.DataFrame],
+    tuned: FoldTuned,
     best: str,
-    sig_val: Signal,
-    rel_val: pl.DataFrame,
-    per_window: int,
-    windows: tuple[date, date],
+    relevant: list[pl.DataFrame],
+    catalogs: list[int],
+    n_groups: int,
     config: ProductionConfig,
 ) -> tuple[LearnedRanker | None, LearnedRanker | None, str, dict]:
-    """Fit the ranker on the label windows, validate it against the best generator, and (when it
-    wins) refit it with the validation window's labels too: (ranker, trial, reason, metrics)."""
+    """Fit the ranker on the label windows, score it on every validation fold, and keep it only when
+    its mean NDCG over the folds beats the best generator's (and the group's own history, `reorder`);
+    then refit it with the folds' labels too: (ranker, trial, reason, metrics)."""
     k, key = config.k, f"ndcg@{config.k}"
-    t_train, t_val = windows
     ranker, trial, reason, val_metrics = None, None, "", {}
     fit_rows = pl.concat(train_parts, how="vertical_relaxed") if train_parts else pl.DataFrame()
     if fit_rows.height == 0 or fit_rows["label"].n_unique() < 2:
-        reason = f"no labelled training rows in [{t_train}, {t_val}); using the best generator {best!r}"
+        return None, None, ("no labelled training rows before the validation folds; using the best "
+                            f"generator {best!r}"), {}
+    trial = LearnedRanker(config.ranker, config.seed).fit(fit_rows)
+    per_fold = []
+    for rows, rel, catalog in zip(val_rows, relevant, catalogs, strict=True):
+        scored = rows.with_columns(score=pl.Series(trial.predict(rows)))
+        per_fold.append(ranking_metrics(_top_n_rows(scored, k), rel, k, catalog))
+    val_metrics = {m: round(float(np.mean([f[m] for f in per_fold])), 6) for m in per_fold[0]}
+    val_metrics["folds"] = [round(f[key], 6) for f in per_fold]
+    val_metrics["folds_metrics"] = per_fold
+    own = tuned.metrics.get("reorder", {}).get(key, 0.0)
+    bar = max(tuned.metrics[best][key], own) * (1.0 + config.ranker.min_gain)
+    if val_metrics[key] > bar:
+        groups = pl.concat([r.select("_fold", "g").unique() for r in val_rows])
+        rc = config.ranker
+        per_window = max(rc.max_groups_per_window, int(rc.window_group_share * n_groups))
+        extra = []
+        for j, rows in enumerate(val_rows):
+            g = groups.filter(pl.col("_fold") == j).select("g").sort("g")
+            if g.height > per_window:
+                g = g.sample(per_window, seed=config.seed + j)
+            extra.append(sample_training_rows(rows.join(g, on="g"), config.ranker.neg_per_group,
+                                              config.seed + 1 + j).drop("_fold", "group_id", "product_id"))
+        both = pl.concat([fit_rows, *extra], how="vertical_relaxed")
+        ranker = LearnedRanker(config.ranker, config.seed).fit(both)
     else:
-        trial = LearnedRanker(config.ranker, config.seed).fit(fit_rows)
-        scored = rows_val.with_columns(score=pl.Series(trial.predict(rows_val)))
-        val_metrics = ranking_metrics(
-            top_n(scored, sig_val, k), rel_val, k, len(sig_val.items), sig_val.item_meta
+        reason = (
+            f"ranker {key} {val_metrics[key]:.4f} (mean of {len(per_fold)} weekly folds) does not beat the "
+            f"best generator {best!r} ({tuned.metrics[best][key]:.4f}) or the group's own history "
+            f"({own:.4f}); falling back to {best!r}"
         )
-        bar = tuned.metrics[best][key] * (1.0 + config.ranker.min_gain)
-        if val_metrics[key] > bar:
-            val_groups = rows_val.select("g").unique().sort("g")
-            if val_groups.height > per_window:
-                val_groups = val_groups.sample(per_window, seed=config.seed)
-            val_rows = sample_training_rows(
-                rows_val.join(val_groups, on="g"), config.ranker.neg_per_group, config.seed + 1
-            )
-            both = pl.concat([fit_rows, val_rows], how="vertical_relaxed")
-            ranker = LearnedRanker(config.ranker, config.seed).fit(both)
-        else:
-            reason = (
-                f"ranker validation {key} {val_metrics[key]:.4f} does not beat the best generator "
-                f"{best!r} ({tuned.metrics[best][key]:.4f}); falling back to {best!r}"
-            )
     return ranker, trial, reason, val_metrics
+
+
+def _top_n_rows(scored: pl.DataFrame, k: int) -> pl.DataFrame:
+    """group_id, rank, product_id of the k best scores per group of a labelled fold frame."""
+    ranked = (scored.sort(["g", "score", "i"], descending=[False, True, False])
+              .with_columns(rank=pl.int_range(1, pl.len() + 1).over("g").cast(pl.Int64))
+              .filter(pl.col("rank") <= k))
+    return ranked.select(pl.col("group_id"), "rank", pl.col("product_id"))
 
 
 def _tuning(config: ProductionConfig) -> TuningConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +82,52 @@ def tune(signal: Signal, relevant: pl.DataFrame, config: TuningConfig | None = N
                 best = (p, m, model)
         params[name], metrics[name], fitted[name] = best
     return Tuned(params, metrics, trials, fitted)
+
+
+@dataclass
+class FoldTuned:
+    """Parameters chosen by the mean over validation folds, and each model's figures per fold."""
+
+    params: dict[str, dict]
+    metrics: dict[str, dict]  # mean over folds of every metric, for the chosen parameters
+    per_fold: dict[str, list[float]]  # NDCG@k per fold (newest first), chosen parameters
+    trials: dict[str, list[dict]]
+    fold_metrics: dict[str, list[dict]]  # every metric per fold (newest first), chosen parameters
+
+
+def tune_folds(folds: Iterable[tuple[Signal, pl.DataFrame]], config: TuningConfig | None = None) -> FoldTuned:
+    """Fit every grid point on each fold's signal, score it on the fold's relevant pairs, and keep per
+    generator the parameters with the best *mean* NDCG@k over the folds (ties: first in the grid).
+
+    `folds` yields (signal, relevant) one at a time, so only one fold's signal and models are alive."""
+    config = config or TuningConfig()
+    key = f"ndcg@{config.k}"
+    scores: dict[str, list[list[dict]]] = {n: [] for n in config.models}  # model -> point -> folds
+    n_folds = 0
+    for signal, relevant in folds:
+        n_folds += 1
+        for name in config.models:
+            grid = config.grids.get(name, [{}])
+            if not scores[name]:
+                scores[name] = [[] for _ in grid]
+            for j, p in enumerate(grid):
+                model = make_model(name, seed=config.seed, **p).fit(signal)
+                scores[name][j].append(evaluate_model(model, relevant, config.k))
+                del model
+    if n_folds == 0:
+        raise ValueError("no validation fold to tune on")
+    params, metrics, per_fold, trials, fold_metrics = {}, {}, {}, {}, {}
+    for name in config.models:
+        grid = config.grids.get(name, [{}])
+        means = [float(np.mean([m[key] for m in point])) for point in scores[name]]
+        best = int(np.argmax(means))  # argmax: the first of equal means
+        params[name] = grid[best]
+        chosen = scores[name][best]
+        metrics[name] = {m: round(float(np.mean([f[m] for f in chosen])), 6) for m in chosen[0]}
+        per_fold[name] = [round(f[key], 6) for f in chosen]
+        fold_metrics[name] = chosen
+        trials[name] = [{"params": p, key: round(v, 6)} for p, v in zip(grid, means, strict=True)]
+    return FoldTuned(params, metrics, per_fold, trials, fold_metrics)
 
 
 def best_generator(metrics: dict[str, dict], k: int) -> str:

@@ -1,0 +1,67 @@
+"""No single week decides: tuning, the gate and the fallback read the mean over weekly folds."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+import recsys.tuning as tuning
+from recsys.production import ProductionConfig, fold_windows, train_production
+from recsys.tuning import TuningConfig, best_generator, tune_folds
+from tests.recsys.test_recsys_picks import FAST
+from tests.recsys.world import make_world
+
+# NDCG of each (model, parameters) on folds newest first: `hot` wins only the newest fold (the week
+# after a festival), `own` wins the other three and on average
+SCORES = {
+    ("hot", 1): [0.40, 0.10, 0.12, 0.11],
+    ("hot", 2): [0.30, 0.20, 0.20, 0.20],
+    ("own", 1): [0.25, 0.30, 0.31, 0.29],
+}
+
+
+class FakeModel:
+    def __init__(self, name, p):
+        self.key = (name, p)
+
+    def fit(self, signal):
+        self.fold = signal
+        return self
+
+
+def test_the_fold_mean_chooses_parameters_and_the_fallback_not_the_last_week(monkeypatch):
+    monkeypatch.setattr(tuning, "make_model", lambda name, seed, p: FakeModel(name, p))
+    monkeypatch.setattr(tuning, "evaluate_model", lambda model, relevant, k: {
+        "ndcg@10": SCORES[model.key][model.fold], "hit@10": 1.0})
+    config = TuningConfig(models=("hot", "own"), grids={"hot": [{"p": 1}, {"p": 2}], "own": [{"p": 1}]})
+    folds = [(j, pl.DataFrame()) for j in range(4)]  # the fake "signal" is the fold index
+    tuned = tune_folds(iter(folds), config)
+    assert tuned.params["hot"] == {"p": 2}  # 0.225 on average beats 0.1825, though p=1 won the newest fold
+    assert tuned.per_fold["hot"] == [0.30, 0.20, 0.20, 0.20]
+    assert tuned.metrics["own"]["ndcg@10"] == pytest.approx(0.2875)
+    assert best_generator(tuned.metrics, 10) == "own"  # the newest fold alone would say "hot"
+    assert [t["params"] for t in tuned.trials["hot"]] == [{"p": 1}, {"p": 2}]
+
+
+def test_folds_are_weekly_and_end_at_the_cutoff():
+    config = ProductionConfig(validation_folds=4)
+    assert fold_windows(date(2024, 3, 25), config) == [
+        date(2024, 3, 18), date(2024, 3, 11), date(2024, 3, 4), date(2024, 2, 26)]
+
+
+def test_production_reports_every_fold_and_labels_end_before_the_earliest():
+    frames = make_world(groups=50, products=70, days=75, end=date(2024, 3, 31), seed=9)
+    prod = train_production(frames, date(2024, 3, 25), FAST)
+    info = prod.info
+    folds = info["windows"]["validation_folds"]
+    assert folds[0] == "2024-03-18" and len(folds) == FAST.validation_folds
+    assert info["windows"]["train_labels"][1] == folds[-1]  # label windows end where the folds begin
+    for name, t in info["tuning"].items():
+        assert len(t["folds"]) == len(folds), name
+        assert t["validation"]["ndcg@10"] == pytest.approx(sum(t["folds"]) / len(folds), abs=1e-6)
+    assert info["gate"]["folds"] == len(folds)
+    if prod.ranker is not None:
+        assert len(info["ranker_validation"]["folds"]) == len(folds)
+        assert info["ranker_validation"]["ndcg@10"] > info["tuning"]["reorder"]["validation"]["ndcg@10"]
