@@ -45,6 +45,7 @@ class PicksConfig:
     max_price_ratio: float = 3.0  # never-bought products above this x the group's usual price: skip
     not_interested_days: int = 30
     candidates_per_model: int = 60  # each generator's top-n among what is available
+    sparse_days: int = 14  # a group whose first order is this recent leans on its peers (city, kind)
 
 
 def make_picks(
@@ -179,10 +180,22 @@ def score_available(
     feats = feats.join(peers, on=["g", "i"], how="left").with_columns(
         pl.col("peer_share").fill_null(0.0), prior_new=new_product_prior(feats)
     )
-    # a group without history is ranked by its peers (same city and kind), then by the model
+    # a group without history is ranked by its peers (same city and kind), then by the model; a
+    # group with only a week or two of history keeps its own few items first, then its peers' picks
+    started = signal.daily.filter(pl.col("g").is_in(pl.Series(g_rows).implode())).group_by("g").agg(
+        g_history_days=(pl.col("age").max() + 1).cast(pl.Int64))
+    kinds = signal.group_meta.select("g", pl.col("kind").fill_null("other").alias("group_kind"))
+    feats = feats.join(started, on="g", how="left").join(kinds, on="g", how="left")
     cold = pl.col("g_lines").fill_null(0) == 0
+    sparse = ~cold & (pl.col("g_history_days").fill_null(0) < config.sparse_days)
+    own = pl.col("own_lines").fill_null(0) > 0
     feats = feats.with_columns(
-        score=pl.when(cold).then(pl.col("peer_share") + 1e-3 * pl.col("score")).otherwise(pl.col("score"))
+        score=pl.when(cold).then(pl.col("peer_share") + 1e-3 * pl.col("score"))
+        .when(sparse & own).then(1.0 + pl.col("score"))
+        .when(sparse).then(pl.col("peer_share") + 1e-3 * pl.col("score"))
+        .otherwise(pl.col("score")),
+        from_peers=(cold | (sparse & ~own)),
+        sparse_group=sparse,
     )
     return feats.join(avail, on=["g", "i"], how="inner", suffix="_a")
 
@@ -314,8 +327,20 @@ def with_reasons(frame: pl.DataFrame, signal: Signal) -> pl.DataFrame:
             )
         )
     )
+    peers = pl.format(
+        "new group: {} of {} groups in {} bought it in 4 weeks",
+        _pct(pl.col("peer_share")), pl.col("group_kind"), pl.col("city"),
+    )
+    started = pl.format(
+        "your group ordered it {} since starting {} days ago",
+        _times(pl.col("own_lines").cast(i64)), pl.col("g_history_days").cast(i64),
+    )
     reason = (
-        pl.when(pl.col("slot") == "replenish")
+        pl.when(pl.col("from_peers").fill_null(False) & (pl.col("slot") != "new"))
+        .then(peers)
+        .when(pl.col("sparse_group").fill_null(False) & (pl.col("own_lines").fill_null(0) > 0))
+        .then(started)
+        .when(pl.col("slot") == "replenish")
         .then(replenish)
         .when(pl.col("slot") == "regular")
         .then(regular)

@@ -260,3 +260,24 @@ def test_groups_scored_in_chunks_get_the_same_picks_and_ranking(world, monkeypat
     assert_frame_equal(chunked, picks)
     assert chunked_info == info
     assert_frame_equal(prod.rank(prod.signal.groups.ids, 10), whole)
+
+
+def test_a_group_with_one_week_of_history_gets_its_own_items_then_its_peers_and_says_so():
+    frames = _world()
+    orders = frames["orders"]
+    young = orders.filter(pl.col("status") == "paid")["group_id"].mode().sort()[0]
+    week_ago = day_start(DAY - timedelta(days=6))
+    frames["orders"] = orders.filter((pl.col("group_id") != young) | (pl.col("ordered_at") >= week_ago))
+    own_items = set(frames["orders"].filter((pl.col("group_id") == young) & (pl.col("status") == "paid"))[
+        "product_id"])
+    assert own_items, "the young group needs a few orders in its first week"
+    prod = train_production(frames, DAY, FAST)
+    picks, _ = make_picks(prod, DAY, groups=pl.Series([young]))
+    assert picks.height >= 5
+    own = picks.filter(pl.col("product_id").is_in(list(own_items)))
+    peers = picks.filter(~pl.col("product_id").is_in(list(own_items)))
+    assert own.height >= 1 and peers.height >= 1
+    assert own["reason"].str.contains("since starting").all()
+    assert peers.filter(pl.col("slot") != "new")["reason"].str.starts_with("new group:").all()
+    # its own items outrank what it borrows from its peers (slots aside, by score)
+    assert own["score"].min() > peers.filter(pl.col("slot") != "new")["score"].max()
