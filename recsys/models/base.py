@@ -136,16 +136,26 @@ class Recommender(ABC):
 def _top_n(block: np.ndarray, pop: np.ndarray, n: int, offset: int) -> tuple[np.ndarray, ...]:
     """Per row, the n best finite scores; ties go to the more popular item, then the lower row.
 
-    Vectorised: columns are put in popularity order, then a stable sort on the score keeps that
-    order among equal scores.
+    Columns are put in popularity order; the order is then (score desc, column asc). The n-th best
+    score per row is found by a partition (linear in the catalogue, not n log n), everything above it
+    is in, and ties at it are taken leftmost first; only those n per row are sorted.
     """
-    n = min(n, block.shape[1])
+    n_items = block.shape[1]
+    n = min(n, n_items)
+    if n == 0 or block.shape[0] == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, np.empty(0, dtype=np.float32)
     perm = np.lexsort((np.arange(len(pop)), -pop))
     key = np.where(np.isfinite(block), block, -np.inf)[:, perm]
-    order = np.argsort(-key, axis=1, kind="stable")[:, :n]
-    items = perm[order]
-    scores = np.take_along_axis(key, order, axis=1)
+    kth = np.partition(key, n_items - n, axis=1)[:, n_items - n][:, None]
+    above = key > kth
+    tied = key == kth
+    need = n - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
+    rows, cols = np.nonzero(chosen)  # exactly n per row, in column order within a row
+    scores = key[rows, cols]
+    order = np.lexsort((cols, -scores, rows))
+    rows, cols, scores = rows[order], cols[order], scores[order]
     keep = np.isfinite(scores)
-    rows = np.broadcast_to(np.arange(block.shape[0])[:, None] + offset, order.shape)
-    ranks = np.cumsum(keep, axis=1)
-    return rows[keep], items[keep], ranks[keep], scores[keep].astype(np.float32)
+    ranks = np.tile(np.arange(1, n + 1), block.shape[0])
+    return (rows[keep] + offset, perm[cols[keep]], ranks[keep], scores[keep].astype(np.float32))

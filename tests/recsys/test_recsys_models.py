@@ -133,3 +133,28 @@ def test_bpr_caps_its_epochs_by_the_sample_budget(signal):
     assert full.iterations_ == 50
     assert capped.iterations_ == 3
     assert make_model("bpr", iterations=50, max_samples=1, seed=7).fit(signal).iterations_ == 1
+
+
+def test_top_n_by_partition_equals_a_full_stable_sort_with_ties_and_non_finite_scores():
+    import numpy as np
+
+    from recsys.models.base import _top_n
+
+    def full_sort(block, pop, n, offset):
+        perm = np.lexsort((np.arange(len(pop)), -pop))
+        key = np.where(np.isfinite(block), block, -np.inf)[:, perm]
+        order = np.argsort(-key, axis=1, kind="stable")[:, :n]
+        scores = np.take_along_axis(key, order, axis=1)
+        keep = np.isfinite(scores)
+        rows = np.broadcast_to(np.arange(block.shape[0])[:, None] + offset, order.shape)
+        return rows[keep], perm[order][keep], np.cumsum(keep, axis=1)[keep], scores[keep]
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        r, m, n = int(rng.integers(1, 12)), int(rng.integers(1, 40)), int(rng.integers(1, 12))
+        block = rng.integers(0, 4, (r, m)).astype(np.float32)  # many ties
+        block[rng.random((r, m)) < 0.2] = -np.inf
+        block[rng.random((r, m)) < 0.1] = np.nan
+        pop = rng.integers(0, 3, m).astype(np.float32)
+        for got, want in zip(_top_n(block, pop, n, 3), full_sort(block, pop, min(n, m), 3), strict=True):
+            assert np.array_equal(got, want)
