@@ -3,9 +3,11 @@
 Files: HOME/landing/feedback/<YYYY-MM-DD>.csv (the platform's date) with the header
 `feedback_id,group_id,product_id,action,at` — the contract's feedback columns, so the nightly
 ingest reads HOME/landing as a RAW folder. `at` is ISO-8601 with its offset (Asia/Shanghai).
-`feedback_id` is the caller's Idempotency-Key (or a fresh UUID): a retried request with the same
-key is recorded once. The index of seen keys is rebuilt from the files at start, and before each
-append the lines other workers wrote to today's file since the last look are read (under an
+`feedback_id` is `<key_id>:<Idempotency-Key>` (or `<key_id>:<fresh UUID>`): idempotency keys are
+scoped to the API key that sent them, so two shopkeepers who pick the same key never meet (neither
+can see, block or pre-claim the other's request), and a retried request with the same key from the
+same caller is recorded once. The index of seen ids is rebuilt from the files at start, and before
+each append the lines other workers wrote to today's file since the last look are read (under an
 exclusive file lock), so the guarantee holds across restarts and across workers.
 """
 
@@ -42,6 +44,11 @@ class FeedbackRecord:
 
     def same_request(self, group_id: str, product_id: str, action: str) -> bool:
         return (self.group_id, self.product_id, self.action) == (group_id, product_id, action)
+
+
+def scoped_id(key_id: str, idempotency_key: str | None) -> str:
+    """The feedback id of one caller's request: the caller's key id, then its key (or a fresh UUID)."""
+    return f"{key_id}:{idempotency_key or uuid.uuid4().hex}"
 
 
 class FeedbackStore:
@@ -97,10 +104,11 @@ class FeedbackStore:
         self._offsets[path] = start + end
 
     def record(
-        self, group_id: str, product_id: str, action: str, key: str | None, now: datetime | None = None
+        self, group_id: str, product_id: str, action: str, feedback_id: str, now: datetime | None = None
     ) -> tuple[FeedbackRecord, bool]:
-        """Write one line durably; returns (record, created). An already-seen key returns the first record."""
-        feedback_id = key or uuid.uuid4().hex
+        """Write one line durably; returns (record, created). An already-seen id returns the first record.
+
+        `feedback_id` comes from `scoped_id`, so a caller only ever meets its own earlier requests."""
         with self._lock:
             seen = self._seen.get(feedback_id)
             if seen is not None:

@@ -1,4 +1,8 @@
-"""POST /v1/groups/{group_id}/feedback: durably recorded before the 202, once per Idempotency-Key."""
+"""POST /v1/groups/{group_id}/feedback: durably recorded before the 202, once per Idempotency-Key.
+
+Idempotency keys belong to the API key that sent them (`scoped_id`): another caller's use of the
+same key is another request, and a 409 only ever describes the caller's own earlier request.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CallerDep, SnapshotDep, check_group
 from api.errors import Conflict, Invalid
-from api.feedback_store import KEY_PATTERN
+from api.feedback_store import KEY_PATTERN, scoped_id
 from api.schemas import ERRORS, FeedbackIn, FeedbackOut
 
 router = APIRouter(tags=["feedback"])
@@ -42,13 +46,13 @@ async def post_feedback(
             code="unknown_product",
         )
     store = request.app.state.feedback
-    record, created = await run_in_threadpool(
-        store.record, group_id, body.product_id, body.action, idempotency_key
-    )
+    feedback_id = scoped_id(caller.key_id, idempotency_key)
+    record, created = await run_in_threadpool(store.record, group_id, body.product_id, body.action, feedback_id)
     if not record.same_request(group_id, body.product_id, body.action):
         raise Conflict(
-            f"Idempotency-Key {idempotency_key!r} was already used for another request "
-            f"({record.group_id}, {record.product_id}, {record.action})",
+            f"Idempotency-Key {idempotency_key!r} was already used by this key for another request "
+            f"(group {record.group_id}, product {record.product_id}, action {record.action}); "
+            "use a new key for each new request",
             code="idempotency_conflict",
         )
     out = FeedbackOut(

@@ -22,8 +22,13 @@ def landed(home: Home) -> list[dict[str, str]]:
     return rows
 
 
+def key_id(key: str) -> str:
+    return key.split("_")[1]
+
+
 def test_retry_recorded_once_and_after_restart(home: Home, keys: dict[str, str]) -> None:
     h = bearer(keys["S1"]) | {"Idempotency-Key": "tap-42"}
+    scoped = f"{key_id(keys['S1'])}:tap-42"
     body = {"product_id": "P2", "action": "skip"}
     with TestClient(create_app(home, FAST)) as client:
         first = client.post("/v1/groups/G1/feedback", json=body, headers=h)
@@ -31,7 +36,7 @@ def test_retry_recorded_once_and_after_restart(home: Home, keys: dict[str, str])
         assert len(landed(home)) == 1  # on disk before the answer came back
         retry = client.post("/v1/groups/G1/feedback", json=body, headers=h)
         assert retry.status_code == 202 and retry.json()["duplicate"] is True
-        assert retry.json()["feedback_id"] == "tap-42" and retry.json()["at"] == first.json()["at"]
+        assert retry.json()["feedback_id"] == scoped and retry.json()["at"] == first.json()["at"]
     with TestClient(create_app(home, FAST)) as restarted:  # a new process: the index comes from the files
         again = restarted.post("/v1/groups/G1/feedback", json=body, headers=h)
         assert again.status_code == 202 and again.json()["duplicate"] is True
@@ -42,9 +47,9 @@ def test_retry_recorded_once_and_after_restart(home: Home, keys: dict[str, str])
         )
         assert other.status_code == 202
     rows = landed(home)
-    assert [r["feedback_id"] for r in rows].count("tap-42") == 1 and len(rows) == 2
+    assert [r["feedback_id"] for r in rows].count(scoped) == 1 and len(rows) == 2
     assert rows[0] == {
-        "feedback_id": "tap-42",
+        "feedback_id": scoped,
         "group_id": "G1",
         "product_id": "P2",
         "action": "skip",
@@ -93,6 +98,45 @@ def test_key_reused_for_another_body_is_409(client: TestClient, keys: dict[str, 
     )
     r = client.post("/v1/groups/G1/feedback", json={"product_id": "P2", "action": "skip"}, headers=h)
     assert r.status_code == 409 and r.json()["error"] == "idempotency_conflict"
+
+
+def test_idempotency_keys_are_scoped_to_the_caller(client: TestClient, home: Home, keys: dict[str, str]) -> None:
+    """Shopkeeper S2 reusing S1's key neither collides with nor learns S1's request, nor can pre-claim it."""
+    a = client.post(
+        "/v1/groups/G1/feedback",
+        json={"product_id": "P1", "action": "skip"},
+        headers=bearer(keys["S1"]) | {"Idempotency-Key": "tap-8812"},
+    )
+    assert a.status_code == 202 and a.json()["duplicate"] is False
+    b = client.post(
+        "/v1/groups/G3/feedback",
+        json={"product_id": "P4", "action": "posted"},
+        headers=bearer(keys["S2"]) | {"Idempotency-Key": "tap-8812"},
+    )
+    assert b.status_code == 202, b.text
+    assert b.json()["duplicate"] is False and b.json()["group_id"] == "G3"
+    assert "G1" not in b.text and "P1" not in b.text and "skip" not in b.text
+    # S2 claims a key first; S1's later request with it is S1's own, new request
+    pre = client.post(
+        "/v1/groups/G3/feedback",
+        json={"product_id": "P1", "action": "not_interested"},
+        headers=bearer(keys["S2"]) | {"Idempotency-Key": "tap-9000"},
+    )
+    assert pre.status_code == 202
+    mine = client.post(
+        "/v1/groups/G2/feedback",
+        json={"product_id": "P3", "action": "posted"},
+        headers=bearer(keys["S1"]) | {"Idempotency-Key": "tap-9000"},
+    )
+    assert mine.status_code == 202 and mine.json()["duplicate"] is False and mine.json()["group_id"] == "G2"
+    rows = landed(home)
+    assert len(rows) == 4 and len({r["feedback_id"] for r in rows}) == 4
+    assert {(r["group_id"], r["product_id"], r["action"]) for r in rows} == {
+        ("G1", "P1", "skip"),
+        ("G3", "P4", "posted"),
+        ("G3", "P1", "not_interested"),
+        ("G2", "P3", "posted"),
+    }
 
 
 def test_torn_last_line_is_not_glued(tmp_path: Path) -> None:
