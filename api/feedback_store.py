@@ -24,9 +24,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from pipelines.contract import PLATFORM_TZ
+from api.clock import TZ, platform_day, platform_now
 from pipelines.home import Home
 
 HEADER = ("feedback_id", "group_id", "product_id", "action", "at")
@@ -113,8 +112,8 @@ class FeedbackStore:
             seen = self._seen.get(feedback_id)
             if seen is not None:
                 return seen, False
-            stamp = (now or datetime.now(ZoneInfo(PLATFORM_TZ))).astimezone(ZoneInfo(PLATFORM_TZ))
-            path = self.folder / f"{stamp.date().isoformat()}.csv"
+            stamp = (now or platform_now()).astimezone(TZ)
+            path = self.folder / f"{platform_day(stamp).isoformat()}.csv"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)

@@ -8,14 +8,11 @@ from functools import cache
 from html import escape
 from importlib import resources
 from string import Template
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from api.clock import TZ, platform_now
 from api.snapshot import Snapshot
-from pipelines.contract import PLATFORM_TZ
-
-TZ = ZoneInfo(PLATFORM_TZ)
 
 SLOT_LABEL = {
     "hot": "热卖 hot",
@@ -203,7 +200,7 @@ def _as_of_time(as_of: object) -> float:
         return as_of.timestamp()
     if isinstance(as_of, date):
         return datetime.combine(as_of, time(23, 59), tzinfo=TZ).timestamp()
-    return datetime.now(TZ).timestamp()
+    return platform_now().timestamp()
 
 
 def _curve_points(snap: Snapshot, campaign_id: str, warehouse_id: str | None) -> list[tuple[float, float]]:

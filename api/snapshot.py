@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from api.clock import platform_day_expr
 from pipelines.contract import PLATFORM_TZ
 from pipelines.errors import SnapshotError
 
@@ -141,10 +142,11 @@ class Snapshot:
         return body
 
     def supplier_as_ofs(self, supplier_id: str) -> list[str]:
+        """The as-of days (platform's zone, ISO) of the supplier's demand rows, ascending."""
         frame = self.demand_by_supplier.get(supplier_id)
         if frame is None or frame.height == 0:
             return []
-        return sorted(frame.get_column("as_of").cast(pl.Date).cast(pl.String).unique().to_list())
+        return sorted(frame.select(_as_of_day(frame)).to_series().drop_nulls().unique().to_list())
 
     def download(self, supplier_id: str, as_of: str | None, fmt: str) -> Download | None:
         """Bytes for one supplier's demand rows in `fmt`, built once per snapshot; None if no such as_of."""
@@ -167,7 +169,7 @@ class Snapshot:
         if as_of is not None:
             if as_of not in self.supplier_as_ofs(supplier_id):
                 return None
-            frame = frame.filter(pl.col("as_of").cast(pl.Date).cast(pl.String) == as_of)
+            frame = frame.filter(_as_of_day(frame) == as_of)
         names = self.products.select("product_id", pl.col("name").alias("product_name"))
         frame = frame.join(names, on="product_id", how="left", maintain_order="left")
         body = serialize_demand(frame, fmt, supplier_id, as_of, self.run_id)
@@ -175,6 +177,11 @@ class Snapshot:
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         filename = f"demand_{_safe(supplier_id)}_{day}.{fmt}"
         return Download(body, etag, filename, MEDIA_TYPES[fmt])
+
+
+def _as_of_day(frame: pl.DataFrame) -> pl.Expr:
+    """A demand frame's as_of as the platform's day, ISO text (never the UTC date of a zoned stamp)."""
+    return platform_day_expr("as_of", frame.schema["as_of"]).cast(pl.String).alias("as_of_day")
 
 
 def _safe(text: str) -> str:
@@ -330,7 +337,9 @@ def _build_picks(
     if picks.height == 0:
         return {}
     enriched = (
-        picks.with_columns(pl.col("for_date").cast(pl.Date).cast(pl.String).alias("for_date"))
+        picks.with_columns(
+            platform_day_expr("for_date", picks.schema["for_date"]).cast(pl.String).alias("for_date")
+        )
         .join(
             products.select("product_id", "name", "category", pl.col("price").cast(pl.Float64)),
             on="product_id",

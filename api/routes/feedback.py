@@ -47,7 +47,9 @@ async def post_feedback(
         )
     store = request.app.state.feedback
     feedback_id = scoped_id(caller.key_id, idempotency_key)
-    record, created = await run_in_threadpool(store.record, group_id, body.product_id, body.action, feedback_id)
+    record, created = await run_in_threadpool(
+        store.record, group_id, body.product_id, body.action, feedback_id
+    )
     if not record.same_request(group_id, body.product_id, body.action):
         raise Conflict(
             f"Idempotency-Key {idempotency_key!r} was already used by this key for another request "

@@ -7,18 +7,16 @@ JSON body, which a cross-site form cannot send).
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Caller, identify
+from api.clock import platform_today
 from api.errors import ApiError
 from api.render import admin_page, login_page, message_page, shop_page, supplier_page
 from api.snapshot import Snapshot
-from pipelines.contract import PLATFORM_TZ
 
 router = APIRouter(include_in_schema=False)
 HOME_OF = {"shopkeeper": "/shop", "supplier": "/supplier", "admin": "/admin"}
@@ -105,7 +103,7 @@ def _snapshot_or_page(request: Request, caller: Caller):
 
 def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[str, str], str]:
     """Today's posted / skip marks for the shopkeeper's groups, so a reload shows what was done."""
-    today = datetime.now(ZoneInfo(PLATFORM_TZ)).date().isoformat()
+    today = platform_today().isoformat()
     return request.app.state.feedback.marks_on(today, snap.groups_of.get(shopkeeper_id, []))
 
 

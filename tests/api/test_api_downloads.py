@@ -124,3 +124,33 @@ def test_supplier_without_rows_gets_an_empty_file_with_the_header(tmp_path) -> N
         assert r.content.decode("utf-8-sig").splitlines() == [",".join([*expected("SUP1").columns])]
         r = client.get("/v1/suppliers/SUP3/demand?format=parquet", headers=bearer(key))
         assert pl.read_parquet(io.BytesIO(r.content)).height == 0
+
+
+def test_as_of_is_the_platform_day_of_a_zoned_stamp(tmp_path) -> None:
+    """as_of 2026-11-29T00:00+08:00 is the 29th (the platform's day), not the UTC date (the 28th)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from api.app import create_app
+    from api.keys import create_key
+    from api.testing import write_snapshot
+    from pipelines.home import Home
+    from tests.api.conftest import FAST
+
+    world = small_world()
+    stamp = datetime(2026, 11, 29, tzinfo=ZoneInfo("Asia/Shanghai"))
+    world["demand"] = world["demand"].with_columns(
+        pl.lit(stamp).cast(pl.Datetime("us", "Asia/Shanghai")).alias("as_of")
+    )
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-zoned")
+    key = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, FAST)) as client:
+        r = client.get("/v1/suppliers/SUP1/demand?format=csv&as_of=2026-11-29", headers=bearer(key))
+        assert r.status_code == 200, r.text
+        assert 'filename="demand_SUP1_2026-11-29.csv"' in r.headers["content-disposition"]
+        assert "2026-11-29T00:00:00+08:00" in r.content.decode("utf-8-sig")
+        r = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(key))
+        assert "demand_SUP1_2026-11-29.json" in r.headers["content-disposition"]
+        r = client.get("/v1/suppliers/SUP1/demand?format=json&as_of=2026-11-28", headers=bearer(key))
+        assert r.status_code == 404 and "as-of dates held: 2026-11-29" in r.json()["detail"]
