@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.feedback_store import FeedbackStore
+from api.guard import GuardMiddleware
 from api.keys import KeyStore
 from api.live import LiveSnapshot, Watcher
 from api.metrics import AccessLog, Metrics, ObserveMiddleware
@@ -58,5 +59,6 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
     for module in (picks, feedback, demand, health, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(ObserveMiddleware, metrics=metrics, access=access)
+    app.add_middleware(GuardMiddleware, settings=settings)
+    app.add_middleware(ObserveMiddleware, metrics=metrics, access=access)  # outermost: sees refusals
     return app

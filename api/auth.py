@@ -44,32 +44,51 @@ def key_from_request(request: Request) -> str | None:
     return request.cookies.get(request.app.state.settings.cookie_name) or None
 
 
-def identify(store: KeyStore, key: str) -> Caller:
-    """The caller a key belongs to, or 401 naming why (unknown / revoked), never echoing the key."""
+def identify(store: KeyStore, key: str, state: dict | None = None) -> Caller:
+    """The caller a key belongs to, or 401 naming why (unknown / revoked), never echoing the key.
+
+    With `state` (the request's), a revoked key's id and role are noted there before the 401, so the
+    access log says which key was refused."""
     record = store.lookup(key)
     if record is None:
         raise Unauthorized(
             "this key is not known; ask for a key with `circlebuy keys create`", code="unknown_key"
         )
     if record.revoked:
+        if state is not None:
+            state["key_id"], state["role"] = record.key_id, record.role
         raise Unauthorized(f"key {record.key_id} was revoked", code="revoked_key")
     return Caller(record.key_id, record.role, record.subject)
 
 
+def authenticate(request: Request) -> Caller:
+    """Identify the request's key once; the caller (and whether the key came in the sign-in cookie)
+    is kept in the request's state for the route's dependency and the access log."""
+    state = request.scope.setdefault("state", {})
+    caller = state.get("caller")
+    if caller is not None:
+        return caller
+    key = key_from_request(request)
+    if key is None:
+        raise Unauthorized(
+            "missing key: send 'Authorization: Bearer <key>' or sign in at /login", code="missing_key"
+        )
+    caller = identify(request.app.state.keys, key, state)
+    state["caller"] = caller
+    state["key_id"] = caller.key_id
+    state["role"] = caller.role
+    state["via_cookie"] = "authorization" not in request.headers
+    return caller
+
+
 class KeyAuth(HTTPBearer):
-    """Bearer-or-cookie authentication; an HTTPBearer so the OpenAPI schema documents it."""
+    """Bearer-or-cookie authentication; an HTTPBearer so the OpenAPI schema documents it.
+
+    `api.guard` has normally authenticated the request already (before its body was read); this
+    reuses that caller."""
 
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
-        key = key_from_request(request)
-        if key is None:
-            raise Unauthorized(
-                "missing key: send 'Authorization: Bearer <key>' or sign in at /login", code="missing_key"
-            )
-        caller = identify(request.app.state.keys, key)
-        state = request.scope.setdefault("state", {})
-        state["key_id"] = caller.key_id
-        state["role"] = caller.role
-        return caller
+        return authenticate(request)
 
 
 key_auth = KeyAuth(auto_error=False, description="An API key from `circlebuy keys create`.")

@@ -33,7 +33,7 @@ def app_from_env() -> FastAPI:
 
 
 def serve(home: Home, host: str, port: int, workers: int) -> None:
-    """Run uvicorn (uvloop + httptools when installed) on the app factory; blocks until stopped."""
+    """Run uvicorn (uvloop + httptools, heads capped by `api.protocol`) on the app factory; blocks."""
     import uvicorn
 
     os.environ[HOME_ENV] = str(home.root)
@@ -48,4 +48,5 @@ def serve(home: Home, host: str, port: int, workers: int) -> None:
         log_level="warning",
         proxy_headers=False,
         server_header=False,
+        http="api.protocol:BoundedHttpToolsProtocol",  # 431 for a head over 64 KiB, before buffering it
     )

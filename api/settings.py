@@ -14,15 +14,22 @@ class Settings:
 
     watch_interval_s: float = 1.0  # how often HOME/current and keys.json are checked for changes
     cookie_name: str = "circlebuy_key"
-    cookie_secure: bool = False  # set True behind HTTPS
+    cookie_secure: bool = True  # False only to serve plain HTTP for local use (CIRCLEBUY_COOKIE_SECURE=0)
     cookie_max_age_s: int = 30 * 24 * 3600
     access_log: bool = True  # one JSON line per request on the "circlebuy.api.access" logger
     download_chunk_bytes: int = 64 * 1024
     chart_campaigns: int = 12  # booking-curve charts drawn on the supplier page
+    max_body_bytes: int = 4096  # a feedback body or the sign-in form is ~100 bytes; more is 413
+    max_headers: int = 100  # header fields per request; more is 431
+    max_header_bytes: int = 16 * 1024  # names and values of all header fields; more is 431
+    trusted_origins: frozenset[str] = frozenset()  # other origins whose pages may post here
 
     def __post_init__(self) -> None:
         if self.watch_interval_s <= 0:
             raise UsageError(f"watch_interval_s must be > 0; got {self.watch_interval_s!r}")
+        for name in ("max_body_bytes", "max_headers", "max_header_bytes"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be >= 1; got {getattr(self, name)!r}")
         if self.download_chunk_bytes < 1024:
             raise UsageError(f"download_chunk_bytes must be >= 1024; got {self.download_chunk_bytes!r}")
 

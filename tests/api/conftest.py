@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.keys import create_key
+from api.protocol import BoundedHttpToolsProtocol
 from api.settings import Settings
 from api.testing import small_world, write_snapshot
 from pipelines.home import Home
 
-FAST = Settings(watch_interval_s=0.05)
+FAST = Settings(watch_interval_s=0.05, cookie_secure=False)  # tests serve plain HTTP locally
 
 
 @pytest.fixture
@@ -58,7 +59,9 @@ class LiveServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", http=BoundedHttpToolsProtocol
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
