@@ -260,10 +260,10 @@ def supplier_page(snap: Snapshot, supplier_id: str, who: str, max_charts: int) -
         charts.append(
             f'<figure class="card chart"><figcaption>{escape(name)} <small class="muted">'
             f"{escape(r['campaign_id'])} · {escape(str(r['warehouse_id']))}</small></figcaption>{svg}"
-            f'<div class="legend"><span><i style="background:#264653"></i>booked</span>'
-            f'<span><i style="background:#f4a261;opacity:.5"></i>P10–P90</span>'
-            f'<span><i style="background:#e76f51"></i>P50</span>'
-            f'<span><i style="background:#2e8b57"></i>suggested</span></div></figure>'
+            '<div class="legend"><span><i class="k-booked"></i>booked</span>'
+            '<span><i class="k-band"></i>P10–P90</span>'
+            '<span><i class="k-p50"></i>P50</span>'
+            '<span><i class="k-suggested"></i>suggested</span></div></figure>'
         )
     head = (
         "<tr><th>product</th><th>campaign</th><th>warehouse</th><th>delivery</th><th>pooled</th>"

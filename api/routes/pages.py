@@ -1,8 +1,11 @@
 """Pages for people: sign in once with the key (HttpOnly cookie, never a URL), then picks or demand.
 
 Pages authenticate by the cookie only; without a valid one they redirect to /login. The cookie is
-SameSite=Strict, so another site cannot make the browser send it (the feedback POST also needs a
-JSON body, which a cross-site form cannot send).
+HttpOnly, SameSite=Strict and Secure (unless the settings say the service is plain HTTP for local
+use), so another site cannot make the browser send it. `api.guard` refuses a state-changing POST
+(sign in, sign out, feedback with the cookie) whose Origin / Sec-Fetch-Site is another site, so a
+page elsewhere cannot sign the victim in with the attacker's key or out; and it gives every page a
+strict Content-Security-Policy, frame-ancestors 'none', nosniff and a same-origin Referrer-Policy.
 """
 
 from __future__ import annotations
@@ -88,7 +91,10 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     response = _to_login()
-    response.delete_cookie(request.app.state.settings.cookie_name, path="/", httponly=True, samesite="strict")
+    settings = request.app.state.settings
+    response.delete_cookie(
+        settings.cookie_name, path="/", httponly=True, samesite="strict", secure=settings.cookie_secure
+    )
     return response
 
 

@@ -163,3 +163,55 @@ def test_admin_pages(client: TestClient, keys: dict[str, str]) -> None:
     assert "S1" in client.get("/admin").text
     assert "有机鸡蛋 30枚" in client.get("/supplier?supplier=SUP1").text
     assert "群 G3" in client.get("/shop?shopkeeper=S2").text
+
+
+EVIL = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+
+
+def test_cross_site_posts_cannot_sign_in_or_out(client: TestClient, keys: dict[str, str]) -> None:
+    """Login CSRF: another site's page auto-posting a key (or a sign-out) is refused with 403."""
+    for headers in (EVIL, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "null"}):
+        r = client.post("/login", data={"key": keys["S2"]}, headers=headers, follow_redirects=False)
+        assert r.status_code == 403 and r.json()["error"] == "cross_site", headers
+        assert "set-cookie" not in r.headers
+    own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    r = client.post("/login", data={"key": keys["S1"]}, headers=own, follow_redirects=False)
+    assert r.status_code == 303 and "circlebuy_key=" in r.headers["set-cookie"]
+    r = client.post("/logout", headers=EVIL, follow_redirects=False)
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+    assert client.get("/shop", follow_redirects=False).status_code == 200  # still signed in
+    # the API with the sign-in cookie is a browser request too; with a Bearer key it is not
+    r = client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "skip"}, headers=EVIL)
+    assert r.status_code == 403 and r.json()["error"] == "cross_site"
+    r = client.post(
+        "/v1/groups/G1/feedback",
+        json={"product_id": "P1", "action": "skip"},
+        headers=EVIL | {"Authorization": f"Bearer {keys['S1']}"},
+    )
+    assert r.status_code == 202
+    r = client.post("/logout", headers=own, follow_redirects=False)
+    assert r.status_code == 303 and "circlebuy_key=" in r.headers["set-cookie"]
+
+
+def test_pages_carry_browser_hardening_headers(client: TestClient) -> None:
+    for path in ("/login", "/static/app.js"):
+        r = client.get(path)
+        csp = r.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "default-src 'none'" in csp
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "same-origin"
+
+
+def test_cookies_are_secure_unless_plain_http_is_chosen(home: Home, keys: dict[str, str]) -> None:
+    from api.app import create_app
+    from api.settings import Settings
+
+    with TestClient(create_app(home, Settings()), base_url="https://testserver") as secure:
+        r = secure.post("/login", data={"key": keys["S1"]}, follow_redirects=False)
+        cookie = r.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        assert "secure" in secure.post("/logout", follow_redirects=False).headers["set-cookie"].lower()
+    assert Settings.from_env({"CIRCLEBUY_COOKIE_SECURE": "0"}).cookie_secure is False
+    assert Settings.from_env({}).cookie_secure is True
