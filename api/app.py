@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
@@ -21,6 +22,20 @@ from api.settings import Settings
 from pipelines.home import Home
 
 STATIC = Path(__file__).parent / "static"
+
+
+DOCS_NOTE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>circlebuy API</title>
+<link rel="stylesheet" href="/static/app.css"></head><body><main><section class="card">
+<h1>API documentation</h1><p>The interactive docs (Swagger UI, ReDoc) are switched off: they load
+their code from a CDN, and this service makes no requests to the outside at run time.</p>
+<p>The OpenAPI schema is served here: <a href="/openapi.json">/openapi.json</a>. Open it in any
+OpenAPI viewer you have locally; the README's API section describes every route.</p>
+</section></main></body></html>"""
+
+
+async def docs_note() -> HTMLResponse:
+    """What /docs and /redoc answer: where the schema is, and why there is no Swagger UI."""
+    return HTMLResponse(DOCS_NOTE)
 
 
 def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
@@ -50,6 +65,8 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="Daily picks for shopkeepers' groups and pre-sale demand forecasts for suppliers.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI / ReDoc load their code from a CDN; this service fetches nothing
+        redoc_url=None,  # at run time, so /docs is a local note pointing at /openapi.json instead
     )
     app.state.home = home
     app.state.settings = settings
@@ -58,6 +75,8 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (picks, feedback, demand, health, pages):
         app.include_router(module.router)
+    app.add_api_route("/docs", docs_note, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/redoc", docs_note, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(GuardMiddleware, settings=settings)
     app.add_middleware(ObserveMiddleware, metrics=metrics, access=access)  # outermost: sees refusals

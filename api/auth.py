@@ -97,7 +97,7 @@ key_auth = KeyAuth(auto_error=False, description="An API key from `circlebuy key
 async def live_snapshot(request: Request) -> Snapshot:
     snapshot = request.app.state.live.current
     if snapshot is None:
-        raise NotReady(f"no snapshot loaded yet: {request.app.state.live.last_error or 'starting'}")
+        raise NotReady(f"no snapshot loaded yet: {request.app.state.live.public_error or 'starting'}")
     return snapshot
 
 

@@ -95,8 +95,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_body(exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_body(422, "invalid_request", describe_validation(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = describe_validation(exc)
+        sent = request.headers.get("content-type", "")
+        body_error = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+        if body_error and "json" not in sent.lower():
+            detail = (
+                f"the body must be JSON sent with 'Content-Type: application/json'; got "
+                f"{sent or 'no Content-Type'!r}. {detail}"
+            )
+        return error_body(422, "invalid_request", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -110,7 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SnapshotError)
     async def _snapshot(_: Request, exc: SnapshotError) -> JSONResponse:
-        return error_body(503, "snapshot_unavailable", str(exc))
+        log.error("snapshot unavailable: %s", exc)  # names files: for the log, not for callers
+        return error_body(503, "snapshot_unavailable", "the snapshot cannot be read; the server log says why")
 
     @app.exception_handler(BadInputError)
     async def _bad_input(_: Request, exc: BadInputError) -> JSONResponse:
@@ -119,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CircleBuyError)
     async def _ours(_: Request, exc: CircleBuyError) -> JSONResponse:
         log.error("request failed: %s: %s", type(exc).__name__, exc)
-        return error_body(500, "internal", f"{type(exc).__name__}: {exc}")
+        return error_body(500, "internal", f"{type(exc).__name__}; the server log has the details")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -27,7 +27,8 @@ class LiveSnapshot:
     def __init__(self, home: Home):
         self.home = home
         self.current: Snapshot | None = None
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # for the server log: names files and paths
+        self.public_error: str | None = "starting"  # the same, for anyone: no paths
         self.loaded_at: float | None = None
         self.swaps = 0
         self.refusals = 0
@@ -41,6 +42,7 @@ class LiveSnapshot:
             if signature is None:
                 if self.current is None:
                     self.last_error = f"{self.home.current}: missing or dangling; no snapshot published yet"
+                    self.public_error = "no snapshot has been published yet"
                 return False
             if signature == self._attempted:
                 return False
@@ -50,17 +52,19 @@ class LiveSnapshot:
             except SnapshotError as exc:
                 self.refusals += 1
                 self.last_error = str(exc)
+                self.public_error = "the published snapshot was refused (incomplete or altered)"
                 keeping = self.current.run_id if self.current else "none"
                 log.error("snapshot refused: %s (still serving %s)", exc, keeping)
                 return False
             except Exception as exc:  # never let a surprise kill the watcher or the service
                 self.refusals += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                self.public_error = "the published snapshot could not be loaded"
                 log.exception("snapshot refused after an unexpected error")
                 return False
             self.current = snapshot
             self.loaded_at = time.time()
-            self.last_error = None
+            self.last_error = self.public_error = None
             self.swaps += 1
             log.info("snapshot live: %s (%s)", snapshot.run_id, snapshot.path)
             return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal
@@ -13,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.auth import CallerDep, SnapshotDep, check_campaign, check_supplier
+from api.clock import DAY_PATTERN, parse_day_param
 from api.errors import NotFound
 from api.schemas import ERRORS, CampaignDemandOut
 from api.snapshot import Download, Snapshot
@@ -61,13 +61,14 @@ async def supplier_demand(
     snap: SnapshotDep,
     request: Request,
     fmt: Annotated[Literal["json", "csv", "parquet"], Query(alias="format")] = "json",
-    as_of: dt.date | None = None,
+    as_of: Annotated[str | None, Query(pattern=DAY_PATTERN, description="YYYY-MM-DD exactly")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_modified_since: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The supplier's rows of the demand table; `format=json|csv|parquet`, `as_of=YYYY-MM-DD` to filter."""
     check_supplier(caller, snap, supplier_id)
-    day = as_of.isoformat() if as_of else None
+    parsed = parse_day_param(as_of, "query.as_of")
+    day = parsed.isoformat() if parsed else None
     download = await run_in_threadpool(snap.download, supplier_id, day, fmt)
     if download is None:
         raise NotFound(

@@ -23,7 +23,7 @@ async def readyz(request: Request) -> JSONResponse:
     live = request.app.state.live
     snap = live.current
     if snap is None:
-        raise NotReady(f"no snapshot loaded: {live.last_error or 'starting'}")
+        raise NotReady(f"no snapshot loaded: {live.public_error or 'starting'}; the server log says more")
     return JSONResponse(
         {
             "status": "ready",

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from api.auth import Caller, CallerDep, SnapshotDep, check_group, key_auth, live_snapshot
-from api.errors import Invalid, NotFound
+from api.clock import DAY_PATTERN, parse_day_param
+from api.errors import NotFound
 from api.schemas import ERRORS, PicksOut
 from api.snapshot import Snapshot
 
@@ -50,14 +51,7 @@ def picks_response(caller: Caller, snap: Snapshot, group_id: str, day: dt.date |
 
 
 def parse_date_param(raw: str | None) -> dt.date | None:
-    if raw is None:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(
-            f"query.date: expected a date as YYYY-MM-DD; got {raw!r}", code="invalid_request"
-        ) from None
+    return parse_day_param(raw, "query.date")
 
 
 @router.get("/v1/groups/{group_id}/picks", response_model=PicksOut, responses=ERRORS)
@@ -65,10 +59,13 @@ async def group_picks(
     group_id: str,
     caller: CallerDep,
     snap: SnapshotDep,
-    date: Annotated[dt.date | None, Query(description="YYYY-MM-DD; default: the snapshot's latest")] = None,
+    date: Annotated[
+        str | None,
+        Query(pattern=DAY_PATTERN, description="YYYY-MM-DD exactly; default: the snapshot's latest"),
+    ] = None,
 ) -> Response:
     """Today's picks for one group, with a reason per pick (the group's shopkeeper, or admin)."""
-    return picks_response(caller, snap, group_id, date)
+    return picks_response(caller, snap, group_id, parse_date_param(date))
 
 
 async def fast_group_picks(request: Request) -> Response:
