@@ -119,6 +119,10 @@ def _num(value: object) -> str:
     return f"{number:,.0f}" if abs(number - round(number)) < 1e-9 else f"{number:,.1f}"
 
 
+def _ratio(value: object) -> str:
+    return "—" if value is None else f"{float(value):.2f}"  # type: ignore[arg-type]
+
+
 def booking_chart(
     points: list[tuple[float, float]],
     opens: float,
@@ -267,7 +271,8 @@ def supplier_page(snap: Snapshot, supplier_id: str, who: str, max_charts: int) -
         )
     head = (
         "<tr><th>product</th><th>campaign</th><th>warehouse</th><th>delivery</th><th>pooled</th>"
-        "<th>groups</th><th>P10</th><th>P50</th><th>P90</th><th>suggested</th></tr>"
+        "<th>groups</th><th>P10</th><th>P50</th><th>P90</th><th>suggested</th><th>critical ratio</th>"
+        "<th>method</th></tr>"
     )
     body = (
         "".join(
@@ -276,10 +281,15 @@ def supplier_page(snap: Snapshot, supplier_id: str, who: str, max_charts: int) -
             f"</td><td>{escape(str(r['warehouse_id']))}</td><td>{escape(str(r['delivery_on']))}</td>"
             f"<td>{_num(r['ordered_qty'])}</td><td>{_num(r['groups_ordering'])}</td><td>{_num(r['forecast_p10'])}</td>"
             f"<td>{_num(r['forecast_p50'])}</td><td>{_num(r['forecast_p90'])}</td><td><b>{_num(r['suggested_qty'])}</b></td>"
-            "</tr>"
+            f"<td>{_ratio(r.get('critical_ratio'))}</td><td>{escape(str(r.get('method') or '—'))}</td></tr>"
+            + (
+                f'<tr class="note"><td colspan="12">{escape(r["suggestion_note"])}</td></tr>'
+                if r.get("suggestion_note")
+                else ""
+            )
             for r in rows
         )
-        or '<tr><td colspan="10">No demand rows for this supplier.</td></tr>'
+        or '<tr><td colspan="12">No demand rows for this supplier.</td></tr>'
     )
     content = (
         f'<h1>需求预测 · Demand for {escape(supplier_id)} <small class="muted">as of '

@@ -184,6 +184,48 @@ def _as_of_day(frame: pl.DataFrame) -> pl.Expr:
     return platform_day_expr("as_of", frame.schema["as_of"]).cast(pl.String).alias("as_of_day")
 
 
+def with_suggestion_note(demand: pl.DataFrame) -> pl.DataFrame:
+    """Add `suggestion_note`: why a row suggests preparing 0 although its P50 is at least 1 (else null).
+
+    The suggestion is the forecast's quantile at the critical ratio (margin / price); a thin margin
+    puts it at a low quantile, which can be 0 while the median is not. The note says so, with the
+    ratio and the forecast method, so a supplier reading the CSV or the page is not left guessing.
+    """
+    ratio = (
+        pl.col("critical_ratio").cast(pl.Float64)
+        if "critical_ratio" in demand.columns
+        else pl.lit(None, pl.Float64)
+    )
+    pct = (ratio * 100).round(0).cast(pl.Int64).cast(pl.String)
+    p50 = pl.col("forecast_p50").round(1).cast(pl.String)
+    p10 = pl.col("forecast_p10").round(1).cast(pl.String)
+    method = pl.col("method").fill_null("unknown")
+    capped = pl.col("max_qty") == 0 if "max_qty" in demand.columns else pl.lit(False)
+    note = (
+        pl.when(capped)
+        .then(pl.format("suggests 0 because the campaign's max_qty is 0 (P50 {}; method {})", p50, method))
+        .when(ratio.is_not_null())
+        .then(
+            pl.format(
+                "suggests 0 although P50 is {}: critical ratio {} (margin / price) means preparing the "
+                "forecast's {}% quantile, which is under one unit (P10 {}); method {}",
+                p50, ratio.round(2).cast(pl.String), pct, p10, method,
+            )
+        )
+        .otherwise(
+            pl.format(
+                "suggests 0 although P50 is {}: below the service level's quantile the forecast is under "
+                "one unit (P10 {}); no critical ratio in this snapshot; method {}",
+                p50, p10, method,
+            )
+        )
+    )
+    zero = (pl.col("suggested_qty") == 0) & (pl.col("forecast_p50") >= 1)
+    return demand.with_columns(
+        pl.when(zero).then(note).otherwise(None).cast(pl.String).alias("suggestion_note")
+    )
+
+
 def _safe(text: str) -> str:
     return "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in text) or "supplier"
 
@@ -452,7 +494,7 @@ def load_snapshot(folder: Path) -> Snapshot:
         if name in manifest["files"]:
             curves = _normalize_temporals(_read_checked(folder, manifest, name, cols))
     picks = frames["picks.parquet"]
-    demand = _normalize_temporals(frames["demand.parquet"])
+    demand = with_suggestion_note(_normalize_temporals(frames["demand.parquet"]))
     groups = frames["groups.parquet"].with_columns(pl.col("group_id", "shopkeeper_id").cast(pl.String))
     products = frames["products.parquet"].with_columns(pl.col("product_id", "supplier_id").cast(pl.String))
     campaigns = _normalize_temporals(frames["campaigns.parquet"])
