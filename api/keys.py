@@ -115,6 +115,35 @@ def create_keys(home: Home, wanted: list[tuple[str, str]]) -> list[str]:
     return keys
 
 
+SUBJECT_SOURCES = {
+    "shopkeeper": ("groups.parquet", "shopkeeper_id"),
+    "supplier": ("products.parquet", "supplier_id"),
+}
+
+
+def unknown_subject(home: Home, role: str, subject: str) -> str | None:
+    """A warning when the live snapshot holds no such shopkeeper / supplier (a typo gives a key that
+    gets 403 everywhere); None when it does, for admin keys, or with no snapshot to check against."""
+    if role not in SUBJECT_SOURCES:
+        return None
+    name, column = SUBJECT_SOURCES[role]
+    path = home.current / name
+    if not path.exists():
+        return f"no live snapshot to check {role} {subject!r} against; make sure the id is right"
+    import polars as pl
+
+    try:
+        found = pl.scan_parquet(path).filter(pl.col(column) == subject.strip()).head(1).collect().height
+    except Exception as exc:  # a broken snapshot must not stop key creation
+        return f"could not check {role} {subject!r} against {path.name} ({type(exc).__name__})"
+    if found:
+        return None
+    return (
+        f"{role} {subject!r} is not in the live snapshot ({column} in {name}); the key will be refused "
+        f"(403) for everything until that id appears. Check the id, or revoke the key"
+    )
+
+
 def revoke_key(home: Home, key_id: str) -> None:
     """Mark a key revoked; the service refuses it (401) within one watch interval."""
     with _locked(home) as path:

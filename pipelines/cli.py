@@ -175,10 +175,15 @@ def keys_create(
     subject: Annotated[str, typer.Option(help="shopkeeper_id / supplier_id / any name for admin")],
     home: HomeOpt = None,
 ) -> None:
-    """Create an API key; it is printed once, on the last line. Only its hash is stored."""
-    from api.keys import create_key
+    """Create an API key; it is printed once, on the last line. Only its hash is stored.
+    A shopkeeper / supplier id that the live snapshot does not hold gets a warning (still created)."""
+    from api.keys import create_key, unknown_subject
 
-    key = create_key(resolve_home(home).ensure(), role=role, subject=subject)
+    h = resolve_home(home).ensure()
+    key = create_key(h, role=role, subject=subject)
+    warning = unknown_subject(h, role, subject)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"created {role} key for {subject}; store it now, it is not shown again", err=True)
     typer.echo(key)
 

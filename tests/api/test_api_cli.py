@@ -32,3 +32,14 @@ def test_keys_create_list_revoke(home: Home) -> None:
     bad = cli("keys", "create", "--role", "boss", "--subject", "x", "--home", str(home.root))
     assert bad.returncode == 2
     assert "--role: expected one of shopkeeper, supplier, admin; got 'boss'" in bad.stderr
+
+
+def test_keys_create_warns_about_an_unknown_subject(home: Home) -> None:
+    typo = cli("keys", "create", "--role", "shopkeeper", "--subject", "S9", "--home", str(home.root))
+    assert typo.returncode == 0 and typo.stdout.strip().startswith("cb_")
+    assert "warning: shopkeeper 'S9' is not in the live snapshot" in typo.stderr
+    typo = cli("keys", "create", "--role", "supplier", "--subject", "SUPX", "--home", str(home.root))
+    assert "warning: supplier 'SUPX' is not in the live snapshot" in typo.stderr
+    for role, subject in (("shopkeeper", "S1"), ("supplier", "SUP2"), ("admin", "ops")):
+        ok = cli("keys", "create", "--role", role, "--subject", subject, "--home", str(home.root))
+        assert ok.returncode == 0 and "warning" not in ok.stderr, ok.stderr
