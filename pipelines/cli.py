@@ -240,6 +240,15 @@ def nightly(
     retune_every: Annotated[int, typer.Option(
         "--retune-every", min=1,
         help="Grid search of the generators at most every N days; runs in between reuse it")] = 7,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty",
+        help="Publish even when picks, demand, groups or products would drop to 0 rows (or under "
+             "--min-row-share) of the live snapshot; without it such a run exits 2 and the live "
+             "snapshot stays")] = False,
+    min_row_share: Annotated[float, typer.Option(
+        "--min-row-share", min=0.0, max=1.0,
+        help="Also refuse when one of those tables falls under this share of the live snapshot's "
+             "rows (0: only a drop to zero)")] = 0.0,
 ) -> None:
     """Ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish."""
     from pipelines.nightly import NightlyConfig, run_nightly
@@ -250,8 +259,8 @@ def nightly(
     config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
                            seed=seed, evaluate=not skip_evaluate, evaluate_every_days=evaluate_every,
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
-                           retrain_every_days=retrain_every,
-                           progress=show_progress())
+                           retrain_every_days=retrain_every, allow_empty=allow_empty,
+                           min_row_share=min_row_share, progress=show_progress())
     try:
         result = run_nightly(resolve_home(home), config)
     except CircleBuyError as exc:
@@ -271,6 +280,8 @@ def backfill(
     home: HomeOpt = None,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep")] = 5,
     skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate")] = False,
+    allow_empty: Annotated[bool, typer.Option(
+        "--allow-empty", help="Publish days whose picks / demand are empty (see nightly)")] = False,
 ) -> None:
     """Run the nightly for each date in order; stop at the first failure."""
     from pipelines.nightly import NightlyConfig, run_backfill
@@ -278,7 +289,7 @@ def backfill(
     _log_to_stderr()
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     base = NightlyConfig(run_date=start, keep_snapshots=keep, evaluate=not skip_evaluate,
-                         progress=show_progress())
+                         allow_empty=allow_empty, progress=show_progress())
     for result in run_backfill(resolve_home(home), start, end, base):
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
 

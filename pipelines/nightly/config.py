@@ -24,3 +24,5 @@ class NightlyConfig:
     retrain_every_days: int = 7    # reuse the recsys ranker trained fewer days ago than this
     progress: bool = False
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling
+    allow_empty: bool = False      # publish even when a table drops to 0 rows (or under min_row_share)
+    min_row_share: float = 0.0     # refuse when a table falls under this share of the live one's rows

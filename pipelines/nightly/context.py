@@ -31,4 +31,6 @@ class RunContext:
     booking_curves: pl.DataFrame | None = None
     evaluation: dict | None = None
     snapshot_dir: str | None = None
+    publish_refusal: str | None = None  # why this snapshot must not replace the live one (None: it may)
+    publish_checked: bool = False
     notes: list[str] = field(default_factory=list)

@@ -23,6 +23,26 @@ def gate_outcome(part: str, info: dict) -> dict:
             **{k: v for k, v in gate.items() if k not in ("passed", "reason")}}
 
 
+def note_rules_cost(ctx: RunContext) -> None:
+    """Say in the recsys gate line (ledger and report) what the pick rules cost: the gate compares the
+    ranker with popularity, but shopkeepers get the picks after the business rules, which can score
+    below popularity while the gate says passed. Adds `picks_ndcg`, `rules_cost` and
+    `picks_below_popularity` to that gate."""
+    from pipelines.report.render import rules_cost, rules_cost_sentence
+
+    ev = ctx.evaluation or {}
+    cost = rules_cost(ev.get("recsys"), ev.get("k", ctx.config.k))
+    gate = next((g for g in ctx.record.gates if g.get("part") == "recsys"), None)
+    if cost is None or gate is None or "rules_cost" in gate:
+        return
+    gate["message"] = f"{gate['message']}; {rules_cost_sentence(cost)} (on the evaluation window)"
+    gate["picks_ndcg"] = round(cost["picks"], 6)
+    gate["rules_cost"] = round(cost["cost"], 6)
+    gate["picks_below_popularity"] = cost["picks_below_popularity"]
+    if gate.get("passed") and cost["picks_below_popularity"]:
+        gate["badge"] = "passed, picks below popularity"
+
+
 def headline_metrics(ctx: RunContext) -> dict:
     """A few numbers for the ledger and the manifest."""
     metrics: dict = {}
@@ -84,7 +104,7 @@ def build_report(ctx: RunContext) -> str:
     report_ctx = ReportContext(
         run_id=ctx.record.run_id,
         date=ctx.config.run_date,
-        status="publishing",
+        status=report_status(ctx),
         model_version=_model_version(ctx),
         stages=list(ctx.record.stages),
         ingest=ctx.ingest,
@@ -97,6 +117,14 @@ def build_report(ctx: RunContext) -> str:
         notes=list(ctx.notes),
     )
     return render_report(report_ctx)
+
+
+def report_status(ctx: RunContext) -> str:
+    """The badge of the report a reader opens: a live snapshot's run succeeded (the report is written
+    just before the switch, which only happens when nothing failed); a refused one says so."""
+    if ctx.publish_refusal is not None and not ctx.config.allow_empty:
+        return "not published"
+    return "succeeded"
 
 
 def _known_before(ctx: RunContext) -> dict:

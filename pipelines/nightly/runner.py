@@ -14,7 +14,7 @@ from pipelines.nightly.config import FAIL_STAGE_ENV, NightlyConfig
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import RunRecord, mark_abandoned_runs, write_record
 from pipelines.nightly.lock import run_lock
-from pipelines.nightly.snapshot import SnapshotWriter
+from pipelines.nightly.snapshot import PublishRefusedError, SnapshotWriter
 from pipelines.nightly.stages import STAGE_NAMES, STAGES
 from pipelines.warehouse import connect, create_tables, day_start
 
@@ -82,7 +82,11 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
                     record.ended_at = datetime.now(UTC)
                     record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
                                           "rows_in": None, "rows_out": None, "status": "failed"})
-                    writer.abandon()
+                    if isinstance(exc, PublishRefusedError):  # kept, never live: its report says why
+                        record.snapshot = exc.snapshot_dir
+                        record.row_counts = dict(writer.row_counts)
+                    else:
+                        writer.abandon()
                     try:
                         _save(home, record)
                     except Exception as save_exc:  # never hide the stage's own error
@@ -141,6 +145,7 @@ def summary(record: RunRecord) -> dict:
         ],
         "gates": record.gates,
         "metrics": record.metrics,
+        **({"error": record.error} if record.error else {}),
     }
 
 

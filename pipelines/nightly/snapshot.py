@@ -16,10 +16,60 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import SnapshotError
+from pipelines.errors import BadInputError, SnapshotError
 from pipelines.home import Home
 
 MANIFEST = "manifest.json"
+# tables whose collapse would empty the service: no picks, no demand, nobody's groups or products
+GUARDED = ("picks.parquet", "demand.parquet", "groups.parquet", "products.parquet")
+
+
+class PublishRefusedError(BadInputError):
+    """The new snapshot would drop a table to zero rows (or under the configured share) of the live one.
+
+    Exit 2, as bad input: nothing broke; the inputs (most often a --date past the data's campaigns)
+    give an empty result, and running again will not change that. `--allow-empty` publishes anyway.
+    The refused snapshot is kept (not live) at `snapshot_dir` with its report for a look."""
+
+    def __init__(self, message: str, snapshot_dir: str | None = None):
+        super().__init__(message)
+        self.snapshot_dir = snapshot_dir
+
+
+def publish_refusal(home: Home, row_counts: dict[str, int], min_share: float = 0.0) -> str | None:
+    """What makes the new snapshot (its `row_counts`) unfit to replace the live one, in words; None if
+    nothing does. A guarded table that the live snapshot has rows in may not drop to 0, nor under
+    `min_share` of them (0 disables the share rule). With no live snapshot there is nothing to protect.
+    """
+    live = live_snapshot(home)
+    if live is None:
+        return None
+    try:
+        manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    before_counts = manifest.get("row_counts") or {}
+    problems = []
+    for name in GUARDED:
+        before, now = before_counts.get(name), row_counts.get(name)
+        if not isinstance(before, int) or before <= 0 or now is None:
+            continue
+        table = name.removesuffix(".parquet")
+        if now == 0:
+            problems.append(f"{table} would have 0 rows where the live snapshot has {before:,}")
+        elif now < min_share * before:
+            problems.append(f"{table} would have {now:,} rows, under {min_share:.0%} of the live "
+                            f"snapshot's {before:,}")
+    if not problems:
+        return None
+    return f"{'; '.join(problems)} (live snapshot {manifest.get('run_id')}, for {manifest.get('date')})"
+
+
+def refusal_message(problem: str) -> str:
+    """The sentence for the CLI, the ledger and the report when a snapshot is not published."""
+    return (f"refused to publish: {problem}. The previous snapshot stays live. Check --date against the "
+            "data (a date past every campaign pools and picks nothing), or pass --allow-empty to "
+            "publish it anyway")
 
 
 def sha256_of(path: Path) -> str:

@@ -16,7 +16,13 @@ import polars as pl
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
 from pipelines.nightly.reporting import gate_outcome
-from pipelines.nightly.snapshot import prune_snapshots, publish
+from pipelines.nightly.snapshot import (
+    PublishRefusedError,
+    prune_snapshots,
+    publish,
+    publish_refusal,
+    refusal_message,
+)
 from pipelines.warehouse import MODEL_DROP, connect, create_tables, load_frames
 
 log = logging.getLogger("circlebuy.nightly")
@@ -274,9 +280,12 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
 
 
 def stage_report(ctx: RunContext) -> tuple[int, int]:
-    """Render the self-contained HTML report into the snapshot."""
-    from pipelines.nightly.reporting import build_report
+    """Render the self-contained HTML report into the snapshot; it says what the pick rules cost
+    and, when this snapshot may not replace the live one, why (checked here so the report can)."""
+    from pipelines.nightly.reporting import build_report, note_rules_cost
 
+    note_rules_cost(ctx)
+    check_publish(ctx)
     html = build_report(ctx)
     ctx.writer.write_text("report.html", html)
     return len(ctx.record.stages), 1
@@ -286,10 +295,15 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     """Finish the snapshot beside the live one, switch HOME/current to it, prune old ones."""
     from pipelines.nightly.reporting import headline_metrics
 
+    refusal = check_publish(ctx)
+    blocked = refusal is not None and not ctx.config.allow_empty
     folder = ctx.writer.finish(
         model_version=model_version(ctx), metrics=headline_metrics(ctx),
-        extra={"gates": ctx.record.gates, "stages": ctx.record.stages},
+        extra={"gates": ctx.record.gates, "stages": ctx.record.stages,
+               **({"published": False, "refused": refusal_message(refusal)} if blocked else {})},
     )
+    if blocked:  # kept beside the live one (never switched to) so its report can be read
+        raise PublishRefusedError(refusal_message(refusal), snapshot_dir=str(folder))
     publish(ctx.home, folder)
     ctx.snapshot_dir = str(folder)
     try:  # housekeeping after the switch: a problem here must not fail a published run
@@ -300,6 +314,23 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     if removed:
         log.info("removed %d old snapshot(s): %s", len(removed), ", ".join(p.name for p in removed))
     return sum(ctx.writer.row_counts.values()), len(ctx.writer.row_counts)
+
+
+def check_publish(ctx: RunContext) -> str | None:
+    """Once per run: may this snapshot replace the live one? A `publish` gate says so when it may not
+    (or was published anyway with --allow-empty). Returns what is wrong, or None."""
+    if not ctx.publish_checked:
+        ctx.publish_checked = True
+        problem = publish_refusal(ctx.home, ctx.writer.row_counts, ctx.config.min_row_share)
+        ctx.publish_refusal = problem
+        if problem is not None:
+            allowed = ctx.config.allow_empty
+            message = (f"publish: published although {problem}, because --allow-empty was given"
+                       if allowed else f"publish: {refusal_message(problem)}")
+            ctx.record.gates.append({"part": "publish", "passed": allowed, "message": message,
+                                     "badge": "published empty" if allowed else "not published"})
+            log.warning("%s", message)
+    return ctx.publish_refusal
 
 
 def model_version(ctx: RunContext) -> str:

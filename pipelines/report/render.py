@@ -98,6 +98,42 @@ def render_report(ctx: ReportContext) -> str:
     )
 
 
+# --- what the pick rules cost ---------------------------------------------------------------------
+
+
+def rules_cost(recsys: dict | None, k: int | None = None) -> dict | None:
+    """Published picks (after the business rules) against production (the ranker before them) and
+    popularity, on the recsys block's NDCG@k; None when one of the three is missing."""
+    models = (recsys or {}).get("models") or {}
+    key = f"ndcg@{k}" if k else next((m for p in models.values() if isinstance(p, dict) for m in p
+                                      if str(m).startswith("ndcg@")), None)
+    if key is None:
+        return None
+    values = {n: _num((models.get(n) or {}).get(key)) for n in ("picks", "production", RECSYS_BASELINE)}
+    if any(v is None for v in values.values()):
+        return None
+    picks, prod, pop = values["picks"], values["production"], values[RECSYS_BASELINE]
+    return {"metric": key, "picks": picks, "production": prod, "popularity": pop,
+            "cost": prod - picks, "picks_below_popularity": picks < pop}
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def rules_cost_sentence(cost: dict) -> str:
+    """One plain sentence: what shopkeepers get, what the rules cost, and against popularity."""
+    metric = cost["metric"].upper()
+    share = f" ({cost['cost'] / cost['production']:.0%} of production's)" if cost["production"] > 0 else ""
+    lost = (f"the rules cost {cost['cost']:.3f}{share}" if cost["cost"] > 0
+            else f"the rules cost nothing here ({-cost['cost']:.3f} better than production)")
+    verdict = ("so shopkeepers get picks BELOW the popularity baseline" if cost["picks_below_popularity"]
+               else "so shopkeepers get picks at or above the popularity baseline")
+    return (f"what shopkeepers get: the published picks (after the business rules) score {metric} "
+            f"{cost['picks']:.3f}, production (the ranker before the rules) {cost['production']:.3f}, "
+            f"popularity {cost['popularity']:.3f}; {lost}, {verdict}")
+
+
 # --- small helpers -------------------------------------------------------------------------------
 
 
@@ -155,7 +191,7 @@ def _status_class(status: str) -> str:
     s = status.lower()
     if s in {"success", "succeeded", "ok", "published", "publishing", "passed"}:
         return "s-ok"
-    if s in {"failed", "failure", "error", "killed"}:
+    if s in {"failed", "failure", "error", "killed", "not published", "refused"}:
         return "s-bad"
     return "s-warn"
 
@@ -178,7 +214,7 @@ def _header(ctx: ReportContext) -> str:
 
 
 def _summary(ctx: ReportContext) -> str:
-    fallbacks = [g for g in ctx.gates if not g.get("passed", True)]
+    fallbacks = [g for g in ctx.gates if not g.get("passed", True) and g.get("part") != "publish"]
     total = sum(_num(s.get("seconds")) or 0.0 for s in ctx.stages)
     lines = [
         f"<p>Status <b>{esc(ctx.status)}</b>; {len(ctx.stages)} stage(s) in {esc(_seconds(total))}.",
@@ -186,6 +222,12 @@ def _summary(ctx: ReportContext) -> str:
     if fallbacks:
         parts = ", ".join(esc(g.get("part", "?")) for g in fallbacks)
         lines.append(f" Published with the fallback for: <b>{parts}</b> (see the quality gates).")
+    for g in ctx.gates:
+        if g.get("part") == "publish":
+            lines.append(f" <b>{esc(str(g.get('message', '')).removeprefix('publish:').strip())}</b>")
+        elif g.get("picks_below_popularity"):
+            lines.append(" <b>The published picks score below the popularity baseline</b> after the "
+                         "business rules (see the ranking and the quality gates).")
     lines.append("</p>")
     if not ctx.stages:
         return "".join(lines) + _na("Stage timings")
@@ -280,7 +322,13 @@ def _ranking(recsys: dict | None) -> str:
         [(n, [_num(models[n].get(k)) for k in charted]) for n in names],
         title="Ranking metrics per model",
     )
+    cost = rules_cost(recsys)
     out = [
+        f'<p class="rules-cost"><b>{esc(_sentence(rules_cost_sentence(cost)))}</b> The picks are what '
+        "the service publishes: the ranker's list after restraint, variety, availability and re-push "
+        "rules.</p>"
+        if cost
+        else "",
         f"<p>Groups evaluated: <b>{_cell((recsys or {}).get('groups_evaluated'))}</b>. Higher is better; "
         "baselines are shown in grey in the table, the published ranker (production) in bold.</p>",
         f"<p>Scored on: {esc(str(recsys['source']))}.</p>" if (recsys or {}).get("source") else "",
@@ -640,11 +688,9 @@ def _gates(gates: list[dict]) -> str:
     items = []
     for g in gates:
         passed = bool(g.get("passed"))
-        badge = (
-            '<span class="badge s-ok">passed</span>'
-            if passed
-            else '<span class="badge s-warn">fallback</span>'
-        )
+        label = str(g.get("badge") or ("passed" if passed else "fallback"))
+        tone = "s-ok" if label == "passed" else "s-bad" if label == "not published" else "s-warn"
+        badge = f'<span class="badge {tone}">{esc(label)}</span>'
         part, message = str(g.get("part", "?")), str(g.get("message", ""))
         message = message.removeprefix(f"{part}:").strip()
         items.append(f"<li>{badge} <b>{esc(part)}</b>: {esc(message)}</li>")

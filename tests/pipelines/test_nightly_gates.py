@@ -1,5 +1,7 @@
 """The quality gate's outcome in plain words, for the report and the ledger."""
 
+from datetime import date
+
 from pipelines.nightly.reporting import gate_outcome
 
 
@@ -20,3 +22,48 @@ def test_short_history_is_not_called_a_worse_model():
     assert out["message"] == ("forecast: too little history for the production model, so the fallback "
                               "was published (only 10 day(s) of order history)")
     assert out["trained"] is False
+
+
+def test_the_recsys_gate_line_says_what_the_rules_cost():
+    """The gate passes the ranker against popularity; the line must say that the picks shopkeepers
+    get, after the rules, score below popularity (the probe's 0.355 vs 0.405)."""
+    from types import SimpleNamespace
+
+    from pipelines.nightly.reporting import note_rules_cost
+    from pipelines.report import ReportContext, render_report
+
+    gate = gate_outcome("recsys", {"gate": {"passed": True, "reason": "ranker beats the best generator"}})
+    models = {"popularity": {"ndcg@10": 0.405}, "production": {"ndcg@10": 0.42},
+              "picks": {"ndcg@10": 0.355}}
+    ctx = SimpleNamespace(evaluation={"k": 10, "recsys": {"models": models}},
+                          config=SimpleNamespace(k=10), record=SimpleNamespace(gates=[gate]))
+    note_rules_cost(ctx)
+    message = ctx.record.gates[0]["message"]
+    assert message.startswith("recsys: production model published")
+    assert "published picks (after the business rules) score NDCG@10 0.355" in message
+    assert "production (the ranker before the rules) 0.420, popularity 0.405" in message
+    assert "the rules cost 0.065" in message and "BELOW the popularity baseline" in message
+    assert gate["picks_below_popularity"] is True and gate["rules_cost"] == 0.065
+    html = render_report(ReportContext(run_id="r", date=date(2026, 11, 28), status="succeeded",
+                                       model_version="m", recsys={"models": models}, gates=[gate]))
+    assert "passed, picks below popularity" in html and "s-warn" in html
+    assert "The published picks score below the popularity baseline" in html  # the summary says it too
+    ranking = html[html.index('id="ranking"'):html.index('id="forecast"')]
+    want = "What shopkeepers get: the published picks (after the business rules) score NDCG@10 0.355"
+    assert want in ranking
+    note_rules_cost(ctx)  # once only
+    assert ctx.record.gates[0]["message"] == message
+
+
+def test_picks_at_or_above_popularity_keep_a_plain_pass():
+    from types import SimpleNamespace
+
+    from pipelines.nightly.reporting import note_rules_cost
+
+    gate = gate_outcome("recsys", {"gate": {"passed": True}})
+    models = {"popularity": {"ndcg@10": 0.3}, "production": {"ndcg@10": 0.42}, "picks": {"ndcg@10": 0.4}}
+    ctx = SimpleNamespace(evaluation={"k": 10, "recsys": {"models": models}},
+                          config=SimpleNamespace(k=10), record=SimpleNamespace(gates=[gate]))
+    note_rules_cost(ctx)
+    assert "badge" not in gate and gate["picks_below_popularity"] is False
+    assert "at or above the popularity baseline" in gate["message"]
