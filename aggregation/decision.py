@@ -1,14 +1,20 @@
-"""The supplier's decision: how much to prepare, from the forecast's P10/P50/P90.
+"""The supplier's decision: how much to prepare, from the distribution of the campaign's total.
 
-The forecast distribution is a two-piece normal through P10, P50 and P90 (each side scaled to hit
-its quantile), cut at zero and at `max_qty` (a campaign stops selling there). The quantity is the
-newsvendor quantile at the critical ratio (price - cost) / price when the cost is known, else a
-configured service level, rounded up to whole units, never below what is already ordered and
-never above `max_qty`. Expected fill rate and leftover are integrals over that distribution.
+The distribution is the forecaster's own calibrated one when it has one (`quantile`, `grid`: the
+pre-sale nowcast's conformal distribution, aggregation.calibration.ConformalDistribution), else a
+two-piece normal through P10, P50 and P90 (each side scaled to hit its quantile); either is cut at
+zero and at `max_qty` (a campaign stops selling there). The quantity is the newsvendor quantile at
+the critical ratio (price - cost) / price when the cost is known, else a configured service level,
+in whole units (the calibrated quantile is a bound on a whole-unit total, so its floor keeps the
+bound; the two-piece normal's is rounded up), never below what is already ordered and never above
+`max_qty`: so the chance of not running out, P(total <= quantity), is about the critical ratio.
+Expected fill rate E[min(D, q)] / E[D] (the share of the demand served) and expected leftover
+E[(q - D)+] are integrals over the same distribution, on a grid of quantile levels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,23 +52,38 @@ def quantile_at(tau, p10, p50, p90) -> np.ndarray:
 
 
 def suggest(
-    p10, p50, p90, *, price, cost, max_qty, ordered_qty, config: DecisionConfig = DecisionConfig()
+    p10, p50, p90, *, price, cost, max_qty, ordered_qty, config: DecisionConfig = DecisionConfig(),
+    quantile: Callable[[np.ndarray], np.ndarray] | None = None, grid: np.ndarray | None = None,
+    mean: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """suggested_qty, critical_ratio, expected_fill_rate and expected_leftover per row."""
+    """suggested_qty, critical_ratio, expected_fill_rate and expected_leftover per row.
+
+    quantile: tau (per row) -> each row's quantile of the total, as a bound (the calibrated
+    distribution); grid: (levels, rows) quantiles at the mid-points of equal slices of [0, 1], for
+    the integrals; mean: the expected total, when the forecaster knows it better than the grid's
+    mean (whose far tail rests on a few held-out scores). Without them, the two-piece normal through
+    p10, p50, p90."""
     p10, p50, p90 = (np.asarray(v, dtype=np.float64) for v in (p10, p50, p90))
     cap = np.asarray(max_qty, dtype=np.float64)
     cap = np.where(np.isfinite(cap) & (cap >= 0), cap, np.inf)
     ordered = np.nan_to_num(np.asarray(ordered_qty, dtype=np.float64), nan=0.0)
     ratio = critical_ratio(price, cost, config)
-    raw = quantile_at(ratio, p10, p50, p90)
-    qty = np.ceil(np.round(raw, 6))
+    if quantile is not None:  # a bound on a whole-unit total: P(D <= q) >= ratio holds at its floor too
+        qty = np.floor(np.round(quantile(ratio), 6))
+    else:  # a continuous stand-in for the total: round up
+        qty = np.ceil(np.round(quantile_at(ratio, p10, p50, p90), 6))
     qty = np.minimum(np.maximum(qty, ordered), cap)
     qty = np.maximum(qty, 0.0)
-    taus = (np.arange(config.grid) + 0.5) / config.grid
-    demand = np.minimum(quantile_at(taus[:, None], p10, p50, p90), cap)  # grid × rows
+    if grid is None:
+        taus = (np.arange(config.grid) + 0.5) / config.grid
+        grid = quantile(taus[:, None]) if quantile is not None else quantile_at(taus[:, None], p10, p50, p90)
+    demand = np.minimum(np.asarray(grid, dtype=np.float64), cap)  # levels × rows
     demand = np.maximum(demand, ordered)
     sold = np.minimum(demand, qty)
     mean_demand = demand.mean(axis=0)
+    if mean is not None:
+        mean = np.maximum(np.minimum(np.asarray(mean, dtype=np.float64), cap), ordered)
+        mean_demand = np.maximum(np.where(np.isfinite(mean), mean, mean_demand), sold.mean(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         fill = np.where(mean_demand > 0, sold.mean(axis=0) / mean_demand, 1.0)
     leftover = np.maximum(qty - demand, 0.0).mean(axis=0)

@@ -3,11 +3,19 @@ nowcast any campaign × warehouse from its booking state at any instant, or fore
 opens (share 0: the bottom-up priors carry it).
 
 Inputs are the contract frames; nothing after the origin enters the fit: training campaigns closed
-by the origin, priors only from campaigns closed by then.
+by the origin, priors only from campaigns closed by then. A state read later than the origin (the
+evaluation's nowcasts of campaigns closing in the week after it) reads its priors and their trend as
+of its own instant, like its booking state and group evidence: from campaigns closed by then.
+
+The campaigns held out to calibrate the distribution of the total (and the level of the point
+forecast) are those closing on every `calib_every`-th day counting back from the origin: about a
+quarter, spread over the four weeks of training and every weekday, so that no single week (a
+stock-up, a lull) sets the calibration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,9 +23,16 @@ import numpy as np
 import polars as pl
 
 from aggregation.booking import UNIT, booking_snapshots, exposure_at
-from aggregation.bottom_up import history_priors, signal_expectation
+from aggregation.bottom_up import (
+    PRIOR_LEVELS,
+    TrendConfig,
+    history_priors,
+    level_trend,
+    own_level,
+    signal_expectation,
+)
 from aggregation.group_reach import ReachConfig, group_reach
-from aggregation.nowcast import NowcastConfig, NowcastModel
+from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
 
@@ -30,7 +45,8 @@ class PresaleConfig:
     prior_days: int = 56  # campaigns closed in these days feed the history priors
     grid: int = 10  # booking states at shares 0, 0.1, ..., 1
     max_train_units: int = 20_000
-    calib_share: float = 0.25  # the most recent campaigns calibrate the interval
+    calib_every: int = 4  # campaigns closing on every 4th day back from the origin calibrate
+    trend: TrendConfig | None = field(default_factory=TrendConfig)  # None: priors without trend
     reach: ReachConfig | None = field(default_factory=ReachConfig)  # None: no group evidence
     pickup: PickupConfig = field(default_factory=PickupConfig)
     nowcast: NowcastConfig = field(default_factory=NowcastConfig)
@@ -59,12 +75,14 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
                 categories: dict[str, int], reach: pl.DataFrame | None = None) -> pl.DataFrame:
     """Join a booking state (UNIT, share, instant, qty_at, groups_at, ...) with everything the model reads.
 
-    reach (optional): UNIT, cutoff, reach_prod, reach_cat, reach_all as of min(instant, opens_at)."""
+    priors: UNIT, cutoff (min(instant, opens_at)), prior_* / qpg_* / n_* columns and trend.
+    reach (optional): UNIT, cutoff, reach_prod, reach_cat, reach_all as of the same cutoff."""
     # a campaign not yet open is read as at its opening (as in training, share 0 = the opening)
     local = pl.max_horizontal("instant", "opens_at").dt.convert_time_zone("Asia/Shanghai")
-    out = base.join(meta, on=UNIT, how="left").join(
-        priors.drop("product_id", "supplier_id", "category", "price_band", strict=False), on=UNIT, how="left"
-    ).join(groups_in_wh, on="warehouse_id", how="left")
+    out = base.join(meta, on=UNIT, how="left").with_columns(
+        pl.min_horizontal("instant", "opens_at").alias("cutoff")).join(
+        priors.drop("product_id", "supplier_id", "category", "price_band", strict=False),
+        on=[*UNIT, "cutoff"], how="left").drop("cutoff").join(groups_in_wh, on="warehouse_id", how="left")
     out = out.with_columns(
         local.dt.hour().cast(pl.Float64).alias("hour"),
         local.dt.weekday().cast(pl.Float64).alias("dow"),
@@ -77,7 +95,7 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
         out = out.with_columns(pl.min_horizontal("instant", "opens_at").alias("cutoff")).join(
             reach.select(*UNIT, "cutoff", "reach_prod", "reach_cat", "reach_all"), on=[*UNIT, "cutoff"],
             how="left").drop("cutoff")
-        out = out.with_columns(signal_expectation(out))
+        out = out.with_columns(signal_expectation(out) * pl.col("trend").fill_null(1.0))
     else:
         out = out.with_columns([pl.lit(None, pl.Float64).alias(c)
                                 for c in ("reach_prod", "reach_cat", "reach_all", "signal_total")])
@@ -107,17 +125,15 @@ class PresaleForecaster:
         hist = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.prior_days))
         # every order of a campaign closed by the origin is placed before it, and pooling reads each
         # one as of the campaign's own cutoff, so nothing after the origin enters (read lazily)
-        self.history_ = unit_meta(hist, groups, products).join(
-            finals(orders, hist, groups, products), on=UNIT, how="left").with_columns(
-            pl.col("final_qty", "final_groups").fill_null(0))
+        self.history_ = self._with_levels(self._closed(hist, frames))
         train = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.train_days))
         units = self.history_.join(train.select("campaign_id"), on="campaign_id", how="semi")
         if units.height < 50:
             raise ValueError(f"only {units.height} campaign × warehouse windows closed in the "
                              f"{cfg.train_days} days before {origin:%Y-%m-%d}; need at least 50")
         units = units.sort("closes_at", "campaign_id", "warehouse_id")
-        n_cal = max(int(units.height * cfg.calib_share), 1)
-        cal_units, fit_units = units.tail(n_cal), units.head(units.height - n_cal)
+        cal_mask = calibration_days(units["closes_at"], origin, cfg.calib_every)
+        cal_units, fit_units = units.filter(cal_mask), units.filter(~cal_mask)
         rng = np.random.default_rng(cfg.seed)
         if fit_units.height > cfg.max_train_units:
             fit_units = fit_units[np.sort(rng.choice(fit_units.height, cfg.max_train_units, replace=False))]
@@ -130,41 +146,72 @@ class PresaleForecaster:
             train.join(chosen, on="campaign_id", how="semi"), groups, products, posts, grid=cfg.grid,
         ).filter(pl.col("j") < cfg.grid)
         snaps = snaps.drop("final_qty").join(self.history_.select(*UNIT, "final_qty"), on=UNIT)
-        states = self._states(snaps.drop("final_qty"), units, orders).join(
+        states = self._states(snaps.drop("final_qty"), units, orders, self.history_).join(
             snaps.select(*UNIT, "j", "final_qty"), on=[*UNIT, "j"])
         fit_states = states.join(fit_units.select(UNIT), on=UNIT, how="semi")
         cal_states = states.join(cal_units.select(UNIT), on=UNIT, how="semi")
-        self.pickup_ = Pickup(cfg.pickup).fit(fit_states)
+        # the pickup curves too are learned and read in units of the level (see _with_pickup)
+        self.pickup_ = Pickup(cfg.pickup).fit(fit_states.with_columns(
+            (pl.col(c) / pl.col("trend")).alias(c) for c in ("qty_at", "final_qty")))
         fit_states, cal_states = self._with_pickup(fit_states), self._with_pickup(cal_states)
         self.model_ = NowcastModel(cfg.nowcast).fit(fit_states, cal_states)
         self.calibration_states_ = cal_states
         self.train_units_ = fit_units.height
         return self
 
-    def _states(self, base: pl.DataFrame, units: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    def _closed(self, campaigns: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        """Closed campaign × warehouse windows with their final totals."""
+        groups, products = frames["groups"], frames["products"]
+        return unit_meta(campaigns, groups, products).join(
+            finals(frames["orders"], campaigns, groups, products), on=UNIT, how="left").with_columns(
+            pl.col("final_qty", "final_groups").fill_null(0))
+
+    def _with_levels(self, history: pl.DataFrame) -> pl.DataFrame:
+        """`level` of every history window: what its own priors said as of its opening (the trend
+        compares it with the final; null without a trend)."""
+        history = history.drop("level", strict=False)
+        if self.config.trend is None or history.height == 0:
+            return history.with_columns(pl.lit(None, pl.Float64).alias("level"))
+        own = history_priors(history, history)
+        return history.join(own.select(*UNIT, own_level(own)), on=UNIT, how="left")
+
+    def _states(self, base: pl.DataFrame, units: pl.DataFrame, orders: pl.DataFrame,
+                history: pl.DataFrame) -> pl.DataFrame:
         meta = units.select(*UNIT, "product_id", "supplier_id", "category", "price", "list_price",
                             "opens_at", "closes_at", "max_qty")
-        priors = history_priors(self.history_, meta)
+        # every state reads the evidence as of its cutoff: its instant, never after the opening (the
+        # same for every state of a training window, and for a campaign not open yet: as of now)
+        targets = base.select(*UNIT, "instant").join(meta, on=UNIT).select(
+            *UNIT, "product_id", "supplier_id", "category", "price",
+            pl.min_horizontal("instant", "opens_at").alias("cutoff")).unique()
+        priors = history_priors(history, targets, at="cutoff")
+        if self.config.trend is not None:
+            priors = level_trend(history, priors, self.config.trend).with_columns(
+                [pl.col(c) * pl.col("trend") for c in PRIOR_LEVELS])
+        else:
+            priors = priors.with_columns(pl.lit(1.0).alias("trend"))
         reach = None
         if self.config.reach is not None:
-            # the group evidence as of each state's instant, never after the opening (the same for
-            # every state of a training window, and for a campaign not open yet: as of now)
-            targets = base.select(*UNIT, "instant").join(
-                meta.select(*UNIT, "product_id", "category", "opens_at"), on=UNIT).select(
-                *UNIT, "product_id", "category", pl.min_horizontal("instant", "opens_at").alias("cutoff")
-            ).unique()
-            reach = group_reach(orders, self.groups_, self.products_, targets, self.config.reach)
+            reach = group_reach(orders, self.groups_, self.products_,
+                                targets.select(*UNIT, "product_id", "category", "cutoff"), self.config.reach)
         return state_frame(base.drop("opens_at", "closes_at", strict=False), meta, priors,
                            self.groups_in_wh_, self.categories_, reach)
 
     def _with_pickup(self, states: pl.DataFrame) -> pl.DataFrame:
-        preds = self.pickup_.predict(states)
+        """The pickup baselines, in units of the level: what is still to come at this share scales
+        with the category's trend (1 without one), as the booked share of the total does not."""
+        scale = level_scale(states)
+        deflated = states.with_columns(pl.Series("qty_at", states["qty_at"].to_numpy() / scale))
+        preds = self.pickup_.predict(deflated)
         return states.with_columns(
-            *[pl.Series(f"{m}_p{q}", preds[m][i]) for m in ("additive", "multiplicative")
+            *[pl.Series(f"{m}_p{q}", scale * preds[m][i]) for m in ("additive", "multiplicative")
               for i, q in enumerate((10, 50, 90))])
 
     def state_at(self, frames: dict[str, pl.DataFrame], instants: pl.DataFrame) -> pl.DataFrame:
-        """Exact booking state of campaigns at their instants (campaign_id, instant), model-ready."""
+        """Exact booking state of campaigns at their instants (campaign_id, instant), model-ready.
+
+        A state after the origin reads the priors of every campaign closed by its cutoff, the ones
+        that closed after the origin included (known by then, as its own orders are)."""
         campaigns, groups, products = frames["campaigns"], frames["groups"], frames["products"]
         pooled = pool_campaigns_at(frames["orders"], campaigns, groups, products, instants)
         expo = exposure_at(frames.get("posts"), campaigns, groups, instants.select(
@@ -175,15 +222,87 @@ class PresaleForecaster:
             pl.col("members_ordering").alias("members_at"), "first_order_at", "last_order_at",
         ).join(expo, on=UNIT, how="left").with_columns(pl.col("posts_at", "post_groups_at").fill_null(0))
         units = unit_meta(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
-        return self._with_pickup(self._states(base, units, frames["orders"]))
+        history = self._history_at(frames, base, units)
+        return self._with_pickup(self._states(base, units, frames["orders"], history))
+
+    def _history_at(self, frames: dict[str, pl.DataFrame], base: pl.DataFrame, units: pl.DataFrame
+                    ) -> pl.DataFrame:
+        """The fit's history, and the campaigns closed after the origin by the latest state's cutoff."""
+        cutoffs = base.select(*UNIT, "instant").join(units.select(*UNIT, "opens_at"), on=UNIT).select(
+            pl.min_horizontal("instant", "opens_at").max()).item()
+        if cutoffs is None or cutoffs <= self.origin_:
+            return self.history_
+        closes = pl.col("closes_at")
+        later = frames["campaigns"].filter((closes > pl.lit(self.origin_).cast(TS))
+                                           & (closes <= pl.lit(cutoffs).cast(TS)))
+        if later.height == 0:
+            return self.history_
+        return self._with_levels(pl.concat([self.history_.drop("level"), self._closed(later, frames)],
+                                           how="vertical_relaxed"))
+
+    def raw(self, states: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The boosters' (lo, mid, hi) in log1p units, continuous in the share of the window: the model
+        learned on the grid of shares 0, 0.1, ..., 0.9 (a tree reads 0.25 as 0.2, and expects the growth
+        still to come at 0.2 from what is booked at 0.25), so a state between two grid points is read at
+        both (its pickup baselines too) and interpolated; at the cutoff nothing is still to come."""
+        grid = self.config.grid
+        pos = states["share"].to_numpy().astype(np.float64) * grid
+        j_lo = np.clip(np.floor(pos + 1e-6), 0, grid)
+        w = np.clip(pos - j_lo, 0.0, 1.0)
+        w[w < 1e-6] = 0.0
+        base = self.model_.base(states)
+
+        def at(j: np.ndarray) -> tuple[np.ndarray, ...]:
+            raw = self.model_.raw(self._with_pickup(states.with_columns(pl.Series("share", j / grid))))
+            # the boosters never saw share 1: at the cutoff the total is what is booked
+            return tuple(np.where(j >= grid, base, v) for v in raw)
+
+        at_lo = at(j_lo)
+        if not w.any():
+            return at_lo
+        at_hi = at(np.minimum(j_lo + 1, grid))
+        return tuple((1.0 - w) * a + w * b for a, b in zip(at_lo, at_hi, strict=True))
 
     def predict(self, states: pl.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(p10, p50, p90) per model for model-ready states; production capped by max_qty."""
         out = {m: tuple(states[f"{m}_p{q}"].to_numpy() for q in (10, 50, 90))
                for m in ("additive", "multiplicative")}
-        out["production"] = self.model_.predict(states)
-        cap = states["max_qty"].cast(pl.Float64).fill_null(np.inf).to_numpy()
+        out["production"] = self.model_.predict(states, self.raw(states))
+        cap = self._cap(states)
         return {m: tuple(np.minimum(v, cap) for v in vals) for m, vals in out.items()}
+
+    def _cap(self, states: pl.DataFrame) -> np.ndarray:
+        return states["max_qty"].cast(pl.Float64).fill_null(np.inf).to_numpy()
+
+    def distribution(self, states: pl.DataFrame
+                     ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]:
+        """The calibrated distribution of each state's total, capped by max_qty: a quantile function
+        (levels, scalar or per row, as bounds), the (levels, rows) grid of quantiles for integrals and
+        the expected total (the point forecast where it is the held-out-unbiased level, else the
+        grid's mean: the grid's far tail rests on a few scores, the level on every held-out total)."""
+        raw, cap = self.raw(states), self._cap(states)
+        grid = np.minimum(self.model_.grid(states, raw), cap)
+        point = np.minimum(self.model_.predict(states, raw)[1], cap)
+        share = states["share"].to_numpy().astype(np.float64)
+        unbiased = share <= self.model_.config.unbiased_until + 1e-9
+        mean = np.where(unbiased, point, grid.mean(axis=0))
+
+        def quantile(tau) -> np.ndarray:
+            return np.minimum(self.model_.quantile(states, tau, raw), cap)
+
+        return quantile, grid, mean
+
+
+def calibration_days(closes_at: pl.Series, origin: datetime, every: int) -> np.ndarray:
+    """True for windows closing on every `every`-th day counting back from the origin (the last day
+    before it included); the most recent quarter when that leaves either side empty."""
+    age = (pl.select(pl.lit(origin).cast(TS) - closes_at.cast(TS)).to_series().dt.total_microseconds()
+           .to_numpy() // 86_400_000_000)
+    mask = (age % max(every, 1)) == 0
+    if 0 < mask.sum() < mask.size:
+        return mask
+    n_cal = max(int(round(mask.size / max(every, 1))), 1)
+    return np.arange(mask.size) >= mask.size - n_cal  # closes_at sorted ascending
 
 
 def window_instants(campaigns: pl.DataFrame, share: float) -> pl.DataFrame:

@@ -137,8 +137,8 @@ PRESALE_VARIANTS = {
     "before": (False, "default", -1.0),  # no group evidence, P50 the median
     "group_evidence": (True, "default", -1.0),  # + recent category buyers and active groups
     "group+product_signal": (True, "all", -1.0),  # + the product-level bottom-up expectation
-    "group+unbiased_open": (True, "default", 0.0),  # production: + unbiased point before opening
-    "group+unbiased_all": (True, "default", 1.0),  # unbiased point at every share (not kept)
+    "group+unbiased_open": (True, "default", 0.0),  # + unbiased point before opening only
+    "group+unbiased_all": (True, "default", 1.0),  # production: unbiased point at every share
 }
 
 

@@ -64,17 +64,24 @@ def empty_demand() -> pl.DataFrame:
     return pl.DataFrame(schema=DEMAND_SCHEMA)
 
 
-def _decide(rows: pl.DataFrame, products: pl.DataFrame, config: DecisionConfig) -> pl.DataFrame:
-    """Attach suggested_qty, critical ratio, expected fill rate and leftover."""
+def _decide(rows: pl.DataFrame, products: pl.DataFrame, config: DecisionConfig, distribution=None
+            ) -> pl.DataFrame:
+    """Attach suggested_qty, critical ratio, expected fill rate and leftover.
+
+    distribution: (quantile function, grid, mean) of each row's total, in the rows' order (the
+    pre-sale nowcast's calibrated distribution); else the two-piece normal through the forecast
+    columns."""
     cost = products.select("product_id", (pl.col("cost") if "cost" in products.columns
                                           else pl.lit(None, pl.Float64)).alias("_cost"))
-    rows = rows.join(cost, on="product_id", how="left")
+    rows = rows.join(cost, on="product_id", how="left", maintain_order="left")
+    quantile, grid, mean = distribution if distribution is not None else (None, None, None)
     out = suggest(
         rows["forecast_p10"].to_numpy(), rows["forecast_p50"].to_numpy(), rows["forecast_p90"].to_numpy(),
         price=rows["_price"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
         cost=rows["_cost"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
         max_qty=rows["max_qty"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
         ordered_qty=rows["ordered_qty"].cast(pl.Float64).fill_null(0).to_numpy(), config=config,
+        quantile=quantile, grid=grid, mean=mean,
     )
     return rows.with_columns(*[pl.Series(k, v) for k, v in out.items()]).drop("_cost", "_price")
 
@@ -110,13 +117,15 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -
         pl.col("qty_at").alias("ordered_qty"), pl.col("groups_at").alias("groups_ordering"),
         pl.col("members_at").alias("members_ordering"), pl.col("share").alias("window_elapsed"),
         pl.col("price").alias("_price"), "first_order_at", "last_order_at",
-    ).join(live.select("campaign_id", "delivery_on"), on="campaign_id", how="left")
+    ).join(live.select("campaign_id", "delivery_on"), on="campaign_id", how="left", maintain_order="left")
     rows = pooled.with_columns(
         pl.Series("forecast_p10", np.maximum(p10, 0.0)), pl.Series("forecast_p50", np.maximum(p50, 0.0)),
         pl.Series("forecast_p90", np.maximum(p90, 0.0)), pl.Series("method", method),
         pl.lit(f"{MODEL_VERSION}:{'gbm' if passed else 'fallback'}@{as_of:%Y-%m-%d}").alias("model_version"),
         pl.lit(as_of).cast(TS).alias("as_of"),
     )
+    # the supplier's quantity from the calibrated distribution of the total (the fallback's: P10-P90)
+    rows = _decide(rows, frames["products"], config.decision, model.distribution(states) if passed else None)
     return rows, {"gate": gate, "campaigns": live.height, "training_windows": model.train_units_}
 
 
@@ -167,7 +176,8 @@ def build_demand(
         info["mode"] = "daily"
     forecast_s = time.perf_counter() - started
     if rows.height:
-        rows = _decide(rows, frames["products"], config.decision)
+        if "suggested_qty" not in rows.columns:
+            rows = _decide(rows, frames["products"], config.decision)
         missing = [c for c in DEMAND_SCHEMA if c not in rows.columns]
         rows = rows.with_columns(*[pl.lit(None).alias(c) for c in missing])
         rows = rows.select([pl.col(c).cast(t) for c, t in DEMAND_SCHEMA.items()])

@@ -1,5 +1,5 @@
 """The nowcast's point forecast: at the level (per share of the window) that leaves no bias on
-held-out campaigns, between the median and P90, with the interval around it unchanged."""
+held-out campaigns, between the calibrated median and P90, with the interval around it unchanged."""
 
 from __future__ import annotations
 
@@ -61,8 +61,13 @@ def test_point_has_no_bias_on_the_calibration_shares_and_keeps_the_interval(fram
     assert (pl.Series(p50_u) >= 0).all()
 
 
-def test_default_lifts_only_before_the_window_opens(frames_origin):
+def test_default_lifts_at_every_share_and_only_up_to_unbiased_until(frames_origin):
+    """The default point is the held-out-unbiased level at every share of the window (learned on the
+    grid's shares, interpolated in between); with unbiased_until=0 only before the window opens."""
     frames, origin = frames_origin
+    config = PresaleConfig(nowcast=NowcastConfig(max_iter=20), max_train_units=400, train_days=14)
+    shares, levels = PresaleForecaster(replace(config, seed=3)).fit(frames, origin).model_.lifts_
+    assert shares.size >= 5 and shares[0] == 0.0 and shares.max() >= 0.5
     model = fit(frames, origin, 0.0).model_
     shares, levels = model.lifts_
     assert list(shares) == [0.0]
