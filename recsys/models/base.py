@@ -12,8 +12,10 @@ from typing import ClassVar, Self
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from pipelines.errors import NotFittedError, UsageError
+from recsys.models.topn import dense_top_n, popularity_order, profile_top_n, sparse_top_n
 from recsys.signal import Signal
 
 CHUNK = 1024  # groups scored per dense block
@@ -77,16 +79,37 @@ class Recommender(ABC):
         return candidates.with_columns(score=pl.Series(self.score_pairs(g, i)).fill_nan(None))
 
     def score_pairs(self, g_rows: np.ndarray, i_rows: np.ndarray) -> np.ndarray:
-        """Scores of (group row, item row) pairs; NaN where the item row is -1 (unknown)."""
+        """Scores of (group row, item row) pairs; NaN where the item row is -1 (unknown). Reads only
+        the pairs asked for where the model can (sparse or shared scores), never a dense block then."""
         self._check_fitted()
+        g_rows, i_rows = np.asarray(g_rows, dtype=np.int64), np.asarray(i_rows, dtype=np.int64)
         scores = np.full(len(g_rows), np.nan, dtype=np.float32)
-        ug, inv = np.unique(np.asarray(g_rows, dtype=np.int64), return_inverse=True)
-        i_rows = np.asarray(i_rows, dtype=np.int64)
-        for start in range(0, len(ug), CHUNK):
-            block = self.score_rows(ug[start : start + CHUNK])
-            sel = (inv >= start) & (inv < start + CHUNK) & (i_rows >= 0)
-            scores[sel] = block[inv[sel] - start, i_rows[sel]]
+        item_known = i_rows >= 0
+        cold = item_known & (g_rows < 0)
+        if cold.any():
+            scores[cold] = self._cold_scores()[i_rows[cold]]
+        warm = item_known & (g_rows >= 0)
+        if warm.any():
+            scores[warm] = self._known_pairs(g_rows[warm], i_rows[warm])
         return scores
+
+    def _known_pairs(self, g_rows: np.ndarray, i_rows: np.ndarray) -> np.ndarray:
+        """Scores of pairs of known groups and items."""
+        profiles = self._profiles()
+        if profiles is not None:
+            table, of_group = profiles
+            return table[of_group[g_rows], i_rows]
+        ug, inv = np.unique(g_rows, return_inverse=True)
+        out = np.empty(len(g_rows), dtype=np.float32)
+        for start in range(0, len(ug), CHUNK):
+            sel = (inv >= start) & (inv < start + CHUNK)
+            rows = ug[start : start + CHUNK]
+            sparse = self._score_sparse(rows)
+            if sparse is not None:
+                out[sel] = np.asarray(sparse.tocsr()[inv[sel] - start, i_rows[sel]]).ravel()
+            else:
+                out[sel] = self._score_known(rows)[inv[sel] - start, i_rows[sel]]
+        return out
 
     def recommend(
         self, groups: pl.Series | list[str], n: int, allowed: np.ndarray | None = None
@@ -98,14 +121,11 @@ class Recommender(ABC):
         self._check_fitted()
         groups = pl.Series("group_id", groups, dtype=pl.String)
         g = self.signal_.groups.encode(groups)
+        order = popularity_order(self.popularity_)
         parts = []
         for start in range(0, len(g), CHUNK):
-            rows = g[start : start + CHUNK]
-            block = self.score_rows(rows)
-            if allowed is not None:
-                mask = allowed if allowed.ndim == 1 else allowed[start : start + CHUNK]
-                block = np.where(mask, block, -np.inf)
-            parts.append(_top_n(block, self.popularity_, n, start))
+            mask = allowed if allowed is None or allowed.ndim == 1 else allowed[start : start + CHUNK]
+            parts.append(self._top_n_chunk(g[start : start + CHUNK], n, mask, start, order))
         cols = [np.concatenate(c) for c in zip(*parts, strict=True)] if parts else [np.empty(0)] * 4
         gi, ii, rank, sc = cols
         return pl.DataFrame(
@@ -116,6 +136,40 @@ class Recommender(ABC):
                 "score": pl.Series(sc.astype(np.float32), dtype=pl.Float32),
             }
         )
+
+    def _top_n_chunk(self, rows: np.ndarray, n: int, mask: np.ndarray | None, offset: int,
+                     order: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Top-n of a chunk of group rows (-1: unknown) as (row + offset, item, rank, score), from
+        the model's shared or sparse scores when it has them and the mask is one for every group."""
+        pop = self.popularity_
+        if mask is None or mask.ndim == 1:
+            profiles = self._profiles()
+            if profiles is not None or (rows < 0).all():
+                table, of_group = profiles if profiles is not None else (np.zeros((0, len(pop))), None)
+                # the cold row is one more profile: the last
+                table = np.vstack([table, self._cold_scores()[None, :]])
+                of_row = np.where(rows >= 0, of_group[np.maximum(rows, 0)] if of_group is not None else 0,
+                                  table.shape[0] - 1)
+                return profile_top_n(table, of_row, pop, n, offset, mask, order)
+            known = np.flatnonzero(rows >= 0)
+            sparse = self._score_sparse(rows[known]) if known.size else None
+            if sparse is not None:
+                sparse = sparse.tocsr()
+                if sparse.nnz == 0 or sparse.data.min() >= 0:
+                    warm = sparse_top_n(sparse, pop, n, 0, mask, order)
+                    cold = np.flatnonzero(rows < 0)
+                    parts = [(known[warm[0]], *warm[1:])]
+                    if cold.size:
+                        c = profile_top_n(self._cold_scores()[None, :], np.zeros(cold.size, dtype=np.int64),
+                                          pop, n, 0, mask, order)
+                        parts.append((cold[c[0]], *c[1:]))
+                    r, items, ranks, scores = (np.concatenate(x) for x in zip(*parts, strict=True))
+                    by_row = np.lexsort((ranks, r))
+                    return r[by_row] + offset, items[by_row], ranks[by_row], scores[by_row]
+        block = self.score_rows(rows)
+        if mask is not None:
+            block = np.where(mask, block, -np.inf)
+        return dense_top_n(block, pop, n, offset, order)
 
     # -- for subclasses ------------------------------------------------------------------------
     @abstractmethod
@@ -128,34 +182,22 @@ class Recommender(ABC):
         """Scores for a group the model has never seen: recent global popularity."""
         return self.popularity_
 
+    def _score_sparse(self, g_rows: np.ndarray) -> sp.spmatrix | None:
+        """Scores of known groups as a sparse matrix whose unstored entries are 0 (None: the model
+        scores densely). A model with one provides it so that top-n follows its stored scores."""
+        return None
+
+    def _profiles(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(score vectors, vector of each known group) when groups share a few score vectors (the
+        platform's or their city's popularity); None otherwise."""
+        return None
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "signal_"):
             raise NotFittedError(f"model {self.name!r} used before fit(); call fit(signal) first")
 
 
-def _top_n(block: np.ndarray, pop: np.ndarray, n: int, offset: int) -> tuple[np.ndarray, ...]:
-    """Per row, the n best finite scores; ties go to the more popular item, then the lower row.
 
-    Columns are put in popularity order; the order is then (score desc, column asc). The n-th best
-    score per row is found by a partition (linear in the catalogue, not n log n), everything above it
-    is in, and ties at it are taken leftmost first; only those n per row are sorted.
-    """
-    n_items = block.shape[1]
-    n = min(n, n_items)
-    if n == 0 or block.shape[0] == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty, np.empty(0, dtype=np.float32)
-    perm = np.lexsort((np.arange(len(pop)), -pop))
-    key = np.where(np.isfinite(block), block, -np.inf)[:, perm]
-    kth = np.partition(key, n_items - n, axis=1)[:, n_items - n][:, None]
-    above = key > kth
-    tied = key == kth
-    need = n - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= need))
-    rows, cols = np.nonzero(chosen)  # exactly n per row, in column order within a row
-    scores = key[rows, cols]
-    order = np.lexsort((cols, -scores, rows))
-    rows, cols, scores = rows[order], cols[order], scores[order]
-    keep = np.isfinite(scores)
-    ranks = np.tile(np.arange(1, n + 1), block.shape[0])
-    return (rows[keep] + offset, perm[cols[keep]], ranks[keep], scores[keep].astype(np.float32))
+def _top_n(block: np.ndarray, pop: np.ndarray, n: int, offset: int) -> tuple[np.ndarray, ...]:
+    """The dense top-n (kept for callers and tests that hand a block)."""
+    return dense_top_n(block, pop, n, offset)

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, ItemItemRecommender
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
@@ -37,7 +38,10 @@ class _ItemKNN(Recommender):
         self.similarity_ = model.similarity.tocsr().astype(np.float32)
 
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
-        return (self.history_[g_rows] @ self.similarity_).toarray()
+        return self._score_sparse(g_rows).toarray()
+
+    def _score_sparse(self, g_rows: np.ndarray) -> sp.csr_matrix:
+        return (self.history_[g_rows] @ self.similarity_).tocsr()
 
 
 @register

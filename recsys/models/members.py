@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
@@ -19,3 +20,6 @@ class MembersElsewhere(Recommender):
 
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return self.matrix_[g_rows].toarray()
+
+    def _score_sparse(self, g_rows: np.ndarray) -> sp.csr_matrix:
+        return self.matrix_[g_rows]

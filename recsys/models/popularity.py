@@ -29,6 +29,9 @@ class Popularity(Recommender):
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(g_rows), len(self.item_scores_))).copy()
 
+    def _profiles(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.item_scores_[None, :], np.zeros(len(self.signal_.groups), dtype=np.int64)
+
     def _cold_scores(self) -> np.ndarray:
         return self.item_scores_
 
@@ -72,6 +75,9 @@ class CityPopularity(Recommender):
 
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return self.city_scores_[self.city_of_group_[g_rows]]
+
+    def _profiles(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.city_scores_, self.city_of_group_
 
     def _cold_scores(self) -> np.ndarray:
         return self.global_scores_

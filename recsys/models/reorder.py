@@ -39,6 +39,9 @@ class Reorder(Recommender):
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return self.matrix_[g_rows].toarray()
 
+    def _score_sparse(self, g_rows: np.ndarray) -> sp.csr_matrix:
+        return self.matrix_[g_rows]
+
 
 def _penalise(m: sp.spmatrix, pen: sp.csr_matrix, strength: float) -> sp.csr_matrix:
     """Shrink each stored confidence by 1 / (1 + strength x ignored posts of that pair)."""

@@ -92,6 +92,9 @@ class RepeatCycle(Recommender):
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return self.matrix_[g_rows].toarray()
 
+    def _score_sparse(self, g_rows: np.ndarray) -> sp.csr_matrix:
+        return self.matrix_[g_rows]
+
 
 def cycle_table(signal: Signal) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per (g, i) bought: days (purchase days), last_age, lsum / lsq (sum of log gaps and of their

@@ -48,11 +48,14 @@ class TifuKNN(Recommender):
             self.neighbours_ = sp.csr_matrix((n, n), dtype=np.float32)
 
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
+        return self._score_sparse(g_rows).toarray().astype(np.float32)
+
+    def _score_sparse(self, g_rows: np.ndarray) -> sp.csr_matrix:
         own = self.own_[g_rows]
         if self.alpha >= 1.0:
-            return own.toarray()
+            return own.tocsr()
         peers = self.neighbours_[g_rows] @ self.own_
-        return (self.alpha * own + (1.0 - self.alpha) * peers).toarray().astype(np.float32)
+        return (self.alpha * own + (1.0 - self.alpha) * peers).tocsr().astype(np.float32)
 
 
 def decayed_basket_mean(signal: Signal, half_life: float | None) -> sp.csr_matrix:
