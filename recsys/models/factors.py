@@ -33,7 +33,8 @@ class _Factorisation(Recommender):
 
     def _known_pairs(self, g_rows: np.ndarray, i_rows: np.ndarray) -> np.ndarray:
         # one dot product per pair, not a group x catalogue block
-        return np.einsum("ij,ij->i", self.user_factors_[g_rows], self.item_factors_[i_rows]).astype(np.float32)
+        users, items = self.user_factors_[g_rows], self.item_factors_[i_rows]
+        return np.einsum("ij,ij->i", users, items).astype(np.float32)
 
 
 @register
