@@ -1,4 +1,8 @@
-"""Server-side HTML for the pages: string templates from api/templates, inline SVG charts, no CDN."""
+"""Server-side HTML for the pages: string templates from api/templates, inline SVG charts, no CDN.
+
+Every text a person reads comes from the locale's catalog (`api.i18n.Messages`, passed in as `m`):
+page text through `_ = m.gettext` (the English text is the message id), codes such as categories
+and slots through `m.term`."""
 
 from __future__ import annotations
 
@@ -12,14 +16,10 @@ from string import Template
 import polars as pl
 
 from api.clock import TZ, platform_now
+from api.i18n import LANGUAGE_TAGS, Messages
 from api.snapshot import Snapshot
 
-SLOT_LABEL = {
-    "hot": "热卖 hot",
-    "regular": "常购 regular",
-    "replenish": "该补货 replenish",
-    "new": "新品 new",
-}
+OTHER_LANGUAGE = {"zh_CN": ("en", "English"), "en": ("zh-CN", "中文")}  # the language switch
 
 
 @cache
@@ -27,31 +27,75 @@ def template(name: str) -> Template:
     return Template(resources.files("api").joinpath("templates", name).read_text(encoding="utf-8"))
 
 
-def page(title: str, content: str, who: str = "", snapshot: str = "", body_class: str = "") -> str:
-    logout = (
-        '<form method="post" action="/logout"><button type="submit">Sign out</button></form>' if who else ""
+def page(
+    m: Messages,
+    title: str,
+    content: str,
+    who: str = "",
+    snapshot: str = "",
+    body_class: str = "",
+    here: str = "/",
+) -> str:
+    """The frame of every page; `here` (path and query, without lang) is where the language switch goes."""
+    _ = m.gettext
+    sign_out = escape(_("Sign out"))
+    logout = f'<form method="post" action="/logout"><button type="submit">{sign_out}</button></form>'
+    logout = logout if who else ""
+    tag, name = OTHER_LANGUAGE[m.locale]
+    switch_href = f"{here}{'&' if '?' in here else '?'}lang={tag}"
+    switch = f'<a class="lang" href="{escape(switch_href)}" hreflang="{tag}" lang="{tag}">{name}</a>'
+    # what app.js shows after a tap, in the page's language (the strict CSP allows no inline script)
+    body_attrs = " ".join(
+        f'data-msg-{key}="{escape(text)}"'
+        for key, text in (
+            ("posted", _("Posted ✓")),
+            ("skip", _("Skipped")),
+            ("failed", _("Failed:")),
+            ("network", _("Network error, tap again")),
+        )
     )
     return template("base.html").substitute(
+        lang=LANGUAGE_TAGS[m.locale],
         title=escape(title),
+        tagline=escape(_("Group-buy assistant")),
         content=content,
         who=escape(who),
+        switch=switch,
         logout=logout,
+        snapshot_label=escape(_("Snapshot")),
         snapshot=escape(snapshot or "—"),
         body_class=escape(body_class),
+        body_attrs=body_attrs,
     )
 
 
-def login_page(error: str | None = None) -> str:
+def login_page(m: Messages, error: str | None = None) -> str:
+    _ = m.gettext
     err = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    return page("Sign in", template("login.html").substitute(error=err), body_class="login-page")
+    form = template("login.html").substitute(
+        heading=escape(_("Sign in")),
+        intro=escape(
+            _(
+                "Paste the key you were given once. It is kept in a secure cookie on this device, "
+                "never in a link."
+            )
+        ),
+        error=err,
+        key_label=escape(_("API key")),
+        submit=escape(_("Sign in")),
+    )
+    return page(m, _("Sign in"), form, body_class="login-page", here="/login")
 
 
-def message_page(title: str, text: str, who: str = "") -> str:
+def message_page(m: Messages, title: str, text: str, who: str = "", here: str = "/") -> str:
+    back = escape(m.gettext("Back"))
     return page(
+        m,
         title,
         f'<section class="card"><h1>{escape(title)}</h1><p>{escape(text)}</p>'
-        f'<p><a href="/">Back</a></p></section>',
+        f'<p><a href="/">{back}</a></p></section>',
         who=who,
+        here=here,
     )
 
 
@@ -64,52 +108,103 @@ def _short_time(iso: str | None) -> str:
         return iso
 
 
+def _closes_at(iso: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso) if iso else None
+    except ValueError:
+        return None
+
+
+def stale_banner(m: Messages, day: str, now: datetime, closes: list[datetime | None]) -> str:
+    """A banner when the list is not for today, or when every cutoff on it has passed ("" otherwise)."""
+    _ = m.gettext
+    today = now.date().isoformat()
+    if day < today:
+        text = _(
+            "This list is for {day}, not today ({today}): today's list is not published yet. "
+            "Marking posted / skip is off."
+        ).format(day=day, today=today)
+    elif day > today:
+        text = _(
+            "This list is for {day}, not today ({today}). Marking posted / skip opens on that day."
+        ).format(day=day, today=today)
+    elif closes and all(c is not None and c <= now for c in closes):
+        text = _("Every cutoff on this list has passed: nothing on it can be ordered now.")
+    else:
+        return ""
+    return f'<div class="banner" role="status">{escape(text)}</div>'
+
+
 def shop_page(
-    snap: Snapshot, shopkeeper_id: str, who: str, marks: dict[tuple[str, str], str] | None = None
+    snap: Snapshot,
+    shopkeeper_id: str,
+    who: str,
+    marks: dict[tuple[str, str], str] | None,
+    m: Messages,
+    here: str = "/shop",
 ) -> str:
-    """Today's picks for each of the shopkeeper's groups, with reasons and posted / skip buttons."""
+    """Today's picks for each of the shopkeeper's groups, with reasons and posted / skip buttons; a
+    banner and no buttons when the list is not for today, no buttons on a pick whose cutoff passed."""
+    _ = m.gettext
+    now = platform_now()
+    day = snap.default_picks_date
+    not_today = day != now.date().isoformat()
     groups = snap.groups_of.get(shopkeeper_id, [])
     cities = dict(snap.groups.select("group_id", "city").iter_rows())
+    bodies = {gid: json.loads(snap.picks_body(gid, None, m.locale) or b"{}") for gid in groups}
+    closes = [_closes_at(p.get("closes_at")) for body in bodies.values() for p in body.get("picks", [])]
+    heading = escape(_("Today's picks"))
     parts = [
-        f'<h1>今日推荐 · Today\'s picks <small class="muted">{escape(snap.default_picks_date)}</small></h1>'
+        f'<h1>{heading} <small class="muted">{escape(day)}</small></h1>',
+        stale_banner(m, day, now, closes),
     ]
     if not groups:
-        parts.append(
-            '<section class="card"><p>No groups for this shopkeeper in the live snapshot.</p></section>'
-        )
+        none = escape(_("No groups for this shopkeeper in the live snapshot."))
+        parts.append(f'<section class="card"><p>{none}</p></section>')
+    status_text = {"posted": _("Posted ✓"), "skip": _("Skipped")}
+    posted, skip, closed_at, closes_at = _("Posted"), _("Skip"), _("Closed {time}"), _("Closes {time}")
+    no_picks, group_title = _("No picks for this group today."), _("Group {group}")
     for gid in groups:
-        data = json.loads(snap.picks_body(gid, None) or b"{}")
         items = []
-        for p in data.get("picks", []):
+        for p in bodies[gid].get("picks", []):
             price = f"¥{p['price']:.2f}" if p.get("price") is not None else ""
-            closes = (
-                f'<span class="tag">截单 closes {escape(_short_time(p.get("closes_at")))}</span>'
+            cutoff = _closes_at(p.get("closes_at"))
+            closed = cutoff is not None and cutoff <= now
+            when = _short_time(p.get("closes_at"))
+            closes_tag = (
+                f'<span class="tag{" closed" if closed else ""}">'
+                f"{escape((closed_at if closed else closes_at).format(time=when))}</span>"
                 if p.get("closes_at")
                 else ""
             )
             slot = str(p.get("slot") or "")
             mark = (marks or {}).get((gid, p["product_id"]))
             done = f" done-{escape(mark)}" if mark in ("posted", "skip") else ""
-            status = {"posted": "已发 · posted ✓", "skip": "已跳过 · skipped"}.get(mark or "", "")
+            off = " disabled" if not_today or closed else ""
             items.append(
-                f'<li class="pick{done}" data-group="{escape(gid)}" data-product="{escape(p["product_id"])}">'
+                f'<li class="pick{done}{" closed" if closed else ""}" data-group="{escape(gid)}" '
+                f'data-product="{escape(p["product_id"])}">'
                 f'<div class="row1"><span class="rank">{p["rank"]}</span>'
                 f'<span class="name">{escape(p.get("name") or p["product_id"])}</span>'
                 f'<span class="price">{price}</span></div>'
                 f'<div class="meta"><span class="tag slot-{escape(slot)}">'
-                f"{escape(SLOT_LABEL.get(slot, slot))}</span>"
-                f'<span class="tag">{escape(p.get("category") or "")}</span>{closes}</div>'
+                f"{escape(m.term('slot', slot))}</span>"
+                f'<span class="tag">{escape(p.get("category_name") or m.term("category", p.get("category")))}'
+                f"</span>{closes_tag}</div>"
                 f'<p class="reason">{escape(p.get("reason") or "")}</p>'
-                f'<div class="actions"><button type="button" data-action="posted">已发 Posted</button>'
-                f'<button type="button" data-action="skip">跳过 Skip</button></div>'
-                f'<p class="status" aria-live="polite">{status}</p></li>'
+                f'<div class="actions"><button type="button" data-action="posted"{off}>{escape(posted)}'
+                f'</button><button type="button" data-action="skip"{off}>{escape(skip)}</button></div>'
+                f'<p class="status" aria-live="polite">{escape(status_text.get(mark or "", ""))}</p></li>'
             )
-        body = "".join(items) or '<li class="muted">No picks for this group today.</li>'
+        body = "".join(items) or f'<li class="muted">{escape(no_picks)}</li>'
+        city = escape(m.term("city", cities.get(gid)))
+        title = escape(group_title.format(group=gid))
         parts.append(
-            f'<section class="card group" id="group-{escape(gid)}"><h2>群 {escape(gid)} '
-            f'<small>{escape(cities.get(gid, ""))}</small></h2><ol class="picks">{body}</ol></section>'
+            f'<section class="card group" id="group-{escape(gid)}">'
+            f"<h2>{title} <small>{city}</small></h2>"
+            f'<ol class="picks">{body}</ol></section>'
         )
-    return page("Picks", "".join(parts), who=who, snapshot=snap.run_id, body_class="shop")
+    return page(m, _("Picks"), "".join(parts), who=who, snapshot=snap.run_id, body_class="shop", here=here)
 
 
 def _num(value: object) -> str:
@@ -133,8 +228,10 @@ def booking_chart(
     p90: float,
     suggested: float | None,
     title: str,
+    suggested_label: str = "suggested {qty}",
 ) -> str:
-    """Inline SVG: the booking curve so far, a P10-P90 fan to the cutoff, the P50 path and the suggestion."""
+    """Inline SVG: the booking curve so far, a P10-P90 fan to the cutoff, the P50 path and the suggestion
+    (labelled by `suggested_label`, a template with {qty}, in the page's language)."""
     w, h, left, right, top, bottom = 320, 190, 38, 12, 12, 26
     t0 = min([opens, *(t for t, _ in points)])
     t1 = max(closes, now, t0 + 1)
@@ -169,7 +266,7 @@ def booking_chart(
         )
         out.append(
             f'<text x="{left + 4}" y="{y(suggested) - 4:.1f}" font-size="11" text-anchor="start" '
-            f'fill="#2e8b57">建议备货 {_num(suggested)}</text>'
+            f'fill="#2e8b57">{escape(suggested_label.format(qty=_num(suggested)))}</text>'
         )
     if curve:
         out.append(
@@ -217,8 +314,36 @@ def _curve_points(snap: Snapshot, campaign_id: str, warehouse_id: str | None) ->
     return [(at.timestamp(), float(q)) for at, q in rows.select("at", "cum_qty").iter_rows()]
 
 
-def supplier_page(snap: Snapshot, supplier_id: str, who: str, max_charts: int) -> str:
+def suggestion_note(m: Messages, row: dict) -> str | None:
+    """The page's words for why a row suggests 0 although its P50 is at least 1 (the published
+    `suggestion_note` says the same in English, for the downloads); None when it does not."""
+    _ = m.gettext
+    p50, p10, qty = row.get("forecast_p50"), row.get("forecast_p10"), row.get("suggested_qty")
+    if qty != 0 or p50 is None or p50 < 1:
+        return None
+    method = str(row.get("method") or "unknown")
+    ratio = row.get("critical_ratio")
+    if row.get("max_qty") == 0:
+        return _("Suggests 0 because the campaign's max_qty is 0 (P50 {p50}; method {method})").format(
+            p50=f"{p50:.1f}", method=method
+        )
+    if ratio is not None:
+        return _(
+            "Suggests 0 although P50 is {p50}: critical ratio {ratio} (margin / price) means preparing the "
+            "forecast's {pct}% quantile, which is under one unit (P10 {p10}); method {method}"
+        ).format(p50=f"{p50:.1f}", ratio=f"{ratio:.2f}", pct=round(ratio * 100), p10=f"{p10 or 0:.1f}",
+                 method=method)
+    return _(
+        "Suggests 0 although P50 is {p50}: below the service level's quantile the forecast is under one "
+        "unit (P10 {p10}); no critical ratio in this snapshot; method {method}"
+    ).format(p50=f"{p50:.1f}", p10=f"{p10 or 0:.1f}", method=method)
+
+
+def supplier_page(
+    snap: Snapshot, supplier_id: str, who: str, max_charts: int, m: Messages, here: str = "/supplier"
+) -> str:
     """Pooled orders so far, booking-curve charts with the P10-P90 band and suggested qty, downloads."""
+    _ = m.gettext
     frame = snap.demand_by_supplier.get(supplier_id)
     names = dict(snap.products.select("product_id", "name").iter_rows())
     camps = {r["campaign_id"]: r for r in snap.campaigns.iter_rows(named=True)}
@@ -229,16 +354,23 @@ def supplier_page(snap: Snapshot, supplier_id: str, who: str, max_charts: int) -
     tiles = "".join(
         f'<div class="tile"><b>{v}</b><span>{escape(label)}</span></div>'
         for v, label in (
-            (n_campaigns, "campaigns · 团购活动"),
-            (_num(total["ordered_qty"]), "pooled so far · 已拼单"),
-            (_num(total["forecast_p50"]), "forecast P50 at cutoff · 预计"),
-            (_num(total["suggested_qty"]), "suggested to prepare · 建议备货"),
+            (n_campaigns, _("Campaigns")),
+            (_num(total["ordered_qty"]), _("Pooled so far")),
+            (_num(total["forecast_p50"]), _("Forecast P50 at cutoff")),
+            (_num(total["suggested_qty"]), _("Suggested to prepare")),
         )
     )
     base = f"/v1/suppliers/{escape(supplier_id)}/demand?format="
     downloads = "".join(
         f'<a class="btn" href="{base}{fmt}" download>⬇ {label}</a>'
         for fmt, label in (("csv", "CSV (Excel)"), ("parquet", "Parquet"), ("json", "JSON"))
+    )
+    keys = (("booked", _("Booked")), ("band", _("P10–P90 range")), ("p50", _("P50 forecast")),
+            ("suggested", _("Suggested")))
+    legend = (
+        '<div class="legend">'
+        + "".join(f'<span><i class="k-{k}"></i>{escape(label)}</span>' for k, label in keys)
+        + "</div>"
     )
     charts = []
     for r in [r for r in rows if r["campaign_id"] in camps][:max_charts]:
@@ -260,59 +392,62 @@ def supplier_page(snap: Snapshot, supplier_id: str, who: str, max_charts: int) -
             float(r["forecast_p90"] or 0),
             None if r["suggested_qty"] is None else float(r["suggested_qty"]),
             title,
+            _("Suggested {qty}"),
         )
         charts.append(
             f'<figure class="card chart"><figcaption>{escape(name)} <small class="muted">'
             f"{escape(r['campaign_id'])} · {escape(str(r['warehouse_id']))}</small></figcaption>{svg}"
-            '<div class="legend"><span><i class="k-booked"></i>booked</span>'
-            '<span><i class="k-band"></i>P10–P90</span>'
-            '<span><i class="k-p50"></i>P50</span>'
-            '<span><i class="k-suggested"></i>suggested</span></div></figure>'
+            f"{legend}</figure>"
         )
-    head = (
-        "<tr><th>product</th><th>campaign</th><th>warehouse</th><th>delivery</th><th>pooled</th>"
-        "<th>groups</th><th>P10</th><th>P50</th><th>P90</th><th>suggested</th><th>critical ratio</th>"
-        "<th>method</th></tr>"
+    columns = (
+        _("Product"), _("Campaign"), _("Warehouse"), _("Delivery"), _("Pooled"), _("Groups"), "P10", "P50",
+        "P90", _("Suggested"), _("Critical ratio"), _("Method"),
     )
-    body = (
-        "".join(
+    head = "<tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>"
+    rows_html = []
+    for r in rows:
+        rows_html.append(
             f"<tr><td>{escape(names.get(r['product_id'], r['product_id']))}</td>"
             f"<td>{escape(str(r['campaign_id'] or '—'))}"
             f"</td><td>{escape(str(r['warehouse_id']))}</td><td>{escape(str(r['delivery_on']))}</td>"
-            f"<td>{_num(r['ordered_qty'])}</td><td>{_num(r['groups_ordering'])}</td><td>{_num(r['forecast_p10'])}</td>"
-            f"<td>{_num(r['forecast_p50'])}</td><td>{_num(r['forecast_p90'])}</td><td><b>{_num(r['suggested_qty'])}</b></td>"
+            f"<td>{_num(r['ordered_qty'])}</td><td>{_num(r['groups_ordering'])}</td>"
+            f"<td>{_num(r['forecast_p10'])}</td><td>{_num(r['forecast_p50'])}</td>"
+            f"<td>{_num(r['forecast_p90'])}</td><td><b>{_num(r['suggested_qty'])}</b></td>"
             f"<td>{_ratio(r.get('critical_ratio'))}</td><td>{escape(str(r.get('method') or '—'))}</td></tr>"
-            + (
-                f'<tr class="note"><td colspan="12">{escape(r["suggestion_note"])}</td></tr>'
-                if r.get("suggestion_note")
-                else ""
-            )
-            for r in rows
         )
-        or '<tr><td colspan="12">No demand rows for this supplier.</td></tr>'
-    )
+        note = (suggestion_note(m, r) or r["suggestion_note"]) if r.get("suggestion_note") else None
+        if note:
+            rows_html.append(f'<tr class="note"><td colspan="12">{escape(note)}</td></tr>')
+    no_rows = escape(_("No demand rows for this supplier."))
+    body = "".join(rows_html) or f'<tr><td colspan="12">{no_rows}</td></tr>'
+    heading = escape(_("Demand for {supplier}").format(supplier=supplier_id))
+    as_of = escape(_("as of {date}").format(date=snap.date))
+    table_title = escape(_("Pooled orders and forecast"))
     content = (
-        f'<h1>需求预测 · Demand for {escape(supplier_id)} <small class="muted">as of '
-        f'{escape(snap.date)}</small></h1><div class="tiles">{tiles}</div>'
+        f'<h1>{heading} <small class="muted">{as_of}</small></h1><div class="tiles">{tiles}</div>'
         f'<div class="downloads">{downloads}</div><div class="charts">{"".join(charts)}</div>'
-        f'<section class="card"><h2>Pooled orders and forecast</h2><div class="table-wrap"><table>'
-        f"<thead>{head}</thead><tbody>{body}</tbody></table></div></section>"
+        f'<section class="card"><h2>{table_title}</h2><div class="table-wrap">'
+        f"<table><thead>{head}</thead><tbody>{body}</tbody></table></div></section>"
     )
-    return page("Demand", content, who=who, snapshot=snap.run_id, body_class="supplier")
+    return page(m, _("Demand"), content, who=who, snapshot=snap.run_id, body_class="supplier", here=here)
 
 
-def admin_page(snap: Snapshot, who: str) -> str:
+def admin_page(snap: Snapshot, who: str, m: Messages, here: str = "/admin") -> str:
+    _ = m.gettext
+    n_groups = _("{n} groups")
     shops = "".join(
         f'<li><a href="/shop?shopkeeper={escape(s)}">{escape(s)}</a> '
-        f'<span class="muted">{len(g)} groups</span></li>'
+        f'<span class="muted">{escape(n_groups.format(n=len(g)))}</span></li>'
         for s, g in list(snap.groups_of.items())[:200]
     )
     sups = "".join(
         f'<li><a href="/supplier?supplier={escape(s)}">{escape(s)}</a></li>'
         for s in sorted(snap.suppliers)[:200]
     )
+    title, shopkeepers, suppliers = _("Administration"), _("Shopkeepers"), _("Suppliers")
     content = (
-        f'<h1>Admin</h1><section class="card"><h2>Shopkeepers</h2><ul>{shops}</ul></section>'
-        f'<section class="card"><h2>Suppliers</h2><ul>{sups}</ul></section>'
+        f'<h1>{escape(title)}</h1><section class="card"><h2>{escape(shopkeepers)}</h2>'
+        f"<ul>{shops}</ul></section>"
+        f'<section class="card"><h2>{escape(suppliers)}</h2><ul>{sups}</ul></section>'
     )
-    return page("Admin", content, who=who, snapshot=snap.run_id)
+    return page(m, title, content, who=who, snapshot=snap.run_id, here=here)

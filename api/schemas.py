@@ -22,12 +22,19 @@ class PickOut(BaseModel):
     rank: int
     product_id: str
     name: str | None
-    category: str | None
+    category: str | None = Field(description="The contract's category code, e.g. fresh")
+    category_name: str | None = Field(description="The category's name in the response's language")
     price: float | None
     campaign_id: str | None
     closes_at: str | None = Field(description="ISO-8601 with offset")
     slot: str
-    reason: str
+    reason: str = Field(description="Why, in the response's language (zh-CN unless lang / Accept-Language)")
+    reason_code: str | None = Field(
+        description="The kind of reason, e.g. replenish_due; null in snapshots published before codes"
+    )
+    reason_args: dict[str, str | int | float | None] | None = Field(
+        description='The numbers the reason quotes, e.g. {"cycle_days": 6, "last_days": 6}'
+    )
     score: float | None
 
 

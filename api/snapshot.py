@@ -5,7 +5,9 @@ every file it needs is listed in the manifest's `files` with a matching SHA-256 
 has the columns below and its ids refer to rows that exist. Anything else raises SnapshotError
 naming the file and what was expected; the caller keeps serving the snapshot it had.
 
-Serving shape: the picks response body per (date, group) is prepared once as bytes; the demand
+Serving shape: the picks response body per (locale, date, group) is prepared once as bytes, with
+each pick's reason rendered in that locale from its `reason_code` and `reason_args` (columns a
+snapshot published before reasons were data lacks: it serves its `reason` as it is); the demand
 rows are partitioned per supplier and serialized per (supplier, as_of, format) on first use,
 then held in memory for the life of the snapshot (a download streams those bytes, no copy).
 """
@@ -26,6 +28,7 @@ from typing import Any
 import polars as pl
 
 from api.clock import platform_day_expr
+from api.i18n import DEFAULT_LOCALE, LOCALES, messages, parse_args
 from pipelines.contract import PLATFORM_TZ
 from pipelines.errors import SnapshotError
 
@@ -59,6 +62,8 @@ DEMAND_COLUMNS = (
     "method",
     "model_version",
 )
+# optional picks columns: the reason as data (code + its numbers as JSON object text)
+REASON_COLUMNS = ("reason_code", "reason_args")
 # what a campaign's rows share, so its per-warehouse rows leave them out
 PER_CAMPAIGN_FACTS = ("campaign_id", "product_id", "supplier_id")
 REQUIRED_FILES: dict[str, tuple[str, ...]] = {
@@ -116,7 +121,7 @@ class Snapshot:
     suppliers: frozenset[str]
     picks_dates: tuple[str, ...]  # ISO dates with picks, ascending
     default_picks_date: str
-    picks_bodies: dict[str, dict[str, bytes]]  # date -> group_id -> JSON body
+    picks_bodies: dict[str, dict[str, dict[str, bytes]]]  # locale -> date -> group_id -> JSON body
     campaign_bodies: dict[str, bytes]
     demand_by_supplier: dict[str, pl.DataFrame]
     demand_empty: pl.DataFrame  # the demand schema with no rows, for suppliers without rows
@@ -127,11 +132,12 @@ class Snapshot:
     _downloads: dict[tuple[str, str | None, str], Download] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def picks_body(self, group_id: str, day: str | None) -> bytes | None:
-        """The prepared picks body for a known group, or None when the snapshot has no such date."""
+    def picks_body(self, group_id: str, day: str | None, locale: str = DEFAULT_LOCALE) -> bytes | None:
+        """The prepared picks body for a known group in `locale` (api.i18n.LOCALES), or None when the
+        snapshot has no such date."""
         asked = day
         day = day or self.default_picks_date
-        by_group = self.picks_bodies.get(day)
+        by_group = self.picks_bodies.get(locale, {}).get(day)
         if by_group is None:
             if asked is not None:
                 return None
@@ -392,12 +398,41 @@ def _http_date(created_at: str, folder: Path) -> str:
     return format_datetime(stamp.astimezone(UTC), usegmt=True)
 
 
+def _reasons_per_locale(picks: pl.DataFrame, where: str) -> pl.DataFrame:
+    """Per distinct (reason_code, reason_args, reason): the args as canonical JSON (`args_json`) and the
+    sentence in each locale (`reason_<locale>`); SnapshotError when a reason_args cell is not an object."""
+    keys = picks.select("reason_code", "reason_args", "reason").unique()
+    args_json, texts = [], {locale: [] for locale in LOCALES}
+    for code, args_text, fallback in keys.iter_rows():
+        try:
+            args = parse_args(args_text)
+        except ValueError as exc:
+            raise SnapshotError(
+                f"{where}: reason_args must be a JSON object or null; got {str(args_text)[:60]!r} ({exc})"
+            ) from None
+        canonical = None if args is None else json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+        args_json.append(canonical)
+        for locale in LOCALES:
+            texts[locale].append(messages(locale).reason(code, args, fallback or ""))
+    return keys.with_columns(
+        pl.Series("args_json", args_json, dtype=pl.String),
+        *(pl.Series(f"reason_{locale}", texts[locale], dtype=pl.String) for locale in LOCALES),
+    )
+
+
 def _build_picks(
-    picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.DataFrame
-) -> dict[str, dict[str, bytes]]:
-    """date -> group -> JSON body of the picks route, joined with product and campaign facts."""
+    picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.DataFrame, where: str = "picks.parquet"
+) -> dict[str, dict[str, dict[str, bytes]]]:
+    """locale -> date -> group -> JSON body of the picks route, joined with product and campaign facts,
+    the reason and the category's name rendered in that locale."""
     if picks.height == 0:
         return {}
+    for c in REASON_COLUMNS:
+        if picks.schema.get(c, pl.String) not in (pl.String, pl.Null):
+            raise SnapshotError(f"{where}: column {c} must be text; got {picks.schema[c]}")
+    picks = picks.with_columns(
+        (pl.col(c) if c in picks.columns else pl.lit(None)).cast(pl.String).alias(c) for c in REASON_COLUMNS
+    )
     enriched = (
         picks.with_columns(
             platform_day_expr("for_date", picks.schema["for_date"]).cast(pl.String).alias("for_date")
@@ -412,34 +447,54 @@ def _build_picks(
             on="campaign_id",
             how="left",
         )
+        .join(
+            _reasons_per_locale(picks, where),
+            on=["reason_code", "reason_args", "reason"],
+            how="left",
+            nulls_equal=True,
+        )
         .with_columns(pl.col("rank").cast(pl.Int64), pl.col("score").cast(pl.Float64))
     )
-    rows = enriched.select(
-        "group_id",
-        "for_date",
-        "rank",
-        "model_version",
-        pl.struct(
+    categories = enriched.get_column("category").drop_nulls().unique().to_list()
+    out: dict[str, dict[str, dict[str, bytes]]] = {}
+    for locale in LOCALES:
+        names = {c: messages(locale).term("category", c) for c in categories}
+        head = pl.struct(
             "rank",
             "product_id",
             "name",
             "category",
+            pl.col("category").replace_strict(names, default=None, return_dtype=pl.String).alias(
+                "category_name"
+            ),
             "price",
             "campaign_id",
             "closes_at",
             "slot",
-            "reason",
-            "score",
+            pl.col(f"reason_{locale}").alias("reason"),
+            "reason_code",
+        ).struct.json_encode()
+        tail = pl.struct("score").struct.json_encode()
+        rows = enriched.select(
+            "group_id",
+            "for_date",
+            "rank",
+            "model_version",
+            # reason_args is spliced in as the JSON object it is (canonical text from _reasons_per_locale)
+            pl.concat_str(
+                head.str.head(-1),
+                pl.lit(',"reason_args":'),
+                pl.col("args_json").fill_null("null"),
+                pl.lit(","),
+                tail.str.tail(-1),
+            ).alias("j"),
         )
-        .struct.json_encode()
-        .alias("j"),
-    )
-    per_group = rows.group_by("for_date", "group_id").agg(
-        pl.col("j").sort_by("rank").str.join(","), pl.col("model_version").first()
-    )
-    out: dict[str, dict[str, bytes]] = {}
-    for day, group_id, joined, model_version in per_group.iter_rows():
-        out.setdefault(day, {})[group_id] = _picks_envelope(group_id, day, model_version or "", joined)
+        per_group = rows.group_by("for_date", "group_id").agg(
+            pl.col("j").sort_by("rank").str.join(","), pl.col("model_version").first()
+        )
+        by_day: dict[str, dict[str, bytes]] = out.setdefault(locale, {})
+        for day, group_id, joined, model_version in per_group.iter_rows():
+            by_day.setdefault(day, {})[group_id] = _picks_envelope(group_id, day, model_version or "", joined)
     return out
 
 
@@ -518,8 +573,8 @@ def load_snapshot(folder: Path) -> Snapshot:
         if demand.height
         else {}
     )
-    picks_bodies = _build_picks(picks, products, campaigns)
-    dates = tuple(sorted(picks_bodies))
+    picks_bodies = _build_picks(picks, products, campaigns, str(folder / "picks.parquet"))
+    dates = tuple(sorted(picks_bodies.get(DEFAULT_LOCALE, {})))
     return Snapshot(
         path=folder.resolve(),
         run_id=str(manifest["run_id"]),

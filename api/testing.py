@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from api.i18n import messages
 from api.snapshot import OPTIONAL_FILES, REQUIRED_FILES, sha256_file
 from pipelines.contract import PLATFORM_TZ
 from pipelines.home import Home
@@ -64,9 +65,20 @@ def small_world(day: date = date(2026, 11, 22), model_version: str = "als-test-1
     picks_spec = [("G1", ["P1", "P2", "P4"]), ("G2", ["P3", "P5"]), ("G3", ["P1", "P4"])]
     campaign_of = {"P1": "C1", "P2": "C2", "P4": "C3"}
     slots = ["hot", "regular", "replenish", "new"]
+    # each pick's reason as published: code, its numbers, and the English sentence recsys writes
+    reasons = {
+        ("G1", "P1"): ("hot_city", {"groups": 38, "city": "杭州"}),
+        ("G1", "P2"): ("regular_recent", {"orders": 3}),
+        ("G1", "P4"): ("replenish_due", {"cycle_days": 6, "last_days": 6}),
+        ("G2", "P3"): ("hot_category", {"pct": 12, "category": "household"}),
+        ("G2", "P5"): ("regular_before", {"order_days": 2, "last_days": 45}),
+        ("G3", "P1"): ("hot_platform", {"groups": 120}),
+        ("G3", "P4"): ("regular_recent", {"orders": 1}),
+    }
     rows = []
     for g, items in picks_spec:
         for rank, p in enumerate(items, start=1):
+            code, args = reasons[(g, p)]
             rows.append(
                 {
                     "group_id": g,
@@ -76,8 +88,10 @@ def small_world(day: date = date(2026, 11, 22), model_version: str = "als-test-1
                     "campaign_id": campaign_of.get(p),
                     "score": round(1.0 / rank, 4),
                     "slot": slots[(rank - 1) % 4],
-                    "reason": f"{g} 的成员最近常买这类商品 (#{rank})",
+                    "reason": messages("en").reason(code, args),
                     "model_version": model_version,
+                    "reason_code": code,
+                    "reason_args": json.dumps(args, ensure_ascii=False),
                 }
             )
     picks = pl.DataFrame(rows)

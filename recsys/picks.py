@@ -3,6 +3,7 @@ top-n with one short reason each. Every stage is a small set-based function over
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,6 +16,23 @@ from recsys.production import Production, chunks
 from recsys.signal import Signal, day_start
 
 SLOTS = ("hot", "regular", "replenish", "new")
+# The reason kinds with_reasons gives a pick, each with the numbers it carries (`reason_args`, a
+# JSON object). A reason is data: the API renders code + numbers per locale (api/i18n.py and its
+# catalogs, which must translate every code here); `reason` keeps the English sentence.
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    "replenish_due": ("cycle_days", "last_days"),  # the group's re-order cycle is due
+    "regular_recent": ("orders",),  # ordered it `orders` times in the last 30 days
+    "regular_before": ("order_days", "last_days"),  # ordered on `order_days` days, none in 30 days
+    "hot_city": ("groups", "city"),  # groups of the same city ordered it in the last 7 days
+    "hot_platform": ("groups",),  # groups on the platform ordered it in the last 4 weeks
+    "hot_category": ("pct", "category"),  # the group's share of orders in the product's category
+    "new_responding": ("age_days", "groups", "post_pct"),  # launched lately, and posts of it sell
+    "new_category": ("age_days", "pct", "category"),  # launched lately, in a category the group buys
+    "peers_new_group": ("pct", "kind", "city"),  # a group without history: what its peers bought
+    "young_group_own": ("orders", "group_days"),  # a young group's own orders since it started
+}
+# group kinds in the English reason (the contract's codes are not words)
+KIND_WORDS = {"hot_items": "hot-item", "deals": "deals", "training": "training", "other": "other"}
 PICKS_SCHEMA = {
     "group_id": pl.String,
     "for_date": pl.Date,
@@ -23,8 +41,10 @@ PICKS_SCHEMA = {
     "campaign_id": pl.String,
     "score": pl.Float64,
     "slot": pl.String,
-    "reason": pl.String,
+    "reason": pl.String,  # English; the API renders reason_code + reason_args per locale
     "model_version": pl.String,
+    "reason_code": pl.String,  # one of REASON_CODES
+    "reason_args": pl.String,  # JSON object: the numbers the reason quotes
 }
 
 
@@ -269,86 +289,104 @@ def select(frame: pl.DataFrame, config: PicksConfig) -> pl.DataFrame:
     )
 
 
-def with_reasons(frame: pl.DataFrame, signal: Signal) -> pl.DataFrame:
-    """One short sentence per pick, built from the numbers that put it there."""
+def with_reasons(frame: pl.DataFrame, signal: Signal | None = None) -> pl.DataFrame:
+    """One reason per pick, built from the numbers that put it there: `reason_code` (REASON_CODES),
+    those numbers as a JSON object `reason_args`, and the English sentence `reason`."""
     i64 = pl.Int64
-    replenish = pl.format(
-        "your group re-orders it about every {} days; last order {} days ago",
-        pl.col("cycle").round(0).cast(i64),
-        pl.col("last_order_age").cast(i64),
-    )
-    regular = (
-        pl.when(pl.col("own_lines_30") > 0)
-        .then(
+    slot = pl.col("slot")
+    own_30 = pl.col("own_lines_30").cast(i64)
+    city_7 = pl.col("city_groups_7").cast(i64)
+    groups_28 = pl.col("i_groups_28").cast(i64)
+    age = pl.col("product_age").cast(i64)
+    cycle, last = pl.col("cycle").round(0).cast(i64), pl.col("last_order_age").cast(i64)
+    own_days = pl.col("own_days").cast(i64)
+    kind_words = pl.col("group_kind").replace_strict(KIND_WORDS, default=pl.col("group_kind"))
+    # (code, when it applies, its numbers, its English sentence): the first that applies wins
+    kinds: list[tuple[str, pl.Expr, dict[str, pl.Expr], pl.Expr]] = [
+        (
+            "peers_new_group",
+            pl.col("from_peers").fill_null(False) & (slot != "new"),
+            {"pct": _pct_int(pl.col("peer_share")), "kind": pl.col("group_kind"), "city": pl.col("city")},
             pl.format(
-                "your members ordered it {} in the last 30 days", _times(pl.col("own_lines_30").cast(i64))
-            )
-        )
-        .otherwise(
+                "new group: {} of {} groups in {} bought it in 4 weeks",
+                _pct(pl.col("peer_share")), kind_words, pl.col("city"),
+            ),
+        ),
+        (
+            "young_group_own",
+            pl.col("sparse_group").fill_null(False) & (pl.col("own_lines").fill_null(0) > 0),
+            {"orders": pl.col("own_lines").cast(i64), "group_days": pl.col("g_history_days").cast(i64)},
             pl.format(
-                "your group ordered it on {} days before; last time {} days ago",
-                pl.col("own_days").cast(i64),
-                pl.col("last_order_age").cast(i64),
-            )
-        )
-    )
-    hot = (
-        pl.when(pl.col("city_groups_7") > 0)
-        .then(
-            pl.format(
-                "{} in {} ordered it in the last 7 days",
-                _groups(pl.col("city_groups_7").cast(i64)),
-                pl.col("city"),
-            )
-        )
-        .when(pl.col("i_groups_28") > 0)
-        .then(
-            pl.format(
-                "{} on the platform ordered it in the last 4 weeks", _groups(pl.col("i_groups_28").cast(i64))
-            )
-        )
-        .otherwise(pl.format("{} of your orders are in its category", _pct(pl.col("cat_share"))))
-    )
-    new = (
-        pl.when(pl.col("i_posts") > 0)
-        .then(
+                "your group ordered it {} since starting {} days ago",
+                _times(pl.col("own_lines").cast(i64)), pl.col("g_history_days").cast(i64),
+            ),
+        ),
+        (
+            "replenish_due",
+            slot == "replenish",
+            {"cycle_days": cycle, "last_days": last},
+            pl.format("your group re-orders it about every {} days; last order {} days ago", cycle, last),
+        ),
+        (
+            "regular_recent",
+            (slot == "regular") & (pl.col("own_lines_30") > 0),
+            {"orders": own_30},
+            pl.format("your members ordered it {} in the last 30 days", _times(own_30)),
+        ),
+        (
+            "regular_before",
+            slot == "regular",
+            {"order_days": own_days, "last_days": last},
+            pl.format("your group ordered it on {} days before; last time {} days ago", own_days, last),
+        ),
+        (
+            "new_responding",
+            (slot == "new") & (pl.col("i_posts") > 0),
+            {"age_days": age, "groups": groups_28, "post_pct": _pct_int(pl.col("i_response_rate"))},
             pl.format(
                 "new {} days ago; {} ordered it so far, {} of posts got orders",
-                pl.col("product_age").cast(i64),
-                _groups(pl.col("i_groups_28").cast(i64)),
-                _pct(pl.col("i_response_rate")),
-            )
-        )
-        .otherwise(
+                age, _groups(groups_28), _pct(pl.col("i_response_rate")),
+            ),
+        ),
+        (
+            "new_category",
+            slot == "new",
+            {"age_days": age, "pct": _pct_int(pl.col("cat_share")), "category": pl.col("category")},
             pl.format(
-                "new {} days ago; {} of your orders are in its category",
-                pl.col("product_age").cast(i64),
-                _pct(pl.col("cat_share")),
-            )
-        )
+                "new {} days ago; {} of your orders are in its category", age, _pct(pl.col("cat_share"))
+            ),
+        ),
+        (
+            "hot_city",
+            pl.col("city_groups_7") > 0,
+            {"groups": city_7, "city": pl.col("city")},
+            pl.format("{} in {} ordered it in the last 7 days", _groups(city_7), pl.col("city")),
+        ),
+        (
+            "hot_platform",
+            pl.col("i_groups_28") > 0,
+            {"groups": groups_28},
+            pl.format("{} on the platform ordered it in the last 4 weeks", _groups(groups_28)),
+        ),
+        (
+            "hot_category",
+            pl.lit(True),
+            {"pct": _pct_int(pl.col("cat_share")), "category": pl.col("category")},
+            pl.format("{} of your orders are in its category", _pct(pl.col("cat_share"))),
+        ),
+    ]
+
+    def first_that_applies(part: Callable[[tuple], pl.Expr]) -> pl.Expr:
+        expr = pl.when(kinds[0][1]).then(part(kinds[0]))
+        for kind in kinds[1:-1]:
+            expr = expr.when(kind[1]).then(part(kind))
+        return expr.otherwise(part(kinds[-1]))
+
+    return frame.with_columns(
+        reason=first_that_applies(lambda k: k[3]),
+        reason_code=first_that_applies(lambda k: pl.lit(k[0])),
+        reason_args=first_that_applies(lambda k: pl.struct(**k[2]).struct.json_encode()),
     )
-    peers = pl.format(
-        "new group: {} of {} groups in {} bought it in 4 weeks",
-        _pct(pl.col("peer_share")), pl.col("group_kind"), pl.col("city"),
-    )
-    started = pl.format(
-        "your group ordered it {} since starting {} days ago",
-        _times(pl.col("own_lines").cast(i64)), pl.col("g_history_days").cast(i64),
-    )
-    reason = (
-        pl.when(pl.col("from_peers").fill_null(False) & (pl.col("slot") != "new"))
-        .then(peers)
-        .when(pl.col("sparse_group").fill_null(False) & (pl.col("own_lines").fill_null(0) > 0))
-        .then(started)
-        .when(pl.col("slot") == "replenish")
-        .then(replenish)
-        .when(pl.col("slot") == "regular")
-        .then(regular)
-        .when(pl.col("slot") == "new")
-        .then(new)
-        .otherwise(hot)
-    )
-    return frame.with_columns(reason=reason)
 
 
 def _times(x: pl.Expr) -> pl.Expr:
@@ -359,8 +397,12 @@ def _groups(x: pl.Expr) -> pl.Expr:
     return pl.when(x == 1).then(pl.lit("1 group")).otherwise(pl.format("{} groups", x))
 
 
+def _pct_int(x: pl.Expr) -> pl.Expr:
+    return (x.fill_null(0.0) * 100).round(0).cast(pl.Int64)
+
+
 def _pct(x: pl.Expr) -> pl.Expr:
-    return pl.format("{}%", (x.fill_null(0.0) * 100).round(0).cast(pl.Int64))
+    return pl.format("{}%", _pct_int(x))
 
 
 def fatigue_window(for_date: date, days: int) -> tuple:

@@ -6,11 +6,14 @@ use), so another site cannot make the browser send it. `api.guard` refuses a sta
 (sign in, sign out, feedback with the cookie) whose Origin / Sec-Fetch-Site is another site, so a
 page elsewhere cannot sign the victim in with the attacker's key or out; and it gives every page a
 strict Content-Security-Policy, frame-ancestors 'none', nosniff and a same-origin Referrer-Policy.
+
+Pages speak zh-CN unless `?lang=` or `Accept-Language` asks for English (`api.i18n.choose_locale`);
+a `?lang=` choice (the header's language switch) is remembered in a cookie for the next pages.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,12 +21,47 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import Caller, identify
 from api.clock import platform_today
 from api.errors import ApiError
+from api.i18n import LANGUAGE_TAGS, Messages, choose_locale, messages, supported
 from api.render import admin_page, login_page, message_page, shop_page, supplier_page
 from api.snapshot import Snapshot
 
 router = APIRouter(include_in_schema=False)
 HOME_OF = {"shopkeeper": "/shop", "supplier": "/supplier", "admin": "/admin"}
 MAX_FORM_BYTES = 4096
+LANG_COOKIE = "circlebuy_lang"
+LANG_COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+
+def page_messages(request: Request) -> Messages:
+    """The locale of this page: ?lang=, else the remembered choice, else Accept-Language, else zh-CN."""
+    locale = choose_locale(
+        request.query_params.get("lang"),
+        request.headers.get("accept-language"),
+        request.cookies.get(LANG_COOKIE),
+    )
+    return messages(locale)
+
+
+def _here(request: Request) -> str:
+    """This page's path and query without `lang`, for the language switch."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return request.url.path + (f"?{urlencode(params)}" if params else "")
+
+
+def _remember_lang(request: Request, response: Response) -> Response:
+    """A supported ?lang= is kept in a cookie, so the next pages (and the sign-in) speak it too."""
+    chosen = supported(request.query_params.get("lang"))
+    if chosen:
+        response.set_cookie(
+            LANG_COOKIE,
+            LANGUAGE_TAGS[chosen],
+            max_age=LANG_COOKIE_MAX_AGE_S,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.state.settings.cookie_secure,
+            path="/",
+        )
+    return response
 
 
 def page_caller(request: Request) -> Caller | None:
@@ -39,41 +77,57 @@ def page_caller(request: Request) -> Caller | None:
     return caller
 
 
-def _who(caller: Caller) -> str:
-    return f"{caller.role} {caller.subject}"
+def _who(caller: Caller, m: Messages) -> str:
+    _ = m.gettext
+    role = {"shopkeeper": _("Shopkeeper"), "supplier": _("Supplier"), "admin": _("Admin")}
+    return f"{role.get(caller.role, caller.role)} {caller.subject}"
 
 
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
 
-def _html(text: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
+def _html(request: Request, m: Messages, text: str, status: int = 200) -> HTMLResponse:
+    headers = {"Cache-Control": "no-store", "Content-Language": m.tag, "Vary": "Accept-Language, Cookie"}
+    return _remember_lang(request, HTMLResponse(text, status_code=status, headers=headers))
+
+
+def _key_refused(m: Messages, exc: ApiError) -> str:
+    """Why the sign-in refused a key, in the page's language."""
+    _ = m.gettext
+    if exc.code == "unknown_key":
+        return _("This key is not known; ask for a key with `circlebuy keys create`.")
+    if exc.code == "revoked_key":
+        return _("This key was revoked; ask for a new one.")
+    return _("This key cannot sign in.")
 
 
 @router.get("/")
 async def index(request: Request) -> Response:
     caller = page_caller(request)
-    return RedirectResponse(HOME_OF[caller.role], status_code=303) if caller else _to_login()
+    response = RedirectResponse(HOME_OF[caller.role], status_code=303) if caller else _to_login()
+    return _remember_lang(request, response)
 
 
 @router.get("/login")
 async def login_form(request: Request) -> Response:
-    return _html(login_page())
+    m = page_messages(request)
+    return _html(request, m, login_page(m))
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    m = page_messages(request)
     raw = await request.body()
     if len(raw) > MAX_FORM_BYTES:
-        return _html(login_page("That is not a key (too long)."), 400)
+        return _html(request, m, login_page(m, m.gettext("That is not a key (too long).")), 400)
     key = (parse_qs(raw.decode("utf-8", errors="replace")).get("key") or [""])[0].strip()
     try:
         caller = identify(request.app.state.keys, key) if key else None
     except ApiError as exc:
-        return _html(login_page(exc.detail), 401)
+        return _html(request, m, login_page(m, _key_refused(m, exc)), 401)
     if caller is None:
-        return _html(login_page("Paste your key first."), 401)
+        return _html(request, m, login_page(m, m.gettext("Paste your key first.")), 401)
     settings = request.app.state.settings
     response = RedirectResponse(HOME_OF[caller.role], status_code=303)
     response.set_cookie(
@@ -98,13 +152,20 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _snapshot_or_page(request: Request, caller: Caller):
+def _snapshot_or_page(request: Request, caller: Caller, m: Messages):
     snap = request.app.state.live.current
     if snap is None:
-        return None, _html(
-            message_page("Not ready", "No snapshot is loaded yet; try again in a minute.", _who(caller)), 503
+        page = message_page(
+            m, m.gettext("Not ready"), m.gettext("No snapshot is loaded yet; try again in a minute."),
+            _who(caller, m), _here(request),
         )
+        return None, _html(request, m, page, 503)
     return snap, None
+
+
+def _not_yours(request: Request, m: Messages, caller: Caller, text: str) -> HTMLResponse:
+    page = message_page(m, m.gettext("Not yours"), text, _who(caller, m), _here(request))
+    return _html(request, m, page, 403)
 
 
 def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[str, str], str]:
@@ -118,16 +179,17 @@ async def shop(request: Request, shopkeeper: str | None = None) -> Response:
     caller = page_caller(request)
     if caller is None:
         return _to_login()
-    snap, early = _snapshot_or_page(request, caller)
+    m = page_messages(request)
+    snap, early = _snapshot_or_page(request, caller, m)
     if early:
         return early
-    if caller.role == "shopkeeper" and shopkeeper in (None, caller.subject):
-        return _html(shop_page(snap, caller.subject, _who(caller), _marks(request, snap, caller.subject)))
-    if caller.is_admin and shopkeeper:
-        return _html(shop_page(snap, shopkeeper, _who(caller), _marks(request, snap, shopkeeper)))
-    return _html(
-        message_page("Not yours", "This page shows a shopkeeper's own groups only.", _who(caller)), 403
-    )
+    whose = caller.subject if caller.role == "shopkeeper" and shopkeeper in (None, caller.subject) else None
+    if whose is None and caller.is_admin and shopkeeper:
+        whose = shopkeeper
+    if whose is None:
+        return _not_yours(request, m, caller, m.gettext("This page shows a shopkeeper's own groups only."))
+    marks = _marks(request, snap, whose)
+    return _html(request, m, shop_page(snap, whose, _who(caller, m), marks, m, _here(request)))
 
 
 @router.get("/supplier")
@@ -135,17 +197,17 @@ async def supplier(request: Request, supplier: str | None = None) -> Response:
     caller = page_caller(request)
     if caller is None:
         return _to_login()
-    snap, early = _snapshot_or_page(request, caller)
+    m = page_messages(request)
+    snap, early = _snapshot_or_page(request, caller, m)
     if early:
         return early
     limit = request.app.state.settings.chart_campaigns
-    if caller.role == "supplier" and supplier in (None, caller.subject):
-        return _html(supplier_page(snap, caller.subject, _who(caller), limit))
-    if caller.is_admin and supplier:
-        return _html(supplier_page(snap, supplier, _who(caller), limit))
-    return _html(
-        message_page("Not yours", "This page shows a supplier's own products only.", _who(caller)), 403
-    )
+    whose = caller.subject if caller.role == "supplier" and supplier in (None, caller.subject) else None
+    if whose is None and caller.is_admin and supplier:
+        whose = supplier
+    if whose is None:
+        return _not_yours(request, m, caller, m.gettext("This page shows a supplier's own products only."))
+    return _html(request, m, supplier_page(snap, whose, _who(caller, m), limit, m, _here(request)))
 
 
 @router.get("/admin")
@@ -153,9 +215,10 @@ async def admin(request: Request) -> Response:
     caller = page_caller(request)
     if caller is None:
         return _to_login()
-    snap, early = _snapshot_or_page(request, caller)
+    m = page_messages(request)
+    snap, early = _snapshot_or_page(request, caller, m)
     if early:
         return early
     if not caller.is_admin:
-        return _html(message_page("Not yours", "This page is for admin keys.", _who(caller)), 403)
-    return _html(admin_page(snap, _who(caller)))
+        return _not_yours(request, m, caller, m.gettext("This page is for admin keys."))
+    return _html(request, m, admin_page(snap, _who(caller, m), m, _here(request)))

@@ -5,6 +5,9 @@ from the declared signature below (path, query, security, response model) and ma
 but each request goes to `fast_group_picks`, which calls the very same dependency functions
 (`key_auth`, `live_snapshot`) and checks directly instead of through FastAPI's per-request
 dependency solver (which costs more than the whole rest of the request; see BENCHMARKS.md).
+
+Each pick's `reason` is rendered in zh-CN unless `?lang=` or `Accept-Language` asks for English
+(`api.i18n.choose_locale`); the body carries `reason_code` and `reason_args` in every locale.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from api.auth import Caller, CallerDep, SnapshotDep, check_group, key_auth, live_snapshot
 from api.clock import DAY_PATTERN, parse_day_param
 from api.errors import NotFound
+from api.i18n import LANGUAGE_TAGS, choose_locale
 from api.schemas import ERRORS, PicksOut
 from api.snapshot import Snapshot
 
@@ -36,18 +40,21 @@ class PreparedRoute(APIRoute):
 router = APIRouter(tags=["picks"], route_class=PreparedRoute)
 
 
-def picks_response(caller: Caller, snap: Snapshot, group_id: str, day: dt.date | None) -> Response:
-    """Check the caller may read the group, then answer with the prepared body for that day."""
+def picks_response(
+    caller: Caller, snap: Snapshot, group_id: str, day: dt.date | None, locale: str
+) -> Response:
+    """Check the caller may read the group, then answer with the prepared body for that day and locale."""
     check_group(caller, snap, group_id)
     iso = day.isoformat() if day else None
-    body = snap.picks_body(group_id, iso)
+    body = snap.picks_body(group_id, iso, locale)
     if body is None:
         raise NotFound(
             f"no picks for {iso} in snapshot {snap.run_id}; dates held: "
             f"{', '.join(snap.picks_dates) or 'none'}",
             code="no_picks_for_date",
         )
-    return Response(body, media_type="application/json")
+    headers = {"Content-Language": LANGUAGE_TAGS[locale], "Vary": "Accept-Language"}
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def parse_date_param(raw: str | None) -> dt.date | None:
@@ -63,17 +70,29 @@ async def group_picks(
         str | None,
         Query(pattern=DAY_PATTERN, description="YYYY-MM-DD exactly; default: the snapshot's latest"),
     ] = None,
+    lang: Annotated[
+        str | None,
+        Query(description="zh-CN (default) or en: the language of `reason`; wins over Accept-Language"),
+    ] = None,
+    accept_language: Annotated[
+        str | None, Header(description="e.g. `en`, `en-US,en;q=0.9`: English reasons; default zh-CN")
+    ] = None,
 ) -> Response:
     """Today's picks for one group, with a reason per pick (the group's shopkeeper, or admin)."""
-    return picks_response(caller, snap, group_id, parse_date_param(date))
+    locale = choose_locale(lang, accept_language)
+    return picks_response(caller, snap, group_id, parse_date_param(date), locale)
 
 
 async def fast_group_picks(request: Request) -> Response:
     """The same steps as `group_picks`, in the same order, without the generic dependency solver."""
     caller = await key_auth(request)
     snap = await live_snapshot(request)
-    day = parse_date_param(request.query_params.get("date")) if request.scope["query_string"] else None
-    return picks_response(caller, snap, request.path_params["group_id"], day)
+    day, lang = None, None
+    if request.scope["query_string"]:
+        params = request.query_params
+        day, lang = parse_date_param(params.get("date")), params.get("lang")
+    locale = choose_locale(lang, request.headers.get("accept-language"))
+    return picks_response(caller, snap, request.path_params["group_id"], day, locale)
 
 
 group_picks.__prepared__ = fast_group_picks  # type: ignore[attr-defined]

@@ -1,7 +1,11 @@
 // Mark a pick posted / skipped: POST the feedback with an Idempotency-Key that stays the same
 // for retries of the same tap (the cookie carries the key; nothing secret is in the page).
+// What it says comes from the page's data-msg-* attributes, in the page's language.
 (function () {
   "use strict";
+  function msg(name, fallback) {
+    return (document.body && document.body.dataset[name]) || fallback;
+  }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "k" + Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
@@ -24,13 +28,13 @@
       if (res.status === 202) {
         card.classList.remove("done-posted", "done-skip");
         card.classList.add("done-" + action);
-        status.textContent = action === "posted" ? "已发 · posted ✓" : "已跳过 · skipped";
+        status.textContent = action === "posted" ? msg("msgPosted", "posted ✓") : msg("msgSkip", "skipped");
       } else {
         const body = await res.json().catch(() => ({}));
-        status.textContent = "failed: " + (body.detail || res.status);
+        status.textContent = msg("msgFailed", "failed:") + " " + (body.detail || res.status);
       }
     } catch (err) {
-      status.textContent = "network error, tap again";
+      status.textContent = msg("msgNetwork", "network error, tap again");
     } finally {
       card.querySelectorAll("button").forEach((b) => (b.disabled = false));
     }

@@ -100,11 +100,14 @@ def test_picks_content(client: TestClient, keys: dict[str, str]) -> None:
         "product_id": "P1",
         "name": "有机鸡蛋 30枚",
         "category": "fresh",
+        "category_name": "生鲜",
         "price": 29.9,
         "campaign_id": "C1",
         "closes_at": "2026-11-23T20:00:00+08:00",
         "slot": "hot",
-        "reason": "G1 的成员最近常买这类商品 (#1)",
+        "reason": "杭州有38个群近7天下过单",
+        "reason_code": "hot_city",
+        "reason_args": {"groups": 38, "city": "杭州"},
         "score": 1.0,
     }
     same_day = client.get("/v1/groups/G1/picks?date=2026-11-22", headers=bearer(keys["S1"]))
@@ -177,12 +180,16 @@ def test_prepared_route_matches_the_declared_endpoint(home: Home, keys: dict[str
         ("/v1/groups/NOPE/picks", "admin"),
         ("/v1/groups/G1/picks?date=2026-01-01", "admin"),
         ("/v1/groups/G1/picks", None),
+        ("/v1/groups/G1/picks?lang=en", "S1"),
+        ("/v1/groups/G1/picks?date=2026-11-22&lang=fr", "S1"),
     ]
     with TestClient(create_app(home, FAST)) as fast, TestClient(plain) as slow:
         for url, who in cases:
-            headers = bearer(keys[who]) if who else {}
-            a, b = fast.get(url, headers=headers), slow.get(url, headers=headers)
-            assert (a.status_code, a.json()) == (b.status_code, b.json()), url
+            for language in ({}, {"Accept-Language": "en-US,en;q=0.9"}):
+                headers = (bearer(keys[who]) if who else {}) | language
+                a, b = fast.get(url, headers=headers), slow.get(url, headers=headers)
+                assert (a.status_code, a.json()) == (b.status_code, b.json()), (url, language)
+                assert a.headers.get("content-language") == b.headers.get("content-language"), url
         bad_fast = fast.get("/v1/groups/G1/picks?date=soon", headers=bearer(keys["S1"]))
         bad_slow = slow.get("/v1/groups/G1/picks?date=soon", headers=bearer(keys["S1"]))
         assert bad_fast.status_code == bad_slow.status_code == 422

@@ -226,5 +226,7 @@ def test_a_zero_suggestion_with_a_positive_median_says_why(tmp_path) -> None:
         assert "critical ratio 0.05" in note and "5% quantile" in note and "presale_curve" in note
         assert rows["P1"]["suggestion_note"] == ""  # a non-zero suggestion needs no note
         client.post("/login", data={"key": key})
-        page = client.get("/supplier").text
-        assert "critical ratio" in page and "critical ratio 0.05 (margin / price)" in page
+        page = client.get("/supplier").text  # in Chinese by default
+        assert "临界比" in page and "临界比 0.05（毛利 / 售价）" in page and "5% 分位" in page
+        page = client.get("/supplier?lang=en").text
+        assert "Critical ratio" in page and "critical ratio 0.05 (margin / price)" in page

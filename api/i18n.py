@@ -1,0 +1,173 @@
+"""Locales for people: zh-CN by default, English on request; pick reasons rendered from code + numbers.
+
+The catalogs are gettext .po files in `api/locale/<locale>/LC_MESSAGES/messages.po`, read with
+Babel on first use (no compile step to forget). Their message contexts:
+
+- `reason`: msgid is a reason code (`recsys.picks.REASON_CODES`), msgstr the sentence with `{name}`
+  placeholders for its numbers (`reason_args`). Codes in `PLURAL_ARG` are plural entries: the
+  count named there chooses the form (English "once" / "3 times"; Chinese has one form).
+- `category`, `city`, `group_kind`, `slot`: msgid is the data's code, msgstr its display name,
+  matched without regard to case (`hangzhou` is Hangzhou); a value without an entry (a real city
+  already written in Chinese) is shown as it is.
+- no context: the pages' text; msgid is the English text, so English needs no entry.
+
+The locale of a request: `?lang=` when it names a supported language, else the best of
+`Accept-Language` by q-value, else zh-CN.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+from babel.core import parse_locale
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import Translations
+
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+LANGUAGE_TAGS = {"zh_CN": "zh-CN", "en": "en"}  # BCP 47: Content-Language, <html lang>
+_BY_LANGUAGE = {"zh": "zh_CN", "en": "en"}  # zh-TW / zh-Hant read zh-CN better than English
+# the count that chooses the plural form of a reason's sentence
+PLURAL_ARG = {
+    "regular_recent": "orders",
+    "young_group_own": "orders",
+    "hot_city": "groups",
+    "hot_platform": "groups",
+    "new_responding": "groups",
+}
+# reason args that are codes with a display name: arg -> message context
+TERM_ARGS = {"category": "category", "city": "city", "kind": "group_kind"}
+MAX_LANGUAGE_RANGES = 16  # of an Accept-Language header; the rest is ignored
+
+
+@dataclass(frozen=True)
+class Messages:
+    """One locale's catalog: page text, display names of codes and pick reasons."""
+
+    locale: str
+    catalog: Catalog
+    translations: Translations
+    terms: dict[tuple[str, str], str]  # (context, code in lower case) -> display name
+
+    @property
+    def tag(self) -> str:
+        return LANGUAGE_TAGS[self.locale]
+
+    def gettext(self, msgid: str) -> str:
+        """Page text: the translation of the English `msgid` (itself when there is none)."""
+        return self.translations.gettext(msgid)
+
+    def term(self, context: str, code: str | None) -> str:
+        """The display name of a code (category, city, group kind); the code itself when it has none."""
+        if code is None:
+            return ""
+        return self.terms.get((context, code.casefold()), code)
+
+    def has_reason(self, code: str) -> bool:
+        message = self.catalog.get(code, context="reason")
+        if message is None:
+            return False
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        return all(forms) and message.pluralizable == (code in PLURAL_ARG)
+
+    def reason(self, code: str | None, args: dict[str, Any] | None, fallback: str = "") -> str:
+        """The sentence for a reason code with its numbers; `fallback` (the published English) when
+        the code has no entry here or a number it quotes is missing."""
+        if not code or args is None or not self.has_reason(code):
+            return fallback
+        try:
+            if code in PLURAL_ARG:
+                template = self.translations.npgettext("reason", code, code, int(args[PLURAL_ARG[code]]))
+            else:
+                template = self.translations.pgettext("reason", code)
+            return template.format_map({name: self._value(name, value) for name, value in args.items()})
+        except (KeyError, IndexError, TypeError, ValueError):
+            return fallback
+
+    def _value(self, name: str, value: Any) -> str:
+        if value is None:
+            raise ValueError(f"reason arg {name} is null")
+        if name in TERM_ARGS:
+            return self.term(TERM_ARGS[name], str(value))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
+        return format_decimal(value, locale=self.locale)
+
+
+@cache
+def messages(locale: str = DEFAULT_LOCALE) -> Messages:
+    """The catalog of a supported locale, read once per process."""
+    if locale not in LOCALES:
+        raise ValueError(f"unsupported locale {locale!r}; expected one of {', '.join(LOCALES)}")
+    po = resources.files("api").joinpath("locale", locale, "LC_MESSAGES", "messages.po")
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    terms = {
+        (m.context, m.id.casefold()): m.string
+        for m in catalog
+        if m.context not in (None, "reason") and isinstance(m.id, str) and m.string
+    }
+    return Messages(locale, catalog, Translations(fp=buf), terms)
+
+
+def supported(tag: str | None) -> str | None:
+    """The supported locale for a language tag (zh, zh-CN, zh_Hans, en-GB, ...), or None."""
+    if not tag:
+        return None
+    try:
+        language = parse_locale(tag.strip().replace("-", "_"))[0].lower()
+    except (ValueError, TypeError):
+        return None
+    return _BY_LANGUAGE.get(language)
+
+
+@lru_cache(maxsize=512)
+def from_accept_language(header: str | None) -> str | None:
+    """The best supported locale of an Accept-Language header by q-value (ties: the first), or None."""
+    if not header:
+        return None
+    ranked = []
+    for position, part in enumerate(header.split(",")[:MAX_LANGUAGE_RANGES]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            ranked.append((-q, position, tag.strip()))
+    for _, _, tag in sorted(ranked):
+        found = DEFAULT_LOCALE if tag == "*" else supported(tag)
+        if found:
+            return found
+    return None
+
+
+def choose_locale(lang: str | None, accept_language: str | None, remembered: str | None = None) -> str:
+    """`?lang=` if it names a supported language, else a remembered choice (the pages' cookie), else
+    the best of Accept-Language, else zh-CN."""
+    return supported(lang) or supported(remembered) or from_accept_language(accept_language) or DEFAULT_LOCALE
+
+
+def parse_args(text: str | None) -> dict[str, Any] | None:
+    """A published `reason_args` cell (JSON object text) as a dict; None when null; ValueError if not."""
+    if text is None:
+        return None
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object; got {type(value).__name__}")
+    return value

@@ -1,0 +1,326 @@
+"""Chinese by default, English on request: pick reasons rendered from code + numbers, the catalogs
+complete for every reason code, term and page text, the locale negotiated, the stale-list banner."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from datetime import date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+import pytest
+from babel.messages.extract import extract_from_file
+from fastapi.testclient import TestClient
+
+import api.render
+from api.app import create_app
+from api.i18n import LOCALES, PLURAL_ARG, choose_locale, from_accept_language, messages
+from api.keys import create_key
+from api.render import stale_banner
+from api.snapshot import load_snapshot
+from api.testing import small_world, write_snapshot
+from pipelines.contract import CATEGORIES, GROUP_KINDS
+from pipelines.errors import SnapshotError
+from pipelines.generate.config import CITIES
+from pipelines.home import Home
+from recsys.picks import REASON_CODES, SLOTS, with_reasons
+from tests.api.conftest import FAST, bearer
+from tests.recsys.test_picks_reasons import EXPECTED_ARGS, reason_frame
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+DAY = date(2026, 11, 22)  # small_world's day
+TZ = api.render.TZ
+
+
+def picks_of(client: TestClient, key: str, query: str = "", headers: dict | None = None) -> list[dict]:
+    r = client.get(f"/v1/groups/G1/picks{query}", headers=bearer(key) | (headers or {}))
+    assert r.status_code == 200, r.text
+    return r.json()["picks"]
+
+
+# --- the catalogs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_reason_code_has_a_translation_that_quotes_only_its_numbers(locale):
+    m = messages(locale)
+    for code, arg_names in REASON_CODES.items():
+        assert m.has_reason(code), f"{locale}: no translation of reason {code} (or its plural forms are off)"
+        message = m.catalog.get(code, context="reason")
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        for form in forms:
+            fields = {name for _, name, _, _ in string.Formatter().parse(form) if name}
+            assert fields <= set(arg_names), f"{locale} {code}: {fields - set(arg_names)} are not its numbers"
+        if code in PLURAL_ARG:
+            assert PLURAL_ARG[code] in arg_names
+
+
+def test_a_code_without_a_translation_fails_the_completeness_check():
+    assert not messages("zh_CN").has_reason("made_up_code")
+    assert messages("zh_CN").reason("made_up_code", {"n": 1}, "the English") == "the English"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_category_group_kind_and_slot_has_a_name(locale):
+    m = messages(locale)
+    for context, codes in (("category", CATEGORIES), ("group_kind", GROUP_KINDS), ("slot", SLOTS)):
+        for code in codes:
+            assert m.catalog.get(code, context=context) is not None, f"{locale}: no {context} {code}"
+    if locale == "zh_CN":
+        assert all(CJK.search(m.term("city", c)) for c in CITIES)  # the generator's cities, in Chinese
+        assert all(CJK.search(m.term("category", c)) for c in CATEGORIES)
+
+
+def test_every_page_text_has_a_chinese_translation_and_none_is_left_over():
+    used = set()
+    for module in ("render.py", "routes/pages.py"):
+        path = Path(str(resources.files("api").joinpath(module)))
+        found = extract_from_file("python", path, keywords={"_": None, "gettext": None})
+        used |= {msgid for _, msgid, _, _ in found}
+    zh = messages("zh_CN").catalog
+    kept = {m.id for m in zh if m.id and m.context is None}
+    missing = sorted(msgid for msgid in used if not (zh.get(msgid) and zh.get(msgid).string))
+    assert not missing, f"page text without a zh_CN translation: {missing}"
+    assert kept <= used, f"zh_CN entries no page uses: {sorted(kept - used)}"
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def test_every_reason_kind_reads_as_chinese_by_default_with_its_numbers():
+    m = messages()
+    for code, args in EXPECTED_ARGS.items():  # one of every kind with_reasons gives
+        text = m.reason(code, args)
+        assert CJK.search(text) and not ENGLISH_WORD.search(text), (code, text)
+        for name, value in args.items():
+            if isinstance(value, int):
+                assert str(value) in text, (code, name, text)
+    replenish = m.reason("replenish_due", {"cycle_days": 6, "last_days": 6})
+    assert replenish == "群里大约每6天回购一次，上次是6天前"
+    assert m.reason("hot_city", {"groups": 38, "city": "Hangzhou"}) == "杭州有38个群近7天下过单"
+    assert m.reason("hot_city", {"groups": 2, "city": "hangzhou"}) == "杭州有2个群近7天下过单"  # any case
+    # a city without an entry (real data, already in Chinese) is shown as it is written
+    assert m.reason("hot_city", {"groups": 38, "city": "嘉兴"}) == "嘉兴有38个群近7天下过单"
+    assert m.reason("hot_category", {"pct": 12, "category": "snacks"}) == "群里12%的订单是零食"
+    assert m.reason("peers_new_group", {"pct": 42, "kind": "hot_items", "city": "Ningbo"}) == (
+        "新群：宁波42%的爆品群近4周买过"
+    )
+    assert m.reason("hot_platform", {"groups": 12345}) == "平台上有12,345个群近4周下过单"
+
+
+def test_english_catalog_says_what_recsys_publishes_in_the_reason_column():
+    en = messages("en")
+    out = with_reasons(reason_frame())
+    for code, _args, reason in out.select("reason_code", "reason_args", "reason").iter_rows():
+        assert en.reason(code, EXPECTED_ARGS[code]) == reason, code
+    assert en.reason("regular_recent", {"orders": 1}) == "your members ordered it once in the last 30 days"
+    assert en.reason("hot_city", {"groups": 1, "city": "Hangzhou"}) == (
+        "1 group in Hangzhou ordered it in the last 7 days"
+    )
+
+
+def test_a_missing_number_falls_back_to_the_published_sentence():
+    m = messages()
+    assert m.reason("replenish_due", {"cycle_days": 6}, "fallback") == "fallback"
+    assert m.reason("hot_city", {"groups": 3, "city": None}, "fallback") == "fallback"
+    assert m.reason(None, None, "legacy text") == "legacy text"
+
+
+# --- negotiation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("en", "en"),
+        ("en-US,en;q=0.9", "en"),
+        ("fr-CH, fr;q=0.9, en;q=0.8, *;q=0.5", "en"),
+        ("en;q=0.5, zh-CN;q=0.8", "zh_CN"),
+        ("zh-TW,zh;q=0.9", "zh_CN"),
+        ("zh-Hans-CN", "zh_CN"),
+        ("en;q=0, fr", "zh_CN"),  # q=0 means "not English"
+        ("fr", "zh_CN"),
+        ("*", "zh_CN"),
+        (";;,q=x,,", "zh_CN"),
+        (None, "zh_CN"),
+    ],
+)
+def test_accept_language_is_negotiated_by_q_value(header, expected):
+    assert choose_locale(None, header) == expected
+
+
+def test_lang_parameter_wins_and_an_unknown_one_is_ignored():
+    assert choose_locale("en", "zh-CN") == "en"
+    assert choose_locale("zh-CN", "en") == "zh_CN"
+    assert choose_locale("zh", None) == "zh_CN"
+    assert choose_locale("fr", None) == "zh_CN"
+    assert choose_locale("klingon!", "en") == "en"  # not a language we speak: the header decides
+    assert from_accept_language("en-GB") == "en"
+
+
+# --- the picks route ------------------------------------------------------------------------------
+
+
+def test_picks_are_chinese_by_default_and_carry_code_and_numbers(client: TestClient, keys: dict[str, str]):
+    r = client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
+    assert r.headers["content-language"] == "zh-CN" and "Accept-Language" in r.headers["vary"]
+    picks = r.json()["picks"]
+    for p in picks:
+        assert CJK.search(p["reason"]) and not ENGLISH_WORD.search(p["reason"]), p["reason"]
+        assert p["reason_code"] in REASON_CODES and isinstance(p["reason_args"], dict)
+        assert CJK.search(p["category_name"])
+    assert picks[2]["reason"] == "群里大约每6天回购一次，上次是6天前"
+    assert picks[2]["reason_args"] == {"cycle_days": 6, "last_days": 6}
+
+
+def test_accept_language_en_gives_english_and_lang_wins_over_it(client: TestClient, keys: dict[str, str]):
+    en = picks_of(client, keys["S1"], headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert en[2]["reason"] == "your group re-orders it about every 6 days; last order 6 days ago"
+    assert en[0]["reason"] == "38 groups in 杭州 ordered it in the last 7 days"
+    assert en[0]["category_name"] == "Fresh"
+    assert [p["reason_args"] for p in en] == [p["reason_args"] for p in picks_of(client, keys["S1"])]
+    zh = picks_of(client, keys["S1"], "?lang=zh-CN", {"Accept-Language": "en"})
+    assert zh[2]["reason"] == "群里大约每6天回购一次，上次是6天前"
+    asked = bearer(keys["S1"]) | {"Accept-Language": "zh"}
+    by_param = client.get("/v1/groups/G1/picks?lang=en", headers=asked)
+    assert by_param.headers["content-language"] == "en" and by_param.json()["picks"] == en
+    dated = picks_of(client, keys["S1"], "?date=2026-11-22&lang=en")
+    assert dated == en
+
+
+def test_unknown_lang_falls_back_to_chinese(client: TestClient, keys: dict[str, str]):
+    assert picks_of(client, keys["S1"], "?lang=fr") == picks_of(client, keys["S1"])
+    assert picks_of(client, keys["S1"], headers={"Accept-Language": "de-DE"}) == picks_of(client, keys["S1"])
+
+
+def _write(tmp_path: Path, picks: pl.DataFrame) -> Path:
+    home = Home(tmp_path / "h").ensure()
+    return write_snapshot(home, {**small_world(), "picks": picks}, run_id="r", publish=False)
+
+
+def test_a_snapshot_published_before_reason_codes_serves_its_reasons_as_they_are(tmp_path: Path):
+    legacy = small_world()["picks"].drop("reason_code", "reason_args").with_columns(
+        reason=pl.format("{} 的成员最近常买这类商品", pl.col("group_id"))
+    )
+    snap = load_snapshot(_write(tmp_path, legacy))
+    for locale in LOCALES:
+        first = json.loads(snap.picks_body("G1", None, locale))["picks"][0]
+        assert first["reason"] == "G1 的成员最近常买这类商品"
+        assert first["reason_code"] is None and first["reason_args"] is None
+
+
+def test_a_code_this_service_does_not_know_serves_the_published_english(tmp_path: Path):
+    picks = small_world()["picks"].with_columns(reason_code=pl.lit("from_the_future"))
+    snap = load_snapshot(_write(tmp_path, picks))
+    first = json.loads(snap.picks_body("G1", None))["picks"][0]
+    assert first["reason"] == "38 groups in 杭州 ordered it in the last 7 days"
+    assert first["reason_code"] == "from_the_future"
+
+
+def test_reason_args_that_are_not_a_json_object_are_refused(tmp_path: Path):
+    picks = small_world()["picks"].with_columns(reason_args=pl.lit("[1, 2"))
+    with pytest.raises(SnapshotError, match=r"picks.parquet: reason_args must be a JSON object"):
+        load_snapshot(_write(tmp_path, picks))
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+def test_pages_are_chinese_by_default_and_english_on_request(client: TestClient):
+    zh = client.get("/login")
+    assert zh.headers["content-language"] == "zh-CN" and '<html lang="zh-CN">' in zh.text
+    assert "登录" in zh.text and "Sign in" not in zh.text
+    en = client.get("/login", headers={"Accept-Language": "en"})
+    assert '<html lang="en">' in en.text and "Sign in" in en.text and "登录" not in en.text
+    assert "Sign in" in client.get("/login?lang=en", headers={"Accept-Language": "zh-CN"}).text
+
+
+def test_the_language_switch_is_remembered(client: TestClient, keys: dict[str, str]):
+    client.post("/login", data={"key": keys["S1"]})
+    page = client.get("/shop")
+    assert "退出登录" in page.text and 'href="/shop?lang=en"' in page.text
+    english = client.get("/shop?lang=en")
+    assert "Sign out" in english.text and "circlebuy_lang=en" in english.headers["set-cookie"]
+    again = client.get("/shop")  # no ?lang= now: the cookie keeps English
+    assert "Sign out" in again.text and "your members ordered it 3 times in the last 30 days" in again.text
+    assert "退出登录" in client.get("/shop?lang=zh-CN").text
+
+
+def test_login_errors_speak_the_page_language(client: TestClient):
+    r = client.post("/login", data={"key": "cb_bad_key"})
+    assert r.status_code == 401 and "这个密钥无效" in r.text
+    r = client.post("/login", data={"key": "cb_bad_key"}, headers={"Accept-Language": "en"})
+    assert r.status_code == 401 and "not known" in r.text
+
+
+def test_supplier_page_labels_and_chart_legends_are_localised(client: TestClient, keys: dict[str, str]):
+    client.post("/login", data={"key": keys["SUP1"]})
+    zh = client.get("/supplier").text
+    for text in ("SUP1 的需求预测", "已拼单", "建议备货 200", "P10–P90 区间", "<th>仓库</th>", "退出登录"):
+        assert text in zh, text
+    en = client.get("/supplier?lang=en").text
+    for text in ("Demand for SUP1", "Pooled so far", "Suggested 200", "P10–P90 range", "<th>Warehouse</th>"):
+        assert text in en, text
+
+
+def test_shopkeeper_page_in_chinese_names_categories_slots_and_cities(client, keys, monkeypatch):
+    monkeypatch.setattr(api.render, "platform_now", lambda: datetime(2026, 11, 22, 10, tzinfo=TZ))
+    client.post("/login", data={"key": keys["S1"]})
+    text = client.get("/shop").text
+    for expected in ("今日推荐", "群 G1", "<small>杭州</small>", "生鲜", "热卖", "该补货"):
+        assert expected in text, expected
+    for expected in ("杭州有38个群近7天下过单", "群里12%的订单是日用百货"):
+        assert expected in text, expected
+    assert 'class="banner"' not in text and " disabled" not in text
+
+
+# --- the stale-list banner ------------------------------------------------------------------------
+
+
+def _shop(home: Home, now: datetime, monkeypatch) -> str:
+    monkeypatch.setattr(api.render, "platform_now", lambda: now)
+    key = create_key(home, "shopkeeper", "S1")
+    with TestClient(create_app(home, FAST)) as c:
+        c.post("/login", data={"key": key})
+        return c.get("/shop").text
+
+
+def test_a_list_that_is_not_for_today_says_so_and_turns_the_buttons_off(home: Home, monkeypatch):
+    later = datetime(2026, 11, 25, 9, tzinfo=TZ)
+    text = _shop(home, later, monkeypatch)
+    assert 'class="banner"' in text and "这是2026-11-22的推荐，不是今天（2026-11-25）的" in text
+    assert text.count('data-action="posted" disabled') == text.count('data-action="posted"') == 5
+
+
+def test_a_pick_whose_cutoff_passed_is_marked_closed_and_cannot_be_marked(tmp_path: Path, monkeypatch):
+    world = small_world()
+    morning = datetime(DAY.year, DAY.month, DAY.day, 9)
+    world["campaigns"] = world["campaigns"].with_columns(  # C1 (P1) closed at 09:00 today
+        closes_at=pl.when(pl.col("campaign_id") == "C1")
+        .then(pl.lit(morning).dt.replace_time_zone("Asia/Shanghai"))
+        .otherwise(pl.col("closes_at"))
+    )
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r")
+    text = _shop(home, datetime(DAY.year, DAY.month, DAY.day, 10, tzinfo=TZ), monkeypatch)
+    assert 'class="banner"' not in text  # the list is today's, and some cutoffs are still ahead
+    p1 = re.search(r'<li class="pick closed" data-group="G1" data-product="P1">.*?</li>', text)
+    assert p1 and "已截单 11-22 09:00" in p1.group(0) and 'data-action="posted" disabled' in p1.group(0)
+    p2 = re.search(r'<li class="pick" data-group="G1" data-product="P2">.*?</li>', text)
+    assert p2 and " disabled" not in p2.group(0)
+
+
+def test_the_banner_when_every_cutoff_has_passed():
+    now = datetime(2026, 11, 22, 21, tzinfo=TZ)
+    past = [now - timedelta(hours=1), now - timedelta(hours=2)]
+    zh, en = messages("zh_CN"), messages("en")
+    assert "截单时间都已过" in stale_banner(zh, "2026-11-22", now, past)
+    assert "Every cutoff on this list has passed" in stale_banner(en, "2026-11-22", now, past)
+    assert stale_banner(zh, "2026-11-22", now, [*past, now + timedelta(hours=1)]) == ""
+    assert stale_banner(zh, "2026-11-22", now, [*past, None]) == ""  # a pick without a cutoff
+    assert stale_banner(zh, "2026-11-22", now, []) == ""
+    assert "Marking posted / skip opens on that day" in stale_banner(en, "2026-11-23", now, past)
