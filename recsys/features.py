@@ -5,7 +5,7 @@ All set-based: each block is a polars aggregate over the signal joined on (g, i)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -56,6 +56,13 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         g_days=pl.col("age").n_unique().cast(pl.Int64),
         g_days_28=pl.col("age").filter(pl.col("age") <= 28).n_unique().cast(pl.Int64),
         g_last_age=pl.col("age").min(),
+        g_first_age=pl.col("age").max(),
+    ).with_columns(
+        # the group's typical wait between order days: recency and rates in its own time unit
+        g_gap=pl.when(pl.col("g_days") >= 2).then(
+            (pl.col("g_first_age") - pl.col("g_last_age")) / (pl.col("g_days") - 1)
+        ),
+        g_day_rate=pl.col("g_days") / pl.col("g_first_age"),
     )
     cat_share = (
         d.join(shared["meta"].select("i", "category"), on="i")
@@ -103,12 +110,45 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
     out = out.with_columns(
         price_rel=pl.col("price") / pl.col("g_unit_price"),
         own_day_share=pl.col("own_days").fill_null(0) / pl.col("g_days"),
+        own_day_share_28=pl.col("own_days_28").fill_null(0) / pl.col("g_days_28"),
         own_recency_rel=pl.col("last_order_age") - pl.col("g_last_age"),
+        own_recency_gaps=pl.col("last_order_age") / pl.col("g_gap"),
         i_trend=pl.col("i_groups_7").fill_null(0) / (pl.col("i_groups_28").fill_null(0) / 4.0 + 1.0),
         on_sale=_on_sale(frames.get("campaigns"), signal, out),
+        **_shares(out, shared["active"]),
     )
     fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
-    return out.with_columns(pl.col(fill0).fill_null(0)).sort("g", "i")
+    out = out.with_columns(pl.col(fill0).fill_null(0))
+    # the signal's day on every row: with g it names a ranking query (a group at a cutoff)
+    cutoff = pl.lit((signal.cutoff_day - date(1970, 1, 1)).days, pl.Int32).alias("_cutoff")
+    return out.with_columns(*_within_group(out), cutoff).sort("g", "i")
+
+
+def _shares(frame: pl.DataFrame, active: dict[str, int]) -> dict[str, pl.Expr]:
+    """The item's buyers as a share of the groups active in the same window (1, 7, 28 days) and the
+    7-day share over the 28-day share: popularity that reads the same in a rush and in a lull."""
+    out = {}
+    for w in (1, 7, 28):
+        out[f"i_share_{w}"] = pl.col(f"i_groups_{w}").fill_null(0) / max(active[f"{w}"], 1)
+    smooth = 0.5
+    s7 = (pl.col("i_groups_7").fill_null(0) + smooth) / (active["7"] + smooth)
+    s28 = (pl.col("i_groups_28").fill_null(0) + smooth) / (active["28"] + smooth)
+    out["i_share_trend"] = s7 / s28
+    return out
+
+
+def _within_group(frame: pl.DataFrame) -> list[pl.Expr]:
+    """Every generator's score min-max scaled over the group's candidates (q_<name>, in [0, 1]):
+    the scale of a factor model's or a neighbourhood's score drifts from one fit to the next, its
+    place among the group's candidates does not."""
+    exprs = []
+    for c in frame.columns:
+        if not c.startswith("s_"):
+            continue
+        s = pl.col(c).cast(pl.Float64)
+        lo, hi = s.min().over("g"), s.max().over("g")
+        exprs.append(pl.when(hi > lo).then((s - lo) / (hi - lo)).otherwise(0.0).alias("q_" + c[2:]))
+    return exprs
 
 
 def _own(d: pl.DataFrame) -> pl.DataFrame:
@@ -122,6 +162,7 @@ def _own(d: pl.DataFrame) -> pl.DataFrame:
             own_lines_30=pl.col("lines").filter(pl.col("age") <= 30).sum(),
             own_members_30=pl.col("members").filter(pl.col("age") <= 30).sum(),
             own_days_30=(pl.col("age") <= 30).sum().cast(pl.Int64),
+            own_days_28=(pl.col("age") <= 28).sum().cast(pl.Int64),
             last_order_age=pl.col("age").min(),
             first_order_age=pl.col("age").max(),
         )
@@ -156,6 +197,9 @@ def _shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dict[str,
         i_groups_28=pl.col("g").filter(pl.col("age") <= 28).n_unique(),
         i_first_age=pl.col("age").max(),
     )
+    active = {
+        f"{w}": d.filter(pl.col("age") <= w)["g"].n_unique() for w in (1, 7, 28)
+    }  # groups with an order in each window: the denominators of the item shares
     city = signal.group_meta.select("g", "city")
     city_size = city.group_by("city").agg(city_groups=pl.len())
     city_item = (
@@ -179,6 +223,7 @@ def _shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dict[str,
         "city": city,
         "city_item": city_item,
         "item_resp": item_resp,
+        "active": active,
         "size": _group_sizes(frames["memberships"], signal),
     }
     signal._cache["feature_tables"] = tables
@@ -192,6 +237,7 @@ FEATURE_ZERO_FILL = (
     "own_lines_30",
     "own_members_30",
     "own_days_30",
+    "own_days_28",
     "posts",
     "responded",
     "posts_recent",
@@ -219,8 +265,8 @@ NON_FEATURES = ("g", "i", "category", "city", "label")
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:
-    """The numeric columns the ranker learns from."""
-    return [c for c in frame.columns if c not in NON_FEATURES]
+    """The numeric columns the ranker learns from (a leading underscore marks bookkeeping)."""
+    return [c for c in frame.columns if c not in NON_FEATURES and not c.startswith("_")]
 
 
 def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
