@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+FONTS_CJK ?= fonts-noto-cjk
 DEMO_HOME ?= demo-home
 DEMO_RAW  ?= demo-raw
 PORT ?= 8000
 
-.PHONY: install test demo bench lint browser clean
+.PHONY: install test demo bench lint browser fonts clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +27,22 @@ browser:
 	    || { echo "could not install chromium: browser tests need $(CHROMIUM)"; exit 1; }; \
 	fi
 
-test: $(STAMP) browser
+# CJK fonts (Debian fonts-noto-cjk) so that Chinese renders in the browser tests instead of tofu boxes.
+# Installed when no font covers Chinese; where apt is missing or we are not root it says so and goes on:
+# the glyph test (tests/api/test_api_pages.py) then skips, naming the missing font.
+fonts:
+	@if fc-list :lang=zh family 2>/dev/null | grep -q .; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "fonts: no apt-get here; install $(FONTS_CJK) (Noto Sans CJK) yourself, or the CJK glyph test skips"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "fonts: not root; run 'sudo apt-get install $(FONTS_CJK)', or the CJK glyph test skips"; \
+	else \
+	  echo "installing $(FONTS_CJK) (apt)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(FONTS_CJK) >/dev/null) || echo "fonts: could not install $(FONTS_CJK); the CJK glyph test skips"; \
+	fi
+
+test: $(STAMP) browser fonts
 	CIRCLEBUY_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -12,12 +12,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
+from api.exclusion_store import ExclusionStore
 from api.feedback_store import FeedbackStore
 from api.guard import GuardMiddleware
 from api.keys import KeyStore
 from api.live import LiveSnapshot, Watcher
 from api.metrics import AccessLog, Metrics, ObserveMiddleware
-from api.routes import demand, feedback, health, pages, picks
+from api.routes import admin, demand, feedback, health, pages, picks
+from api.served import ServedPicks
 from api.settings import Settings
 from pipelines.home import Home
 
@@ -49,9 +51,16 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
         home.ensure()
         app.state.keys = KeyStore(home)
         app.state.feedback = FeedbackStore(home)
+        app.state.exclusions = ExclusionStore(home)
+        app.state.served = ServedPicks(app.state.feedback, app.state.exclusions, settings)
         app.state.live = LiveSnapshot(home)
         await run_in_threadpool(app.state.live.check)
-        watcher = Watcher(app.state.live, app.state.keys, settings.watch_interval_s)
+        watcher = Watcher(
+            app.state.live,
+            app.state.keys,
+            settings.watch_interval_s,
+            also=(app.state.feedback.refresh, app.state.exclusions.refresh),
+        )
         watcher.start()
         try:
             yield
@@ -73,7 +82,7 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.access_log = access
     install_error_handlers(app)
-    for module in (picks, feedback, demand, health, pages):
+    for module in (picks, feedback, admin, demand, health, pages):
         app.include_router(module.router)
     app.add_api_route("/docs", docs_note, methods=["GET"], include_in_schema=False)
     app.add_api_route("/redoc", docs_note, methods=["GET"], include_in_schema=False)

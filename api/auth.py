@@ -158,3 +158,9 @@ def check_campaign(caller: Caller, snap: Snapshot, campaign_id: str) -> None:
             raise NotFound(f"campaign {campaign_id!r} is not in snapshot {snap.run_id}")
         return
     raise _wrong_role(caller, "read campaign demand")
+
+
+def check_admin(caller: Caller, what: str) -> None:
+    """Admin keys only; any other role gets 403 `wrong_role`."""
+    if not caller.is_admin:
+        raise Forbidden(f"a {caller.role} key cannot {what} (admin keys only)", code="wrong_role")

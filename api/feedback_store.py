@@ -22,7 +22,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from api.clock import TZ, platform_day, platform_now
@@ -56,7 +56,7 @@ class FeedbackStore:
     def __init__(self, home: Home):
         self.folder = home.landing / "feedback"
         self._seen: dict[str, FeedbackRecord] = {}
-        self._latest: dict[tuple[str, str], FeedbackRecord] = {}  # (group, product) -> last mark
+        self._latest: dict[str, dict[str, FeedbackRecord]] = {}  # group -> product -> its last mark
         self._offsets: dict[Path, int] = {}
         self._lock = threading.Lock()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -70,15 +70,51 @@ class FeedbackStore:
         return self._seen.get(feedback_id)
 
     def _remember(self, record: FeedbackRecord) -> None:
-        key = (record.group_id, record.product_id)
-        last = self._latest.get(key)
+        marks = self._latest.setdefault(record.group_id, {})
+        last = marks.get(record.product_id)
         if last is None or record.at >= last.at:
-            self._latest[key] = record
+            marks[record.product_id] = record
 
     def marks_on(self, day: str, groups: list[str]) -> dict[tuple[str, str], str]:
         """(group, product) -> the last action recorded on `day` (platform date) for these groups."""
-        wanted = set(groups)
-        return {k: r.action for k, r in self._latest.items() if k[0] in wanted and r.at[:10] == day}
+        out = {}
+        for group_id in groups:
+            for product_id, r in tuple(self._latest.get(group_id, {}).items()):
+                if r.at[:10] == day:
+                    out[(group_id, product_id)] = r.action
+        return out
+
+    def hidden(
+        self, group_id: str, among: frozenset[str], day: str, hide_skipped: bool, not_interested_days: int
+    ) -> frozenset[str]:
+        """Which of `among` (the products on the group's list for `day`, platform date ISO) to leave out at
+        read time: those whose last mark is `not_interested`, made within `not_interested_days` before the
+        day (or later), and, when `hide_skipped`, those marked `skip` on the day or later."""
+        marks = self._latest.get(group_id)
+        if not marks:
+            return frozenset()
+        found = [r for r in map(marks.get, among) if r is not None and r.action != "posted"]
+        if not found:
+            return frozenset()
+        since = (date.fromisoformat(day) - timedelta(days=not_interested_days)).isoformat()
+        return frozenset(
+            r.product_id
+            for r in found
+            if (r.action == "not_interested" and r.at[:10] > since)
+            or (hide_skipped and r.action == "skip" and r.at[:10] >= day)
+        )
+
+    def refresh(self) -> None:
+        """Index the lines other workers appended to any landing file since the last look (the watcher
+        calls this every interval, so their marks reach this worker's lists within a second)."""
+        with self._lock:
+            for path in sorted(self.folder.glob("*.csv")):
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    continue
+                if size > self._offsets.get(path, 0):
+                    self._catch_up(path)
 
     def _catch_up(self, path: Path) -> None:
         """Index the complete lines of `path` after the offset already read."""

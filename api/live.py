@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from api.keys import KeyStore
@@ -71,10 +72,13 @@ class LiveSnapshot:
 
 
 class Watcher:
-    """Background thread: checks the snapshot link and the keys file every interval."""
+    """Background thread: checks the snapshot link and the keys file every interval, and runs the
+    `also` steps (reading what other workers appended to the feedback and exclusion logs)."""
 
-    def __init__(self, live: LiveSnapshot, keys: KeyStore, interval_s: float):
+    def __init__(self, live: LiveSnapshot, keys: KeyStore, interval_s: float,
+                 also: tuple[Callable[[], object], ...] = ()):
         self.live, self.keys, self.interval_s = live, keys, interval_s
+        self.steps = (live.check, keys.refresh, *also)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="circlebuy-watcher", daemon=True)
 
@@ -87,7 +91,7 @@ class Watcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            for step in (self.live.check, self.keys.refresh):
+            for step in self.steps:
                 try:
                     step()
                 except Exception:

@@ -17,7 +17,9 @@ import polars as pl
 
 from api.clock import TZ, platform_now
 from api.i18n import LANGUAGE_TAGS, Messages
+from api.served import ServedPicks
 from api.snapshot import Snapshot
+from pipelines.exclusions import ExclusionEvent
 
 OTHER_LANGUAGE = {"zh_CN": ("en", "English"), "en": ("zh-CN", "中文")}  # the language switch
 
@@ -52,6 +54,7 @@ def page(
             ("skip", _("Skipped")),
             ("failed", _("Failed:")),
             ("network", _("Network error, tap again")),
+            ("not-interested", _("Not interested: off this group's list")),
         )
     )
     return template("base.html").substitute(
@@ -135,6 +138,35 @@ def stale_banner(m: Messages, day: str, now: datetime, closes: list[datetime | N
     return f'<div class="banner" role="status">{escape(text)}</div>'
 
 
+def group_title(snap: Snapshot, m: Messages, group_id: str) -> str:
+    """What the shopkeeper calls the group, else "Group G1" in the page's language."""
+    return snap.group_title(group_id) or m.gettext("Group {group}").format(group=group_id)
+
+
+def group_switcher(
+    snap: Snapshot, groups: list[str], chosen: str, m: Messages, shopkeeper: str | None
+) -> str:
+    """A select of the shopkeeper's groups (a GET form: the choice is in the URL, ?group=); app.js
+    submits it on change, the button does without script. Empty for a single group."""
+    if len(groups) < 2:
+        return ""
+    _ = m.gettext
+    options = "".join(
+        f'<option value="{escape(g)}"{" selected" if g == chosen else ""}>{escape(group_title(snap, m, g))}'
+        "</option>"
+        for g in groups
+    )
+    keep = f'<input type="hidden" name="shopkeeper" value="{escape(shopkeeper)}">' if shopkeeper else ""
+    label = escape(_("Group ({n} in all)").format(n=len(groups)))
+    show = escape(_("Show"))
+    return (
+        f'<form class="card switcher" method="get" action="/shop">{keep}'
+        f'<label for="group-select">{label}</label><div class="switch-row">'
+        f'<select id="group-select" name="group" data-autosubmit>{options}</select>'
+        f'<button type="submit">{show}</button></div></form>'
+    )
+
+
 def shop_page(
     snap: Snapshot,
     shopkeeper_id: str,
@@ -142,68 +174,78 @@ def shop_page(
     marks: dict[tuple[str, str], str] | None,
     m: Messages,
     here: str = "/shop",
+    group_id: str | None = None,
+    served: ServedPicks | None = None,
+    admin_view: bool = False,
 ) -> str:
-    """Today's picks for each of the shopkeeper's groups, with reasons and posted / skip buttons; a
-    banner and no buttons when the list is not for today, no buttons on a pick whose cutoff passed."""
+    """Today's picks for one of the shopkeeper's groups (`group_id`, default the first), a switcher to
+    the others, reasons and posted / skip / not-interested buttons; a banner and no buttons when the
+    list is not for today, no buttons on a pick whose cutoff passed. `served` filters the list as the
+    API does (not interested, exclusions); without it the list is shown as published."""
     _ = m.gettext
     now = platform_now()
     day = snap.default_picks_date
     not_today = day != now.date().isoformat()
     groups = snap.groups_of.get(shopkeeper_id, [])
-    cities = dict(snap.groups.select("group_id", "city").iter_rows())
-    bodies = {gid: json.loads(snap.picks_body(gid, None, m.locale) or b"{}") for gid in groups}
-    closes = [_closes_at(p.get("closes_at")) for body in bodies.values() for p in body.get("picks", [])]
+    gid = group_id if group_id in groups else (groups[0] if groups else None)
     heading = escape(_("Today's picks"))
-    parts = [
-        f'<h1>{heading} <small class="muted">{escape(day)}</small></h1>',
-        stale_banner(m, day, now, closes),
-    ]
-    if not groups:
+    parts = [f'<h1>{heading} <small class="muted">{escape(day)}</small></h1>']
+    if gid is None:
         none = escape(_("No groups for this shopkeeper in the live snapshot."))
         parts.append(f'<section class="card"><p>{none}</p></section>')
+        content = "".join(parts)
+        return page(m, _("Picks"), content, who=who, snapshot=snap.run_id, body_class="shop", here=here)
+    raw = served.body(snap, gid, None, m.locale) if served else snap.picks_body(gid, None, m.locale)
+    picks = json.loads(raw or b"{}").get("picks", [])
+    closes = [_closes_at(p.get("closes_at")) for p in picks]
+    parts.append(stale_banner(m, day, now, closes))
+    parts.append(group_switcher(snap, groups, gid, m, shopkeeper_id if admin_view else None))
     status_text = {"posted": _("Posted ✓"), "skip": _("Skipped")}
     posted, skip, closed_at, closes_at = _("Posted"), _("Skip"), _("Closed {time}"), _("Closes {time}")
-    no_picks, group_title = _("No picks for this group today."), _("Group {group}")
-    for gid in groups:
-        items = []
-        for p in bodies[gid].get("picks", []):
-            price = f"¥{p['price']:.2f}" if p.get("price") is not None else ""
-            cutoff = _closes_at(p.get("closes_at"))
-            closed = cutoff is not None and cutoff <= now
-            when = _short_time(p.get("closes_at"))
-            closes_tag = (
-                f'<span class="tag{" closed" if closed else ""}">'
-                f"{escape((closed_at if closed else closes_at).format(time=when))}</span>"
-                if p.get("closes_at")
-                else ""
-            )
-            slot = str(p.get("slot") or "")
-            mark = (marks or {}).get((gid, p["product_id"]))
-            done = f" done-{escape(mark)}" if mark in ("posted", "skip") else ""
-            off = " disabled" if not_today or closed else ""
-            items.append(
-                f'<li class="pick{done}{" closed" if closed else ""}" data-group="{escape(gid)}" '
-                f'data-product="{escape(p["product_id"])}">'
-                f'<div class="row1"><span class="rank">{p["rank"]}</span>'
-                f'<span class="name">{escape(p.get("name") or p["product_id"])}</span>'
-                f'<span class="price">{price}</span></div>'
-                f'<div class="meta"><span class="tag slot-{escape(slot)}">'
-                f"{escape(m.term('slot', slot))}</span>"
-                f'<span class="tag">{escape(p.get("category_name") or m.term("category", p.get("category")))}'
-                f"</span>{closes_tag}</div>"
-                f'<p class="reason">{escape(p.get("reason") or "")}</p>'
-                f'<div class="actions"><button type="button" data-action="posted"{off}>{escape(posted)}'
-                f'</button><button type="button" data-action="skip"{off}>{escape(skip)}</button></div>'
-                f'<p class="status" aria-live="polite">{escape(status_text.get(mark or "", ""))}</p></li>'
-            )
-        body = "".join(items) or f'<li class="muted">{escape(no_picks)}</li>'
-        city = escape(m.term("city", cities.get(gid)))
-        title = escape(group_title.format(group=gid))
-        parts.append(
-            f'<section class="card group" id="group-{escape(gid)}">'
-            f"<h2>{title} <small>{city}</small></h2>"
-            f'<ol class="picks">{body}</ol></section>'
+    not_interested = _("Not interested")
+    items = []
+    for p in picks:
+        price = f"¥{p['price']:.2f}" if p.get("price") is not None else ""
+        cutoff = _closes_at(p.get("closes_at"))
+        closed = cutoff is not None and cutoff <= now
+        when = _short_time(p.get("closes_at"))
+        closes_tag = (
+            f'<span class="tag{" closed" if closed else ""}">'
+            f"{escape((closed_at if closed else closes_at).format(time=when))}</span>"
+            if p.get("closes_at")
+            else ""
         )
+        slot = str(p.get("slot") or "")
+        mark = (marks or {}).get((gid, p["product_id"]))
+        done = f" done-{escape(mark)}" if mark in ("posted", "skip") else ""
+        off = " disabled" if not_today or closed else ""
+        items.append(
+            f'<li class="pick{done}{" closed" if closed else ""}" data-group="{escape(gid)}" '
+            f'data-product="{escape(p["product_id"])}">'
+            f'<div class="row1"><span class="rank">{p["rank"]}</span>'
+            f'<span class="name">{escape(p.get("name") or p["product_id"])}</span>'
+            f'<span class="price">{price}</span></div>'
+            f'<div class="meta"><span class="tag slot-{escape(slot)}">'
+            f"{escape(m.term('slot', slot))}</span>"
+            f'<span class="tag">{escape(p.get("category_name") or m.term("category", p.get("category")))}'
+            f"</span>{closes_tag}</div>"
+            f'<p class="reason">{escape(p.get("reason") or "")}</p>'
+            f'<div class="actions"><button type="button" data-action="posted"{off}>{escape(posted)}'
+            f'</button><button type="button" data-action="skip"{off}>{escape(skip)}</button>'
+            f'<button type="button" class="quiet" data-action="not_interested">{escape(not_interested)}'
+            "</button></div>"
+            f'<p class="status" aria-live="polite">{escape(status_text.get(mark or "", ""))}</p></li>'
+        )
+    no_picks = _("No picks for this group today.")
+    body = "".join(items) or f'<li class="muted">{escape(no_picks)}</li>'
+    city = m.term("city", snap.groups_city(gid))
+    title = escape(group_title(snap, m, gid))
+    sub = escape(" · ".join(x for x in (city, gid if snap.group_title(gid) else "") if x))
+    parts.append(
+        f'<section class="card group" id="group-{escape(gid)}">'
+        f"<h2>{title} <small>{sub}</small></h2>"
+        f'<ol class="picks">{body}</ol></section>'
+    )
     return page(m, _("Picks"), "".join(parts), who=who, snapshot=snap.run_id, body_class="shop", here=here)
 
 
@@ -339,6 +381,15 @@ def suggestion_note(m: Messages, row: dict) -> str | None:
     ).format(p50=f"{p50:.1f}", p10=f"{p10 or 0:.1f}", method=method)
 
 
+def warehouse_label(snap: Snapshot, m: Messages, warehouse_id: object) -> str:
+    """A warehouse by the city it serves ("杭州仓" / "Hangzhou warehouse"); its code when the city is not
+    known; "all warehouses" for none."""
+    if warehouse_id is None:
+        return m.gettext("All warehouses")
+    city = snap.warehouse_city.get(str(warehouse_id))
+    return m.gettext("{city} warehouse").format(city=m.term("city", city)) if city else str(warehouse_id)
+
+
 def supplier_page(
     snap: Snapshot, supplier_id: str, who: str, max_charts: int, m: Messages, here: str = "/supplier"
 ) -> str:
@@ -381,7 +432,8 @@ def supplier_page(
         if not points:
             points = [(opens, 0.0), (max(now, opens), float(r["ordered_qty"] or 0))]
         name = names.get(r["product_id"], r["product_id"])
-        title = f"{name} · {r['warehouse_id']}"
+        where = warehouse_label(snap, m, r["warehouse_id"])
+        title = f"{name} · {where}"
         svg = booking_chart(
             points,
             opens,
@@ -396,43 +448,66 @@ def supplier_page(
         )
         charts.append(
             f'<figure class="card chart"><figcaption>{escape(name)} <small class="muted">'
-            f"{escape(r['campaign_id'])} · {escape(str(r['warehouse_id']))}</small></figcaption>{svg}"
+            f"{escape(r['campaign_id'])} · {escape(where)}</small></figcaption>{svg}"
             f"{legend}</figure>"
         )
+    # (css class, header); on a phone (app.css) each row becomes a card that leads with the product, P50,
+    # the suggestion and the pooled orders, every cell labelled by its data-label
     columns = (
-        _("Product"), _("Campaign"), _("Warehouse"), _("Delivery"), _("Pooled"), _("Groups"), "P10", "P50",
-        "P90", _("Suggested"), _("Critical ratio"), _("Method"),
+        ("product", _("Product")), ("campaign", _("Campaign")), ("warehouse", _("Warehouse")),
+        ("delivery", _("Delivery")), ("pooled", _("Pooled")), ("groups", _("Groups")), ("p10", "P10"),
+        ("p50", "P50"), ("p90", "P90"), ("suggested", _("Suggested")), ("ratio", _("Critical ratio")),
+        ("method", _("Method")),
     )
-    head = "<tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>"
+    head = "<tr>" + "".join(f'<th class="{k}">{escape(c)}</th>' for k, c in columns) + "</tr>"
+    label = dict(columns)
+
+    def cell(key: str, text: str, title: str = "") -> str:
+        extra = f' title="{escape(title)}"' if title else ""
+        return f'<td class="{key}" data-label="{escape(label[key])}"{extra}>{text}</td>'
+
     rows_html = []
     for r in rows:
+        wh = r["warehouse_id"]
         rows_html.append(
-            f"<tr><td>{escape(names.get(r['product_id'], r['product_id']))}</td>"
-            f"<td>{escape(str(r['campaign_id'] or '—'))}"
-            f"</td><td>{escape(str(r['warehouse_id']))}</td><td>{escape(str(r['delivery_on']))}</td>"
-            f"<td>{_num(r['ordered_qty'])}</td><td>{_num(r['groups_ordering'])}</td>"
-            f"<td>{_num(r['forecast_p10'])}</td><td>{_num(r['forecast_p50'])}</td>"
-            f"<td>{_num(r['forecast_p90'])}</td><td><b>{_num(r['suggested_qty'])}</b></td>"
-            f"<td>{_ratio(r.get('critical_ratio'))}</td><td>{escape(str(r.get('method') or '—'))}</td></tr>"
+            "<tr>"
+            + cell("product", escape(names.get(r["product_id"], r["product_id"])))
+            + cell("campaign", escape(str(r["campaign_id"] or "—")))
+            + cell("warehouse", escape(warehouse_label(snap, m, wh)), "" if wh is None else str(wh))
+            + cell("delivery", escape(str(r["delivery_on"])))
+            + cell("pooled", _num(r["ordered_qty"]))
+            + cell("groups", _num(r["groups_ordering"]))
+            + cell("p10", _num(r["forecast_p10"]))
+            + cell("p50", _num(r["forecast_p50"]))
+            + cell("p90", _num(r["forecast_p90"]))
+            + cell("suggested", f"<b>{_num(r['suggested_qty'])}</b>")
+            + cell("ratio", _ratio(r.get("critical_ratio")))
+            + cell("method", escape(str(r.get("method") or "—")))
+            + "</tr>"
         )
         note = (suggestion_note(m, r) or r["suggestion_note"]) if r.get("suggestion_note") else None
         if note:
             rows_html.append(f'<tr class="note"><td colspan="12">{escape(note)}</td></tr>')
     no_rows = escape(_("No demand rows for this supplier."))
-    body = "".join(rows_html) or f'<tr><td colspan="12">{no_rows}</td></tr>'
-    heading = escape(_("Demand for {supplier}").format(supplier=supplier_id))
+    body = "".join(rows_html) or f'<tr class="empty"><td colspan="12">{no_rows}</td></tr>'
+    supplier_name = snap.supplier_names.get(supplier_id)
+    heading = escape(_("Demand for {supplier}").format(supplier=supplier_name or supplier_id))
+    code = f' <small class="muted">{escape(supplier_id)}</small>' if supplier_name else ""
     as_of = escape(_("as of {date}").format(date=snap.date))
     table_title = escape(_("Pooled orders and forecast"))
     content = (
-        f'<h1>{heading} <small class="muted">{as_of}</small></h1><div class="tiles">{tiles}</div>'
+        f'<h1>{heading}{code} <small class="muted">{as_of}</small></h1><div class="tiles">{tiles}</div>'
         f'<div class="downloads">{downloads}</div><div class="charts">{"".join(charts)}</div>'
         f'<section class="card"><h2>{table_title}</h2><div class="table-wrap">'
-        f"<table><thead>{head}</thead><tbody>{body}</tbody></table></div></section>"
+        f'<table class="demand"><thead>{head}</thead><tbody>{body}</tbody></table></div></section>'
     )
     return page(m, _("Demand"), content, who=who, snapshot=snap.run_id, body_class="supplier", here=here)
 
 
-def admin_page(snap: Snapshot, who: str, m: Messages, here: str = "/admin") -> str:
+def admin_page(
+    snap: Snapshot, who: str, m: Messages, here: str = "/admin", excluded: list[ExclusionEvent] | None = None
+) -> str:
+    """Shopkeepers and suppliers to open their pages; the products excluded platform-wide."""
     _ = m.gettext
     n_groups = _("{n} groups")
     shops = "".join(
@@ -441,12 +516,21 @@ def admin_page(snap: Snapshot, who: str, m: Messages, here: str = "/admin") -> s
         for s, g in list(snap.groups_of.items())[:200]
     )
     sups = "".join(
-        f'<li><a href="/supplier?supplier={escape(s)}">{escape(s)}</a></li>'
+        f'<li><a href="/supplier?supplier={escape(s)}">{escape(snap.supplier_names.get(s, s))}</a>'
+        f'{f" <span class=muted>{escape(s)}</span>" if s in snap.supplier_names else ""}</li>'
         for s in sorted(snap.suppliers)[:200]
     )
     title, shopkeepers, suppliers = _("Administration"), _("Shopkeepers"), _("Suppliers")
+    excluded_title, nothing = _("Excluded products"), _("None")
+    gone = "".join(
+        f"<li>{escape(snap.product_names.get(e.product_id, e.product_id))} "
+        f'<span class="muted">{escape(e.product_id)} · {escape(e.reason)} · {escape(e.at[:16])}</span></li>'
+        for e in excluded or []
+    ) or f'<li class="muted">{escape(nothing)}</li>'
     content = (
-        f'<h1>{escape(title)}</h1><section class="card"><h2>{escape(shopkeepers)}</h2>'
+        f'<h1>{escape(title)}</h1><section class="card"><h2>{escape(excluded_title)}</h2>'
+        f"<ul>{gone}</ul></section>"
+        f'<section class="card"><h2>{escape(shopkeepers)}</h2>'
         f"<ul>{shops}</ul></section>"
         f'<section class="card"><h2>{escape(suppliers)}</h2><ul>{sups}</ul></section>'
     )

@@ -3,9 +3,10 @@ models document them in the OpenAPI schema (and validate request bodies)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.contract import FEEDBACK_ACTIONS
 
@@ -58,6 +59,44 @@ class FeedbackOut(BaseModel):
     action: Action
     at: str
     duplicate: bool = Field(description="True when this Idempotency-Key was already recorded")
+
+
+def _printable(value: str) -> str:
+    """Text kept in a log line: no control characters (newlines included), valid UTF-8, not blank."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("must not hold control characters (newlines, tabs) or lone surrogates")
+    return value
+
+
+class ExclusionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: str = Field(min_length=1, max_length=200, description="A product of the live snapshot")
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why, for the record: e.g. 'recall: batch 2026-11-03'"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_printable(cls, value: str) -> str:
+        return _printable(value)
+
+
+class ExclusionOut(BaseModel):
+    product_id: str
+    name: str | None = Field(description="The product's name in the live snapshot")
+    reason: str
+    excluded_at: str = Field(description="ISO-8601 with offset")
+    excluded_by: str = Field(description="The id of the admin key that excluded it")
+    active: bool = Field(description="False once lifted (the answer of DELETE)")
+    lifted_at: str | None = None
+    lifted_by: str | None = None
+
+
+class ExclusionsOut(BaseModel):
+    exclusions: list[ExclusionOut]
 
 
 class WarehouseDemandOut(BaseModel):

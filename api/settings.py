@@ -23,11 +23,16 @@ class Settings:
     max_headers: int = 100  # header fields per request; more is 431
     max_header_bytes: int = 16 * 1024  # names and values of all header fields; more is 431
     trusted_origins: frozenset[str] = frozenset()  # other origins whose pages may post here
+    # read-time exclusions (api.served): a "not interested" hides the product from the group's lists for
+    # this many days (as the nightly's PicksConfig.not_interested_days); a "skip" hides it from that
+    # day's list only when hide_skipped (CIRCLEBUY_HIDE_SKIPPED=1); by default a skip is only marked
+    hide_skipped: bool = False
+    not_interested_days: int = 30
 
     def __post_init__(self) -> None:
         if self.watch_interval_s <= 0:
             raise UsageError(f"watch_interval_s must be > 0; got {self.watch_interval_s!r}")
-        for name in ("max_body_bytes", "max_headers", "max_header_bytes"):
+        for name in ("max_body_bytes", "max_headers", "max_header_bytes", "not_interested_days"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1; got {getattr(self, name)!r}")
         if self.download_chunk_bytes < 1024:
@@ -35,7 +40,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read CIRCLEBUY_WATCH_INTERVAL_S, CIRCLEBUY_COOKIE_SECURE, CIRCLEBUY_ACCESS_LOG."""
+        """Read CIRCLEBUY_WATCH_INTERVAL_S, CIRCLEBUY_COOKIE_SECURE, CIRCLEBUY_ACCESS_LOG,
+        CIRCLEBUY_HIDE_SKIPPED."""
         env = os.environ if environ is None else environ
         kwargs: dict[str, object] = {}
         if "CIRCLEBUY_WATCH_INTERVAL_S" in env:
@@ -49,6 +55,7 @@ class Settings:
         for name, field in (
             ("CIRCLEBUY_COOKIE_SECURE", "cookie_secure"),
             ("CIRCLEBUY_ACCESS_LOG", "access_log"),
+            ("CIRCLEBUY_HIDE_SKIPPED", "hide_skipped"),
         ):
             if name in env:
                 kwargs[field] = _flag(name, env[name])

@@ -83,7 +83,9 @@ REQUIRED_FILES: dict[str, tuple[str, ...]] = {
 }
 OPTIONAL_FILES: dict[str, tuple[str, ...]] = {
     "booking_curves.parquet": ("campaign_id", "warehouse_id", "at", "cum_qty"),
+    "suppliers.parquet": ("supplier_id", "name"),  # the suppliers' names, for their page
 }
+# optional columns of required files: groups.parquet `name` (what the shopkeeper calls the group)
 FORMATS = ("json", "csv", "parquet")
 MEDIA_TYPES = {
     "json": "application/json",
@@ -129,6 +131,12 @@ class Snapshot:
     groups: pl.DataFrame
     campaigns: pl.DataFrame
     booking_curves: pl.DataFrame | None
+    product_names: dict[str, str] = field(default_factory=dict)  # product_id -> name
+    group_names: dict[str, str] = field(default_factory=dict)  # group_id -> name, where the data has one
+    supplier_names: dict[str, str] = field(default_factory=dict)  # supplier_id -> name
+    group_cities: dict[str, str] = field(default_factory=dict)  # group_id -> city
+    warehouse_city: dict[str, str] = field(default_factory=dict)  # warehouse_id -> the city of its groups
+    pick_products: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)  # date -> group -> ids
     _downloads: dict[tuple[str, str | None, str], Download] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -146,6 +154,17 @@ class Snapshot:
         if body is None:  # a known group without picks that day: an empty list, not an error
             body = _picks_envelope(group_id, day, self.model_version, "")
         return body
+
+    def picked(self, group_id: str, day: str | None) -> frozenset[str]:
+        """The product ids on a group's published list for `day` (default: the latest date)."""
+        return self.pick_products.get(day or self.default_picks_date, {}).get(group_id, frozenset())
+
+    def groups_city(self, group_id: str) -> str | None:
+        return self.group_cities.get(group_id)
+
+    def group_title(self, group_id: str) -> str | None:
+        """What the shopkeeper calls the group; None when the data gives it no name."""
+        return self.group_names.get(group_id)
 
     def supplier_as_ofs(self, supplier_id: str) -> list[str]:
         """The as-of days (platform's zone, ISO) of the supplier's demand rows, ascending."""
@@ -544,10 +563,14 @@ def load_snapshot(folder: Path) -> Snapshot:
             path = folder / name
             if not path.exists() or sha256_file(path) != str(manifest["files"][name]).lower():
                 raise SnapshotError(f"{path}: missing or its sha256 does not match the manifest")
-    curves = None
-    for name, cols in OPTIONAL_FILES.items():
-        if name in manifest["files"]:
-            curves = _normalize_temporals(_read_checked(folder, manifest, name, cols))
+    optional = {
+        name: _read_checked(folder, manifest, name, cols)
+        for name, cols in OPTIONAL_FILES.items()
+        if name in manifest["files"]
+    }
+    curves = optional.get("booking_curves.parquet")
+    curves = None if curves is None else _normalize_temporals(curves)
+    supplier_names = _names(optional.get("suppliers.parquet"), "supplier_id")
     picks = frames["picks.parquet"]
     demand = with_suggestion_note(_normalize_temporals(frames["demand.parquet"]))
     groups = frames["groups.parquet"].with_columns(pl.col("group_id", "shopkeeper_id").cast(pl.String))
@@ -573,6 +596,7 @@ def load_snapshot(folder: Path) -> Snapshot:
         if demand.height
         else {}
     )
+    group_names = _names(groups, "group_id") if "name" in groups.columns else {}
     picks_bodies = _build_picks(picks, products, campaigns, str(folder / "picks.parquet"))
     dates = tuple(sorted(picks_bodies.get(DEFAULT_LOCALE, {})))
     return Snapshot(
@@ -598,7 +622,49 @@ def load_snapshot(folder: Path) -> Snapshot:
         groups=groups,
         campaigns=campaigns,
         booking_curves=curves,
+        product_names=_names(products, "product_id"),
+        group_names=group_names,
+        supplier_names=supplier_names,
+        group_cities=dict(
+            groups.select("group_id", pl.col("city").cast(pl.String)).drop_nulls().iter_rows()
+        ),
+        warehouse_city=_warehouse_cities(groups),
+        pick_products=_pick_products(picks),
     )
+
+
+def _names(frame: pl.DataFrame | None, key: str) -> dict[str, str]:
+    """id -> name of the rows with a non-blank name (an optional file or column may be absent)."""
+    if frame is None or "name" not in frame.columns or frame.height == 0:
+        return {}
+    named = frame.select(pl.col(key).cast(pl.String), pl.col("name").cast(pl.String).str.strip_chars())
+    return dict(named.filter(pl.col("name").str.len_chars() > 0).drop_nulls().iter_rows())
+
+
+def _warehouse_cities(groups: pl.DataFrame) -> dict[str, str]:
+    """warehouse_id -> the city most of its groups are in (ties: the first by name), for the pages."""
+    rows = (
+        groups.select(pl.col("warehouse_id").cast(pl.String), pl.col("city").cast(pl.String))
+        .drop_nulls()
+        .group_by("warehouse_id", "city")
+        .len()
+        .sort(["warehouse_id", "len", "city"], descending=[False, True, False])
+        .unique("warehouse_id", keep="first", maintain_order=True)
+    )
+    return dict(rows.select("warehouse_id", "city").iter_rows())
+
+
+def _pick_products(picks: pl.DataFrame) -> dict[str, dict[str, frozenset[str]]]:
+    """date -> group -> the product ids on its published list (what read-time exclusions look at)."""
+    if picks.height == 0:
+        return {}
+    per_group = picks.group_by(
+        platform_day_expr("for_date", picks.schema["for_date"]).cast(pl.String).alias("day"), "group_id"
+    ).agg(pl.col("product_id").cast(pl.String))
+    out: dict[str, dict[str, frozenset[str]]] = {}
+    for day, group_id, products in per_group.iter_rows():
+        out.setdefault(day, {})[group_id] = frozenset(products)
+    return out
 
 
 def snapshot_signature(home_current: Path) -> tuple[str, int | None] | None:

@@ -33,15 +33,18 @@ def _ts(day: date, hour: int, days: int = 0) -> datetime:
 
 
 def small_world(day: date = date(2026, 11, 22), model_version: str = "als-test-1") -> dict[str, pl.DataFrame]:
-    """A hand-made world: shopkeepers S1 (groups G1, G2), S2 (G3); suppliers SUP1 (P1-P3), SUP2 (P4, P5)."""
+    """A hand-made world: shopkeepers S1 (groups G1, G2), S2 (G3); suppliers SUP1 (P1-P3), SUP2 (P4, P5).
+    G1 and G2 have names, G3 has none (pages show its id); SUP1 has a name, SUP2 none."""
     groups = pl.DataFrame(
         {
             "group_id": ["G1", "G2", "G3"],
             "shopkeeper_id": ["S1", "S1", "S2"],
             "city": ["杭州", "杭州", "宁波"],
             "warehouse_id": ["W1", "W1", "W2"],
+            "name": ["西湖宝妈团", "滨江吃货群", None],
         }
     )
+    suppliers = pl.DataFrame({"supplier_id": ["SUP1"], "name": ["浙江绿源农业有限公司"]})
     products = pl.DataFrame(
         {
             "product_id": ["P1", "P2", "P3", "P4", "P5"],
@@ -134,6 +137,7 @@ def small_world(day: date = date(2026, 11, 22), model_version: str = "als-test-1
         "products": products,
         "campaigns": campaigns,
         "booking_curves": curves,
+        "suppliers": suppliers,
     }
 
 

@@ -130,6 +130,9 @@ TABLES: dict[str, Table] = {
                 Column("warehouse_id", "str"),
                 Column("kind", "str", required=False, allowed=GROUP_KINDS),
                 Column("created_on", "date"),
+                # what the shopkeeper calls the group ("杭州西湖宝妈团"); pages show the id without it.
+                # Last, so that a warehouse created before it gains it at the end (create_tables).
+                Column("name", "str", required=False),
             ),
             key=("group_id",),
             # checked only when a shopkeepers table exists

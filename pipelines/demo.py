@@ -1,30 +1,37 @@
 """`circlebuy demo`: the main job on the embedded default, end to end, on a small world.
 
 synthetic world -> nightly pipeline for its last day -> API serving, with a printed URL and keys.
+
+The world runs through *today* (the platform's day, Asia/Shanghai) and the nightly runs for today:
+it trains on everything before today 00:00 and picks from today's campaigns, so the list the pages
+serve is today's (no "not today's list" banner) and its cutoffs lie ahead until the evening. The
+generated rows of the rest of today exist in RAW but nothing before as-of reads them.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import typer
 
 from pipelines.home import Home
+from pipelines.warehouse import TZ
 
 log = logging.getLogger("circlebuy.demo")
 
 
 def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 45, seed: int = 7,
                  end: date | None = None, progress: bool = False) -> dict:
-    """Generate a world into RAW, run the nightly for its last day; return what to show."""
+    """Generate a world ending on `end` (default: today, the platform's day) into RAW and run the nightly
+    for that day, so the served list is today's; return what to show."""
     from pipelines.generate import run_generate
     from pipelines.nightly import NightlyConfig, run_nightly
     from pipelines.nightly.snapshot import live_snapshot
 
-    end = end or (date.today() - timedelta(days=1))
+    end = end or platform_today()
     typer.echo(f"[1/3] generating a synthetic world: {groups} groups, {days} days, ending {end}",
                err=True)
     world = run_generate(out=raw, groups=groups, days=days, end=end, seed=seed, dirty=False,
@@ -50,6 +57,11 @@ def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 45, se
                 if demand.height else None)
     return {"result": result, "snapshot": live, "shopkeeper": shopkeeper, "group": group,
             "supplier": supplier}
+
+
+def platform_today() -> date:
+    """Today in the platform's zone (not the machine's): the day the API's pages call today."""
+    return datetime.now(TZ).date()
 
 
 def run_demo(home: Home, raw: Path, *, port: int = 8000, host: str = "127.0.0.1",

@@ -31,10 +31,23 @@ def connect(home: Home, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every contract table and `quarantine` if missing (idempotent)."""
+    """Create every contract table and `quarantine` if missing (idempotent). A table created before
+    the contract gained an optional column (e.g. `groups.name`) gains it here, at the end, where the
+    contract lists it, so that loads (which insert in contract order) keep working."""
     for table in TABLES.values():
         cols = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in table.columns)
         con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols})')
+        have = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "AND table_schema = current_schema()",
+                [table.name],
+            ).fetchall()
+        }
+        for c in table.columns:
+            if c.name not in have:
+                con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{c.name}" {DUCKDB_TYPES[c.kind]}')
     qcols = {
         "table_name": "VARCHAR", "source_file": "VARCHAR", "row_number": "BIGINT",
         "rule": "VARCHAR", "detail": "VARCHAR", "raw": "VARCHAR",
@@ -89,8 +102,9 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 # Row ids nothing downstream of ingestion reads: the models load the tables without them
-# (15.8 M order ids are ~1 GiB of strings on the M world).
-MODEL_DROP = {"orders": ("order_id",), "posts": ("post_id",)}
+# (15.8 M order ids are ~1 GiB of strings on the M world). Group names are for people only: the
+# snapshot reads them apart (`group_names`), so no model join ever meets a second `name` column.
+MODEL_DROP = {"orders": ("order_id",), "posts": ("post_id",), "groups": ("name",)}
 
 
 def load_frames(
@@ -102,6 +116,16 @@ def load_frames(
     con = connect(home, read_only=True)
     try:
         return {n: table_frame(con, n, drop=drop.get(n, ())) for n in (names or TABLES)}
+    finally:
+        con.close()
+
+
+def group_names(home: Home) -> pl.DataFrame:
+    """group_id, name (null where the data has none) of every group in the warehouse."""
+    con = connect(home, read_only=True)
+    try:
+        others = [c for c in TABLES["groups"].column_names if c not in ("group_id", "name")]
+        return table_frame(con, "groups", drop=others)
     finally:
         con.close()
 

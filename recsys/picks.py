@@ -69,11 +69,19 @@ class PicksConfig:
 
 
 def make_picks(
-    prod: Production, for_date: date, config: PicksConfig | None = None, groups: pl.Series | None = None
+    prod: Production,
+    for_date: date,
+    config: PicksConfig | None = None,
+    groups: pl.Series | None = None,
+    excluded: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """Picks for `for_date` (the production's cutoff day) for `groups` (default: every group)."""
+    """Picks for `for_date` (the production's cutoff day) for `groups` (default: every group).
+
+    excluded: products no group may be offered (`product_id`; a platform-wide exclusion such as a
+    recall): they leave the available set, so the lists fill up with the next products instead."""
     config = config or PicksConfig()
     signal = prod.signal
+    banned = excluded_items(signal, excluded)
     if groups is None:
         g_rows = np.arange(len(signal.groups))
     else:
@@ -85,10 +93,14 @@ def make_picks(
         if _has_campaigns(prod.frames)
         else f"sold in the last {config.recent_days} days (no campaign data)",
     }
+    if banned is not None:
+        info["excluded_products"] = banned.height
     counts = {"available_pairs": 0, "candidates": 0, "after_rules": 0}
     parts = []
     for chunk in chunks(g_rows):  # bounded memory: candidates x features of one chunk at a time
         avail = available(prod.frames, signal, chunk, config, offers)
+        if banned is not None:
+            avail = avail.join(banned.cast({"i": avail.schema["i"]}), on="i", how="anti")
         if avail.height == 0:
             continue
         scored = score_available(prod, chunk, avail, config)
@@ -122,6 +134,14 @@ def make_picks(
         slots={s: int((picks["slot"] == s).sum()) for s in SLOTS},
     )
     return picks, info
+
+
+def excluded_items(signal: Signal, excluded: pl.DataFrame | None) -> pl.DataFrame | None:
+    """(i,) of the excluded products the signal knows; None when nothing is excluded."""
+    if excluded is None or excluded.height == 0:
+        return None
+    rows = signal.items.encode(excluded.get_column("product_id").cast(pl.String))
+    return pl.DataFrame({"i": pl.Series(np.unique(rows[rows >= 0]), dtype=pl.Int64)})
 
 
 def _has_campaigns(frames: dict[str, pl.DataFrame]) -> bool:

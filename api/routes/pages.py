@@ -175,7 +175,9 @@ def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[s
 
 
 @router.get("/shop")
-async def shop(request: Request, shopkeeper: str | None = None) -> Response:
+async def shop(request: Request, shopkeeper: str | None = None, group: str | None = None) -> Response:
+    """One of the shopkeeper's groups at a time (`?group=`, default the first), with a switcher to the
+    others; an admin opens a shopkeeper's page with `?shopkeeper=` (or just `?group=`)."""
     caller = page_caller(request)
     if caller is None:
         return _to_login()
@@ -184,12 +186,18 @@ async def shop(request: Request, shopkeeper: str | None = None) -> Response:
     if early:
         return early
     whose = caller.subject if caller.role == "shopkeeper" and shopkeeper in (None, caller.subject) else None
-    if whose is None and caller.is_admin and shopkeeper:
-        whose = shopkeeper
+    if whose is None and caller.is_admin:
+        whose = shopkeeper or snap.group_owner.get(group or "")
     if whose is None:
         return _not_yours(request, m, caller, m.gettext("This page shows a shopkeeper's own groups only."))
+    if group is not None and snap.group_owner.get(group) != whose:
+        return _not_yours(request, m, caller, m.gettext("This group is not one of this shopkeeper's groups."))
     marks = _marks(request, snap, whose)
-    return _html(request, m, shop_page(snap, whose, _who(caller, m), marks, m, _here(request)))
+    text = shop_page(
+        snap, whose, _who(caller, m), marks, m, _here(request), group_id=group,
+        served=request.app.state.served, admin_view=caller.is_admin,
+    )
+    return _html(request, m, text)
 
 
 @router.get("/supplier")
@@ -221,4 +229,5 @@ async def admin(request: Request) -> Response:
         return early
     if not caller.is_admin:
         return _not_yours(request, m, caller, m.gettext("This page is for admin keys."))
-    return _html(request, m, admin_page(snap, _who(caller, m), m, _here(request)))
+    excluded = request.app.state.exclusions.active()
+    return _html(request, m, admin_page(snap, _who(caller, m), m, _here(request), excluded))

@@ -24,6 +24,7 @@ from api.clock import DAY_PATTERN, parse_day_param
 from api.errors import NotFound
 from api.i18n import LANGUAGE_TAGS, choose_locale
 from api.schemas import ERRORS, PicksOut
+from api.served import ServedPicks
 from api.snapshot import Snapshot
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -41,12 +42,13 @@ router = APIRouter(tags=["picks"], route_class=PreparedRoute)
 
 
 def picks_response(
-    caller: Caller, snap: Snapshot, group_id: str, day: dt.date | None, locale: str
+    caller: Caller, snap: Snapshot, served: ServedPicks, group_id: str, day: dt.date | None, locale: str
 ) -> Response:
-    """Check the caller may read the group, then answer with the prepared body for that day and locale."""
+    """Check the caller may read the group, then answer with the prepared body for that day and locale,
+    less the picks hidden since it was published (`api.served`: not interested, exclusions)."""
     check_group(caller, snap, group_id)
     iso = day.isoformat() if day else None
-    body = snap.picks_body(group_id, iso, locale)
+    body = served.body(snap, group_id, iso, locale)
     if body is None:
         raise NotFound(
             f"no picks for {iso} in snapshot {snap.run_id}; dates held: "
@@ -66,6 +68,7 @@ async def group_picks(
     group_id: str,
     caller: CallerDep,
     snap: SnapshotDep,
+    request: Request,
     date: Annotated[
         str | None,
         Query(pattern=DAY_PATTERN, description="YYYY-MM-DD exactly; default: the snapshot's latest"),
@@ -78,9 +81,14 @@ async def group_picks(
         str | None, Header(description="e.g. `en`, `en-US,en;q=0.9`: English reasons; default zh-CN")
     ] = None,
 ) -> Response:
-    """Today's picks for one group, with a reason per pick (the group's shopkeeper, or admin)."""
+    """Today's picks for one group, with a reason per pick (the group's shopkeeper, or admin).
+
+    A product the group's shopkeeper marked "not interested" (or "skip", where the service is set to
+    hide skipped picks) and a product excluded platform-wide (`POST /v1/admin/exclusions`) are left
+    out from the next request on, the remaining picks ranked 1..n."""
     locale = choose_locale(lang, accept_language)
-    return picks_response(caller, snap, group_id, parse_date_param(date), locale)
+    served = request.app.state.served
+    return picks_response(caller, snap, served, group_id, parse_date_param(date), locale)
 
 
 async def fast_group_picks(request: Request) -> Response:
@@ -92,7 +100,8 @@ async def fast_group_picks(request: Request) -> Response:
         params = request.query_params
         day, lang = parse_date_param(params.get("date")), params.get("lang")
     locale = choose_locale(lang, request.headers.get("accept-language"))
-    return picks_response(caller, snap, request.path_params["group_id"], day, locale)
+    served = request.app.state.served
+    return picks_response(caller, snap, served, request.path_params["group_id"], day, locale)
 
 
 group_picks.__prepared__ = fast_group_picks  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-// Mark a pick posted / skipped: POST the feedback with an Idempotency-Key that stays the same
+// Mark a pick posted / skipped / not interested: POST the feedback with an Idempotency-Key that stays the same
 // for retries of the same tap (the cookie carries the key; nothing secret is in the page).
 // What it says comes from the page's data-msg-* attributes, in the page's language.
 (function () {
@@ -16,7 +16,9 @@
     const slot = "key_" + action;
     if (!card.dataset[slot]) card.dataset[slot] = newKey();
     const status = card.querySelector(".status");
-    card.querySelectorAll("button").forEach((b) => (b.disabled = true));
+    const buttons = Array.from(card.querySelectorAll("button"));
+    const wasOff = buttons.map((b) => b.disabled); // a stale list's posted / skip stay off
+    buttons.forEach((b) => (b.disabled = true));
     status.textContent = "…";
     try {
       const res = await fetch("/v1/groups/" + encodeURIComponent(card.dataset.group) + "/feedback", {
@@ -28,7 +30,10 @@
       if (res.status === 202) {
         card.classList.remove("done-posted", "done-skip");
         card.classList.add("done-" + action);
-        status.textContent = action === "posted" ? msg("msgPosted", "posted ✓") : msg("msgSkip", "skipped");
+        status.textContent =
+          action === "posted" ? msg("msgPosted", "posted ✓")
+          : action === "skip" ? msg("msgSkip", "skipped")
+          : msg("msgNotInterested", "not interested: off this list");
       } else {
         const body = await res.json().catch(() => ({}));
         status.textContent = msg("msgFailed", "failed:") + " " + (body.detail || res.status);
@@ -36,9 +41,14 @@
     } catch (err) {
       status.textContent = msg("msgNetwork", "network error, tap again");
     } finally {
-      card.querySelectorAll("button").forEach((b) => (b.disabled = false));
+      buttons.forEach((b, i) => (b.disabled = wasOff[i]));
     }
   }
+  // the group switcher: a GET form whose select goes at once (its button does without script)
+  document.addEventListener("change", function (ev) {
+    const select = ev.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.submit();
+  });
   document.addEventListener("click", function (ev) {
     const button = ev.target.closest("button[data-action]");
     if (button) send(button);

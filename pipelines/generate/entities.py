@@ -21,6 +21,26 @@ from pipelines.generate.config import (
 )
 
 NEVER = np.iinfo(np.int32).max  # left_day of a member who has not left
+NAME_STREAM = 0x6E616D65  # the random stream of group names ("name"): naming never moves other draws
+# what shopkeepers call their groups: city + district + who it is for ("杭州西湖宝妈团"); in the order
+# of config.CITIES, six districts each
+CITY_NAMES = ("上海", "杭州", "苏州", "南京", "宁波", "无锡", "合肥", "常州")
+DISTRICTS = (
+    ("浦东", "徐汇", "静安", "闵行", "长宁", "杨浦"),
+    ("西湖", "滨江", "萧山", "余杭", "拱墅", "上城"),
+    ("姑苏", "园区", "吴中", "相城", "新区", "吴江"),
+    ("鼓楼", "玄武", "江宁", "建邺", "秦淮", "仙林"),
+    ("鄞州", "海曙", "江北", "北仑", "镇海", "慈溪"),
+    ("梁溪", "滨湖", "新吴", "惠山", "锡山", "江阴"),
+    ("蜀山", "包河", "庐阳", "瑶海", "政务区", "高新"),
+    ("天宁", "钟楼", "新北", "武进", "金坛", "溧阳"),
+)
+AUDIENCES = (  # per group kind, in the order of contract.GROUP_KINDS
+    ("爆品团", "好物团", "优选群"),  # hot_items
+    ("特价群", "省钱团", "捡漏群"),  # deals
+    ("团长学习群", "分享群"),  # training
+    ("宝妈团", "邻里团", "吃货群", "社区团购群", "生活群"),  # other
+)
 SYLLABLES = ("an", "bao", "chen", "da", "fu", "gu", "hai", "jia", "kang", "le", "mei", "nong",
              "pin", "qing", "rui", "shan", "tian", "wei", "xin", "yue", "zhi", "lan", "ming", "yu")
 
@@ -70,6 +90,7 @@ class Groups:
     herd: np.ndarray  # mean offspring orders per order
     activity: np.ndarray  # share of days the shopkeeper posts
     posts_mean: np.ndarray
+    name: np.ndarray  # what the shopkeeper calls it (object array of str)
 
     def __len__(self) -> int:
         return len(self.city)
@@ -214,8 +235,29 @@ def make_shopkeepers_and_groups(cfg: WorldConfig, rng: np.random.Generator) -> t
     shopkeepers = Shopkeepers(tier=tier, join_day=join_day, invited_by=invited_by)
     groups = Groups(shopkeeper=shopkeeper, city=city, kind=kind, created_day=created_day,
                     size=size.astype(np.int64), taste=taste, price_sensitivity=price_sensitivity,
-                    herd=herd, activity=activity, posts_mean=posts_mean)
+                    herd=herd, activity=activity, posts_mean=posts_mean,
+                    name=group_names(shopkeeper, city, kind, np.random.default_rng([cfg.seed, NAME_STREAM])))
     return shopkeepers, groups
+
+
+def group_names(shopkeeper: np.ndarray, city: np.ndarray, kind: np.ndarray, rng: np.random.Generator
+                ) -> np.ndarray:
+    """Chinese-looking group names, city + district + audience ("杭州西湖宝妈团"); a shopkeeper's second
+    group of the same name is "…2群", so the names of one shopkeeper's groups never repeat. Drawn from
+    their own random stream: adding names changed no other table of a seed's world."""
+    n = len(city)
+    district = (rng.random(n) * len(DISTRICTS[0])).astype(np.int64)
+    audience_draw = rng.random(n)
+    seen: dict[tuple[int, str], int] = {}
+    names = np.empty(n, dtype=object)
+    for g in range(n):  # one short string per group: a few hundred thousand at most (L world)
+        options = AUDIENCES[kind[g]]
+        audience = options[int(audience_draw[g] * len(options))]
+        base = CITY_NAMES[city[g]] + DISTRICTS[city[g]][district[g]] + audience
+        key = (int(shopkeeper[g]), base)
+        seen[key] = seen.get(key, 0) + 1
+        names[g] = base if seen[key] == 1 else f"{base}{seen[key]}群"
+    return names
 
 
 def make_memberships(cfg: WorldConfig, groups: Groups, rng: np.random.Generator) -> Memberships:

@@ -145,6 +145,7 @@ def table_sources(ent: Entities, camps: Campaigns, sim: Simulation, clock: Clock
             ids.make("group", i), ids.make("shopkeeper", gr.shopkeeper[i]), pick(CITIES, gr.city[i], "city"),
             ids.make("warehouse", gr.city[i] + 1), pick(GROUP_KINDS, gr.kind[i], "kind"),
             dates("created_on", clock, gr.created_day[i]),
+            pl.Series("name", gr.name[i].tolist(), dtype=pl.String),
         ])
 
     def memberships(lo: int, hi: int) -> pl.DataFrame:

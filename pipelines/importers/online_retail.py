@@ -157,7 +157,7 @@ def build_people(lines: pl.DataFrame) -> dict[str, pl.DataFrame]:
         "groups": people.select(
             group_id="c" + pl.col("customer"), shopkeeper_id="s" + pl.col("customer"),
             city="Country", warehouse_id="wh-" + slug, kind=pl.lit(None, pl.String),
-            created_on="first_day",
+            created_on="first_day", name=pl.lit(None, pl.String),
         ),
         "memberships": people.select(
             member_id="m" + pl.col("customer"), group_id="c" + pl.col("customer"),

@@ -260,22 +260,24 @@ def test_login_errors_speak_the_page_language(client: TestClient):
 def test_supplier_page_labels_and_chart_legends_are_localised(client: TestClient, keys: dict[str, str]):
     client.post("/login", data={"key": keys["SUP1"]})
     zh = client.get("/supplier").text
-    for text in ("SUP1 的需求预测", "已拼单", "建议备货 200", "P10–P90 区间", "<th>仓库</th>", "退出登录"):
+    for text in ("浙江绿源农业有限公司 的需求预测", "已拼单", "建议备货 200", "P10–P90 区间",
+                 '<th class="warehouse">仓库</th>', "杭州仓", "退出登录"):
         assert text in zh, text
     en = client.get("/supplier?lang=en").text
-    for text in ("Demand for SUP1", "Pooled so far", "Suggested 200", "P10–P90 range", "<th>Warehouse</th>"):
+    for text in ("Demand for 浙江绿源农业有限公司", "Pooled so far", "Suggested 200", "P10–P90 range",
+                 '<th class="warehouse">Warehouse</th>', "杭州 warehouse"):
         assert text in en, text
 
 
 def test_shopkeeper_page_in_chinese_names_categories_slots_and_cities(client, keys, monkeypatch):
     monkeypatch.setattr(api.render, "platform_now", lambda: datetime(2026, 11, 22, 10, tzinfo=TZ))
     client.post("/login", data={"key": keys["S1"]})
-    text = client.get("/shop").text
-    for expected in ("今日推荐", "群 G1", "<small>杭州</small>", "生鲜", "热卖", "该补货"):
-        assert expected in text, expected
-    for expected in ("杭州有38个群近7天下过单", "群里12%的订单是日用百货"):
+    text = client.get("/shop").text  # the first group, G1, by the name its shopkeeper gave it
+    for expected in ("今日推荐", "西湖宝妈团", "<small>杭州 · G1</small>", "生鲜", "热卖", "该补货",
+                     "杭州有38个群近7天下过单", "选择群（共2个）", "不感兴趣"):
         assert expected in text, expected
     assert 'class="banner"' not in text and " disabled" not in text
+    assert "群里12%的订单是日用百货" in client.get("/shop?group=G2").text  # G2's pick, on G2's page
 
 
 # --- the stale-list banner ------------------------------------------------------------------------
@@ -293,7 +295,7 @@ def test_a_list_that_is_not_for_today_says_so_and_turns_the_buttons_off(home: Ho
     later = datetime(2026, 11, 25, 9, tzinfo=TZ)
     text = _shop(home, later, monkeypatch)
     assert 'class="banner"' in text and "这是2026-11-22的推荐，不是今天（2026-11-25）的" in text
-    assert text.count('data-action="posted" disabled') == text.count('data-action="posted"') == 5
+    assert text.count('data-action="posted" disabled') == text.count('data-action="posted"') == 3
 
 
 def test_a_pick_whose_cutoff_passed_is_marked_closed_and_cannot_be_marked(tmp_path: Path, monkeypatch):

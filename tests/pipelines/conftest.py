@@ -32,9 +32,9 @@ def build_tiny_tables() -> dict[str, pl.DataFrame]:
         ],
         "shopkeepers": [("K1", date(2025, 1, 1), "a", None), ("K2", date(2025, 3, 1), "b", "K1")],
         "groups": [
-            ("G1", "K1", "Hangzhou", "W1", "hot_items", date(2025, 2, 1)),
-            ("G2", "K1", "Hangzhou", "W1", "deals", date(2025, 2, 2)),
-            ("G3", "K2", "Ningbo", "W2", None, date(2025, 4, 1)),
+            ("G1", "K1", "Hangzhou", "W1", "hot_items", date(2025, 2, 1), "杭州西湖宝妈团"),
+            ("G2", "K1", "Hangzhou", "W1", "deals", date(2025, 2, 2), "滨江特价群"),
+            ("G3", "K2", "Ningbo", "W2", None, date(2025, 4, 1), None),  # no name: pages show the id
         ],
         "memberships": [
             ("M1", "G1", date(2025, 2, 1), None), ("M2", "G1", date(2025, 2, 3), None),

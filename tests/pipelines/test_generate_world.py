@@ -125,3 +125,19 @@ def test_tiny_worlds_are_written_clean_and_dirty(tmp_path, groups, days):
         summary = run_generate(tmp_path / str(dirty), groups=groups, days=days, end=SMALL["end"], seed=2,
                                dirty=dirty, fmt="parquet", progress=False)
         assert summary["tables"]["groups"] >= groups and set(summary["tables"]) == set(TABLES)
+
+
+def test_groups_have_chinese_names_unique_within_each_shopkeeper(small_world):  # noqa: F811
+    from pipelines.generate.config import CITIES
+    from pipelines.generate.entities import CITY_NAMES
+
+    raw, _ = small_world
+    groups = read(raw, "groups")
+    assert groups["name"].null_count() == 0
+    assert groups["name"].str.contains(r"^[\u4e00-\u9fff]+(\d+群)?$").all()  # e.g. 杭州西湖宝妈团, …2群
+    city_zh = dict(zip(CITIES, CITY_NAMES, strict=True))
+    starts = groups.select(pl.col("name").str.starts_with(pl.col("city").replace_strict(city_zh)))
+    assert starts.to_series().all()  # named after the city the group is in
+    per_shopkeeper = groups.group_by("shopkeeper_id").agg(pl.len(), pl.col("name").n_unique().alias("names"))
+    assert (per_shopkeeper["len"] == per_shopkeeper["names"]).all()
+    assert groups["name"].n_unique() > groups.height // 2  # varied, not one name for all
