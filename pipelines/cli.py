@@ -27,8 +27,11 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Convert public datasets into the raw contract.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+experiment_app = typer.Typer(help="A/B experiments: each enrolled group is served one arm's picks.",
+                             no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
+app.add_typer(experiment_app, name="experiment")
 
 HomeOpt = Annotated[
     str | None, typer.Option("--home", help="Home folder (else $CIRCLEBUY_HOME, else ./circlebuy-home)")
@@ -137,11 +140,23 @@ def evaluate(
     as_json: JsonOpt = False,
     dump_rankings: Annotated[Path | None, typer.Option("--dump-rankings")] = None,
     dump_forecasts: Annotated[Path | None, typer.Option("--dump-forecasts")] = None,
+    vintages: Annotated[str | None, typer.Option(
+        "--vintages", help="FROM..TO: score the pick lists published for these days")] = None,
 ) -> None:
     """Offline evaluation of recommendations and forecasts against the horizon after --as-of
-    (several dates: rolling origin, trained once per date, with the mean across dates)."""
+    (several dates: rolling origin, trained once per date, with the mean across dates); with
+    --vintages, the published pick lists scored after the fact, per night, slot, reason and arm."""
     from pipelines.evaluate import EvaluateConfig, parse_dates, run_evaluate
 
+    if vintages is not None:
+        if as_of or as_of_range:
+            raise UsageError("--vintages scores published lists; give it without --as-of / --as-of-range")
+        from pipelines.vintages import parse_range, render_vintages, run_vintages
+
+        first, last = parse_range(vintages)
+        result = run_vintages(resolve_home(home).ensure(), first, last, today=_platform_today())
+        typer.echo(json.dumps(result, ensure_ascii=False) if as_json else render_vintages(result))
+        return
     dates = parse_dates(as_of, as_of_range, every)
     config = EvaluateConfig(as_of=dates[0], horizon_days=horizon_days, k=k)
     result = run_evaluate(
@@ -207,6 +222,77 @@ def keys_list(home: HomeOpt = None) -> None:
 
     for row in list_keys(resolve_home(home)):
         typer.echo("\t".join(str(row[c]) for c in ("key_id", "role", "subject", "created_at", "revoked")))
+
+
+def _platform_today() -> date:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def _known_arms() -> set[str]:
+    from recsys.experiments import PRODUCTION
+    from recsys.tuning import GRIDS
+
+    return {PRODUCTION, *GRIDS}
+
+
+@experiment_app.command("create")
+def experiment_create(
+    name: Annotated[str, typer.Argument(help="A name of letters, digits, '_', '.', '-'")],
+    arms: Annotated[str, typer.Option("--arms", help="Comma-separated: production and/or generator names")],
+    share: Annotated[float, typer.Option("--share", help="Share of groups enrolled")] = 1.0,
+    home: HomeOpt = None,
+) -> None:
+    """Start an A/B experiment: from the next nightly, each enrolled group is served its arm's picks."""
+    from datetime import UTC, datetime
+
+    from pipelines.vintages import create_experiment
+    from pipelines.warehouse import connect
+
+    con = connect(resolve_home(home).ensure())
+    try:
+        e = create_experiment(con, name, arms.split(","), share, _known_arms(), datetime.now(UTC))
+    finally:
+        con.close()
+    typer.echo(f"created experiment {e.name}: arms {', '.join(e.arms)} (control {e.control}), "
+               f"share {e.share:g} of groups", err=True)
+
+
+@experiment_app.command("list")
+def experiment_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Experiments, running and stopped."""
+    from pipelines.vintages import list_experiments
+    from pipelines.warehouse import connect
+
+    con = connect(resolve_home(home).ensure())
+    try:
+        rows = list_experiments(con)
+    finally:
+        con.close()
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        state = "running" if r["running"] else f"stopped {r['stopped_at']}"
+        typer.echo(f"{r['name']}\t{','.join(r['arms'])}\t{r['share']:g}\t{r['created_at']}\t{state}")
+
+
+@experiment_app.command("stop")
+def experiment_stop(name: Annotated[str, typer.Argument()], home: HomeOpt = None) -> None:
+    """Stop an experiment: from the next nightly every group is served production again."""
+    from datetime import UTC, datetime
+
+    from pipelines.vintages import stop_experiment
+    from pipelines.warehouse import connect
+
+    con = connect(resolve_home(home).ensure())
+    try:
+        stop_experiment(con, name, datetime.now(UTC))
+    finally:
+        con.close()
+    typer.echo(f"stopped experiment {name}", err=True)
 
 
 def _log_to_stderr() -> None:

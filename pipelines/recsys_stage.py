@@ -9,8 +9,10 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from recsys.experiments import PRODUCTION, Experiment, assign_arms
 from recsys.picks import PicksConfig, make_picks
 from recsys.production import Production, ProductionConfig, refit_production, train_production
 from recsys.tuning import TuningConfig
@@ -86,12 +88,17 @@ def reuse_recsys(
 
 
 def pick_for_day(
-    prod: Production, for_date: date, info: dict, config: PicksConfig | None = None
+    prod: Production,
+    for_date: date,
+    info: dict,
+    config: PicksConfig | None = None,
+    excluded: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """The picks table of DESIGN.md "Outputs" for every group, under the rules; info extended."""
+    """The picks table of DESIGN.md "Outputs" for every group, under the rules; info extended.
+    `excluded` (product_id): platform-wide exclusions no list may hold (`pipelines.exclusions`)."""
     config = config or PicksConfig()
     tick = time.perf_counter()
-    picks, picks_info = make_picks(prod, for_date, config)
+    picks, picks_info = make_picks(prod, for_date, config, excluded=excluded)
     info = {**info, "picks": picks_info, "groups_with_picks": picks["group_id"].n_unique()}
     info["timings_s"] = {**info["timings_s"], "picks": round(time.perf_counter() - tick, 3)}
     return picks, info
@@ -104,3 +111,41 @@ def build_picks(
     validation metrics, the quality gate, training rows, timings)."""
     prod, info = train_recsys(frames, for_date, config, seed)
     return pick_for_day(prod, for_date, info, config)
+
+
+def picks_with_arms(
+    prod: Production,
+    for_date: date,
+    picks: pl.DataFrame,
+    experiments: list[Experiment],
+    config: PicksConfig | None = None,
+    excluded: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """The groups enrolled in running experiments get their arm's list: the arm's generator ranks
+    in place of production, under the same rules (on sale, slots, reasons, exclusions). A group in
+    two experiments stays in the first. Returns (picks, arms: group_id, arm, experiment, notes)."""
+    notes: list[str] = []
+    groups = prod.signal.groups.decode(np.arange(len(prod.signal.groups)))
+    parts, taken = [], pl.DataFrame(schema={"group_id": pl.String})
+    for e in experiments:
+        a = assign_arms(groups, e).join(taken, on="group_id", how="anti").with_columns(
+            pl.lit(e.name).alias("experiment"))
+        parts.append(a)
+        taken = pl.concat([taken, a.select("group_id")])
+    arms = pl.concat(parts) if parts else pl.DataFrame(
+        schema={"group_id": pl.String, "arm": pl.String, "experiment": pl.String})
+    for arm in arms["arm"].unique().sort().to_list():
+        if arm == PRODUCTION:
+            continue
+        enrolled = arms.filter(pl.col("arm") == arm)["group_id"]
+        if arm not in prod.models:
+            notes.append(f"arm {arm!r} is not a trained generator tonight: its {enrolled.len()} groups "
+                         "are served production")
+            arms = arms.with_columns(pl.when(pl.col("arm") == arm).then(pl.lit(PRODUCTION))
+                                     .otherwise(pl.col("arm")).alias("arm"))
+            continue
+        variant = replace(prod, ranker=None, chosen=arm)
+        arm_picks, _ = make_picks(variant, for_date, config, groups=enrolled, excluded=excluded)
+        picks = pl.concat([picks.filter(~pl.col("group_id").is_in(enrolled.implode())),
+                           arm_picks.select(picks.columns)], how="vertical_relaxed")
+    return picks.sort("group_id", "rank"), arms, notes

@@ -26,6 +26,7 @@ class RunContext:
     production: object | None = None  # recsys.production.Production, trained by `train`
     picks: pl.DataFrame | None = None
     picks_info: dict = field(default_factory=dict)
+    pick_arms: pl.DataFrame | None = None  # group_id, arm, experiment: the groups in A/B experiments
     demand: pl.DataFrame | None = None
     demand_info: dict = field(default_factory=dict)
     booking_curves: pl.DataFrame | None = None

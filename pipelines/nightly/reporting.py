@@ -115,8 +115,27 @@ def build_report(ctx: RunContext) -> str:
         booking_curves=curves,
         business=business_view(_known_before(ctx)) if ctx.frames else None,
         notes=list(ctx.notes),
+        vintages=_vintages(ctx),
     )
     return render_report(report_ctx)
+
+
+VINTAGE_NIGHTS = 14
+
+
+def _vintages(ctx: RunContext) -> dict | None:
+    """The last nights' published lists scored now that their day has passed (none on a new home)."""
+    from datetime import timedelta
+
+    from pipelines.vintages import run_vintages
+
+    day = ctx.config.run_date
+    try:
+        first, last = day - timedelta(days=VINTAGE_NIGHTS), day - timedelta(days=1)
+        return run_vintages(ctx.home, first, last, today=day, frames=ctx.frames)
+    except Exception as exc:  # the report must not fail the run: say what is missing instead
+        ctx.notes.append(f"pick vintages not scored: {exc}")
+        return None
 
 
 def report_status(ctx: RunContext) -> str:

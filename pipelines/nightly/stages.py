@@ -23,7 +23,7 @@ from pipelines.nightly.snapshot import (
     publish_refusal,
     refusal_message,
 )
-from pipelines.warehouse import MODEL_DROP, connect, create_tables, load_frames
+from pipelines.warehouse import MODEL_DROP, connect, create_tables, group_names, load_frames
 
 log = logging.getLogger("circlebuy.nightly")
 
@@ -164,10 +164,20 @@ def _prune_models(ctx: RunContext, keep: str) -> None:
 
 
 def stage_picks(ctx: RunContext) -> tuple[int, int]:
-    """Pick for the date under the rules, with reasons, and write them into the snapshot."""
+    """Pick for the date under the rules, with reasons, and write them into the snapshot; products
+    excluded platform-wide (HOME/landing/_exclusions.csv, written by the API's admin route) are left out."""
+    from pipelines.exclusions import read_exclusions
     from pipelines.recsys_stage import pick_for_day
 
-    picks, ctx.picks_info = pick_for_day(ctx.production, ctx.config.run_date, ctx.picks_info)
+    excluded = read_exclusions(ctx.home)
+    if excluded.height:
+        shown = ", ".join(excluded.get_column("product_id").head(5).to_list())
+        more = f" and {excluded.height - 5} more" if excluded.height > 5 else ""
+        ctx.notes.append(f"{excluded.height} product(s) excluded platform-wide were left out of every "
+                         f"list: {shown}{more}")
+    picks, ctx.picks_info = pick_for_day(ctx.production, ctx.config.run_date, ctx.picks_info,
+                                         excluded=excluded)
+    picks = _serve_arms(ctx, picks, excluded)
     expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
                 "reason", "model_version"]
     missing = [c for c in expected if c not in picks.columns]
@@ -176,6 +186,27 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
     ctx.picks = picks
     ctx.writer.write_frame("picks", picks.sort("group_id", "rank"))
     return ctx.frames["groups"].height, picks.height
+
+
+def _serve_arms(ctx: RunContext, picks: pl.DataFrame, excluded: pl.DataFrame) -> pl.DataFrame:
+    """Groups enrolled in running experiments (`circlebuy experiment create`) get their arm's list."""
+    from pipelines.recsys_stage import picks_with_arms
+    from pipelines.vintages import running_experiments
+
+    con = connect(ctx.home)
+    try:
+        experiments = running_experiments(con)
+    finally:
+        con.close()
+    if not experiments:
+        return picks
+    picks, ctx.pick_arms, notes = picks_with_arms(ctx.production, ctx.config.run_date, picks, experiments,
+                                                  excluded=excluded)
+    ctx.notes.extend(notes)
+    counts = ctx.pick_arms.group_by("experiment", "arm").len().sort("experiment", "arm")
+    shown = "; ".join(f"{e} arm {a}: {n} groups" for e, a, n in counts.iter_rows())
+    ctx.notes.append(f"experiments: {shown}")
+    return picks
 
 
 def stage_forecast(ctx: RunContext) -> tuple[int, int]:
@@ -306,6 +337,14 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
         raise PublishRefusedError(refusal_message(refusal), snapshot_dir=str(folder))
     publish(ctx.home, folder)
     ctx.snapshot_dir = str(folder)
+    if ctx.picks is not None:  # the published list is kept, to be scored once its day has passed
+        from pipelines.vintages import store_pick_vintages
+
+        con = connect(ctx.home)
+        try:
+            store_pick_vintages(con, ctx.picks, ctx.record.run_id, ctx.pick_arms)
+        finally:
+            con.close()
     try:  # housekeeping after the switch: a problem here must not fail a published run
         removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
     except OSError as exc:
@@ -376,10 +415,12 @@ def booking_curves(ctx: RunContext) -> pl.DataFrame:
 
 
 def write_dimensions(ctx: RunContext) -> None:
-    """The small tables the API serves from: groups, products, campaigns."""
+    """The small tables the API serves from: groups (with the names people call them, read apart
+    from the model frames), suppliers (their names), products, campaigns."""
     f = ctx.frames
-    ctx.writer.write_frame("groups", f["groups"].select("group_id", "shopkeeper_id", "city",
-                                                        "warehouse_id"))
+    groups = f["groups"].select("group_id", "shopkeeper_id", "city", "warehouse_id")
+    ctx.writer.write_frame("groups", groups.join(group_names(ctx.home), on="group_id", how="left"))
+    ctx.writer.write_frame("suppliers", f["suppliers"].select("supplier_id", "name"))
     ctx.writer.write_frame("products", f["products"].select("product_id", "supplier_id", "name",
                                                             "category", "price"))
     campaigns = f["campaigns"].join(

@@ -19,6 +19,7 @@ class ReportContext:
     - gates: [{"part", "passed", "message"}, ...], the message in plain words.
     - booking_curves: campaign_id, label, at, cum_qty, forecast_p10/p50/p90, closes_at (one row per point).
     - business: what `business_view` returns.
+    - vintages: the last nights' published pick lists scored after the fact (`evaluate --vintages`).
     """
 
     run_id: str
@@ -34,3 +35,4 @@ class ReportContext:
     booking_curves: pl.DataFrame | None = None
     business: dict | None = None
     notes: list[str] = field(default_factory=list)
+    vintages: dict | None = None  # pipelines.vintages.run_vintages over the last nights' lists

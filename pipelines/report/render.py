@@ -22,6 +22,7 @@ SECTIONS = (
     ("forecast", "Forecast accuracy and interval coverage"),
     ("curves", "Booking curves of the largest open campaigns"),
     ("business", "How the business looks"),
+    ("vintages", "Published picks, scored after the fact"),
     ("gates", "Quality gates and fallbacks"),
     ("notes", "Notes"),
 )
@@ -86,6 +87,7 @@ def render_report(ctx: ReportContext) -> str:
         _section("forecast", _forecast(ctx.forecast)),
         _section("curves", _curves(ctx.booking_curves)),
         _section("business", _business(ctx.business)),
+        _section("vintages", _vintage_trend(ctx.vintages)),
         _section("gates", _gates(ctx.gates)),
         _section("notes", _notes(ctx.notes)),
     ]
@@ -695,6 +697,32 @@ def _gates(gates: list[dict]) -> str:
         message = message.removeprefix(f"{part}:").strip()
         items.append(f"<li>{badge} <b>{esc(part)}</b>: {esc(message)}</li>")
     return f'<ul class="gates">{"".join(items)}</ul>'
+
+
+def _vintage_trend(v: dict | None) -> str:
+    """The closed loop: how the lists published on the last nights did, once their day had passed."""
+    if not v or not v.get("nights"):
+        note = (v or {}).get("note", "no published pick list has passed its day yet")
+        return f'<p class="muted">{esc(note)}.</p>'
+    rows = "".join(
+        f"<tr><td>{esc(n['for_date'])}</td><td>{esc(n.get('arm', 'production'))}</td>"
+        f"<td class=num>{n['lists']}</td><td class=num>{n['hit_rate']:.3f}</td>"
+        f"<td class=num>{n['precision']:.3f}</td><td class=num>{n['ndcg']:.3f}</td></tr>"
+        for n in v["nights"])
+    table = ("<table><tr><th>night</th><th>arm</th><th>lists</th><th>hit rate</th><th>precision</th>"
+             f"<th>NDCG</th></tr>{rows}</table>")
+    slots = ", ".join(f"{esc(r['slot'])} {r['precision']:.3f} ({r['picks']} picks)" for r in v["by_slot"]
+                      if r.get("arm", "production") == "production")
+    extra = [f"<p>Precision by slot: {slots}.</p>"]
+    for r in v.get("posted_vs_not", []):
+        if r.get("arm", "production") == "production":
+            extra.append(f"<p>{'Posted' if r['posted'] else 'Not posted'}: {r['conversion']:.3f} of "
+                         f"{r['picks']} picks ordered.</p>")
+    for e in v.get("experiments", []):
+        verdicts = "".join(f"<li>{esc(x['verdict'])}</li>" for x in e["verdicts"].get("hit", []))
+        extra.append(f"<p>Experiment <b>{esc(e['name'])}</b> ({esc(', '.join(e['arms']))}), "
+                     f"{e['lists']} lists:</p><ul>{verdicts}</ul>")
+    return table + "".join(extra)
 
 
 def _notes(notes: list[str]) -> str:

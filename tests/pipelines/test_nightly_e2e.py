@@ -172,3 +172,43 @@ def test_bad_raw_input_exits_2_and_json_reports_the_failed_run(tmp_path, raw):
     assert "orders.parquet" in proc.stderr
     out = json.loads(proc.stdout)
     assert out["status"] == "failed" and out["stages"][-1]["name"] == "ingest"
+
+
+def test_snapshot_carries_group_and_supplier_names_for_the_pages(first_run):
+    from api.snapshot import load_snapshot
+
+    home, _ = first_run
+    live = live_snapshot(home)
+    groups = pl.read_parquet(live / "groups.parquet")
+    assert groups.columns == ["group_id", "shopkeeper_id", "city", "warehouse_id", "name"]
+    assert groups["name"].null_count() == 0 and groups["name"].str.contains(r"[\u4e00-\u9fff]").all()
+    suppliers = pl.read_parquet(live / "suppliers.parquet")
+    assert suppliers.columns == ["supplier_id", "name"] and suppliers.height > 0
+    snap = load_snapshot(live)
+    assert snap.group_names == dict(groups.select("group_id", "name").iter_rows())
+    assert set(snap.supplier_names) == set(suppliers["supplier_id"])
+    assert set(snap.warehouse_city) == set(groups["warehouse_id"])
+
+
+def test_the_next_nightly_leaves_out_a_product_excluded_platform_wide(first_run, raw):
+    """An admin's exclusion (the API's log beside the feedback) is read by the picks stage: no list holds
+    the product; lifting it lets it back. Runs last: it republishes the module's home."""
+    from api.exclusion_store import ExclusionStore
+
+    home, _ = first_run
+    before = pl.read_parquet(live_snapshot(home) / "picks.parquet")
+    top = before.group_by("product_id").len().sort(["len", "product_id"], descending=[True, False])
+    recalled = top["product_id"][0]
+    store = ExclusionStore(home)
+    store.exclude(recalled, "recall: test batch", "admin-key")
+    result = run_nightly(home, NightlyConfig(run_date=END, raw=raw))
+    assert result["status"] == "succeeded"
+    after = pl.read_parquet(live_snapshot(home) / "picks.parquet")
+    assert recalled not in after["product_id"].to_list()
+    assert after["group_id"].n_unique() == before["group_id"].n_unique()  # the lists fill up instead
+    report = (live_snapshot(home) / "report.html").read_text(encoding="utf-8")
+    assert f"excluded platform-wide were left out of every list: {recalled}" in report
+    store.lift(recalled, "admin-key")
+    run_nightly(home, NightlyConfig(run_date=END, raw=raw))
+    assert recalled in pl.read_parquet(live_snapshot(home) / "picks.parquet")["product_id"].to_list()
+

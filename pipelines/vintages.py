@@ -1,0 +1,200 @@
+"""The closed loop's storage: every published pick list (`pick_vintages`) and the A/B experiments
+(`experiments`) in the home's warehouse; `evaluate --vintages FROM..TO` scores the lists whose day has
+passed (recsys.vintages) and gives each running or stopped experiment its verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from pipelines.errors import UsageError
+from pipelines.home import Home
+from pipelines.warehouse import connect, load_frames
+from recsys.experiments import PRODUCTION, Experiment
+from recsys.vintages import PICK_HORIZON_DAYS, arm_verdicts, outcomes, per_list, relevant_counts, summary
+
+VINTAGE_SCHEMA = {"for_date": pl.Date, "group_id": pl.String, "rank": pl.Int64, "product_id": pl.String,
+                  "slot": pl.String, "reason_code": pl.String, "arm": pl.String, "experiment": pl.String,
+                  "run_id": pl.String}
+log = logging.getLogger("circlebuy.vintages")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS pick_vintages (for_date DATE, group_id VARCHAR, rank BIGINT, "
+                "product_id VARCHAR, slot VARCHAR, reason_code VARCHAR, arm VARCHAR, experiment VARCHAR, "
+                "run_id VARCHAR, stored_at TIMESTAMPTZ)")
+    con.execute("CREATE TABLE IF NOT EXISTS experiments (name VARCHAR, arms VARCHAR, share DOUBLE, "
+                "created_at TIMESTAMPTZ, stopped_at TIMESTAMPTZ)")
+
+
+def store_pick_vintages(con: duckdb.DuckDBPyConnection, picks: pl.DataFrame, run_id: str,
+                        arms: pl.DataFrame | None = None) -> int:
+    """Keep a published pick list: its day's rows replace an earlier run's for the same day (a re-run
+    publishes again), never duplicate. arms: (group_id, arm, experiment) of the enrolled groups."""
+    if picks.height == 0:  # nothing was published for anyone (an empty run allowed by --allow-empty)
+        return 0
+    missing = [c for c in ("for_date", "group_id", "rank", "product_id", "slot") if c not in picks.columns]
+    if missing:  # not a pick list of the contract (a stand-in stage): nothing to score later
+        log.warning("pick list of run %s not kept for scoring: no column(s) %s", run_id, ", ".join(missing))
+        return 0
+    ensure_tables(con)
+    rows = picks.select("for_date", "group_id", "rank", "product_id", "slot",
+                        (pl.col("reason_code") if "reason_code" in picks.columns
+                         else pl.lit(None, pl.String)).alias("reason_code"))
+    if arms is not None and arms.height:
+        rows = rows.join(arms.select("group_id", "arm", "experiment"), on="group_id", how="left")
+    else:
+        rows = rows.with_columns(pl.lit(None, pl.String).alias(c) for c in ("arm", "experiment"))
+    rows = rows.with_columns(pl.lit(run_id).alias("run_id")).cast(VINTAGE_SCHEMA)
+    con.register("_pick_batch", rows.to_arrow())
+    try:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM pick_vintages WHERE for_date IN (SELECT DISTINCT for_date FROM _pick_batch)")
+        cols = ", ".join(VINTAGE_SCHEMA)
+        con.execute(f"INSERT INTO pick_vintages ({cols}, stored_at) SELECT {cols}, now() FROM _pick_batch")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_pick_batch")
+    return rows.height
+
+
+def load_vintages(con: duckdb.DuckDBPyConnection, first: date, last: date) -> pl.DataFrame:
+    ensure_tables(con)
+    cols = ", ".join(VINTAGE_SCHEMA)
+    frame = con.execute(f"SELECT {cols} FROM pick_vintages WHERE for_date BETWEEN ? AND ? "
+                        "ORDER BY for_date, group_id, rank", [first, last]).pl()
+    return frame.cast(VINTAGE_SCHEMA) if frame.height else pl.DataFrame(schema=VINTAGE_SCHEMA)
+
+
+# -- experiments ---------------------------------------------------------------------------------
+def create_experiment(con: duckdb.DuckDBPyConnection, name: str, arms: list[str], share: float,
+                      known_arms: set[str], now: datetime) -> Experiment:
+    """A new experiment; a clear error for a bad or duplicate name, unknown or repeated arms, or a
+    share outside (0, 1]."""
+    ensure_tables(con)
+    if not NAME.match(name):
+        raise UsageError(f"experiment name {name!r}: expected 1-64 letters, digits, '_', '.' or '-'")
+    arms = [a.strip() for a in arms if a.strip()]
+    if len(arms) < 2 or len(set(arms)) != len(arms):
+        raise UsageError(f"--arms: expected two or more different arms, e.g. production,reorder; got {arms}")
+    unknown = [a for a in arms if a not in known_arms]
+    if unknown:
+        known = ", ".join(sorted(known_arms))
+        raise UsageError(f"--arms: unknown arm(s) {', '.join(unknown)}; known: {known}")
+    if not 0.0 < share <= 1.0:
+        raise UsageError(f"--share: expected a share of groups in (0, 1]; got {share}")
+    if con.execute("SELECT count(*) FROM experiments WHERE name = ?", [name]).fetchone()[0]:
+        raise UsageError(f"experiment {name!r} already exists; `circlebuy experiment list` shows them")
+    con.execute("INSERT INTO experiments VALUES (?, ?, ?, ?, NULL)", [name, ",".join(arms), share, now])
+    return Experiment(name, tuple(arms), share)
+
+
+def list_experiments(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    ensure_tables(con)
+    rows = con.execute("SELECT name, arms, share, created_at, stopped_at FROM experiments "
+                       "ORDER BY created_at, name").fetchall()
+    return [{"name": n, "arms": a.split(","), "share": s, "created_at": c.isoformat(),
+             "stopped_at": x.isoformat() if x else None, "running": x is None} for n, a, s, c, x in rows]
+
+
+def stop_experiment(con: duckdb.DuckDBPyConnection, name: str, now: datetime) -> None:
+    ensure_tables(con)
+    row = con.execute("SELECT stopped_at FROM experiments WHERE name = ?", [name]).fetchone()
+    if row is None:
+        raise UsageError(f"no experiment {name!r}; `circlebuy experiment list` shows them")
+    if row[0] is not None:
+        raise UsageError(f"experiment {name!r} was already stopped at {row[0].isoformat()}")
+    con.execute("UPDATE experiments SET stopped_at = ? WHERE name = ?", [now, name])
+
+
+def running_experiments(con: duckdb.DuckDBPyConnection) -> list[Experiment]:
+    return [Experiment(e["name"], tuple(e["arms"]), e["share"])
+            for e in list_experiments(con) if e["running"]]
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+def parse_range(text: str) -> tuple[date, date]:
+    try:
+        a, b = text.split("..")
+        first, last = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
+    except ValueError:
+        raise UsageError(f"--vintages: expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD; got {text!r}") from None
+    if last < first:
+        raise UsageError(f"--vintages: TO ({last}) is before FROM ({first})")
+    return first, last
+
+
+def run_vintages(home: Home, first: date, last: date, today: date, horizon_days: int = PICK_HORIZON_DAYS,
+                 frames: dict[str, pl.DataFrame] | None = None) -> dict:
+    """Score the lists published for FROM..TO whose horizon has passed by `today`. `frames`: the
+    orders (and posts) when the caller has them loaded (the nightly's report), else read here."""
+    scorable_until = min(last, today - timedelta(days=horizon_days))
+    con = connect(home)
+    try:
+        vintages = load_vintages(con, first, scorable_until)
+        experiments = list_experiments(con)
+    finally:
+        con.close()
+    out: dict = {"from": first.isoformat(), "to": last.isoformat(), "horizon_days": horizon_days,
+                 "scored_until": scorable_until.isoformat() if scorable_until >= first else None,
+                 "lists": 0}
+    if vintages.height == 0:
+        out["note"] = ("no published pick list in the range whose day has passed" if scorable_until >= first
+                       else f"no list in the range has passed its day yet ({today})")
+        return out
+    if frames is None:
+        frames = load_frames(home, ("orders", "posts"), drop={"orders": ("order_id",), "posts": ("post_id",)})
+    out.update(score_vintages(vintages, frames["orders"], frames.get("posts"), experiments, horizon_days))
+    return out
+
+
+def score_vintages(vintages: pl.DataFrame, orders: pl.DataFrame, posts: pl.DataFrame | None,
+                   experiments: list[dict], horizon_days: int = PICK_HORIZON_DAYS) -> dict:
+    """The summary of recsys.vintages over stored lists, and every experiment's verdicts."""
+    with_arms = vintages["arm"].is_not_null().any()
+    data = vintages.with_columns(pl.col("arm").fill_null(PRODUCTION)) if with_arms else vintages.drop("arm")
+    scored = outcomes(data, orders, posts, horizon_days)
+    lists = per_list(scored, relevant_counts(data, orders, horizon_days))
+    out = {"lists": lists.height, **summary(scored, lists), "experiments": []}
+    for e in experiments:
+        enrolled = data.filter(pl.col("experiment") == e["name"]).select("for_date", "group_id").unique()
+        rows = lists.join(enrolled, on=["for_date", "group_id"], how="semi")
+        control = Experiment(e["name"], tuple(e["arms"]), e["share"]).control
+        out["experiments"].append({**e, "lists": rows.height, "verdicts": {
+            m: arm_verdicts(rows, control, m) for m in ("hit", "precision", "ndcg")}})
+    return out
+
+
+def render_vintages(result: dict) -> str:
+    """Plain text for the terminal."""
+    lines = [f"pick vintages {result['from']}..{result['to']} (horizon {result['horizon_days']} day(s)), "
+             f"{result['lists']} lists scored"]
+    if result.get("note"):
+        return "\n".join([*lines, result["note"]])
+    lines.append(f"{'night':<12}{'arm':<14}{'lists':>7}{'hit rate':>10}{'precision':>11}{'ndcg':>8}")
+    for n in result["nights"]:
+        lines.append(f"{n['for_date']:<12}{n.get('arm', '-'):<14}{n['lists']:>7}{n['hit_rate']:>10.3f}"
+                     f"{n['precision']:>11.3f}{n['ndcg']:>8.3f}")
+    control = [r for r in result["by_slot"] if r.get("arm", PRODUCTION) == PRODUCTION]
+    lines.append("by slot: " + ", ".join(f"{r['slot']} {r['precision']:.3f} ({r['picks']})" for r in control))
+    control = [r for r in result["by_reason"] if r.get("arm", PRODUCTION) == PRODUCTION]
+    lines.append("by reason: " + ", ".join(f"{r['reason_code']} {r['precision']:.3f} ({r['picks']})"
+                                            for r in control))
+    for r in result.get("posted_vs_not", []):
+        lines.append(f"{'posted' if r['posted'] else 'not posted'}: conversion {r['conversion']:.3f} "
+                     f"over {r['picks']} picks" + (f" ({r['arm']})" if "arm" in r else ""))
+    for e in result.get("experiments", []):
+        lines.append(f"experiment {e['name']} ({', '.join(e['arms'])}; share {e['share']}; "
+                     f"{'running' if e['running'] else 'stopped'}): {e['lists']} lists")
+        for v in e["verdicts"].get("hit", []):
+            lines.append("  " + v["verdict"])
+    return "\n".join(lines)
