@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-TS = pl.Datetime("us", "Asia/Shanghai")
+from common.clock import TS
+
 LEVELS: dict[str, list[str]] = {"prod": ["pi"], "cat": ["ci"], "all": []}  # keys (integer codes)
 CODE = pl.UInt32
 

@@ -32,7 +32,7 @@ import polars as pl
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from aggregation.calibration import ConformalDistribution
-from pipelines.errors import NotFittedError
+from common.errors import NotFittedError
 
 FEATURES = (  # every input feature_matrix can build
     "share", "log_qty", "log_groups", "log_members", "log_posts", "log_post_groups", "hour", "dow",

@@ -12,8 +12,8 @@ from datetime import datetime
 
 import polars as pl
 
-TZ = "Asia/Shanghai"
-TS = pl.Datetime("us", TZ)
+from common.clock import PLATFORM_TZ as TZ
+from common.clock import TS
 
 POOL_SCHEMA: dict[str, pl.DataType] = {
     "campaign_id": pl.String(),

@@ -35,6 +35,7 @@ from aggregation.group_reach import ReachConfig, group_reach
 from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
+from common.clock import PLATFORM_TZ
 
 MODELS = ("additive", "multiplicative", "production")
 
@@ -78,7 +79,7 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
     priors: UNIT, cutoff (min(instant, opens_at)), prior_* / qpg_* / n_* columns and trend.
     reach (optional): UNIT, cutoff, reach_prod, reach_cat, reach_all as of the same cutoff."""
     # a campaign not yet open is read as at its opening (as in training, share 0 = the opening)
-    local = pl.max_horizontal("instant", "opens_at").dt.convert_time_zone("Asia/Shanghai")
+    local = pl.max_horizontal("instant", "opens_at").dt.convert_time_zone(PLATFORM_TZ)
     out = base.join(meta, on=UNIT, how="left").with_columns(
         pl.min_horizontal("instant", "opens_at").alias("cutoff")).join(
         priors.drop("product_id", "supplier_id", "category", "price_band", strict=False),

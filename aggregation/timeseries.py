@@ -26,14 +26,11 @@ from scipy.stats import poisson
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from aggregation.calibration import IntervalCalibrator
+from common.errors import InsufficientHistoryError  # noqa: F401  (re-exported: aggregation callers)
 
 # The nightly's fallback when the learned model loses to it on the held-out horizon. The baselines a
 # supplier's analyst would run (evaluation) are statsforecast's, in aggregation.statistical.
 BASELINES = ("seasonal_naive",)
-
-
-class InsufficientHistoryError(ValueError):
-    """The data ends too soon after it starts for the daily model to learn anything."""
 
 
 FEATURES = (

@@ -21,7 +21,7 @@ from api.metrics import AccessLog, Metrics, ObserveMiddleware
 from api.routes import admin, demand, feedback, health, pages, picks
 from api.served import ServedPicks
 from api.settings import Settings
-from pipelines.home import Home
+from common.home import Home
 
 STATIC = Path(__file__).parent / "static"
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from api.errors import Invalid
-from pipelines.contract import PLATFORM_TZ
-
-TZ = ZoneInfo(PLATFORM_TZ)
+from common.clock import PLATFORM_TZ, TZ
 
 
 def platform_now() -> datetime:

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.errors import BadInputError, CircleBuyError, SnapshotError
+from common.errors import BadInputError, CircleBuyError, SnapshotError
 
 log = logging.getLogger("circlebuy.api")
 

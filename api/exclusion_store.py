@@ -1,6 +1,6 @@
 """Platform-wide exclusions (a recalled product), durable before the answer and applied at once.
 
-The log is `pipelines.exclusions`' file, HOME/landing/_exclusions.csv, beside the feedback landing
+The log is `common.exclusions`' file, HOME/landing/_exclusions.csv, beside the feedback landing
 files: one line per admin call (`exclude` / `lift`), appended, flushed and fsynced under an
 exclusive file lock before the route answers. The active set is rebuilt from the log at start (so
 an exclusion survives a restart), and before each write the lines other workers appended are read;
@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 
 from api.clock import TZ, platform_now
-from pipelines.exclusions import (
+from common.exclusions import (
     HEADER,
     ExclusionEvent,
     apply_events,
@@ -25,7 +25,7 @@ from pipelines.exclusions import (
     format_event,
     parse_events,
 )
-from pipelines.home import Home
+from common.home import Home
 
 
 class ExclusionStore:

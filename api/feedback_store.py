@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from api.clock import TZ, platform_day, platform_now
-from pipelines.home import Home
+from common.home import Home
 
 HEADER = ("feedback_id", "group_id", "product_id", "action", "at")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")

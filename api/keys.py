@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.errors import UsageError
-from pipelines.home import Home
+from common.errors import UsageError
+from common.home import Home
 
 ROLES = ("shopkeeper", "supplier", "admin")
 KEY_PREFIX = "cb_"

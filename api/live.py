@@ -16,8 +16,8 @@ from pathlib import Path
 
 from api.keys import KeyStore
 from api.snapshot import Snapshot, load_snapshot, snapshot_signature
-from pipelines.errors import SnapshotError
-from pipelines.home import Home
+from common.errors import SnapshotError
+from common.home import Home
 
 log = logging.getLogger("circlebuy.api.snapshot")
 

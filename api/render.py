@@ -19,7 +19,7 @@ from api.clock import TZ, platform_now
 from api.i18n import LANGUAGE_TAGS, Messages
 from api.served import ServedPicks
 from api.snapshot import Snapshot
-from pipelines.exclusions import ExclusionEvent
+from common.exclusions import ExclusionEvent
 
 OTHER_LANGUAGE = {"zh_CN": ("en", "English"), "en": ("zh-CN", "中文")}  # the language switch
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.contract import FEEDBACK_ACTIONS
+from common.contract import FEEDBACK_ACTIONS
 
 Action = Literal["skip", "posted", "not_interested"]
 assert set(FEEDBACK_ACTIONS) == set(Action.__args__), "Action must follow the contract's feedback actions"

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import Settings
-from pipelines.home import HOME_ENV, Home, resolve_home
+from common.home import HOME_ENV, Home, resolve_home
 
 
 def configure_logging() -> None:

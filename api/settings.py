@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pipelines.errors import UsageError
+from common.errors import UsageError
 
 
 @dataclass(frozen=True)

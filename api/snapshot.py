@@ -29,8 +29,8 @@ import polars as pl
 
 from api.clock import platform_day_expr
 from api.i18n import DEFAULT_LOCALE, LOCALES, messages, parse_args
-from pipelines.contract import PLATFORM_TZ
-from pipelines.errors import SnapshotError
+from common.contract import PLATFORM_TZ
+from common.errors import SnapshotError
 
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("run_id", "date", "model_version", "created_at", "row_counts", "files")

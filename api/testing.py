@@ -22,8 +22,8 @@ import polars as pl
 
 from api.i18n import messages
 from api.snapshot import OPTIONAL_FILES, REQUIRED_FILES, sha256_file
-from pipelines.contract import PLATFORM_TZ
-from pipelines.home import Home
+from common.contract import PLATFORM_TZ
+from common.home import Home
 
 TS = pl.Datetime("us", PLATFORM_TZ)
 

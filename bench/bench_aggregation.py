@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from pipelines.contract import TABLES
+from common.contract import TABLES
 
 ROOT = Path(os.environ.get("CIRCLEBUY_BENCH_DIR", "/tmp/cb-agg"))
 CLI = str(Path(sys.executable).with_name("circlebuy"))
@@ -119,9 +119,9 @@ def child_stage(raw: str) -> dict:
 
 
 def child_accuracy(home: str, as_of: str) -> dict:
+    from common.home import Home
     from pipelines.evaluate import EvaluateConfig
     from pipelines.evaluate_forecast import evaluate_forecast
-    from pipelines.home import Home
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))
@@ -148,8 +148,8 @@ def child_presale(home: str, as_of: str) -> dict:
 
     import pipelines.evaluate_forecast as ef
     from aggregation.nowcast import DEFAULT_FEATURES, FEATURES
+    from common.home import Home
     from pipelines.evaluate import EvaluateConfig
-    from pipelines.home import Home
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))
@@ -173,8 +173,8 @@ def child_short(home: str, start: str, drop_campaigns: str) -> dict:
     the 7 days after each as-of like the forecast block."""
     from aggregation.daily import actuals
     from aggregation.metrics import score
+    from common.home import Home
     from pipelines.demand_stage import build_demand
-    from pipelines.home import Home
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))

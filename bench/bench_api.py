@@ -32,7 +32,7 @@ from fastapi import FastAPI, Response
 
 from api.keys import create_keys
 from api.testing import large_world, write_snapshot
-from pipelines.home import Home
+from common.home import Home
 
 PYTHON = sys.executable
 

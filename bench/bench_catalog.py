@@ -19,7 +19,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.home import Home
+from common.home import Home
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.production import train_production
 

@@ -18,9 +18,9 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from common.home import Home
 from pipelines.evaluate import EvaluateConfig
 from pipelines.evaluate_recsys import evaluate_production
-from pipelines.home import Home
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.production import ProductionConfig
 from recsys.ranker import OBJECTIVES, RankerConfig

@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.errors import CircleBuyError, UsageError
-from pipelines.home import resolve_home
+from common.errors import CircleBuyError, UsageError
+from common.home import resolve_home
 
 app = typer.Typer(
     name="circlebuy",
@@ -225,10 +225,9 @@ def keys_list(home: HomeOpt = None) -> None:
 
 
 def _platform_today() -> date:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+    from common.clock import platform_today
 
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return platform_today()
 
 
 def _known_arms() -> set[str]:

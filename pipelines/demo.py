@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import typer
 
-from pipelines.home import Home
+from common.home import Home
 from pipelines.warehouse import TZ
 
 log = logging.getLogger("circlebuy.demo")

@@ -7,27 +7,22 @@ Composes the recsys block (pipelines.evaluate_recsys) and the forecast block
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import UsageError
-from pipelines.home import Home
+from common.errors import UsageError
+from common.home import Home
+from pipelines.evaluate_config import EvaluateConfig
 from pipelines.warehouse import MODEL_DROP, load_frames
+
+__all__ = ["EvaluateConfig", "evaluate_dates", "evaluate_frames", "parse_dates", "run_evaluate"]
 
 RANKING_COLUMNS = ["group_id", "rank", "product_id"]
 FORECAST_SCHEMA = {"product_id": pl.String, "warehouse_id": pl.String, "day": pl.Date, "p10": pl.Float64,
                    "p50": pl.Float64, "p90": pl.Float64}
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    as_of: date
-    horizon_days: int = 7
-    k: int = 10
-    seed: int = 7
 
 
 def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, progress: bool = False

@@ -95,7 +95,7 @@ def pick_for_day(
     excluded: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """The picks table of DESIGN.md "Outputs" for every group, under the rules; info extended.
-    `excluded` (product_id): platform-wide exclusions no list may hold (`pipelines.exclusions`)."""
+    `excluded` (product_id): platform-wide exclusions no list may hold (`common.exclusions`)."""
     config = config or PicksConfig()
     tick = time.perf_counter()
     picks, picks_info = make_picks(prod, for_date, config, excluded=excluded)

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from pipelines.errors import UsageError
-from pipelines.home import Home
+from common.errors import UsageError
+from common.home import Home
 from pipelines.warehouse import connect, load_frames
 from recsys.experiments import PRODUCTION, Experiment
 from recsys.vintages import PICK_HORIZON_DAYS, arm_verdicts, outcomes, per_list, relevant_counts, summary

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines.contract import DUCKDB_TYPES, PLATFORM_TZ, QUARANTINE_COLUMNS, TABLES
-from pipelines.errors import CircleBuyError
-from pipelines.home import Home
-
-TZ = ZoneInfo(PLATFORM_TZ)
+from common.clock import PLATFORM_TZ, TZ, day_start  # noqa: F401  (day_start: re-exported)
+from common.contract import DUCKDB_TYPES, QUARANTINE_COLUMNS, TABLES
+from common.errors import CircleBuyError
+from common.home import Home
 
 
 def connect(home: Home, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -55,11 +52,6 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     assert tuple(qcols) == QUARANTINE_COLUMNS
     cols = ", ".join(f"{k} {v}" for k, v in qcols.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS quarantine ({cols}, loaded_at TIMESTAMPTZ)")
-
-
-def day_start(day: date) -> datetime:
-    """00:00 of `day` in the platform's zone: the as-of instant of `evaluate --as-of`."""
-    return datetime.combine(day, time(0), tzinfo=TZ)
 
 
 def table_frame(

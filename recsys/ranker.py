@@ -20,7 +20,7 @@ import polars as pl
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from pipelines.errors import NotFittedError, UsageError
+from common.errors import NotFittedError, UsageError
 from recsys.features import feature_columns
 
 OBJECTIVES = ("lambdarank", "binary")

@@ -7,23 +7,15 @@ sparse matrix, so the step to a larger engine is a change of engine, not a rewri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from common.clock import PLATFORM_TZ, TZ, day_start  # noqa: F401  (re-exported: recsys callers)
 from recsys.vocab import Vocab
-
-PLATFORM_TZ = "Asia/Shanghai"
-TZ = ZoneInfo(PLATFORM_TZ)
-
-
-def day_start(day: date) -> datetime:
-    """00:00 of `day` in the platform's zone."""
-    return datetime.combine(day, time(0), tzinfo=TZ)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from recsys.signal import day_start, paid_orders
+from common.clock import day_start, platform_day
+from recsys.signal import paid_orders
 
 PICK_HORIZON_DAYS = 1  # a daily list is for its own day: the pre-sale windows it posts close by then
 KEYS = ("for_date", "group_id")
@@ -47,7 +48,7 @@ def outcomes(vintages: pl.DataFrame, orders: pl.DataFrame, posts: pl.DataFrame |
 
 
 def _platform_day(column: str) -> pl.Expr:
-    return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day")
+    return platform_day(pl.col(column)).alias("day")
 
 
 def per_list(scored: pl.DataFrame, orders_per_list: pl.DataFrame | None = None) -> pl.DataFrame:

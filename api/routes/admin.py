@@ -12,7 +12,7 @@ from api.auth import CallerDep, SnapshotDep, check_admin
 from api.errors import Invalid, NotFound
 from api.schemas import ERRORS, ExclusionIn, ExclusionOut, ExclusionsOut
 from api.snapshot import Snapshot
-from pipelines.exclusions import ExclusionEvent
+from common.exclusions import ExclusionEvent
 
 router = APIRouter(tags=["admin"])
 WHAT = "manage platform-wide exclusions"

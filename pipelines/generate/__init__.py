@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.contract import CATEGORIES
-from pipelines.errors import UsageError
+from common.contract import CATEGORIES
+from common.errors import UsageError
 from pipelines.generate.behaviour import SRC_HERD, SRC_POST, SRC_REORDER, SRC_WORD, Simulation, simulate
 from pipelines.generate.calendar import EVENTS, WorldCalendar, mark_festival_products, world_calendar
 from pipelines.generate.campaigns import Campaigns, make_campaigns

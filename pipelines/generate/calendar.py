@@ -19,8 +19,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from pipelines.contract import CATEGORIES
-from pipelines.errors import UsageError
+from common.contract import CATEGORIES
+from common.errors import UsageError
 from pipelines.generate.entities import Products
 
 # 春节, the first day of the first lunar month

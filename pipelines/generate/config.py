@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from pipelines.contract import CATEGORIES, PLATFORM_TZ
+from common.clock import TZ
+from common.contract import CATEGORIES
 
-TZ = ZoneInfo(PLATFORM_TZ)
 UTC_OFFSET_S = 8 * 3600  # Asia/Shanghai has had no daylight saving since 1991
 DAY_S = 86_400
 

@@ -2,7 +2,7 @@
 
 Each table gets `<table>/part-dirty.csv` (all columns as text): bad rows, exact copies of clean
 rows and a few good rows moved out of the clean part. Every bad row breaks exactly ONE rule of
-`pipelines.contract.RULES` (it gets a fresh id, so nothing else refers to it), and is listed in
+`common.contract.RULES` (it gets a fresh id, so nothing else refers to it), and is listed in
 `_truth/dirty_rows.csv` with its 1-based row number in that file.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipelines.contract import RULES, TABLES
+from common.contract import RULES, TABLES
 from pipelines.generate.writer import Ids, TableSource, to_text, ts
 
 DIRTY_FILE = "part-dirty.csv"

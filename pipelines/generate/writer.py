@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from pipelines.contract import (
+from common.contract import (
     CATEGORIES,
     FEEDBACK_ACTIONS,
     GROUP_KINDS,

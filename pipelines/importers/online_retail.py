@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.contract import PLATFORM_TZ, TABLES
-from pipelines.errors import SchemaError, UnparseableFileError, UsageError
+from common.contract import PLATFORM_TZ, TABLES
+from common.errors import SchemaError, UnparseableFileError, UsageError
 from pipelines.importers.categories import category_expr
 
 # source column -> the dtype family we accept (checked, then cast)

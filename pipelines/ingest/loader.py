@@ -18,9 +18,9 @@ from time import perf_counter
 import duckdb
 from tqdm import tqdm
 
-from pipelines.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
-from pipelines.errors import SchemaError, UnparseableFileError
-from pipelines.home import Home
+from common.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
+from common.errors import SchemaError, UnparseableFileError
+from common.home import Home
 from pipelines.ingest.readers import (
     FileSchema,
     SourceFile,

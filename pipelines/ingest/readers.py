@@ -15,8 +15,8 @@ from typing import Literal
 
 import duckdb
 
-from pipelines.contract import DUCKDB_TYPES, TABLES, Column, Table
-from pipelines.errors import SchemaError, UnparseableFileError
+from common.contract import DUCKDB_TYPES, TABLES, Column, Table
+from common.errors import SchemaError, UnparseableFileError
 
 Format = Literal["csv", "parquet"]
 SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}

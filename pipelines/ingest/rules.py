@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.contract import RULES, TABLES, Column, ForeignKey, Table
+from common.contract import RULES, TABLES, Column, ForeignKey, Table
 from pipelines.ingest.readers import EXPECTED, empty_expr, ident, lit
 
 RULE_ORDER: tuple[str, ...] = (

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipelines.home import Home
+from common.home import Home
 from pipelines.nightly.config import NightlyConfig
 from pipelines.nightly.ledger import RunRecord
 from pipelines.nightly.snapshot import SnapshotWriter

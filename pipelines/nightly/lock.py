@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.errors import RunLockedError
+from common.errors import RunLockedError
 
 
 @contextmanager

@@ -154,6 +154,20 @@ def _known_before(ctx: RunContext) -> dict:
 
 
 def _model_version(ctx: RunContext) -> str:
-    from pipelines.nightly.stages import model_version
-
     return model_version(ctx)
+
+
+def model_version(ctx: RunContext) -> str:
+    """The run's model versions: the picks' then the demand's (none@date without either)."""
+    versions = []
+    for frame in (ctx.picks, ctx.demand):
+        if frame is not None and "model_version" in frame.columns and frame.height:
+            versions.extend(sorted(set(frame["model_version"].drop_nulls().to_list())))
+    return "+".join(versions) or f"none@{ctx.config.run_date}"
+
+
+def model_version_of(frame) -> str:
+    """The distinct model versions of a frame's rows, joined by '+' ('' without any)."""
+    if "model_version" not in frame.columns or frame.height == 0:
+        return ""
+    return "+".join(sorted(set(frame["model_version"].drop_nulls().to_list())))

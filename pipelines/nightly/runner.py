@@ -8,8 +8,8 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from pipelines.errors import CircleBuyError, StageFailedError
-from pipelines.home import Home
+from common.errors import CircleBuyError, StageFailedError
+from common.home import Home
 from pipelines.nightly.config import FAIL_STAGE_ENV, NightlyConfig
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import RunRecord, mark_abandoned_runs, write_record
@@ -42,7 +42,7 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
     """
     fail_stage = config.fail_stage or os.environ.get(FAIL_STAGE_ENV) or None
     if fail_stage and fail_stage not in STAGE_NAMES:
-        from pipelines.errors import UsageError
+        from common.errors import UsageError
 
         raise UsageError(f"{FAIL_STAGE_ENV}={fail_stage!r} is not a stage; stages: {STAGE_NAMES}")
     home.ensure()
@@ -154,7 +154,7 @@ def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> lis
     from dataclasses import replace
 
     if end < start:
-        from pipelines.errors import UsageError
+        from common.errors import UsageError
 
         raise UsageError(f"--to {end} is before --from {start}")
     results = []

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import BadInputError, SnapshotError
-from pipelines.home import Home
+from common.errors import BadInputError, SnapshotError
+from common.home import Home
 
 MANIFEST = "manifest.json"
 # tables whose collapse would empty the service: no picks, no demand, nobody's groups or products

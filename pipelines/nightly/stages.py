@@ -13,9 +13,10 @@ from datetime import timedelta
 
 import polars as pl
 
+from common.clock import TS
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
-from pipelines.nightly.reporting import gate_outcome
+from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of
 from pipelines.nightly.snapshot import (
     PublishRefusedError,
     prune_snapshots,
@@ -70,7 +71,7 @@ def stage_signals(ctx: RunContext) -> tuple[int, int]:
     frames = load_frames(ctx.home, drop=MODEL_DROP)
     orders = frames["orders"]
     if orders.height == 0:
-        from pipelines.errors import BadInputError
+        from common.errors import BadInputError
 
         raise BadInputError(
             f"{ctx.home.warehouse}: the orders table is empty; ingest raw files first "
@@ -166,7 +167,7 @@ def _prune_models(ctx: RunContext, keep: str) -> None:
 def stage_picks(ctx: RunContext) -> tuple[int, int]:
     """Pick for the date under the rules, with reasons, and write them into the snapshot; products
     excluded platform-wide (HOME/landing/_exclusions.csv, written by the API's admin route) are left out."""
-    from pipelines.exclusions import read_exclusions
+    from common.exclusions import read_exclusions
     from pipelines.recsys_stage import pick_for_day
 
     excluded = read_exclusions(ctx.home)
@@ -372,34 +373,22 @@ def check_publish(ctx: RunContext) -> str | None:
     return ctx.publish_refusal
 
 
-def model_version(ctx: RunContext) -> str:
-    versions = []
-    for frame in (ctx.picks, ctx.demand):
-        if frame is not None and "model_version" in frame.columns and frame.height:
-            versions.extend(sorted(set(frame["model_version"].drop_nulls().to_list())))
-    return "+".join(versions) or f"none@{ctx.config.run_date}"
-
-
-def model_version_of(frame: pl.DataFrame) -> str:
-    if "model_version" not in frame.columns or frame.height == 0:
-        return ""
-    return "+".join(sorted(set(frame["model_version"].drop_nulls().to_list())))
-
-
 def booking_curves(ctx: RunContext) -> pl.DataFrame:
     """Cumulative paid quantity per campaign × warehouse by hour, as of the run, for the charts."""
     orders = ctx.frames["orders"]
     groups = ctx.frames["groups"].select("group_id", "warehouse_id")
     schema = {"campaign_id": pl.String, "warehouse_id": pl.String,
-              "at": pl.Datetime("us", "Asia/Shanghai"), "cum_qty": pl.Int64}
+              "at": TS, "cum_qty": pl.Int64}
     if ctx.demand is None or ctx.demand.height == 0 or "campaign_id" not in ctx.demand.columns:
         return pl.DataFrame(schema=schema)
+    from aggregation.pooling import valid_at
+
     open_campaigns = ctx.demand.select("campaign_id").drop_nulls().unique()
-    status_at = pl.coalesce("status_at", "ordered_at")
+    # "placed by t and still paid at t": the one rule pooling uses, so the curves end at the
+    # demand table's ordered_qty
     live = (
         orders.join(open_campaigns, on="campaign_id", how="semi")
-        .filter(pl.col("ordered_at") < ctx.as_of)
-        .filter((pl.col("status") == "paid") | (status_at >= ctx.as_of))
+        .filter(valid_at(orders, ctx.as_of))
         .join(groups, on="group_id", how="left")
     )
     if live.height == 0:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from pipelines.contract import GROUP_KINDS, TABLES
+from common.contract import GROUP_KINDS, TABLES
 
 SELF_BUYING_SHARE = 0.5  # one member's share of a shopkeeper's paid orders that makes it "self-buying"
 RECRUITING_MIN_INVITES = 2  # other shopkeepers invited (invited_by) that make a shopkeeper "recruiting"

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from pipelines.errors import NotFittedError, UsageError
+from common.errors import NotFittedError, UsageError
 from recsys.models.topn import dense_top_n, popularity_order, profile_top_n, sparse_top_n
 from recsys.signal import Signal
 

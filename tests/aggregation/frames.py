@@ -1,4 +1,4 @@
-"""Hand-built contract frames for aggregation tests (schemas from pipelines.contract)."""
+"""Hand-built contract frames for aggregation tests (schemas from common.contract)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from pipelines.contract import TABLES
+from common.contract import TABLES
 
 TZ = ZoneInfo("Asia/Shanghai")
 

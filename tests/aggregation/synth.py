@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from pipelines.contract import TABLES
+from common.contract import TABLES
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = date(2026, 1, 1)

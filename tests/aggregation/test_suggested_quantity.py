@@ -23,7 +23,7 @@ from aggregation.calibration import ConformalDistribution
 from aggregation.decision import DecisionConfig, suggest
 from aggregation.nowcast import NowcastConfig
 from aggregation.presale import PresaleConfig, PresaleForecaster, closing_between, finals, window_instants
-from pipelines.contract import TABLES
+from common.contract import TABLES
 from pipelines.generate import run_generate
 
 TZ = ZoneInfo("Asia/Shanghai")

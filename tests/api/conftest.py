@@ -18,7 +18,7 @@ from api.keys import create_key
 from api.protocol import BoundedHttpToolsProtocol
 from api.settings import Settings
 from api.testing import small_world, write_snapshot
-from pipelines.home import Home
+from common.home import Home
 
 FAST = Settings(watch_interval_s=0.05, cookie_secure=False)  # tests serve plain HTTP locally
 

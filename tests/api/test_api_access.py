@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.keys import create_key, list_keys, revoke_key
-from pipelines.errors import UsageError
-from pipelines.home import Home
+from common.errors import UsageError
+from common.home import Home
 from tests.api.conftest import bearer
 
 FEEDBACK = {"product_id": "P1", "action": "posted"}

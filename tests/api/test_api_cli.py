@@ -8,7 +8,7 @@ import sys
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from pipelines.home import Home
+from common.home import Home
 from tests.api.conftest import FAST, bearer
 
 

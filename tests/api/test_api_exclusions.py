@@ -15,8 +15,8 @@ import api.feedback_store
 from api.app import create_app
 from api.clock import TZ
 from api.settings import Settings
-from pipelines.exclusions import exclusions_path, read_exclusions
-from pipelines.home import Home
+from common.exclusions import exclusions_path, read_exclusions
+from common.home import Home
 from tests.api.conftest import FAST, bearer
 
 LIST_DAY = datetime(2026, 11, 22, 10, tzinfo=TZ)  # small_world's picks are for 2026-11-22

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.feedback_store import HEADER, FeedbackStore
-from pipelines.contract import TABLES
-from pipelines.home import Home
+from common.contract import TABLES
+from common.home import Home
 from tests.api.conftest import FAST, bearer
 
 

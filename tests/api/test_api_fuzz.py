@@ -15,7 +15,7 @@ from api.app import create_app
 from api.keys import create_key
 from api.settings import Settings
 from api.testing import small_world, write_snapshot
-from pipelines.home import Home
+from common.home import Home
 
 
 def _app():

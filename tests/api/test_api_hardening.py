@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.keys import revoke_key
-from pipelines.home import Home
+from common.home import Home
 from tests.api.conftest import FAST, bearer
 
 

@@ -22,10 +22,10 @@ from api.keys import create_key
 from api.render import stale_banner
 from api.snapshot import load_snapshot
 from api.testing import small_world, write_snapshot
-from pipelines.contract import CATEGORIES, GROUP_KINDS
-from pipelines.errors import SnapshotError
+from common.contract import CATEGORIES, GROUP_KINDS
+from common.errors import SnapshotError
+from common.home import Home
 from pipelines.generate.config import CITIES
-from pipelines.home import Home
 from recsys.picks import REASON_CODES, SLOTS, with_reasons
 from tests.api.conftest import FAST, bearer
 from tests.recsys.test_picks_reasons import EXPECTED_ARGS, reason_frame

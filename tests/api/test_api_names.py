@@ -12,7 +12,7 @@ from api.app import create_app
 from api.keys import create_key
 from api.snapshot import load_snapshot
 from api.testing import large_world, small_world, write_snapshot
-from pipelines.home import Home
+from common.home import Home
 from tests.api.conftest import FAST
 
 

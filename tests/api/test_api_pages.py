@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import api.render
-from pipelines.home import Home
+from common.home import Home
 from tests.api.conftest import LiveServer
 
 CHROMIUM = os.environ.get("CIRCLEBUY_CHROMIUM", "/usr/bin/chromium")

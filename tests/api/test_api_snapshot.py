@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.snapshot import load_snapshot
 from api.testing import publish_snapshot, small_world, write_snapshot
-from pipelines.errors import SnapshotError
-from pipelines.home import Home
+from common.errors import SnapshotError
+from common.home import Home
 from tests.api.conftest import FAST, LiveServer, bearer, republish
 
 

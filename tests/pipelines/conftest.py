@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from pipelines.contract import TABLES
+from common.contract import TABLES
 
 TINY_END = date(2026, 1, 10)  # the tiny world's last day: ingest it with run_date=TINY_END
 SH = ZoneInfo("Asia/Shanghai")

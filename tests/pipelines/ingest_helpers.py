@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.home import Home
+from common.home import Home
 
 
 def as_text(frame: pl.DataFrame) -> pl.DataFrame:

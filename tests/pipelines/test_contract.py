@@ -1,4 +1,4 @@
-from pipelines.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES
+from common.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES
 
 
 def test_every_table_has_a_load_position_and_required_tables_match_design():
@@ -23,7 +23,7 @@ def test_group_name_is_an_optional_column_of_groups_last_in_the_contract():
 
 
 def test_groups_ingest_with_their_names_and_without_the_column(tmp_path, tiny_tables, write_raw):
-    from pipelines.home import Home
+    from common.home import Home
     from pipelines.ingest import run_ingest
     from pipelines.warehouse import MODEL_DROP, group_names, load_frames
     from tests.pipelines.conftest import TINY_END
@@ -41,7 +41,7 @@ def test_groups_ingest_with_their_names_and_without_the_column(tmp_path, tiny_ta
 
 
 def test_a_warehouse_from_before_the_name_column_gains_it_and_loads_names(tmp_path, tiny_tables, write_raw):
-    from pipelines.home import Home
+    from common.home import Home
     from pipelines.ingest import run_ingest
     from pipelines.warehouse import connect, group_names
     from tests.pipelines.conftest import TINY_END

@@ -10,8 +10,8 @@ from api.app import create_app
 from api.clock import platform_today
 from api.keys import create_key
 from api.settings import Settings
+from common.home import Home
 from pipelines.demo import prepare_demo
-from pipelines.home import Home
 
 
 def test_the_demo_serves_a_list_for_today(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 import pipelines.evaluate_forecast as ef
 import pipelines.evaluate_recsys as er
-from pipelines.errors import UsageError
+from common.errors import UsageError
 from pipelines.evaluate import EvaluateConfig, evaluate_dates, evaluate_frames, parse_dates
 from pipelines.evaluate_intervals import mean_interval, paired_difference, ratio_interval
 from tests.aggregation.test_forecasts import FAST_TS

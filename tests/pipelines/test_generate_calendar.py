@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.contract import CATEGORIES
-from pipelines.errors import UsageError
+from common.contract import CATEGORIES
+from common.errors import UsageError
 from pipelines.generate import build_world, make_calendar, resolve_window, run_generate
 from pipelines.generate.calendar import CNY, EVENTS, MID_AUTUMN, occurrences
 from pipelines.generate.config import WorldConfig

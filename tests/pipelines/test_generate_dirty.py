@@ -1,7 +1,7 @@
 """`--dirty`: every planted row breaks exactly the one rule the truth file names, and nothing else does.
 
 The checker below is a deliberately small, independent re-statement of the quarantine rules in
-pipelines/contract.py, so the generator's truth can be trusted by the ingestion tests.
+common/contract.py, so the generator's truth can be trusted by the ingestion tests.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.contract import RULES, TABLES
+from common.contract import RULES, TABLES
 from tests.pipelines.generate_fixtures import SMALL, dirty_world  # noqa: F401
 
 LIMIT = datetime.fromisoformat(f"{SMALL['end'].isoformat()}T23:59:59+08:00")

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.contract import CATEGORIES, TABLES
-from pipelines.errors import UsageError
+from common.contract import CATEGORIES, TABLES
+from common.errors import UsageError
 from pipelines.generate import run_generate
 from tests.pipelines.generate_fixtures import MEDIUM, SMALL, medium_world, read, small_world  # noqa: F401
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.contract import PLATFORM_TZ, TABLES
-from pipelines.errors import SchemaError, UnparseableFileError, UsageError
+from common.contract import PLATFORM_TZ, TABLES
+from common.errors import SchemaError, UnparseableFileError, UsageError
 from pipelines.importers.online_retail import SUPPLIER_ID, run_import
 
 REPO = Path(__file__).resolve().parents[2]
@@ -243,7 +243,7 @@ def test_real_file_imports_fast_and_accounts_for_every_line(real_import):
 
 
 def test_ingesting_the_import_keeps_the_accounting_identity(imported, tmp_path):
-    from pipelines.home import Home
+    from common.home import Home
     from pipelines.ingest import run_ingest
     from pipelines.warehouse import connect
 
@@ -274,7 +274,7 @@ def test_ingesting_the_import_keeps_the_accounting_identity(imported, tmp_path):
 
 @pytest.mark.slow
 def test_real_import_ingests_with_the_documented_counts(real_import, tmp_path):
-    from pipelines.home import Home
+    from common.home import Home
     from pipelines.ingest import run_ingest
 
     report = run_ingest(Path(real_import["out"]), Home(tmp_path / "home"), run_date=date(2011, 12, 31))

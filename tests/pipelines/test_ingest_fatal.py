@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.home import Home
+from common.home import Home
 from tests.pipelines.conftest import TINY_END
 from tests.pipelines.ingest_helpers import query
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from common.home import Home
 from pipelines.generate import run_generate
-from pipelines.home import Home
 from pipelines.ingest import run_ingest
 from tests.pipelines.ingest_helpers import identity_holds, query, snapshot
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.contract import LOAD_ORDER, TABLES
-from pipelines.home import Home
+from common.contract import LOAD_ORDER, TABLES
+from common.home import Home
 from pipelines.ingest import IngestReport, run_ingest
 from pipelines.warehouse import connect, create_tables, load_frames
 from tests.pipelines.conftest import SH, TINY_END, at

@@ -11,8 +11,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.contract import ORDER_STATUSES, RULES, TABLES
-from pipelines.home import Home
+from common.contract import ORDER_STATUSES, RULES, TABLES
+from common.home import Home
 from pipelines.ingest import run_ingest
 from tests.pipelines.conftest import TINY_END, build_tiny_tables, write_raw_folder
 from tests.pipelines.ingest_helpers import as_text, identity_holds, query, write_dirty_part

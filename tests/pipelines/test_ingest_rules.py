@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.contract import RULES
-from pipelines.home import Home
+from common.contract import RULES
+from common.home import Home
 from pipelines.ingest import run_ingest
 from pipelines.ingest.rules import RULE_ORDER
 from tests.pipelines.conftest import TINY_END

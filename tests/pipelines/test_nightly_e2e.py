@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from common.home import Home
 from pipelines.generate import run_generate
-from pipelines.home import Home
 from pipelines.nightly import NightlyConfig, run_nightly
 from pipelines.nightly.snapshot import live_snapshot, verify_snapshot
 from pipelines.warehouse import connect

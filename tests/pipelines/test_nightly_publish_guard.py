@@ -10,8 +10,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipelines.errors import StageFailedError
-from pipelines.home import Home
+from common.errors import StageFailedError
+from common.home import Home
 from pipelines.nightly import NightlyConfig, run_nightly
 from pipelines.nightly import runner as runner_mod
 from pipelines.nightly.ledger import read_ledger

@@ -11,8 +11,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipelines.errors import RunLockedError, StageFailedError, UsageError
-from pipelines.home import Home
+from common.errors import RunLockedError, StageFailedError, UsageError
+from common.home import Home
 from pipelines.nightly import NightlyConfig, run_backfill, run_nightly
 from pipelines.nightly import runner as runner_mod
 from pipelines.nightly.ledger import read_ledger
@@ -170,7 +170,7 @@ def test_tampered_snapshot_is_refused_by_verify(home):
     live = live_snapshot(home)
     with open(live / "picks.parquet", "ab") as f:
         f.write(b"x")
-    from pipelines.errors import SnapshotError
+    from common.errors import SnapshotError
 
     with pytest.raises(SnapshotError, match="checksum"):
         verify_snapshot(live)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.contract import TABLES
+from common.contract import TABLES
 from pipelines.report import business_view
 
 

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
+from common.home import Home
 from pipelines.generate import run_generate
-from pipelines.home import Home
 from pipelines.nightly import NightlyConfig, run_nightly
 from pipelines.nightly.snapshot import live_snapshot
 from pipelines.vintages import load_vintages
@@ -73,7 +73,8 @@ def test_the_report_scores_the_last_nights_lists(loop):
     assert "Published picks, scored after the fact" in html
     section = html.split('id="vintages"')[1].split("</section>")[0]
     assert "Published picks, scored after the fact" in section
-    assert f"<td>{FIRST}</td><td>production</td>" in section and f"<td>{FIRST}</td><td>reorder</td>" in section
+    for arm in ("production", "reorder"):
+        assert f"<td>{FIRST}</td><td>{arm}</td>" in section
 
 
 def test_evaluate_vintages_prints_the_trend_and_the_verdict(loop):

@@ -10,7 +10,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipelines.contract import TABLES
+from common.contract import TABLES
 from pipelines.generate import run_generate
 from recsys.picks import make_picks
 from recsys.production import ProductionConfig, train_production

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.errors import NotFittedError, UsageError
+from common.errors import NotFittedError, UsageError
 from recsys.models import MODELS, make_model
 from recsys.signal import build_signal, day_start
 from tests.recsys.world import block_world

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.errors import NotFittedError, UsageError
+from common.errors import NotFittedError, UsageError
 from recsys.ranker import (
     OBJECTIVES,
     REGIME_FEATURES,

@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 from polars.testing import assert_frame_equal
 
-from pipelines.contract import TABLES
-from pipelines.errors import NotFittedError
+from common.contract import TABLES
+from common.errors import NotFittedError
 from recsys.features import candidates
 from recsys.models import MODELS, make_model
 from recsys.models.tifu import decayed_basket_mean, top_k_neighbours

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from pipelines.contract import CATEGORIES, TABLES
+from common.contract import CATEGORIES, TABLES
 
 TZ = ZoneInfo("Asia/Shanghai")
 

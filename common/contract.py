@@ -11,7 +11,7 @@ from typing import Literal
 
 import polars as pl
 
-PLATFORM_TZ = "Asia/Shanghai"
+from common.clock import PLATFORM_TZ
 
 Kind = Literal["str", "int", "float", "bool", "date", "timestamp"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.home import Home
+from common.home import Home
 
 EXCLUSIONS_FILE = "_exclusions.csv"
 HEADER = ("event_id", "action", "product_id", "reason", "by", "at")

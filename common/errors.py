@@ -47,5 +47,10 @@ class NotFittedError(CircleBuyError):
     """A model was used before `fit`."""
 
 
+class InsufficientHistoryError(CircleBuyError, ValueError):
+    """The data ends too soon after it starts for a model to learn anything (a ValueError too, as
+    callers that predate the error tree catch it so)."""
+
+
 class SnapshotError(CircleBuyError):
     """A snapshot is missing, incomplete or malformed."""
