@@ -5,13 +5,14 @@ All set-based: each block is a polars aggregate over the signal joined on (g, i)
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 
+from recsys.availability import on_sale_items
 from recsys.models.base import Recommender
-from recsys.signal import Signal, day_start
+from recsys.signal import Signal
 
 
 def candidates(
@@ -114,7 +115,7 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         own_recency_rel=pl.col("last_order_age") - pl.col("g_last_age"),
         own_recency_gaps=pl.col("last_order_age") / pl.col("g_gap"),
         i_trend=pl.col("i_groups_7").fill_null(0) / (pl.col("i_groups_28").fill_null(0) / 4.0 + 1.0),
-        on_sale=_on_sale(frames.get("campaigns"), signal, out),
+        on_sale=_on_sale(frames, signal, out),
         **_shares(out, shared["active"]),
     )
     fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
@@ -278,67 +279,22 @@ def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
     return signal.groups.encode_column(sizes, "group_id", "g").select("g", "members_active").drop_nulls()
 
 
-def _on_sale(campaigns: pl.DataFrame | None, signal: Signal, frame: pl.DataFrame) -> pl.Series:
-    """1.0 where the item has a campaign open or opening on the cutoff day for the group's
-    warehouse; without campaign data, where it sold anywhere in the last 14 days."""
-    if campaigns is None or campaigns.height == 0:
-        recent = signal.daily.filter(pl.col("age") <= 14).select("i").unique().with_columns(on=pl.lit(1.0))
-        return frame.select("i").join(recent, on="i", how="left", maintain_order="left")["on"].fill_null(0.0)
-    if "offers" not in signal._cache:
-        signal._cache["offers"] = available_offers(campaigns, signal)
-    offers = signal._cache["offers"]
-    everywhere = offers.filter(pl.col("warehouse_id").is_null()).select("i").unique()
-    specific = offers.filter(pl.col("warehouse_id").is_not_null()).select("warehouse_id", "i").unique()
-    f = frame.select("g", "i").join(
-        signal.group_meta.select("g", "warehouse_id"), on="g", how="left", maintain_order="left"
-    )
+def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFrame) -> pl.Series:
+    """1.0 where the group can buy the item on the cutoff day, by the same rule as the picks
+    (recsys.availability.on_sale_pairs): a campaign open or opening that day for the group's
+    warehouse and not sold out; without campaign data, sold anywhere in the last RECENT_DAYS."""
+    if "on_sale" not in signal._cache:
+        signal._cache["on_sale"] = on_sale_items(frames, signal)
+    by_wh = signal._cache["on_sale"]
+    f = frame.select("g", "i").join(signal.group_meta.select("g", "warehouse_id"), on="g", how="left",
+                                    maintain_order="left")
+    if "warehouse_id" not in by_wh.columns:  # no campaign data: the same items for every group
+        return f.join(by_wh.with_columns(on=pl.lit(1.0)), on="i", how="left", maintain_order="left")[
+            "on"].fill_null(0.0)
+    everywhere = by_wh.filter(pl.col("warehouse_id").is_null()).select("i").unique()
+    specific = by_wh.filter(pl.col("warehouse_id").is_not_null()).select("warehouse_id", "i").unique()
     f = f.join(specific.with_columns(_s=pl.lit(True)), on=["warehouse_id", "i"], how="left",
                maintain_order="left")
     f = f.join(everywhere.with_columns(_e=pl.lit(True)), on="i", how="left", maintain_order="left")
     on_sale = pl.col("_s").fill_null(False) | pl.col("_e").fill_null(False)
     return f.select(on=on_sale.cast(pl.Float64))["on"]
-
-
-def available_campaigns(
-    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """Campaigns on sale on the cutoff day (open, or opening that day; not closed; not sold out):
-    campaign_id, i, warehouse_id (null = every warehouse), closes_at."""
-    start = day_start(signal.cutoff_day)
-    end = start + timedelta(days=1)
-    c = campaigns.filter((pl.col("opens_at") < end) & (pl.col("closes_at") > start))
-    if sold is not None and sold.height:
-        c = c.join(sold, on="campaign_id", how="left").filter(
-            pl.col("max_qty").is_null() | (pl.col("sold_qty").fill_null(0) < pl.col("max_qty"))
-        )
-    c = signal.items.encode_column(c, "product_id", "i").filter(pl.col("i").is_not_null())
-    return c.select("campaign_id", "i", "warehouse_id", "closes_at", "opens_at")
-
-
-def _longest_open(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per `keys`, the campaign that stays open longest (ties: the smaller campaign id)."""
-    return frame.sort(["closes_at", "campaign_id"], descending=[True, False]).unique(
-        keys, keep="first", maintain_order=True
-    )
-
-
-def available_offers(
-    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """What is on sale on the cutoff day, per warehouse (null = every warehouse) and item: the
-    campaign that stays open longest. Small (warehouses x items), whatever the number of groups."""
-    c = available_campaigns(campaigns, signal, sold)
-    return _longest_open(c, ["warehouse_id", "i"]).select("warehouse_id", "i", "campaign_id", "closes_at")
-
-
-def offers_for_groups(offers: pl.DataFrame, signal: Signal, g_rows: np.ndarray) -> pl.DataFrame:
-    """(g, i, campaign_id) on sale for each of `g_rows` in its warehouse: one campaign per pair."""
-    wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
-    gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g", how="semi")
-    specific = offers.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id")
-    everywhere = offers.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(
-        gw.select("g"), how="cross"
-    )
-    cols = ["g", "i", "campaign_id", "closes_at"]
-    pairs = pl.concat([specific.select(cols), everywhere.select(cols)])
-    return _longest_open(pairs, ["g", "i"]).select("g", "i", "campaign_id")

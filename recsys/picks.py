@@ -10,8 +10,9 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from recsys.availability import RECENT_DAYS, has_campaigns, offers_for_groups, on_sale_offers, recently_sold
 from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
-from recsys.features import add_features, available_offers, candidates, offers_for_groups
+from recsys.features import add_features, candidates
 from recsys.production import Production, chunks
 from recsys.signal import Signal, day_start
 
@@ -61,7 +62,7 @@ class PicksConfig:
     new_max: int = 2
     new_days: int = 14
     due_ratio: float = 0.8  # replenish when days since last order >= due_ratio x the group's cycle
-    recent_days: int = 21  # without campaign data: available = sold in the last N days
+    recent_days: int = RECENT_DAYS  # without campaign data: available = sold in the last N days
     max_price_ratio: float = 3.0  # never-bought products above this x the group's usual price: skip
     not_interested_days: int = 30
     candidates_per_model: int = 60  # each generator's top-n among what is available
@@ -87,10 +88,10 @@ def make_picks(
     else:
         g_rows = signal.groups.encode(groups)
         g_rows = np.unique(g_rows[g_rows >= 0])
-    offers = on_sale_offers(prod.frames, signal) if _has_campaigns(prod.frames) else None
+    offers = on_sale_offers(prod.frames, signal) if has_campaigns(prod.frames) else None
     info = {
         "source": "campaigns"
-        if _has_campaigns(prod.frames)
+        if has_campaigns(prod.frames)
         else f"sold in the last {config.recent_days} days (no campaign data)",
     }
     if banned is not None:
@@ -144,11 +145,6 @@ def excluded_items(signal: Signal, excluded: pl.DataFrame | None) -> pl.DataFram
     return pl.DataFrame({"i": pl.Series(np.unique(rows[rows >= 0]), dtype=pl.Int64)})
 
 
-def _has_campaigns(frames: dict[str, pl.DataFrame]) -> bool:
-    c = frames.get("campaigns")
-    return c is not None and c.height > 0
-
-
 def available(
     frames: dict[str, pl.DataFrame],
     signal: Signal,
@@ -159,27 +155,14 @@ def available(
     """(g, i, campaign_id, band, category): what each group can buy on the cutoff day.
 
     offers: from on_sale_offers (computed once for every chunk of groups)."""
-    if _has_campaigns(frames):
+    if has_campaigns(frames):
         offers = offers if offers is not None else on_sale_offers(frames, signal)
         pairs = offers_for_groups(offers, signal, g_rows)
     else:
         wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
-        recent = signal.daily.filter(pl.col("age") <= config.recent_days).select("i").unique()
+        recent = recently_sold(signal, config.recent_days)
         pairs = wanted.join(recent, how="cross").with_columns(campaign_id=pl.lit(None, pl.String))
     return pairs.join(price_bands(signal, config.price_bands), on="i").sort("g", "i")
-
-
-def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFrame:
-    """Per warehouse and item, the campaign on sale on the cutoff day (not sold out by then)."""
-    sold = (
-        frames["orders"]
-        .lazy()
-        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
-        .group_by("campaign_id")
-        .agg(sold_qty=pl.col("quantity").sum())
-        .collect()
-    )
-    return available_offers(frames["campaigns"], signal, sold)
 
 
 def price_bands(signal: Signal, n_bands: int) -> pl.DataFrame:

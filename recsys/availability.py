@@ -1,0 +1,94 @@
+"""What is on sale: one definition for the ranker's `on_sale` feature and the pick rules.
+
+On the cutoff day a group can buy an item when a campaign for its warehouse (or for every warehouse)
+is open or opens that day, has not closed and is not sold out by the cutoff (paid quantity before
+the cutoff below `max_qty`); where several do, the one that stays open longest. Without campaign
+data (Online Retail): what sold anywhere in the last RECENT_DAYS.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from recsys.signal import Signal, day_start
+
+RECENT_DAYS = 21  # without campaign data: available = sold in the last N days
+
+
+def has_campaigns(frames: dict[str, pl.DataFrame]) -> bool:
+    c = frames.get("campaigns")
+    return c is not None and c.height > 0
+
+
+def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFrame:
+    """Per warehouse and item, the campaign on sale on the cutoff day (not sold out by then)."""
+    sold = (
+        frames["orders"]
+        .lazy()
+        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
+        .group_by("campaign_id")
+        .agg(sold_qty=pl.col("quantity").sum())
+        .collect()
+    )
+    return available_offers(frames["campaigns"], signal, sold)
+
+
+def recently_sold(signal: Signal, days: int = RECENT_DAYS) -> pl.DataFrame:
+    """(i) sold anywhere in the last `days` before the cutoff: the available set without campaigns."""
+    return signal.daily.filter(pl.col("age") <= days).select("i").unique()
+
+
+def on_sale_items(frames: dict[str, pl.DataFrame], signal: Signal, days: int = RECENT_DAYS) -> pl.DataFrame:
+    """What is on sale on the cutoff day: (warehouse_id, i) with a null warehouse for every
+    warehouse; without campaign data, (i) recently sold."""
+    if not has_campaigns(frames):
+        return recently_sold(signal, days)
+    return on_sale_offers(frames, signal).select("warehouse_id", "i")
+
+
+def available_campaigns(
+    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Campaigns on sale on the cutoff day (open, or opening that day; not closed; not sold out):
+    campaign_id, i, warehouse_id (null = every warehouse), closes_at."""
+    start = day_start(signal.cutoff_day)
+    end = start + timedelta(days=1)
+    c = campaigns.filter((pl.col("opens_at") < end) & (pl.col("closes_at") > start))
+    if sold is not None and sold.height:
+        c = c.join(sold, on="campaign_id", how="left").filter(
+            pl.col("max_qty").is_null() | (pl.col("sold_qty").fill_null(0) < pl.col("max_qty"))
+        )
+    c = signal.items.encode_column(c, "product_id", "i").filter(pl.col("i").is_not_null())
+    return c.select("campaign_id", "i", "warehouse_id", "closes_at", "opens_at")
+
+
+def _longest_open(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per `keys`, the campaign that stays open longest (ties: the smaller campaign id)."""
+    return frame.sort(["closes_at", "campaign_id"], descending=[True, False]).unique(
+        keys, keep="first", maintain_order=True
+    )
+
+
+def available_offers(
+    campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """What is on sale on the cutoff day, per warehouse (null = every warehouse) and item: the
+    campaign that stays open longest. Small (warehouses x items), whatever the number of groups."""
+    c = available_campaigns(campaigns, signal, sold)
+    return _longest_open(c, ["warehouse_id", "i"]).select("warehouse_id", "i", "campaign_id", "closes_at")
+
+
+def offers_for_groups(offers: pl.DataFrame, signal: Signal, g_rows: np.ndarray) -> pl.DataFrame:
+    """(g, i, campaign_id) on sale for each of `g_rows` in its warehouse: one campaign per pair."""
+    wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
+    gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g", how="semi")
+    specific = offers.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id")
+    everywhere = offers.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(
+        gw.select("g"), how="cross"
+    )
+    cols = ["g", "i", "campaign_id", "closes_at"]
+    pairs = pl.concat([specific.select(cols), everywhere.select(cols)])
+    return _longest_open(pairs, ["g", "i"]).select("g", "i", "campaign_id")
