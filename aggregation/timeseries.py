@@ -87,10 +87,6 @@ class Panel:
     log_price: np.ndarray
     launched: np.ndarray  # day index of launch (may be negative)
 
-    @property
-    def n_days(self) -> int:
-        return self.y.shape[1]
-
     def day_index(self, day: date) -> int:
         return (day - self.day0).days
 

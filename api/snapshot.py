@@ -20,7 +20,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -678,7 +678,3 @@ def snapshot_signature(home_current: Path) -> tuple[str, int | None] | None:
     except OSError:
         mtime = None
     return (target, mtime)
-
-
-def iso_day(value: date | str) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)

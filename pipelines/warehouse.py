@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -120,7 +119,3 @@ def group_names(home: Home) -> pl.DataFrame:
         return table_frame(con, "groups", drop=others)
     finally:
         con.close()
-
-
-def warehouse_path(home: Home) -> Path:
-    return home.warehouse

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -14,7 +14,7 @@ from recsys.availability import RECENT_DAYS, has_campaigns, offers_for_groups, o
 from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
 from recsys.features import add_features, candidates
 from recsys.production import Production, chunks
-from recsys.signal import Signal, day_start
+from recsys.signal import Signal
 
 SLOTS = ("hot", "regular", "replenish", "new")
 # The reason kinds with_reasons gives a pick, each with the numbers it carries (`reason_args`, a
@@ -406,9 +406,3 @@ def _pct_int(x: pl.Expr) -> pl.Expr:
 
 def _pct(x: pl.Expr) -> pl.Expr:
     return pl.format("{}%", _pct_int(x))
-
-
-def fatigue_window(for_date: date, days: int) -> tuple:
-    """[start, end) of the fatigue window before `for_date` (for tests and reports)."""
-    end = day_start(for_date)
-    return end - timedelta(days=days), end

@@ -39,16 +39,3 @@ def run_lock(path: Path, *, what: str) -> Iterator[None]:
         yield
     finally:
         handle.close()
-
-
-def lock_is_held(path: Path) -> bool:
-    """True when some process holds the run lock right now."""
-    if not path.exists():
-        return False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
