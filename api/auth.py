@@ -131,6 +131,21 @@ def check_group(
     raise _wrong_role(caller, what)
 
 
+def check_shopkeeper(caller: Caller, snap: Snapshot, shopkeeper_id: str) -> None:
+    """A shopkeeper's own page (all their groups): that shopkeeper, or an admin when the snapshot
+    knows the shopkeeper (404 otherwise, as for an unknown group)."""
+    if caller.role == "shopkeeper":
+        if shopkeeper_id != caller.subject:
+            raise Forbidden(f"shopkeeper {shopkeeper_id!r} is not this key's shopkeeper ({caller.subject})",
+                            code="not_yours")
+        return
+    if caller.is_admin:
+        if shopkeeper_id not in set(snap.group_owner.values()):
+            raise NotFound(f"shopkeeper {shopkeeper_id!r} is not in snapshot {snap.run_id}")
+        return
+    raise _wrong_role(caller, "open a shopkeeper's page")
+
+
 def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
     if caller.role == "supplier":
         if supplier_id != caller.subject:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import Caller, identify
+from api.auth import Caller, check_group, check_shopkeeper, check_supplier, identify
 from api.clock import platform_today
 from api.errors import ApiError
 from api.i18n import LANGUAGE_TAGS, Messages, choose_locale, messages, supported
@@ -168,6 +168,15 @@ def _not_yours(request: Request, m: Messages, caller: Caller, text: str) -> HTML
     return _html(request, m, page, 403)
 
 
+def _refused(request: Request, m: Messages, caller: Caller, exc: ApiError, not_yours: str) -> HTMLResponse:
+    """A tenancy check's answer as a page: 404 for what the snapshot does not hold, else 403."""
+    if exc.status == 404:
+        page = message_page(m, m.gettext("Not found"), m.gettext("Nothing by that id in the live snapshot."),
+                            _who(caller, m), _here(request))
+        return _html(request, m, page, 404)
+    return _not_yours(request, m, caller, not_yours)
+
+
 def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[str, str], str]:
     """Today's posted / skip marks for the shopkeeper's groups, so a reload shows what was done."""
     today = platform_today().isoformat()
@@ -185,13 +194,22 @@ async def shop(request: Request, shopkeeper: str | None = None, group: str | Non
     snap, early = _snapshot_or_page(request, caller, m)
     if early:
         return early
-    whose = caller.subject if caller.role == "shopkeeper" and shopkeeper in (None, caller.subject) else None
-    if whose is None and caller.is_admin:
-        whose = shopkeeper or snap.group_owner.get(group or "")
-    if whose is None:
-        return _not_yours(request, m, caller, m.gettext("This page shows a shopkeeper's own groups only."))
-    if group is not None and snap.group_owner.get(group) != whose:
-        return _not_yours(request, m, caller, m.gettext("This group is not one of this shopkeeper's groups."))
+    # the API's tenancy checks (api.auth), one copy: a page only words their answer for a person
+    if caller.is_admin and shopkeeper is None and group is not None:
+        shopkeeper = snap.group_owner.get(group, "")
+    whose = shopkeeper or (caller.subject if caller.role == "shopkeeper" else "")
+    not_group = m.gettext("This group is not one of this shopkeeper's groups.")
+    try:
+        check_shopkeeper(caller, snap, whose)
+    except ApiError as exc:
+        return _refused(request, m, caller, exc, m.gettext("This page shows a shopkeeper's own groups only."))
+    if group is not None:
+        try:
+            check_group(caller, snap, group)
+        except ApiError as exc:
+            return _refused(request, m, caller, exc, not_group)
+        if snap.group_owner.get(group) != whose:
+            return _not_yours(request, m, caller, not_group)
     marks = _marks(request, snap, whose)
     text = shop_page(
         snap, whose, _who(caller, m), marks, m, _here(request), group_id=group,
@@ -210,11 +228,11 @@ async def supplier(request: Request, supplier: str | None = None) -> Response:
     if early:
         return early
     limit = request.app.state.settings.chart_campaigns
-    whose = caller.subject if caller.role == "supplier" and supplier in (None, caller.subject) else None
-    if whose is None and caller.is_admin and supplier:
-        whose = supplier
-    if whose is None:
-        return _not_yours(request, m, caller, m.gettext("This page shows a supplier's own products only."))
+    whose = supplier or (caller.subject if caller.role == "supplier" else "")
+    try:
+        check_supplier(caller, snap, whose)
+    except ApiError as exc:
+        return _refused(request, m, caller, exc, m.gettext("This page shows a supplier's own products only."))
     return _html(request, m, supplier_page(snap, whose, _who(caller, m), limit, m, _here(request)))
 
 

@@ -185,6 +185,21 @@ def test_admin_pages(client: TestClient, keys: dict[str, str]) -> None:
     assert "群 G3" in client.get("/shop?shopkeeper=S2").text
 
 
+def test_pages_answer_tenancy_as_the_api_does(client: TestClient, keys: dict[str, str]) -> None:
+    """One copy of the tenancy rule (api.auth): an admin asking for an id the snapshot does not hold
+    gets 404 on the pages as on the API (it got an empty 200 page before the renovation); a key asking
+    for someone else's page gets 403."""
+    client.post("/login", data={"key": keys["admin"]})
+    for path in ("/supplier?supplier=NOBODY", "/shop?shopkeeper=NOBODY", "/shop?group=NOGROUP"):
+        r = client.get(path)
+        assert r.status_code == 404 and "当前数据里没有这个编号" in r.text, path
+    assert client.get("/v1/suppliers/NOBODY/demand", headers={"Authorization": f"Bearer {keys['admin']}"}
+                      ).status_code == 404
+    client.post("/login", data={"key": keys["S1"]})
+    assert client.get("/shop?shopkeeper=S2").status_code == 403
+    assert client.get("/supplier").status_code == 403
+
+
 EVIL = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 
 
