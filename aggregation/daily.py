@@ -21,6 +21,7 @@ from aggregation.timeseries import (
     TimeSeriesConfig,
     build_panel,
 )
+from common.contract import serving_warehouses
 
 FAR_FUTURE = datetime(2200, 1, 1)
 
@@ -49,11 +50,7 @@ def campaign_days(campaigns: pl.DataFrame | None, groups: pl.DataFrame) -> pl.Da
         "product_id", "warehouse_id",
         pl.date_ranges(local("opens_at"), local("closes_at"), interval="1d").alias("day"),
     ).explode("day", empty_as_null=True)
-    warehouses = groups.select("warehouse_id").unique().drop_nulls()
-    fixed = days.filter(pl.col("warehouse_id").is_not_null())
-    everywhere = days.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(
-        warehouses, how="cross")
-    both = pl.concat([fixed, everywhere.select(fixed.columns)])
+    both = serving_warehouses(days, groups)
     return both.group_by("product_id", "warehouse_id", "day").agg(pl.len().cast(pl.Int64).alias("n_open"))
 
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from common.clock import PLATFORM_TZ as TZ
 from common.clock import TS
+from common.contract import serving_warehouses
 
 POOL_SCHEMA: dict[str, pl.DataType] = {
     "campaign_id": pl.String(),
@@ -70,17 +71,11 @@ def window_elapsed(instant: pl.Expr, opens: pl.Expr, closes: pl.Expr) -> pl.Expr
 
 def campaign_units(campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     """One row per campaign × warehouse it serves (a campaign without a warehouse serves all)."""
-    warehouses = groups.select("warehouse_id").unique().drop_nulls()
     base = campaigns.select(
-        "campaign_id", "product_id", "price", "opens_at", "closes_at", "delivery_on",
-        pl.col("warehouse_id").alias("campaign_wh"),
+        "campaign_id", "product_id", "price", "opens_at", "closes_at", "delivery_on", "warehouse_id",
         (pl.col("max_qty") if "max_qty" in campaigns.columns else pl.lit(None, pl.Int64)).alias("max_qty"),
     )
-    fixed = base.filter(pl.col("campaign_wh").is_not_null()).rename({"campaign_wh": "warehouse_id"})
-    everywhere = base.filter(pl.col("campaign_wh").is_null()).drop("campaign_wh").join(
-        warehouses, how="cross"
-    )
-    units = pl.concat([fixed, everywhere.select(fixed.columns)], how="vertical")
+    units = serving_warehouses(base, groups)
     return units.join(products.select("product_id", "supplier_id"), on="product_id", how="left")
 
 

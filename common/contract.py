@@ -255,3 +255,14 @@ RULES: dict[str, str] = {
 }
 
 QUARANTINE_COLUMNS = ("table_name", "source_file", "row_number", "rule", "detail", "raw")
+
+
+def serving_warehouses(frame: pl.DataFrame, warehouses: pl.DataFrame, column: str = "warehouse_id"
+                       ) -> pl.DataFrame:
+    """The contract's rule for campaigns: one without a warehouse (`column` null) serves every
+    warehouse. Rows with a warehouse stay as they are; each row without one is repeated once per
+    warehouse of `warehouses` (a frame with a `warehouse_id` column, nulls ignored), in `column`."""
+    fixed = frame.filter(pl.col(column).is_not_null())
+    wh = warehouses.select(pl.col("warehouse_id").alias(column)).drop_nulls().unique()
+    everywhere = frame.filter(pl.col(column).is_null()).drop(column).join(wh, how="cross")
+    return pl.concat([fixed, everywhere.select(fixed.columns)], how="vertical")

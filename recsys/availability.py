@@ -13,6 +13,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from common.contract import serving_warehouses
 from recsys.signal import Signal, day_start
 
 RECENT_DAYS = 21  # without campaign data: available = sold in the last N days
@@ -85,10 +86,6 @@ def offers_for_groups(offers: pl.DataFrame, signal: Signal, g_rows: np.ndarray) 
     """(g, i, campaign_id) on sale for each of `g_rows` in its warehouse: one campaign per pair."""
     wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
     gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g", how="semi")
-    specific = offers.filter(pl.col("warehouse_id").is_not_null()).join(gw, on="warehouse_id")
-    everywhere = offers.filter(pl.col("warehouse_id").is_null()).drop("warehouse_id").join(
-        gw.select("g"), how="cross"
-    )
-    cols = ["g", "i", "campaign_id", "closes_at"]
-    pairs = pl.concat([specific.select(cols), everywhere.select(cols)])
+    served = serving_warehouses(offers, gw).join(gw, on="warehouse_id")
+    pairs = served.select("g", "i", "campaign_id", "closes_at")
     return _longest_open(pairs, ["g", "i"]).select("g", "i", "campaign_id")

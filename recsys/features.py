@@ -10,6 +10,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from common.contract import serving_warehouses
 from recsys.availability import on_sale_items
 from recsys.models.base import Recommender
 from recsys.signal import Signal
@@ -280,9 +281,10 @@ def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
 
 
 def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFrame) -> pl.Series:
-    """1.0 where the group can buy the item on the cutoff day, by the same rule as the picks
-    (recsys.availability.on_sale_pairs): a campaign open or opening that day for the group's
-    warehouse and not sold out; without campaign data, sold anywhere in the last RECENT_DAYS."""
+    """1.0 where the group can buy the item on the cutoff day, by the same rules as the picks
+    (recsys.availability): a campaign open or opening that day for the group's warehouse (one
+    without a warehouse serves all: common.contract.serving_warehouses) and not sold out; without
+    campaign data, sold anywhere in the last RECENT_DAYS."""
     if "on_sale" not in signal._cache:
         signal._cache["on_sale"] = on_sale_items(frames, signal)
     by_wh = signal._cache["on_sale"]
@@ -291,10 +293,5 @@ def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFram
     if "warehouse_id" not in by_wh.columns:  # no campaign data: the same items for every group
         return f.join(by_wh.with_columns(on=pl.lit(1.0)), on="i", how="left", maintain_order="left")[
             "on"].fill_null(0.0)
-    everywhere = by_wh.filter(pl.col("warehouse_id").is_null()).select("i").unique()
-    specific = by_wh.filter(pl.col("warehouse_id").is_not_null()).select("warehouse_id", "i").unique()
-    f = f.join(specific.with_columns(_s=pl.lit(True)), on=["warehouse_id", "i"], how="left",
-               maintain_order="left")
-    f = f.join(everywhere.with_columns(_e=pl.lit(True)), on="i", how="left", maintain_order="left")
-    on_sale = pl.col("_s").fill_null(False) | pl.col("_e").fill_null(False)
-    return f.select(on=on_sale.cast(pl.Float64))["on"]
+    served = serving_warehouses(by_wh, signal.group_meta).unique().with_columns(on=pl.lit(1.0))
+    return f.join(served, on=["warehouse_id", "i"], how="left", maintain_order="left")["on"].fill_null(0.0)
