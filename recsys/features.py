@@ -179,8 +179,10 @@ def _own(d: pl.DataFrame) -> pl.DataFrame:
 
 def _shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The features that do not depend on which groups are scored, once per signal."""
-    if "feature_tables" in signal._cache:
-        return signal._cache["feature_tables"]
+    return signal.memo("feature_tables", lambda: _build_shared_tables(signal, frames))
+
+
+def _build_shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     d = signal.daily
     days_per_pair = d.group_by("g", "i").agg(own_days=pl.len())
     repeat = days_per_pair.group_by("i").agg(
@@ -228,7 +230,6 @@ def _shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dict[str,
         "active": active,
         "size": _group_sizes(frames["memberships"], signal),
     }
-    signal._cache["feature_tables"] = tables
     return tables
 
 
@@ -285,9 +286,7 @@ def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFram
     (recsys.availability): a campaign open or opening that day for the group's warehouse (one
     without a warehouse serves all: common.contract.serving_warehouses) and not sold out; without
     campaign data, sold anywhere in the last RECENT_DAYS."""
-    if "on_sale" not in signal._cache:
-        signal._cache["on_sale"] = on_sale_items(frames, signal)
-    by_wh = signal._cache["on_sale"]
+    by_wh = signal.memo("on_sale", lambda: on_sale_items(frames, signal))
     f = frame.select("g", "i").join(signal.group_meta.select("g", "warehouse_id"), on="g", how="left",
                                     maintain_order="left")
     if "warehouse_id" not in by_wh.columns:  # no campaign data: the same items for every group

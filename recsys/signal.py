@@ -6,6 +6,7 @@ sparse matrix, so the step to a larger engine is a change of engine, not a rewri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -73,6 +74,13 @@ class Signal:
             self._cache[key] = m
         return self._cache[key]
 
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """A value derived from this signal, built once (the feature tables, what is on sale): the
+        signal is frozen at its cutoff, so anything computed from it stays true for its life."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     def cross_matrix(self) -> sp.csr_matrix:
         """Group x item: decayed orders of this group's members placed in their other groups."""
         if "cross" not in self._cache:
@@ -85,6 +93,7 @@ class Signal:
 
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+T = TypeVar("T")
 ORDER_COLUMNS = ("group_id", "product_id", "member_id", "ordered_at", "quantity", "unit_price")
 
 
