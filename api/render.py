@@ -19,6 +19,7 @@ from api.clock import TZ, platform_now
 from api.i18n import LANGUAGE_TAGS, Messages
 from api.served import ServedPicks
 from api.snapshot import Snapshot
+from common.charts import fan_chart
 from common.exclusions import ExclusionEvent
 
 OTHER_LANGUAGE = {"zh_CN": ("en", "English"), "en": ("zh-CN", "中文")}  # the language switch
@@ -271,70 +272,16 @@ def booking_chart(
     suggested: float | None,
     title: str,
     suggested_label: str = "suggested {qty}",
+    cutoff_label: str = "cutoff",
 ) -> str:
-    """Inline SVG: the booking curve so far, a P10-P90 fan to the cutoff, the P50 path and the suggestion
-    (labelled by `suggested_label`, a template with {qty}, in the page's language)."""
-    w, h, left, right, top, bottom = 320, 190, 38, 12, 12, 26
-    t0 = min([opens, *(t for t, _ in points)])
-    t1 = max(closes, now, t0 + 1)
-    peak = max([p90, p50, suggested or 0, *(q for _, q in points), 1.0]) * 1.1
-
-    def x(t: float) -> float:
-        return left + (t - t0) / (t1 - t0) * (w - left - right)
-
-    def y(q: float) -> float:
-        return h - bottom - q / peak * (h - top - bottom)
-
-    last_t, last_q = points[-1] if points else (now, 0.0)
-    band = f"{x(last_t):.1f},{y(last_q):.1f} {x(t1):.1f},{y(p90):.1f} {x(t1):.1f},{y(p10):.1f}"
-    curve = " ".join(f"{x(t):.1f},{y(q):.1f}" for t, q in points)
-    out = [
-        f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<line x1="{left}" y1="{h - bottom}" x2="{w - right}" y2="{h - bottom}" stroke="#c9ced6"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" stroke="#c9ced6"/>',
-        f'<text x="{left - 4}" y="{h - bottom}" font-size="11" text-anchor="end" fill="#656d76">0</text>',
-        f'<text x="{left - 4}" y="{top + 8}" font-size="11" text-anchor="end" '
-        f'fill="#656d76">{_num(peak)}</text>',
-        f'<polygon class="band" points="{band}" fill="var(--band, #f4a261)" '
-        'fill-opacity="0.35" stroke="none"/>',
-        f'<line class="p50" x1="{x(last_t):.1f}" y1="{y(last_q):.1f}" x2="{x(t1):.1f}" y2="{y(p50):.1f}" '
-        f'stroke="var(--p50, #e76f51)" stroke-width="2" stroke-dasharray="5 3"/>',
-    ]
-    if suggested is not None:
-        out.append(
-            f'<line class="suggested" x1="{left}" y1="{y(suggested):.1f}" x2="{w - right}" '
-            f'y2="{y(suggested):.1f}" stroke="#2e8b57" stroke-width="1.5" stroke-dasharray="2 3"/>'
-        )
-        out.append(
-            f'<text x="{left + 4}" y="{y(suggested) - 4:.1f}" font-size="11" text-anchor="start" '
-            f'fill="#2e8b57">{escape(suggested_label.format(qty=_num(suggested)))}</text>'
-        )
-    if curve:
-        out.append(
-            f'<polyline class="curve" points="{curve}" fill="none" stroke="var(--curve, #264653)" '
-            f'stroke-width="2.2"/>'
-        )
-    out.append(
-        f'<line x1="{x(now):.1f}" y1="{top}" x2="{x(now):.1f}" y2="{h - bottom}" stroke="#9aa1aa" '
-        f'stroke-dasharray="1 3"/>'
+    """Inline SVG: the booking curve so far (from 0 at the opening), a P10-P90 fan to the cutoff, the
+    P50 path and the suggestion, by the report's chart (common.charts.fan_chart): one renderer."""
+    curve = sorted([(opens, 0.0), *points]) if not points or points[0][0] > opens else list(points)
+    return fan_chart(
+        [t for t, _ in curve], [q for _, q in curve], title=title, cutoff=closes, band=(p10, p50, p90),
+        x_fmt=lambda t: datetime.fromtimestamp(t, TZ).strftime("%m-%d %Hh"), width=320, height=200,
+        now=now, suggested=suggested, suggested_label=suggested_label, cutoff_label=cutoff_label,
     )
-    out.append(
-        f'<text x="{x(t1):.1f}" y="{y(p90) - 3:.1f}" font-size="11" text-anchor="end" '
-        f'fill="#9a3412">P90 {_num(p90)}</text>'
-    )
-    out.append(
-        f'<text x="{x(t1):.1f}" y="{y(p10) + 11:.1f}" font-size="11" text-anchor="end" '
-        f'fill="#9a3412">P10 {_num(p10)}</text>'
-    )
-    for t, anchor in ((t0, "start"), (t1, "end")):
-        label = datetime.fromtimestamp(t, TZ).strftime("%m-%d %H:%M")
-        out.append(
-            f'<text x="{x(t):.1f}" y="{h - 8}" font-size="11" text-anchor="{anchor}" '
-            f'fill="#656d76">{label}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
 
 
 def _as_of_time(as_of: object) -> float:
@@ -445,6 +392,7 @@ def supplier_page(
             None if r["suggested_qty"] is None else float(r["suggested_qty"]),
             title,
             _("Suggested {qty}"),
+            _("cutoff"),
         )
         charts.append(
             f'<figure class="card chart"><figcaption>{escape(name)} <small class="muted">'

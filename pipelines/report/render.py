@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, time
 
 import polars as pl
 
+from common.charts import bar_chart, esc, fan_chart, fmt_number, fmt_pct, fmt_qty
 from common.contract import RULES
-from pipelines.report.charts import bar_chart, esc, fan_chart, fmt_number, fmt_pct, fmt_qty
 from pipelines.report.context import ReportContext
 
 SECTIONS = (

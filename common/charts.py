@@ -1,4 +1,5 @@
-"""Hand-made inline SVG charts for the run report: plain markup, no fonts, scripts or links.
+"""Hand-made inline SVG charts for the run report and the supplier's page (one chart module for
+both): plain markup, no fonts, scripts or links.
 
 Each function returns one `<svg>` element (or "" when there is nothing to draw) that scales to
 its container's width through its viewBox. Every text is escaped here.
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F7F7F", "#332288")
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#e4e7eb"
-BAND, LINE = "#0072B2", "#1f2933"
+BAND, LINE, SUGGESTED = "#0072B2", "#1f2933", "#2e8b57"
 CHAR_W = 6.8  # average glyph width at 12px, used only for layout
 MAX_ABS = 1e15
 PLOT_SHARE = 0.8  # bars use the left 80% of a bar chart; value labels the rest
@@ -184,11 +185,18 @@ def fan_chart(
     x_fmt: Callable[[float], str],
     width: int = 420,
     height: int = 240,
+    now: float | None = None,
+    suggested: float | None = None,
+    suggested_label: str = "suggested {qty}",
+    cutoff_label: str = "cutoff",
 ) -> str:
     """A cumulative booking curve (steps) with its forecast fan from the last point to the cutoff.
 
     `band` is (p10, p50, p90) of the total at `cutoff`: a shaded P10–P90 fan, a dashed P50 line and
-    the three values written at the cutoff.
+    the three values written at the cutoff. `now` draws a dotted line at the reading instant,
+    `suggested` a horizontal line at the suggested quantity labelled `suggested_label` (a template
+    with {qty}, in the reader's language). Classes `curve`, `band`, `p50`, `suggested` let a page's
+    stylesheet colour them.
     """
     pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if _drawable(y)]
     xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
@@ -205,7 +213,7 @@ def fan_chart(
     xlo, xhi = min(all_x), max(all_x)
     if xhi <= xlo:
         xlo, xhi = xlo - 3600.0, xhi + 3600.0
-    y_top = max([*ys, *(band or ()), 1.0])
+    y_top = max([*ys, *(band or ()), suggested or 0.0, 1.0])
     yticks = nice_ticks(0.0, y_top, integer=True)
     ylo, yhi = yticks[0], yticks[-1]
 
@@ -230,17 +238,18 @@ def fan_chart(
         cx = px(cutoff)
         body.append(
             _line(cx, pad_t - 6, cx, height - pad_b, MUTED, ' stroke-dasharray="2 3"')
-            + _text(cx - 4, pad_t - 8, "cutoff", MUTED, "end")
+            + _text(cx - 4, pad_t - 8, esc(cutoff_label), MUTED, "end")
         )
         if band is not None:
             p10, p50, p90 = band
             lx, ly = px(last[0]), py(last[1])
             body.append(
-                f'<polygon points="{_n(lx)},{_n(ly)} {_n(cx)},{_n(py(p90))} {_n(cx)},{_n(py(p10))}" '
+                f'<polygon class="band" points="{_n(lx)},{_n(ly)} {_n(cx)},{_n(py(p90))} '
+                f'{_n(cx)},{_n(py(p10))}" '
                 f'fill="{BAND}" fill-opacity="0.18"><title>P10–P90 at cutoff: {esc(fmt_qty(p10))} – '
                 f"{esc(fmt_qty(p90))}</title></polygon>"
                 + _line(cx, py(p90), cx, py(p10), BAND, ' stroke-width="2"')
-                + _line(lx, ly, cx, py(p50), BAND, ' stroke-width="2" stroke-dasharray="6 4"')
+                + _line(lx, ly, cx, py(p50), BAND, ' class="p50" stroke-width="2" stroke-dasharray="6 4"')
                 + f'<circle cx="{_n(cx)}" cy="{_n(py(p50))}" r="3.5" fill="{BAND}"/>'
             )
             label_ys = _spread([py(p90), py(p50), py(p10)], min_gap=13.0)
@@ -252,9 +261,17 @@ def fan_chart(
             pts.append(f"{_n(px(xs[i]))},{_n(py(ys[i - 1]))}")
             pts.append(f"{_n(px(xs[i]))},{_n(py(ys[i]))}")
         body.append(
-            f'<polyline points="{" ".join(pts)}" fill="none" stroke="{LINE}" stroke-width="2">'
+            f'<polyline class="curve" points="{" ".join(pts)}" fill="none" stroke="{LINE}" stroke-width="2">'
             f"<title>ordered so far: {esc(fmt_qty(ys[-1]))}</title></polyline>"
         )
+    if now is not None and xlo <= now <= xhi:
+        body.append(_line(px(now), pad_t, px(now), height - pad_b, MUTED, ' stroke-dasharray="1 3"'))
+    if suggested is not None and _drawable(suggested):
+        sy = py(suggested)
+        label = esc(suggested_label.format(qty=fmt_qty(suggested)))
+        body.append(_line(pad_l, sy, width - pad_r, sy, SUGGESTED,
+                          ' class="suggested" stroke-width="1.5" stroke-dasharray="2 3"')
+                    + _text(pad_l + 4, sy - 4, label, SUGGESTED))
     return _svg(width, height, title, body)
 
 
