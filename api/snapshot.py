@@ -29,11 +29,9 @@ import polars as pl
 
 from api.clock import platform_day_expr
 from api.i18n import DEFAULT_LOCALE, LOCALES, messages, parse_args
-from common.contract import PLATFORM_TZ
+from common.clock import PLATFORM_TZ
 from common.errors import SnapshotError
-
-MANIFEST = "manifest.json"
-MANIFEST_KEYS = ("run_id", "date", "model_version", "created_at", "row_counts", "files")
+from common.snapshot_format import MANIFEST, read_manifest, sha256_of  # noqa: F401  (re-exported)
 
 PICKS_COLUMNS = (
     "group_id",
@@ -314,35 +312,6 @@ def _picks_envelope(group_id: str, day: str, model_version: str, joined: str) ->
     return f'{{"group_id":{gid},"date":"{day}","model_version":{version},"picks":[{joined}]}}'.encode()
 
 
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """manifest.json as a dict with every required key, or SnapshotError naming what is wrong."""
-    path = folder / MANIFEST
-    if not folder.is_dir():
-        raise SnapshotError(f"{folder}: not a snapshot folder (does not exist or is not a directory)")
-    if not path.exists():
-        raise SnapshotError(f"{path}: missing; a snapshot is published only with its manifest")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SnapshotError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise SnapshotError(f"{path}: expected a JSON object; got {type(manifest).__name__}")
-    missing = [k for k in MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise SnapshotError(
-            f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(MANIFEST_KEYS)}"
-        )
-    for key in ("row_counts", "files"):
-        if not isinstance(manifest[key], dict):
-            raise SnapshotError(f"{path}: '{key}' must be an object {{file: value}}")
-    return manifest
-
-
 def _expected_rows(manifest: dict[str, Any], name: str, folder: Path) -> int:
     counts = manifest["row_counts"]
     value = counts.get(name, counts.get(name.removesuffix(".parquet")))
@@ -360,7 +329,7 @@ def _read_checked(
     expected_sha = manifest["files"].get(name)
     if not isinstance(expected_sha, str):
         raise SnapshotError(f"{folder / MANIFEST}: files has no sha256 for {name!r}")
-    actual_sha = sha256_file(path)
+    actual_sha = sha256_of(path)
     if actual_sha != expected_sha.lower():
         raise SnapshotError(
             f"{path}: sha256 {actual_sha[:12]}… does not match the manifest's "
@@ -561,7 +530,7 @@ def load_snapshot(folder: Path) -> Snapshot:
     for name in manifest["files"]:
         if name not in frames and name not in OPTIONAL_FILES:
             path = folder / name
-            if not path.exists() or sha256_file(path) != str(manifest["files"][name]).lower():
+            if not path.exists() or sha256_of(path) != str(manifest["files"][name]).lower():
                 raise SnapshotError(f"{path}: missing or its sha256 does not match the manifest")
     optional = {
         name: _read_checked(folder, manifest, name, cols)

@@ -31,8 +31,8 @@ from pathlib import Path
 from fastapi import FastAPI, Response
 
 from api.keys import create_keys
-from api.testing import large_world, write_snapshot
 from common.home import Home
+from tests.api.world import large_world, write_snapshot
 
 PYTHON = sys.executable
 

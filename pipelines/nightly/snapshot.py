@@ -7,19 +7,25 @@ file's row count and sha256, so a reader can refuse a snapshot that is incomplet
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 
-from common.errors import BadInputError, SnapshotError
+from common.errors import BadInputError
 from common.home import Home
+from common.snapshot_format import (  # noqa: F401  (publish, live_snapshot, verify_snapshot: re-exported)
+    MANIFEST,
+    fsync_path,
+    live_snapshot,
+    publish,
+    verify_snapshot,
+    write_manifest,
+)
 
-MANIFEST = "manifest.json"
 # tables whose collapse would empty the service: no picks, no demand, nobody's groups or products
 GUARDED = ("picks.parquet", "demand.parquet", "groups.parquet", "products.parquet")
 
@@ -72,22 +78,6 @@ def refusal_message(problem: str) -> str:
             "publish it anyway")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class SnapshotWriter:
     """Collects a run's outputs in a staging folder; `publish` makes it live atomically."""
 
@@ -114,28 +104,13 @@ class SnapshotWriter:
 
     def finish(self, *, model_version: str, metrics: dict, extra: dict | None = None) -> Path:
         """Write the manifest last, fsync everything, and move the folder to its final name."""
-        files = sorted(p for p in self.staging.iterdir() if p.is_file())
-        for path in files:
-            _fsync(path)
-        manifest = {
-            "run_id": self.run_id,
-            "date": self.run_date.isoformat(),
-            "model_version": model_version,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "row_counts": self.row_counts,
-            "metrics": metrics,
-            "files": {p.name: sha256_of(p) for p in files},
-            **(extra or {}),
-        }
-        (self.staging / MANIFEST).write_text(
-            json.dumps(manifest, indent=2, default=str, ensure_ascii=False), encoding="utf-8"
-        )
-        _fsync(self.staging / MANIFEST)
+        write_manifest(self.staging, run_id=self.run_id, run_date=self.run_date, model_version=model_version,
+                       row_counts=self.row_counts, metrics=metrics, extra=extra)
         final = self.home.snapshots / self.run_id
         if final.exists():
             shutil.rmtree(final)
         os.rename(self.staging, final)
-        _fsync(self.home.snapshots)  # make the rename durable before HOME/current points at it
+        fsync_path(self.home.snapshots)  # make the rename durable before HOME/current points at it
         return final
 
     def abandon(self) -> None:
@@ -144,43 +119,6 @@ class SnapshotWriter:
         final = self.home.snapshots / self.run_id
         if final.exists() and live_snapshot(self.home) != final.resolve():
             shutil.rmtree(final, ignore_errors=True)
-
-
-def publish(home: Home, snapshot_dir: Path) -> None:
-    """Point HOME/current at `snapshot_dir` in one step: a new link renamed over the old."""
-    verify_snapshot(snapshot_dir)
-    tmp_link = home.root / f".current-{os.getpid()}"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    os.symlink(os.path.relpath(snapshot_dir, home.root), tmp_link)
-    os.replace(tmp_link, home.current)
-    dir_fd = os.open(home.root, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def live_snapshot(home: Home) -> Path | None:
-    """The folder HOME/current points at, or None before the first publish."""
-    if not home.current.is_symlink():
-        return None
-    return (home.root / os.readlink(home.current)).resolve()
-
-
-def verify_snapshot(folder: Path) -> dict:
-    """Check the manifest against the files (present, same checksum); return the manifest."""
-    manifest_path = folder / MANIFEST
-    if not manifest_path.exists():
-        raise SnapshotError(f"{folder}: no {MANIFEST}; the snapshot is incomplete")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for name, digest in manifest.get("files", {}).items():
-        path = folder / name
-        if not path.exists():
-            raise SnapshotError(f"{folder}: {name} is listed in the manifest but missing")
-        if sha256_of(path) != digest:
-            raise SnapshotError(f"{folder}: {name} does not match its checksum in the manifest")
-    return manifest
 
 
 def prune_snapshots(home: Home, keep: int) -> list[Path]:

@@ -17,8 +17,8 @@ from api.app import create_app
 from api.keys import create_key
 from api.protocol import BoundedHttpToolsProtocol
 from api.settings import Settings
-from api.testing import small_world, write_snapshot
 from common.home import Home
+from tests.api.world import small_world, write_snapshot
 
 FAST = Settings(watch_interval_s=0.05, cookie_secure=False)  # tests serve plain HTTP locally
 

