@@ -26,6 +26,7 @@ from common.exclusions import (
     parse_events,
 )
 from common.home import Home
+from common.snapshot_format import fsync_path
 
 
 class ExclusionStore:
@@ -106,17 +107,9 @@ class ExclusionStore:
                 os.write(fd, text.encode("utf-8"))
                 os.fsync(fd)
                 if size == 0:
-                    _fsync_dir(self.path.parent)
+                    fsync_path(self.path.parent)
                 self._catch_up()
                 return event, before
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
-
-
-def _fsync_dir(folder: os.PathLike) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from api.clock import TZ, platform_day, platform_now
 from common.home import Home
+from common.snapshot_format import fsync_path
 
 HEADER = ("feedback_id", "group_id", "product_id", "action", "at")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -173,7 +174,7 @@ class FeedbackStore:
                 os.write(fd, buf.getvalue().encode("utf-8"))
                 os.fsync(fd)
                 if size == 0:
-                    _fsync_dir(self.folder)
+                    fsync_path(self.folder)
                 self._offsets[path] = os.fstat(fd).st_size
                 self._seen[feedback_id] = record
                 self._remember(record)
@@ -187,11 +188,3 @@ def _ends_with_newline(path: Path, size: int) -> bool:
     with open(path, "rb") as fh:
         fh.seek(size - 1)
         return fh.read(1) == b"\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,6 +20,7 @@ from aggregation.metrics import wape
 from aggregation.pooling import TS
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
+from pipelines.warehouse import replace_rows
 
 MODEL_VERSION = "agg-1.0"
 
@@ -206,17 +207,4 @@ def store_vintages(con: duckdb.DuckDBPyConnection, demand: pl.DataFrame) -> int:
     )
     if demand.height == 0:
         return 0
-    con.register("_vintage_batch", demand.select(VINTAGE_COLUMNS).to_arrow())
-    cols = ", ".join(VINTAGE_COLUMNS)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM forecast_vintages "
-                    "WHERE as_of IN (SELECT DISTINCT as_of FROM _vintage_batch)")
-        con.execute(f"INSERT INTO forecast_vintages ({cols}) SELECT {cols} FROM _vintage_batch")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_vintage_batch")
-    return demand.height
+    return replace_rows(con, "forecast_vintages", demand, "as_of", VINTAGE_COLUMNS)

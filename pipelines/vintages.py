@@ -14,7 +14,7 @@ import polars as pl
 
 from common.errors import UsageError
 from common.home import Home
-from pipelines.warehouse import connect, load_frames
+from pipelines.warehouse import connect, load_frames, replace_rows
 from recsys.experiments import PRODUCTION, Experiment
 from recsys.vintages import PICK_HORIZON_DAYS, arm_verdicts, outcomes, per_list, relevant_counts, summary
 
@@ -52,19 +52,7 @@ def store_pick_vintages(con: duckdb.DuckDBPyConnection, picks: pl.DataFrame, run
     else:
         rows = rows.with_columns(pl.lit(None, pl.String).alias(c) for c in ("arm", "experiment"))
     rows = rows.with_columns(pl.lit(run_id).alias("run_id")).cast(VINTAGE_SCHEMA)
-    con.register("_pick_batch", rows.to_arrow())
-    try:
-        con.execute("BEGIN")
-        con.execute("DELETE FROM pick_vintages WHERE for_date IN (SELECT DISTINCT for_date FROM _pick_batch)")
-        cols = ", ".join(VINTAGE_SCHEMA)
-        con.execute(f"INSERT INTO pick_vintages ({cols}, stored_at) SELECT {cols}, now() FROM _pick_batch")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_pick_batch")
-    return rows.height
+    return replace_rows(con, "pick_vintages", rows, "for_date", VINTAGE_SCHEMA, {"stored_at": "now()"})
 
 
 def load_vintages(con: duckdb.DuckDBPyConnection, first: date, last: date) -> pl.DataFrame:

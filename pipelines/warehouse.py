@@ -119,3 +119,26 @@ def group_names(home: Home) -> pl.DataFrame:
         return table_frame(con, "groups", drop=others)
     finally:
         con.close()
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, key: str,
+                 columns: Iterable[str], extra: dict[str, str] | None = None) -> int:
+    """Store `rows` in `table`, replacing every row already there with the same values of `key` (a
+    re-run of a night replaces its rows, never duplicates them), in one transaction. `extra`: column
+    -> SQL expression for columns the rows do not carry (e.g. a stored-at time)."""
+    cols = list(columns)
+    extra = extra or {}
+    con.register("_replace_batch", rows.select(cols).to_arrow())
+    target = ", ".join([*cols, *extra])
+    source = ", ".join([*cols, *extra.values()])
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT DISTINCT "{key}" FROM _replace_batch)')
+        con.execute(f'INSERT INTO "{table}" ({target}) SELECT {source} FROM _replace_batch')
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_replace_batch")
+    return rows.height
