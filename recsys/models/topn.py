@@ -22,6 +22,14 @@ def popularity_order(pop: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(pop)), -pop))
 
 
+def popularity_ranks(pop: np.ndarray, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(the popularity order, each item's place in it)."""
+    perm = popularity_order(pop) if order is None else order
+    rank_of = np.empty(len(perm), dtype=np.int64)
+    rank_of[perm] = np.arange(len(perm))
+    return perm, rank_of
+
+
 def empty_parts() -> Parts:
     empty = np.empty(0, dtype=np.int64)
     return empty, empty, empty, np.empty(0, dtype=np.float32)
@@ -39,9 +47,7 @@ def dense_top_n(block: np.ndarray, pop: np.ndarray, n: int, offset: int, order: 
     n = min(n, n_items)
     if n == 0 or n_rows == 0:
         return empty_parts()
-    perm = popularity_order(pop) if order is None else order
-    rank_of = np.empty(n_items, dtype=np.int64)
-    rank_of[perm] = np.arange(n_items)
+    _, rank_of = popularity_ranks(pop, order)
     key = np.where(np.isfinite(block), block, -np.inf)
     kth = np.partition(key, n_items - n, axis=1)[:, n_items - n][:, None]
     rows, cols = np.nonzero(key >= kth)
@@ -64,9 +70,7 @@ def sparse_top_n(scores: sp.csr_matrix, pop: np.ndarray, n: int, offset: int,
     n = min(n, n_items)
     if n == 0 or n_rows == 0:
         return empty_parts()
-    perm = popularity_order(pop) if order is None else order
-    rank_of = np.empty(n_items, dtype=np.int64)
-    rank_of[perm] = np.arange(n_items)  # an item's place in the popularity order
+    perm, rank_of = popularity_ranks(pop, order)
     fill = perm if allowed is None else perm[allowed[perm]]  # zero-score items, best first
     out_rows, out_items, out_scores = [], [], []
     indptr, indices, data = scores.indptr, scores.indices, scores.data
