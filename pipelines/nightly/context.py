@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -11,6 +12,9 @@ from common.home import Home
 from pipelines.nightly.config import NightlyConfig
 from pipelines.nightly.ledger import RunRecord
 from pipelines.nightly.snapshot import SnapshotWriter
+
+if TYPE_CHECKING:  # imported for the type only: the context stays cheap to import
+    from recsys.production import Production
 
 
 @dataclass
@@ -23,7 +27,7 @@ class RunContext:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     ingest: dict | None = None
     quarantine_by_rule: list[dict] = field(default_factory=list)
-    production: object | None = None  # recsys.production.Production, trained by `train`
+    production: Production | None = None  # trained by the `train` stage
     picks: pl.DataFrame | None = None
     picks_info: dict = field(default_factory=dict)
     pick_arms: pl.DataFrame | None = None  # group_id, arm, experiment: the groups in A/B experiments
