@@ -183,6 +183,7 @@ def render_vintages(result: dict) -> str:
     for e in result.get("experiments", []):
         lines.append(f"experiment {e['name']} ({', '.join(e['arms'])}; share {e['share']}; "
                      f"{'running' if e['running'] else 'stopped'}): {e['lists']} lists")
-        for v in e["verdicts"].get("hit", []):
-            lines.append("  " + v["verdict"])
+        for metric in ("hit", "precision", "ndcg"):
+            for v in e["verdicts"].get(metric, []):
+                lines.append("  " + v["verdict"])
     return "\n".join(lines)

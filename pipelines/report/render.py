@@ -719,7 +719,8 @@ def _vintage_trend(v: dict | None) -> str:
             extra.append(f"<p>{'Posted' if r['posted'] else 'Not posted'}: {r['conversion']:.3f} of "
                          f"{r['picks']} picks ordered.</p>")
     for e in v.get("experiments", []):
-        verdicts = "".join(f"<li>{esc(x['verdict'])}</li>" for x in e["verdicts"].get("hit", []))
+        verdicts = "".join(f"<li>{esc(x['verdict'])}</li>" for metric in ("hit", "precision", "ndcg")
+                           for x in e["verdicts"].get(metric, []))
         extra.append(f"<p>Experiment <b>{esc(e['name'])}</b> ({esc(', '.join(e['arms']))}), "
                      f"{e['lists']} lists:</p><ul>{verdicts}</ul>")
     return table + "".join(extra)
