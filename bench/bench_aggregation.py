@@ -153,13 +153,14 @@ def child_presale(home: str, as_of: str) -> dict:
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))
-    cfg = ef.PRESALE_CONFIG
+    base = EvaluateConfig(as_of=date.fromisoformat(as_of))
+    cfg = base.presale
     out = {}
     for name, (reach, feats, until) in PRESALE_VARIANTS.items():
-        ef.PRESALE_CONFIG = replace(cfg, reach=cfg.reach if reach else None, nowcast=replace(
+        presale = replace(cfg, reach=cfg.reach if reach else None, nowcast=replace(
             cfg.nowcast, features=FEATURES if feats == "all" else DEFAULT_FEATURES, unbiased_until=until))
         t0 = time.perf_counter()
-        out[name] = ef.evaluate_presale(frames, EvaluateConfig(as_of=date.fromisoformat(as_of)))
+        out[name] = ef.evaluate_presale(frames, replace(base, presale=presale))
         out[name]["wall_s"] = round(time.perf_counter() - t0, 1)
     out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     return out

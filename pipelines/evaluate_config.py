@@ -1,10 +1,15 @@
-"""What `circlebuy evaluate` is asked: the as-of date, the horizon, k and the seed (shared by the
-evaluate modules without importing one another)."""
+"""What `circlebuy evaluate` is asked: the as-of date, the horizon, k and the seed, and the settings of
+the models it trains (built once at the edge and passed down as values; shared by the evaluate
+modules without importing one another)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+
+from aggregation.presale import PresaleConfig
+from aggregation.timeseries import TimeSeriesConfig
+from recsys.production import ProductionConfig
 
 
 @dataclass(frozen=True)
@@ -13,3 +18,7 @@ class EvaluateConfig:
     horizon_days: int = 7
     k: int = 10
     seed: int = 7
+    # the models' settings; horizon, k and seed above override theirs
+    production: ProductionConfig = field(default_factory=ProductionConfig)
+    forecast: TimeSeriesConfig = field(default_factory=TimeSeriesConfig)
+    presale: PresaleConfig = field(default_factory=PresaleConfig)

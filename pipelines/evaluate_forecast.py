@@ -19,20 +19,16 @@ from aggregation.daily import actuals, forecast_daily
 from aggregation.metrics import head_scores, score
 from aggregation.presale import (
     MODELS,
-    PresaleConfig,
     PresaleForecaster,
     closing_between,
     finals,
     window_instants,
 )
 from aggregation.statistical import STAT_MODELS, statistical_forecasts
-from aggregation.timeseries import TimeSeriesConfig
 from pipelines.evaluate_intervals import N_BOOT, paired_difference, ratio_interval
 from pipelines.warehouse import day_start
 
 PRESALE_SHARES = (0.0, 0.25, 0.5, 0.75)
-TS_CONFIG = TimeSeriesConfig()  # horizon and seed come from the evaluation's config
-PRESALE_CONFIG = PresaleConfig()
 FORECAST_COLUMNS = ["product_id", "warehouse_id", "day", "p10", "p50", "p90"]
 HEAD_THRESHOLD = 28.0  # units sold in the HEAD_WINDOW days before as-of: a series a supplier plans
 HEAD_WINDOW = 28
@@ -90,7 +86,8 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
     from the same history. The head series (sold at least HEAD_THRESHOLD units in the HEAD_WINDOW
     days before as-of) are also scored on their horizon totals."""
     horizon = config.horizon_days
-    run = forecast_daily(frames, config.as_of, replace(TS_CONFIG, horizon_days=horizon, seed=config.seed))
+    settings = replace(config.forecast, horizon_days=horizon, seed=config.seed)
+    run = forecast_daily(frames, config.as_of, settings)
     production = run.forecasts.select(FORECAST_COLUMNS)
     truth = actuals(frames, day_start(config.as_of), horizon)
     keys = production.select("product_id", "warehouse_id").unique(maintain_order=True)
@@ -145,7 +142,7 @@ def evaluate_presale(frames: dict[str, pl.DataFrame], config) -> dict:
         return {"campaigns_evaluated": 0, "note": "no campaigns in the data: pre-sale nowcasts not evaluated"}
     origin = day_start(config.as_of)
     try:
-        model = PresaleForecaster(replace(PRESALE_CONFIG, seed=config.seed)).fit(frames, origin)
+        model = PresaleForecaster(replace(config.presale, seed=config.seed)).fit(frames, origin)
     except ValueError as exc:
         return {"campaigns_evaluated": 0, "note": f"pre-sale model not trained: {exc}"}
     target = closing_between(campaigns, origin, config.horizon_days)

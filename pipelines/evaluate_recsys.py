@@ -35,7 +35,7 @@ def evaluate_production(
     k = config.k
     tick = time.perf_counter()
     notes: list[str] = []
-    base = production or ProductionConfig()
+    base = production or config.production
     pconf = replace(base, horizon_days=config.horizon_days, k=k, seed=config.seed)
     prod = train_production(frames, config.as_of, pconf, notes)
     for note in notes:

@@ -3,7 +3,6 @@ the dump agrees with the reported metrics, demand rows and vintages."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime
 
 import duckdb
@@ -118,11 +117,11 @@ def test_multiplicative_pickup_is_safe_with_almost_nothing_ordered():
     assert preds["additive"][1][0] == pytest.approx(19.0)  # 0 + mean of 20 - 1
 
 
-def test_dump_published_and_scored_are_the_same_numbers(monkeypatch, daily_world):
+def test_dump_published_and_scored_are_the_same_numbers(daily_world):
     """--dump-forecasts, the published demand table and the frame `production` is scored on agree."""
-    monkeypatch.setattr(ef, "TS_CONFIG", FAST_TS)
     as_of = date(2026, 2, 15)
-    block, dump = ef.evaluate_daily(daily_world, EvaluateConfig(as_of=as_of, horizon_days=7))
+    config = EvaluateConfig(as_of=as_of, horizon_days=7, forecast=FAST_TS)
+    block, dump = ef.evaluate_daily(daily_world, config)
     demand, _ = build_demand(daily_world, datetime(2026, 2, 15, 0, tzinfo=TZ), FAST)
     published = demand.select("product_id", "warehouse_id", pl.col("delivery_on").alias("day"),
                               pl.col("forecast_p10").alias("p10"), pl.col("forecast_p50").alias("p50"),
@@ -133,10 +132,8 @@ def test_dump_published_and_scored_are_the_same_numbers(monkeypatch, daily_world
     assert ef.score_frame(dump, truth) == block["models"]["production"]
 
 
-def test_evaluate_dump_agrees_with_reported_metrics(monkeypatch, campaign_world):
-    monkeypatch.setattr(ef, "TS_CONFIG", FAST_TS)
-    monkeypatch.setattr(ef, "PRESALE_CONFIG", replace(FAST_PRESALE))
-    config = EvaluateConfig(as_of=date(2026, 1, 30), horizon_days=5)
+def test_evaluate_dump_agrees_with_reported_metrics(campaign_world):
+    config = EvaluateConfig(as_of=date(2026, 1, 30), horizon_days=5, forecast=FAST_TS, presale=FAST_PRESALE)
     block, dump = ef.evaluate_forecast(campaign_world, config)
     assert dump.columns == ["product_id", "warehouse_id", "day", "p10", "p50", "p90"]
     ordered_and_non_negative(dump, "p10", "p50", "p90")

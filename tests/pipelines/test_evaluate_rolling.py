@@ -3,13 +3,12 @@ date options, and the bootstrap intervals that say whether a gap between two mod
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
 import pytest
 
-import pipelines.evaluate_forecast as ef
-import pipelines.evaluate_recsys as er
 from common.errors import UsageError
 from pipelines.evaluate import EvaluateConfig, evaluate_dates, evaluate_frames, parse_dates
 from pipelines.evaluate_intervals import mean_interval, paired_difference, ratio_interval
@@ -19,6 +18,7 @@ from tests.recsys.world import make_world
 
 DATES = [date(2024, 3, 11), date(2024, 3, 18), date(2024, 3, 25)]
 VOLATILE = {"timings_s", "seconds", "seconds_statistical"}
+FAST_EVAL = EvaluateConfig(as_of=DATES[0], production=FAST, forecast=FAST_TS)  # settings passed, not patched
 
 
 def stable(value):
@@ -31,29 +31,20 @@ def stable(value):
 
 
 @pytest.fixture(scope="module")
-def fast(request):
-    mp = pytest.MonkeyPatch()
-    mp.setattr(er, "ProductionConfig", lambda: FAST)
-    mp.setattr(ef, "TS_CONFIG", FAST_TS)
-    yield
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def world():
     return make_world(groups=50, products=70, days=75, end=date(2024, 3, 31), seed=9)
 
 
 @pytest.fixture(scope="module")
-def rolled(fast, world):
-    return evaluate_dates(world, EvaluateConfig(as_of=DATES[0]), DATES)
+def rolled(world):
+    return evaluate_dates(world, FAST_EVAL, DATES)
 
 
-def test_three_dates_equal_three_single_date_runs(fast, world, rolled):
+def test_three_dates_equal_three_single_date_runs(world, rolled):
     result, rankings, forecasts = rolled
     assert [r["as_of"] for r in result["dates"]] == [d.isoformat() for d in DATES]
     for day, got in zip(DATES, result["dates"], strict=True):
-        single, ranked, forecast = evaluate_frames(world, EvaluateConfig(as_of=day))
+        single, ranked, forecast = evaluate_frames(world, replace(FAST_EVAL, as_of=day))
         assert stable(got) == stable(single)
         assert rankings.filter(rankings["as_of"] == day).drop("as_of").equals(ranked)
         assert forecasts.filter(forecasts["as_of"] == day).drop("as_of").equals(forecast)
