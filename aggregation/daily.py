@@ -193,3 +193,15 @@ def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSerie
     info = {"gate": gate, "training_rows": model.train_rows_, "production_is": model.production_}
     return DailyForecast(chosen, "daily_gbm" if passed else "seasonal_naive", "gbm" if passed else "fallback",
                          info, panel, origin, model, candidates)
+
+
+def product_sample(frames: dict[str, pl.DataFrame], max_products: int, seed: int) -> dict[str, pl.DataFrame]:
+    """The frames of at most `max_products` products (sampled with `seed`; all when fewer): every
+    table with a product_id keeps its rows of them, the rest is shared. Each series is a product in a
+    warehouse, so the sample keeps whole series."""
+    products = frames["products"]["product_id"]
+    if products.len() <= max_products:
+        return frames
+    keep = products.sample(max_products, seed=seed).to_frame()
+    return {name: frame.join(keep, on="product_id", how="semi") if "product_id" in frame.columns else frame
+            for name, frame in frames.items()}

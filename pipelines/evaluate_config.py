@@ -22,3 +22,7 @@ class EvaluateConfig:
     production: ProductionConfig = field(default_factory=ProductionConfig)
     forecast: TimeSeriesConfig = field(default_factory=TimeSeriesConfig)
     presale: PresaleConfig = field(default_factory=PresaleConfig)
+    # the daily block on a sample of the products (every series of theirs; seeded) when there are
+    # more: the nightly's report reads the daily models' accuracy at a cost that stops growing with
+    # the catalogue. None: every product (`circlebuy evaluate`)
+    max_products: int | None = None

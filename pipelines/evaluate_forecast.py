@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from aggregation.daily import actuals, forecast_daily
+from aggregation.daily import actuals, forecast_daily, product_sample
 from aggregation.metrics import head_scores, score
 from aggregation.presale import (
     MODELS,
@@ -87,6 +87,9 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
     days before as-of) are also scored on their horizon totals."""
     horizon = config.horizon_days
     settings = replace(config.forecast, horizon_days=horizon, seed=config.seed)
+    sampled = getattr(config, "max_products", None)
+    if sampled is not None:
+        frames = product_sample(frames, sampled, config.seed)
     run = forecast_daily(frames, config.as_of, settings)
     production = run.forecasts.select(FORECAST_COLUMNS)
     truth = actuals(frames, day_start(config.as_of), horizon)
@@ -119,6 +122,7 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
     total = truth["qty"].sum()
     block = {
         "series_evaluated": keys.height,
+        **({"products_sampled": frames["products"].height} if sampled is not None else {}),
         "days": horizon,
         "volume": int(total),
         "volume_in_evaluated_series": round(float(covered) / total, 4) if total else None,

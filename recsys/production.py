@@ -31,6 +31,9 @@ class ProductionConfig:
     k: int = 10
     seed: int = 7
     max_validation_groups: int = 5000  # groups (with an order in a fold) scored, over all folds
+    # above this many groups, tuning, validation and the ranker's label windows read a sample of the
+    # groups (and every order, post and membership of theirs); the final refit reads every group
+    max_tuning_groups: int = 6000
     validation_folds: int = 4  # weekly validation folds before the cutoff (tuning, gate, fallback)
     signal: SignalConfig = field(default_factory=SignalConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
@@ -130,6 +133,18 @@ def sample_groups(relevant: pl.DataFrame, max_groups: int, seed: int) -> pl.Data
     return relevant.join(keep.to_frame(), on="group_id", how="semi")
 
 
+def tuning_frames(frames: dict[str, pl.DataFrame], max_groups: int, seed: int) -> dict[str, pl.DataFrame]:
+    """The frames of at most `max_groups` groups, sampled with `seed` (all of them when there are
+    fewer): what selection learns from on a large platform, at a cost that stops growing with it.
+    Every table with a group_id keeps its rows of the sampled groups; the rest is shared."""
+    groups = frames["groups"]["group_id"]
+    if groups.len() <= max_groups:
+        return frames
+    keep = groups.sample(max_groups, seed=seed).to_frame()
+    return {name: frame.join(keep, on="group_id", how="semi") if "group_id" in frame.columns else frame
+            for name, frame in frames.items()}
+
+
 def labelled(
     models: dict[str, Recommender],
     signal: Signal,
@@ -179,6 +194,11 @@ def train_production(
     windows all end before the earliest fold."""
     config = config or ProductionConfig()
     log = log if log is not None else []
+    everything = frames
+    frames = tuning_frames(frames, config.max_tuning_groups, config.seed)
+    if frames is not everything:
+        log.append(f"tuning, validation and label windows read {config.max_tuning_groups} of "
+                   f"{everything['groups'].height} groups (sampled); the refit reads every group")
     h, k = config.horizon_days, config.k
     key = f"ndcg@{k}"
     timings: dict[str, float] = {}
@@ -234,7 +254,7 @@ def train_production(
     timings["ranker"] = _lap(tick)
     tick = time.perf_counter()
 
-    sig, models = fit_generators(frames, cutoff, tuned.params, config)
+    sig, models = fit_generators(everything, cutoff, tuned.params, config)
     timings["refit"] = _lap(tick)
     pop = tuned.metrics.get("popularity", {}).get(key, 0.0)
     prod_val = val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else (
@@ -271,7 +291,7 @@ def train_production(
     fold0 = {n: tuned.fold_metrics[n][0] for n in tuned.params}  # the newest fold: [cutoff - h, cutoff)
     newest_ranker = (val_metrics.pop("folds_metrics", None) or [{}])[0]
     validation = ValidationRun(sig_val, models_val, trial, rel_val, fold0, newest_ranker)
-    return Production(sig, models, ranker, info["model"], info, frames, config, validation)
+    return Production(sig, models, ranker, info["model"], info, everything, config, validation)
 
 
 def _label_windows(frames, before: date, params: dict[str, dict], n_groups: int, config: ProductionConfig

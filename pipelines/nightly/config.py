@@ -19,6 +19,7 @@ class NightlyConfig:
     horizon_days: int = 7
     evaluate: bool = True          # score the last horizon (as-of D - horizon) for the report
     evaluate_every_days: int = 7   # reuse a forecast evaluation made by a run fewer days ago than this
+    evaluate_max_products: int = 400  # the nightly's daily-forecast evaluation reads a product sample
     full_evaluation: bool = False  # retrain recsys as of D - horizon to score it (slow)
     retune_every_days: int = 7     # reuse generator hyper-parameters tuned fewer days ago than this
     retrain_every_days: int = 7    # reuse the recsys ranker trained fewer days ago than this

@@ -251,7 +251,7 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
 
     as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
     config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
-                            seed=ctx.config.seed)
+                            seed=ctx.config.seed, max_products=ctx.config.evaluate_max_products)
     if ctx.config.full_evaluation or ctx.production is None:
         recsys_block, _ = evaluate_recsys(ctx.frames, config)
     elif ctx.production.validation is None:  # the ranker was reused: so is its evaluation

@@ -149,3 +149,20 @@ def test_evaluate_dump_agrees_with_reported_metrics(campaign_world):
     assert presale["campaigns_evaluated"] == 8 * 2 * 5
     assert set(presale["at_share"]) == {"0.00", "0.25", "0.50", "0.75"}
     assert set(presale["at_share"]["0.50"]) == {"additive", "multiplicative", "production"}
+
+
+def test_the_nightly_evaluates_daily_forecasts_on_a_product_sample(daily_world):
+    """A sample of whole products (every warehouse's series of each): the same models, the same
+    scores for a product in and out of the sample, a cost that stops growing with the catalogue."""
+    from aggregation.daily import product_sample
+
+    products = daily_world["products"].height
+    small = product_sample(daily_world, 3, seed=1)
+    assert small["products"].height == 3
+    assert set(small["orders"]["product_id"]) <= set(small["products"]["product_id"])
+    assert product_sample(daily_world, products + 1, seed=1) is daily_world
+    config = EvaluateConfig(as_of=date(2026, 2, 15), horizon_days=7, forecast=FAST_TS, max_products=3)
+    block, dump = ef.evaluate_daily(daily_world, config)
+    assert block["products_sampled"] == 3
+    sampled = product_sample(daily_world, 3, seed=config.seed)
+    assert set(dump["product_id"]) <= set(sampled["products"]["product_id"])
