@@ -49,7 +49,7 @@ def _n(x: float) -> str:
 
 def nice_ticks(lo: float, hi: float, count: int = 4, *, integer: bool = False) -> list[float]:
     """Round tick values covering [lo, hi] (the last tick is >= hi); whole steps for counts."""
-    if hi <= lo:
+    if not hi - lo > 1e-9 * max(1.0, abs(lo)):  # empty, or too thin to draw (5e-324 has no log)
         hi = lo + 1.0
     raw = max((hi - lo) / count, 1.0) if integer else (hi - lo) / count
     mag = 10 ** math.floor(math.log10(raw))
