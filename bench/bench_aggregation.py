@@ -71,9 +71,9 @@ def raw_frames(raw: Path) -> dict[str, pl.DataFrame]:
 
 def child_speed(raw: str) -> dict:
     """One measurement (run in a child): fit, pooling + nowcasts at 14:00 of the last day, full stage."""
+    from aggregation.demand import build_demand
     from aggregation.pooling import pool_campaigns
     from aggregation.presale import PresaleForecaster
-    from pipelines.demand_stage import build_demand
 
     t0 = time.perf_counter()
     frames = raw_frames(Path(raw))
@@ -104,7 +104,7 @@ def child_speed(raw: str) -> dict:
 def child_stage(raw: str) -> dict:
     """The nightly's forecast stage alone (read the frames, then `build_demand` at 00:00 of the last
     day), so that the peak memory is the stage's own."""
-    from pipelines.demand_stage import build_demand
+    from aggregation.demand import build_demand
 
     t0 = time.perf_counter()
     frames = raw_frames(Path(raw))
@@ -173,9 +173,9 @@ def child_short(home: str, start: str, drop_campaigns: str) -> dict:
     """Daily demand with 1 / 3 / 10 / 20 days of history (the short-history fallbacks), scored on
     the 7 days after each as-of like the forecast block."""
     from aggregation.daily import actuals
+    from aggregation.demand import build_demand
     from aggregation.metrics import score
     from common.home import Home
-    from pipelines.demand_stage import build_demand
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))

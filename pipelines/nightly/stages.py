@@ -212,8 +212,9 @@ def _serve_arms(ctx: RunContext, picks: pl.DataFrame, excluded: pl.DataFrame) ->
 
 def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     """Pool the open campaigns as of the date and forecast what stands at cutoff."""
+    from aggregation.demand import build_demand, empty_demand
     from aggregation.timeseries import InsufficientHistoryError
-    from pipelines.demand_stage import build_demand, empty_demand, store_vintages
+    from pipelines.demand_stage import store_vintages
 
     try:
         demand, info = build_demand(ctx.frames, ctx.as_of, seed=ctx.config.seed)

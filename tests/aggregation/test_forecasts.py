@@ -12,12 +12,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import pipelines.evaluate_forecast as ef
+from aggregation.demand import DEMAND_SCHEMA, DemandConfig, build_demand
 from aggregation.metrics import score
 from aggregation.nowcast import NowcastConfig
 from aggregation.pickup import Pickup
 from aggregation.presale import PresaleConfig
 from aggregation.timeseries import TimeSeriesConfig
-from pipelines.demand_stage import DEMAND_SCHEMA, DemandConfig, build_demand, store_vintages
+from pipelines.demand_stage import store_vintages
 from pipelines.evaluate import EvaluateConfig
 from tests.aggregation.synth import TZ, world
 

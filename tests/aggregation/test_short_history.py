@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from aggregation.daily import history
+from aggregation.demand import DEMAND_SCHEMA, DemandConfig, build_demand
 from aggregation.short_history import NoHistoryError, choose, short_history_forecast
 from aggregation.timeseries import InsufficientHistoryError, build_panel
-from pipelines.demand_stage import DEMAND_SCHEMA, DemandConfig, build_demand
 from tests.aggregation.synth import START, TZ, world
 
 FAST = DemandConfig()
