@@ -44,9 +44,9 @@ def measure(home: Path) -> dict:
     tick = time.perf_counter()
     prod = train_production(frames, END - timedelta(days=6))
     seconds = time.perf_counter() - tick
-    return {"train_s": round(seconds, 1), "timings_s": prod.info["timings_s"],
+    return {"train_s": round(seconds, 1), "timings_s": prod.report.timings_s,
             "catalog": len(prod.signal.items), "orders": frames["orders"].height,
-            "model": prod.info["model"], "peak_rss_gib": round(
+            "model": prod.report.model, "peak_rss_gib": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
 
 

@@ -41,8 +41,8 @@ def main() -> None:
         picks_s = time.perf_counter() - tick
     print(json.dumps({
         "groups": frames["groups"].height, "orders": frames["orders"].height, "load_s": round(load_s, 1),
-        "train_s": round(train_s, 1), "timings_s": prod.info["timings_s"], "picks_s": round(picks_s, 1),
-        "train_plus_picks_s": round(train_s + picks_s, 1), "model": prod.info["model"],
+        "train_s": round(train_s, 1), "timings_s": prod.report.timings_s, "picks_s": round(picks_s, 1),
+        "train_plus_picks_s": round(train_s + picks_s, 1), "model": prod.report.model,
         "picks": picks.height,
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "notes": notes,

@@ -57,7 +57,7 @@ def evaluate_production(
     lists["picks"] = picks.select("group_id", "rank", "product_id")
     picks_s = time.perf_counter() - tick
     models = {name: score(ranked) for name, ranked in lists.items()}
-    timings = {**prod.info["timings_s"], "train_total": round(train_s, 3), "picks": round(picks_s, 3)}
+    timings = {**prod.report.timings_s, "train_total": round(train_s, 3), "picks": round(picks_s, 3)}
     block = recsys_block(models, prod, groups.len(), catalog, picks_info, timings, k)
     block["intervals"] = ndcg_intervals(lists, relevant, k, config.seed)
     return block, rankings, prod
@@ -93,9 +93,9 @@ def recsys_block(
     return {
         "groups_evaluated": groups_evaluated,
         "models": models,
-        "production_model": prod.info["model"],
-        "fallback_reason": prod.info["fallback_reason"],
-        "best_generator": prod.info["best_generator"],
+        "production_model": prod.report.model,
+        "fallback_reason": prod.report.fallback_reason,
+        "best_generator": prod.report.best_generator,
         "lift": {
             "production_vs_popularity": round(models["production"][key] / pop, 4) if pop else None,
             "best_generator_on_test": best_test,
@@ -104,10 +104,10 @@ def recsys_block(
             else None,
         },
         "validation": {
-            "generators": {n: v["validation"][key] for n, v in prod.info["tuning"].items()},
-            "ranker": prod.info["ranker_validation"].get(key),
+            "generators": {n: t.validation[key] for n, t in prod.report.tuning.items()},
+            "ranker": prod.report.ranker_validation.get(key),
         },
-        "tuning": {n: v["params"] for n, v in prod.info["tuning"].items()},
+        "tuning": prod.report.params,
         "picks_info": picks_info,
         "catalog_size": catalog,
         "timings_s": timings,
@@ -125,7 +125,7 @@ def validation_block(prod: Production, k: int) -> dict:
         raise ValueError("this Production kept no validation run; train it with train_production")
     tick = time.perf_counter()
     ranker = val.ranker if prod.ranker is not None else None
-    at = Production(val.signal, val.models, ranker, prod.chosen, prod.info, prod.frames, prod.config)
+    at = Production(val.signal, val.models, ranker, prod.chosen, prod.report, prod.frames, prod.config)
     groups = val.relevant["group_id"].unique().sort()
     catalog = len(val.signal.items)
     cats = val.signal.item_meta.select("product_id", "category")

@@ -42,8 +42,8 @@ def train_recsys(
     prod = train_production(frames, for_date, production, notes)
     for note in notes:
         log.warning(note)
-    info = {**prod.info, "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
-    info["timings_s"] = {**prod.info["timings_s"], "train_total": round(time.perf_counter() - tick, 3)}
+    info = {**prod.report.to_dict(), "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
+    info["timings_s"] = {**prod.report.timings_s, "train_total": round(time.perf_counter() - tick, 3)}
     return prod, info
 
 
@@ -57,8 +57,8 @@ def save_trained(prod: Production, path: Path) -> None:
         "format": SAVED_FORMAT,
         "ranker": prod.ranker,
         "chosen": prod.chosen,
-        "params": {n: t["params"] for n, t in prod.info["tuning"].items()},
-        "info": {k: v for k, v in prod.info.items() if k != "timings_s"},
+        "params": prod.report.params,
+        "info": {k: v for k, v in prod.report.to_dict().items() if k != "timings_s"},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -82,8 +82,8 @@ def reuse_recsys(
     production = ProductionConfig(k=config.n, seed=seed)
     prod = refit_production(frames, for_date, state["params"], state["ranker"], state["chosen"],
                             state["info"], production)
-    info = {**prod.info, "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
-    info["timings_s"] = {**prod.info["timings_s"], "train_total": round(time.perf_counter() - tick, 3)}
+    info = {**prod.report.to_dict(), "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
+    info["timings_s"] = {**prod.report.timings_s, "train_total": round(time.perf_counter() - tick, 3)}
     return prod, info
 
 

@@ -8,7 +8,7 @@ the production models are then refit on everything before T0.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -20,6 +20,7 @@ from recsys.models import make_model
 from recsys.models.base import Recommender
 from recsys.ranker import LearnedRanker, RankerConfig, sample_training_rows
 from recsys.signal import Signal, SignalConfig, build_signal, day_start, paid_orders
+from recsys.training_report import Gate, TrainingReport, TunedGenerator
 from recsys.tuning import FoldTuned, TuningConfig, best_generator, tune_folds
 
 
@@ -56,13 +57,14 @@ class ValidationRun:
 
 @dataclass
 class Production:
-    """Fitted generators at the cutoff, the ranker (or the generator it fell back to), and info."""
+    """Fitted generators at the cutoff, the ranker (or the generator it fell back to), and the
+    training's report."""
 
     signal: Signal
     models: dict[str, Recommender]
     ranker: LearnedRanker | None
     chosen: str
-    info: dict
+    report: TrainingReport
     frames: dict[str, pl.DataFrame]
     config: ProductionConfig
     validation: ValidationRun | None = None
@@ -260,24 +262,24 @@ def train_production(
     prod_val = val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else (
         tuned.metrics[best][key])
     fold_days = [str(start) for start, _ in usable]
-    info = {
-        "model": "ranker" if ranker is not None else best,
-        "fallback_reason": reason or None,
-        "best_generator": best,
-        "tuning": {n: {"params": tuned.params[n], "validation": tuned.metrics[n],
-                       "folds": tuned.per_fold[n]} for n in tuned.params},
-        "ranker_validation": val_metrics,
-        "gate": {
-            "production_ndcg": round(prod_val, 6),
-            "popularity_ndcg": round(pop, 6),
-            "best_generator_ndcg": round(tuned.metrics[best][key], 6),
-            "passed": bool(prod_val >= pop),
-            "folds": len(usable),
-            "reason": reason or (f"ranker beats the best generator {best!r} on the mean of {len(usable)} "
-                                 "weekly validation folds"),
-        },
-        "training_rows": int(ranker.n_train_) if ranker is not None else 0,
-        "windows": {
+    report = TrainingReport(
+        model="ranker" if ranker is not None else best,
+        fallback_reason=reason or None,
+        best_generator=best,
+        tuning={n: TunedGenerator(tuned.params[n], tuned.metrics[n], tuned.per_fold[n])
+                for n in tuned.params},
+        ranker_validation=val_metrics,
+        gate=Gate(
+            production_ndcg=round(prod_val, 6),
+            popularity_ndcg=round(pop, 6),
+            best_generator_ndcg=round(tuned.metrics[best][key], 6),
+            passed=bool(prod_val >= pop),
+            folds=len(usable),
+            reason=reason or (f"ranker beats the best generator {best!r} on the mean of {len(usable)} "
+                              "weekly validation folds"),
+        ),
+        training_rows=int(ranker.n_train_) if ranker is not None else 0,
+        windows={
             "train_labels": [str(first_label), str(earliest)],
             "label_windows": windows_used,
             "labelled_groups": labelled_groups,
@@ -285,13 +287,13 @@ def train_production(
             "validation": [str(starts[0]), str(cutoff)],
             "validation_folds": fold_days,
         },
-        "timings_s": timings,
-    }
+        timings_s=timings,
+    )
     sig_val, models_val, rel_val = newest
     fold0 = {n: tuned.fold_metrics[n][0] for n in tuned.params}  # the newest fold: [cutoff - h, cutoff)
     newest_ranker = (val_metrics.pop("folds_metrics", None) or [{}])[0]
     validation = ValidationRun(sig_val, models_val, trial, rel_val, fold0, newest_ranker)
-    return Production(sig, models, ranker, info["model"], info, everything, config, validation)
+    return Production(sig, models, ranker, report.model, report, everything, config, validation)
 
 
 def _label_windows(frames, before: date, params: dict[str, dict], n_groups: int, config: ProductionConfig
@@ -335,7 +337,7 @@ def refit_production(
     params: dict[str, dict],
     ranker: LearnedRanker | None,
     chosen: str,
-    info: dict,
+    report: TrainingReport | dict,
     config: ProductionConfig | None = None,
 ) -> Production:
     """Production at `cutoff` from a ranker trained on an earlier day: the generators are refitted
@@ -345,8 +347,9 @@ def refit_production(
         raise ValueError(f"the fallback generator {chosen!r} has no parameters among {sorted(params)}")
     tick = time.perf_counter()
     sig, models = fit_generators(frames, cutoff, params, config)
-    info = {**info, "timings_s": {"refit": _lap(tick)}}
-    return Production(sig, models, ranker, chosen, info, frames, config)
+    report = report if isinstance(report, TrainingReport) else TrainingReport.from_dict(report)
+    report = replace(report, timings_s={"refit": _lap(tick)})
+    return Production(sig, models, ranker, chosen, report, frames, config)
 
 
 def _train_ranker(

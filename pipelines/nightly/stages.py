@@ -136,7 +136,7 @@ def _train_and_save(ctx: RunContext) -> tuple[dict, str]:
     else:
         tuned_on = str(run_date)
     info["tuning_info"] = {"tuned_on": tuned_on}
-    ctx.production.info["tuning_info"] = info["tuning_info"]
+    ctx.production.report.tuned_on = tuned_on
     relative = f"models/recsys-{ctx.record.run_id}.pkl"
     save_trained(ctx.production, ctx.home.root / relative)
     _prune_models(ctx, keep=relative)

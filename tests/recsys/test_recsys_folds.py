@@ -9,6 +9,7 @@ import pytest
 
 import recsys.tuning as tuning
 from recsys.production import ProductionConfig, fold_windows, train_production
+from recsys.training_report import TrainingReport
 from recsys.tuning import TuningConfig, best_generator, tune_folds
 from tests.recsys.test_recsys_picks import FAST
 from tests.recsys.world import make_world
@@ -54,14 +55,18 @@ def test_folds_are_weekly_and_end_at_the_cutoff():
 def test_production_reports_every_fold_and_labels_end_before_the_earliest():
     frames = make_world(groups=50, products=70, days=75, end=date(2024, 3, 31), seed=9)
     prod = train_production(frames, date(2024, 3, 25), FAST)
-    info = prod.info
-    folds = info["windows"]["validation_folds"]
+    report = prod.report
+    folds = report.windows["validation_folds"]
     assert folds[0] == "2024-03-18" and len(folds) == FAST.validation_folds
-    assert info["windows"]["train_labels"][1] == folds[-1]  # label windows end where the folds begin
-    for name, t in info["tuning"].items():
-        assert len(t["folds"]) == len(folds), name
-        assert t["validation"]["ndcg@10"] == pytest.approx(sum(t["folds"]) / len(folds), abs=1e-6)
-    assert info["gate"]["folds"] == len(folds)
+    assert report.windows["train_labels"][1] == folds[-1]  # label windows end where the folds begin
+    for name, t in report.tuning.items():
+        assert len(t.folds) == len(folds), name
+        assert t.validation["ndcg@10"] == pytest.approx(sum(t.folds) / len(folds), abs=1e-6)
+    assert report.gate.folds == len(folds)
     if prod.ranker is not None:
-        assert len(info["ranker_validation"]["folds"]) == len(folds)
-        assert info["ranker_validation"]["ndcg@10"] > info["tuning"]["reorder"]["validation"]["ndcg@10"]
+        assert len(report.ranker_validation["folds"]) == len(folds)
+        assert report.ranker_validation["ndcg@10"] > report.tuning["reorder"].validation["ndcg@10"]
+    # the report's JSON reads back as the same report (saved trainings, the ledger)
+    assert TrainingReport.from_dict(report.to_dict()) == report
+    old = {k: v for k, v in report.to_dict().items() if k not in ("windows", "timings_s")}
+    assert TrainingReport.from_dict(old).gate == report.gate  # an older saved training still reads
