@@ -21,7 +21,7 @@ from aggregation.timeseries import (
     TimeSeriesConfig,
     build_panel,
 )
-from common.contract import serving_warehouses
+from common.contract import sample_frames, serving_warehouses
 
 FAR_FUTURE = datetime(2200, 1, 1)
 
@@ -199,9 +199,4 @@ def product_sample(frames: dict[str, pl.DataFrame], max_products: int, seed: int
     """The frames of at most `max_products` products (sampled with `seed`; all when fewer): every
     table with a product_id keeps its rows of them, the rest is shared. Each series is a product in a
     warehouse, so the sample keeps whole series."""
-    products = frames["products"]["product_id"]
-    if products.len() <= max_products:
-        return frames
-    keep = products.sample(max_products, seed=seed).to_frame()
-    return {name: frame.join(keep, on="product_id", how="semi") if "product_id" in frame.columns else frame
-            for name, frame in frames.items()}
+    return sample_frames(frames, "products", "product_id", max_products, seed)

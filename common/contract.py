@@ -266,3 +266,15 @@ def serving_warehouses(frame: pl.DataFrame, warehouses: pl.DataFrame, column: st
     wh = warehouses.select(pl.col("warehouse_id").alias(column)).drop_nulls().unique()
     everywhere = frame.filter(pl.col(column).is_null()).drop(column).join(wh, how="cross")
     return pl.concat([fixed, everywhere.select(fixed.columns)], how="vertical")
+
+
+def sample_frames(frames: dict[str, pl.DataFrame], table: str, key: str, at_most: int, seed: int
+                  ) -> dict[str, pl.DataFrame]:
+    """The frames of at most `at_most` rows of `table` (its `key`s sampled with `seed`; all when
+    fewer): every table with a `key` column keeps its rows of the sample, the rest is shared."""
+    ids = frames[table][key]
+    if ids.len() <= at_most:
+        return frames
+    keep = ids.sample(at_most, seed=seed).to_frame()
+    return {name: frame.join(keep, on=key, how="semi") if key in frame.columns else frame
+            for name, frame in frames.items()}

@@ -13,9 +13,10 @@ import polars as pl
 
 from pipelines.evaluate_config import EvaluateConfig
 from pipelines.evaluate_intervals import N_BOOT, mean_interval, paired_difference
+from recsys.folds import relevant_pairs
 from recsys.metrics import per_group_ndcg, ranking_metrics
 from recsys.picks import PicksConfig, make_picks
-from recsys.production import Production, ProductionConfig, relevant_pairs, train_production
+from recsys.production import Production, ProductionConfig, train_production
 
 log = logging.getLogger("circlebuy.evaluate.recsys")
 

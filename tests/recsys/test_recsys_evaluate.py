@@ -9,9 +9,9 @@ import pytest
 from pipelines.evaluate import EvaluateConfig
 from pipelines.evaluate_recsys import evaluate_production
 from pipelines.recsys_stage import build_picks
+from recsys.folds import relevant_pairs
 from recsys.metrics import ranking_metrics
 from recsys.picks import PICKS_SCHEMA
-from recsys.production import relevant_pairs
 from tests.recsys.test_recsys_picks import FAST
 from tests.recsys.world import make_world
 

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 import recsys.tuning as tuning
-from recsys.production import ProductionConfig, fold_windows, train_production
+from recsys.folds import fold_windows
+from recsys.production import ProductionConfig, train_production
 from recsys.training_report import TrainingReport
 from recsys.tuning import TuningConfig, best_generator, tune_folds
 from tests.recsys.test_recsys_picks import FAST

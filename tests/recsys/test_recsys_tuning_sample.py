@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import polars as pl
 
+from recsys.folds import tuning_frames
 from recsys.picks import make_picks
-from recsys.production import train_production, tuning_frames
+from recsys.production import train_production
 from tests.recsys.test_recsys_picks import DAY, FAST, _world
 
 
