@@ -69,18 +69,32 @@ class PicksConfig:
     sparse_days: int = 14  # a group whose first order is this recent leans on its peers (city, kind)
 
 
+PickStage = Callable[[pl.DataFrame, Signal, "PicksConfig"], pl.DataFrame]
+
+# After scoring, a candidate frame goes through these in order; swap, drop or add one in one line
+# (make_picks(..., stages=...)). Each takes and returns the (g, i, ...) frame of one chunk of groups.
+PICK_STAGES: tuple[tuple[str, PickStage], ...] = (
+    ("rules", lambda frame, signal, config: apply_rules(frame, signal, config)),
+    ("slots", lambda frame, signal, config: assign_slots(frame, config)),
+    ("select", lambda frame, signal, config: select(frame, config)),
+    ("reasons", lambda frame, signal, config: with_reasons(frame, signal)),
+)
+
+
 def make_picks(
     prod: Production,
     for_date: date,
     config: PicksConfig | None = None,
     groups: pl.Series | None = None,
     excluded: pl.DataFrame | None = None,
+    stages: tuple[tuple[str, PickStage], ...] | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Picks for `for_date` (the production's cutoff day) for `groups` (default: every group).
 
     excluded: products no group may be offered (`product_id`; a platform-wide exclusion such as a
     recall): they leave the available set, so the lists fill up with the next products instead."""
     config = config or PicksConfig()
+    stages = PICK_STAGES if stages is None else stages
     signal = prod.signal
     banned = excluded_items(signal, excluded)
     if groups is None:
@@ -104,12 +118,14 @@ def make_picks(
             avail = avail.join(banned.cast({"i": avail.schema["i"]}), on="i", how="anti")
         if avail.height == 0:
             continue
-        scored = score_available(prod, chunk, avail, config)
-        kept = apply_rules(scored, signal, config)
+        frame = score_available(prod, chunk, avail, config)
         counts["available_pairs"] += avail.height
-        counts["candidates"] += scored.height
-        counts["after_rules"] += kept.height
-        parts.append(with_reasons(select(assign_slots(kept, config), config), signal))
+        counts["candidates"] += frame.height
+        for name, stage in stages:
+            frame = stage(frame, signal, config)
+            if name == "rules":
+                counts["after_rules"] += frame.height
+        parts.append(frame)
     if not parts:
         info["available_pairs"] = 0
         info["warning"] = (

@@ -281,3 +281,20 @@ def test_a_group_with_one_week_of_history_gets_its_own_items_then_its_peers_and_
     assert peers.filter(pl.col("slot") != "new")["reason"].str.starts_with("new group:").all()
     # its own items outrank what it borrows from its peers (slots aside, by score)
     assert own["score"].min() > peers.filter(pl.col("slot") != "new")["score"].max()
+
+
+def test_the_pick_stages_are_a_list_to_swap_in_one_line(world):
+    """The default list gives the published picks; a stage added in one line acts (here: a rule that
+    keeps one category out), and every other stage still runs (slots, reasons)."""
+    from recsys.picks import PICK_STAGES
+
+    frames, prod, picks, _ = world
+    same, _ = make_picks(prod, DAY, stages=PICK_STAGES)
+    assert_frame_equal(same, picks)
+    banned = picks["product_id"][0]
+    i = prod.signal.items.encode([banned])[0]
+    stages = (("no_banned", lambda f, s, c: f.filter(pl.col("i") != i)), *PICK_STAGES)
+    other, _ = make_picks(prod, DAY, stages=stages)
+    assert banned not in set(other["product_id"]) and other.height > 0
+    assert other["reason"].is_not_null().all()
+    assert set(other["slot"]) <= {"hot", "regular", "replenish", "new"}
