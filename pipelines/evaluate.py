@@ -7,6 +7,7 @@ Composes the recsys block (pipelines.evaluate_recsys) and the forecast block
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,12 +33,19 @@ def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, pro
     from pipelines.evaluate_forecast import evaluate_forecast
     from pipelines.evaluate_recsys import evaluate_recsys
 
-    recsys_block, rankings = evaluate_recsys(frames, config, progress=progress)
+    say = (lambda text: print(f"evaluate {config.as_of}: {text}", file=sys.stderr, flush=True)) if progress \
+        else (lambda text: None)
+    tick = time.perf_counter()
+    say("recommendations (tuning on the folds, the ranker, every generator scored)")
+    recsys_block, rankings = evaluate_recsys(frames, config)
+    say(f"recommendations done in {time.perf_counter() - tick:.0f} s; forecasts")
+    tick = time.perf_counter()
     try:
-        forecast_block, forecasts = evaluate_forecast(frames, config, progress=progress)
+        forecast_block, forecasts = evaluate_forecast(frames, config)
     except InsufficientHistoryError as exc:  # report what could be scored, say what could not
         forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
         forecasts = pl.DataFrame(schema=FORECAST_SCHEMA)
+    say(f"forecasts done in {time.perf_counter() - tick:.0f} s")
     result = {
         "as_of": config.as_of.isoformat(),
         "horizon_days": config.horizon_days,

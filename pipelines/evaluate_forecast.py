@@ -166,7 +166,7 @@ def evaluate_presale(frames: dict[str, pl.DataFrame], config) -> dict:
 
 
 def evaluate_forecast(
-    frames: dict[str, pl.DataFrame], config, progress: bool = False
+    frames: dict[str, pl.DataFrame], config
 ) -> tuple[dict, pl.DataFrame]:
     """The design's `forecast` block and production's daily forecasts over the horizon."""
     started = time.perf_counter()

@@ -22,7 +22,7 @@ log = logging.getLogger("circlebuy.evaluate.recsys")
 
 
 def evaluate_recsys(
-    frames: dict[str, pl.DataFrame], config: EvaluateConfig, progress: bool = False
+    frames: dict[str, pl.DataFrame], config: EvaluateConfig
 ) -> tuple[dict, pl.DataFrame]:
     """Returns (the recsys block of DESIGN.md, production's top-k per group: group_id, rank, product_id)."""
     block, rankings, _ = evaluate_production(frames, config)
