@@ -18,6 +18,7 @@ from aggregation.metrics import wape
 from aggregation.pooling import TS
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
+from common.settings import DEFAULT_SEED
 
 MODEL_VERSION = "agg-1.0"
 
@@ -154,7 +155,7 @@ def build_demand(
     frames: dict[str, pl.DataFrame],
     as_of: datetime,
     config: DemandConfig | None = None,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[pl.DataFrame, dict]:
     """The demand table of DESIGN.md "Outputs" as of `as_of`, and info (quality gate, timings).
 

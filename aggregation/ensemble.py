@@ -43,6 +43,7 @@ from aggregation.timeseries import (
     origin_features,
     profile_point,
 )
+from common.settings import DEFAULT_SEED
 
 STAT_MEMBERS = ("seasonal_naive", "window_average_28", "historic_average", "adida", "imapa", "tsb",
                 "croston_optimized")
@@ -58,7 +59,7 @@ class EnsembleConfig:
     min_band_rows: int = 300  # a band with fewer rows uses the pooled weights
     cell_bins: int = 12  # P50 bins for the quantile factors
     min_bin_cells: int = 400
-    seed: int = 7
+    seed: int = DEFAULT_SEED
 
 
 @dataclass

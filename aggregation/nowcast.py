@@ -33,6 +33,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from aggregation.calibration import ConformalDistribution
 from common.errors import NotFittedError
+from common.settings import DEFAULT_SEED
 
 FEATURES = (  # every input feature_matrix can build
     "share", "log_qty", "log_groups", "log_members", "log_posts", "log_post_groups", "hour", "dow",
@@ -65,7 +66,7 @@ class NowcastConfig:
     min_width: float = 0.1  # half-widths (log1p units) below this count as this when scoring
     width_quantile: float = 0.25  # ... and below this quantile of the band's half-widths
     levels: int = 199  # quantile levels of the distribution's grid (fill rate, leftover)
-    seed: int = 7
+    seed: int = DEFAULT_SEED
 
 
 def share_band(share: np.ndarray) -> np.ndarray:

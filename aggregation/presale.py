@@ -36,6 +36,7 @@ from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
 from common.clock import PLATFORM_TZ
+from common.settings import DEFAULT_SEED
 
 MODELS = ("additive", "multiplicative", "production")
 
@@ -51,7 +52,7 @@ class PresaleConfig:
     reach: ReachConfig | None = field(default_factory=ReachConfig)  # None: no group evidence
     pickup: PickupConfig = field(default_factory=PickupConfig)
     nowcast: NowcastConfig = field(default_factory=NowcastConfig)
-    seed: int = 7
+    seed: int = DEFAULT_SEED
 
 
 def unit_meta(campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:

@@ -18,12 +18,13 @@ import polars as pl
 import typer
 
 from common.home import Home
+from common.settings import DEFAULT_SEED
 from pipelines.warehouse import TZ
 
 log = logging.getLogger("circlebuy.demo")
 
 
-def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 45, seed: int = 7,
+def prepare_demo(home: Home, raw: Path, *, groups: int = 300, days: int = 45, seed: int = DEFAULT_SEED,
                  end: date | None = None, progress: bool = False) -> dict:
     """Generate a world ending on `end` (default: today, the platform's day) into RAW and run the nightly
     for that day, so the served list is today's; return what to show."""

@@ -9,6 +9,7 @@ from datetime import date
 
 from aggregation.presale import PresaleConfig
 from aggregation.timeseries import TimeSeriesConfig
+from common.settings import DEFAULT_SEED
 from recsys.production import ProductionConfig
 
 
@@ -17,7 +18,7 @@ class EvaluateConfig:
     as_of: date
     horizon_days: int = 7
     k: int = 10
-    seed: int = 7
+    seed: int = DEFAULT_SEED
     # the models' settings; horizon, k and seed above override theirs
     production: ProductionConfig = field(default_factory=ProductionConfig)
     forecast: TimeSeriesConfig = field(default_factory=TimeSeriesConfig)

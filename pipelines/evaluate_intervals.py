@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.settings import DEFAULT_SEED
+
 N_BOOT = 500
 LEVEL = 0.9
 CHUNK = 50  # resamples drawn at a time (memory: CHUNK × units indices)
@@ -43,20 +45,20 @@ def _bounds(samples: np.ndarray, level: float = LEVEL) -> list[float | None]:
     return [round(float(lo), 6), round(float(hi), 6)]
 
 
-def ratio_interval(num, den, n_boot: int = N_BOOT, seed: int = 7) -> list[float | None]:
+def ratio_interval(num, den, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> list[float | None]:
     """90% bootstrap interval of sum(num) / sum(den) over resampled units."""
     if np.asarray(den).size == 0:
         return [None, None]
     return _bounds(_ratios(num, den, n_boot, seed)[0])
 
 
-def mean_interval(values, n_boot: int = N_BOOT, seed: int = 7) -> list[float | None]:
+def mean_interval(values, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> list[float | None]:
     """90% bootstrap interval of the mean of `values` (one value per unit)."""
     values = np.asarray(values, dtype=np.float64)
     return ratio_interval(values, np.ones(values.size), n_boot, seed)
 
 
-def paired_difference(num_a, num_b, den, n_boot: int = N_BOOT, seed: int = 7) -> dict:
+def paired_difference(num_a, num_b, den, n_boot: int = N_BOOT, seed: int = DEFAULT_SEED) -> dict:
     """Figure(a) - figure(b) on the same units: the point and its 90% paired bootstrap interval.
     `real` says whether the interval excludes zero."""
     num_a, num_b, den = (np.asarray(v, dtype=np.float64) for v in (num_a, num_b, den))

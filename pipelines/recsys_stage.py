@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from common.settings import DEFAULT_SEED
 from recsys.experiments import PRODUCTION, Experiment, assign_arms
 from recsys.picks import PicksConfig, make_picks
 from recsys.production import Production, ProductionConfig, refit_production, train_production
@@ -24,7 +25,7 @@ def train_recsys(
     frames: dict[str, pl.DataFrame],
     for_date: date,
     config: PicksConfig | None = None,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
     tuned_params: dict[str, dict] | None = None,
 ) -> tuple[Production, dict]:
     """Tune the generators, train the ranker (or fall back), refit at the cutoff; info has the gate.
@@ -69,7 +70,7 @@ def save_trained(prod: Production, path: Path) -> None:
 
 def reuse_recsys(
     frames: dict[str, pl.DataFrame], for_date: date, path: Path, config: PicksConfig | None = None,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[Production, dict]:
     """Production for `for_date` from a training saved by an earlier night (save_trained): the
     generators are refitted on today's data, the ranker is reused. The file is the home's own."""
@@ -105,7 +106,8 @@ def pick_for_day(
 
 
 def build_picks(
-    frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None, seed: int = 7
+    frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[pl.DataFrame, dict]:
     """Train and pick in one call: the picks table and an info dict (model chosen, fallback reason,
     validation metrics, the quality gate, training rows, timings)."""

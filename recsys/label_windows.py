@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from common.settings import DEFAULT_SEED
 from recsys.features import add_features, candidates
 from recsys.folds import relevant_pairs
 from recsys.models import make_model
@@ -23,7 +24,7 @@ def labelled(
     frames: dict[str, pl.DataFrame],
     n_per_model: int,
     max_groups: int | None = None,
-    seed: int = 7,
+    seed: int = DEFAULT_SEED,
 ) -> pl.DataFrame:
     """Candidates + features for the groups in `relevant` (at most `max_groups` of them, sampled
     with `seed`), with label = 1 where relevant."""

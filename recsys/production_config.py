@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.settings import DEFAULT_SEED
 from recsys.ranker import RankerConfig
 from recsys.signal import SignalConfig
 from recsys.tuning import TuningConfig
@@ -15,7 +16,7 @@ class ProductionConfig:
 
     horizon_days: int = 7
     k: int = 10
-    seed: int = 7
+    seed: int = DEFAULT_SEED
     max_validation_groups: int = 5000  # groups (with an order in a fold) scored, over all folds
     # above this many groups, tuning, validation and the ranker's label windows read a sample of the
     # groups (and every order, post and membership of theirs); the final refit reads every group

@@ -21,6 +21,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from common.errors import NotFittedError, UsageError
+from common.settings import DEFAULT_SEED
 from recsys.features import feature_columns
 
 OBJECTIVES = ("lambdarank", "binary")
@@ -74,7 +75,7 @@ class LearnedRanker:
     """Scores in [0, 1] for labelled candidates: a learning-to-rank booster (default) or a pointwise
     classifier, per `RankerConfig.objective`."""
 
-    def __init__(self, config: RankerConfig | None = None, seed: int = 7) -> None:
+    def __init__(self, config: RankerConfig | None = None, seed: int = DEFAULT_SEED) -> None:
         self.config = config or RankerConfig()
         self.seed = seed
         if self.config.objective not in OBJECTIVES:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from common.settings import DEFAULT_SEED
 from recsys.metrics import ranking_metrics
 from recsys.models import make_model
 from recsys.models.base import Recommender
@@ -46,7 +47,7 @@ class TuningConfig:
     models: tuple[str, ...] = tuple(GRIDS)
     grids: dict[str, list[dict]] = field(default_factory=lambda: GRIDS)
     k: int = 10
-    seed: int = 7
+    seed: int = DEFAULT_SEED
 
 
 @dataclass

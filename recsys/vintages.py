@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from common.clock import day_start, platform_day
+from common.settings import DEFAULT_SEED
 from recsys.signal import paid_orders
 
 PICK_HORIZON_DAYS = 1  # a daily list is for its own day: the pre-sale windows it posts close by then
@@ -126,7 +127,7 @@ def _rounded(rows: list[dict]) -> list[dict]:
 
 
 def arm_verdicts(lists: pl.DataFrame, control: str, metric: str = "hit", resamples: int = 1000,
-                 seed: int = 7, level: float = 0.9) -> list[dict]:
+                 seed: int = DEFAULT_SEED, level: float = 0.9) -> list[dict]:
     """Each arm against `control` on the mean of `metric` per list: the relative difference in % with
     a bootstrap interval (lists resampled within each arm) and a plain verdict."""
     if "arm" not in lists.columns:

@@ -19,6 +19,7 @@ import polars as pl
 
 from common.contract import CATEGORIES
 from common.errors import UsageError
+from common.settings import DEFAULT_SEED
 from pipelines.generate.behaviour import SRC_HERD, SRC_POST, SRC_REORDER, SRC_WORD, Simulation, simulate
 from pipelines.generate.calendar import EVENTS, WorldCalendar, mark_festival_products, world_calendar
 from pipelines.generate.campaigns import Campaigns, make_campaigns
@@ -69,7 +70,7 @@ def resolve_window(start: date | None, end: date | None, days: int | None) -> tu
 
 
 def run_generate(out: Path, groups: int = 2000, days: int | None = None, end: date | None = None,
-                 seed: int = 7, dirty: bool = False, fmt: str = "parquet", progress: bool = False,
+                 seed: int = DEFAULT_SEED, dirty: bool = False, fmt: str = "parquet", progress: bool = False,
                  start: date | None = None, calendar: bool = True, products: int | None = None) -> dict:
     """Generate and write the world; returns {"tables": {name: rows}, "seconds": float}.
 

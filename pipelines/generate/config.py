@@ -13,6 +13,7 @@ import numpy as np
 
 from common.clock import TZ
 from common.contract import CATEGORIES
+from common.settings import DEFAULT_SEED
 
 UTC_OFFSET_S = 8 * 3600  # Asia/Shanghai has had no daylight saving since 1991
 DAY_S = 86_400
@@ -69,7 +70,7 @@ class WorldConfig:
     groups: int = 2000
     days: int = 60
     end: date = field(default_factory=lambda: (datetime.now(TZ) - timedelta(days=1)).date())
-    seed: int = 7
+    seed: int = DEFAULT_SEED
     dirty: bool = False
     fmt: str = "parquet"
     group_size_median: float = 88.0

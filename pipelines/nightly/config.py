@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from common.settings import DEFAULT_SEED
+
 FAIL_STAGE_ENV = "CIRCLEBUY_FAIL_STAGE"
 
 
@@ -14,7 +16,7 @@ class NightlyConfig:
     run_date: date
     raw: Path | None = None
     keep_snapshots: int = 5
-    seed: int = 7
+    seed: int = DEFAULT_SEED
     k: int = 10
     horizon_days: int = 7
     evaluate: bool = True          # score the last horizon (as-of D - horizon) for the report

@@ -15,6 +15,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from common.errors import NotFittedError, UsageError
+from common.settings import DEFAULT_SEED
 from recsys.models.topn import dense_top_n, popularity_order, profile_top_n, sparse_top_n
 from recsys.signal import Signal
 
@@ -41,7 +42,7 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "base"
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(self, seed: int = DEFAULT_SEED) -> None:
         self.seed = seed
 
     # -- the interface -------------------------------------------------------------------------

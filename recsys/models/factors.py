@@ -9,6 +9,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
+from common.settings import DEFAULT_SEED
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
@@ -51,7 +52,7 @@ class ALS(_Factorisation):
         iterations: int = 15,
         half_life: float | None = 14.0,
         value: str = "days",
-        seed: int = 7,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.factors = factors
@@ -89,7 +90,7 @@ class BPR(_Factorisation):
         half_life: float | None = None,
         value: str = "days",
         max_samples: int = 25_000_000,
-        seed: int = 7,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.factors = factors

@@ -11,6 +11,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, Item
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
+from common.settings import DEFAULT_SEED
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
@@ -19,7 +20,7 @@ class _ItemKNN(Recommender):
     """Score = the group's decayed history times an item-item similarity (top-K per item)."""
 
     def __init__(
-        self, K: int = 50, half_life: float | None = 14.0, value: str = "days", seed: int = 7
+        self, K: int = 50, half_life: float | None = 14.0, value: str = "days", seed: int = DEFAULT_SEED
     ) -> None:
         super().__init__(seed)
         self.K = K
@@ -63,7 +64,7 @@ class BM25KNN(_ItemKNN):
         B: float = 0.75,
         half_life: float | None = 14.0,
         value: str = "days",
-        seed: int = 7,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(K=K, half_life=half_life, value=value, seed=seed)
         self.K1 = K1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.settings import DEFAULT_SEED
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
@@ -15,7 +16,8 @@ class Popularity(Recommender):
     name = "popularity"
 
     def __init__(
-        self, half_life: float | None = 7.0, window_days: int | None = 28, value: str = "days", seed: int = 7
+        self, half_life: float | None = 7.0, window_days: int | None = 28, value: str = "days",
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.half_life = half_life
@@ -48,7 +50,7 @@ class CityPopularity(Recommender):
         window_days: int | None = 28,
         value: str = "days",
         global_weight: float = 0.1,
-        seed: int = 7,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.half_life = half_life

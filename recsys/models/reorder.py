@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from common.settings import DEFAULT_SEED
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
@@ -20,7 +21,7 @@ class Reorder(Recommender):
         half_life: float | None = 14.0,
         value: str = "days",
         exposure_penalty: float = 0.0,
-        seed: int = 7,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.half_life = half_life

@@ -33,6 +33,7 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.special import ndtr
 
+from common.settings import DEFAULT_SEED
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
@@ -48,7 +49,8 @@ class RepeatCycle(Recommender):
     name = "repeat_cycle"
 
     def __init__(
-        self, shrinkage: float = 2.0, horizon_days: int = 7, spread: float | None = None, seed: int = 7
+        self, shrinkage: float = 2.0, horizon_days: int = 7, spread: float | None = None,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.shrinkage = shrinkage

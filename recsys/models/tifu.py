@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from common.settings import DEFAULT_SEED
 from recsys.models.base import Recommender, register
 from recsys.signal import Signal
 
@@ -32,7 +33,8 @@ class TifuKNN(Recommender):
     name = "tifu_knn"
 
     def __init__(
-        self, half_life: float | None = 21.0, k_neighbors: int = 50, alpha: float = 0.7, seed: int = 7
+        self, half_life: float | None = 21.0, k_neighbors: int = 50, alpha: float = 0.7,
+        seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
         self.half_life = half_life
