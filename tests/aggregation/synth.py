@@ -72,3 +72,15 @@ def world(days: int = 40, products: int = 12, groups: int = 16, seed: int = 1, c
                                                                          "memberships")}
     sup = _frame("suppliers", {"supplier_id": ["S0", "S1", "S2"], "name": ["a", "b", "c"]})
     return {"suppliers": sup, "products": prods, "groups": grp, "campaigns": camp, "orders": orders, **empty}
+
+
+def fitted_presale(seed: int = 8):
+    """A small pre-sale world and a PresaleForecaster fitted on it (fast settings): (frames, origin,
+    model), for the tests that compare training states with live ones."""
+    from aggregation.nowcast import NowcastConfig
+    from aggregation.presale import PresaleConfig, PresaleForecaster
+
+    frames = world(days=30, products=6, groups=10, seed=seed)
+    origin = datetime(2026, 1, 26, 0, tzinfo=TZ)
+    config = PresaleConfig(nowcast=NowcastConfig(max_iter=20), max_train_units=400, train_days=14)
+    return frames, origin, PresaleForecaster(config).fit(frames, origin)

@@ -10,9 +10,7 @@ import polars as pl
 import pytest
 
 from aggregation.group_reach import ReachConfig, group_reach
-from aggregation.nowcast import NowcastConfig
-from aggregation.presale import PresaleConfig, PresaleForecaster
-from tests.aggregation.synth import TZ, world
+from tests.aggregation.synth import TZ, fitted_presale
 
 T0 = datetime(2026, 3, 1, 0, tzinfo=TZ)
 CONFIG = ReachConfig(prod_days=5, cat_days=9, all_days=3)
@@ -80,10 +78,7 @@ def test_orders_after_the_cutoff_never_leak():
 
 @pytest.fixture(scope="module")
 def fitted():
-    frames = world(days=30, products=6, groups=10, seed=8)
-    origin = datetime(2026, 1, 26, 0, tzinfo=TZ)
-    config = PresaleConfig(nowcast=NowcastConfig(max_iter=20), max_train_units=400, train_days=14)
-    return frames, origin, PresaleForecaster(config).fit(frames, origin)
+    return fitted_presale()
 
 
 def test_training_and_live_states_read_the_same_evidence(fitted):

@@ -13,10 +13,9 @@ import polars as pl
 import pytest
 
 from aggregation.bottom_up import PRIOR_LEVELS, TrendConfig, history_priors, level_trend
-from aggregation.nowcast import NowcastConfig
 from aggregation.pooling import TS
-from aggregation.presale import PresaleConfig, PresaleForecaster, calibration_days
-from tests.aggregation.synth import TZ, world
+from aggregation.presale import PresaleForecaster, calibration_days
+from tests.aggregation.synth import TZ, fitted_presale
 
 DAY0 = datetime(2026, 3, 1, tzinfo=TZ)
 
@@ -103,10 +102,7 @@ def test_calibration_days_spread_over_the_weeks_and_every_weekday():
 
 @pytest.fixture(scope="module")
 def fitted():
-    frames = world(days=30, products=6, groups=10, seed=8)
-    origin = datetime(2026, 1, 26, 0, tzinfo=TZ)
-    config = PresaleConfig(nowcast=NowcastConfig(max_iter=20), max_train_units=400, train_days=14)
-    return frames, origin, PresaleForecaster(config).fit(frames, origin)
+    return fitted_presale()
 
 
 def test_training_and_live_states_read_the_same_level(fitted):
