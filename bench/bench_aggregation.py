@@ -120,8 +120,8 @@ def child_stage(raw: str) -> dict:
 
 def child_accuracy(home: str, as_of: str) -> dict:
     from common.home import Home
-    from pipelines.evaluate import EvaluateConfig
-    from pipelines.evaluate_forecast import evaluate_forecast
+    from pipelines.evaluate.config import EvaluateConfig
+    from pipelines.evaluate.forecast import evaluate_forecast
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))
@@ -146,10 +146,10 @@ def child_presale(home: str, as_of: str) -> dict:
     """Pre-sale block per PRESALE_VARIANTS, the frames read once."""
     from dataclasses import replace
 
-    import pipelines.evaluate_forecast as ef
+    import pipelines.evaluate.forecast as ef
     from aggregation.nowcast import DEFAULT_FEATURES, FEATURES
     from common.home import Home
-    from pipelines.evaluate import EvaluateConfig
+    from pipelines.evaluate.config import EvaluateConfig
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))

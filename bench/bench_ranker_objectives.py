@@ -19,8 +19,8 @@ from datetime import date
 from pathlib import Path
 
 from common.home import Home
-from pipelines.evaluate import EvaluateConfig
-from pipelines.evaluate_recsys import evaluate_production
+from pipelines.evaluate.config import EvaluateConfig
+from pipelines.evaluate.recsys import evaluate_production
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.production import ProductionConfig
 from recsys.ranker import OBJECTIVES, RankerConfig

@@ -21,8 +21,8 @@ from pathlib import Path
 import polars as pl
 
 from common.home import Home
-from pipelines.evaluate import EvaluateConfig
-from pipelines.evaluate_recsys import evaluate_production
+from pipelines.evaluate.config import EvaluateConfig
+from pipelines.evaluate.recsys import evaluate_production
 from pipelines.recsys_stage import pick_for_day, train_recsys
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.production import Production

@@ -146,7 +146,7 @@ def evaluate(
     """Offline evaluation of recommendations and forecasts against the horizon after --as-of
     (several dates: rolling origin, trained once per date, with the mean across dates); with
     --vintages, the published pick lists scored after the fact, per night, slot, reason and arm."""
-    from pipelines.evaluate import EvaluateConfig, parse_dates, run_evaluate
+    from pipelines.evaluate.run import EvaluateConfig, parse_dates, run_evaluate
 
     if vintages is not None:
         if as_of or as_of_range:
@@ -166,7 +166,7 @@ def evaluate(
     if as_json:
         echo_json(result)
     else:
-        from pipelines.evaluate_report import render_evaluation
+        from pipelines.evaluate.report import render_evaluation
 
         typer.echo(render_evaluation(result))
 

@@ -247,8 +247,8 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     if not ctx.config.evaluate:
         ctx.notes.append("evaluation skipped by configuration")
         return 0, 0
-    from pipelines.evaluate import EvaluateConfig
-    from pipelines.evaluate_recsys import evaluate_recsys, validation_block
+    from pipelines.evaluate.config import EvaluateConfig
+    from pipelines.evaluate.recsys import evaluate_recsys, validation_block
 
     as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
     config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
@@ -300,7 +300,7 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
                 f"{ctx.config.evaluate_every_days} days")
             return {"reused_from_run": earlier["run_id"], **earlier["evaluation"]["forecast"]}
     from aggregation.timeseries import InsufficientHistoryError
-    from pipelines.evaluate_forecast import evaluate_forecast
+    from pipelines.evaluate.forecast import evaluate_forecast
 
     try:
         forecast_block, _ = evaluate_forecast(ctx.frames, config)

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-import pipelines.evaluate_forecast as ef
+import pipelines.evaluate.forecast as ef
 from aggregation.demand import DEMAND_SCHEMA, DemandConfig, build_demand
 from aggregation.metrics import score
 from aggregation.nowcast import NowcastConfig
@@ -19,7 +19,7 @@ from aggregation.pickup import Pickup
 from aggregation.presale import PresaleConfig
 from aggregation.timeseries import TimeSeriesConfig
 from pipelines.demand_stage import store_vintages
-from pipelines.evaluate import EvaluateConfig
+from pipelines.evaluate.config import EvaluateConfig
 from tests.aggregation.synth import TZ, world
 
 FAST_TS = TimeSeriesConfig(max_iter=30, train_origins=3, max_train_rows=20_000)

@@ -1,4 +1,4 @@
-from pipelines.evaluate_report import render_evaluation
+from pipelines.evaluate.report import render_evaluation
 
 
 def test_render_evaluation_shows_every_model_and_notes():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from common.errors import UsageError
-from pipelines.evaluate import EvaluateConfig, evaluate_dates, evaluate_frames, parse_dates
-from pipelines.evaluate_intervals import mean_interval, paired_difference, ratio_interval
+from pipelines.evaluate.intervals import mean_interval, paired_difference, ratio_interval
+from pipelines.evaluate.run import EvaluateConfig, evaluate_dates, evaluate_frames, parse_dates
 from tests.aggregation.test_forecasts import FAST_TS
 from tests.recsys.test_recsys_picks import FAST
 from tests.recsys.world import make_world

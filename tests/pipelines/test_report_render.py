@@ -90,7 +90,7 @@ def full_context(frames: dict[str, pl.DataFrame]) -> ReportContext:
                 "seasonal_naive": {"wape": 0.42, "bias": -0.05, "pinball": 3.1, "coverage_p10_p90": 0.61},
                 "production": {"wape": 0.3, "bias": 0.02, "pinball": 2.2, "coverage_p10_p90": 0.79},
             },
-            "presale": {  # the shape pipelines.evaluate_forecast writes
+            "presale": {  # the shape pipelines.evaluate.forecast writes
                 "campaigns_evaluated": 35,
                 "windows_evaluated": 41,
                 "at_share": {

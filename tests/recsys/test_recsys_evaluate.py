@@ -6,8 +6,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipelines.evaluate import EvaluateConfig
-from pipelines.evaluate_recsys import evaluate_production
+from pipelines.evaluate.config import EvaluateConfig
+from pipelines.evaluate.recsys import evaluate_production
 from pipelines.recsys_stage import build_picks
 from recsys.folds import relevant_pairs
 from recsys.metrics import ranking_metrics

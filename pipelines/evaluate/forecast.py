@@ -25,7 +25,7 @@ from aggregation.presale import (
     window_instants,
 )
 from aggregation.statistical import STAT_MODELS, statistical_forecasts
-from pipelines.evaluate_intervals import N_BOOT, paired_difference, ratio_interval
+from pipelines.evaluate.intervals import N_BOOT, paired_difference, ratio_interval
 from pipelines.warehouse import day_start
 
 PRESALE_SHARES = (0.0, 0.25, 0.5, 0.75)

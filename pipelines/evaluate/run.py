@@ -1,7 +1,7 @@
 """`circlebuy evaluate`: train on what happened before --as-of, score the --horizon-days after.
 
-Composes the recsys block (pipelines.evaluate_recsys) and the forecast block
-(pipelines.evaluate_forecast) into the JSON of DESIGN.md, and writes the optional dumps.
+Composes the recsys block (pipelines.evaluate.recsys) and the forecast block
+(pipelines.evaluate.forecast) into the JSON of DESIGN.md, and writes the optional dumps.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import polars as pl
 
 from common.errors import UsageError
 from common.home import Home
-from pipelines.evaluate_config import EvaluateConfig
+from pipelines.evaluate.config import EvaluateConfig
 from pipelines.warehouse import MODEL_DROP, load_frames
 
 __all__ = ["EvaluateConfig", "evaluate_dates", "evaluate_frames", "parse_dates", "run_evaluate"]
@@ -30,8 +30,8 @@ def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, pro
                     ) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
     """One as-of date: the design's JSON as a dict, production's rankings and daily forecasts."""
     from aggregation.timeseries import InsufficientHistoryError
-    from pipelines.evaluate_forecast import evaluate_forecast
-    from pipelines.evaluate_recsys import evaluate_recsys
+    from pipelines.evaluate.forecast import evaluate_forecast
+    from pipelines.evaluate.recsys import evaluate_recsys
 
     say = (lambda text: print(f"evaluate {config.as_of}: {text}", file=sys.stderr, flush=True)) if progress \
         else (lambda text: None)

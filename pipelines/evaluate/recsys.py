@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 
-from pipelines.evaluate_config import EvaluateConfig
-from pipelines.evaluate_intervals import N_BOOT, mean_interval, paired_difference
+from pipelines.evaluate.config import EvaluateConfig
+from pipelines.evaluate.intervals import N_BOOT, mean_interval, paired_difference
 from recsys.folds import relevant_pairs
 from recsys.metrics import per_group_ndcg, ranking_metrics
 from recsys.picks import PicksConfig, make_picks

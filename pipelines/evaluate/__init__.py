@@ -1,0 +1,1 @@
+"""`circlebuy evaluate`: run (the command), config, recsys and forecast blocks, intervals, report."""
