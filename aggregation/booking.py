@@ -1,4 +1,5 @@
-"""Booking curves of closed campaigns: the pooled state at a grid of window shares, set-based.
+"""Booking curves: of closed campaigns, the pooled state at a grid of window shares (set-based, for
+training); of open ones, the cumulative paid quantity by hour as of an instant (the report's charts).
 
 Each order line counts at share s when it was placed by s and still paid at s. In share units an
 order placed at e_o and cancelled at e_c counts on grid points j/B with e_o <= j/B < e_c, so the
@@ -8,9 +9,12 @@ accumulated over the grid: O(order lines), no join of orders × instants.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 
-from aggregation.pooling import campaign_units, order_lines, window_elapsed
+from aggregation.pooling import campaign_units, order_lines, valid_at, window_elapsed
+from common.clock import TS
 
 UNIT = ["campaign_id", "warehouse_id"]
 
@@ -104,3 +108,32 @@ def exposure_at(
         pl.len().cast(pl.Int64).alias("posts_at"),
         pl.col("group_id").n_unique().cast(pl.Int64).alias("post_groups_at"),
     ).select([pl.col(k).cast(v) for k, v in schema.items()])
+
+
+LIVE_CURVE_SCHEMA = {"campaign_id": pl.String, "warehouse_id": pl.String, "at": TS, "cum_qty": pl.Int64}
+
+
+def live_booking_curves(orders: pl.DataFrame, groups: pl.DataFrame, campaign_ids: pl.Series | None,
+                        as_of: datetime) -> pl.DataFrame:
+    """Cumulative paid quantity per campaign × warehouse by hour, as of `as_of`, for the campaigns in
+    `campaign_ids` (campaign_id, warehouse_id, at, cum_qty). An order counts when it was "placed by
+    t and still paid at t" (pooling.valid_at, the one rule pooling uses), so a curve ends at the
+    demand table's ordered_qty."""
+    if campaign_ids is None or campaign_ids.len() == 0:
+        return pl.DataFrame(schema=LIVE_CURVE_SCHEMA)
+    wanted = campaign_ids.drop_nulls().unique().to_frame("campaign_id")
+    live = (
+        orders.join(wanted, on="campaign_id", how="semi")
+        .filter(valid_at(orders, as_of))
+        .join(groups.select("group_id", "warehouse_id"), on="group_id", how="left")
+    )
+    if live.height == 0:
+        return pl.DataFrame(schema=LIVE_CURVE_SCHEMA)
+    return (
+        live.with_columns(pl.col("ordered_at").dt.truncate("1h").alias("at"))
+        .group_by("campaign_id", "warehouse_id", "at")
+        .agg(pl.col("quantity").sum().alias("qty"))
+        .sort("campaign_id", "warehouse_id", "at")
+        .with_columns(pl.col("qty").cum_sum().over("campaign_id", "warehouse_id").alias("cum_qty"))
+        .select("campaign_id", "warehouse_id", "at", pl.col("cum_qty").cast(pl.Int64))
+    )

@@ -15,7 +15,7 @@ from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import RunRecord, mark_abandoned_runs, write_record
 from pipelines.nightly.lock import run_lock
 from pipelines.nightly.snapshot import PublishRefusedError, SnapshotWriter
-from pipelines.nightly.stages import STAGE_NAMES, STAGES
+from pipelines.nightly.stages import RENAMED_STAGES, STAGE_NAMES, STAGES
 from pipelines.warehouse import connect, create_tables, day_start
 
 log = logging.getLogger("circlebuy.nightly")
@@ -41,6 +41,10 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
     after the ledger says which stage failed and why.
     """
     fail_stage = config.fail_stage or os.environ.get(FAIL_STAGE_ENV) or None
+    if fail_stage in RENAMED_STAGES:
+        new_name = RENAMED_STAGES[fail_stage]
+        log.warning("%s=%s: that stage is now called %r", FAIL_STAGE_ENV, fail_stage, new_name)
+        fail_stage = new_name
     if fail_stage and fail_stage not in STAGE_NAMES:
         from common.errors import UsageError
 

@@ -1,6 +1,6 @@
 """The nightly stages, in order. Each takes the run context and returns (rows_in, rows_out).
 
-ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish
+ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import polars as pl
 
-from common.clock import TS
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
 from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of
@@ -66,8 +65,9 @@ def stage_ingest(ctx: RunContext) -> tuple[int, int]:
     return read, loaded
 
 
-def stage_signals(ctx: RunContext) -> tuple[int, int]:
-    """Read the warehouse into frames; keep what the run may know (before the as-of instant)."""
+def stage_load(ctx: RunContext) -> tuple[int, int]:
+    """Read the warehouse into the run's frames (rows in: every row read; rows out: the orders placed
+    before the as-of instant, what the models may learn from). The signals are built by `train`."""
     frames = load_frames(ctx.home, drop=MODEL_DROP)
     orders = frames["orders"]
     if orders.height == 0:
@@ -375,33 +375,12 @@ def check_publish(ctx: RunContext) -> str | None:
 
 
 def booking_curves(ctx: RunContext) -> pl.DataFrame:
-    """Cumulative paid quantity per campaign × warehouse by hour, as of the run, for the charts."""
-    orders = ctx.frames["orders"]
-    groups = ctx.frames["groups"].select("group_id", "warehouse_id")
-    schema = {"campaign_id": pl.String, "warehouse_id": pl.String,
-              "at": TS, "cum_qty": pl.Int64}
-    if ctx.demand is None or ctx.demand.height == 0 or "campaign_id" not in ctx.demand.columns:
-        return pl.DataFrame(schema=schema)
-    from aggregation.pooling import valid_at
+    """The open campaigns' booking curves as of the run (aggregation.booking.live_booking_curves)."""
+    from aggregation.booking import live_booking_curves
 
-    open_campaigns = ctx.demand.select("campaign_id").drop_nulls().unique()
-    # "placed by t and still paid at t": the one rule pooling uses, so the curves end at the
-    # demand table's ordered_qty
-    live = (
-        orders.join(open_campaigns, on="campaign_id", how="semi")
-        .filter(valid_at(orders, ctx.as_of))
-        .join(groups, on="group_id", how="left")
-    )
-    if live.height == 0:
-        return pl.DataFrame(schema=schema)
-    return (
-        live.with_columns(pl.col("ordered_at").dt.truncate("1h").alias("at"))
-        .group_by("campaign_id", "warehouse_id", "at")
-        .agg(pl.col("quantity").sum().alias("qty"))
-        .sort("campaign_id", "warehouse_id", "at")
-        .with_columns(pl.col("qty").cum_sum().over("campaign_id", "warehouse_id").alias("cum_qty"))
-        .select("campaign_id", "warehouse_id", "at", pl.col("cum_qty").cast(pl.Int64))
-    )
+    campaign_ids = (ctx.demand.get_column("campaign_id") if ctx.demand is not None
+                    and "campaign_id" in ctx.demand.columns else None)
+    return live_booking_curves(ctx.frames["orders"], ctx.frames["groups"], campaign_ids, ctx.as_of)
 
 
 def write_dimensions(ctx: RunContext) -> None:
@@ -422,7 +401,7 @@ def write_dimensions(ctx: RunContext) -> None:
 
 STAGES: list[tuple[str, StageFn]] = [
     ("ingest", stage_ingest),
-    ("signals", stage_signals),
+    ("load", stage_load),
     ("train", stage_train),
     ("picks", stage_picks),
     ("forecast", stage_forecast),
@@ -431,6 +410,7 @@ STAGES: list[tuple[str, StageFn]] = [
     ("publish", stage_publish),
 ]
 STAGE_NAMES = [name for name, _ in STAGES]
+RENAMED_STAGES = {"signals": "load"}  # old name -> new (the stage read the warehouse, built no signal)
 
 
 def dumps(obj: object) -> str:

@@ -39,7 +39,7 @@ def test_nightly_publishes_a_complete_snapshot(first_run):
     home, result = first_run
     assert result["status"] == "succeeded"
     assert [s["name"] for s in result["stages"]] == [
-        "ingest", "signals", "train", "picks", "forecast", "evaluate", "report", "publish"]
+        "ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
     live = live_snapshot(home)
     manifest = verify_snapshot(live)
     picks = pl.read_parquet(live / "picks.parquet")

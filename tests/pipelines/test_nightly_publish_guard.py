@@ -19,7 +19,7 @@ from pipelines.nightly.snapshot import live_snapshot, verify_snapshot
 from pipelines.nightly.stages import stage_publish, stage_report
 from pipelines.warehouse import connect
 
-STAGE_NAMES = ["ingest", "signals", "train", "picks", "forecast", "evaluate", "report", "publish"]
+STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 DAY = date(2026, 11, 28)
 
 

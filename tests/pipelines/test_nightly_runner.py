@@ -20,7 +20,7 @@ from pipelines.nightly.lock import run_lock
 from pipelines.nightly.snapshot import live_snapshot, verify_snapshot
 from pipelines.warehouse import connect
 
-STAGE_NAMES = ["ingest", "signals", "train", "picks", "forecast", "evaluate", "report", "publish"]
+STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 
 
 def fake_stages(calls: list[str]):
@@ -93,6 +93,13 @@ def test_injected_failure_leaves_previous_snapshot_live_and_rerun_succeeds(home,
     monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE")
     again = run_nightly(home, NightlyConfig(run_date=date(2026, 3, 2)))
     assert again["status"] == "succeeded" and live_snapshot(home) != before
+
+
+def test_the_old_stage_name_signals_still_injects_a_failure_at_load(home, monkeypatch):
+    monkeypatch.setenv("CIRCLEBUY_FAIL_STAGE", "signals")  # renamed: it read the warehouse, built no signal
+    with pytest.raises(StageFailedError, match="load"):
+        run_nightly(home, NightlyConfig(run_date=date(2026, 3, 1)))
+    assert ledger(home)["failed_stage"].to_list() == ["load"]
 
 
 def test_unknown_fail_stage_is_a_usage_error(home, monkeypatch):

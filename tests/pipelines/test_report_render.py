@@ -47,7 +47,7 @@ def booking_curves(n: int = N_CURVES) -> pl.DataFrame:
 def full_context(frames: dict[str, pl.DataFrame]) -> ReportContext:
     stages = [
         {"name": "ingest", "seconds": 3.2, "rows_in": 120_000, "rows_out": 119_880},
-        {"name": "signals", "seconds": 1.4, "rows_in": 119_880, "rows_out": 40_000},
+        {"name": "load", "seconds": 1.4, "rows_in": 119_880, "rows_out": 40_000},
         {"name": "train", "seconds": 75.0, "rows_in": 40_000, "rows_out": 4},
         {"name": "picks", "seconds": 2.0, "rows_in": 2_000, "rows_out": 16_000},
         {"name": "publish", "seconds": 0.3, "rows_in": None, "rows_out": None},

@@ -5,13 +5,12 @@ placed, or cancelled, exactly at the as-of instant (the two copies disagreed the
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 
 import polars as pl
 
+from aggregation.booking import live_booking_curves
 from aggregation.pooling import pool_campaigns_at
 from common.clock import TS
-from pipelines.nightly.stages import booking_curves
 from tests.pipelines.conftest import build_tiny_tables
 
 
@@ -34,8 +33,7 @@ def test_the_curves_end_at_the_pooled_quantity_with_events_at_the_instant():
     pooled = pool_campaigns_at(lines, camps, tables["groups"], tables["products"],
                                pl.DataFrame({"campaign_id": [campaign["campaign_id"]], "instant": [t]}))
     demand = pooled.select("campaign_id", "warehouse_id", "ordered_qty")
-    ctx = SimpleNamespace(frames={"orders": lines, "groups": tables["groups"]}, demand=demand, as_of=t)
-    curves = booking_curves(ctx)
+    curves = live_booking_curves(lines, tables["groups"], demand.get_column("campaign_id"), t)
     ends = curves.group_by("campaign_id", "warehouse_id").agg(pl.col("cum_qty").max())
     both = ends.join(demand, on=["campaign_id", "warehouse_id"])
     assert both.height == 1
