@@ -116,10 +116,11 @@ def bench_nightly_stage(home: Path, day: date, label: str) -> dict:
     frames = load_frames(Home(home), drop=MODEL_DROP)
     load_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    prod, info = train_recsys(frames, day)
+    prod, run = train_recsys(frames, day)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    picks, info = pick_for_day(prod, day, info)
+    picks, run = pick_for_day(prod, day, run)
+    info = run.to_dict()
     picks_s = time.perf_counter() - tick
     return {
         "dataset": label,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -13,12 +13,41 @@ import numpy as np
 import polars as pl
 
 from common.settings import DEFAULT_SEED
+from pipelines.gates import GateVerdict
 from recsys.experiments import PRODUCTION, Experiment, assign_arms
 from recsys.picks import PicksConfig, make_picks
 from recsys.production import Production, ProductionConfig, refit_production, train_production
+from recsys.training_report import TrainingReport
 from recsys.tuning import TuningConfig
 
 log = logging.getLogger("circlebuy.recsys")
+
+
+@dataclass
+class RecsysRun:
+    """What the nightly's train and picks stages learned and decided: the typed training report,
+    the model version the picks carry, the stages' timings and the picks' own accounting."""
+
+    report: TrainingReport
+    model_version: str
+    timings_s: dict[str, float]
+    picks: dict = field(default_factory=dict)  # make_picks' accounting (source, candidates, slots, ...)
+    groups_with_picks: int = 0
+
+    def verdict(self) -> GateVerdict:
+        gate = asdict(self.report.gate)
+        return GateVerdict(passed=gate.pop("passed"), reason=gate.pop("reason"), details=gate)
+
+    def to_dict(self) -> dict:
+        """The JSON of the run's recsys part (benchmarks, `build_picks` callers)."""
+        return {**self.report.to_dict(), "model_version": self.model_version, "timings_s": self.timings_s,
+                "picks": self.picks, "groups_with_picks": self.groups_with_picks}
+
+
+def _run_of(prod: Production, for_date: date, started: float) -> RecsysRun:
+    return RecsysRun(report=prod.report, model_version=f"{prod.chosen}@{for_date.isoformat()}",
+                     timings_s={**prod.report.timings_s,
+                                "train_total": round(time.perf_counter() - started, 3)})
 
 
 def train_recsys(
@@ -27,8 +56,8 @@ def train_recsys(
     config: PicksConfig | None = None,
     seed: int = DEFAULT_SEED,
     tuned_params: dict[str, dict] | None = None,
-) -> tuple[Production, dict]:
-    """Tune the generators, train the ranker (or fall back), refit at the cutoff; info has the gate.
+) -> tuple[Production, RecsysRun]:
+    """Tune the generators, train the ranker (or fall back), refit at the cutoff; the run has the gate.
 
     tuned_params: hyper-parameters chosen by a recent run ({generator: params}); when given, the
     grid search is skipped and each generator is fitted once with them (still validated).
@@ -43,9 +72,7 @@ def train_recsys(
     prod = train_production(frames, for_date, production, notes)
     for note in notes:
         log.warning(note)
-    info = {**prod.report.to_dict(), "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
-    info["timings_s"] = {**prod.report.timings_s, "train_total": round(time.perf_counter() - tick, 3)}
-    return prod, info
+    return prod, _run_of(prod, for_date, tick)
 
 
 SAVED_FORMAT = 1
@@ -71,7 +98,7 @@ def save_trained(prod: Production, path: Path) -> None:
 def reuse_recsys(
     frames: dict[str, pl.DataFrame], for_date: date, path: Path, config: PicksConfig | None = None,
     seed: int = DEFAULT_SEED,
-) -> tuple[Production, dict]:
+) -> tuple[Production, RecsysRun]:
     """Production for `for_date` from a training saved by an earlier night (save_trained): the
     generators are refitted on today's data, the ranker is reused. The file is the home's own."""
     config = config or PicksConfig()
@@ -83,36 +110,34 @@ def reuse_recsys(
     production = ProductionConfig(k=config.n, seed=seed)
     prod = refit_production(frames, for_date, state["params"], state["ranker"], state["chosen"],
                             state["info"], production)
-    info = {**prod.report.to_dict(), "model_version": f"{prod.chosen}@{for_date.isoformat()}"}
-    info["timings_s"] = {**prod.report.timings_s, "train_total": round(time.perf_counter() - tick, 3)}
-    return prod, info
+    return prod, _run_of(prod, for_date, tick)
 
 
 def pick_for_day(
     prod: Production,
     for_date: date,
-    info: dict,
+    run: RecsysRun,
     config: PicksConfig | None = None,
     excluded: pl.DataFrame | None = None,
-) -> tuple[pl.DataFrame, dict]:
-    """The picks table of DESIGN.md "Outputs" for every group, under the rules; info extended.
+) -> tuple[pl.DataFrame, RecsysRun]:
+    """The picks table of DESIGN.md "Outputs" for every group, under the rules; the run, with the
+    picks' accounting and timing added.
     `excluded` (product_id): platform-wide exclusions no list may hold (`common.exclusions`)."""
     config = config or PicksConfig()
     tick = time.perf_counter()
     picks, picks_info = make_picks(prod, for_date, config, excluded=excluded)
-    info = {**info, "picks": picks_info, "groups_with_picks": picks["group_id"].n_unique()}
-    info["timings_s"] = {**info["timings_s"], "picks": round(time.perf_counter() - tick, 3)}
-    return picks, info
+    return picks, replace(run, picks=picks_info, groups_with_picks=picks["group_id"].n_unique(),
+                          timings_s={**run.timings_s, "picks": round(time.perf_counter() - tick, 3)})
 
 
 def build_picks(
     frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None,
     seed: int = DEFAULT_SEED,
-) -> tuple[pl.DataFrame, dict]:
-    """Train and pick in one call: the picks table and an info dict (model chosen, fallback reason,
+) -> tuple[pl.DataFrame, RecsysRun]:
+    """Train and pick in one call: the picks table and the run (model chosen, fallback reason,
     validation metrics, the quality gate, training rows, timings)."""
-    prod, info = train_recsys(frames, for_date, config, seed)
-    return pick_for_day(prod, for_date, info, config)
+    prod, run = train_recsys(frames, for_date, config, seed)
+    return pick_for_day(prod, for_date, run, config)
 
 
 def picks_with_arms(

@@ -14,6 +14,8 @@ from pipelines.nightly.ledger import RunRecord
 from pipelines.nightly.snapshot import SnapshotWriter
 
 if TYPE_CHECKING:  # imported for the type only: the context stays cheap to import
+    from pipelines.demand_stage import DemandRun
+    from pipelines.recsys_stage import RecsysRun
     from recsys.production import Production
 
 
@@ -29,10 +31,10 @@ class RunContext:
     quarantine_by_rule: list[dict] = field(default_factory=list)
     production: Production | None = None  # trained by the `train` stage
     picks: pl.DataFrame | None = None
-    picks_info: dict = field(default_factory=dict)
+    recsys: RecsysRun | None = None  # the training's report and the picks' accounting
     pick_arms: pl.DataFrame | None = None  # group_id, arm, experiment: the groups in A/B experiments
     demand: pl.DataFrame | None = None
-    demand_info: dict = field(default_factory=dict)
+    demand_run: DemandRun | None = None  # the forecast stage's mode, gate and accounting
     booking_curves: pl.DataFrame | None = None
     evaluation: dict | None = None
     snapshot_dir: str | None = None

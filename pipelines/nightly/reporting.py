@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+from pipelines.gates import GateVerdict
 from pipelines.nightly.context import RunContext
 
 
-def gate_outcome(part: str, info: dict) -> dict:
-    """Turn a stage's `info["gate"]` into one plain-words line for the report and the ledger."""
-    gate = info.get("gate") or {}
-    passed = bool(gate.get("passed", True))
-    reason = gate.get("reason") or ("no quality gate reported" if not gate else "")
+def gate_outcome(part: str, verdict: GateVerdict) -> dict:
+    """Turn a stage's gate verdict into one plain-words line for the report and the ledger."""
+    passed, reason = verdict.passed, verdict.reason
     if passed:
         message = f"{part}: production model published ({reason})" if reason else (
             f"{part}: production model published")
-    elif gate.get("trained") is False:
+    elif verdict.trained is False:
         message = f"{part}: too little history for the production model, so the fallback was " \
                   f"published ({reason})"
     else:
         message = f"{part}: production model was worse than its baseline, so the fallback was " \
                   f"published instead ({reason})"
-    return {"part": part, "passed": passed, "message": message,
-            **{k: v for k, v in gate.items() if k not in ("passed", "reason")}}
+    trained = {} if verdict.trained is None else {"trained": verdict.trained}
+    return {"part": part, "passed": passed, "message": message, **trained, **verdict.details}
 
 
 def note_rules_cost(ctx: RunContext) -> None:

@@ -10,6 +10,7 @@ import logging
 import pickle
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -24,6 +25,9 @@ from pipelines.nightly.snapshot import (
     refusal_message,
 )
 from pipelines.warehouse import MODEL_DROP, connect, create_tables, group_names, load_frames
+
+if TYPE_CHECKING:
+    from pipelines.recsys_stage import RecsysRun
 
 log = logging.getLogger("circlebuy.nightly")
 
@@ -98,36 +102,33 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
             ctx.notes.append(f"saved recommendation training {saved['file']} could not be reused "
                              f"({type(exc).__name__}: {exc}); trained again")
     if saved is not None and reused is not None:
-        ctx.production, info = reused
+        ctx.production, run = reused
         ctx.notes.append(f"recommendation ranker reused from the training of {saved['trained_on']} "
                          f"(run {saved['trained_by_run']}); generators refitted on today's data; the "
                          f"full training runs every {ctx.config.retrain_every_days} days")
         ctx.record.model_versions["recsys_ranker"] = {
             k: saved[k] for k in ("trained_on", "trained_by_run", "file")}
-        tuned_on = (info.get("tuning_info") or {}).get("tuned_on", saved["trained_on"])
+        tuned_on = run.report.tuned_on or saved["trained_on"]
         training_rows = 0
     else:
-        info, tuned_on = _train_and_save(ctx)
-        training_rows = int(info.get("training_rows", 0))
-    ctx.picks_info = info
-    ctx.record.model_versions["recsys_tuning"] = {
-        "tuned_on": tuned_on,
-        "params": {n: t["params"] for n, t in (info.get("tuning") or {}).items()},
-    }
-    ctx.record.gates.append(gate_outcome("recsys", info))
-    ctx.record.model_versions["recsys"] = info.get("model_version", "")
+        run, tuned_on = _train_and_save(ctx)
+        training_rows = run.report.training_rows
+    ctx.recsys = run
+    ctx.record.model_versions["recsys_tuning"] = {"tuned_on": tuned_on, "params": run.report.params}
+    ctx.record.gates.append(gate_outcome("recsys", run.verdict()))
+    ctx.record.model_versions["recsys"] = run.model_version
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
     return rows_in, training_rows
 
 
-def _train_and_save(ctx: RunContext) -> tuple[dict, str]:
+def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     """The whole recsys training (the grid search reused when recent), saved for later nights."""
     from pipelines.recsys_stage import save_trained, train_recsys
 
     run_date = ctx.config.run_date
     earlier = _recent(ctx, recent_tuning, ctx.config.retune_every_days)
     params = earlier["params"] if earlier else None
-    ctx.production, info = train_recsys(ctx.frames, run_date, seed=ctx.config.seed, tuned_params=params)
+    ctx.production, run = train_recsys(ctx.frames, run_date, seed=ctx.config.seed, tuned_params=params)
     if earlier:
         tuned_on = earlier["tuned_on"]
         ctx.notes.append(f"recommendation hyper-parameters reused from the tuning of {tuned_on} "
@@ -135,14 +136,13 @@ def _train_and_save(ctx: RunContext) -> tuple[dict, str]:
                          f"{ctx.config.retune_every_days} days")
     else:
         tuned_on = str(run_date)
-    info["tuning_info"] = {"tuned_on": tuned_on}
     ctx.production.report.tuned_on = tuned_on
     relative = f"models/recsys-{ctx.record.run_id}.pkl"
     save_trained(ctx.production, ctx.home.root / relative)
     _prune_models(ctx, keep=relative)
     ctx.record.model_versions["recsys_ranker"] = {
         "trained_on": str(run_date), "trained_by_run": ctx.record.run_id, "file": relative}
-    return info, tuned_on
+    return run, tuned_on
 
 
 def _recent(ctx: RunContext, lookup, every_days: int) -> dict | None:
@@ -176,8 +176,7 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
         more = f" and {excluded.height - 5} more" if excluded.height > 5 else ""
         ctx.notes.append(f"{excluded.height} product(s) excluded platform-wide were left out of every "
                          f"list: {shown}{more}")
-    picks, ctx.picks_info = pick_for_day(ctx.production, ctx.config.run_date, ctx.picks_info,
-                                         excluded=excluded)
+    picks, ctx.recsys = pick_for_day(ctx.production, ctx.config.run_date, ctx.recsys, excluded=excluded)
     picks = _serve_arms(ctx, picks, excluded)
     expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
                 "reason", "model_version"]
@@ -214,15 +213,16 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     """Pool the open campaigns as of the date and forecast what stands at cutoff."""
     from aggregation.demand import build_demand, empty_demand
     from aggregation.timeseries import InsufficientHistoryError
-    from pipelines.demand_stage import store_vintages
+    from pipelines.demand_stage import DemandRun, store_vintages
 
     try:
         demand, info = build_demand(ctx.frames, ctx.as_of, seed=ctx.config.seed)
+        run = DemandRun.of(info)
     except InsufficientHistoryError as exc:  # nothing ordered before the date: publish no forecast
-        demand, info = empty_demand(), {"gate": {"passed": False, "trained": False, "reason": str(exc)}}
+        demand, run = empty_demand(), DemandRun.untrained(str(exc))
         ctx.notes.append(f"no demand forecast for {ctx.config.run_date}: {exc}")
-    ctx.demand, ctx.demand_info = demand, info
-    ctx.record.gates.append(gate_outcome("forecast", info))
+    ctx.demand, ctx.demand_run = demand, run
+    ctx.record.gates.append(gate_outcome("forecast", run.gate))
     ctx.record.model_versions["forecast"] = model_version_of(demand)
     ctx.writer.write_frame("demand", demand)
     con = connect(ctx.home)

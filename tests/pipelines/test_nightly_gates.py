@@ -2,23 +2,30 @@
 
 from datetime import date
 
+from pipelines.demand_stage import DemandRun
+from pipelines.gates import GateVerdict
 from pipelines.nightly.reporting import gate_outcome
 
 
+def forecast_gate(gate: dict) -> GateVerdict:
+    """The forecast stage's verdict, read from build_demand's info the way the nightly reads it."""
+    return DemandRun.of({"gate": gate}).gate
+
+
 def test_passed_gate_says_production_was_published():
-    out = gate_outcome("forecast", {"gate": {"passed": True, "reason": "WAPE 0.2 vs 0.4"}})
+    out = gate_outcome("forecast", forecast_gate({"passed": True, "reason": "WAPE 0.2 vs 0.4"}))
     assert out["passed"] is True
     assert out["message"] == "forecast: production model published (WAPE 0.2 vs 0.4)"
 
 
 def test_worse_model_says_the_fallback_was_published():
-    out = gate_outcome("recsys", {"gate": {"passed": False, "reason": "0.20 < 0.25"}})
+    out = gate_outcome("recsys", GateVerdict(passed=False, reason="0.20 < 0.25"))
     assert out["message"].startswith("recsys: production model was worse than its baseline")
 
 
 def test_short_history_is_not_called_a_worse_model():
     gate = {"passed": False, "trained": False, "reason": "only 10 day(s) of order history"}
-    out = gate_outcome("forecast", {"gate": gate})
+    out = gate_outcome("forecast", forecast_gate(gate))
     assert out["message"] == ("forecast: too little history for the production model, so the fallback "
                               "was published (only 10 day(s) of order history)")
     assert out["trained"] is False
@@ -32,7 +39,7 @@ def test_the_recsys_gate_line_says_what_the_rules_cost():
     from pipelines.nightly.reporting import note_rules_cost
     from pipelines.report import ReportContext, render_report
 
-    gate = gate_outcome("recsys", {"gate": {"passed": True, "reason": "ranker beats the best generator"}})
+    gate = gate_outcome("recsys", GateVerdict(passed=True, reason="ranker beats the best generator"))
     models = {"popularity": {"ndcg@10": 0.405}, "production": {"ndcg@10": 0.42},
               "picks": {"ndcg@10": 0.355}}
     ctx = SimpleNamespace(evaluation={"k": 10, "recsys": {"models": models}},
@@ -60,10 +67,23 @@ def test_picks_at_or_above_popularity_keep_a_plain_pass():
 
     from pipelines.nightly.reporting import note_rules_cost
 
-    gate = gate_outcome("recsys", {"gate": {"passed": True}})
+    gate = gate_outcome("recsys", GateVerdict(passed=True, reason=""))
     models = {"popularity": {"ndcg@10": 0.3}, "production": {"ndcg@10": 0.42}, "picks": {"ndcg@10": 0.4}}
     ctx = SimpleNamespace(evaluation={"k": 10, "recsys": {"models": models}},
                           config=SimpleNamespace(k=10), record=SimpleNamespace(gates=[gate]))
     note_rules_cost(ctx)
     assert "badge" not in gate and gate["picks_below_popularity"] is False
     assert "at or above the popularity baseline" in gate["message"]
+
+
+def test_a_stage_without_a_gate_says_so_and_counts_as_passed():
+    out = gate_outcome("forecast", DemandRun.of({"mode": "daily", "rows": 3}).gate)
+    assert out["passed"] is True
+    assert out["message"] == "forecast: production model published (no quality gate reported)"
+
+
+def test_an_untrained_forecast_is_not_called_a_worse_model():
+    run = DemandRun.untrained("no order before 2026-03-01")
+    out = gate_outcome("forecast", run.gate)
+    assert run.mode == "none" and out["trained"] is False
+    assert out["message"].startswith("forecast: too little history for the production model")

@@ -77,9 +77,13 @@ def test_build_picks_gives_the_nightly_its_table_and_gate(world, monkeypatch):
     import pipelines.recsys_stage as stage
 
     monkeypatch.setattr(stage, "ProductionConfig", lambda **kw: FAST.__class__(**{**FAST.__dict__, **kw}))
-    picks, info = build_picks(world, date(2024, 3, 30))
+    picks, run = build_picks(world, date(2024, 3, 30))
+    info = run.to_dict()
     assert dict(picks.schema) == PICKS_SCHEMA and picks.height > 0
     gate = info["gate"]
     assert set(gate) >= {"production_ndcg", "popularity_ndcg", "passed", "reason"}
     assert isinstance(gate["passed"], bool) and info["model_version"].endswith("2024-03-30")
     assert (picks["model_version"] == info["model_version"]).all()
+    verdict = run.verdict()  # what the nightly's gate line reads: the same gate, typed
+    assert verdict.passed == gate["passed"] and verdict.reason == gate["reason"]
+    assert verdict.details["production_ndcg"] == gate["production_ndcg"]
