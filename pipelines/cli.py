@@ -37,6 +37,9 @@ HomeOpt = Annotated[
     str | None, typer.Option("--home", help="Home folder (else $CIRCLEBUY_HOME, else ./circlebuy-home)")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout")]
+SettingsOpt = Annotated[Path | None, typer.Option(
+    "--settings", help="A TOML file of model settings (the tree of pipelines/settings.py); the "
+                       "command's own flags win over it")]
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -134,9 +137,13 @@ def evaluate(
     as_of_range: Annotated[str | None, typer.Option(
         "--as-of-range", help="FROM..TO: rolling origins from FROM to TO, one every --every")] = None,
     every: Annotated[str, typer.Option("--every", help="Step of --as-of-range, e.g. 7d")] = "7d",
-    horizon_days: Annotated[int, typer.Option("--horizon-days", min=1)] = 7,
-    k: Annotated[int, typer.Option("--k", min=1)] = 10,
+    horizon_days: Annotated[int | None, typer.Option(
+        "--horizon-days", min=1,
+        help="Days scored after each date [default: 7, or the settings file's]")] = None,
+    k: Annotated[int | None, typer.Option(
+        "--k", min=1, help="List length scored [default: 10, or the settings file's]")] = None,
     home: HomeOpt = None,
+    settings_file: SettingsOpt = None,
     as_json: JsonOpt = False,
     dump_rankings: Annotated[Path | None, typer.Option("--dump-rankings")] = None,
     dump_forecasts: Annotated[Path | None, typer.Option("--dump-forecasts")] = None,
@@ -147,6 +154,7 @@ def evaluate(
     (several dates: rolling origin, trained once per date, with the mean across dates); with
     --vintages, the published pick lists scored after the fact, per night, slot, reason and arm."""
     from pipelines.evaluate.run import EvaluateConfig, parse_dates, run_evaluate
+    from pipelines.settings import load_settings
 
     if vintages is not None:
         if as_of or as_of_range:
@@ -158,7 +166,8 @@ def evaluate(
         typer.echo(json.dumps(result, ensure_ascii=False) if as_json else render_vintages(result))
         return
     dates = parse_dates(as_of, as_of_range, every)
-    config = EvaluateConfig(as_of=dates[0], horizon_days=horizon_days, k=k)
+    settings = load_settings(settings_file, horizon_days=horizon_days, k=k)
+    config = EvaluateConfig.from_settings(dates[0], settings)
     result = run_evaluate(
         resolve_home(home), config, dates=dates, dump_rankings=dump_rankings,
         dump_forecasts=dump_forecasts, progress=show_progress(),
@@ -308,7 +317,9 @@ def nightly(
     raw: Annotated[Path | None, typer.Option("--raw", help="Raw files to ingest first")] = None,
     as_json: JsonOpt = False,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep")] = 5,
-    seed: Annotated[int, typer.Option(help="Random seed of the models")] = 7,
+    seed: Annotated[int | None, typer.Option(
+        help="Random seed of the models [default: 7, or the settings file's]")] = None,
+    settings_file: SettingsOpt = None,
     skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate",
                                                 help="Do not score the last horizon")] = False,
     evaluate_every: Annotated[int, typer.Option(
@@ -335,14 +346,16 @@ def nightly(
         help="Also refuse when one of those tables falls under this share of the live snapshot's "
              "rows (0: only a drop to zero)")] = 0.0,
 ) -> None:
-    """Ingest -> signals -> train -> picks -> forecast -> evaluate -> report -> publish."""
+    """Ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish."""
     from pipelines.nightly import NightlyConfig, run_nightly
+    from pipelines.settings import load_settings
 
     _log_to_stderr()
     if raw is not None and not raw.exists():
         raise UsageError(f"--raw: folder {raw} does not exist")
     config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
-                           seed=seed, evaluate=not skip_evaluate, evaluate_every_days=evaluate_every,
+                           settings=load_settings(settings_file, seed=seed), evaluate=not skip_evaluate,
+                           evaluate_every_days=evaluate_every,
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
                            retrain_every_days=retrain_every, allow_empty=allow_empty,
                            min_row_share=min_row_share, progress=show_progress())
@@ -364,16 +377,19 @@ def backfill(
     to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD")],
     home: HomeOpt = None,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep")] = 5,
+    settings_file: SettingsOpt = None,
     skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate")] = False,
     allow_empty: Annotated[bool, typer.Option(
         "--allow-empty", help="Publish days whose picks / demand are empty (see nightly)")] = False,
 ) -> None:
     """Run the nightly for each date in order; stop at the first failure."""
     from pipelines.nightly import NightlyConfig, run_backfill
+    from pipelines.settings import load_settings
 
     _log_to_stderr()
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
-    base = NightlyConfig(run_date=start, keep_snapshots=keep, evaluate=not skip_evaluate,
+    base = NightlyConfig(run_date=start, keep_snapshots=keep, settings=load_settings(settings_file),
+                         evaluate=not skip_evaluate,
                          allow_empty=allow_empty, progress=show_progress())
     for result in run_backfill(resolve_home(home), start, end, base):
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")

@@ -56,16 +56,18 @@ def train_recsys(
     config: PicksConfig | None = None,
     seed: int = DEFAULT_SEED,
     tuned_params: dict[str, dict] | None = None,
+    production: ProductionConfig | None = None,
 ) -> tuple[Production, RecsysRun]:
     """Tune the generators, train the ranker (or fall back), refit at the cutoff; the run has the gate.
 
     tuned_params: hyper-parameters chosen by a recent run ({generator: params}); when given, the
     grid search is skipped and each generator is fitted once with them (still validated).
+    production: the training's settings (the settings tree's); by default k = the list length and `seed`.
     """
     config = config or PicksConfig()
     tick = time.perf_counter()
     notes: list[str] = []
-    production = ProductionConfig(k=config.n, seed=seed)
+    production = production or ProductionConfig(k=config.n, seed=seed)
     if tuned_params:
         production = replace(production, tuning=TuningConfig(
             models=tuple(tuned_params), grids={n: [dict(p)] for n, p in tuned_params.items()}))
@@ -97,7 +99,7 @@ def save_trained(prod: Production, path: Path) -> None:
 
 def reuse_recsys(
     frames: dict[str, pl.DataFrame], for_date: date, path: Path, config: PicksConfig | None = None,
-    seed: int = DEFAULT_SEED,
+    seed: int = DEFAULT_SEED, production: ProductionConfig | None = None,
 ) -> tuple[Production, RecsysRun]:
     """Production for `for_date` from a training saved by an earlier night (save_trained): the
     generators are refitted on today's data, the ranker is reused. The file is the home's own."""
@@ -107,7 +109,7 @@ def reuse_recsys(
         state = pickle.load(f)  # noqa: S301 - written by save_trained into the same home
     if state.get("format") != SAVED_FORMAT:
         raise ValueError(f"{path}: saved training of format {state.get('format')!r}, expected {SAVED_FORMAT}")
-    production = ProductionConfig(k=config.n, seed=seed)
+    production = production or ProductionConfig(k=config.n, seed=seed)
     prod = refit_production(frames, for_date, state["params"], state["ranker"], state["chosen"],
                             state["info"], production)
     return prod, _run_of(prod, for_date, tick)
@@ -132,11 +134,11 @@ def pick_for_day(
 
 def build_picks(
     frames: dict[str, pl.DataFrame], for_date: date, config: PicksConfig | None = None,
-    seed: int = DEFAULT_SEED,
+    seed: int = DEFAULT_SEED, production: ProductionConfig | None = None,
 ) -> tuple[pl.DataFrame, RecsysRun]:
     """Train and pick in one call: the picks table and the run (model chosen, fallback reason,
     validation metrics, the quality gate, training rows, timings)."""
-    prod, run = train_recsys(frames, for_date, config, seed)
+    prod, run = train_recsys(frames, for_date, config, seed, production=production)
     return pick_for_day(prod, for_date, run, config)
 
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from aggregation.presale import PresaleConfig
 from aggregation.timeseries import TimeSeriesConfig
 from common.settings import DEFAULT_SEED
 from recsys.production import ProductionConfig
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,11 @@ class EvaluateConfig:
     # more: the nightly's report reads the daily models' accuracy at a cost that stops growing with
     # the catalogue. None: every product (`circlebuy evaluate`)
     max_products: int | None = None
+
+    @classmethod
+    def from_settings(cls, as_of: date, settings: Settings, max_products: int | None = None
+                      ) -> EvaluateConfig:
+        """The evaluation of the models `settings` describes (the nightly's and the CLI's one tree)."""
+        return cls(as_of=as_of, horizon_days=settings.horizon_days, k=settings.k, seed=settings.seed,
+                   production=settings.production, forecast=settings.demand.timeseries,
+                   presale=settings.demand.presale, max_products=max_products)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from common.settings import DEFAULT_SEED
+from pipelines.settings import Settings
 
 FAIL_STAGE_ENV = "CIRCLEBUY_FAIL_STAGE"
 
@@ -16,9 +16,7 @@ class NightlyConfig:
     run_date: date
     raw: Path | None = None
     keep_snapshots: int = 5
-    seed: int = DEFAULT_SEED
-    k: int = 10
-    horizon_days: int = 7
+    settings: Settings = field(default_factory=Settings)  # every model setting (seed, k, horizon, ...)
     evaluate: bool = True          # score the last horizon (as-of D - horizon) for the report
     evaluate_every_days: int = 7   # reuse a forecast evaluation made by a run fewer days ago than this
     evaluate_max_products: int = 400  # the nightly's daily-forecast evaluation reads a product sample
@@ -29,3 +27,15 @@ class NightlyConfig:
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling
     allow_empty: bool = False      # publish even when a table drops to 0 rows (or under min_row_share)
     min_row_share: float = 0.0     # refuse when a table falls under this share of the live one's rows
+
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
+    def k(self) -> int:
+        return self.settings.k
+
+    @property
+    def horizon_days(self) -> int:
+        return self.settings.horizon_days

@@ -97,7 +97,9 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
     reused = None
     if saved is not None and (ctx.home.root / saved["file"]).exists():
         try:
-            reused = reuse_recsys(ctx.frames, run_date, ctx.home.root / saved["file"], seed=ctx.config.seed)
+            settings = ctx.config.settings
+            reused = reuse_recsys(ctx.frames, run_date, ctx.home.root / saved["file"], settings.picks,
+                                  seed=settings.seed, production=settings.production)
         except (OSError, ValueError, AttributeError, ImportError, pickle.UnpicklingError) as exc:
             ctx.notes.append(f"saved recommendation training {saved['file']} could not be reused "
                              f"({type(exc).__name__}: {exc}); trained again")
@@ -128,7 +130,9 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     run_date = ctx.config.run_date
     earlier = _recent(ctx, recent_tuning, ctx.config.retune_every_days)
     params = earlier["params"] if earlier else None
-    ctx.production, run = train_recsys(ctx.frames, run_date, seed=ctx.config.seed, tuned_params=params)
+    settings = ctx.config.settings
+    ctx.production, run = train_recsys(ctx.frames, run_date, settings.picks, seed=settings.seed,
+                                       tuned_params=params, production=settings.production)
     if earlier:
         tuned_on = earlier["tuned_on"]
         ctx.notes.append(f"recommendation hyper-parameters reused from the tuning of {tuned_on} "
@@ -176,7 +180,8 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
         more = f" and {excluded.height - 5} more" if excluded.height > 5 else ""
         ctx.notes.append(f"{excluded.height} product(s) excluded platform-wide were left out of every "
                          f"list: {shown}{more}")
-    picks, ctx.recsys = pick_for_day(ctx.production, ctx.config.run_date, ctx.recsys, excluded=excluded)
+    picks, ctx.recsys = pick_for_day(ctx.production, ctx.config.run_date, ctx.recsys,
+                                     ctx.config.settings.picks, excluded=excluded)
     picks = _serve_arms(ctx, picks, excluded)
     expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
                 "reason", "model_version"]
@@ -216,7 +221,7 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     from pipelines.demand_stage import DemandRun, store_vintages
 
     try:
-        demand, info = build_demand(ctx.frames, ctx.as_of, seed=ctx.config.seed)
+        demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand, seed=ctx.config.seed)
         run = DemandRun.of(info)
     except InsufficientHistoryError as exc:  # nothing ordered before the date: publish no forecast
         demand, run = empty_demand(), DemandRun.untrained(str(exc))
@@ -251,8 +256,7 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     from pipelines.evaluate.recsys import evaluate_recsys, validation_block
 
     as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
-    config = EvaluateConfig(as_of=as_of, horizon_days=ctx.config.horizon_days, k=ctx.config.k,
-                            seed=ctx.config.seed, max_products=ctx.config.evaluate_max_products)
+    config = EvaluateConfig.from_settings(as_of, ctx.config.settings, ctx.config.evaluate_max_products)
     if ctx.config.full_evaluation or ctx.production is None:
         recsys_block, _ = evaluate_recsys(ctx.frames, config)
     elif ctx.production.validation is None:  # the ranker was reused: so is its evaluation

@@ -73,11 +73,8 @@ def test_training_sees_nothing_on_or_after_as_of(world):
     assert b["groups_evaluated"] == 0
 
 
-def test_build_picks_gives_the_nightly_its_table_and_gate(world, monkeypatch):
-    import pipelines.recsys_stage as stage
-
-    monkeypatch.setattr(stage, "ProductionConfig", lambda **kw: FAST.__class__(**{**FAST.__dict__, **kw}))
-    picks, run = build_picks(world, date(2024, 3, 30))
+def test_build_picks_gives_the_nightly_its_table_and_gate(world):
+    picks, run = build_picks(world, date(2024, 3, 30), production=FAST)
     info = run.to_dict()
     assert dict(picks.schema) == PICKS_SCHEMA and picks.height > 0
     gate = info["gate"]
