@@ -152,15 +152,21 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _snapshot_or_page(request: Request, caller: Caller, m: Messages):
+def _open_page(request: Request) -> tuple[Caller, Messages, Snapshot] | Response:
+    """Who asks, in which language, and the live snapshot; or the page that stops here (the login
+    form for no one, 503 while no snapshot is loaded)."""
+    caller = page_caller(request)
+    if caller is None:
+        return _to_login()
+    m = page_messages(request)
     snap = request.app.state.live.current
     if snap is None:
         page = message_page(
             m, m.gettext("Not ready"), m.gettext("No snapshot is loaded yet; try again in a minute."),
             _who(caller, m), _here(request),
         )
-        return None, _html(request, m, page, 503)
-    return snap, None
+        return _html(request, m, page, 503)
+    return caller, m, snap
 
 
 def _not_yours(request: Request, m: Messages, caller: Caller, text: str) -> HTMLResponse:
@@ -187,13 +193,10 @@ def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[s
 async def shop(request: Request, shopkeeper: str | None = None, group: str | None = None) -> Response:
     """One of the shopkeeper's groups at a time (`?group=`, default the first), with a switcher to the
     others; an admin opens a shopkeeper's page with `?shopkeeper=` (or just `?group=`)."""
-    caller = page_caller(request)
-    if caller is None:
-        return _to_login()
-    m = page_messages(request)
-    snap, early = _snapshot_or_page(request, caller, m)
-    if early:
-        return early
+    opened = _open_page(request)
+    if isinstance(opened, Response):
+        return opened
+    caller, m, snap = opened
     # the API's tenancy checks (api.auth), one copy: a page only words their answer for a person
     if caller.is_admin and shopkeeper is None and group is not None:
         shopkeeper = snap.group_owner.get(group, "")
@@ -220,13 +223,10 @@ async def shop(request: Request, shopkeeper: str | None = None, group: str | Non
 
 @router.get("/supplier")
 async def supplier(request: Request, supplier: str | None = None) -> Response:
-    caller = page_caller(request)
-    if caller is None:
-        return _to_login()
-    m = page_messages(request)
-    snap, early = _snapshot_or_page(request, caller, m)
-    if early:
-        return early
+    opened = _open_page(request)
+    if isinstance(opened, Response):
+        return opened
+    caller, m, snap = opened
     limit = request.app.state.settings.chart_campaigns
     whose = supplier or (caller.subject if caller.role == "supplier" else "")
     try:
@@ -238,13 +238,10 @@ async def supplier(request: Request, supplier: str | None = None) -> Response:
 
 @router.get("/admin")
 async def admin(request: Request) -> Response:
-    caller = page_caller(request)
-    if caller is None:
-        return _to_login()
-    m = page_messages(request)
-    snap, early = _snapshot_or_page(request, caller, m)
-    if early:
-        return early
+    opened = _open_page(request)
+    if isinstance(opened, Response):
+        return opened
+    caller, m, snap = opened
     if not caller.is_admin:
         return _not_yours(request, m, caller, m.gettext("This page is for admin keys."))
     excluded = request.app.state.exclusions.active()
