@@ -7,7 +7,10 @@ origin..origin + horizon - 1, reading no day at or after the origin (campaign pl
 excepted). `__init__` only stores parameters; learned state ends in `_`; `predict` before `fit`
 raises NotFittedError. `FORECASTERS` maps each name to its class, `make_forecaster` builds one.
 `intervals` says whether a forecaster promises P10 < P90 wherever P50 >= 1 (a real interval where a
-unit or more is expected). tests/aggregation/test_forecaster_contract.py holds every one to this.
+unit or more is expected); `independent_rows` whether a series' forecast is the same whichever other
+rows are asked for with it (not so for those that read the weekday profile: its sharpened levels are
+rescaled to the total of the rows asked for). tests/aggregation/test_forecaster_contract.py holds
+every one to this.
 
 The classes are thin: the work stays where it was (timeseries, ensemble, statistical,
 short_history), and each engine's own state (fold scores, the held-out calibration the gates read)
@@ -49,10 +52,6 @@ class DailyQuantiles:
     p50: np.ndarray
     p90: np.ndarray
 
-    @property
-    def horizon(self) -> int:
-        return self.p50.shape[1]
-
     def frame(self, panel: Panel, origin: int) -> pl.DataFrame:
         """product_id, warehouse_id, day, p10, p50, p90 (series-major), as the demand table reads."""
         return forecast_frame(panel, self.rows, origin, self.p10, self.p50, self.p90)
@@ -79,6 +78,7 @@ class Forecaster(ABC):
 
     name: ClassVar[str] = "base"
     intervals: ClassVar[bool] = False  # promises P10 < P90 wherever P50 >= 1
+    independent_rows: ClassVar[bool] = True  # a series' forecast does not depend on the other rows
 
     def __init__(self, config: TimeSeriesConfig = TimeSeriesConfig()) -> None:
         self.config = config
@@ -143,6 +143,7 @@ class Booster(Forecaster):
 
     name = "booster"
     intervals = True
+    independent_rows = False  # the profile model (timeseries.profile_point)
 
     @property
     def own(self) -> str:
@@ -167,6 +168,7 @@ class Ensemble(Forecaster):
 
     name = "ensemble"
     intervals = True
+    independent_rows = False  # the profile member (timeseries.profile_point)
 
     def __init__(self, config: TimeSeriesConfig = TimeSeriesConfig(), ensemble: EnsembleConfig | None = None
                  ) -> None:
