@@ -12,16 +12,12 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from aggregation.forecasters import Forecaster, make_forecaster
 from aggregation.metrics import wape
 from aggregation.pooling import TS, TZ, pool_daily
-from aggregation.timeseries import (
-    DailyForecaster,
-    InsufficientHistoryError,
-    Panel,
-    TimeSeriesConfig,
-    build_panel,
-)
+from aggregation.timeseries import DailyForecaster, Panel, TimeSeriesConfig, build_panel
 from common.contract import sample_frames, serving_warehouses
+from common.errors import InsufficientHistoryError
 
 FAR_FUTURE = datetime(2200, 1, 1)
 
@@ -90,31 +86,18 @@ class DailyForecast:
     info: dict
     panel: Panel
     origin: int
-    model: object | None = None  # the fitted forecaster (None on short history)
+    model: Forecaster | None = None  # the fitted forecaster (None on short history)
     candidates: dict[str, pl.DataFrame] = field(default_factory=dict)  # every model's forecasts
-
-
-def _forecast_frame(panel: Panel, rows: np.ndarray, origin: int, p10: np.ndarray, p50: np.ndarray,
-                    p90: np.ndarray) -> pl.DataFrame:
-    """product_id, warehouse_id, day, p10, p50, p90 from rows × horizon matrices (series-major)."""
-    horizon = p50.shape[1]
-    keys = panel.series[rows].select("product_id", "warehouse_id")
-    keys = keys.select(pl.all().repeat_by(horizon).explode(empty_as_null=True))
-    days = [panel.day0 + timedelta(days=origin + h) for h in range(horizon)]
-    return keys.with_columns(pl.Series("day", days * rows.size, dtype=pl.Date),
-                             *(pl.Series(n, v.ravel().astype(np.float64))
-                               for n, v in (("p10", p10), ("p50", p50), ("p90", p90))))
 
 
 def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForecast | None:
     """The ensemble's forecast, or its fallback by the fold-mean gate; None without enough folds."""
-    from aggregation.ensemble import EnsembleConfig, EnsembleForecaster
-
     try:
-        model = EnsembleForecaster(config, EnsembleConfig(seed=config.seed)).fit(panel, origin)
+        forecaster = make_forecaster("ensemble", config).fit(panel, origin)
     except ValueError:
         return None
-    rows, preds = model.predict(panel, origin)
+    preds = forecaster.candidates(panel, origin)
+    model = forecaster.model_
     ens, naive = model.fold_mean("ensemble"), model.fold_mean("seasonal_naive")
     passed = ens is not None and (naive is None or ens <= naive)
     folds = len(model.folds_)
@@ -124,13 +107,12 @@ def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForec
             "reason": (f"mean over the last {folds} weekly folds (weights fitted without the fold scored), "
                        f"head series' totals: WAPE {ens if ens is not None else float('nan'):.3f} vs "
                        f"seasonal naive {naive if naive is not None else float('nan'):.3f}")}
-    chosen = "ensemble" if passed else "seasonal_naive"
-    frame = _forecast_frame(panel, rows, origin, *preds[chosen])
-    candidates = {n: _forecast_frame(panel, rows, origin, *q) for n, q in preds.items()}
+    candidates = {n: q.frame(panel, origin) for n, q in preds.items()}
+    frame = candidates["ensemble" if passed else "seasonal_naive"]
     info = {"gate": gate, "training_rows": getattr(model.booster_, "train_rows_", 0),
             "production_is": "ensemble", "ensemble": model.describe()}
     return DailyForecast(frame, "daily_ensemble" if passed else "seasonal_naive",
-                         "ensemble" if passed else "fallback", info, panel, origin, model, candidates)
+                         "ensemble" if passed else "fallback", info, panel, origin, forecaster, candidates)
 
 
 def held_out_gate(model: DailyForecaster, horizon: int) -> dict:
@@ -163,18 +145,19 @@ def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSerie
     never saw it) beats seasonal naive's on the head series' horizon totals, seasonal naive
     otherwise. With less history, the single learned model against seasonal naive on the last
     horizon; with too little for that, the simplest baseline the history supports
-    (aggregation.short_history). Raises NoHistoryError when nothing was ever ordered."""
-    from aggregation.short_history import short_history_forecast
-
+    (aggregation.short_history). Raises NoHistoryError when nothing was ever ordered. Every model
+    is fitted and predicted through aggregation.forecasters."""
     horizon = config.horizon_days
     panel, origin = daily_panel(frames, day, horizon)
     ensemble = _ensemble(panel, origin, config)
     if ensemble is not None:
         return ensemble
     try:
-        model = DailyForecaster(config).fit(panel, origin)
+        booster = make_forecaster("booster", config).fit(panel, origin)
     except InsufficientHistoryError as exc:
-        forecasts, short = short_history_forecast(panel, origin, horizon)
+        fallback = make_forecaster("short_history", config).fit(panel, origin)
+        forecasts = fallback.predict(panel, origin).frame(panel, origin)
+        short = fallback.info_
         method, days = short["method"], short["history_days"]
         interval = (f"interval calibrated on the last {short['held_out_days']} day(s)" if short["calibrated"]
                     else "interval from each series' own daily spread (too few days to calibrate it)")
@@ -186,13 +169,14 @@ def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSerie
                 "reason": f"{why}; forecasts are {SHORT_METHOD_WORDS[method]}, {interval}"}
         info = {"gate": gate, "training_rows": 0, "production_is": method}
         return DailyForecast(forecasts, f"short_history_{method}", f"fallback-{method}", info, panel, origin)
+    model = booster.model_
     gate = held_out_gate(model, horizon)
     passed = gate["passed"]
-    candidates = model.predict(panel, origin)
+    candidates = {n: q.frame(panel, origin) for n, q in booster.candidates(panel, origin).items()}
     chosen = candidates["production" if passed else "seasonal_naive"]
     info = {"gate": gate, "training_rows": model.train_rows_, "production_is": model.production_}
     return DailyForecast(chosen, "daily_gbm" if passed else "seasonal_naive", "gbm" if passed else "fallback",
-                         info, panel, origin, model, candidates)
+                         info, panel, origin, booster, candidates)
 
 
 def product_sample(frames: dict[str, pl.DataFrame], max_products: int, seed: int) -> dict[str, pl.DataFrame]:

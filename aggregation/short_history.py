@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from aggregation.calibration import IntervalCalibrator
-from aggregation.timeseries import InsufficientHistoryError, Panel
+from aggregation.timeseries import InsufficientHistoryError, Panel, forecast_frame
 
 Z90 = 1.2816  # standard normal quantile at 0.9
 
@@ -64,42 +64,66 @@ def _spread(y: np.ndarray, t: int, horizon: int) -> np.ndarray:
     return np.repeat(np.maximum(Z90 * sd, 1.0)[:, None], horizon, axis=1)
 
 
-def short_history_forecast(panel: Panel, t: int, horizon: int) -> tuple[pl.DataFrame, dict]:
-    """P10/P50/P90 per series that sold before day index t, for days t..t+horizon-1.
+@dataclass
+class ShortHistoryFit:
+    """What `fit_short_history` learns at an origin: the method and, where the history holds a
+    held-out stretch, the interval's calibration (info: method, history_days, calibrated and, when
+    calibrated, held_out_days and that stretch's WAPE)."""
 
-    Returns (product_id, warehouse_id, day, p10, p50, p90) and info: method, history_days,
-    calibrated (bool) and, when calibrated, the held-out days and that stretch's WAPE.
-    """
-    y_all = panel.y[:, :t]
-    rows = np.flatnonzero(y_all.sum(axis=1) > 0)
+    choice: ShortChoice
+    calibrator: IntervalCalibrator | None
+    info: dict
+
+
+def forecast_rows(panel: Panel, t: int) -> np.ndarray:
+    """The series the short-history forecast covers at day index t: those that sold before it."""
+    return np.flatnonzero(panel.y[:, :t].sum(axis=1) > 0)
+
+
+def fit_short_history(panel: Panel, t: int, horizon: int) -> ShortHistoryFit:
+    """Choose the method for the `t` days before the origin and calibrate its interval on the last
+    of them (every series that sold before t); NoHistoryError when none did."""
+    rows = forecast_rows(panel, t)
     if t <= 0 or rows.size == 0:
         raise NoHistoryError(f"no order before {panel.day0 + timedelta(days=max(t, 0))}: the daily "
                              "forecast needs at least one day of product × warehouse history")
-    y = y_all[rows]
+    y = panel.y[rows, :t]
     choice = choose(t)
-    point = _point(y, t, horizon, choice.method)
-    lo, hi = point - _spread(y, t, horizon), point + _spread(y, t, horizon)
     info: dict = {"method": choice.method, "history_days": int(t), "calibrated": False}
     # the held-out origin must still support the method (a week for seasonal naive, two days for a
     # moving average, so that the spread is measured)
     held = min(horizon, t - (7 if choice.method == "seasonal_naive" else 2))
-    if held >= 1:
-        tc = t - held
-        c_point = _point(y, tc, held, choice.method).reshape(-1)
-        c_spread = _spread(y, tc, held).reshape(-1)
-        actual = y[:, tc:t].reshape(-1)
-        cal = IntervalCalibrator(min_width=0.5).fit(actual, c_point, c_point - c_spread, c_point + c_spread)
+    if held < 1:
+        return ShortHistoryFit(choice, None, info)
+    tc = t - held
+    c_point = _point(y, tc, held, choice.method).reshape(-1)
+    c_spread = _spread(y, tc, held).reshape(-1)
+    actual = y[:, tc:t].reshape(-1)
+    cal = IntervalCalibrator(min_width=0.5).fit(actual, c_point, c_point - c_spread, c_point + c_spread)
+    total = actual.sum()
+    info.update(calibrated=True, held_out_days=int(held),
+                held_out_wape=round(float(np.abs(actual - c_point).sum() / total), 4) if total else None)
+    return ShortHistoryFit(choice, cal, info)
+
+
+def short_history_quantiles(fit: ShortHistoryFit, panel: Panel, t: int, horizon: int, rows: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p10, p50, p90), each rows × horizon, for days t..t+horizon-1 from days [0, t)."""
+    y = panel.y[rows, :t]
+    point = _point(y, t, horizon, fit.choice.method)
+    lo, hi = point - _spread(y, t, horizon), point + _spread(y, t, horizon)
+    if fit.calibrator is not None:
         lo, hi = (v.reshape(point.shape)
-                  for v in cal.apply(point.reshape(-1), lo.reshape(-1), hi.reshape(-1)))
-        total = actual.sum()
-        info.update(calibrated=True, held_out_days=int(held),
-                    held_out_wape=round(float(np.abs(actual - c_point).sum() / total), 4) if total else None)
-    p50 = np.maximum(point, 0.0).reshape(-1)
-    p10 = np.clip(lo.reshape(-1), 0.0, p50)
-    p90 = np.maximum(hi.reshape(-1), p50)
-    keys = panel.series[rows].select("product_id", "warehouse_id")
-    keys = keys.select(pl.all().repeat_by(horizon).explode(empty_as_null=True))
-    days = [panel.day0 + timedelta(days=t + h) for h in range(horizon)]
-    frame = keys.with_columns(pl.Series("day", days * rows.size, dtype=pl.Date),
-                              pl.Series("p10", p10), pl.Series("p50", p50), pl.Series("p90", p90))
-    return frame, info
+                  for v in fit.calibrator.apply(point.reshape(-1), lo.reshape(-1), hi.reshape(-1)))
+    p50 = np.maximum(point, 0.0)
+    return np.clip(lo, 0.0, p50), p50, np.maximum(hi, p50)
+
+
+def short_history_forecast(panel: Panel, t: int, horizon: int) -> tuple[pl.DataFrame, dict]:
+    """P10/P50/P90 per series that sold before day index t, for days t..t+horizon-1.
+
+    Returns (product_id, warehouse_id, day, p10, p50, p90) and the fit's info (ShortHistoryFit).
+    """
+    fit = fit_short_history(panel, t, horizon)
+    rows = forecast_rows(panel, t)
+    return forecast_frame(panel, rows, t, *short_history_quantiles(fit, panel, t, horizon, rows)), fit.info

@@ -254,6 +254,41 @@ def baseline_p50(name: str, feats: dict[str, np.ndarray]) -> np.ndarray:
     raise KeyError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
 
 
+def baseline_interval(name: str, feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncalibrated (center, lo, hi) of a baseline: its point ± the series' 28-day spread."""
+    p50 = baseline_p50(name, feats)
+    spread = feats["std28"]
+    return p50, p50 - spread, p50 + spread
+
+
+def fit_band_calibrator(y: np.ndarray, center: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                        feats: dict[str, np.ndarray]) -> IntervalCalibrator:
+    """The interval's side multipliers per volume band, on held-out cells (`feats` are theirs)."""
+    return IntervalCalibrator(min_width=0.5).fit(y, center, lo, hi, groups=volume_band(feats))
+
+
+def banded_quantiles(calibrator: IntervalCalibrator, center: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                     feats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p10, p50, p90) of the cells of `feats`: the calibrated interval, at least a Poisson count's
+    around the point, clipped at zero and ordered."""
+    lo, hi = calibrator.apply(center, lo, hi, groups=volume_band(feats))
+    p50 = np.maximum(center, 0.0)
+    lo, hi = count_floor(p50, lo, hi)
+    return np.clip(lo, 0.0, p50), p50, np.maximum(hi, p50)
+
+
+def forecast_frame(panel: Panel, rows: np.ndarray, origin: int, p10: np.ndarray, p50: np.ndarray,
+                   p90: np.ndarray) -> pl.DataFrame:
+    """product_id, warehouse_id, day, p10, p50, p90 from rows × horizon matrices (series-major)."""
+    horizon = p50.shape[1]
+    keys = panel.series[rows].select("product_id", "warehouse_id")
+    keys = keys.select(pl.all().repeat_by(horizon).explode(empty_as_null=True))
+    days = [panel.day0 + timedelta(days=origin + h) for h in range(horizon)]
+    return keys.with_columns(pl.Series("day", days * rows.size, dtype=pl.Date),
+                             *(pl.Series(n, v.ravel().astype(np.float64))
+                               for n, v in (("p10", p10), ("p50", p50), ("p90", p90))))
+
+
 def _matrix(feats: dict[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([feats[f] for f in FEATURES])
 
@@ -293,9 +328,7 @@ class DailyForecaster:
             p50 = profile_point(feats, self.sharpen_)
             spread = feats["std28"] * feats["dow_factor"]
             return p50, p50 - spread, p50 + spread
-        p50 = baseline_p50(name, feats)
-        spread = feats["std28"]
-        return p50, p50 - spread, p50 + spread
+        return baseline_interval(name, feats)
 
     def fit(self, panel: Panel, origin: int) -> DailyForecaster:
         """Train on weekly origins whose targets end before the calibration horizon, then calibrate."""
@@ -337,12 +370,10 @@ class DailyForecaster:
         self.lift_ = float(np.clip((y_cal.sum() - mid.sum()) / gap, 0.0, 1.0)) if gap > 0 else 0.0
         self.calibrators_ = {}
         self.calibration_ = {}
-        bands = volume_band(feats)
         self.calibration_head_ = feats["ma28"] * 28 >= HEAD_UNITS_28D  # cells of head series
         for name in ("gbm", "profile", *BASELINES):
             center, lo, hi = self._raw(name, feats)
-            cal = IntervalCalibrator(min_width=0.5).fit(y_cal, center, lo, hi, groups=bands)
-            self.calibrators_[name] = cal
+            self.calibrators_[name] = fit_band_calibrator(y_cal, center, lo, hi, feats)
             self.calibration_[name] = (y_cal, center)
         # production: the candidate with the lower error on the held-out horizon
         err = {n: np.abs(y_cal - self.calibration_[n][1]).sum() for n in ("gbm", "profile")}
@@ -351,24 +382,23 @@ class DailyForecaster:
         self.calibration_["production"] = self.calibration_[self.production_]
         return self
 
-    def predict(self, panel: Panel, t: int, rows: np.ndarray | None = None) -> dict[str, pl.DataFrame]:
-        """Per model: product_id, warehouse_id, day, p10, p50, p90 for the active series at day index t."""
+    def quantiles(self, panel: Panel, t: int, rows: np.ndarray | None = None,
+                  names: tuple[str, ...] = ("production", *BASELINES)
+                  ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """(rows, {model: (p10, p50, p90)}), each rows × horizon, from day index t; `rows` defaults to
+        the series active at t."""
         horizon = self.config.horizon_days
         if rows is None:
             rows = active_rows(panel, t, horizon, self.config.active_days)
         feats = origin_features(panel, t, horizon, rows)
-        keys = panel.series[rows].select("product_id", "warehouse_id")
-        keys = keys.select(pl.all().repeat_by(horizon).explode(empty_as_null=True))
-        days = [panel.day0 + timedelta(days=t + h) for h in range(horizon)]
-        keys = keys.with_columns(pl.Series("day", days * rows.size, dtype=pl.Date))
         out = {}
-        bands = volume_band(feats)
-        for name in ("production", *BASELINES):
+        for name in names:
             center, lo, hi = self._raw(name, feats)
-            lo, hi = self.calibrators_[name].apply(center, lo, hi, groups=bands)
-            p50 = np.maximum(center, 0.0)
-            lo, hi = count_floor(p50, lo, hi)
-            p10 = np.clip(lo, 0.0, p50)
-            p90 = np.maximum(hi, p50)
-            out[name] = keys.with_columns(pl.Series("p10", p10), pl.Series("p50", p50), pl.Series("p90", p90))
-        return out
+            q = banded_quantiles(self.calibrators_[name], center, lo, hi, feats)
+            out[name] = tuple(v.reshape(rows.size, horizon) for v in q)
+        return rows, out
+
+    def predict(self, panel: Panel, t: int, rows: np.ndarray | None = None) -> dict[str, pl.DataFrame]:
+        """Per model: product_id, warehouse_id, day, p10, p50, p90 for the active series at day index t."""
+        rows, out = self.quantiles(panel, t, rows)
+        return {name: forecast_frame(panel, rows, t, *q) for name, q in out.items()}

@@ -15,7 +15,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from aggregation.daily import actuals, forecast_daily, product_sample
+from aggregation.daily import DailyForecast, actuals, forecast_daily, product_sample
+from aggregation.forecasters import make_forecaster
 from aggregation.metrics import head_scores, score
 from aggregation.presale import (
     MODELS,
@@ -24,7 +25,8 @@ from aggregation.presale import (
     finals,
     window_instants,
 )
-from aggregation.statistical import STAT_MODELS, statistical_forecasts
+from aggregation.statistical import STAT_MODELS
+from aggregation.timeseries import TimeSeriesConfig
 from pipelines.evaluate.intervals import N_BOOT, paired_difference, ratio_interval
 from pipelines.warehouse import day_start
 
@@ -78,6 +80,13 @@ def _head_block(y: np.ndarray, quantiles: dict[str, tuple], head: np.ndarray, th
     return block
 
 
+def baseline(name: str, run: DailyForecast, rows: np.ndarray, settings: TimeSeriesConfig, **params) -> tuple:
+    """(p10, p50, p90) of the forecaster `name` for panel `rows`, from production's panel and origin."""
+    forecaster = make_forecaster(name, settings, **params).fit(run.panel, run.origin)
+    q = forecaster.predict(run.panel, run.origin, rows)
+    return q.p10, q.p50, q.p90
+
+
 def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.DataFrame]:
     """Scores of production and the statistical baselines on the horizon; production's forecasts.
 
@@ -104,14 +113,14 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
     head = recent >= HEAD_THRESHOLD
     tick = time.perf_counter()
     cheap = [m for m in STAT_MODELS if m not in HEAD_ONLY]
-    quantiles.update(statistical_forecasts(history, horizon, models=cheap))
+    quantiles.update({name: baseline(name, run, rows, settings) for name in cheap})
     order = [*cheap, "production"]
     models = {name: score(y.ravel(), *(q.ravel() for q in quantiles[name])) for name in order}
     # AutoETS costs ~65 ms a series (three fits with the conformal windows), 80x the others
     # together: it is scored where a supplier reads it, on the head series only.
     head_rows = np.flatnonzero(head)
-    for name, (p10, p50, p90) in statistical_forecasts(history[head_rows], horizon, models=HEAD_ONLY,
-                                                       n_jobs=STAT_JOBS).items():
+    for name in HEAD_ONLY:
+        p10, p50, p90 = baseline(name, run, rows[head_rows], settings, n_jobs=STAT_JOBS)
         full = [np.zeros_like(y) for _ in range(3)]
         for m, q in zip(full, (p10, p50, p90), strict=True):
             m[head_rows] = q

@@ -84,3 +84,19 @@ def fitted_presale(seed: int = 8):
     origin = datetime(2026, 1, 26, 0, tzinfo=TZ)
     config = PresaleConfig(nowcast=NowcastConfig(max_iter=20), max_train_units=400, train_days=14)
     return frames, origin, PresaleForecaster(config).fit(frames, origin)
+
+
+def panel_from(y: np.ndarray, future: int = 7, start: date = START):
+    """A daily Panel (aggregation.timeseries) over the series × days matrix `y`: series p0000..,
+    one warehouse, one category, from `start`; `future` more days of (empty) campaign plans."""
+    from aggregation.timeseries import build_panel
+
+    s, d = np.nonzero(y)
+    daily = pl.DataFrame({"product_id": [f"p{i:04d}" for i in s], "warehouse_id": ["wh1"] * s.size,
+                          "day": [date.fromordinal(start.toordinal() + int(k)) for k in d],
+                          "qty": y[s, d].astype(float)})
+    n = y.shape[0]
+    products = pl.DataFrame({"product_id": [f"p{i:04d}" for i in range(n)], "category": ["fresh"] * n,
+                             "price": [10.0] * n, "launched_on": [date(2025, 1, 1)] * n})
+    end = date.fromordinal(start.toordinal() + y.shape[1])
+    return build_panel(daily, products, start=start, end=end, future_days=future)

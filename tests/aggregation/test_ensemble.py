@@ -3,30 +3,15 @@ volume, intervals that are never a point, and a fold-mean gate."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import numpy as np
-import polars as pl
 import pytest
 
 from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_weights
-from aggregation.timeseries import TimeSeriesConfig, build_panel
+from aggregation.timeseries import TimeSeriesConfig
+from tests.aggregation.synth import panel_from
 
 FAST = TimeSeriesConfig(max_iter=30, train_origins=4, max_train_rows=20_000)
 DAYS = 110
-
-
-def panel_from(y: np.ndarray, future: int = 7):
-    start = date(2026, 1, 1)
-    s, d = np.nonzero(y)
-    daily = pl.DataFrame({"product_id": [f"p{i:04d}" for i in s], "warehouse_id": ["wh1"] * s.size,
-                          "day": [date.fromordinal(start.toordinal() + int(k)) for k in d],
-                          "qty": y[s, d].astype(float)})
-    n = y.shape[0]
-    products = pl.DataFrame({"product_id": [f"p{i:04d}" for i in range(n)], "category": ["fresh"] * n,
-                             "price": [10.0] * n, "launched_on": [date(2025, 1, 1)] * n})
-    end = date.fromordinal(start.toordinal() + y.shape[1])
-    return build_panel(daily, products, start=start, end=end, future_days=future)
 
 
 def mixed_history(seed: int = 0, days: int = DAYS) -> np.ndarray:
