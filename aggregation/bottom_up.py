@@ -105,26 +105,26 @@ def level_trend(history: pl.DataFrame, targets: pl.DataFrame, config: TrendConfi
     hist = history.filter(pl.col("level").is_not_null() & (pl.col("level") > 0)).group_by(
         cat, "warehouse_id", "closes_at").agg(pl.col("final_qty").cast(pl.Float64).sum().alias("f"),
                                              pl.col("level").cast(pl.Float64).sum().alias("p"))
-    keys = targets.select(cat, "warehouse_id", "cutoff").unique()
+    keys = targets.select(cat, "warehouse_id", "as_of").unique()
     if keys.height == 0 or hist.height == 0:
         return targets.with_columns(pl.lit(1.0).alias("trend"))
-    lo, hi = keys["cutoff"].min(), keys["cutoff"].max()
+    lo, hi = keys["as_of"].min(), keys["as_of"].max()
     span = pl.duration(microseconds=int(config.days * 86_400e6))
     hist = hist.filter((pl.col("closes_at") <= pl.lit(hi)) & (pl.col("closes_at") > pl.lit(lo) - span))
-    age = (pl.col("cutoff") - pl.col("closes_at")).dt.total_microseconds().cast(pl.Float64) / 86_400e6
-    recent = (pl.col("closes_at") <= pl.col("cutoff")) & (pl.col("closes_at") > pl.col("cutoff") - span)
+    age = (pl.col("as_of") - pl.col("closes_at")).dt.total_microseconds().cast(pl.Float64) / 86_400e6
+    recent = (pl.col("closes_at") <= pl.col("as_of")) & (pl.col("closes_at") > pl.col("as_of") - span)
     w = 0.5 ** (age / config.half_life_days)
 
     def weighted(by: list[str], suffix: str) -> pl.LazyFrame:
         h = hist.lazy() if "warehouse_id" in by else hist.lazy().group_by("category", "closes_at").agg(
             pl.col("f", "p").sum())
-        return keys.lazy().select(*by, "cutoff").unique().join(h, on=by, how="inner").filter(recent).group_by(
-            *by, "cutoff").agg((w * pl.col("f")).sum().alias(f"f_{suffix}"),
+        return keys.lazy().select(*by, "as_of").unique().join(h, on=by, how="inner").filter(recent).group_by(
+            *by, "as_of").agg((w * pl.col("f")).sum().alias(f"f_{suffix}"),
                                (w * pl.col("p")).sum().alias(f"p_{suffix}"))
 
     ratio = keys.lazy().join(weighted(["category", "warehouse_id"], "wh"),
-                             on=["category", "warehouse_id", "cutoff"], how="left").join(
-        weighted(["category"], "all"), on=["category", "cutoff"], how="left").with_columns(
+                             on=["category", "warehouse_id", "as_of"], how="left").join(
+        weighted(["category"], "all"), on=["category", "as_of"], how="left").with_columns(
         pl.col("f_wh", "p_wh", "f_all", "p_all").fill_null(0.0)).with_columns(
         pl.when(pl.col("p_all") + k > 0).then((pl.col("f_all") + k) / (pl.col("p_all") + k)).otherwise(1.0)
         .alias("_all")).with_columns(
@@ -132,9 +132,9 @@ def level_trend(history: pl.DataFrame, targets: pl.DataFrame, config: TrendConfi
         .otherwise(pl.col("_all")).clip(*config.bounds)
         # parallel sums add up in any order: rounded, the same inputs always give the same trend
         .round(6).alias("trend")
-    ).select("category", "warehouse_id", "cutoff", "trend").collect()
+    ).select("category", "warehouse_id", "as_of", "trend").collect()
     return targets.with_columns(cat.alias("_cat")).join(
-        ratio.rename({"category": "_cat"}), on=["_cat", "warehouse_id", "cutoff"], how="left").drop(
+        ratio.rename({"category": "_cat"}), on=["_cat", "warehouse_id", "as_of"], how="left").drop(
         "_cat").with_columns(pl.col("trend").fill_null(1.0))
 
 

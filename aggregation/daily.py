@@ -50,20 +50,22 @@ def campaign_days(campaigns: pl.DataFrame | None, groups: pl.DataFrame) -> pl.Da
     return both.group_by("product_id", "warehouse_id", "day").agg(pl.len().cast(pl.Int64).alias("n_open"))
 
 
-def daily_panel(frames: dict[str, pl.DataFrame], origin: date, horizon: int, lookback_days: int = 182
+def daily_panel(frames: dict[str, pl.DataFrame], as_of_day: date, horizon: int, lookback_days: int = 182
                 ) -> tuple[Panel, int]:
-    """The dense panel for forecasting from `origin` (00:00 platform zone) and the origin's index."""
+    """The dense panel for forecasting from `as_of_day` (00:00 platform zone) and that day's index in it
+    (the forecast origin)."""
     from zoneinfo import ZoneInfo
 
-    instant = datetime.combine(origin, datetime.min.time(), tzinfo=ZoneInfo(TZ))
+    instant = datetime.combine(as_of_day, datetime.min.time(), tzinfo=ZoneInfo(TZ))
     hist = history(frames, instant)
-    first = hist["day"].min() if hist.height else origin - timedelta(days=lookback_days)
-    start = max(first, origin - timedelta(days=lookback_days))
+    first = hist["day"].min() if hist.height else as_of_day - timedelta(days=lookback_days)
+    start = max(first, as_of_day - timedelta(days=lookback_days))
     plans = campaign_days(frames.get("campaigns"), frames["groups"])
-    planned = plans.filter((pl.col("day") >= origin) & (pl.col("day") < origin + timedelta(days=horizon)))
-    panel = build_panel(hist, frames["products"], start=start, end=origin, open_days=plans,
+    end = as_of_day + timedelta(days=horizon)
+    planned = plans.filter((pl.col("day") >= as_of_day) & (pl.col("day") < end))
+    panel = build_panel(hist, frames["products"], start=start, end=as_of_day, open_days=plans,
                         future_days=horizon, extra_series=planned)
-    return panel, panel.day_index(origin)
+    return panel, panel.day_index(as_of_day)
 
 
 SHORT_METHOD_WORDS = {

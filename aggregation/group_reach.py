@@ -89,7 +89,7 @@ def reach_events(days_frame: pl.DataFrame, level: str, days: int) -> pl.DataFram
 def reach_at(events: pl.DataFrame, targets: pl.DataFrame, level: str, name: str) -> pl.DataFrame:
     """Attach `name` = recent groups at each target's `cutoff` (strictly before it) by warehouse and key."""
     by = ["wi", *LEVELS[level]]
-    left = targets.with_columns((pl.col("cutoff") - pl.duration(microseconds=1)).alias("_t")).sort("_t")
+    left = targets.with_columns((pl.col("as_of") - pl.duration(microseconds=1)).alias("_t")).sort("_t")
     right = events.rename({"n": name}).sort("at")
     out = left.join_asof(right, left_on="_t", right_on="at", by=by, strategy="backward",
                          check_sortedness=False)
@@ -104,7 +104,7 @@ def group_reach(orders: pl.DataFrame, groups: pl.DataFrame, products: pl.DataFra
     if targets.height == 0:
         return targets.with_columns([pl.lit(None, pl.Float64).alias(f"reach_{lv}") for lv in LEVELS])
     c = codes(groups, products)
-    first, last = targets["cutoff"].min(), targets["cutoff"].max()
+    first, last = targets["as_of"].min(), targets["as_of"].max()
     longest = max(config.prod_days, config.cat_days, config.all_days)
     since = pl.lit(first).cast(TS) - pl.duration(days=longest)
     recent = orders.lazy().filter((pl.col("ordered_at") < pl.lit(last).cast(TS))

@@ -1,14 +1,14 @@
-"""Pre-sale forecasting end to end (pure): learn from campaigns closed before the origin, then
+"""Pre-sale forecasting end to end (pure): learn from campaigns closed before the as-of instant, then
 nowcast any campaign × warehouse from its booking state at any instant, or forecast it before it
 opens (share 0: the bottom-up priors carry it).
 
-Inputs are the contract frames; nothing after the origin enters the fit: training campaigns closed
-by the origin, priors only from campaigns closed by then. A state read later than the origin (the
+Inputs are the contract frames; nothing after the as-of instant enters the fit: training campaigns
+closed by the as-of instant, priors only from campaigns closed by then. A state read later than it (the
 evaluation's nowcasts of campaigns closing in the week after it) reads its priors and their trend as
 of its own instant, like its booking state and group evidence: from campaigns closed by then.
 
 The campaigns held out to calibrate the distribution of the total (and the level of the point
-forecast) are those closing on every `calib_every`-th day counting back from the origin: about a
+forecast) are those closing on every `calib_every`-th day counting back from the as-of instant: about a
 quarter, spread over the four weeks of training and every weekday, so that no single week (a
 stock-up, a lull) sets the calibration.
 """
@@ -43,11 +43,11 @@ MODELS = ("additive", "multiplicative", "production")
 
 @dataclass(frozen=True)
 class PresaleConfig:
-    train_days: int = 28  # campaigns closed in these days before the origin train the model
+    train_days: int = 28  # campaigns closed in these days before the as-of instant train the model
     prior_days: int = 56  # campaigns closed in these days feed the history priors
     grid: int = 10  # booking states at shares 0, 0.1, ..., 1
     max_train_units: int = 20_000
-    calib_every: int = 4  # campaigns closing on every 4th day back from the origin calibrate
+    calib_every: int = 4  # campaigns closing on every 4th day back from the as-of instant calibrate
     trend: TrendConfig | None = field(default_factory=TrendConfig)  # None: priors without trend
     reach: ReachConfig | None = field(default_factory=ReachConfig)  # None: no group evidence
     pickup: PickupConfig = field(default_factory=PickupConfig)
@@ -82,9 +82,9 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
     # a campaign not yet open is read as at its opening (as in training, share 0 = the opening)
     local = pl.max_horizontal("instant", "opens_at").dt.convert_time_zone(PLATFORM_TZ)
     out = base.join(meta, on=UNIT, how="left").with_columns(
-        pl.min_horizontal("instant", "opens_at").alias("cutoff")).join(
+        pl.min_horizontal("instant", "opens_at").alias("as_of")).join(
         priors.drop("product_id", "supplier_id", "category", "price_band", strict=False),
-        on=[*UNIT, "cutoff"], how="left").drop("cutoff").join(groups_in_wh, on="warehouse_id", how="left")
+        on=[*UNIT, "as_of"], how="left").drop("as_of").join(groups_in_wh, on="warehouse_id", how="left")
     out = out.with_columns(
         local.dt.hour().cast(pl.Float64).alias("hour"),
         local.dt.weekday().cast(pl.Float64).alias("dow"),
@@ -94,9 +94,9 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
         .alias("category_code"),
     )
     if reach is not None:
-        out = out.with_columns(pl.min_horizontal("instant", "opens_at").alias("cutoff")).join(
-            reach.select(*UNIT, "cutoff", "reach_prod", "reach_cat", "reach_all"), on=[*UNIT, "cutoff"],
-            how="left").drop("cutoff")
+        out = out.with_columns(pl.min_horizontal("instant", "opens_at").alias("as_of")).join(
+            reach.select(*UNIT, "as_of", "reach_prod", "reach_cat", "reach_all"), on=[*UNIT, "as_of"],
+            how="left").drop("as_of")
         out = out.with_columns(signal_expectation(out) * pl.col("trend").fill_null(1.0))
     else:
         out = out.with_columns([pl.lit(None, pl.Float64).alias(c)
@@ -105,36 +105,36 @@ def state_frame(base: pl.DataFrame, meta: pl.DataFrame, priors: pl.DataFrame, gr
 
 
 class PresaleForecaster:
-    """Pickup baselines and the production nowcast, fitted as of an origin instant."""
+    """Pickup baselines and the production nowcast, fitted as of an as-of instant."""
 
     def __init__(self, config: PresaleConfig = PresaleConfig()):
         self.config = config
 
-    def fit(self, frames: dict[str, pl.DataFrame], origin: datetime) -> PresaleForecaster:
+    def fit(self, frames: dict[str, pl.DataFrame], as_of: datetime) -> PresaleForecaster:
         cfg = self.config
-        t = pl.lit(origin).cast(TS)
+        t = pl.lit(as_of).cast(TS)
         campaigns, groups, products = frames["campaigns"], frames["groups"], frames["products"]
         orders, posts = frames["orders"], frames.get("posts")
-        self.origin_ = origin
+        self.as_of_ = as_of
         self.groups_ = groups
         self.products_ = products
         self.categories_ = {c: i for i, c in enumerate(sorted(products["category"].fill_null("unknown")
                                                                 .unique().to_list() + ["unknown"]))}
         self.groups_in_wh_ = groups.filter(
-            pl.col("created_on") <= origin.date()).group_by("warehouse_id").agg(
+            pl.col("created_on") <= as_of.date()).group_by("warehouse_id").agg(
             pl.len().cast(pl.Float64).alias("groups_in_wh"))
         closed = campaigns.filter(pl.col("closes_at") <= t)
         hist = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.prior_days))
-        # every order of a campaign closed by the origin is placed before it, and pooling reads each
-        # one as of the campaign's own cutoff, so nothing after the origin enters (read lazily)
+        # every order of a campaign closed by the as-of instant is placed before it, and pooling reads each
+        # one as of the campaign's own cutoff, so nothing after the as-of instant enters (read lazily)
         self.history_ = self._with_levels(self._closed(hist, frames))
         train = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.train_days))
         units = self.history_.join(train.select("campaign_id"), on="campaign_id", how="semi")
         if units.height < 50:
             raise ValueError(f"only {units.height} campaign × warehouse windows closed in the "
-                             f"{cfg.train_days} days before {origin:%Y-%m-%d}; need at least 50")
+                             f"{cfg.train_days} days before {as_of:%Y-%m-%d}; need at least 50")
         units = units.sort("closes_at", "campaign_id", "warehouse_id")
-        cal_mask = calibration_days(units["closes_at"], origin, cfg.calib_every)
+        cal_mask = calibration_days(units["closes_at"], as_of, cfg.calib_every)
         cal_units, fit_units = units.filter(cal_mask), units.filter(~cal_mask)
         rng = np.random.default_rng(cfg.seed)
         if fit_units.height > cfg.max_train_units:
@@ -185,8 +185,8 @@ class PresaleForecaster:
         # same for every state of a training window, and for a campaign not open yet: as of now)
         targets = base.select(*UNIT, "instant").join(meta, on=UNIT).select(
             *UNIT, "product_id", "supplier_id", "category", "price",
-            pl.min_horizontal("instant", "opens_at").alias("cutoff")).unique()
-        priors = history_priors(history, targets, at="cutoff")
+            pl.min_horizontal("instant", "opens_at").alias("as_of")).unique()
+        priors = history_priors(history, targets, at="as_of")
         if self.config.trend is not None:
             priors = level_trend(history, priors, self.config.trend).with_columns(
                 [pl.col(c) * pl.col("trend") for c in PRIOR_LEVELS])
@@ -195,7 +195,7 @@ class PresaleForecaster:
         reach = None
         if self.config.reach is not None:
             reach = group_reach(orders, self.groups_, self.products_,
-                                targets.select(*UNIT, "product_id", "category", "cutoff"), self.config.reach)
+                                targets.select(*UNIT, "product_id", "category", "as_of"), self.config.reach)
         return state_frame(base.drop("opens_at", "closes_at", strict=False), meta, priors,
                            self.groups_in_wh_, self.categories_, reach)
 
@@ -212,8 +212,8 @@ class PresaleForecaster:
     def state_at(self, frames: dict[str, pl.DataFrame], instants: pl.DataFrame) -> pl.DataFrame:
         """Exact booking state of campaigns at their instants (campaign_id, instant), model-ready.
 
-        A state after the origin reads the priors of every campaign closed by its cutoff, the ones
-        that closed after the origin included (known by then, as its own orders are)."""
+        A state after the as-of instant reads the priors of every campaign closed by its cutoff, the ones
+        that closed after the as-of instant included (known by then, as its own orders are)."""
         campaigns, groups, products = frames["campaigns"], frames["groups"], frames["products"]
         pooled = pool_campaigns_at(frames["orders"], campaigns, groups, products, instants)
         expo = exposure_at(frames.get("posts"), campaigns, groups, instants.select(
@@ -229,13 +229,14 @@ class PresaleForecaster:
 
     def _history_at(self, frames: dict[str, pl.DataFrame], base: pl.DataFrame, units: pl.DataFrame
                     ) -> pl.DataFrame:
-        """The fit's history, and the campaigns closed after the origin by the latest state's cutoff."""
+        """The fit's history, and the campaigns closed after the as-of instant by the latest state's
+        cutoff."""
         cutoffs = base.select(*UNIT, "instant").join(units.select(*UNIT, "opens_at"), on=UNIT).select(
             pl.min_horizontal("instant", "opens_at").max()).item()
-        if cutoffs is None or cutoffs <= self.origin_:
+        if cutoffs is None or cutoffs <= self.as_of_:
             return self.history_
         closes = pl.col("closes_at")
-        later = frames["campaigns"].filter((closes > pl.lit(self.origin_).cast(TS))
+        later = frames["campaigns"].filter((closes > pl.lit(self.as_of_).cast(TS))
                                            & (closes <= pl.lit(cutoffs).cast(TS)))
         if later.height == 0:
             return self.history_
@@ -295,10 +296,10 @@ class PresaleForecaster:
         return quantile, grid, mean
 
 
-def calibration_days(closes_at: pl.Series, origin: datetime, every: int) -> np.ndarray:
-    """True for windows closing on every `every`-th day counting back from the origin (the last day
+def calibration_days(closes_at: pl.Series, as_of: datetime, every: int) -> np.ndarray:
+    """True for windows closing on every `every`-th day counting back from the as-of instant (the last day
     before it included); the most recent quarter when that leaves either side empty."""
-    age = (pl.select(pl.lit(origin).cast(TS) - closes_at.cast(TS)).to_series().dt.total_microseconds()
+    age = (pl.select(pl.lit(as_of).cast(TS) - closes_at.cast(TS)).to_series().dt.total_microseconds()
            .to_numpy() // 86_400_000_000)
     mask = (age % max(every, 1)) == 0
     if 0 < mask.sum() < mask.size:

@@ -284,7 +284,7 @@ def booking_chart(
     )
 
 
-def _as_of_time(as_of: object) -> float:
+def _as_of_time(as_of: datetime | date | None) -> float:
     """A demand row's as_of as unix time: a datetime as is, a date as the end of that day (platform zone)."""
     if isinstance(as_of, datetime):
         return as_of.timestamp()

@@ -126,7 +126,7 @@ def child_accuracy(home: str, as_of: str) -> dict:
 
     frames = load_frames(Home(Path(home)))
     t0 = time.perf_counter()
-    block, _ = evaluate_forecast(frames, EvaluateConfig(as_of=date.fromisoformat(as_of)))
+    block, _ = evaluate_forecast(frames, EvaluateConfig(as_of_day=date.fromisoformat(as_of)))
     block["wall_s"] = round(time.perf_counter() - t0, 1)
     block["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     return block
@@ -153,7 +153,7 @@ def child_presale(home: str, as_of: str) -> dict:
     from pipelines.warehouse import load_frames
 
     frames = load_frames(Home(Path(home)))
-    base = EvaluateConfig(as_of=date.fromisoformat(as_of))
+    base = EvaluateConfig(as_of_day=date.fromisoformat(as_of))
     cfg = base.presale
     out = {}
     for name, (reach, feats, until) in PRESALE_VARIANTS.items():

@@ -59,7 +59,7 @@ def main() -> None:
         for objective in args.objectives.split(","):
             config = replace(ProductionConfig(), ranker=replace(RankerConfig(), objective=objective))
             tick = time.perf_counter()
-            block, _, _ = evaluate_production(frames, EvaluateConfig(as_of=day), config)
+            block, _, _ = evaluate_production(frames, EvaluateConfig(as_of_day=day), config)
             line = row(day, objective, block, time.perf_counter() - tick)
             lines.append(line)
             print(json.dumps(line), flush=True)

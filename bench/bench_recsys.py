@@ -84,7 +84,7 @@ def taste_recovery(prod: Production, truth: pl.DataFrame, depth: int = 50) -> di
 def bench_evaluate(home: Path, as_of: date, label: str, truth: pl.DataFrame | None = None) -> dict:
     frames = load_frames(Home(home), drop=MODEL_DROP)
     tick = time.perf_counter()
-    block, _, prod = evaluate_production(frames, EvaluateConfig(as_of=as_of))
+    block, _, prod = evaluate_production(frames, EvaluateConfig(as_of_day=as_of))
     seconds = time.perf_counter() - tick
     k = "ndcg@10"
     m = block["models"]

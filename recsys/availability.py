@@ -1,8 +1,8 @@
 """What is on sale: one definition for the ranker's `on_sale` feature and the pick rules.
 
-On the cutoff day a group can buy an item when a campaign for its warehouse (or for every warehouse)
-is open or opens that day, has not closed and is not sold out by the cutoff (paid quantity before
-the cutoff below `max_qty`); where several do, the one that stays open longest. Without campaign
+On the as-of day a group can buy an item when a campaign for its warehouse (or for every warehouse)
+is open or opens that day, has not closed and is not sold out by the as-of instant (paid quantity before
+the as-of instant below `max_qty`); where several do, the one that stays open longest. Without campaign
 data (Online Retail): what sold anywhere in the last RECENT_DAYS.
 """
 
@@ -25,11 +25,11 @@ def has_campaigns(frames: dict[str, pl.DataFrame]) -> bool:
 
 
 def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFrame:
-    """Per warehouse and item, the campaign on sale on the cutoff day (not sold out by then)."""
+    """Per warehouse and item, the campaign on sale on the as-of day (not sold out by then)."""
     sold = (
         frames["orders"]
         .lazy()
-        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.cutoff))
+        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.as_of))
         .group_by("campaign_id")
         .agg(sold_qty=pl.col("quantity").sum())
         .collect()
@@ -38,12 +38,12 @@ def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFr
 
 
 def recently_sold(signal: Signal, days: int = RECENT_DAYS) -> pl.DataFrame:
-    """(i) sold anywhere in the last `days` before the cutoff: the available set without campaigns."""
+    """(i) sold anywhere in the last `days` before the as-of instant: the available set without campaigns."""
     return signal.daily.filter(pl.col("age") <= days).select("i").unique()
 
 
 def on_sale_items(frames: dict[str, pl.DataFrame], signal: Signal, days: int = RECENT_DAYS) -> pl.DataFrame:
-    """What is on sale on the cutoff day: (warehouse_id, i) with a null warehouse for every
+    """What is on sale on the as-of day: (warehouse_id, i) with a null warehouse for every
     warehouse; without campaign data, (i) recently sold."""
     if not has_campaigns(frames):
         return recently_sold(signal, days)
@@ -53,9 +53,9 @@ def on_sale_items(frames: dict[str, pl.DataFrame], signal: Signal, days: int = R
 def available_campaigns(
     campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """Campaigns on sale on the cutoff day (open, or opening that day; not closed; not sold out):
+    """Campaigns on sale on the as-of day (open, or opening that day; not closed; not sold out):
     campaign_id, i, warehouse_id (null = every warehouse), closes_at."""
-    start = day_start(signal.cutoff_day)
+    start = day_start(signal.as_of_day)
     end = start + timedelta(days=1)
     c = campaigns.filter((pl.col("opens_at") < end) & (pl.col("closes_at") > start))
     if sold is not None and sold.height:
@@ -76,7 +76,7 @@ def _longest_open(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 def available_offers(
     campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """What is on sale on the cutoff day, per warehouse (null = every warehouse) and item: the
+    """What is on sale on the as-of day, per warehouse (null = every warehouse) and item: the
     campaign that stays open longest. Small (warehouses x items), whatever the number of groups."""
     c = available_campaigns(campaigns, signal, sold)
     return _longest_open(c, ["warehouse_id", "i"]).select("warehouse_id", "i", "campaign_id", "closes_at")

@@ -25,8 +25,8 @@ def peer_popularity(signal: Signal, g_rows: np.ndarray, window_days: int = 28) -
 
 
 def new_product_pairs(signal: Signal, available: pl.DataFrame, new_days: int) -> pl.DataFrame:
-    """(g, i) pairs of available products launched within `new_days` of the cutoff."""
-    since = signal.cutoff_day - timedelta(days=new_days)
+    """(g, i) pairs of available products launched within `new_days` of the as-of day."""
+    since = signal.as_of_day - timedelta(days=new_days)
     new = signal.item_meta.filter(pl.col("launched_on") >= since).select("i")
     return available.join(new, on="i").select("g", "i").unique()
 

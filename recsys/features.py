@@ -121,9 +121,9 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
     )
     fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
     out = out.with_columns(pl.col(fill0).fill_null(0))
-    # the signal's day on every row: with g it names a ranking query (a group at a cutoff)
-    cutoff = pl.lit((signal.cutoff_day - date(1970, 1, 1)).days, pl.Int32).alias("_cutoff")
-    return out.with_columns(*_within_group(out), cutoff).sort("g", "i")
+    # the signal's day on every row: with g it names a ranking query (a group at an as-of day)
+    query_day = pl.lit((signal.as_of_day - date(1970, 1, 1)).days, pl.Int32).alias("_as_of_day")
+    return out.with_columns(*_within_group(out), query_day).sort("g", "i")
 
 
 def _shares(frame: pl.DataFrame, active: dict[str, int]) -> dict[str, pl.Expr]:
@@ -193,7 +193,7 @@ def _build_shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dic
         "price",
         "category",
         is_standard=pl.col("is_standard").cast(pl.Float32),
-        product_age=(pl.lit(signal.cutoff_day) - pl.col("launched_on")).dt.total_days().cast(pl.Float32),
+        product_age=(pl.lit(signal.as_of_day) - pl.col("launched_on")).dt.total_days().cast(pl.Float32),
     )
     item = d.group_by("i").agg(
         i_groups_1=pl.col("g").filter(pl.col("age") <= 1).n_unique(),
@@ -273,7 +273,7 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
 
 
 def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
-    day = signal.cutoff_day
+    day = signal.as_of_day
     active = memberships.filter(
         (pl.col("joined_on") <= day) & (pl.col("left_on").is_null() | (pl.col("left_on") > day))
     )
@@ -282,7 +282,7 @@ def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
 
 
 def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFrame) -> pl.Series:
-    """1.0 where the group can buy the item on the cutoff day, by the same rules as the picks
+    """1.0 where the group can buy the item on the as-of day, by the same rules as the picks
     (recsys.availability): a campaign open or opening that day for the group's warehouse (one
     without a warehouse serves all: common.contract.serving_warehouses) and not sold out; without
     campaign data, sold anywhere in the last RECENT_DAYS."""

@@ -1,6 +1,6 @@
 """The validation folds of a production training: which weeks, which groups, what each knows.
 
-Fold j covers [cutoff - h - 7j, cutoff - 7j) (h = horizon) and is trained on data before it; on a
+Fold j covers [as_of_day - h - 7j, as_of_day - 7j) (h = horizon) and is trained on data before it; on a
 large platform selection reads a seeded sample of the groups (`tuning_frames`)."""
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ def tuning_frames(frames: dict[str, pl.DataFrame], max_groups: int, seed: int) -
     return sample_frames(frames, "groups", "group_id", max_groups, seed)
 
 
-def fold_windows(cutoff: date, config: ProductionConfig) -> list[date]:
-    """Start days of the validation folds, newest first: [start, start + h) ending at the cutoff and
+def fold_windows(as_of_day: date, config: ProductionConfig) -> list[date]:
+    """Start days of the validation folds, newest first: [start, start + h) ending at the as-of day and
     one week apart before it."""
     h = config.horizon_days
-    return [cutoff - timedelta(days=h + 7 * j) for j in range(max(config.validation_folds, 1))]
+    return [as_of_day - timedelta(days=h + 7 * j) for j in range(max(config.validation_folds, 1))]
 
 
 def fold_groups(config: ProductionConfig) -> int:

@@ -89,7 +89,7 @@ def make_picks(
     excluded: pl.DataFrame | None = None,
     stages: tuple[tuple[str, PickStage], ...] | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """Picks for `for_date` (the production's cutoff day) for `groups` (default: every group).
+    """Picks for `for_date` (the production's as-of day) for `groups` (default: every group).
 
     excluded: products no group may be offered (`product_id`; a platform-wide exclusion such as a
     recall): they leave the available set, so the lists fill up with the next products instead."""
@@ -168,7 +168,7 @@ def available(
     config: PicksConfig,
     offers: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """(g, i, campaign_id, band, category): what each group can buy on the cutoff day.
+    """(g, i, campaign_id, band, category): what each group can buy on the as-of day.
 
     offers: from on_sale_offers (computed once for every chunk of groups)."""
     if has_campaigns(frames):

@@ -29,7 +29,7 @@ from recsys.tuning import TuningConfig, best_generator, tune_folds
 
 @dataclass
 class ValidationRun:
-    """What training learned about the validation window [cutoff - h, cutoff): the generators tuned
+    """What training learned about the validation window [as_of_day - h, as_of_day): the generators tuned
     on it, the ranker trained only on labels before it, and the pairs ordered in it. Enough to
     score the recent past without training again (the nightly's evaluation)."""
 
@@ -43,7 +43,7 @@ class ValidationRun:
 
 @dataclass
 class Production:
-    """Fitted generators at the cutoff, the ranker (or the generator it fell back to), and the
+    """Fitted generators at the as-of day, the ranker (or the generator it fell back to), and the
     training's report."""
 
     signal: Signal
@@ -106,14 +106,14 @@ def top_n(scored: pl.DataFrame, signal: Signal, n: int) -> pl.DataFrame:
 
 def train_production(
     frames: dict[str, pl.DataFrame],
-    cutoff: date,
+    as_of_day: date,
     config: ProductionConfig | None = None,
     log: list[str] | None = None,
 ) -> Production:
-    """Tune, train and gate the production ranker on everything before `cutoff` 00:00.
+    """Tune, train and gate the production ranker on everything before `as_of_day` 00:00.
 
     No single week decides: generators are tuned, the ranker is validated and the fallback is chosen
-    by the mean NDCG over `validation_folds` weekly folds before the cutoff; the ranker's label
+    by the mean NDCG over `validation_folds` weekly folds before the as-of day; the ranker's label
     windows all end before the earliest fold."""
     config = config or ProductionConfig()
     log = log if log is not None else []
@@ -126,7 +126,7 @@ def train_production(
     key = f"ndcg@{k}"
     timings: dict[str, float] = {}
     tick = time.perf_counter()
-    starts = fold_windows(cutoff, config)
+    starts = fold_windows(as_of_day, config)
     per_fold_groups = fold_groups(config)
 
     def relevant_at(start: date, j: int) -> pl.DataFrame:
@@ -177,7 +177,7 @@ def train_production(
     timings["ranker"] = _lap(tick)
     tick = time.perf_counter()
 
-    sig, models = fit_generators(everything, cutoff, tuned.params, config)
+    sig, models = fit_generators(everything, as_of_day, tuned.params, config)
     timings["refit"] = _lap(tick)
     pop = tuned.metrics.get("popularity", {}).get(key, 0.0)
     prod_val = val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else (
@@ -205,42 +205,42 @@ def train_production(
             "label_windows": windows_used,
             "labelled_groups": labelled_groups,
             "validation_groups": newest[2]["group_id"].n_unique(),
-            "validation": [str(starts[0]), str(cutoff)],
+            "validation": [str(starts[0]), str(as_of_day)],
             "validation_folds": fold_days,
         },
         timings_s=timings,
     )
     sig_val, models_val, rel_val = newest
-    fold0 = {n: tuned.fold_metrics[n][0] for n in tuned.params}  # the newest fold: [cutoff - h, cutoff)
+    fold0 = {n: tuned.fold_metrics[n][0] for n in tuned.params}  # the newest fold: [as_of_day - h, as_of_day)
     newest_ranker = (val_metrics.pop("folds_metrics", None) or [{}])[0]
     validation = ValidationRun(sig_val, models_val, trial, rel_val, fold0, newest_ranker)
     return Production(sig, models, ranker, report.model, report, everything, config, validation)
 
 
 def fit_generators(
-    frames: dict[str, pl.DataFrame], cutoff: date, params: dict[str, dict], config: ProductionConfig
+    frames: dict[str, pl.DataFrame], as_of_day: date, params: dict[str, dict], config: ProductionConfig
 ) -> tuple[Signal, dict[str, Recommender]]:
-    """The signal at `cutoff` 00:00 and every generator fitted on it with its tuned `params`."""
-    sig = build_signal(frames, day_start(cutoff), config.signal)
+    """The signal at `as_of_day` 00:00 and every generator fitted on it with its tuned `params`."""
+    sig = build_signal(frames, day_start(as_of_day), config.signal)
     return sig, {n: make_model(n, seed=config.seed, **p).fit(sig) for n, p in params.items()}
 
 
 def refit_production(
     frames: dict[str, pl.DataFrame],
-    cutoff: date,
+    as_of_day: date,
     params: dict[str, dict],
     ranker: LearnedRanker | None,
     chosen: str,
     report: TrainingReport | dict,
     config: ProductionConfig | None = None,
 ) -> Production:
-    """Production at `cutoff` from a ranker trained on an earlier day: the generators are refitted
+    """Production at `as_of_day` from a ranker trained on an earlier day: the generators are refitted
     on today's signal (with the hyper-parameters that ranker learned from), the ranker is reused."""
     config = config or ProductionConfig()
     if ranker is None and chosen not in params:
         raise ValueError(f"the fallback generator {chosen!r} has no parameters among {sorted(params)}")
     tick = time.perf_counter()
-    sig, models = fit_generators(frames, cutoff, params, config)
+    sig, models = fit_generators(frames, as_of_day, params, config)
     report = report if isinstance(report, TrainingReport) else TrainingReport.from_dict(report)
     report = replace(report, timings_s={"refit": _lap(tick)})
     return Production(sig, models, ranker, chosen, report, frames, config)

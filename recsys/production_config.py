@@ -21,7 +21,7 @@ class ProductionConfig:
     # above this many groups, tuning, validation and the ranker's label windows read a sample of the
     # groups (and every order, post and membership of theirs); the final refit reads every group
     max_tuning_groups: int = 6000
-    validation_folds: int = 4  # weekly validation folds before the cutoff (tuning, gate, fallback)
+    validation_folds: int = 4  # weekly validation folds before the as-of day (tuning, gate, fallback)
     signal: SignalConfig = field(default_factory=SignalConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
     ranker: RankerConfig = field(default_factory=RankerConfig)

@@ -3,7 +3,7 @@
 Two objectives, on the same labelled candidate rows:
 
 - `lambdarank` (the default): LightGBM's LGBMRanker, one query per group and label window
-  (`_cutoff`, g). It learns only how to order a group's own candidates, so what differs between
+  (`_as_of_day`, g). It learns only how to order a group's own candidates, so what differs between
   groups (how much they buy) or between weeks (a rush, a lull) is no longer something the trees
   must spend splits on; its margins are mapped to [0, 1] by a logistic fit on the training rows, so
   that the pick rules that add to the score keep their scale.
@@ -83,7 +83,7 @@ class LearnedRanker:
             raise UsageError(f"unknown ranker objective {self.config.objective!r}; known: {known}")
 
     def fit(self, frame: pl.DataFrame) -> Self:
-        """Learn from labelled candidates (a `label` column of 0/1; `_cutoff` and `g` the query)."""
+        """Learn from labelled candidates (a `label` column of 0/1; `_as_of_day` and `g` the query)."""
         c = self.config
         # a column with no finite value (e.g. no exposure log in real data) carries nothing to learn
         excluded = set(c.exclude_features)
@@ -153,10 +153,10 @@ class LearnedRanker:
 
 
 def query_ids(frame: pl.DataFrame) -> np.ndarray:
-    """One integer per row naming its query: the group at the window's cutoff (`_cutoff`, g), or the
-    group alone when the rows carry no cutoff (one window)."""
-    if "_cutoff" in frame.columns:
-        keys = frame.select(pl.struct(pl.col("_cutoff").fill_null(0), pl.col("g")).rank("dense"))
+    """One integer per row naming its query: the group at the window's as-of day (`_as_of_day`, g), or the
+    group alone when the rows carry no as-of day (one window)."""
+    if "_as_of_day" in frame.columns:
+        keys = frame.select(pl.struct(pl.col("_as_of_day").fill_null(0), pl.col("g")).rank("dense"))
     else:
         keys = frame.select(pl.col("g").rank("dense"))
     return keys.to_series().to_numpy().astype(np.int64)

@@ -1,4 +1,4 @@
-"""The group x product signal at a cutoff: paid orders, exposures, feedback, members elsewhere.
+"""The group x product signal at an as-of instant: paid orders, exposures, feedback, members elsewhere.
 
 Everything is aggregated set-based (polars) to (group row, item row, day) before it becomes a
 sparse matrix, so the step to a larger engine is a change of engine, not a rewrite.
@@ -29,12 +29,12 @@ class SignalConfig:
 
 @dataclass
 class Signal:
-    """Aggregated evidence strictly before `cutoff`, with the vocabularies that index it."""
+    """Aggregated evidence strictly before `as_of`, with the vocabularies that index it."""
 
-    cutoff: datetime
+    as_of: datetime
     groups: Vocab
     items: Vocab
-    daily: pl.DataFrame  # g, i, age (whole days before cutoff, >= 1), lines, members, qty, amount
+    daily: pl.DataFrame  # g, i, age (whole days before the as-of instant, >= 1), lines, members, qty, amount
     group_meta: pl.DataFrame  # g, group_id, city, warehouse_id, kind, created_on
     item_meta: pl.DataFrame  # i, product_id, supplier_id, category, price, is_standard, launched_on
     exposures: pl.DataFrame  # g, i, posts, responded, last_post_age, posts_recent
@@ -43,8 +43,8 @@ class Signal:
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
-    def cutoff_day(self) -> date:
-        return self.cutoff.astimezone(TZ).date()
+    def as_of_day(self) -> date:
+        return self.as_of.astimezone(TZ).date()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -76,7 +76,7 @@ class Signal:
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
         """A value derived from this signal, built once (the feature tables, what is on sale): the
-        signal is frozen at its cutoff, so anything computed from it stays true for its life."""
+        signal is frozen at its as-of instant, so anything computed from it stays true for its life."""
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
@@ -97,20 +97,20 @@ T = TypeVar("T")
 ORDER_COLUMNS = ("group_id", "product_id", "member_id", "ordered_at", "quantity", "unit_price")
 
 
-def paid_orders(orders: Frame, cutoff: datetime, history_days: int | None = None) -> Frame:
-    """Paid order lines strictly before `cutoff` (cancelled and refunded lines removed)."""
-    keep = (pl.col("status") == "paid") & (pl.col("ordered_at") < cutoff)
+def paid_orders(orders: Frame, as_of: datetime, history_days: int | None = None) -> Frame:
+    """Paid order lines strictly before `as_of` (cancelled and refunded lines removed)."""
+    keep = (pl.col("status") == "paid") & (pl.col("ordered_at") < as_of)
     if history_days is not None:
-        keep = keep & (pl.col("ordered_at") >= cutoff - timedelta(days=history_days))
+        keep = keep & (pl.col("ordered_at") >= as_of - timedelta(days=history_days))
     return orders.filter(keep)
 
 
 def build_signal(
-    frames: dict[str, pl.DataFrame], cutoff: datetime, config: SignalConfig | None = None
+    frames: dict[str, pl.DataFrame], as_of: datetime, config: SignalConfig | None = None
 ) -> Signal:
-    """Aggregate the contract tables into a Signal at `cutoff` (tz-aware)."""
+    """Aggregate the contract tables into a Signal at `as_of` (tz-aware)."""
     config = config or SignalConfig()
-    cday = cutoff.astimezone(TZ).date()
+    cday = as_of.astimezone(TZ).date()
     products = frames["products"].filter(pl.col("launched_on") <= cday)
     groups = frames["groups"]
     items = Vocab.from_ids(products["product_id"])
@@ -127,13 +127,13 @@ def build_signal(
         .select("g", "group_id", "city", "warehouse_id", "kind", "created_on")
     )
     # lazily, so that only the columns read are filtered (the orders table is the largest frame)
-    orders = paid_orders(frames["orders"].lazy(), cutoff, config.history_days).select(ORDER_COLUMNS)
+    orders = paid_orders(frames["orders"].lazy(), as_of, config.history_days).select(ORDER_COLUMNS)
     orders = _encode(orders, gvoc, items).drop("group_id", "product_id")  # rows from here on
     daily = _daily(orders, cday, len(gvoc), len(items))
-    exposures = _exposures(frames.get("posts"), orders, cutoff, gvoc, items, config)
+    exposures = _exposures(frames.get("posts"), orders, as_of, gvoc, items, config)
     cross = _member_cross(frames["memberships"], orders, cday, gvoc)
-    feedback = _feedback(frames.get("feedback"), cutoff, gvoc, items)
-    return Signal(cutoff, gvoc, items, daily, group_meta, item_meta, exposures, cross, feedback)
+    feedback = _feedback(frames.get("feedback"), as_of, gvoc, items)
+    return Signal(as_of, gvoc, items, daily, group_meta, item_meta, exposures, cross, feedback)
 
 
 def _daily(orders: pl.DataFrame, cday: date, n_groups: int, n_items: int) -> pl.DataFrame:
@@ -189,7 +189,7 @@ def _encode(frame: pl.DataFrame | pl.LazyFrame, gvoc: Vocab, items: Vocab) -> pl
 def _exposures(
     posts: pl.DataFrame | None,
     orders: pl.DataFrame,
-    cutoff: datetime,
+    as_of: datetime,
     gvoc: Vocab,
     items: Vocab,
     config: SignalConfig,
@@ -205,7 +205,7 @@ def _exposures(
     }
     if posts is None or posts.height == 0:
         return pl.DataFrame(schema=schema)
-    recent = posts.lazy().filter(pl.col("posted_at") < cutoff)
+    recent = posts.lazy().filter(pl.col("posted_at") < as_of)
     p = _encode(recent.select("group_id", "product_id", "posted_at"), gvoc, items)
     if p.height == 0:
         return pl.DataFrame(schema=schema)
@@ -222,7 +222,7 @@ def _exposures(
     )
     window = timedelta(days=config.response_window_days)
     answered = pl.col("next_order").is_not_null() & (pl.col("next_order") < pl.col("posted_at") + window)
-    age = (pl.lit(cutoff) - pl.col("posted_at")).dt.total_seconds() / 86400.0
+    age = (pl.lit(as_of) - pl.col("posted_at")).dt.total_seconds() / 86400.0
     return (
         joined.group_by("pair")
         .agg(
@@ -269,9 +269,9 @@ def _member_cross(memberships: pl.DataFrame, orders: pl.DataFrame, cday: date, g
     )
 
 
-def _feedback(feedback: pl.DataFrame | None, cutoff: datetime, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
+def _feedback(feedback: pl.DataFrame | None, as_of: datetime, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
     schema = {"g": pl.Int64, "i": pl.Int64, "action": pl.String, "age": pl.Float64}
     if feedback is None or feedback.height == 0:
         return pl.DataFrame(schema=schema)
-    f = _encode(feedback.filter(pl.col("at") < cutoff), gvoc, items)
-    return f.select("g", "i", "action", age=(pl.lit(cutoff) - pl.col("at")).dt.total_seconds() / 86400.0)
+    f = _encode(feedback.filter(pl.col("at") < as_of), gvoc, items)
+    return f.select("g", "i", "action", age=(pl.lit(as_of) - pl.col("at")).dt.total_seconds() / 86400.0)

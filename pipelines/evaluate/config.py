@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    as_of: date
+    as_of_day: date  # `--as-of`: the models learn from what happened before its 00:00
     horizon_days: int = 7
     k: int = 10
     seed: int = DEFAULT_SEED
@@ -33,9 +33,9 @@ class EvaluateConfig:
     max_products: int | None = None
 
     @classmethod
-    def from_settings(cls, as_of: date, settings: Settings, max_products: int | None = None
+    def from_settings(cls, as_of_day: date, settings: Settings, max_products: int | None = None
                       ) -> EvaluateConfig:
         """The evaluation of the models `settings` describes (the nightly's and the CLI's one tree)."""
-        return cls(as_of=as_of, horizon_days=settings.horizon_days, k=settings.k, seed=settings.seed,
+        return cls(as_of_day=as_of_day, horizon_days=settings.horizon_days, k=settings.k, seed=settings.seed,
                    production=settings.production, forecast=settings.demand.timeseries,
                    presale=settings.demand.presale, max_products=max_products)

@@ -99,15 +99,15 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
     sampled = getattr(config, "max_products", None)
     if sampled is not None:
         frames = product_sample(frames, sampled, config.seed)
-    run = forecast_daily(frames, config.as_of, settings)
+    run = forecast_daily(frames, config.as_of_day, settings)
     production = run.forecasts.select(FORECAST_COLUMNS)
-    truth = actuals(frames, day_start(config.as_of), horizon)
+    truth = actuals(frames, day_start(config.as_of_day), horizon)
     keys = production.select("product_id", "warehouse_id").unique(maintain_order=True)
     rows = keys.join(run.panel.series.select("product_id", "warehouse_id").with_row_index("_r"),
                      on=["product_id", "warehouse_id"], how="left")["_r"].to_numpy().astype(np.int64)
     history = run.panel.y[rows, :run.origin]
-    y = _matrix(truth, keys, config.as_of, horizon, "qty")
-    quantiles = {"production": tuple(_matrix(production, keys, config.as_of, horizon, c)
+    y = _matrix(truth, keys, config.as_of_day, horizon, "qty")
+    quantiles = {"production": tuple(_matrix(production, keys, config.as_of_day, horizon, c)
                                      for c in ("p10", "p50", "p90"))}
     recent = history[:, max(history.shape[1] - HEAD_WINDOW, 0):].sum(axis=1)
     head = recent >= HEAD_THRESHOLD
@@ -153,12 +153,12 @@ def evaluate_presale(frames: dict[str, pl.DataFrame], config) -> dict:
     campaigns = frames.get("campaigns")
     if campaigns is None or campaigns.height == 0:
         return {"campaigns_evaluated": 0, "note": "no campaigns in the data: pre-sale nowcasts not evaluated"}
-    origin = day_start(config.as_of)
+    as_of = day_start(config.as_of_day)
     try:
-        model = PresaleForecaster(replace(config.presale, seed=config.seed)).fit(frames, origin)
+        model = PresaleForecaster(replace(config.presale, seed=config.seed)).fit(frames, as_of)
     except ValueError as exc:
         return {"campaigns_evaluated": 0, "note": f"pre-sale model not trained: {exc}"}
-    target = closing_between(campaigns, origin, config.horizon_days)
+    target = closing_between(campaigns, as_of, config.horizon_days)
     if target.height == 0:
         return {"campaigns_evaluated": 0, "note": "no campaign closes in the horizon"}
     final = finals(frames["orders"], target, frames["groups"], frames["products"])
@@ -184,5 +184,5 @@ def evaluate_forecast(
     block["presale"] = evaluate_presale(frames, config)
     presale_s = time.perf_counter() - started - daily_s
     block["seconds"] = {"daily": round(daily_s, 2), "presale": round(presale_s, 2)}
-    block["horizon_end"] = (config.as_of + timedelta(days=config.horizon_days)).isoformat()
+    block["horizon_end"] = (config.as_of_day + timedelta(days=config.horizon_days)).isoformat()
     return block, production

@@ -38,11 +38,11 @@ def evaluate_production(
     notes: list[str] = []
     base = production or config.production
     pconf = replace(base, horizon_days=config.horizon_days, k=k, seed=config.seed)
-    prod = train_production(frames, config.as_of, pconf, notes)
+    prod = train_production(frames, config.as_of_day, pconf, notes)
     for note in notes:
         log.warning(note)
     train_s = time.perf_counter() - tick
-    relevant = relevant_pairs(frames, config.as_of, config.horizon_days)
+    relevant = relevant_pairs(frames, config.as_of_day, config.horizon_days)
     groups = relevant["group_id"].unique().sort()
     catalog = len(prod.signal.items)
     cats = prod.signal.item_meta.select("product_id", "category")
@@ -54,7 +54,7 @@ def evaluate_production(
     rankings = prod.rank(groups, k).select("group_id", "rank", "product_id")
     lists["production"] = rankings
     tick = time.perf_counter()
-    picks, picks_info = make_picks(prod, config.as_of, PicksConfig(n=k), groups=groups)
+    picks, picks_info = make_picks(prod, config.as_of_day, PicksConfig(n=k), groups=groups)
     lists["picks"] = picks.select("group_id", "rank", "product_id")
     picks_s = time.perf_counter() - tick
     models = {name: score(ranked) for name, ranked in lists.items()}
@@ -138,7 +138,7 @@ def validation_block(prod: Production, k: int) -> dict:
     models["production"] = (
         dict(val.ranker_metrics) if at.ranker is not None else dict(val.generator_metrics[prod.chosen])
     )
-    picks, picks_info = make_picks(at, val.signal.cutoff_day, PicksConfig(n=k), groups=groups)
+    picks, picks_info = make_picks(at, val.signal.as_of_day, PicksConfig(n=k), groups=groups)
     models["picks"] = score(picks.select("group_id", "rank", "product_id"))
     timings = {"picks": round(time.perf_counter() - tick, 3)}
     block = recsys_block(models, at, groups.len(), catalog, picks_info, timings, k)

@@ -33,7 +33,8 @@ def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, pro
     from pipelines.evaluate.forecast import evaluate_forecast
     from pipelines.evaluate.recsys import evaluate_recsys
 
-    say = (lambda text: print(f"evaluate {config.as_of}: {text}", file=sys.stderr, flush=True)) if progress \
+    day = config.as_of_day
+    say = (lambda text: print(f"evaluate {day}: {text}", file=sys.stderr, flush=True)) if progress \
         else (lambda text: None)
     tick = time.perf_counter()
     say("recommendations (tuning on the folds, the ranker, every generator scored)")
@@ -47,7 +48,7 @@ def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, pro
         forecasts = pl.DataFrame(schema=FORECAST_SCHEMA)
     say(f"forecasts done in {time.perf_counter() - tick:.0f} s")
     result = {
-        "as_of": config.as_of.isoformat(),
+        "as_of": config.as_of_day.isoformat(),
         "horizon_days": config.horizon_days,
         "k": config.k,
         "recsys": recsys_block,
@@ -70,7 +71,7 @@ def run_evaluate(
     {"dates": [single-date object per date], "mean": {...}}. With several dates the dumps hold
     every date, with an `as_of` column first."""
     frames = load_frames(home, drop=MODEL_DROP)
-    dates = dates or [config.as_of]
+    dates = dates or [config.as_of_day]
     result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress)
     single = len(dates) == 1
     for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):
@@ -88,7 +89,7 @@ def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, date
     for i, day in enumerate(dates):
         if progress:
             print(f"evaluate: as of {day} ({i + 1} of {len(dates)})", file=sys.stderr, flush=True)
-        result, ranked, forecast = evaluate_frames(frames, replace(config, as_of=day), progress=progress)
+        result, ranked, forecast = evaluate_frames(frames, replace(config, as_of_day=day), progress=progress)
         results.append(result)
         rankings.append(ranked.select(pl.lit(day).alias("as_of"), pl.all()))
         forecasts.append(forecast.select(pl.lit(day).alias("as_of"), pl.all()))

@@ -255,8 +255,8 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     from pipelines.evaluate.config import EvaluateConfig
     from pipelines.evaluate.recsys import evaluate_recsys, validation_block
 
-    as_of = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
-    config = EvaluateConfig.from_settings(as_of, ctx.config.settings, ctx.config.evaluate_max_products)
+    scored_day = ctx.config.run_date - timedelta(days=ctx.config.horizon_days)
+    config = EvaluateConfig.from_settings(scored_day, ctx.config.settings, ctx.config.evaluate_max_products)
     if ctx.config.full_evaluation or ctx.production is None:
         recsys_block, _ = evaluate_recsys(ctx.frames, config)
     elif ctx.production.validation is None:  # the ranker was reused: so is its evaluation
@@ -264,7 +264,7 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     else:
         recsys_block = validation_block(ctx.production, ctx.config.k)
     forecast_block = _forecast_evaluation(ctx, config)
-    ctx.evaluation = {"as_of": as_of.isoformat(), "horizon_days": config.horizon_days,
+    ctx.evaluation = {"as_of": scored_day.isoformat(), "horizon_days": config.horizon_days,
                       "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
     ctx.record.evaluation = ctx.evaluation
     ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
@@ -309,10 +309,10 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
     try:
         forecast_block, _ = evaluate_forecast(ctx.frames, config)
         if forecast_block.get("note"):
-            ctx.notes.append(f"forecast evaluation as of {config.as_of}: {forecast_block['note']}")
+            ctx.notes.append(f"forecast evaluation as of {config.as_of_day}: {forecast_block['note']}")
     except InsufficientHistoryError as exc:
         forecast_block = {"series_evaluated": 0, "models": {}, "note": f"not evaluated: {exc}"}
-        ctx.notes.append(f"forecast evaluation as of {config.as_of}: {exc}")
+        ctx.notes.append(f"forecast evaluation as of {config.as_of_day}: {exc}")
     return forecast_block
 
 

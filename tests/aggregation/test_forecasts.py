@@ -121,7 +121,7 @@ def test_multiplicative_pickup_is_safe_with_almost_nothing_ordered():
 def test_dump_published_and_scored_are_the_same_numbers(daily_world):
     """--dump-forecasts, the published demand table and the frame `production` is scored on agree."""
     as_of = date(2026, 2, 15)
-    config = EvaluateConfig(as_of=as_of, horizon_days=7, forecast=FAST_TS)
+    config = EvaluateConfig(as_of_day=as_of, horizon_days=7, forecast=FAST_TS)
     block, dump = ef.evaluate_daily(daily_world, config)
     demand, _ = build_demand(daily_world, datetime(2026, 2, 15, 0, tzinfo=TZ), FAST)
     published = demand.select("product_id", "warehouse_id", pl.col("delivery_on").alias("day"),
@@ -134,7 +134,8 @@ def test_dump_published_and_scored_are_the_same_numbers(daily_world):
 
 
 def test_evaluate_dump_agrees_with_reported_metrics(campaign_world):
-    config = EvaluateConfig(as_of=date(2026, 1, 30), horizon_days=5, forecast=FAST_TS, presale=FAST_PRESALE)
+    config = EvaluateConfig(as_of_day=date(2026, 1, 30), horizon_days=5, forecast=FAST_TS,
+                            presale=FAST_PRESALE)
     block, dump = ef.evaluate_forecast(campaign_world, config)
     assert dump.columns == ["product_id", "warehouse_id", "day", "p10", "p50", "p90"]
     ordered_and_non_negative(dump, "p10", "p50", "p90")
@@ -162,7 +163,7 @@ def test_the_nightly_evaluates_daily_forecasts_on_a_product_sample(daily_world):
     assert small["products"].height == 3
     assert set(small["orders"]["product_id"]) <= set(small["products"]["product_id"])
     assert product_sample(daily_world, products + 1, seed=1) is daily_world
-    config = EvaluateConfig(as_of=date(2026, 2, 15), horizon_days=7, forecast=FAST_TS, max_products=3)
+    config = EvaluateConfig(as_of_day=date(2026, 2, 15), horizon_days=7, forecast=FAST_TS, max_products=3)
     block, dump = ef.evaluate_daily(daily_world, config)
     assert block["products_sampled"] == 3
     sampled = product_sample(daily_world, 3, seed=config.seed)

@@ -48,8 +48,8 @@ def targets_frame(products: pl.DataFrame, seed: int = 1, n: int = 60) -> pl.Data
     return pl.DataFrame({
         "campaign_id": [f"C{i}" for i in range(n)], "warehouse_id": [f"W{i}" for i in rng.integers(0, 2, n)],
         "product_id": pids, "category": [cats[p] for p in pids],
-        "cutoff": [T0 + timedelta(hours=float(h)) for h in rng.uniform(-24, 34 * 24, n)],
-    }).with_columns(pl.col("cutoff").dt.cast_time_unit("us"))
+        "as_of": [T0 + timedelta(hours=float(h)) for h in rng.uniform(-24, 34 * 24, n)],
+    }).with_columns(pl.col("as_of").dt.cast_time_unit("us"))
 
 
 def test_reach_matches_brute_force():
@@ -57,20 +57,20 @@ def test_reach_matches_brute_force():
     targets = targets_frame(products)
     # an order exactly at a cutoff must not count
     orders = pl.concat([orders, targets.head(3).select(
-        pl.lit("G0").alias("group_id"), "product_id", pl.col("cutoff").alias("ordered_at"))])
+        pl.lit("G0").alias("group_id"), "product_id", pl.col("as_of").alias("ordered_at"))])
     out = group_reach(orders, groups, products, targets, CONFIG).sort("campaign_id")
     assert out.height == targets.height
     for row in out.iter_rows(named=True):
         expected = brute(orders, groups, products, row["warehouse_id"], row["product_id"], row["category"],
-                         row["cutoff"], CONFIG)
+                         row["as_of"], CONFIG)
         assert (row["reach_prod"], row["reach_cat"], row["reach_all"]) == expected, row
 
 
 def test_orders_after_the_cutoff_never_leak():
     orders, groups, products = random_orders(seed=3)
     targets = targets_frame(products, seed=4)
-    cut = targets["cutoff"].min()
-    early = targets.filter(pl.col("cutoff") == cut)
+    cut = targets["as_of"].min()
+    early = targets.filter(pl.col("as_of") == cut)
     a = group_reach(orders, groups, products, early, CONFIG)
     b = group_reach(orders.filter(pl.col("ordered_at") < cut), groups, products, early, CONFIG)
     assert a.sort("campaign_id").equals(b.sort("campaign_id"))

@@ -52,8 +52,8 @@ def test_trend_is_the_recent_ratio_of_finals_to_their_own_priors():
     cutoff = DAY0 + timedelta(days=10, hours=8)
     targets = pl.DataFrame({"category": ["a", "a", "b", "a", "c"],
                             "warehouse_id": ["W1", "W2", "W1", "W3", "W1"],
-                            "cutoff": [cutoff] * 5, "campaign_id": list("vwxyz")},
-                           schema_overrides={"cutoff": TS})
+                            "as_of": [cutoff] * 5, "campaign_id": list("vwxyz")},
+                           schema_overrides={"as_of": TS})
     cfg = TrendConfig(credibility=0.0, bounds=(0.01, 100.0))
     got = dict(zip(level_trend(hist, targets, cfg)["campaign_id"], level_trend(hist, targets, cfg)["trend"],
                    strict=True))
@@ -81,8 +81,8 @@ def test_priors_read_only_campaigns_closed_by_the_cutoff():
     targets = pl.DataFrame({
         "campaign_id": ["t"] * 3, "warehouse_id": ["W1"] * 3, "product_id": ["P1"] * 3,
         "supplier_id": ["S1"] * 3, "category": ["a"] * 3, "price": [10.0] * 3,
-        "cutoff": [DAY0 + timedelta(days=d, hours=23) for d in (0, 1, 1.5)]}, schema_overrides={"cutoff": TS})
-    got = history_priors(hist, targets, at="cutoff").sort("cutoff")
+        "as_of": [DAY0 + timedelta(days=d, hours=23) for d in (0, 1, 1.5)]}, schema_overrides={"as_of": TS})
+    got = history_priors(hist, targets, at="as_of").sort("as_of")
     assert got["prior_prod_wh"].to_list() == [10.0, 15.0, 15.0]  # closing exactly at the cutoff counts
     assert got["n_prod_wh"].to_list() == [1, 2, 2]
 

@@ -18,7 +18,8 @@ from tests.recsys.world import make_world
 
 DATES = [date(2024, 3, 11), date(2024, 3, 18), date(2024, 3, 25)]
 VOLATILE = {"timings_s", "seconds", "seconds_statistical"}
-FAST_EVAL = EvaluateConfig(as_of=DATES[0], production=FAST, forecast=FAST_TS)  # settings passed, not patched
+# settings passed, not patched
+FAST_EVAL = EvaluateConfig(as_of_day=DATES[0], production=FAST, forecast=FAST_TS)
 
 
 def stable(value):
@@ -44,7 +45,7 @@ def test_three_dates_equal_three_single_date_runs(world, rolled):
     result, rankings, forecasts = rolled
     assert [r["as_of"] for r in result["dates"]] == [d.isoformat() for d in DATES]
     for day, got in zip(DATES, result["dates"], strict=True):
-        single, ranked, forecast = evaluate_frames(world, replace(FAST_EVAL, as_of=day))
+        single, ranked, forecast = evaluate_frames(world, replace(FAST_EVAL, as_of_day=day))
         assert stable(got) == stable(single)
         assert rankings.filter(rankings["as_of"] == day).drop("as_of").equals(ranked)
         assert forecasts.filter(forecasts["as_of"] == day).drop("as_of").equals(forecast)

@@ -26,7 +26,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def evaluated(world):
-    return evaluate_production(world, EvaluateConfig(as_of=AS_OF), FAST)
+    return evaluate_production(world, EvaluateConfig(as_of_day=AS_OF), FAST)
 
 
 def test_block_has_every_generator_production_and_picks(evaluated):
@@ -67,8 +67,8 @@ def test_dump_rankings_agrees_with_reported_metrics(evaluated, world, tmp_path):
 def test_training_sees_nothing_on_or_after_as_of(world):
     """Orders after as_of change the score but not what the models learned."""
     cut = world["orders"].filter(pl.col("ordered_at").dt.date() < AS_OF)
-    a, _, pa = evaluate_production(world, EvaluateConfig(as_of=AS_OF), FAST)
-    b, _, pb = evaluate_production({**world, "orders": cut}, EvaluateConfig(as_of=AS_OF), FAST)
+    a, _, pa = evaluate_production(world, EvaluateConfig(as_of_day=AS_OF), FAST)
+    b, _, pb = evaluate_production({**world, "orders": cut}, EvaluateConfig(as_of_day=AS_OF), FAST)
     assert a["tuning"] == b["tuning"] and pa.chosen == pb.chosen
     assert b["groups_evaluated"] == 0
 

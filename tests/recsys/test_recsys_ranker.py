@@ -37,7 +37,7 @@ def labelled_rows(seed: int = 0, groups: int = 40, items: int = 30, cutoffs: tup
         f = pl.DataFrame({"g": g, "i": i, "s_good": good, "s_noise": rng.random(len(g)), "taste": taste})
         f = f.with_columns(
             label=(pl.col("taste").rank("ordinal", descending=True).over("g") <= 3).cast(pl.Int8),
-            _cutoff=pl.lit(c, pl.Int32),
+            _as_of_day=pl.lit(c, pl.Int32),
         ).drop("taste")
         parts.append(f)
     return pl.concat(parts)
@@ -51,7 +51,7 @@ def test_fit_predict_shapes_and_range(objective):
     assert scores.shape == (100,) and scores.dtype == np.float32
     assert np.isfinite(scores).all() and scores.min() >= 0.0 and scores.max() <= 1.0
     assert ranker.n_train_ == rows.height and ranker.n_pos_ == int(rows["label"].sum())
-    assert "_cutoff" not in ranker.features_ and "label" not in ranker.features_
+    assert "_as_of_day" not in ranker.features_ and "label" not in ranker.features_
     assert ranker.predict(rows.head(0)).shape == (0,)
     # it learnt the good score, not the noise: the good score's order is mostly kept
     assert np.corrcoef(scores, rows.head(100)["s_good"].to_numpy())[0, 1] > 0.5
@@ -72,11 +72,11 @@ def test_a_query_is_a_group_at_a_cutoff():
     rows = labelled_rows(groups=3, items=4, cutoffs=(0, 7))
     q = query_ids(rows)
     assert len(np.unique(q)) == 6  # 3 groups x 2 cutoffs, not 3 groups
-    assert (pl.DataFrame({"g": rows["g"], "c": rows["_cutoff"], "q": q}).group_by("q")
+    assert (pl.DataFrame({"g": rows["g"], "c": rows["_as_of_day"], "q": q}).group_by("q")
             .agg(pl.col("g").n_unique(), pl.col("c").n_unique())
             .select((pl.col("g") == 1) & (pl.col("c") == 1)).to_series().all())
     # without a cutoff (one window), the group alone names the query
-    one_window = rows.filter(pl.col("_cutoff") == 0).drop("_cutoff")
+    one_window = rows.filter(pl.col("_as_of_day") == 0).drop("_as_of_day")
     assert len(np.unique(query_ids(one_window))) == 3
 
 
@@ -110,7 +110,7 @@ def test_sample_training_rows_keeps_positives_and_bounds_negatives():
     assert s.filter(pl.col("label") == 1).height == rows.filter(pl.col("label") == 1).height
     assert s.filter(pl.col("label") == 0).group_by("g").len()["len"].max() == 5
     assert 0 not in s["g"].to_list()  # a group without a positive teaches nothing
-    assert "_cutoff" in s.columns  # the query key travels with the sampled rows
+    assert "_as_of_day" in s.columns  # the query key travels with the sampled rows
 
 
 def test_the_default_ranker_reads_no_feature_in_absolute_counts_or_history_length():
@@ -121,6 +121,6 @@ def test_the_default_ranker_reads_no_feature_in_absolute_counts_or_history_lengt
 
 def test_a_single_feature_frame_is_scored():
     """A frame with one feature column comes out of polars read-only: the ranker copies it."""
-    rows = labelled_rows(seed=5).select("g", "i", "s_good", "label", "_cutoff")
+    rows = labelled_rows(seed=5).select("g", "i", "s_good", "label", "_as_of_day")
     ranker = LearnedRanker(RankerConfig(objective="binary", **SMALL), seed=3).fit(rows)
     assert ranker.features_ == ["s_good"] and ranker.predict(rows).shape == (rows.height,)

@@ -24,7 +24,7 @@ def built():
 
 
 def _paid_before_cutoff(frames, signal):
-    cutoff = signal.cutoff
+    cutoff = signal.as_of
     known_items = set(signal.item_meta["product_id"])
     for row in frames["orders"].iter_rows(named=True):
         if row["status"] == "paid" and row["ordered_at"] < cutoff and row["product_id"] in known_items:
@@ -68,11 +68,11 @@ def test_exposures_count_posts_and_the_ones_answered_within_the_window(built):
     known_items = set(signal.item_meta["product_id"])
     expect: dict[tuple, list] = defaultdict(lambda: [0, 0, float("inf"), 0])
     for post in frames["posts"].iter_rows(named=True):
-        if post["posted_at"] >= signal.cutoff or post["product_id"] not in known_items:
+        if post["posted_at"] >= signal.as_of or post["product_id"] not in known_items:
             continue
         key = (post["group_id"], post["product_id"])
         later = [t for t in orders_at[key] if t >= post["posted_at"]]
-        age = (signal.cutoff - post["posted_at"]).total_seconds() / 86400.0
+        age = (signal.as_of - post["posted_at"]).total_seconds() / 86400.0
         acc = expect[key]
         acc[0] += 1
         acc[1] += bool(later) and min(later) < post["posted_at"] + window
