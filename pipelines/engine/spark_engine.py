@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
 
 from common.clock import PLATFORM_TZ
 from common.errors import CircleBuyError, UnparseableFileError, UsageError
@@ -33,7 +32,7 @@ INSTALL_HINT = "pip install 'circlebuy[spark]'"
 # Sensible for one box; every key can be overridden with --conf (or spark-defaults.conf).
 DEFAULTS: dict[str, str] = {
     "spark.app.name": "circlebuy",
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",  # a small world on local[2]; raise it on a cluster
     "spark.default.parallelism": "2",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": PLATFORM_TZ,  # contract timestamps read and print in platform time
@@ -126,7 +125,7 @@ class SparkEngine:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="circlebuy-spark-"))
         self._attached: set[str] = set()
-        self._log: list[tuple[str, str, tuple[str, ...], tuple[str, ...], pa.Table]] = []
+        self._log: list[tuple[str, str, tuple[str, ...], tuple[str, ...], Any]] = []  # checkpointed frames
         self._views: set[str] = set()
 
     # -- relations ---------------------------------------------------------------------------
@@ -178,10 +177,10 @@ class SparkEngine:
 
     def view(self, name: str, sql: str, *, reused: bool = False) -> None:
         df = self._df(sql)
-        self._name(name, df.localCheckpoint(eager=True) if reused else df)
+        self._name(name, df.cache() if reused else df)
 
     def table(self, name: str, sql: str) -> None:
-        self._name(name, self._df(sql).localCheckpoint(eager=True))
+        self._name(name, self._df(sql).cache())
 
     def rows(self, sql: str) -> list[tuple]:
         result = self._df(sql).toArrow()  # by position: result columns may share a name
@@ -209,8 +208,8 @@ class SparkEngine:
         new = new.localCheckpoint(eager=True)
         count = new.count()
         if table in self._attached:
-            self._log.append(("insert", table, (), (), new.toArrow()))
-        self._name(table, current.unionAll(new).localCheckpoint(eager=True))
+            self._log.append(("insert", table, (), (), new))
+        self._name(table, current.unionAll(new))  # two checkpoints: a short lineage as it is
         return count
 
     def update(self, table: str, key: Sequence[str], columns: Sequence[str], sql: str) -> int:
@@ -232,7 +231,7 @@ class SparkEngine:
         out = joined.select(*[value(c) for c in current.columns])
         matched = joined.where(F.col("_u_hit")).count()
         if table in self._attached:
-            self._log.append(("update", table, tuple(key), tuple(columns), updates.toArrow()))
+            self._log.append(("update", table, tuple(key), tuple(columns), updates))
         self._name(table, out.localCheckpoint(eager=True))
         return matched
 
@@ -240,7 +239,7 @@ class SparkEngine:
         """Apply every insert and update made to attached tables, in order, to the warehouse."""
         for index, (op, table, key, columns, rows) in enumerate(self._log):
             batch = f"_spark_batch{index}"
-            con.register(batch, rows)
+            con.register(batch, rows.toArrow())
             try:
                 if op == "insert":
                     con.execute(f'INSERT INTO "{table}" SELECT * FROM {batch}')
