@@ -159,15 +159,3 @@ def test_platform_day_is_the_same_on_both_engines(spark):
     assert got["duckdb"]["day"].to_list() == [date(2026, 10, 30), date(2026, 10, 31)]
     assert_frame_equal(got["spark"], got["duckdb"])
 
-
-def test_bad_conf_and_missing_pieces_are_clear_errors():
-    from common.errors import UsageError
-    from pipelines.engine import engine_options
-
-    with pytest.raises(UsageError, match="expected key=value"):
-        engine_options("spark", None, ["spark.sql.shuffle.partitions"])
-    with pytest.raises(UsageError, match="not a Spark setting"):
-        engine_options("spark", None, ["shuffle=2"])
-    with pytest.raises(UsageError, match="expected one of duckdb, spark"):
-        engine_options("flink")
-
