@@ -9,7 +9,7 @@ DEMO_HOME ?= demo-home
 DEMO_RAW  ?= demo-raw
 PORT ?= 8000
 
-.PHONY: install test demo bench lint browser fonts clean
+.PHONY: install test demo bench lint browser fonts java clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,22 @@ fonts:
 	    $(FONTS_CJK) >/dev/null) || echo "fonts: could not install $(FONTS_CJK); the CJK glyph test skips"; \
 	fi
 
-test: $(STAMP) browser fonts
+# A Java runtime for the Spark engine (pyspark 4 needs Java 17+; Debian default-jre-headless).
+# Installed when `java` is missing; where apt is missing or we are not root it says so and goes on:
+# the engine parity test (tests/pipelines/test_engine_parity.py) then skips, naming what is missing.
+java:
+	@if command -v java >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "java: no apt-get here; install a Java 17+ runtime yourself, or the Spark parity test skips"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "java: not root; run 'sudo apt-get install default-jre-headless', or the Spark parity test skips"; \
+	else \
+	  echo "installing default-jre-headless (apt)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    default-jre-headless >/dev/null) || echo "java: could not install default-jre-headless; the Spark parity test skips"; \
+	fi
+
+test: $(STAMP) browser fonts java
 	CIRCLEBUY_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -40,6 +40,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on s
 SettingsOpt = Annotated[Path | None, typer.Option(
     "--settings", help="A TOML file of model settings (the tree of pipelines/settings.py); the "
                        "command's own flags win over it")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="Engine for the set-based stages: duckdb (embedded, default) or spark")]
+SparkMasterOpt = Annotated[str | None, typer.Option(
+    "--spark-master", help="Spark master URL (default local[2]); with --engine spark")]
+ConfOpt = Annotated[list[str] | None, typer.Option(
+    "--conf", help="A Spark setting key=value (repeatable), as spark-submit's --conf")]
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -103,14 +109,20 @@ def ingest(
         typer.Option(help="The run's date, YYYY-MM-DD: timestamps after its end are quarantined "
                      "(default: today)"),
     ] = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    conf: ConfOpt = None,
 ) -> None:
     """Validate RAW and load it into HOME/warehouse.duckdb, idempotently."""
+    from pipelines.engine import engine_options
     from pipelines.ingest import run_ingest
     from pipelines.nightly.lock import run_lock
 
+    options = engine_options(engine, spark_master, conf or ())
     h = resolve_home(home).ensure()
     with run_lock(h.lock, what=f"ingest {raw}"):  # never beside a nightly on the same warehouse
-        report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress())
+        report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress(),
+                            engine=options)
     if as_json:
         echo_json(report.to_json())
     else:

@@ -4,12 +4,16 @@ Order of work: find files -> read every file's header (fatal schema errors stop 
 write) -> BEGIN -> per table in contract.LOAD_ORDER: stage each file into `_stg` with its row
 checks -> lookups (foreign keys, campaign windows) -> de-duplicate on the key against the
 warehouse and earlier rows -> insert / update / quarantine -> COMMIT. Any error rolls back, so
-nothing is half-loaded. All row work is set-based SQL in DuckDB.
+nothing is half-loaded. All row work is set-based SQL, written once in DuckDB's dialect and run by
+an engine (pipelines/engine): DuckDB on the warehouse's connection as written, or Spark transpiled,
+whose inserts and updates are then replayed into the same transaction.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,6 +25,7 @@ from tqdm import tqdm
 from common.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
 from common.errors import SchemaError, UnparseableFileError
 from common.home import Home
+from pipelines.engine import DuckDBEngine, Engine, EngineOptions
 from pipelines.ingest.readers import (
     FileSchema,
     SourceFile,
@@ -31,10 +36,9 @@ from pipelines.ingest.readers import (
     lit,
     match_schema,
     projection,
-    scan,
 )
 from pipelines.ingest.report import IngestReport, TableCounts
-from pipelines.ingest.rules import STAGE, bad_type, first_failing, null_required, shown
+from pipelines.ingest.rules import RUN, STAGE, bad_type, first_failing, null_required, shown
 from pipelines.ingest.staging import STAGING, Staging
 from pipelines.warehouse import TZ, connect, create_tables, day_start
 
@@ -56,8 +60,12 @@ def run_ingest(
     run_date: date | None = None,
     progress: bool = False,
     config: IngestConfig | None = None,
+    engine: EngineOptions | None = None,
 ) -> IngestReport:
-    """Validate RAW and load it into HOME/warehouse.duckdb; returns the per-table accounting."""
+    """Validate RAW and load it into HOME/warehouse.duckdb; returns the per-table accounting.
+
+    `engine` runs the row work (default DuckDB, in the warehouse's own transaction); the files'
+    headers are read and the warehouse written by DuckDB either way."""
     started = perf_counter()
     config = config or IngestConfig()
     run_date = run_date or datetime.now(TZ).date()
@@ -67,8 +75,7 @@ def run_ingest(
         con.execute(f"SET memory_limit = {lit(config.memory_limit)}")
         con.execute(f"SET threads = {int(config.threads)}")
         con.execute("SET preserve_insertion_order = false")  # row order of the tables is not kept
-        con.execute("SET VARIABLE ingest_cutoff = ?::TIMESTAMPTZ",
-                    [day_start(run_date + timedelta(days=1)).isoformat()])
+        cutoff = day_start(run_date + timedelta(days=1)).isoformat()
         create_tables(con)
         con.execute(FILES_DDL)
         schemas = {t: [match_schema(s, inspect(con, s)) for s in files] for t, files in found.items()}
@@ -76,12 +83,16 @@ def run_ingest(
         warnings += [f"{s.source.rel}: column {c!r} is not in the contract; ignored"
                      for files in schemas.values() for s in files for c in s.ignored]
         report = IngestReport(files=sum(len(f) for f in found.values()), warnings=warnings)
-        with tqdm(total=len(schemas), unit="table", file=sys.stderr, disable=not progress) as bar:
+        with (tqdm(total=len(schemas), unit="table", file=sys.stderr, disable=not progress) as bar,
+              row_engine(engine or EngineOptions(), con) as eng):
             con.begin()
             try:
+                eng.table(RUN, f"SELECT {lit(cutoff)}::TIMESTAMPTZ AS cutoff")
                 for name in LOAD_ORDER:
                     if name in schemas:
-                        report.tables[name] = load_table(con, STAGING[name](), schemas[name], bar)
+                        report.tables[name] = load_table(eng, STAGING[name](), schemas[name], bar)
+                eng.drop(RUN)
+                eng.replay(con)
                 record_files(con, schemas)
                 con.commit()
             except BaseException:
@@ -92,6 +103,20 @@ def run_ingest(
         con.close()
     report.seconds = perf_counter() - started
     return report
+
+
+@contextmanager
+def row_engine(options: EngineOptions, con: duckdb.DuckDBPyConnection) -> Iterator[Engine]:
+    """The engine for the row work: DuckDB on the warehouse connection itself, or Spark with the
+    warehouse's tables attached (imported only here: pyspark is an optional extra)."""
+    if options.name == "duckdb":
+        yield DuckDBEngine(con)
+        return
+    from pipelines.engine.spark_engine import spark_engine
+
+    with spark_engine(options) as eng:
+        eng.attach(con, [*TABLES, "quarantine"])
+        yield eng
 
 
 def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, list[SourceFile]]) -> None:
@@ -105,56 +130,44 @@ def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, l
             )
 
 
-def load_table(
-    con: duckdb.DuckDBPyConnection, spec: Staging, schemas: list[FileSchema], bar: tqdm
-) -> TableCounts:
+def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm) -> TableCounts:
     """Stage, check, de-duplicate and load one table; returns its counts (identity asserted).
 
-    The staged rows are a view over the files (never copied whole); only the exceptions are
-    materialized: `_bad` (quarantined rows) and `_multi` (rows under a repeated or stored key).
+    The staged rows are a view over the files (never copied whole by DuckDB); only the exceptions
+    are materialized: `_bad` (quarantined rows) and `_multi` (rows under a repeated or stored key).
     """
     table = TABLES[spec.table]
     bar.set_description(f"{spec.table}: reading {len(schemas)} file(s)")
-    views = [stage_file(con, spec, table, schema, index) for index, schema in enumerate(schemas)]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE} AS " + " UNION ALL ".join(f"SELECT * FROM {v}"
-                                                                               for v in views))
+    views = [stage_file(eng, spec, table, schema, index) for index, schema in enumerate(schemas)]
+    eng.view(STAGE, " UNION ALL ".join(f"SELECT * FROM {v}" for v in views), reused=True)
     try:
-        counts = TableCounts(read=con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0])
+        counts = TableCounts(read=eng.rows(f"SELECT count(*) FROM {STAGE}")[0][0])
         bar.set_description(f"{spec.table}: checks")
-        find_bad_rows(con, spec, table)
+        find_bad_rows(eng, spec, table)
         bar.set_description(f"{spec.table}: de-duplicate and load")
-        counts.duplicates, updates, inserted = deduplicate_and_load(con, spec, table, counts.read)
+        counts.duplicates, updates, inserted = deduplicate_and_load(eng, spec, table, counts.read)
     except duckdb.Error as exc:  # a file broke while being read (corrupt page, ...): roll back
         files = ", ".join(s.source.rel for s in schemas)
         raise UnparseableFileError(f"{files}: cannot be read: {first_line(exc)}") from None
-    counts.rules = dict(con.execute("SELECT _rule, count(*) FROM _bad GROUP BY 1 ORDER BY 1").fetchall())
+    counts.rules = dict(eng.rows("SELECT _rule, count(*) FROM _bad GROUP BY 1 ORDER BY 1"))
     counts.quarantined = sum(counts.rules.values())
     if counts.quarantined:
-        quarantine(con, table, [s.source.rel for s in schemas])
+        quarantine(eng, table, [s.source.rel for s in schemas])
     counts.loaded = inserted + updates
     counts.check(spec.table)
-    for statement in [f"DROP VIEW {STAGE}", *(f"DROP VIEW {v}" for v in views), "DROP TABLE _bad"]:
-        con.execute(statement)
-    for index, schema in enumerate(schemas):
-        if schema.source.fmt == "csv":
-            con.execute(f"DROP TABLE _csv{index}")
+    eng.drop(STAGE, *views, "_bad", *(f"_f{index}" for index in range(len(schemas))))
     bar.update(1)
     return counts
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, schema: FileSchema,
-               index: int) -> str:
+def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, index: int) -> str:
     """A view of one file: typed columns plus its first failing row rule, detail and raw text."""
     source = schema.source
-    relation = scan(source)
-    if source.fmt == "csv":  # copied into a table whose rowids count the rows in file order
-        try:
-            con.execute("SET preserve_insertion_order = true")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _csv{index} AS SELECT * FROM {relation}")
-            con.execute("SET preserve_insertion_order = false")
-        except duckdb.Error as exc:  # the transaction is aborted; run_ingest rolls it back
-            raise UnparseableFileError(f"{source.rel}: cannot be read as CSV: {first_line(exc)}") from None
-        relation = f"_csv{index}"
+    relation = f"_f{index}"  # the file's own columns and _row, its row number in the file
+    if source.fmt == "csv":
+        eng.read_csv_text(relation, source.path)
+    else:
+        eng.read_parquet(relation, source.path)
     select, is_text = projection(schema, table, index, relation)
     checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
     checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
@@ -162,8 +175,9 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, sche
     raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
     names = ", ".join(ident(c.name) for c in table.columns)
     view = f"_v{index}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT _file, _row, {names}, _c.rule AS _rule, "
+    eng.view(
+        view,
+        f"SELECT _file, _row, {names}, _c.rule AS _rule, "
         f"_c.detail AS _detail, CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END AS _raw "
         f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
     )
@@ -176,15 +190,15 @@ def typed_raw(table: Table, alias: str) -> str:
     return f"json_object({pairs})::VARCHAR"
 
 
-def find_bad_rows(con: duckdb.DuckDBPyConnection, spec: Staging, table: Table) -> None:
+def find_bad_rows(eng: Engine, spec: Staging, table: Table) -> None:
     """`_bad`: every row breaking a row rule, else the first failing lookup (foreign keys, windows)."""
     if not spec.lookups:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _bad AS SELECT _file, _row, _rule, _detail, _raw "
-                    f"FROM {STAGE} WHERE _rule IS NOT NULL")
+        eng.table("_bad", f"SELECT _file, _row, _rule, _detail, _raw FROM {STAGE} WHERE _rule IS NOT NULL")
         return
     joins = " ".join(lookup.join for lookup in spec.lookups)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bad AS SELECT _file, _row, COALESCE(_rule, _lc.rule) AS _rule, "
+    eng.table(
+        "_bad",
+        "SELECT _file, _row, COALESCE(_rule, _lc.rule) AS _rule, "
         "COALESCE(_detail, _lc.detail) AS _detail, COALESCE(_raw, _lraw) AS _raw FROM ("
         f"SELECT s._file, s._row, s._rule, s._detail, s._raw, _lc, "
         f"CASE WHEN _lc IS NOT NULL THEN {typed_raw(table, 's')} END AS _lraw FROM ("
@@ -197,9 +211,7 @@ def key_match(table: Table, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{ident(k)} = {right}.{ident(k)}" for k in table.key)
 
 
-def deduplicate_and_load(
-    con: duckdb.DuckDBPyConnection, spec: Staging, table: Table, read: int
-) -> tuple[int, int, int]:
+def deduplicate_and_load(eng: Engine, spec: Staging, table: Table, read: int) -> tuple[int, int, int]:
     """Compare rows that passed every rule with the warehouse and earlier rows of this run, by key.
 
     Per row: identical to the stored row or an earlier row -> duplicate; a new key (its first
@@ -211,52 +223,47 @@ def deduplicate_and_load(
     content = ", ".join(ident(c.name) for c in table.columns)
     s_keys = ", ".join("s." + ident(k) for k in table.key)
     # keys repeated in this run (by hash: a superset, settled exactly in _multi), compared in order
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _keys AS SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
-                f"WHERE hash({s_keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {STAGE}) "
-                "GROUP BY h HAVING count(*) > 1)")
+    eng.table("_keys", f"SELECT DISTINCT {s_keys} FROM {STAGE} AS s "
+              f"WHERE hash({s_keys}) IN (SELECT h FROM (SELECT hash({keys}) AS h FROM {STAGE}) "
+              "GROUP BY h HAVING count(*) > 1)")
     # keys seen once in this run and already stored: compared with the stored row only
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _stored AS SELECT {s_keys} FROM {STAGE} AS s "
-                f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')} "
-                f"ANTI JOIN _keys AS k ON {key_match(table, 's', 'k')}")
-    repeated, stored = con.execute(
-        "SELECT EXISTS (SELECT 1 FROM _keys), EXISTS (SELECT 1 FROM _stored)").fetchone()
+    eng.table("_stored", f"SELECT {s_keys} FROM {STAGE} AS s "
+              f"SEMI JOIN {name} AS w ON {key_match(table, 's', 'w')} "
+              f"ANTI JOIN _keys AS k ON {key_match(table, 's', 'k')}")
+    repeated, stored = eng.rows("SELECT EXISTS (SELECT 1 FROM _keys), EXISTS (SELECT 1 FROM _stored)")[0]
     if not repeated and not stored:  # every valid row is new
-        inserted = con.execute(
-            f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
-            "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row").fetchone()[0]
-        con.execute("DROP TABLE _keys")
-        con.execute("DROP TABLE _stored")
+        inserted = eng.insert(name, f"SELECT {content} FROM {STAGE} AS s "
+                              "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row")
+        eng.drop("_keys", "_stored")
         return 0, 0, inserted
     parts = ([verdict_sql(spec, table, "_keys", windowed=True)] if repeated else []) + \
         ([verdict_sql(spec, table, "_stored", windowed=False)] if stored else [])
-    con.execute("CREATE OR REPLACE TEMP TABLE _multi AS " + " UNION ALL ".join(f"({p})" for p in parts))
-    inserted = con.execute(f"INSERT INTO {name} SELECT {content} FROM _multi WHERE _verdict = 'load'"
-                           ).fetchone()[0]
-    unsettled = read - con.execute("SELECT (SELECT count(*) FROM _bad) + (SELECT count(*) FROM _multi)"
-                                   ).fetchone()[0]
+    eng.table("_multi", " UNION ALL ".join(f"({p})" for p in parts))
+    inserted = eng.insert(name, f"SELECT {content} FROM _multi WHERE _verdict = 'load'")
+    unsettled = read - eng.rows("SELECT (SELECT count(*) FROM _bad) + (SELECT count(*) FROM _multi)")[0][0]
     if unsettled:  # rows of keys neither repeated nor stored: new (skipped on a plain re-ingest)
-        inserted += con.execute(
-            f"INSERT INTO {name} SELECT {content} FROM {STAGE} AS s "
+        inserted += eng.insert(
+            name,
+            f"SELECT {content} FROM {STAGE} AS s "
             "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
-            "ANTI JOIN _multi AS m ON m._file = s._file AND m._row = s._row"
-        ).fetchone()[0]
-    updates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'update'").fetchone()[0]
-    if updates:
-        con.execute(
-            "UPDATE orders SET status = u.status, status_at = u.status_at FROM ("
-            "SELECT order_id, status, status_at FROM _multi WHERE _verdict = 'update' "
-            "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY _sat DESC, _file DESC, _row DESC) = 1"
-            ") AS u WHERE orders.order_id = u.order_id"
+            "ANTI JOIN _multi AS m ON m._file = s._file AND m._row = s._row",
         )
-    con.execute(
-        f"INSERT INTO _bad SELECT s._file, s._row, 'duplicate_id_conflict', {conflict_detail(table)}, "
+    updates = eng.rows("SELECT count(*) FROM _multi WHERE _verdict = 'update'")[0][0]
+    if updates:
+        eng.update(
+            "orders", ("order_id",), ("status", "status_at"),
+            "SELECT order_id, status, status_at FROM _multi WHERE _verdict = 'update' "
+            "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY _sat DESC, _file DESC, _row DESC) = 1",
+        )
+    eng.insert(
+        "_bad",
+        f"SELECT s._file, s._row, 'duplicate_id_conflict', {conflict_detail(table)}, "
         f"{typed_raw(table, 's')} FROM _multi AS s "
         f"LEFT JOIN {name} AS w ON s._wh IS NOT NULL AND {key_match(table, 's', 'w')} "
-        "LEFT JOIN _multi AS f ON f._file = s._ffile AND f._row = s._frow WHERE s._verdict = 'conflict'"
+        "LEFT JOIN _multi AS f ON f._file = s._ffile AND f._row = s._frow WHERE s._verdict = 'conflict'",
     )
-    duplicates = con.execute("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'").fetchone()[0]
-    for temp in ("_keys", "_stored", "_multi"):
-        con.execute(f"DROP TABLE {temp}")
+    duplicates = eng.rows("SELECT count(*) FROM _multi WHERE _verdict = 'duplicate'")[0][0]
+    eng.drop("_keys", "_stored", "_multi")
     return duplicates, updates, inserted
 
 
@@ -329,11 +336,12 @@ def verdict_sql(spec: Staging, table: Table, keys_table: str, windowed: bool) ->
     SELECT *, {verdict} AS _verdict FROM ranked"""
 
 
-def quarantine(con: duckdb.DuckDBPyConnection, table: Table, files: list[str]) -> None:
+def quarantine(eng: Engine, table: Table, files: list[str]) -> None:
     """Append this run's quarantined rows, skipping any already recorded (re-ingest adds nothing)."""
     names = ", ".join(f"({i}, {lit(rel)})" for i, rel in enumerate(files))
-    con.execute(
-        f"INSERT INTO quarantine SELECT {lit(table.name)}, f.rel, s._row, s._rule, s._detail, s._raw, now() "
+    eng.insert(
+        "quarantine",
+        f"SELECT {lit(table.name)}, f.rel, s._row, s._rule, s._detail, s._raw, now() "
         f"FROM _bad AS s JOIN (VALUES {names}) AS f(_file, rel) USING (_file) "
         "WHERE s._rule IS NOT NULL AND NOT EXISTS ("
         f"SELECT 1 FROM quarantine AS q WHERE q.table_name = {lit(table.name)} AND q.source_file = f.rel "

@@ -17,6 +17,7 @@ import duckdb
 
 from common.contract import DUCKDB_TYPES, TABLES, Column, Table
 from common.errors import SchemaError, UnparseableFileError
+from pipelines.engine.duckdb_engine import csv_scan, parquet_scan
 
 Format = Literal["csv", "parquet"]
 SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -117,11 +118,7 @@ def discover(raw: Path) -> tuple[dict[str, list[SourceFile]], list[str]]:
 
 def scan(source: SourceFile) -> str:
     """The table function that reads one file (CSV: all text, strict standard dialect)."""
-    path = lit(str(source.path))
-    if source.fmt == "parquet":
-        return f"read_parquet({path}, file_row_number = true)"
-    return (f"read_csv({path}, all_varchar = true, header = true, delim = ',', quote = '\"', "
-            "escape = '\"', comment = '', auto_detect = true)")
+    return parquet_scan(source.path) if source.fmt == "parquet" else csv_scan(source.path)
 
 
 def first_line(error: Exception) -> str:
@@ -210,13 +207,11 @@ def projection(
 ) -> tuple[str, dict[str, bool]]:
     """SELECT of one file onto the contract: _file, _row, `_t_<col>` (the file's value) and each column typed.
 
+    `relation` is the file as an engine reads it: its columns plus `_row`, the row's number in the file.
+
     Returns the SQL and, per column present in the file, whether its value is read as text.
     """
-    # CSV is first copied into a table; its rowids count rows in file order (inside a transaction
-    # they start at a large offset, hence the minimum)
-    row = "file_row_number + 1" if schema.source.fmt == "parquet" else \
-        f"rowid - (SELECT min(rowid) FROM {relation}) + 1"
-    values = [f"{file_index}::INTEGER AS _file", f"({row})::BIGINT AS _row"]
+    values = [f"{file_index}::INTEGER AS _file", "_row::BIGINT AS _row"]  # the engine numbered the rows
     typed = ["_file", "_row"]
     is_text: dict[str, bool] = {}
     for col in table.columns:

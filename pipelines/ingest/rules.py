@@ -27,7 +27,8 @@ RULE_ORDER: tuple[str, ...] = (
 assert set(RULE_ORDER) == set(RULES), "RULE_ORDER must list exactly the contract's RULES"
 
 STAGE = "_stg"  # the staging view a lookup may refer to (this run's rows of the table)
-CUTOFF = "getvariable('ingest_cutoff')"  # end of the run's date in the platform's zone
+RUN = "_run"  # one row: `cutoff`, the end of the run's date in the platform's zone
+CUTOFF = f"(SELECT cutoff FROM {RUN})"
 
 
 @dataclass(frozen=True)

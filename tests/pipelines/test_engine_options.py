@@ -1,0 +1,66 @@
+"""Choosing an engine: options checked at the command line, clear errors where Spark cannot run,
+the embedded default free of pyspark, and the transpiler's rewrites (no Spark needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.errors import UsageError
+from pipelines.engine import EngineOptions, engine_options
+from pipelines.engine.spark_engine import EngineUnavailableError, build_session, require_spark
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_options_are_checked():
+    assert engine_options("duckdb") == EngineOptions()
+    spark = engine_options("spark", "local[1]",
+                           ["spark.sql.shuffle.partitions = 8", "spark.executor.memory=4g"])
+    assert spark.spark_conf == {"spark.sql.shuffle.partitions": "8", "spark.executor.memory": "4g"}
+    with pytest.raises(UsageError, match="expected key=value"):
+        engine_options("spark", None, ["spark.sql.shuffle.partitions"])
+    with pytest.raises(UsageError, match="not a Spark setting"):
+        engine_options("spark", None, ["shuffle=2"])
+    with pytest.raises(UsageError, match="expected one of duckdb, spark; got 'flink'"):
+        engine_options("flink")
+    with pytest.raises(UsageError, match="apply to --engine spark only"):
+        engine_options("duckdb", "local[2]")
+
+
+def test_missing_pyspark_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(EngineUnavailableError, match=r"pip install 'circlebuy\[spark\]'"):
+        build_session(EngineOptions("spark"))
+
+
+def test_missing_java_says_what_to_install(monkeypatch):
+    pytest.importorskip("pyspark")
+    pytest.importorskip("sqlglot")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(EngineUnavailableError, match="Java 17"):
+        require_spark()
+
+
+def test_the_embedded_default_imports_no_spark():
+    code = ("import sys, pipelines.cli, pipelines.ingest.loader, pipelines.engine, "
+            "pipelines.engine.definitions; "
+            "bad = [m for m in ('pyspark', 'sqlglot', 'py4j') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_transpiled_functions_mean_the_same_on_spark():
+    pytest.importorskip("sqlglot")
+    from pipelines.engine.dialect import to_spark
+
+    sql = to_spark("SELECT hash(a, b)::UBIGINT AS h, json_object('k', v)::VARCHAR AS j, "
+                   "regexp_full_match(x, '[0-9]+') AS r, isfinite(y) AS f FROM t "
+                   "QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1")
+    assert "XXHASH64(A, B, ISNULL(A), ISNULL(B))" in sql.upper()
+    assert "TO_JSON(NAMED_STRUCT('K', V))" in sql.upper()
+    assert "RLIKE '^(?:[0-9]+)$'" in sql.upper()
+    assert "ISNAN" in sql.upper() and "QUALIFY" not in sql.upper() and "UBIGINT" not in sql.upper()

@@ -1,0 +1,161 @@
+"""Both engines run the same stage definitions to the same result (DESIGN.md, "Engines").
+
+On a small dirty world: ingest gives the same warehouse rows and the same quarantine by rule; the
+signal's aggregates and the pooled daily demand as of an instant agree up to float tolerance; and
+both agree with the in-process polars stages they stand for (recsys.signal, aggregation.pooling).
+Spark runs `local[2]`, one session for the module. Skipped only where pyspark or Java is missing
+(`make test` installs both: the `spark` extra and `make java`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime, timedelta
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from common.clock import TZ, day_start
+from common.contract import TABLES
+from common.home import Home
+from pipelines.engine import DuckDBEngine, EngineOptions
+from pipelines.engine import definitions as d
+from pipelines.generate import run_generate
+from pipelines.ingest import run_ingest
+from pipelines.warehouse import MODEL_DROP, connect, load_frames
+
+pytest.importorskip("pyspark", reason="the Spark engine needs pyspark: pip install 'circlebuy[spark]'")
+pytest.importorskip("sqlglot", reason="the Spark engine needs sqlglot: pip install 'circlebuy[spark]'")
+if not shutil.which("java"):
+    pytest.skip("the Spark engine needs a Java 17+ runtime (`make java`)", allow_module_level=True)
+
+from pipelines.engine.spark_engine import SparkEngine, build_session  # noqa: E402
+
+END = date(2026, 10, 31)
+WORLD = {"groups": 30, "days": 10, "end": END, "seed": 3}
+SPARK = EngineOptions("spark", "local[2]", {"spark.sql.shuffle.partitions": "2"})
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = build_session(SPARK)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory, spark) -> dict:
+    """The dirty world ingested by each engine into its own home."""
+    root = tmp_path_factory.mktemp("parity")
+    raw = root / "raw"
+    run_generate(raw, dirty=True, fmt="parquet", progress=False, **WORLD)
+    out = {}
+    for name in ("duckdb", "spark"):
+        home = Home(root / name)
+        options = SPARK if name == "spark" else EngineOptions()
+        out[name] = (home, run_ingest(raw, home, run_date=END, engine=options).to_json())
+    return out
+
+
+def table_rows(home: Home, sql: str) -> set[tuple]:
+    con = connect(home, read_only=True)
+    try:
+        return set(con.execute(sql).fetchall())
+    finally:
+        con.close()
+
+
+def test_ingest_counts_and_quarantine_rules_agree(ingested):
+    (_, duck), (_, spark) = ingested["duckdb"], ingested["spark"]
+    assert spark["tables"] == duck["tables"]
+    assert spark["quarantine_rules"] == duck["quarantine_rules"]
+    assert sum(c["quarantined"] for c in duck["tables"].values()) > 0, "the dirty world planted no bad rows"
+
+
+def test_ingest_gives_the_same_warehouse(ingested):
+    duck, spark = ingested["duckdb"][0], ingested["spark"][0]
+    for table in TABLES:
+        sql = f'SELECT * FROM "{table}"'
+        assert table_rows(spark, sql) == table_rows(duck, sql), table
+    # detail and raw text may print timestamps differently (DuckDB '+08', Spark without the zone)
+    sql = "SELECT table_name, source_file, row_number, rule FROM quarantine"
+    assert table_rows(spark, sql) == table_rows(duck, sql)
+
+
+@pytest.fixture(scope="module")
+def engines(ingested, spark):
+    """The warehouse's tables registered in an in-memory DuckDB and in Spark."""
+    frames = load_frames(ingested["duckdb"][0], drop=MODEL_DROP)
+    duck, sp = DuckDBEngine(), SparkEngine(spark)
+    for engine in (duck, sp):
+        d.register_frames(engine, frames)
+    yield frames, duck, sp
+    sp.close()
+
+
+def both(engines, sql: str, schema: str) -> pl.DataFrame:
+    _, duck, sp = engines
+    got = d.run(sp, sql, schema)
+    want = d.run(duck, sql, schema)
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+    return want
+
+
+def test_pooled_daily_demand_as_of_an_instant_agrees(engines):
+    from aggregation.daily import actuals, history
+    from aggregation.pooling import pool_daily
+
+    frames = engines[0]
+    instant = datetime(2026, 10, 29, 15, 30, tzinfo=TZ)  # mid-day: some lines cancelled later
+    pooled = both(engines, d.pool_daily(instant), "daily")
+    assert pooled.height > 0
+    assert_frame_equal(pooled, pool_daily(frames["orders"], frames["groups"], frames["campaigns"], instant))
+    hist = both(engines, d.history(day_start(END)), "daily")
+    assert_frame_equal(hist, history(frames, day_start(END)))
+    start = day_start(END - timedelta(days=3))
+    truth = both(engines, d.actuals(start, 3), "daily")
+    assert_frame_equal(truth, actuals(frames, start, 3).sort("product_id", "warehouse_id", "day"))
+
+
+def test_signal_aggregates_agree(engines):
+    from recsys.signal import build_signal
+
+    frames = engines[0]
+    as_of = day_start(END - timedelta(days=2))
+    daily = both(engines, d.signal_daily(as_of), "signal_daily")
+    exposures = both(engines, d.signal_exposures(as_of), "signal_exposures")
+    signal = build_signal(frames, as_of)
+    ids = lambda f: (f.join(signal.group_meta.select("g", "group_id"), on="g")  # noqa: E731
+                     .join(signal.item_meta.select("i", "product_id"), on="i"))
+    want_daily = ids(signal.daily).select(daily.columns).with_columns(pl.col("age").cast(pl.Int64))
+    assert_frame_equal(daily, want_daily.sort("group_id", "product_id", "age"), check_exact=False)
+    want_exp = ids(signal.exposures).select(exposures.columns).sort("group_id", "product_id")
+    assert exposures.height > 0
+    assert_frame_equal(exposures, want_exp, check_exact=False)
+
+
+def test_platform_day_is_the_same_on_both_engines(spark):
+    """An order at 23:30 and one at 00:30 platform time (15:30 / 16:30 UTC) fall on two platform
+    days on both engines, whatever zone the JVM or the Python process runs in."""
+    orders = pl.DataFrame({
+        "order_id": ["a", "b"], "member_id": ["m", "m"], "group_id": ["g", "g"], "product_id": ["p", "p"],
+        "campaign_id": [None, None], "quantity": [1, 2], "unit_price": [1.0, 1.0],
+        "ordered_at": [datetime(2026, 10, 30, 23, 30, tzinfo=TZ), datetime(2026, 10, 31, 0, 30, tzinfo=TZ)],
+        "status": ["paid", "paid"], "status_at": [None, None],
+    }, schema_overrides={"campaign_id": pl.String, "status_at": pl.Datetime("us", str(TZ))})
+    groups = pl.DataFrame({"group_id": ["g"], "warehouse_id": ["w"]})
+    campaigns = pl.DataFrame(schema={"campaign_id": pl.String, "warehouse_id": pl.String})
+    frames = {"orders": orders.with_columns(pl.col("ordered_at").dt.convert_time_zone("UTC")),
+              "groups": groups, "campaigns": campaigns}
+    sp = SparkEngine(spark)
+    try:
+        got = {}
+        for name, engine in (("duckdb", DuckDBEngine()), ("spark", sp)):
+            d.register_frames(engine, frames)
+            got[name] = d.run(engine, d.pool_daily(datetime(2026, 11, 1, tzinfo=TZ)), "daily")
+    finally:
+        sp.close()
+    assert got["duckdb"]["day"].to_list() == [date(2026, 10, 30), date(2026, 10, 31)]
+    assert_frame_equal(got["spark"], got["duckdb"])
+
