@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -80,6 +81,7 @@ def build_session(options: EngineOptions) -> Any:
     from pyspark.sql import SparkSession
 
     master = options.spark_master or DEFAULT_MASTER
+    _python_for_workers(master, options.spark_conf)
     builder = SparkSession.builder.master(master)
     for key, value in {**DEFAULTS, **options.spark_conf}.items():
         if not key.startswith("spark.sql."):  # session (SQL) settings are set and checked below
@@ -103,6 +105,40 @@ def build_session(options: EngineOptions) -> Any:
                          f"({', '.join(f'{k}={v}' for k, v in options.spark_conf.items()) or 'defaults'}): "
                          f"{_first_line(exc)}") from None
     return spark
+
+
+def _python_for_workers(master: str, conf: dict[str, str]) -> None:
+    """The Python that runs tasks (mapInArrow: picks): `spark.pyspark.python` when given, else
+    $PYSPARK_PYTHON, else this interpreter (pyspark's own default is `python3` on PATH, which may
+    lack polars). On a local master the workers also import this checkout's code first, so a task
+    unpickles the driver's classes; on a cluster the executors' image must carry the package."""
+    python = conf.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
+    os.environ["PYSPARK_PYTHON"] = python
+    if master.startswith("local"):
+        root = str(Path(__file__).resolve().parents[2])
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
+def active_session() -> Any:
+    """The SparkSession already running in this process, or None (a run stops only its own)."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
+def task_failure(error: BaseException) -> str:
+    """The Python exception a Spark task died of, as one line ("RuntimeError: boom"), out of the
+    Py4J / PythonException text (a Java stack trace wrapped round the worker's traceback); else
+    the error's first line."""
+    text = str(error)
+    marker = "Traceback (most recent call last):"
+    if marker in text:
+        for line in text.rsplit(marker, 1)[1].splitlines()[1:]:
+            if line.strip() and not line[0].isspace():
+                return line.strip()
+    return _first_line(error)
 
 
 def _plain(name: str) -> str:
