@@ -180,11 +180,12 @@ def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> lis
     results = []
     day = start
     session = LazySession(base.engine)  # one SparkSession for every date (--engine spark)
+    shared = {"session": session} if base.on_spark else {}
     try:
         while day <= end:
             log.info("backfill: %s", day)
             try:
-                results.append(run_nightly(home, replace(base, run_date=day), session=session))
+                results.append(run_nightly(home, replace(base, run_date=day), **shared))
             except CircleBuyError as exc:
                 done = ", ".join(r["date"] for r in results) or "none"
                 failure = StageFailedError(f"backfill stopped at {day} (dates done: {done}): {exc}")
