@@ -44,6 +44,10 @@ DEFAULTS: dict[str, str] = {
     "spark.driver.memory": "2g",
 }
 DEFAULT_MASTER = "local[2]"
+# What the stages' results depend on (the platform day, nulls in JSON, a 4.x optimizer trap, Arrow for
+# the executors' tasks): applied over spark-defaults.conf / spark-submit; only --conf can change them.
+REQUIRED = ("spark.sql.session.timeZone", "spark.sql.jsonGenerator.ignoreNullFields",
+            "spark.sql.constraintPropagation.enabled", "spark.sql.execution.arrow.pyspark.enabled")
 
 
 class EngineUnavailableError(UsageError):
@@ -74,16 +78,19 @@ def require_spark() -> None:
 
 
 def build_session(options: EngineOptions) -> Any:
-    """A SparkSession: DEFAULTS, then the --conf settings, on --spark-master (default local[2]).
+    """A SparkSession: DEFAULTS (where spark-submit / spark-defaults.conf set nothing), then the
+    --conf settings, on --spark-master (default local[2]).
 
     A setting Spark rejects is a UsageError naming it; so is a session that cannot start."""
     require_spark()
     from pyspark.sql import SparkSession
 
-    master = options.spark_master or DEFAULT_MASTER
+    launcher = launcher_settings()
+    master = options.spark_master or launcher.get("spark.master") or DEFAULT_MASTER
     _python_for_workers(master, options.spark_conf)
     builder = SparkSession.builder.master(master)
-    for key, value in {**DEFAULTS, **options.spark_conf}.items():
+    settings = effective_settings(options.spark_conf, launcher)
+    for key, value in settings.items():
         if not key.startswith("spark.sql."):  # session (SQL) settings are set and checked below
             builder = builder.config(key, value)
     try:
@@ -92,7 +99,7 @@ def build_session(options: EngineOptions) -> Any:
         raise EngineUnavailableError(f"--engine spark: could not start Spark on master {master!r}: "
                                      f"{_first_line(exc)}") from None
     spark.sparkContext.setLogLevel("ERROR")
-    for key, value in {**DEFAULTS, **options.spark_conf}.items():
+    for key, value in settings.items():
         if key.startswith("spark.sql."):
             try:
                 spark.conf.set(key, value)
@@ -105,6 +112,33 @@ def build_session(options: EngineOptions) -> Any:
                          f"({', '.join(f'{k}={v}' for k, v in options.spark_conf.items()) or 'defaults'}): "
                          f"{_first_line(exc)}") from None
     return spark
+
+
+def launcher_settings() -> dict[str, str]:
+    """What the data engineer set outside the command: under spark-submit, its settings (its
+    --conf and spark-defaults.conf, read from the running JVM); else the spark-defaults.conf in
+    $SPARK_CONF_DIR, or $SPARK_HOME/conf (pyspark's own launcher reads the same file)."""
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):  # launched by spark-submit: the JVM holds them
+        from pyspark import SparkConf
+
+        return dict(SparkConf().getAll())
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None)
+    path = Path(folder) / "spark-defaults.conf" if folder else None
+    if path is None or not path.is_file():
+        return {}
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(None, 1)
+        if parts and not parts[0].startswith("#") and len(parts) == 2:
+            found[parts[0]] = parts[1].strip()
+    return found
+
+
+def effective_settings(conf: dict[str, str], launcher: dict[str, str]) -> dict[str, str]:
+    """The settings the session is built with: DEFAULTS where the launcher (spark-submit,
+    spark-defaults.conf) says nothing, and always the REQUIRED ones; then every --conf."""
+    return {**{k: v for k, v in DEFAULTS.items() if k not in launcher or k in REQUIRED}, **conf}
 
 
 def _python_for_workers(master: str, conf: dict[str, str]) -> None:
