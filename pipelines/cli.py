@@ -161,6 +161,9 @@ def evaluate(
     dump_forecasts: Annotated[Path | None, typer.Option("--dump-forecasts")] = None,
     vintages: Annotated[str | None, typer.Option(
         "--vintages", help="FROM..TO: score the pick lists published for these days")] = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    conf: ConfOpt = None,
 ) -> None:
     """Offline evaluation of recommendations and forecasts against the horizon after --as-of
     (several dates: rolling origin, trained once per date, with the mean across dates); with
@@ -168,6 +171,7 @@ def evaluate(
     from pipelines.evaluate.run import EvaluateConfig, parse_dates, run_evaluate
     from pipelines.settings import load_settings
 
+    _evaluation_engine(engine, spark_master, conf)
     if vintages is not None:
         if as_of or as_of_range:
             raise UsageError("--vintages scores published lists; give it without --as-of / --as-of-range")
@@ -190,6 +194,22 @@ def evaluate(
         from pipelines.evaluate.report import render_evaluation
 
         typer.echo(render_evaluation(result))
+
+
+def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | None) -> None:
+    """`evaluate --engine spark`: the options are checked as for `nightly`, and Spark must be able
+    to run here; the evaluation itself (no ingestion; training and scoring on the whole history)
+    runs on the driver either way, as the nightly's train and evaluate stages do."""
+    from pipelines.engine import engine_options
+
+    options = engine_options(engine, spark_master, conf or ())
+    if options.name == "spark":
+        from pipelines.engine.spark_engine import require_spark
+
+        require_spark()
+        typer.echo("evaluate --engine spark: evaluation has no ingestion and trains and scores on the "
+                   "driver, as the nightly's train and evaluate stages do; results are the same as "
+                   "on duckdb", err=True)
 
 
 @app.command()
@@ -357,11 +377,16 @@ def nightly(
         "--min-row-share", min=0.0, max=1.0,
         help="Also refuse when one of those tables falls under this share of the live snapshot's "
              "rows (0: only a drop to zero)")] = 0.0,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    conf: ConfOpt = None,
 ) -> None:
     """Ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish."""
+    from pipelines.engine import engine_options
     from pipelines.nightly import NightlyConfig, run_nightly
     from pipelines.settings import load_settings
 
+    options = engine_options(engine, spark_master, conf or ())
     _log_to_stderr()
     if raw is not None and not raw.exists():
         raise UsageError(f"--raw: folder {raw} does not exist")
@@ -370,7 +395,7 @@ def nightly(
                            evaluate_every_days=evaluate_every,
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
                            retrain_every_days=retrain_every, allow_empty=allow_empty,
-                           min_row_share=min_row_share, progress=show_progress())
+                           min_row_share=min_row_share, progress=show_progress(), engine=options)
     try:
         result = run_nightly(resolve_home(home), config)
     except CircleBuyError as exc:
@@ -393,16 +418,22 @@ def backfill(
     skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate")] = False,
     allow_empty: Annotated[bool, typer.Option(
         "--allow-empty", help="Publish days whose picks / demand are empty (see nightly)")] = False,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
+    conf: ConfOpt = None,
 ) -> None:
-    """Run the nightly for each date in order; stop at the first failure."""
+    """Run the nightly for each date in order; stop at the first failure (one Spark session for
+    every date on --engine spark)."""
+    from pipelines.engine import engine_options
     from pipelines.nightly import NightlyConfig, run_backfill
     from pipelines.settings import load_settings
 
+    options = engine_options(engine, spark_master, conf or ())
     _log_to_stderr()
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     base = NightlyConfig(run_date=start, keep_snapshots=keep, settings=load_settings(settings_file),
                          evaluate=not skip_evaluate,
-                         allow_empty=allow_empty, progress=show_progress())
+                         allow_empty=allow_empty, progress=show_progress(), engine=options)
     for result in run_backfill(resolve_home(home), start, end, base):
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -121,13 +122,20 @@ def pick_for_day(
     run: RecsysRun,
     config: PicksConfig | None = None,
     excluded: pl.DataFrame | None = None,
+    spark: Any = None,
 ) -> tuple[pl.DataFrame, RecsysRun]:
     """The picks table of DESIGN.md "Outputs" for every group, under the rules; the run, with the
     picks' accounting and timing added.
-    `excluded` (product_id): platform-wide exclusions no list may hold (`common.exclusions`)."""
+    `excluded` (product_id): platform-wide exclusions no list may hold (`common.exclusions`).
+    `spark`: a SparkSession to pick on its executors, chunks of groups per task (the same picks)."""
     config = config or PicksConfig()
     tick = time.perf_counter()
-    picks, picks_info = make_picks(prod, for_date, config, excluded=excluded)
+    if spark is not None:
+        from pipelines.spark_stages import make_picks_on_spark
+
+        picks, picks_info = make_picks_on_spark(spark, prod, for_date, config, excluded=excluded)
+    else:
+        picks, picks_info = make_picks(prod, for_date, config, excluded=excluded)
     return picks, replace(run, picks=picks_info, groups_with_picks=picks["group_id"].n_unique(),
                           timings_s={**run.timings_s, "picks": round(time.perf_counter() - tick, 3)})
 

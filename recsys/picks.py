@@ -4,7 +4,7 @@ top-n with one short reason each. Every stage is a small set-based function over
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -151,6 +151,24 @@ def make_picks(
         slots={s: int((picks["slot"] == s).sum()) for s in SLOTS},
     )
     return picks, info
+
+
+def picks_payload(prod: Production) -> Production:
+    """`prod` with only the frames make_picks reads (campaigns, memberships; orders cut down to the
+    paid quantity per campaign before the as-of instant, all that on_sale_offers takes from them):
+    what is shipped to the executors that pick for chunks of groups (pipelines.spark_stages), where
+    every row of the orders table would be dead weight. make_picks gives the same picks with it."""
+    frames = {name: prod.frames[name] for name in ("campaigns", "memberships") if name in prod.frames}
+    orders = prod.frames.get("orders")
+    if orders is not None:
+        frames["orders"] = (
+            orders.lazy()
+            .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < prod.signal.as_of))
+            .group_by("campaign_id")
+            .agg(pl.col("quantity").sum(), pl.col("ordered_at").min(), pl.col("status").first())
+            .collect()
+        )
+    return replace(prod, frames=frames, validation=None)
 
 
 def excluded_items(signal: Signal, excluded: pl.DataFrame | None) -> pl.DataFrame | None:

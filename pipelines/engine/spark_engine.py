@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,10 @@ DEFAULTS: dict[str, str] = {
     "spark.driver.memory": "2g",
 }
 DEFAULT_MASTER = "local[2]"
+# What the stages' results depend on (the platform day, nulls in JSON, a 4.x optimizer trap, Arrow for
+# the executors' tasks): applied over spark-defaults.conf / spark-submit; only --conf can change them.
+REQUIRED = ("spark.sql.session.timeZone", "spark.sql.jsonGenerator.ignoreNullFields",
+            "spark.sql.constraintPropagation.enabled", "spark.sql.execution.arrow.pyspark.enabled")
 
 
 class EngineUnavailableError(UsageError):
@@ -73,15 +78,19 @@ def require_spark() -> None:
 
 
 def build_session(options: EngineOptions) -> Any:
-    """A SparkSession: DEFAULTS, then the --conf settings, on --spark-master (default local[2]).
+    """A SparkSession: DEFAULTS (where spark-submit / spark-defaults.conf set nothing), then the
+    --conf settings, on --spark-master (default local[2]).
 
     A setting Spark rejects is a UsageError naming it; so is a session that cannot start."""
     require_spark()
     from pyspark.sql import SparkSession
 
-    master = options.spark_master or DEFAULT_MASTER
+    launcher = launcher_settings()
+    master = options.spark_master or launcher.get("spark.master") or DEFAULT_MASTER
+    _python_for_workers(master, options.spark_conf)
     builder = SparkSession.builder.master(master)
-    for key, value in {**DEFAULTS, **options.spark_conf}.items():
+    settings = effective_settings(options.spark_conf, launcher)
+    for key, value in settings.items():
         if not key.startswith("spark.sql."):  # session (SQL) settings are set and checked below
             builder = builder.config(key, value)
     try:
@@ -90,7 +99,7 @@ def build_session(options: EngineOptions) -> Any:
         raise EngineUnavailableError(f"--engine spark: could not start Spark on master {master!r}: "
                                      f"{_first_line(exc)}") from None
     spark.sparkContext.setLogLevel("ERROR")
-    for key, value in {**DEFAULTS, **options.spark_conf}.items():
+    for key, value in settings.items():
         if key.startswith("spark.sql."):
             try:
                 spark.conf.set(key, value)
@@ -103,6 +112,67 @@ def build_session(options: EngineOptions) -> Any:
                          f"({', '.join(f'{k}={v}' for k, v in options.spark_conf.items()) or 'defaults'}): "
                          f"{_first_line(exc)}") from None
     return spark
+
+
+def launcher_settings() -> dict[str, str]:
+    """What the data engineer set outside the command: under spark-submit, its settings (its
+    --conf and spark-defaults.conf, read from the running JVM); else the spark-defaults.conf in
+    $SPARK_CONF_DIR, or $SPARK_HOME/conf (pyspark's own launcher reads the same file)."""
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):  # launched by spark-submit: the JVM holds them
+        from pyspark import SparkConf
+
+        return dict(SparkConf().getAll())
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None)
+    path = Path(folder) / "spark-defaults.conf" if folder else None
+    if path is None or not path.is_file():
+        return {}
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(None, 1)
+        if parts and not parts[0].startswith("#") and len(parts) == 2:
+            found[parts[0]] = parts[1].strip()
+    return found
+
+
+def effective_settings(conf: dict[str, str], launcher: dict[str, str]) -> dict[str, str]:
+    """The settings the session is built with: DEFAULTS where the launcher (spark-submit,
+    spark-defaults.conf) says nothing, and always the REQUIRED ones; then every --conf."""
+    return {**{k: v for k, v in DEFAULTS.items() if k not in launcher or k in REQUIRED}, **conf}
+
+
+def _python_for_workers(master: str, conf: dict[str, str]) -> None:
+    """The Python that runs tasks (mapInArrow: picks): `spark.pyspark.python` when given, else
+    $PYSPARK_PYTHON, else this interpreter (pyspark's own default is `python3` on PATH, which may
+    lack polars). On a local master the workers also import this checkout's code first, so a task
+    unpickles the driver's classes; on a cluster the executors' image must carry the package."""
+    python = conf.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
+    os.environ["PYSPARK_PYTHON"] = python
+    if master.startswith("local"):
+        root = str(Path(__file__).resolve().parents[2])
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
+def active_session() -> Any:
+    """The SparkSession already running in this process, or None (a run stops only its own)."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
+def task_failure(error: BaseException) -> str:
+    """The Python exception a Spark task died of, as one line ("RuntimeError: boom"), out of the
+    Py4J / PythonException text (a Java stack trace wrapped round the worker's traceback); else
+    the error's first line."""
+    text = str(error)
+    marker = "Traceback (most recent call last):"
+    if marker in text:
+        for line in text.rsplit(marker, 1)[1].splitlines()[1:]:
+            if line.strip() and not line[0].isspace():
+                return line.strip()
+    return _first_line(error)
 
 
 def _plain(name: str) -> str:

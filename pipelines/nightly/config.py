@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from pipelines.engine.base import EngineOptions
 from pipelines.settings import Settings
 
 FAIL_STAGE_ENV = "CIRCLEBUY_FAIL_STAGE"
@@ -27,6 +28,11 @@ class NightlyConfig:
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling
     allow_empty: bool = False      # publish even when a table drops to 0 rows (or under min_row_share)
     min_row_share: float = 0.0     # refuse when a table falls under this share of the live one's rows
+    engine: EngineOptions = field(default_factory=EngineOptions)  # --engine, --spark-master, --conf
+
+    @property
+    def on_spark(self) -> bool:
+        return self.engine.name == "spark"
 
     @property
     def seed(self) -> int:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from common.home import Home
+from pipelines.engine.session import LazySession
 from pipelines.nightly.config import NightlyConfig
 from pipelines.nightly.ledger import RunRecord
 from pipelines.nightly.snapshot import SnapshotWriter
@@ -41,3 +42,10 @@ class RunContext:
     publish_refusal: str | None = None  # why this snapshot must not replace the live one (None: it may)
     publish_checked: bool = False
     notes: list[str] = field(default_factory=list)
+    session: LazySession | None = None  # the run's SparkSession on --engine spark (started lazily)
+
+    def spark(self):
+        """The run's SparkSession, started by the first stage that asks (--engine spark only)."""
+        if self.session is None:
+            self.session = LazySession(self.config.engine)
+        return self.session.get()

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from common.errors import CircleBuyError, StageFailedError
 from common.home import Home
+from pipelines.engine.session import LazySession
 from pipelines.nightly.config import FAIL_STAGE_ENV, NightlyConfig
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import RunRecord, mark_abandoned_runs, write_record
@@ -34,8 +35,11 @@ def _save(home: Home, record: RunRecord) -> None:
         con.close()
 
 
-def run_nightly(home: Home, config: NightlyConfig) -> dict:
+def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None = None) -> dict:
     """Run every stage for `config.run_date`; publish atomically or leave the live snapshot alone.
+
+    On `--engine spark` the stages that need Spark share one session, started by the first of them
+    and stopped when the run ends, failed or not; `session` (a backfill's) is used and left open.
 
     Returns the summary of DESIGN.md (`nightly --json`). A failed stage raises StageFailedError
     after the ledger says which stage failed and why.
@@ -62,8 +66,10 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
         record = RunRecord(run_id=new_run_id(config.run_date), run_date=config.run_date)
         _save(home, record)
         writer = SnapshotWriter(home, record.run_id, config.run_date)
+        own_session = session is None
         ctx = RunContext(home=home, config=config, record=record, writer=writer,
-                         as_of=day_start(config.run_date))
+                         as_of=day_start(config.run_date),
+                         session=LazySession(config.engine) if own_session else session)
         stages = STAGES
         progress = None
         if config.progress:
@@ -122,6 +128,8 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
         finally:
             if progress is not None:
                 progress.close()
+            if own_session and ctx.session is not None:
+                _stop(ctx.session)
         from pipelines.nightly.reporting import headline_metrics
 
         record.status = "succeeded"
@@ -135,6 +143,14 @@ def run_nightly(home: Home, config: NightlyConfig) -> dict:
             log.warning("snapshot %s is live but the ledger could not be updated: %s",
                         ctx.snapshot_dir, save_exc)
         return summary(record)
+
+
+def _stop(session: LazySession) -> None:
+    """Stop the run's SparkSession; a problem stopping it never hides the run's own outcome."""
+    try:
+        session.close()
+    except Exception as exc:
+        log.warning("could not stop the Spark session: %s", exc)
 
 
 def summary(record: RunRecord) -> dict:
@@ -163,14 +179,19 @@ def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> lis
         raise UsageError(f"--to {end} is before --from {start}")
     results = []
     day = start
-    while day <= end:
-        log.info("backfill: %s", day)
-        try:
-            results.append(run_nightly(home, replace(base, run_date=day)))
-        except CircleBuyError as exc:
-            done = ", ".join(r["date"] for r in results) or "none"
-            failure = StageFailedError(f"backfill stopped at {day} (dates done: {done}): {exc}")
-            failure.exit_code = exc.exit_code
-            raise failure from exc
-        day += timedelta(days=1)
+    session = LazySession(base.engine)  # one SparkSession for every date (--engine spark)
+    shared = {"session": session} if base.on_spark else {}
+    try:
+        while day <= end:
+            log.info("backfill: %s", day)
+            try:
+                results.append(run_nightly(home, replace(base, run_date=day), **shared))
+            except CircleBuyError as exc:
+                done = ", ".join(r["date"] for r in results) or "none"
+                failure = StageFailedError(f"backfill stopped at {day} (dates done: {done}): {exc}")
+                failure.exit_code = exc.exit_code
+                raise failure from exc
+            day += timedelta(days=1)
+    finally:
+        _stop(session)
     return results

@@ -48,8 +48,10 @@ def stage_ingest(ctx: RunContext) -> tuple[int, int]:
     if (ctx.home.landing / "feedback").exists() and any((ctx.home.landing / "feedback").iterdir()):
         sources.append(ctx.home.landing)
     for source in sources:
+        if ctx.config.on_spark:
+            ctx.spark()  # the run's session: the loader's engine runs on it (getOrCreate)
         report = run_ingest(source, ctx.home, run_date=ctx.config.run_date,
-                            progress=ctx.config.progress).to_json()
+                            progress=ctx.config.progress, engine=ctx.config.engine).to_json()
         for name, counts in report["tables"].items():
             merged = tables.setdefault(name, dict.fromkeys(counts, 0))
             for key, value in counts.items():
@@ -181,7 +183,8 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
         ctx.notes.append(f"{excluded.height} product(s) excluded platform-wide were left out of every "
                          f"list: {shown}{more}")
     picks, ctx.recsys = pick_for_day(ctx.production, ctx.config.run_date, ctx.recsys,
-                                     ctx.config.settings.picks, excluded=excluded)
+                                     ctx.config.settings.picks, excluded=excluded,
+                                     spark=ctx.spark() if ctx.config.on_spark else None)
     picks = _serve_arms(ctx, picks, excluded)
     expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
                 "reason", "model_version"]

@@ -64,3 +64,23 @@ def test_transpiled_functions_mean_the_same_on_spark():
     assert "TO_JSON(NAMED_STRUCT('K', V))" in sql.upper()
     assert "RLIKE '^(?:[0-9]+)$'" in sql.upper()
     assert "ISNAN" in sql.upper() and "QUALIFY" not in sql.upper() and "UBIGINT" not in sql.upper()
+
+
+def test_spark_defaults_conf_and_spark_submit_settings_win_over_the_defaults(monkeypatch, tmp_path):
+    """A data engineer's spark-defaults.conf (or spark-submit's settings) is kept: the built-in
+    DEFAULTS fill in only what it leaves unset, and --conf wins over both."""
+    from pipelines.engine.spark_engine import DEFAULTS, effective_settings, launcher_settings
+
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# site settings\nspark.master  yarn\nspark.sql.shuffle.partitions   400\nspark.driver.memory 8g\n"
+        "spark.sql.session.timeZone UTC\n")
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    launcher = launcher_settings()
+    assert launcher == {"spark.master": "yarn", "spark.sql.shuffle.partitions": "400",
+                        "spark.driver.memory": "8g", "spark.sql.session.timeZone": "UTC"}
+    settings = effective_settings({"spark.driver.memory": "16g"}, launcher)
+    assert "spark.sql.shuffle.partitions" not in settings  # left to the file: the session reads 400
+    assert settings["spark.driver.memory"] == "16g"  # --conf wins
+    # what results depend on is kept: the platform's zone makes CAST(ts AS DATE) the platform day
+    assert settings["spark.sql.session.timeZone"] == DEFAULTS["spark.sql.session.timeZone"]

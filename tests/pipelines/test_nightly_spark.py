@@ -1,0 +1,201 @@
+"""`nightly --engine spark` publishes what the default engine publishes (DESIGN.md, "Engines").
+
+On a small generated world (60 groups, ingested once by DuckDB; each home then gets the same API
+feedback landing file, which the nightly's ingest stage loads on its own engine): the picks, made
+on the executors by mapInArrow over chunks of groups with the fitted Production broadcast, are the
+same rows as on the driver, and the demand table agrees up to float tolerance. A failure inside a
+Spark task surfaces as a one-line StageFailedError naming the stage, leaves the live snapshot
+untouched, and the next run succeeds. The CLI takes --engine / --spark-master / --conf on nightly,
+backfill and evaluate. One local[2] session for the module; skipped only where pyspark or Java is
+missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from common.errors import StageFailedError
+from common.home import Home
+from pipelines.engine import EngineOptions
+from pipelines.generate import run_generate
+from pipelines.ingest import run_ingest
+from pipelines.nightly import NightlyConfig, run_nightly
+from pipelines.nightly.snapshot import live_snapshot, verify_snapshot
+from pipelines.settings import Settings
+from pipelines.warehouse import connect
+
+pytest.importorskip("pyspark", reason="the Spark engine needs pyspark: pip install 'circlebuy[spark]'")
+pytest.importorskip("sqlglot", reason="the Spark engine needs sqlglot: pip install 'circlebuy[spark]'")
+if not shutil.which("java"):
+    pytest.skip("the Spark engine needs a Java 17+ runtime (`make java`)", allow_module_level=True)
+
+from pipelines.engine.spark_engine import build_session  # noqa: E402
+
+END = date(2026, 11, 20)
+WORLD = {"groups": 60, "days": 50, "end": END, "seed": 3}
+SPARK = EngineOptions("spark", "local[2]", {"spark.sql.shuffle.partitions": "2"})
+
+
+def settings() -> Settings:
+    """The defaults, with the learned ranker kept whatever its validation says, so that the
+    LightGBM ranker (not only a generator) is what the executors unpickle and run."""
+    base = Settings()
+    ranker = replace(base.production.ranker, min_gain=-1.0)
+    return replace(base, production=replace(base.production, ranker=ranker))
+
+
+def config(engine: EngineOptions) -> NightlyConfig:
+    return NightlyConfig(run_date=END, settings=settings(), evaluate=False, engine=engine)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = build_session(SPARK)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, spark) -> dict:
+    """The world ingested once; a copy of the home per engine, each with the same feedback landing
+    file (so each nightly's ingest stage runs on its engine), then `nightly` on each."""
+    root = tmp_path_factory.mktemp("nightly-spark")
+    run_generate(root / "raw", fmt="parquet", progress=False, **WORLD)
+    base = Home(root / "base")
+    run_ingest(root / "raw", base, run_date=END)
+    groups = pl.read_parquet(root / "raw" / "groups.parquet")["group_id"].sort().head(4).to_list()
+    products = pl.read_parquet(root / "raw" / "products.parquet")["product_id"].sort().head(4).to_list()
+    lines = ["feedback_id,group_id,product_id,action,at"] + [
+        f"k1:f{n},{g},{p},{a},2026-11-19T20:0{n}:00+08:00"
+        for n, (g, p, a) in enumerate(zip(groups, products, ["posted", "skip", "not_interested", "posted"],
+                                          strict=True))]
+    out = {}
+    for name, engine in (("duckdb", EngineOptions()), ("spark", SPARK)):
+        home = Home(root / name)
+        shutil.copytree(base.root, home.root, symlinks=True)
+        (home.landing / "feedback").mkdir(parents=True, exist_ok=True)
+        (home.landing / "feedback" / "2026-11-19.csv").write_text("\n".join(lines) + "\n")
+        out[name] = (home, run_nightly(home, config(engine)))
+    return out
+
+
+def published(home: Home, table: str) -> pl.DataFrame:
+    return pl.read_parquet(live_snapshot(home) / f"{table}.parquet")
+
+
+def test_spark_publishes_the_same_picks_and_demand(runs):
+    (duck_home, duck), (spark_home, sp) = runs["duckdb"], runs["spark"]
+    assert duck["status"] == sp["status"] == "succeeded"
+    assert [s["name"] for s in sp["stages"]] == [s["name"] for s in duck["stages"]]
+    assert sp["stages"][0]["rows_in"] == duck["stages"][0]["rows_in"] == 4  # the landing file
+    picks = published(duck_home, "picks")
+    assert picks.height > 0 and picks["group_id"].n_unique() > 1
+    assert picks["model_version"].unique().to_list() == [f"ranker@{END}"]  # LightGBM, broadcast
+    assert_frame_equal(published(spark_home, "picks"), picks)  # same seed: identical rows
+    demand = published(duck_home, "demand")
+    assert demand.height > 0
+    assert_frame_equal(published(spark_home, "demand"), demand, check_exact=False, rel_tol=1e-9,
+                       abs_tol=1e-9)
+    for home in (duck_home, spark_home):
+        verify_snapshot(live_snapshot(home))  # the same writer: manifest, hashes, atomic link
+
+
+def _ledger(home: Home) -> tuple:
+    con = connect(home, read_only=True)
+    try:
+        return con.execute("SELECT status, failed_stage, error FROM runs ORDER BY started_at DESC "
+                           "LIMIT 1").fetchone()
+    finally:
+        con.close()
+
+
+def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
+        runs, monkeypatch, tmp_path):
+    home = Home(tmp_path / "home")
+    shutil.copytree(runs["spark"][0].root, home.root, symlinks=True)
+    live = live_snapshot(home)
+    manifest = (live / "manifest.json").read_text()
+
+    def broken_make_picks(*args, **kwargs):  # shipped to the executors, raises inside the task
+        raise RuntimeError("injected inside a Spark task")
+
+    monkeypatch.setattr("pipelines.spark_stages.make_picks", broken_make_picks)
+    with pytest.raises(StageFailedError) as failed:
+        run_nightly(home, config(SPARK))
+    message = str(failed.value)
+    assert message.startswith("stage picks failed: a Spark task")
+    assert "RuntimeError: injected inside a Spark task" in message
+    assert "py4j" not in message.lower() and "\tat " not in message and len(message.splitlines()) == 1
+    assert live_snapshot(home) == live and (live / "manifest.json").read_text() == manifest
+    assert _ledger(home)[:2] == ("failed", "picks")
+    monkeypatch.undo()
+
+    monkeypatch.setenv("CIRCLEBUY_FAIL_STAGE", "picks")
+    with pytest.raises(StageFailedError, match="injected by CIRCLEBUY_FAIL_STAGE=picks"):
+        run_nightly(home, config(SPARK))
+    assert live_snapshot(home) == live
+    monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE")
+
+    again = run_nightly(home, config(SPARK))
+    assert again["status"] == "succeeded" and live_snapshot(home) != live
+    assert_frame_equal(published(home, "picks"), published(runs["duckdb"][0], "picks"))
+
+
+def test_a_setting_spark_rejects_is_a_clear_usage_error(runs, tmp_path):
+    """Fails at the first stage that starts Spark (ingest: the landing file), exit 2, named."""
+    home = Home(tmp_path / "home")
+    shutil.copytree(runs["spark"][0].root, home.root, symlinks=True)
+    (home.landing / "feedback").mkdir(parents=True, exist_ok=True)
+    (home.landing / "feedback" / "2026-11-19.csv").write_text("feedback_id,group_id,product_id,action,at\n")
+    bad = replace(SPARK, spark_conf={"spark.sql.shuffle.partitions": "many"})
+    with pytest.raises(StageFailedError, match=r"stage ingest failed: --conf spark.sql.shuffle.partitions="
+                                               r"many: rejected by Spark") as failed:
+        run_nightly(home, config(bad))
+    assert failed.value.exit_code == 2
+
+
+def test_the_cli_threads_engine_options_to_nightly_backfill_and_evaluate(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines import cli
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr("pipelines.nightly.run_nightly",
+                        lambda home, cfg: seen.setdefault("nightly", cfg.engine) and {
+                            "run_id": "r", "status": "succeeded", "snapshot": None})
+    monkeypatch.setattr("pipelines.nightly.run_backfill",
+                        lambda home, start, end, base: seen.setdefault("backfill", base.engine) and [])
+    monkeypatch.setattr("pipelines.evaluate.run.run_evaluate",
+                        lambda *a, **k: seen.setdefault("evaluate", True) and {})
+    monkeypatch.setattr("pipelines.evaluate.report.render_evaluation", lambda result: "")
+    spark = ["--engine", "spark", "--spark-master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3"]
+    home = ["--home", str(tmp_path)]
+    runner = CliRunner()
+    for args in (["nightly", "--date", "2026-11-20", *home, *spark],
+                 ["backfill", "--from", "2026-11-19", "--to", "2026-11-20", *home, *spark],
+                 ["evaluate", "--as-of", "2026-11-13", *home, *spark]):
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    want = EngineOptions("spark", "local[1]", {"spark.sql.shuffle.partitions": "3"})
+    assert seen == {"nightly": want, "backfill": want, "evaluate": True}
+
+
+@pytest.mark.parametrize("command", [["nightly", "--date", "2026-11-20"],
+                                     ["backfill", "--from", "2026-11-19", "--to", "2026-11-20"],
+                                     ["evaluate", "--as-of", "2026-11-13"]])
+def test_a_bad_conf_is_exit_2_with_the_setting_named(command, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", *command, "--home", str(tmp_path),
+                           "--engine", "spark", "--conf", "spark.executor.memory"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == ("error: --conf: expected key=value, e.g. spark.sql.shuffle.partitions=8; "
+                                   "got 'spark.executor.memory'")
