@@ -70,11 +70,14 @@ def _child(cmd: list[str]) -> tuple[float, float, dict]:
     return seconds, peak, json.loads(stdout)
 
 
+SPARK_CONF: list[str] = []  # --spark-conf k=v, passed to every Spark run
+
+
 def _engine_args(engine: str) -> list[str]:
     if engine == "duckdb":
         return ["--engine", "duckdb"]
     _, master = engine.split(":", 1)
-    return ["--engine", "spark", "--spark-master", master]
+    return ["--engine", "spark", "--spark-master", master, *[a for c in SPARK_CONF for a in ("--conf", c)]]
 
 
 def world(work: Path, groups: int, days: int, end: date) -> Path:
@@ -155,7 +158,7 @@ def bench_definitions(home: Path, engine: str, as_of_day: date, work: Path) -> d
         log_dir.mkdir(parents=True)
         options = engine_options("spark", engine.split(":", 1)[1], [
             "spark.eventLog.enabled=true", f"spark.eventLog.dir=file://{log_dir}",
-            "spark.eventLog.compress=false", "spark.eventLog.rolling.enabled=false"])
+            "spark.eventLog.compress=false", "spark.eventLog.rolling.enabled=false", *SPARK_CONF])
         spark = build_session(options)
         eng = SparkEngine(spark)
     tick = time.perf_counter()
@@ -185,9 +188,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--engines", default="duckdb,spark:local[1],spark:local[2]")
     parser.add_argument("--work", default="/tmp/cb-bench/engines")
+    parser.add_argument("--spark-conf", action="append", default=[],
+                        help="A Spark setting k=v for every Spark run (repeatable): spark.driver.memory=8g")
     parser.add_argument("--home", default=None,
                         help="Definitions only, on this home (ingested before); skips the ingest runs")
     args = parser.parse_args(argv)
+    SPARK_CONF.extend(args.spark_conf)
     work = Path(args.work)
     end = date.fromisoformat(args.end)
     raw = world(work, args.groups, args.days, end)

@@ -291,11 +291,8 @@ def experiment_create(
     from pipelines.vintages import create_experiment
     from pipelines.warehouse import connect
 
-    con = connect(resolve_home(home).ensure())
-    try:
+    with connect(resolve_home(home).ensure()) as con:
         e = create_experiment(con, name, arms.split(","), share, _known_arms(), datetime.now(UTC))
-    finally:
-        con.close()
     typer.echo(f"created experiment {e.name}: arms {', '.join(e.arms)} (control {e.control}), "
                f"share {e.share:g} of groups", err=True)
 
@@ -306,11 +303,8 @@ def experiment_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     from pipelines.vintages import list_experiments
     from pipelines.warehouse import connect
 
-    con = connect(resolve_home(home).ensure())
-    try:
+    with connect(resolve_home(home).ensure()) as con:
         rows = list_experiments(con)
-    finally:
-        con.close()
     if as_json:
         echo_json(rows)
         return
@@ -327,11 +321,8 @@ def experiment_stop(name: Annotated[str, typer.Argument()], home: HomeOpt = None
     from pipelines.vintages import stop_experiment
     from pipelines.warehouse import connect
 
-    con = connect(resolve_home(home).ensure())
-    try:
+    with connect(resolve_home(home).ensure()) as con:
         stop_experiment(con, name, datetime.now(UTC))
-    finally:
-        con.close()
     typer.echo(f"stopped experiment {name}", err=True)
 
 

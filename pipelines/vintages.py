@@ -126,12 +126,9 @@ def run_vintages(home: Home, first: date, last: date, today: date, horizon_days:
     """Score the lists published for FROM..TO whose horizon has passed by `today`. `frames`: the
     orders (and posts) when the caller has them loaded (the nightly's report), else read here."""
     scorable_until = min(last, today - timedelta(days=horizon_days))
-    con = connect(home)
-    try:
+    with connect(home) as con:
         vintages = load_vintages(con, first, scorable_until)
         experiments = list_experiments(con)
-    finally:
-        con.close()
     out: dict = {"from": first.isoformat(), "to": last.isoformat(), "horizon_days": horizon_days,
                  "scored_until": scorable_until.isoformat() if scorable_until >= first else None,
                  "lists": 0}

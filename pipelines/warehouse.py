@@ -104,21 +104,15 @@ def load_frames(
     """All (or the named) contract tables as frames, without the columns `drop` names per table.
     Small enough for the S/M worlds."""
     drop = drop or {}
-    con = connect(home, read_only=True)
-    try:
+    with connect(home, read_only=True) as con:
         return {n: table_frame(con, n, drop=drop.get(n, ())) for n in (names or TABLES)}
-    finally:
-        con.close()
 
 
 def group_names(home: Home) -> pl.DataFrame:
     """group_id, name (null where the data has none) of every group in the warehouse."""
-    con = connect(home, read_only=True)
-    try:
+    with connect(home, read_only=True) as con:
         others = [c for c in TABLES["groups"].column_names if c not in ("group_id", "name")]
         return table_frame(con, "groups", drop=others)
-    finally:
-        con.close()
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, key: str,

@@ -70,8 +70,7 @@ def run_ingest(
     config = config or IngestConfig()
     run_date = run_date or datetime.now(TZ).date()
     found, warnings = discover(Path(raw))
-    con = connect(home)
-    try:
+    with connect(home) as con:
         con.execute(f"SET memory_limit = {lit(config.memory_limit)}")
         con.execute(f"SET threads = {int(config.threads)}")
         con.execute("SET preserve_insertion_order = false")  # row order of the tables is not kept
@@ -99,8 +98,6 @@ def run_ingest(
                 con.rollback()
                 raise
         con.execute("CHECKPOINT")
-    finally:
-        con.close()
     report.seconds = perf_counter() - started
     return report
 

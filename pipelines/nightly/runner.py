@@ -28,11 +28,8 @@ def new_run_id(run_date: date) -> str:
 
 
 def _save(home: Home, record: RunRecord) -> None:
-    con = connect(home)
-    try:
+    with connect(home) as con:
         write_record(con, record)
-    finally:
-        con.close()
 
 
 def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None = None) -> dict:
@@ -55,12 +52,9 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
         raise UsageError(f"{FAIL_STAGE_ENV}={fail_stage!r} is not a stage; stages: {STAGE_NAMES}")
     home.ensure()
     with run_lock(home.lock, what=f"nightly --date {config.run_date}"):
-        con = connect(home)
-        try:
+        with connect(home) as con:
             create_tables(con)
             abandoned = mark_abandoned_runs(con)
-        finally:
-            con.close()
         if abandoned:
             log.warning("marked %d earlier run(s) as killed in the ledger", abandoned)
         record = RunRecord(run_id=new_run_id(config.run_date), run_date=config.run_date)

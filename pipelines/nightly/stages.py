@@ -59,15 +59,12 @@ def stage_ingest(ctx: RunContext) -> tuple[int, int]:
             read += counts["read"]
             loaded += counts["loaded"]
     ctx.ingest = {"tables": tables, "sources": [str(s) for s in sources]}
-    con = connect(ctx.home)
-    try:
+    with connect(ctx.home) as con:
         create_tables(con)
         ctx.quarantine_by_rule = (
             con.sql("SELECT table_name, rule, count(*) AS rows FROM quarantine "
                     "GROUP BY ALL ORDER BY table_name, rule").pl().to_dicts()
         )
-    finally:
-        con.close()
     return read, loaded
 
 
@@ -155,11 +152,8 @@ def _recent(ctx: RunContext, lookup, every_days: int) -> dict | None:
     """lookup(con, run_date, every_days) on the ledger, or None when every_days is 1 (every night)."""
     if every_days <= 1:
         return None
-    con = connect(ctx.home)
-    try:
+    with connect(ctx.home) as con:
         return lookup(con, ctx.config.run_date, every_days)
-    finally:
-        con.close()
 
 
 def _prune_models(ctx: RunContext, keep: str) -> None:
@@ -201,11 +195,8 @@ def _serve_arms(ctx: RunContext, picks: pl.DataFrame, excluded: pl.DataFrame) ->
     from pipelines.recsys_stage import picks_with_arms
     from pipelines.vintages import running_experiments
 
-    con = connect(ctx.home)
-    try:
+    with connect(ctx.home) as con:
         experiments = running_experiments(con)
-    finally:
-        con.close()
     if not experiments:
         return picks
     picks, ctx.pick_arms, notes = picks_with_arms(ctx.production, ctx.config.run_date, picks, experiments,
@@ -233,11 +224,8 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     ctx.record.gates.append(gate_outcome("forecast", run.gate))
     ctx.record.model_versions["forecast"] = model_version_of(demand)
     ctx.writer.write_frame("demand", demand)
-    con = connect(ctx.home)
-    try:
+    with connect(ctx.home) as con:
         store_vintages(con, demand)
-    finally:
-        con.close()
     ctx.booking_curves = booking_curves(ctx)
     ctx.writer.write_frame("booking_curves", ctx.booking_curves)
     write_dimensions(ctx)
@@ -277,11 +265,8 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
 def _reused_recsys_evaluation(ctx: RunContext) -> dict:
     """The recsys block of the run that trained the reused ranker."""
     trained_by = ctx.record.model_versions.get("recsys_ranker", {}).get("trained_by_run")
-    con = connect(ctx.home)
-    try:
+    with connect(ctx.home) as con:
         earlier = run_evaluation(con, trained_by) if trained_by else None
-    finally:
-        con.close()
     block = (earlier or {}).get("recsys")
     if not block:
         note = f"not evaluated: the reused ranker's training run {trained_by} recorded no evaluation"
@@ -295,11 +280,8 @@ def _reused_recsys_evaluation(ctx: RunContext) -> dict:
 def _forecast_evaluation(ctx: RunContext, config) -> dict:
     """The forecast block as of D - horizon, or a recent run's when one is young enough."""
     if ctx.config.evaluate_every_days > 1:
-        con = connect(ctx.home)
-        try:
+        with connect(ctx.home) as con:
             earlier = recent_evaluation(con, ctx.config.run_date, ctx.config.evaluate_every_days)
-        finally:
-            con.close()
         if earlier is not None and "forecast" in earlier["evaluation"]:
             ctx.notes.append(
                 f"forecast evaluation reused from run {earlier['run_id']} of {earlier['run_date']} "
@@ -349,11 +331,8 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     if ctx.picks is not None:  # the published list is kept, to be scored once its day has passed
         from pipelines.vintages import store_pick_vintages
 
-        con = connect(ctx.home)
-        try:
+        with connect(ctx.home) as con:
             store_pick_vintages(con, ctx.picks, ctx.record.run_id, ctx.pick_arms)
-        finally:
-            con.close()
     try:  # housekeeping after the switch: a problem here must not fail a published run
         removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
     except OSError as exc:
