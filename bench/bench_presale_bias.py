@@ -1,0 +1,74 @@
+"""Pre-sale nowcast bias and P10–P90 coverage of `production` per as-of date and share of the window.
+
+For each as-of date, `evaluate_presale` (the `presale` block of `circlebuy evaluate`) fits the
+PresaleForecaster as of that date's 00:00 and nowcasts every campaign × warehouse closing in the 7
+days after it at 0 / 25 / 50 / 75% of its window; this prints production's bias and coverage per
+share, the fit's seconds and the block's seconds, and (with --json FILE) writes them.
+
+The CNY festival world (calendar: stock-up 2026-02-03..02-16, lull 02-17..02-28, Lantern sale
+02-24..03-02) is built once by
+
+    circlebuy generate --out /tmp/cny/raw --groups 1000 --start 2025-12-01 --end 2026-03-20 --seed 11
+    circlebuy ingest /tmp/cny/raw --home /tmp/cny/home
+
+and measured by
+
+    PYTHONPATH=$PWD .venv/bin/python -m bench.bench_presale_bias --home /tmp/cny/home \
+        [--dates 2026-01-19,2026-02-02,2026-02-16,2026-03-02,2026-03-09] [--json out.json]
+
+One process, one date after another (a heavy run: about a minute per date on two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from datetime import date
+
+from aggregation.presale import PresaleForecaster
+from common.home import Home
+from pipelines.evaluate.config import EvaluateConfig
+from pipelines.evaluate.forecast import evaluate_presale
+from pipelines.warehouse import MODEL_DROP, day_start, load_frames
+
+DATES = ("2026-01-19", "2026-02-02", "2026-02-16", "2026-03-02", "2026-03-09")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", default="/tmp/cny/home")
+    ap.add_argument("--dates", default=",".join(DATES))
+    ap.add_argument("--model", default="production")
+    ap.add_argument("--fit-only", action="store_true", help="time the PresaleForecaster fit alone")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    frames = load_frames(Home(Path(args.home)), drop=MODEL_DROP)
+    out = {}
+    for d in args.dates.split(","):
+        config = EvaluateConfig(as_of_day=date.fromisoformat(d))
+        if args.fit_only:
+            tick = time.perf_counter()
+            PresaleForecaster(config.presale).fit(frames, day_start(config.as_of_day))
+            out[d] = {"fit_seconds": round(time.perf_counter() - tick, 2)}
+            print(f"{d}  fit {out[d]['fit_seconds']:.1f}s", flush=True)
+            continue
+        tick = time.perf_counter()
+        block = evaluate_presale(frames, config)
+        seconds = time.perf_counter() - tick
+        rows = {s: block["at_share"][s][args.model] for s in block.get("at_share", {})}
+        out[d] = {"seconds": round(seconds, 1), "windows": block.get("windows_evaluated"),
+                  "bias": {s: r["bias"] for s, r in rows.items()},
+                  "coverage": {s: r["coverage_p10_p90"] for s, r in rows.items()}}
+        bias = " / ".join(f"{100 * r['bias']:+.1f}" for r in rows.values())
+        cov = " / ".join(f"{r['coverage_p10_p90']:.2f}" for r in rows.values())
+        print(f"{d}  bias% {bias}  coverage {cov}  ({block.get('windows_evaluated')} windows, "
+              f"{seconds:.0f}s)", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
