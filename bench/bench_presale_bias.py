@@ -14,7 +14,10 @@ The CNY festival world (calendar: stock-up 2026-02-03..02-16, lull 02-17..02-28,
 and measured by
 
     PYTHONPATH=$PWD .venv/bin/python -m bench.bench_presale_bias --home /tmp/cny/home \
-        [--dates 2026-01-19,2026-02-02,2026-02-16,2026-03-02,2026-03-09] [--json out.json]
+        [--dates 2026-01-19,2026-02-02,2026-02-16,2026-03-02,2026-03-09] [--json out.json] [--fit-only]
+
+--fit-only times PresaleForecaster.fit alone and prints the live pace's chosen strength (with the
+calibration loss of each strength tried; see aggregation.pace).
 
 One process, one date after another (a heavy run: about a minute per date on two cores).
 """
@@ -24,8 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 
 from aggregation.presale import PresaleForecaster
 from common.home import Home
@@ -50,9 +53,13 @@ def main() -> None:
         config = EvaluateConfig(as_of_day=date.fromisoformat(d))
         if args.fit_only:
             tick = time.perf_counter()
-            PresaleForecaster(config.presale).fit(frames, day_start(config.as_of_day))
-            out[d] = {"fit_seconds": round(time.perf_counter() - tick, 2)}
-            print(f"{d}  fit {out[d]['fit_seconds']:.1f}s", flush=True)
+            model = PresaleForecaster(config.presale).fit(frames, day_start(config.as_of_day))
+            out[d] = {"fit_seconds": round(time.perf_counter() - tick, 2),
+                      "pace_strength": getattr(model, "pace_strength_", None),
+                      "pace_losses": {str(k): round(v, 5)
+                                      for k, v in getattr(model, "pace_losses_", {}).items()}}
+            print(f"{d}  fit {out[d]['fit_seconds']:.1f}s  pace strength {out[d]['pace_strength']}  "
+                  f"losses {out[d]['pace_losses']}", flush=True)
             continue
         tick = time.perf_counter()
         block = evaluate_presale(frames, config)
