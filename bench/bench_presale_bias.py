@@ -16,8 +16,7 @@ and measured by
     PYTHONPATH=$PWD .venv/bin/python -m bench.bench_presale_bias --home /tmp/cny/home \
         [--dates 2026-01-19,2026-02-02,2026-02-16,2026-03-02,2026-03-09] [--json out.json] [--fit-only]
 
---fit-only times PresaleForecaster.fit alone and prints the live pace's chosen strength (with the
-calibration loss of each strength tried; see aggregation.pace).
+--fit-only times PresaleForecaster.fit alone.
 
 One process, one date after another (a heavy run: about a minute per date on two cores).
 """
@@ -55,11 +54,9 @@ def main() -> None:
             tick = time.perf_counter()
             model = PresaleForecaster(config.presale).fit(frames, day_start(config.as_of_day))
             out[d] = {"fit_seconds": round(time.perf_counter() - tick, 2),
-                      "pace_strength": getattr(model, "pace_strength_", None),
-                      "pace_losses": {str(k): round(v, 5)
-                                      for k, v in getattr(model, "pace_losses_", {}).items()}}
-            print(f"{d}  fit {out[d]['fit_seconds']:.1f}s  pace strength {out[d]['pace_strength']}  "
-                  f"losses {out[d]['pace_losses']}", flush=True)
+                      "train_windows": model.train_units_}
+            print(f"{d}  fit {out[d]['fit_seconds']:.1f}s  ({model.train_units_} training windows)",
+                  flush=True)
             continue
         tick = time.perf_counter()
         block = evaluate_presale(frames, config)
