@@ -175,6 +175,33 @@ def task_failure(error: BaseException) -> str:
     return _first_line(error)
 
 
+LIMIT_HINTS = (
+    ("spark.driver.maxResultSize", "the results collected to the driver outgrew "
+     "spark.driver.maxResultSize; raise it and the driver's memory (--conf spark.driver.maxResultSize=8g "
+     "--conf spark.driver.memory=12g): ingest on Spark replays every loaded row into the DuckDB "
+     "warehouse on the driver"),
+    ("OutOfMemoryError", "Spark ran out of memory; give the driver and executors more "
+     "(--conf spark.driver.memory=12g --conf spark.executor.memory=8g) or more partitions "
+     "(--conf spark.sql.shuffle.partitions=200)"),
+)
+
+
+def to_arrow(df: Any, what: str) -> Any:
+    """`df` collected to the driver as an Arrow table; a failure is one line naming `what`, Spark's own
+    reason and, for the limits a larger world hits (the driver's result size, memory), the setting to
+    raise — not a Py4J wall of text."""
+    try:
+        return df.toArrow()
+    except Exception as exc:
+        text = str(exc)
+        reason = next((line.strip() for line in text.splitlines()
+                       if "Job aborted due to stage failure" in line or "OutOfMemoryError" in line),
+                      task_failure(exc))
+        hint = next((h for key, h in LIMIT_HINTS if key in text), None)
+        raise CircleBuyError(f"Spark could not collect {what}: {reason[:400]}"
+                             + (f"; {hint}" if hint else "")) from exc
+
+
 def _plain(name: str) -> str:
     """A relation's name as Spark's catalog knows it ('"orders"' in DuckDB's quoting -> 'orders')."""
     from sqlglot import exp
@@ -253,11 +280,11 @@ class SparkEngine:
         self._name(name, self._df(sql).cache())
 
     def rows(self, sql: str) -> list[tuple]:
-        result = self._df(sql).toArrow()  # by position: result columns may share a name
+        result = to_arrow(self._df(sql), "a stage query's rows")  # by position: names may repeat
         return list(zip(*(column.to_pylist() for column in result.columns), strict=True))
 
     def frame(self, sql: str) -> pl.DataFrame:
-        return pl.from_arrow(self._df(sql).toArrow())
+        return pl.from_arrow(to_arrow(self._df(sql), "a stage query's result"))
 
     # -- warehouse tables --------------------------------------------------------------------
 
@@ -309,7 +336,7 @@ class SparkEngine:
         """Apply every insert and update made to attached tables, in order, to the warehouse."""
         for index, (op, table, key, columns, rows) in enumerate(self._log):
             batch = f"_spark_batch{index}"
-            con.register(batch, rows.toArrow())
+            con.register(batch, to_arrow(rows, f"the rows to write into the warehouse's {table}"))
             try:
                 if op == "insert":
                     con.execute(f'INSERT INTO "{table}" SELECT * FROM {batch}')

@@ -84,3 +84,27 @@ def test_spark_defaults_conf_and_spark_submit_settings_win_over_the_defaults(mon
     assert settings["spark.driver.memory"] == "16g"  # --conf wins
     # what results depend on is kept: the platform's zone makes CAST(ts AS DATE) the platform day
     assert settings["spark.sql.session.timeZone"] == DEFAULTS["spark.sql.session.timeZone"]
+
+
+def test_a_collect_past_the_drivers_limit_says_which_setting_to_raise():
+    """The M world's first Spark ingest died collecting its rows to the driver (Py4JJavaError, exit 1,
+    no hint): now one line with Spark's reason and the settings to raise."""
+    from common.errors import CircleBuyError
+    from pipelines.engine.spark_engine import to_arrow
+
+    class TooBig:
+        def toArrow(self):  # noqa: N802 - pyspark's name
+            raise RuntimeError(
+                "An error occurred while calling o1151.getResult.\n"
+                ": org.apache.spark.SparkException: Exception thrown in awaitResult:\n"
+                "\tat org.apache.spark.util.SparkThreadUtils$.awaitResult(SparkThreadUtils.scala:56)\n"
+                "Caused by: org.apache.spark.SparkException: Job aborted due to stage failure: Total size "
+                "of serialized results of 2 tasks (1588.3 MiB) is bigger than spark.driver.maxResultSize "
+                "(1024.0 MiB)\n\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages")
+
+    with pytest.raises(CircleBuyError) as err:
+        to_arrow(TooBig(), "the rows to write into the warehouse's orders")
+    message = str(err.value)
+    assert "\n" not in message and "the rows to write into the warehouse's orders" in message
+    assert "bigger than spark.driver.maxResultSize (1024.0 MiB)" in message
+    assert "--conf spark.driver.maxResultSize=8g" in message and "spark.driver.memory" in message
