@@ -31,6 +31,10 @@ class _ItemKNN(Recommender):
 
     def _fit(self, signal: Signal) -> None:
         self.history_ = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
+        n_items = self.history_.shape[1]
+        if self.history_.nnz == 0:  # nothing bought yet (a fold at the very start): no similarity
+            self.similarity_ = sp.csr_matrix((n_items, n_items), dtype=np.float32)  # (BM25 would divide 0/0)
+            return
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             # implicit's own weighting hands itself COO and warns about it; nothing to act on
             warnings.simplefilter("ignore", ParameterWarning)

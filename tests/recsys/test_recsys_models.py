@@ -158,3 +158,20 @@ def test_top_n_by_partition_equals_a_full_stable_sort_with_ties_and_non_finite_s
         pop = rng.integers(0, 3, m).astype(np.float32)
         for got, want in zip(_top_n(block, pop, n, 3), full_sort(block, pop, min(n, m), 3), strict=True):
             assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["itemknn_cosine", "itemknn_bm25"])
+def test_item_knn_before_any_order_scores_zero_without_dividing_by_zero(name):
+    """A fold at the very start of the history has products and groups but no order yet: BM25's
+    average row length is then 0 (implicit divided 0/0 and warned); the model is empty, not NaN."""
+    import warnings
+
+    world = block_world(CUTOFF)
+    first = world["orders"]["ordered_at"].min()
+    early = build_signal(world, first)  # strictly before the first order: nothing bought
+    assert early.daily.height == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m = fitted(name, early)
+    scores = m.score(pl.DataFrame({"group_id": ["a0"], "product_id": ["A1"]}))
+    assert scores["score"].to_list() == [0.0]
