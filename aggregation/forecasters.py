@@ -245,7 +245,7 @@ class Statistical(Forecaster):
         self.n_jobs = n_jobs
 
     def _fit(self, panel: Panel, origin: int) -> None:
-        pass
+        """Nothing to learn ahead: each series is fitted on its own days before the origin in predict."""
 
     def _candidates(self, panel: Panel, origin: int, rows: np.ndarray) -> dict[str, DailyQuantiles]:
         q = statistical_forecasts(panel.y[rows, :origin], self.horizon, models=(self.model,),

@@ -45,12 +45,10 @@ def _tree(pid: int) -> list[int]:
 def _rss_gib(pids: list[int]) -> float:
     total = 0
     for p in pids:
-        try:
+        with contextlib.suppress(OSError):  # the process ended between listing and reading
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-        except OSError:
-            pass
     return total / 2**20
 
 

@@ -9,7 +9,6 @@ Spark runs `local[2]`, one session for the module. Skipped only where pyspark or
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -24,24 +23,17 @@ from pipelines.engine import definitions as d
 from pipelines.generate import run_generate
 from pipelines.ingest import run_ingest
 from pipelines.warehouse import MODEL_DROP, connect, load_frames
+from tests.pipelines.spark_support import SPARK, require_spark, spark_session
 
-pytest.importorskip("pyspark", reason="the Spark engine needs pyspark: pip install 'circlebuy[spark]'")
-pytest.importorskip("sqlglot", reason="the Spark engine needs sqlglot: pip install 'circlebuy[spark]'")
-if not shutil.which("java"):
-    pytest.skip("the Spark engine needs a Java 17+ runtime (`make java`)", allow_module_level=True)
+require_spark()
 
-from pipelines.engine.spark_engine import SparkEngine, build_session  # noqa: E402
+from pipelines.engine.spark_engine import SparkEngine  # noqa: E402
 
 END = date(2026, 10, 31)
 WORLD = {"groups": 30, "days": 10, "end": END, "seed": 3}
-SPARK = EngineOptions("spark", "local[2]", {"spark.sql.shuffle.partitions": "2"})
 
 
-@pytest.fixture(scope="module")
-def spark():
-    session = build_session(SPARK)
-    yield session
-    session.stop()
+spark = pytest.fixture(spark_session, scope="module", name="spark")
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,13 @@ from pipelines.nightly import NightlyConfig, run_nightly
 from pipelines.nightly.snapshot import live_snapshot, verify_snapshot
 from pipelines.settings import Settings
 from pipelines.warehouse import connect
+from tests.pipelines.spark_support import SPARK, require_spark, spark_session
 
-pytest.importorskip("pyspark", reason="the Spark engine needs pyspark: pip install 'circlebuy[spark]'")
-pytest.importorskip("sqlglot", reason="the Spark engine needs sqlglot: pip install 'circlebuy[spark]'")
-if not shutil.which("java"):
-    pytest.skip("the Spark engine needs a Java 17+ runtime (`make java`)", allow_module_level=True)
+require_spark()
 
-from pipelines.engine.spark_engine import build_session  # noqa: E402
 
 END = date(2026, 11, 20)
 WORLD = {"groups": 60, "days": 50, "end": END, "seed": 3}
-SPARK = EngineOptions("spark", "local[2]", {"spark.sql.shuffle.partitions": "2"})
 
 
 def settings() -> Settings:
@@ -57,11 +53,7 @@ def config(engine: EngineOptions) -> NightlyConfig:
     return NightlyConfig(run_date=END, settings=settings(), evaluate=False, engine=engine)
 
 
-@pytest.fixture(scope="module")
-def spark():
-    session = build_session(SPARK)
-    yield session
-    session.stop()
+spark = pytest.fixture(spark_session, scope="module", name="spark")
 
 
 @pytest.fixture(scope="module")

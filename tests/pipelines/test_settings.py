@@ -119,7 +119,7 @@ def test_the_train_stage_trains_with_the_trees_settings(tmp_path, monkeypatch):
     seen = {}
 
     class Stop(Exception):
-        pass
+        """Raised by the fake training once it has seen its arguments."""
 
     def fake_train(frames, day, config, seed, tuned_params=None, production=None):
         seen.update(config=config, seed=seed, production=production)
