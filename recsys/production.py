@@ -196,8 +196,7 @@ def train_production(
             best_generator_ndcg=round(tuned.metrics[best][key], 6),
             passed=bool(prod_val >= pop),
             folds=len(usable),
-            reason=reason or (f"ranker beats the best generator {best!r} on the mean of {len(usable)} "
-                              "weekly validation folds"),
+            reason=reason or _passed_reason(best, len(usable), val_metrics.get("forward_chained_folds")),
         ),
         training_rows=int(ranker.n_train_) if ranker is not None else 0,
         windows={
@@ -244,6 +243,14 @@ def refit_production(
     report = report if isinstance(report, TrainingReport) else TrainingReport.from_dict(report)
     report = replace(report, timings_s={"refit": _lap(tick)})
     return Production(sig, models, ranker, chosen, report, frames, config)
+
+
+def _passed_reason(best: str, folds: int, chained: list[int] | None) -> str:
+    if chained:
+        return (f"no label windows before the validation folds: the ranker, trained on the folds older "
+                f"than each, beats the best generator {best!r} on the mean of {len(chained)} of {folds} "
+                "weekly folds (refitted on all of them)")
+    return f"ranker beats the best generator {best!r} on the mean of {folds} weekly validation folds"
 
 
 def _tuning(config: ProductionConfig) -> TuningConfig:

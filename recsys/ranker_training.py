@@ -29,8 +29,7 @@ def train_ranker(
     ranker, trial, reason, val_metrics = None, None, "", {}
     fit_rows = pl.concat(train_parts, how="vertical_relaxed") if train_parts else pl.DataFrame()
     if fit_rows.height == 0 or fit_rows["label"].n_unique() < 2:
-        return None, None, ("no labelled training rows before the validation folds; using the best "
-                            f"generator {best!r}"), {}
+        return forward_chained(val_rows, tuned, best, relevant, catalogs, n_groups, config)
     trial = LearnedRanker(config.ranker, config.seed).fit(fit_rows)
     per_fold = []
     for rows, rel, catalog in zip(val_rows, relevant, catalogs, strict=True):
@@ -42,18 +41,9 @@ def train_ranker(
     own = tuned.metrics.get("reorder", {}).get(key, 0.0)
     bar = max(tuned.metrics[best][key], own) * (1.0 + config.ranker.min_gain)
     if val_metrics[key] > bar:
-        groups = pl.concat([r.select("_fold", "g").unique() for r in val_rows])
-        rc = config.ranker
-        per_window = max(rc.max_groups_per_window, int(rc.window_group_share * n_groups))
-        extra = []
-        for j, rows in enumerate(val_rows):
-            g = groups.filter(pl.col("_fold") == j).select("g").sort("g")
-            if g.height > per_window:
-                g = g.sample(per_window, seed=config.seed + j)
-            extra.append(sample_training_rows(rows.join(g, on="g"), config.ranker.neg_per_group,
-                                              config.seed + 1 + j).drop("_fold", "group_id", "product_id"))
-        both = pl.concat([fit_rows, *extra], how="vertical_relaxed")
-        ranker = LearnedRanker(config.ranker, config.seed).fit(both)
+        extra = fold_training_rows(val_rows, range(len(val_rows)), n_groups, config)
+        ranker = LearnedRanker(config.ranker, config.seed).fit(pl.concat([fit_rows, *extra],
+                                                                         how="vertical_relaxed"))
     else:
         reason = (
             f"ranker {key} {val_metrics[key]:.4f} (mean of {len(per_fold)} weekly folds) does not beat the "
@@ -61,6 +51,84 @@ def train_ranker(
             f"({own:.4f}); falling back to {best!r}"
         )
     return ranker, trial, reason, val_metrics
+
+
+def fold_training_rows(val_rows: list[pl.DataFrame], folds, n_groups: int, config: ProductionConfig
+                       ) -> list[pl.DataFrame]:
+    """Negative-sampled training rows of the validation folds `folds` (at most a label window's
+    groups each), without the fold's bookkeeping columns."""
+    rc = config.ranker
+    per_window = max(rc.max_groups_per_window, int(rc.window_group_share * n_groups))
+    out = []
+    for j in folds:
+        rows = val_rows[j]
+        g = rows.select("g").unique().sort("g")
+        if g.height > per_window:
+            g = g.sample(per_window, seed=config.seed + j)
+        out.append(sample_training_rows(rows.join(g, on="g"), rc.neg_per_group, config.seed + 1 + j)
+                   .drop("_fold", "group_id", "product_id"))
+    return out
+
+
+def forward_chained(
+    val_rows: list[pl.DataFrame],
+    tuned: FoldTuned,
+    best: str,
+    relevant: list[pl.DataFrame],
+    catalogs: list[int],
+    n_groups: int,
+    config: ProductionConfig,
+) -> tuple[LearnedRanker | None, LearnedRanker | None, str, dict]:
+    """The ranker on a short history, where no label window ends before the earliest fold: each
+    fold (newest first in `val_rows`) is scored by a ranker trained on the folds older than it
+    (their labels end where it starts), and the ranker is kept only when its mean over the folds so
+    scored beats the best generator's and the group's own history's mean over the same folds; it is
+    then refitted on every fold. Too few folds for that: the best generator, as before."""
+    k, key = config.k, f"ndcg@{config.k}"
+    scored_folds = [j for j in range(len(val_rows) - 1)
+                    if any(val_rows[o]["label"].sum() > 0 for o in range(j + 1, len(val_rows)))]
+    if not scored_folds:
+        return _too_few_folds(best)
+    per_fold = []
+    trial = None
+    for j in scored_folds:
+        older = pl.concat(fold_training_rows(val_rows, range(j + 1, len(val_rows)), n_groups, config),
+                          how="vertical_relaxed")
+        if older["label"].n_unique() < 2:
+            continue
+        fitted = LearnedRanker(config.ranker, config.seed).fit(older)
+        if trial is None:
+            trial = fitted  # the newest fold's: what the nightly's evaluation scores
+        scored = val_rows[j].with_columns(score=pl.Series(fitted.predict(val_rows[j])))
+        per_fold.append((j, ranking_metrics(top_n_rows(scored, k), relevant[j], k, catalogs[j])))
+    if not per_fold:
+        return _too_few_folds(best)
+    folds = [j for j, _ in per_fold]
+    val_metrics = {m: round(float(np.mean([f[m] for _, f in per_fold])), 6) for m in per_fold[0][1]}
+    val_metrics["folds"] = [round(f[key], 6) for _, f in per_fold]
+    val_metrics["folds_metrics"] = [f for _, f in per_fold]
+    val_metrics["forward_chained_folds"] = folds
+
+    def same_folds(name: str) -> float:
+        return float(np.mean([tuned.fold_metrics[name][j][key] for j in folds]))
+
+    best_same = same_folds(best)
+    own = same_folds("reorder") if "reorder" in tuned.fold_metrics else 0.0
+    bar = max(best_same, own) * (1.0 + config.ranker.min_gain)
+    if val_metrics[key] <= bar:
+        return None, trial, (
+            f"no label windows before the validation folds; the ranker trained on older folds scores "
+            f"{key} {val_metrics[key]:.4f} on {len(folds)} fold(s), not above the best generator {best!r} "
+            f"({best_same:.4f}) or the group's own history ({own:.4f}) on the same folds; "
+            f"falling back to {best!r}"), val_metrics
+    everything = pl.concat(fold_training_rows(val_rows, range(len(val_rows)), n_groups, config),
+                           how="vertical_relaxed")
+    return LearnedRanker(config.ranker, config.seed).fit(everything), trial, "", val_metrics
+
+
+def _too_few_folds(best: str) -> tuple[None, None, str, dict]:
+    return None, None, ("no labelled training rows before the validation folds, and too few folds to "
+                        f"chain; using the best generator {best!r}"), {}
 
 
 def top_n_rows(scored: pl.DataFrame, k: int) -> pl.DataFrame:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -71,3 +72,32 @@ def test_production_reports_every_fold_and_labels_end_before_the_earliest():
     assert TrainingReport.from_dict(report.to_dict()) == report
     old = {k: v for k, v in report.to_dict().items() if k not in ("windows", "timings_s")}
     assert TrainingReport.from_dict(old).gate == report.gate  # an older saved training still reads
+
+
+def test_a_short_history_trains_the_ranker_forward_chained_on_the_folds():
+    # 33 days of history before the as-of day: the earliest fold starts on day 5, so no label window
+    # ends before it; each fold is scored by a ranker trained on the older folds only
+    end = date(2024, 3, 31)
+    frames = make_world(groups=60, products=70, days=40, end=end, seed=4)
+    as_of = end - timedelta(days=6)
+    prod = train_production(frames, as_of, FAST)
+    report = prod.report
+    chained = report.ranker_validation["forward_chained_folds"]
+    assert chained and 0 in chained and (FAST.validation_folds - 1) not in chained  # the oldest has no past
+    assert len(report.ranker_validation["folds"]) == len(chained)
+    assert report.windows["label_windows"] == 0
+    best = report.best_generator
+    same = sum(report.tuning[best].folds[j] for j in chained) / len(chained)
+    if prod.ranker is not None:
+        assert report.ranker_validation["ndcg@10"] > same
+        assert "forward" not in (report.fallback_reason or "") and "older" in report.gate.reason
+    else:
+        assert "older folds" in report.fallback_reason and prod.chosen == best
+
+
+def test_one_fold_is_too_few_to_chain():
+    end = date(2024, 3, 31)
+    frames = make_world(groups=40, products=50, days=12, end=end, seed=4)  # no label window fits
+    prod = train_production(frames, end - timedelta(days=2), replace(FAST, validation_folds=1))
+    assert prod.ranker is None
+    assert "too few folds" in prod.report.fallback_reason
