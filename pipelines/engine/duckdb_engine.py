@@ -25,14 +25,17 @@ def _first_line(error: Exception) -> str:
 
 
 def csv_scan(path: Path) -> str:
-    """DuckDB's table function for a raw CSV: all text, the strict standard dialect."""
+    """DuckDB's table function for a raw CSV: all text, the strict standard dialect. A file is read as
+    a file: folders named `key=value` above it (a Hive-partitioned table, `orders/day=2026-01-01/`)
+    add no column (DuckDB would otherwise derive one from the path); Spark reads a single file so too."""
     return (f"read_csv({_lit(str(path))}, all_varchar = true, header = true, delim = ',', quote = '\"', "
-            "escape = '\"', comment = '', auto_detect = true)")
+            "escape = '\"', comment = '', auto_detect = true, hive_partitioning = false)")
 
 
 def parquet_scan(path: Path) -> str:
-    """DuckDB's table function for a raw Parquet file, with each row's number in the file."""
-    return f"read_parquet({_lit(str(path))}, file_row_number = true)"
+    """DuckDB's table function for a raw Parquet file, with each row's number in the file; as for
+    CSV, a `key=value` folder above it adds no column."""
+    return f"read_parquet({_lit(str(path))}, file_row_number = true, hive_partitioning = false)"
 
 
 class DuckDBEngine:

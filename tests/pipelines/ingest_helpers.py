@@ -53,3 +53,27 @@ def identity_holds(report_json: dict) -> bool:
     return all(
         t["read"] == t["loaded"] + t["duplicates"] + t["quarantined"] for t in report_json["tables"].values()
     )
+
+
+def write_hive_raw(raw: Path, tables: dict[str, pl.DataFrame]) -> Path:
+    """RAW with orders and posts as Hive-partitioned folders, a part per platform day
+    (`orders/day=2026-01-08/part-0.parquet`, `posts/day=2026-01-09/part-0.csv`), written as Spark's
+    `partitionBy("day")` writes them: `day` lives in the folder's name, not in the files. The other
+    tables stay one Parquet file each."""
+    raw.mkdir(parents=True, exist_ok=True)
+    split = {"orders": ("ordered_at", "parquet"), "posts": ("posted_at", "csv")}
+    for name, frame in tables.items():
+        if name not in split:
+            frame.write_parquet(raw / f"{name}.parquet")
+            continue
+        column, fmt = split[name]
+        days = frame.with_columns(pl.col(column).dt.date().alias("_day"))
+        for (day,), part in days.partition_by("_day", as_dict=True, maintain_order=True).items():
+            folder = raw / name / f"day={day}"
+            folder.mkdir(parents=True)
+            part = part.drop("_day")
+            if fmt == "csv":
+                part.write_csv(folder / "part-0.csv")
+            else:
+                part.write_parquet(folder / "part-0.parquet")
+    return raw

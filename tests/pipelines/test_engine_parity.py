@@ -23,6 +23,8 @@ from pipelines.engine import definitions as d
 from pipelines.generate import run_generate
 from pipelines.ingest import run_ingest
 from pipelines.warehouse import MODEL_DROP, connect, load_frames
+from tests.pipelines.conftest import TINY_END, build_tiny_tables
+from tests.pipelines.ingest_helpers import write_hive_raw
 from tests.pipelines.spark_support import SPARK, require_spark, spark_session
 
 require_spark()
@@ -73,6 +75,32 @@ def test_ingest_gives_the_same_warehouse(ingested):
     # detail and raw text may print timestamps differently (DuckDB '+08', Spark without the zone)
     sql = "SELECT table_name, source_file, row_number, rule FROM quarantine"
     assert table_rows(spark, sql) == table_rows(duck, sql)
+
+
+def test_a_hive_partitioned_raw_table_loads_the_same_on_both_engines(tmp_path, spark):
+    """orders as `orders/day=D/part-0.parquet`, posts as `posts/day=D/part-0.csv` (a bad order row
+    among them): `day` is no column on either engine (no warning), and both load the same rows and
+    quarantine the bad one under its part's path."""
+    tables = {name: frame for name, frame in build_tiny_tables().items()
+              if name not in ("shopkeepers", "feedback")}  # fewer tables: fewer Spark jobs
+    tables["orders"] = tables["orders"].with_columns(
+        pl.when(pl.col("order_id") == "O2").then(-1).otherwise(pl.col("quantity")).alias("quantity"))
+    raw = write_hive_raw(tmp_path / "raw", tables)
+    reports, homes = {}, {}
+    for name, options in (("duckdb", EngineOptions()), ("spark", SPARK)):
+        homes[name] = Home(tmp_path / name)
+        reports[name] = run_ingest(raw, homes[name], run_date=TINY_END, engine=options).to_json()
+    assert reports["spark"]["tables"] == reports["duckdb"]["tables"]
+    assert reports["spark"]["tables"]["orders"] == {"read": 8, "loaded": 7, "duplicates": 0, "quarantined": 1}
+    assert reports["spark"]["tables"]["posts"]["loaded"] == 4
+    assert reports["spark"]["warnings"] == reports["duckdb"]["warnings"] == []
+    for table in tables:
+        sql = f'SELECT * FROM "{table}"'
+        assert table_rows(homes["spark"], sql) == table_rows(homes["duckdb"], sql), table
+    sql = "SELECT table_name, source_file, row_number, rule FROM quarantine"
+    assert table_rows(homes["spark"], sql) == table_rows(homes["duckdb"], sql)
+    assert {r[:3] for r in table_rows(homes["spark"], sql)} == {
+        ("orders", "orders/day=2026-01-08/part-0.parquet", 2)}
 
 
 @pytest.fixture(scope="module")

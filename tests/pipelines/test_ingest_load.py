@@ -12,7 +12,7 @@ from common.home import Home
 from pipelines.ingest import IngestReport, run_ingest
 from pipelines.warehouse import connect, create_tables, load_frames
 from tests.pipelines.conftest import SH, TINY_END, at
-from tests.pipelines.ingest_helpers import identity_holds, query, snapshot
+from tests.pipelines.ingest_helpers import identity_holds, query, snapshot, write_hive_raw
 
 
 def with_status(orders: pl.DataFrame, status: str, when: datetime) -> pl.DataFrame:
@@ -148,6 +148,37 @@ def test_mixed_formats_optional_columns_absent_and_unknown_columns_warned(tmp_pa
     assert any("colour" in w and "products/part-0.parquet" in w for w in report.warnings)
     assert query(home, "SELECT brand FROM products WHERE product_id = 'P1'") == [(None,)]
     assert query(home, "SELECT brand FROM products WHERE product_id = 'P3'") == [("Crunch",)]
+
+
+def test_a_hive_partitioned_table_folder_loads_as_its_files_and_day_is_no_column(
+        tmp_path, tiny_tables, write_raw):
+    """RAW/orders/day=2026-01-08/part-0.parquet (and posts as CSV parts): the `day=` folders are where
+    the files lie, not a column: no 'not in the contract' warning, the same rows as the flat files,
+    and a bad row is quarantined under its part's path."""
+    bad = tiny_tables["orders"].with_columns(
+        pl.when(pl.col("order_id") == "O2").then(-1).otherwise(pl.col("quantity")).alias("quantity"))
+    tiny_tables["orders"] = bad
+    flat, hive = Home(tmp_path / "flat"), Home(tmp_path / "hive")
+    want = ingest(write_raw(tmp_path / "raw-flat", tiny_tables), flat)
+    raw = write_hive_raw(tmp_path / "raw-hive", tiny_tables)
+    assert (raw / "orders" / "day=2026-01-08" / "part-0.parquet").exists()
+    assert (raw / "posts" / "day=2026-01-09" / "part-0.csv").exists()
+    report = run_ingest(raw, hive, run_date=TINY_END)
+    got = report.to_json()
+    assert identity_holds(got) and got["fatal"] is None
+    assert got["tables"] == want["tables"] and got["tables"]["orders"]["quarantined"] == 1
+    assert report.warnings == [], report.warnings
+    contract = [name for name in LOAD_ORDER if name in tiny_tables]
+    assert {k: v for k, v in snapshot(hive, contract).items() if k != "quarantine"} == \
+        {k: v for k, v in snapshot(flat, contract).items() if k != "quarantine"}
+    assert query(hive, "SELECT table_name, source_file, row_number FROM quarantine") == [
+        ("orders", "orders/day=2026-01-08/part-0.parquet", 2)]
+    assert sorted(r[0] for r in query(hive, "SELECT path FROM ingest_files WHERE table_name = 'posts'")) == [
+        "posts/day=2026-01-08/part-0.csv", "posts/day=2026-01-09/part-0.csv",
+        "posts/day=2026-01-10/part-0.csv"]
+    columns = [r[0] for r in query(hive, "SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_name = 'orders'")]
+    assert "day" not in columns
 
 
 def test_large_tables_load_in_one_chunk_per_column_with_their_values(tmp_path):
