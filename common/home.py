@@ -40,6 +40,12 @@ class Home:
         return self.root / "models"
 
     @property
+    def lake(self) -> Path:
+        """The output lake's default place: each published day's tables as Parquet partitioned by
+        day (`pipelines/lake.py`; `--lake PATH` puts it elsewhere)."""
+        return self.root / "lake"
+
+    @property
     def keys(self) -> Path:
         return self.root / "keys.json"
 

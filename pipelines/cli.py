@@ -46,6 +46,9 @@ SparkMasterOpt = Annotated[str | None, typer.Option(
     "--spark-master", help="Spark master URL (default local[2]); with --engine spark")]
 ConfOpt = Annotated[list[str] | None, typer.Option(
     "--conf", help="A Spark setting key=value (repeatable), as spark-submit's --conf")]
+LakeOpt = Annotated[Path | None, typer.Option(
+    "--lake", help="Folder of the output lake: each published day's picks and demand as Parquet, "
+                   "<lake>/<table>/day=YYYY-MM-DD/part-*.parquet (default: HOME/lake)")]
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -56,6 +59,16 @@ def parse_day(value: str | None, option: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None
+
+
+def lake_path(value: Path | None) -> Path | None:
+    """`--lake` as an absolute folder (None: the home's); a file there is a usage error."""
+    if value is None:
+        return None
+    path = value.expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--lake: {value} is a file; expected a folder (created when missing)")
+    return path
 
 
 def echo_json(payload: object) -> None:
@@ -371,6 +384,7 @@ def nightly(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
+    lake: LakeOpt = None,
 ) -> None:
     """Ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish."""
     from pipelines.engine import engine_options
@@ -386,7 +400,8 @@ def nightly(
                            evaluate_every_days=evaluate_every,
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
                            retrain_every_days=retrain_every, allow_empty=allow_empty,
-                           min_row_share=min_row_share, progress=show_progress(), engine=options)
+                           min_row_share=min_row_share, progress=show_progress(), engine=options,
+                           lake=lake_path(lake))
     try:
         result = run_nightly(resolve_home(home), config)
     except CircleBuyError as exc:
@@ -412,6 +427,7 @@ def backfill(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
+    lake: LakeOpt = None,
 ) -> None:
     """Run the nightly for each date in order; stop at the first failure (one Spark session for
     every date on --engine spark)."""
@@ -424,7 +440,8 @@ def backfill(
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     base = NightlyConfig(run_date=start, keep_snapshots=keep, settings=load_settings(settings_file),
                          evaluate=not skip_evaluate,
-                         allow_empty=allow_empty, progress=show_progress(), engine=options)
+                         allow_empty=allow_empty, progress=show_progress(), engine=options,
+                         lake=lake_path(lake))
     for result in run_backfill(resolve_home(home), start, end, base):
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
 

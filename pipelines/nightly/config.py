@@ -29,6 +29,7 @@ class NightlyConfig:
     allow_empty: bool = False      # publish even when a table drops to 0 rows (or under min_row_share)
     min_row_share: float = 0.0     # refuse when a table falls under this share of the live one's rows
     engine: EngineOptions = field(default_factory=EngineOptions)  # --engine, --spark-master, --conf
+    lake: Path | None = None       # the output lake (--lake); None: HOME/lake
 
     @property
     def on_spark(self) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from pipelines import lake
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
 from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of
@@ -326,7 +327,14 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     )
     if blocked:  # kept beside the live one (never switched to) so its report can be read
         raise PublishRefusedError(refusal_message(refusal), snapshot_dir=str(folder))
-    publish(ctx.home, folder)
+    day = _stage_lake(ctx, folder)  # the day's lake partitions, written aside (nothing replaced yet)
+    try:  # the lake's day and the live snapshot change together, or neither does
+        lake.commit(day)
+        publish(ctx.home, folder)
+    except BaseException:
+        lake.rollback(day)
+        raise
+    lake.discard(day)  # the partitions this day replaced
     ctx.snapshot_dir = str(folder)
     if ctx.picks is not None:  # the published list is kept, to be scored once its day has passed
         from pipelines.vintages import store_pick_vintages
@@ -341,6 +349,24 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     if removed:
         log.info("removed %d old snapshot(s): %s", len(removed), ", ".join(p.name for p in removed))
     return sum(ctx.writer.row_counts.values()), len(ctx.writer.row_counts)
+
+
+def _stage_lake(ctx: RunContext, folder) -> lake.StagedDay:
+    """The published tables' partitions for the run's date, staged beside the lake (`pipelines/lake.py`):
+    written by Spark's executors on --engine spark, by polars on the driver otherwise."""
+    root = ctx.config.lake or ctx.home.lake
+    spark = ctx.spark() if ctx.config.on_spark else None
+    try:
+        day = lake.stage(root, ctx.record.run_id, ctx.config.run_date, folder, spark=spark)
+    except Exception as exc:
+        from common.errors import CircleBuyError
+
+        detail = str(exc) if isinstance(exc, CircleBuyError) else f"{type(exc).__name__}: {exc}"
+        raise CircleBuyError(f"the lake's partitions for {ctx.config.run_date} could not be written "
+                             f"under {root}; nothing was published: {detail}") from exc
+    log.info("lake: %s for %s staged under %s", ", ".join(f"{t} ({n:,} rows)" for t, n in day.rows.items()),
+             ctx.config.run_date, root)
+    return day
 
 
 def check_publish(ctx: RunContext) -> str | None:
