@@ -113,7 +113,9 @@ def write_partition(frame: pl.DataFrame, folder: Path, spark: Any = None) -> Non
     spark.conf.set(key, "TIMESTAMP_MICROS")
     try:
         df = spark.createDataFrame(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
-        df.write.mode("errorifexists").parquet(folder.resolve().as_uri())
+        # "file://" + the path as it is: Hadoop reads a path string unescaped (as_uri's %3D would
+        # name the folder "day%3D2026-...")
+        df.write.mode("errorifexists").parquet(f"file://{folder.resolve()}")
     except Exception as exc:
         from common.errors import CircleBuyError
         from pipelines.engine.spark_engine import task_failure

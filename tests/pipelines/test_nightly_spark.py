@@ -3,11 +3,12 @@
 On a small generated world (60 groups, ingested once by DuckDB; each home then gets the same API
 feedback landing file, which the nightly's ingest stage loads on its own engine): the picks, made
 on the executors by mapInArrow over chunks of groups with the fitted Production broadcast, are the
-same rows as on the driver, and the demand table agrees up to float tolerance. A failure inside a
-Spark task surfaces as a one-line StageFailedError naming the stage, leaves the live snapshot
-untouched, and the next run succeeds. The CLI takes --engine / --spark-master / --conf on nightly,
-backfill and evaluate. One local[2] session for the module; skipped only where pyspark or Java is
-missing.
+same rows as on the driver, and the demand table agrees up to float tolerance; the day's lake
+partitions (HOME/lake/<table>/day=D/), written by Spark itself, hold the same rows as DuckDB's. A
+failure inside a Spark task surfaces as a one-line StageFailedError naming the stage, leaves the live
+snapshot and the lake's files untouched, and the next run succeeds. The CLI takes --engine /
+--spark-master / --conf on nightly, backfill and evaluate. One local[2] session for the module;
+skipped only where pyspark or Java is missing.
 """
 
 from __future__ import annotations
@@ -101,6 +102,39 @@ def test_spark_publishes_the_same_picks_and_demand(runs):
         verify_snapshot(live_snapshot(home))  # the same writer: manifest, hashes, atomic link
 
 
+def lake_part(home: Home, table: str) -> pl.DataFrame:
+    """The run's day in HOME/lake, its part files read in order (no column from the folder's name)."""
+    return pl.read_parquet(home.lake / table / f"day={END}" / "*.parquet", hive_partitioning=False)
+
+
+def lake_files(home: Home) -> dict[str, tuple]:
+    """Every file in HOME/lake: inode and bytes (the very same files)."""
+    return {p.relative_to(home.lake).as_posix(): (p.stat().st_ino, p.read_bytes())
+            for p in sorted(home.lake.rglob("*")) if p.is_file()}
+
+
+def test_spark_writes_the_lake_partitions_with_the_same_rows_as_duckdb(runs):
+    """HOME/lake/<table>/day=END/: on Spark its parts are written by Spark (DataFrame.write.parquet
+    of the published table: Spark's writer metadata in every file), on DuckDB by polars; the same
+    schema (timestamps as UTC instants) and the same rows, which are the published snapshot's."""
+    import pyarrow.parquet as pq
+
+    (duck_home, _), (spark_home, _) = runs["duckdb"], runs["spark"]
+    for table in ("picks", "demand"):
+        folder = spark_home.lake / table / f"day={END}"
+        parts = sorted(folder.iterdir())
+        assert parts and all(p.name.startswith("part-") and p.name.endswith(".parquet") for p in parts)
+        assert all(b"org.apache.spark.version" in pq.read_metadata(p).metadata for p in parts)
+        assert [p.name for p in (duck_home.lake / table / f"day={END}").iterdir()] == ["part-0.parquet"]
+        got, want = lake_part(spark_home, table), lake_part(duck_home, table)
+        assert want.height > 0 and got.schema == want.schema
+        assert_frame_equal(got, want, check_exact=table == "picks", rel_tol=1e-9, abs_tol=1e-9)
+        snapshot = published(duck_home, table)
+        assert_frame_equal(want, snapshot.with_columns(
+            pl.col(c).dt.convert_time_zone("UTC") for c, t in snapshot.schema.items()
+            if isinstance(t, pl.Datetime) and t.time_zone is not None))
+
+
 def _ledger(home: Home) -> tuple:
     con = connect(home, read_only=True)
     try:
@@ -116,6 +150,8 @@ def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
     shutil.copytree(runs["spark"][0].root, home.root, symlinks=True)
     live = live_snapshot(home)
     manifest = (live / "manifest.json").read_text()
+    lake = lake_files(home)
+    assert lake, "no lake partitions written by the Spark run"
 
     def broken_make_picks(*args, **kwargs):  # shipped to the executors, raises inside the task
         raise RuntimeError("injected inside a Spark task")
@@ -136,10 +172,13 @@ def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
         run_nightly(home, config(SPARK))
     assert live_snapshot(home) == live
     monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE")
+    assert lake_files(home) == lake  # the failed runs left the lake's files as they were
 
     again = run_nightly(home, config(SPARK))
     assert again["status"] == "succeeded" and live_snapshot(home) != live
     assert_frame_equal(published(home, "picks"), published(runs["duckdb"][0], "picks"))
+    assert lake_files(home) != lake  # the day's partition replaced, by the same rows
+    assert_frame_equal(lake_part(home, "picks"), lake_part(runs["duckdb"][0], "picks"))
 
 
 def test_a_setting_spark_rejects_is_a_clear_usage_error(runs, tmp_path):
