@@ -5,7 +5,11 @@ Members (point forecasts per series × day): the statsforecast models an analyst
 (aggregation.statistical, without AutoETS: 80x the cost of the others together), the
 weekday-profiled level and the gradient-boosted median of aggregation.timeseries. The booster is
 trained once on origins that end before the earliest fold, so no fold's outcome is in its training
-(it is as stale at the forecast origin as at the folds).
+(it is as stale at the forecast origin as at the folds). On a history too short for that (seven
+weeks, say), the oldest folds give way, down to `min_folds`, until the booster has one week to learn
+from: without it the ensemble is the statistical models alone (measured on the festival world's
+normal week: head-series WAPE 0.384 with six-fold weights and no booster, 0.329 with three folds and
+the booster).
 
 Folds: the `folds` weekly origins before the forecast origin whose horizon has been seen. On each,
 every member forecasts the series that were active, and the outcome is known.
@@ -37,6 +41,7 @@ from scipy.optimize import linprog
 from aggregation.statistical import statistical_forecasts
 from aggregation.timeseries import (
     DailyForecaster,
+    InsufficientHistoryError,
     Panel,
     TimeSeriesConfig,
     active_rows,
@@ -253,11 +258,18 @@ class EnsembleForecaster:
                              f"origin; the history holds {len(origins)}")
         rng = np.random.default_rng(cfg.seed)
         # the booster learns on origins ending before the earliest fold (none of the folds' outcomes)
-        try:
-            self.booster_ = PoissonBooster(self.ts_config).fit(panel, min(origins))
-            self.booster_.features_ = _booster_features()
-        except ValueError:
-            self.booster_ = None
+        # on a short history, the oldest folds give way (down to `min_folds`) until it has a week
+        self.booster_ = None
+        while self.booster_ is None:
+            try:
+                self.booster_ = PoissonBooster(self.ts_config).fit(panel, min(origins))
+                self.booster_.features_ = _booster_features()
+            except InsufficientHistoryError:
+                if len(origins) <= cfg.min_folds:
+                    break
+                origins = origins[:-1]
+            except ValueError:
+                break
         folds, outcomes = [], []
         for t in origins:
             rows = active_rows(panel, t, h, self.ts_config.active_days)

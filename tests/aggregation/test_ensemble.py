@@ -94,3 +94,16 @@ def test_too_little_history_for_the_folds_is_a_clear_value_error():
     panel = panel_from(mixed_history(days=30))
     with pytest.raises(ValueError, match="weekly folds"):
         EnsembleForecaster(FAST).fit(panel, 30)
+
+
+def test_a_short_history_gives_up_old_folds_so_that_the_booster_can_learn():
+    # 49 days: five weekly folds fit (origins 42 .. 14), but then nothing ends before the earliest
+    # fold for the booster; three folds leave it the week from day 14
+    panel = panel_from(mixed_history(days=49))
+    model = EnsembleForecaster(FAST, EnsembleConfig(folds=6, min_folds=3)).fit(panel, 49)
+    assert model.booster_ is not None and "gbm" in model.names_
+    assert [f["origin_day"] for f in model.folds_] == [panel.day0.toordinal() + t for t in (42, 35, 28)]
+    # with no room even then, the statistical members alone, on every fold that fits
+    short = panel_from(mixed_history(days=35))
+    alone = EnsembleForecaster(FAST, EnsembleConfig(folds=6, min_folds=3)).fit(short, 35)
+    assert alone.booster_ is None and "gbm" not in alone.names_ and len(alone.folds_) == 3
