@@ -6,6 +6,7 @@ Pure: frames in, the table and its info out (the nightly stores it: pipelines.de
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ import polars as pl
 from aggregation.daily import forecast_daily
 from aggregation.decision import DecisionConfig, suggest
 from aggregation.metrics import wape
-from aggregation.pooling import TS
+from aggregation.pooling import TS, campaign_units
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
 from common.settings import DEFAULT_SEED
@@ -85,24 +86,24 @@ def _decide(rows: pl.DataFrame, products: pl.DataFrame, config: DecisionConfig, 
     return rows.with_columns(*[pl.Series(k, v) for k, v in out.items()]).drop("_cost", "_price")
 
 
-def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
+def live_campaigns(campaigns: pl.DataFrame, as_of: datetime, config: DemandConfig) -> pl.DataFrame:
+    """The campaigns the demand table nowcasts: open at `as_of`, or opening within the lookahead."""
     t = pl.lit(as_of).cast(TS)
-    campaigns = frames["campaigns"]
-    model = PresaleForecaster(replace(config.presale, seed=seed)).fit(frames, as_of)
-    cal = model.calibration_states_
-    y_cal = cal["final_qty"].to_numpy().astype(np.float64)
-    prod_wape = wape(y_cal, model.predict(cal)["production"][1])
-    naive = cal.select(pl.coalesce("prior_prod_wh", "prior_cat_wh").fill_null(0.0)).to_series().to_numpy()
-    naive_wape = wape(y_cal, naive)
-    passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
-    gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
-            "passed": passed,
-            "reason": (f"held-out recent campaigns: nowcast WAPE {prod_wape:.3f} vs {naive_wape:.3f} for "
-                       "the product's recent campaign totals in the warehouse (seasonal naive)")}
-    live = campaigns.filter((pl.col("closes_at") > t) & (
+    return campaigns.filter((pl.col("closes_at") > t) & (
         pl.col("opens_at") <= pl.lit(as_of + timedelta(days=config.lookahead_days)).cast(TS)))
-    if live.height == 0:
-        return empty_demand(), {"gate": gate, "campaigns": 0}
+
+
+def nowcast_rows(model: PresaleForecaster, frames: dict[str, pl.DataFrame], live: pl.DataFrame,
+                 as_of: datetime, passed: bool, decision: DecisionConfig) -> pl.DataFrame:
+    """The per-campaign part of the demand table: the booking state of every `live` campaign ×
+    warehouse at `as_of` (model.state_at), its forecast (the production nowcast when the gate
+    `passed`, else the multiplicative pickup) and the supplier's quantity (_decide).
+
+    `frames` needs only what those states read (see nowcast_routes): the live campaigns, the groups
+    and products they touch, their orders and posts up to `as_of`, and the orders of the groups of
+    their warehouses in the group-reach window. Row-wise in the units: the rows of any split of the
+    campaign × warehouse units by warehouse are the rows of the whole (the Spark nowcast's split)."""
+    t = pl.lit(as_of).cast(TS)
     instants = live.select("campaign_id", t.alias("instant"))
     states = model.state_at(frames, instants)
     preds = model.predict(states)
@@ -124,8 +125,96 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -
         pl.lit(as_of).cast(TS).alias("as_of"),
     )
     # the supplier's quantity from the calibrated distribution of the total (the fallback's: P10-P90)
-    rows = _decide(rows, frames["products"], config.decision, model.distribution(states) if passed else None)
-    return rows, {"gate": gate, "campaigns": live.height, "training_windows": model.train_units_}
+    return _decide(rows, frames["products"], decision, model.distribution(states) if passed else None)
+
+
+KEY = "_key"  # the warehouse a routed row is shipped to (nowcast_routes)
+NOWCAST_TABLES = ("campaigns", "groups", "products", "orders", "posts")
+
+
+def nowcast_routes(model: PresaleForecaster, frames: dict[str, pl.DataFrame], live: pl.DataFrame,
+                   as_of: datetime) -> dict[str, pl.DataFrame]:
+    """What nowcast_rows reads for each warehouse's live campaign × warehouse units, as the rows of
+    the tables in NOWCAST_TABLES (those present), each with KEY, the warehouse of the units it is
+    for; a row needed by several warehouses is there once per warehouse.
+
+    Pooling and exposure read, for a unit (campaign, w), the campaign's orders and posts up to `as_of`
+    that pool to w (the campaign's warehouse, else the ordering group's); group reach reads the
+    orders of w's groups (any campaign) in the reach window before the units' cutoffs (the priors,
+    the groups' counts and the codes come with the fitted model). A campaign without a warehouse
+    serves every warehouse with groups: each warehouse gets it with its own groups only, so it
+    expands to that warehouse's unit alone. The keys are the units' warehouses (never null)."""
+    groups, products = frames["groups"], frames["products"]
+    units = campaign_units(live, groups, products).select("campaign_id", pl.col("warehouse_id").alias(KEY))
+    keys = units.select(KEY).unique()
+    out = {
+        "campaigns": live.join(units, on="campaign_id", how="inner"),
+        "groups": groups.filter(pl.col("warehouse_id").is_not_null()).with_columns(
+            pl.col("warehouse_id").alias(KEY)).join(keys, on=KEY, how="semi"),
+        "products": products.join(live.select("product_id", "campaign_id").join(units, on="campaign_id")
+                                  .select("product_id", KEY).unique(), on="product_id", how="inner"),
+    }
+    t = pl.lit(as_of).cast(TS)
+    group_wh = groups.select("group_id", pl.col("warehouse_id").alias("_group_wh")).unique("group_id")
+    campaign_wh = live.select("campaign_id", pl.col("warehouse_id").alias("_campaign_wh"))
+
+    def pooled_to(frame: pl.DataFrame, at: str) -> pl.DataFrame:
+        """Rows of the live campaigns placed by `as_of`, keyed by the warehouse they pool to."""
+        rows = frame.with_row_index("_row").filter(pl.col(at) <= t).join(campaign_wh, on="campaign_id")
+        rows = rows.join(group_wh, on="group_id", how="left")
+        return rows.select("_row", pl.coalesce("_campaign_wh", "_group_wh").alias(KEY))
+
+    orders = frames["orders"]
+    routed = [pooled_to(orders, "ordered_at")]
+    reach = model.config.reach
+    if reach is not None and live.height:
+        longest = max(reach.prod_days, reach.cat_days, reach.all_days)
+        first = live.select(pl.min_horizontal(pl.col("opens_at").min(), t)).item()
+        since = pl.lit(first).cast(TS) - pl.duration(days=longest)
+        at = pl.col("ordered_at")
+        recent = orders.with_row_index("_row").filter((at < t) & (at >= since))
+        routed.append(recent.join(group_wh, on="group_id", how="inner").select(
+            "_row", pl.col("_group_wh").alias(KEY)))
+    rows = pl.concat(routed).unique().join(keys, on=KEY, how="semi")
+    out["orders"] = orders.with_row_index("_row").join(rows, on="_row", how="inner").drop("_row")
+    posts = frames.get("posts")
+    if posts is not None:
+        if "campaign_id" in posts.columns and posts.height:
+            rows = pooled_to(posts, "posted_at").join(keys, on=KEY, how="semi")
+            out["posts"] = posts.with_row_index("_row").join(rows, on="_row", how="inner").drop("_row")
+        else:
+            out["posts"] = posts.clear().with_columns(pl.lit(None, pl.String).alias(KEY))
+    return out
+
+
+NowcastFn = Callable[[PresaleForecaster, dict, pl.DataFrame, datetime, bool, DecisionConfig],
+                     tuple[pl.DataFrame, dict]]
+
+
+def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int,
+                     nowcast: NowcastFn | None = None) -> tuple[pl.DataFrame, dict]:
+    campaigns = frames["campaigns"]
+    model = PresaleForecaster(replace(config.presale, seed=seed)).fit(frames, as_of)
+    cal = model.calibration_states_
+    y_cal = cal["final_qty"].to_numpy().astype(np.float64)
+    prod_wape = wape(y_cal, model.predict(cal)["production"][1])
+    naive = cal.select(pl.coalesce("prior_prod_wh", "prior_cat_wh").fill_null(0.0)).to_series().to_numpy()
+    naive_wape = wape(y_cal, naive)
+    passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
+    gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
+            "passed": passed,
+            "reason": (f"held-out recent campaigns: nowcast WAPE {prod_wape:.3f} vs {naive_wape:.3f} for "
+                       "the product's recent campaign totals in the warehouse (seasonal naive)")}
+    live = live_campaigns(campaigns, as_of, config)
+    if live.height == 0:
+        return empty_demand(), {"gate": gate, "campaigns": 0}
+    info = {"gate": gate, "campaigns": live.height, "training_windows": model.train_units_}
+    if nowcast is None:
+        rows = nowcast_rows(model, frames, live, as_of, passed, config.decision)
+    else:
+        rows, where = nowcast(model, frames, live, as_of, passed, config.decision)
+        info["nowcast"] = where
+    return rows, info
 
 
 def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
@@ -156,6 +245,7 @@ def build_demand(
     as_of: datetime,
     config: DemandConfig | None = None,
     seed: int = DEFAULT_SEED,
+    nowcast: NowcastFn | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """The demand table of DESIGN.md "Outputs" as of `as_of`, and info (quality gate, timings).
 
@@ -163,12 +253,16 @@ def build_demand(
     aggregation.group_reach) is computed from the orders themselves, as of each state's instant in
     training and at prediction, so the model reads the same input in both; there is no separate
     recsys signal argument (one that only exists at prediction time cannot be learned from).
+
+    `nowcast` (optional) replaces nowcast_rows for the live campaigns (same arguments; returns the
+    rows and a dict kept as info["nowcast"]): the Spark engine's runs it on the executors
+    (pipelines.spark_stages.nowcast_on_spark). The fit and its gate stay here.
     """
     config = config or DemandConfig()
     started = time.perf_counter()
     campaigns = frames.get("campaigns")
     if campaigns is not None and campaigns.height:
-        rows, info = _campaign_demand(frames, as_of, config, seed)
+        rows, info = _campaign_demand(frames, as_of, config, seed, nowcast)
         info["mode"] = "campaigns"
     else:
         rows, info = _daily_demand(frames, as_of, config, seed)

@@ -1,4 +1,4 @@
-"""The nightly's per-group Python on Spark executors (`nightly --engine spark`).
+"""The nightly's per-group and per-campaign Python on Spark executors (`nightly --engine spark`).
 
 The picks stage: a DataFrame of the group ids, in chunks of consecutive groups spread over a few
 partitions; `mapInArrow` runs one task per partition, and each task calls the same pure
@@ -6,6 +6,12 @@ partitions; `mapInArrow` runs one task per partition, and each task calls the sa
 driver, cut down to what the picks read: `recsys.picks.picks_payload`), and returns the picks as
 Arrow record batches. The driver collects them into the PICKS_SCHEMA frame, sorted as make_picks
 sorts. A task that fails surfaces as one line naming the Python exception, not the Py4J text.
+
+The forecast stage's nowcast of the live campaigns (nowcast_on_spark): the fit and its gate stay on
+the driver; the rows each warehouse's live campaign × warehouse units read
+(aggregation.demand.nowcast_routes) are one tagged DataFrame, grouped by warehouse with
+`applyInArrow`, and each group's task calls the same pure aggregation.demand.nowcast_rows with the
+fitted PresaleForecaster, broadcast once; the driver collects the demand rows.
 
 pyspark is imported only by the functions here that run on Spark, never at import time.
 """
@@ -15,12 +21,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from aggregation.decision import DecisionConfig
+from aggregation.demand import DEMAND_SCHEMA, KEY, NowcastFn, nowcast_routes, nowcast_rows
+from aggregation.presale import PresaleForecaster
 from common.errors import CircleBuyError
 from recsys.picks import PICKS_SCHEMA, SLOTS, PicksConfig, make_picks, picks_payload
 from recsys.production import GROUP_CHUNK, Production
@@ -44,14 +53,18 @@ def broadcast(spark: Any, obj: Any, what: str) -> Any:
 
 
 def _types(schema: dict[str, Any]) -> tuple[str, Any]:
-    """A polars schema of strings, dates, 64-bit ints and floats as (Spark DDL, Arrow schema)."""
+    """A polars schema of strings, dates, 64-bit ints, floats and zoned timestamps as (Spark DDL,
+    Arrow schema)."""
     import pyarrow as pa
 
     known = {pl.String: ("string", pa.string()), pl.Date: ("date", pa.date32()),
              pl.Int64: ("bigint", pa.int64()), pl.Float64: ("double", pa.float64())}
     ddl, fields = [], []
     for name, dtype in schema.items():
-        spark_type, arrow_type = known[dtype]
+        if isinstance(dtype, pl.Datetime):  # an instant: Spark's TIMESTAMP, UTC in Arrow
+            spark_type, arrow_type = "timestamp", pa.timestamp("us", tz="UTC")
+        else:
+            spark_type, arrow_type = known[dtype]
         ddl.append(f"`{name}` {spark_type}")
         fields.append(pa.field(name, arrow_type))
     return ", ".join(ddl), pa.schema(fields)
@@ -133,3 +146,59 @@ def make_picks_on_spark(
     picks = (result.filter(pl.col(INFO).is_null()).select(list(PICKS_SCHEMA)).cast(PICKS_SCHEMA)
              .sort("group_id", "rank"))
     return picks, merged_info(infos, picks)
+
+
+TABLE = "_table"  # which contract table a row of the nowcast's shipped rows belongs to
+
+
+def _nowcast_task(payload: Any, as_of: datetime, passed: bool, decision: DecisionConfig,
+                  schemas: dict[str, dict[str, pl.DataType]], nowcast: NowcastFn
+                  ) -> Callable[[Any], Any]:
+    """The applyInArrow function: one warehouse's rows of every table -> its demand rows."""
+
+    def task(table: Any) -> Any:
+        _, arrow_schema = _types(DEMAND_SCHEMA)
+        shipped = pl.from_arrow(table)
+        assert isinstance(shipped, pl.DataFrame)
+        share = {name: shipped.filter(pl.col(TABLE) == name).select(list(schema)).cast(schema)
+                 for name, schema in schemas.items()}
+        rows = nowcast(payload.value, share, share["campaigns"], as_of, passed, decision)
+        rows = rows.with_columns(pl.lit(None).alias(c) for c in DEMAND_SCHEMA if c not in rows.columns)
+        rows = rows.select([pl.col(c).cast(t) for c, t in DEMAND_SCHEMA.items()])
+        return rows.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(arrow_schema)
+
+    return task
+
+
+def nowcast_on_spark(spark: Any, model: PresaleForecaster, frames: dict[str, pl.DataFrame],
+                     live: pl.DataFrame, as_of: datetime, passed: bool, decision: DecisionConfig
+                     ) -> tuple[pl.DataFrame, dict]:
+    """aggregation.demand.nowcast_rows(model, frames, live, as_of, passed, decision), run on the
+    executors, one task per warehouse (the same rows; build_demand sorts them). Its signature less
+    `spark` is build_demand's `nowcast` hook. Returns the rows and where they were computed."""
+    routes = nowcast_routes(model, frames, live, as_of)
+    warehouses = routes["campaigns"][KEY].n_unique()
+    if warehouses == 0:  # no live campaign × warehouse unit: nothing to ship
+        return nowcast_rows(model, frames, live, as_of, passed, decision), {"engine": "driver", "tasks": 0}
+    schemas = {name: dict(frames[name].schema) for name in routes}
+    shipped = pl.concat([rows.with_columns(pl.lit(name).alias(TABLE)) for name, rows in routes.items()],
+                        how="diagonal_relaxed")
+    payload = broadcast(spark, model, "the fitted pre-sale forecaster (PresaleForecaster)")
+    try:
+        ddl, _ = _types(DEMAND_SCHEMA)
+        task = _nowcast_task(payload, as_of, passed, decision, schemas, nowcast_rows)
+        df = (spark.createDataFrame(shipped.to_arrow(compat_level=pl.CompatLevel.oldest()))
+              .groupBy(KEY).applyInArrow(task, ddl))
+        try:
+            result = pl.from_arrow(df.toArrow())
+        except Exception as exc:
+            from pipelines.engine.spark_engine import task_failure
+
+            raise SparkTaskError(f"a Spark task nowcasting the live campaigns of a warehouse failed: "
+                                 f"{task_failure(exc)}") from exc
+    finally:
+        payload.unpersist()
+    assert isinstance(result, pl.DataFrame)
+    rows = result.cast(dict(DEMAND_SCHEMA))
+    return rows, {"engine": "spark", "tasks": warehouses, "units": rows.height,
+                  "rows_shipped": {name: r.height for name, r in routes.items()}}

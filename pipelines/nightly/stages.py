@@ -215,13 +215,25 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     from aggregation.timeseries import InsufficientHistoryError
     from pipelines.demand_stage import DemandRun, store_vintages
 
+    nowcast = None
+    if ctx.config.on_spark:  # the live campaigns' nowcast on the executors, a task per warehouse
+        from functools import partial
+
+        from pipelines.spark_stages import nowcast_on_spark
+
+        nowcast = partial(nowcast_on_spark, ctx.spark())
     try:
-        demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand, seed=ctx.config.seed)
+        demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand, seed=ctx.config.seed,
+                                    nowcast=nowcast)
         run = DemandRun.of(info)
     except InsufficientHistoryError as exc:  # nothing ordered before the date: publish no forecast
         demand, run = empty_demand(), DemandRun.untrained(str(exc))
         ctx.notes.append(f"no demand forecast for {ctx.config.run_date}: {exc}")
     ctx.demand, ctx.demand_run = demand, run
+    where = run.accounting.get("nowcast")
+    if where and where.get("engine") == "spark":
+        ctx.notes.append(f"forecast: {where['units']} live campaign x warehouse nowcast(s) computed on the "
+                         f"Spark executors, {where['tasks']} warehouse task(s)")
     ctx.record.gates.append(gate_outcome("forecast", run.gate))
     ctx.record.model_versions["forecast"] = model_version_of(demand)
     ctx.writer.write_frame("demand", demand)

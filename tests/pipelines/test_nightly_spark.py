@@ -3,10 +3,13 @@
 On a small generated world (60 groups, ingested once by DuckDB; each home then gets the same API
 feedback landing file, which the nightly's ingest stage loads on its own engine): the picks, made
 on the executors by mapInArrow over chunks of groups with the fitted Production broadcast, are the
-same rows as on the driver, and the demand table agrees up to float tolerance; the day's lake
+same rows as on the driver, and the demand table agrees up to float tolerance (the live campaigns'
+nowcast made on the executors by applyInArrow, a task per warehouse, the fitted forecaster
+broadcast; also against the driver on campaigns serving every warehouse); the day's lake
 partitions (HOME/lake/<table>/day=D/), written by Spark itself, hold the same rows as DuckDB's. A
 failure inside a Spark task surfaces as a one-line StageFailedError naming the stage, leaves the live
-snapshot and the lake's files untouched, and the next run succeeds. The CLI takes --engine /
+snapshot and the lake's files untouched, and the next run succeeds; so does a failure inside a
+nowcast task (stage forecast). The CLI takes --engine /
 --spark-master / --conf on nightly, backfill and evaluate. One local[2] session for the module;
 skipped only where pyspark or Java is missing.
 """
@@ -102,6 +105,39 @@ def test_spark_publishes_the_same_picks_and_demand(runs):
         verify_snapshot(live_snapshot(home))  # the same writer: manifest, hashes, atomic link
 
 
+def test_spark_nowcasts_the_live_campaigns_on_the_executors(runs):
+    """The demand compared above is the campaigns' nowcast, made by applyInArrow tasks on Spark."""
+    (duck_home, _), (spark_home, _) = runs["duckdb"], runs["spark"]
+    demand = published(spark_home, "demand")
+    assert demand["campaign_id"].null_count() == 0 and demand["warehouse_id"].n_unique() > 1
+    report = (live_snapshot(spark_home) / "report.html").read_text()
+    assert (f"forecast: {demand.height} live campaign x warehouse nowcast(s) computed on the Spark "
+            f"executors, {demand['warehouse_id'].n_unique()} warehouse task(s)") in report
+    assert "on the Spark executors" not in (live_snapshot(duck_home) / "report.html").read_text()
+
+
+def test_the_executors_nowcast_equals_the_driver_on_campaigns_serving_every_warehouse(spark):
+    """nowcast_on_spark against nowcast_rows on the driver, on a world with campaigns without a
+    warehouse, orders and posts of groups for another warehouse's campaign (see
+    tests/aggregation/test_nowcast_split.py): the same rows, one task per warehouse."""
+    from aggregation.decision import DecisionConfig
+    from aggregation.demand import DEMAND_SCHEMA, live_campaigns, nowcast_rows
+    from aggregation.presale import PresaleForecaster
+    from pipelines.spark_stages import nowcast_on_spark
+    from tests.aggregation.test_nowcast_split import AS_OF, CONFIG, SORT, _demand_config, mixed_world
+
+    frames = mixed_world()
+    model = PresaleForecaster(CONFIG).fit(frames, AS_OF)
+    live = live_campaigns(frames["campaigns"], AS_OF, _demand_config())
+    want = nowcast_rows(model, frames, live, AS_OF, True, DecisionConfig())
+    got, where = nowcast_on_spark(spark, model, frames, live, AS_OF, True, DecisionConfig())
+    assert where["engine"] == "spark" and where["tasks"] == 2 and where["units"] == want.height > 0
+    assert where["rows_shipped"]["orders"] < 2 * frames["orders"].height
+    assert list(got.schema.items()) == list(DEMAND_SCHEMA.items())
+    want = want.select([pl.col(c).cast(t) for c, t in DEMAND_SCHEMA.items()])
+    assert_frame_equal(got.sort(SORT), want.sort(SORT), check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+
+
 def lake_part(home: Home, table: str) -> pl.DataFrame:
     """The run's day in HOME/lake, its part files read in order (no column from the folder's name)."""
     return pl.read_parquet(home.lake / table / f"day={END}" / "*.parquet", hive_partitioning=False)
@@ -179,6 +215,26 @@ def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
     assert_frame_equal(published(home, "picks"), published(runs["duckdb"][0], "picks"))
     assert lake_files(home) != lake  # the day's partition replaced, by the same rows
     assert_frame_equal(lake_part(home, "picks"), lake_part(runs["duckdb"][0], "picks"))
+
+
+def test_a_failed_nowcast_task_is_one_line_and_leaves_the_live_snapshot(runs, monkeypatch, tmp_path):
+    home = Home(tmp_path / "home")
+    shutil.copytree(runs["spark"][0].root, home.root, symlinks=True)
+    live = live_snapshot(home)
+    manifest = (live / "manifest.json").read_text()
+
+    def broken_nowcast(*args, **kwargs):  # shipped to the executors, raises inside the task
+        raise RuntimeError("injected inside a nowcast task")
+
+    monkeypatch.setattr("pipelines.spark_stages.nowcast_rows", broken_nowcast)
+    with pytest.raises(StageFailedError) as failed:
+        run_nightly(home, config(SPARK))
+    message = str(failed.value)
+    assert message.startswith("stage forecast failed: a Spark task nowcasting the live campaigns")
+    assert "RuntimeError: injected inside a nowcast task" in message
+    assert "py4j" not in message.lower() and "\tat " not in message and len(message.splitlines()) == 1
+    assert live_snapshot(home) == live and (live / "manifest.json").read_text() == manifest
+    assert _ledger(home)[:2] == ("failed", "forecast")
 
 
 def test_a_setting_spark_rejects_is_a_clear_usage_error(runs, tmp_path):
