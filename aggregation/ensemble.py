@@ -33,7 +33,7 @@ forecasts whose weights never saw the fold.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linprog
@@ -64,6 +64,9 @@ class EnsembleConfig:
     min_band_rows: int = 300  # a band with fewer rows uses the pooled weights
     cell_bins: int = 12  # P50 bins for the quantile factors
     min_bin_cells: int = 400
+    # the booster's weekly training origins, each tried in turn while the history has room for them;
+    # the one whose cross-validated fold mean is lowest is kept (fit_ensemble)
+    booster_origins: tuple[int, ...] = (10, 20)
     seed: int = DEFAULT_SEED
 
 
@@ -334,10 +337,33 @@ class EnsembleForecaster:
                         **{f"band_{b}": rounded(w) for b, w in sorted(self.weights_.bands.items())}},
             "folds": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()}
                       for f in self.folds_],
+            "booster_origins": getattr(self.booster_, "origins_", None),
+            "booster_origins_tried": {n: (round(v, 4) if v is not None else None)
+                                      for n, v in getattr(self, "origins_tried_", {}).items()},
             "fold_mean_head_total_wape": {n: (round(v, 4) if v is not None else None)
                                           for n in ("ensemble", *self.names_)
                                           for v in [self.fold_mean(n)]},
         }
+
+
+def fit_ensemble(panel: Panel, origin: int, ts_config: TimeSeriesConfig, config: EnsembleConfig
+                 ) -> EnsembleForecaster:
+    """The ensemble whose booster learned on the number of weekly origins (config.booster_origins)
+    that the folds' cross-validated head-series WAPE prefers. A longer choice is tried only while the
+    history had room for the shorter one (else it would train the same booster); ties keep the
+    shorter. Raises ValueError as EnsembleForecaster.fit."""
+    best, tried = None, {}
+    for n in config.booster_origins:
+        model = EnsembleForecaster(replace(ts_config, train_origins=n), config).fit(panel, origin)
+        score = model.fold_mean("ensemble")
+        tried[n] = score
+        if best is None or (score is not None and (best.fold_mean("ensemble") is None
+                                                   or score < best.fold_mean("ensemble"))):
+            best = model
+        if model.booster_ is None or model.booster_.origins_ < n:
+            break
+    best.origins_tried_ = tried
+    return best
 
 
 class PoissonBooster(DailyForecaster):

@@ -26,7 +26,7 @@ from typing import ClassVar, Self
 import numpy as np
 import polars as pl
 
-from aggregation.ensemble import EnsembleConfig, EnsembleForecaster
+from aggregation.ensemble import EnsembleConfig, fit_ensemble
 from aggregation.short_history import fit_short_history, forecast_rows, short_history_quantiles
 from aggregation.statistical import STAT_MODELS, statistical_forecasts
 from aggregation.timeseries import (
@@ -177,7 +177,7 @@ class Ensemble(Forecaster):
 
     def _fit(self, panel: Panel, origin: int) -> None:
         config = self.ensemble or EnsembleConfig(seed=self.config.seed)
-        self.model_ = EnsembleForecaster(self.config, config).fit(panel, origin)
+        self.model_ = fit_ensemble(panel, origin, self.config, config)
 
     def _candidates(self, panel: Panel, origin: int, rows: np.ndarray) -> dict[str, DailyQuantiles]:
         return _quantiles(*self.model_.predict(panel, origin, rows))

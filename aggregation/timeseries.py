@@ -354,6 +354,7 @@ class DailyForecaster:
         errors = {p: sum(np.abs(yy - profile_point(ff, p)).sum() for ff, yy in zip(fs, ys, strict=True))
                   for p in SHARPEN}
         self.sharpen_ = min(errors, key=errors.get)
+        self.origins_ = len(xs)  # weekly origins trained on (fewer than asked where the history ends)
         x, y = np.concatenate(xs), np.concatenate(ys)
         if x.shape[0] > cfg.max_train_rows:
             keep = rng.choice(x.shape[0], cfg.max_train_rows, replace=False)

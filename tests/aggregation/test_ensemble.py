@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_weights
+from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_ensemble, fit_weights
 from aggregation.timeseries import TimeSeriesConfig
 from tests.aggregation.synth import panel_from
 
@@ -107,3 +107,18 @@ def test_a_short_history_gives_up_old_folds_so_that_the_booster_can_learn():
     short = panel_from(mixed_history(days=35))
     alone = EnsembleForecaster(FAST, EnsembleConfig(folds=6, min_folds=3)).fit(short, 35)
     assert alone.booster_ is None and "gbm" not in alone.names_ and len(alone.folds_) == 3
+
+
+def test_the_booster_origins_are_chosen_by_the_folds_and_tried_only_while_the_history_has_room():
+    y = mixed_history()
+    panel = panel_from(y[:, :DAYS - 7])
+    config = EnsembleConfig(folds=5, booster_origins=(2, 4))
+    model = fit_ensemble(panel, DAYS - 7, FAST, config)
+    tried = model.origins_tried_
+    assert set(tried) == {2, 4}  # room for five weekly origins before the earliest fold
+    assert model.booster_.origins_ == min(tried, key=lambda n: (tried[n], n))
+    assert model.fold_mean("ensemble") == min(tried.values())
+    assert model.describe()["booster_origins_tried"] == {n: round(v, 4) for n, v in tried.items()}
+    # seven weeks: the booster gets one origin, so a longer window would train the same booster
+    short = fit_ensemble(panel_from(mixed_history(days=49)), 49, FAST, config)
+    assert list(short.origins_tried_) == [2] and short.booster_.origins_ == 1
