@@ -80,10 +80,17 @@ class Members:
     points: dict[str, np.ndarray]
 
 
-def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: DailyForecaster | None
-               ) -> Members:
-    """Point forecasts of every member for `rows` from day index t (history strictly before t)."""
-    stats = statistical_forecasts(panel.y[rows, :t], horizon, models=STAT_MEMBERS, intervals=False)
+def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: DailyForecaster | None,
+               stats_cache: dict | None = None) -> Members:
+    """Point forecasts of every member for `rows` from day index t (history strictly before t).
+    `stats_cache` (day index -> the statistical members' forecasts) spares refitting them for a fold
+    whose rows are the same (the folds' active rows depend on t alone)."""
+    if stats_cache is not None and t in stats_cache:
+        stats = stats_cache[t]
+    else:
+        stats = statistical_forecasts(panel.y[rows, :t], horizon, models=STAT_MEMBERS, intervals=False)
+        if stats_cache is not None:
+            stats_cache[t] = stats
     points = {name: q[1] for name, q in stats.items()}
     feats = origin_features(panel, t, horizon, rows)
     if booster is not None:
@@ -252,8 +259,9 @@ class EnsembleForecaster:
         h = self.ts_config.horizon_days
         return [origin - h - 7 * j for j in range(self.config.folds) if origin - h - 7 * j >= 14]
 
-    def fit(self, panel: Panel, origin: int) -> EnsembleForecaster:
-        """Raises ValueError when fewer than `min_folds` folds fit in the history."""
+    def fit(self, panel: Panel, origin: int, stats_cache: dict | None = None) -> EnsembleForecaster:
+        """Raises ValueError when fewer than `min_folds` folds fit in the history. `stats_cache` is
+        shared by fits on the same panel and origin (fit_ensemble)."""
         h, cfg = self.ts_config.horizon_days, self.config
         origins = self.fold_origins(origin)
         if len(origins) < cfg.min_folds:
@@ -276,7 +284,7 @@ class EnsembleForecaster:
         folds, outcomes = [], []
         for t in origins:
             rows = active_rows(panel, t, h, self.ts_config.active_days)
-            folds.append(members_at(panel, t, h, rows, self.booster_))
+            folds.append(members_at(panel, t, h, rows, self.booster_, stats_cache))
             outcomes.append(panel.y[rows, t:t + h])
         self.names_ = tuple(folds[0].points)
         self.weights_ = _weights(folds, outcomes, self.names_, cfg, rng)
@@ -352,14 +360,13 @@ def fit_ensemble(panel: Panel, origin: int, ts_config: TimeSeriesConfig, config:
     that the folds' cross-validated head-series WAPE prefers. A longer choice is tried only while the
     history had room for the shorter one (else it would train the same booster); ties keep the
     shorter. Raises ValueError as EnsembleForecaster.fit."""
-    best, tried = None, {}
+    best, best_score, tried, stats_cache = None, np.inf, {}, {}
     for n in config.booster_origins:
-        model = EnsembleForecaster(replace(ts_config, train_origins=n), config).fit(panel, origin)
-        score = model.fold_mean("ensemble")
-        tried[n] = score
-        if best is None or (score is not None and (best.fold_mean("ensemble") is None
-                                                   or score < best.fold_mean("ensemble"))):
-            best = model
+        model = EnsembleForecaster(replace(ts_config, train_origins=n), config)
+        model.fit(panel, origin, stats_cache)
+        score = tried[n] = model.fold_mean("ensemble")
+        if best is None or (score is not None and score < best_score):
+            best, best_score = model, np.inf if score is None else score
         if model.booster_ is None or model.booster_.origins_ < n:
             break
     best.origins_tried_ = tried
