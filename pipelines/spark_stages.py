@@ -52,6 +52,19 @@ def broadcast(spark: Any, obj: Any, what: str) -> Any:
                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]})") from exc
 
 
+def collect(df: Any, failed: str) -> pl.DataFrame:
+    """The rows of a DataFrame computed by Python tasks, on the driver; a task that died is one
+    SparkTaskError, `failed` followed by the task's exception (not the Py4J text)."""
+    try:
+        result = pl.from_arrow(df.toArrow())
+    except Exception as exc:
+        from pipelines.engine.spark_engine import task_failure
+
+        raise SparkTaskError(f"{failed}: {task_failure(exc)}") from exc
+    assert isinstance(result, pl.DataFrame)
+    return result
+
+
 def _types(schema: dict[str, Any]) -> tuple[str, Any]:
     """A polars schema of strings, dates, 64-bit ints, floats and zoned timestamps as (Spark DDL,
     Arrow schema)."""
@@ -132,16 +145,9 @@ def make_picks_on_spark(
         task = _picks_task(payload, for_date, config, excluded, make_picks)
         df = (spark.createDataFrame(ids).repartition(parts, "_chunk").select("group_id")
               .mapInArrow(task, ddl))
-        try:
-            result = pl.from_arrow(df.toArrow())
-        except Exception as exc:
-            from pipelines.engine.spark_engine import task_failure
-
-            raise SparkTaskError(f"a Spark task picking for a chunk of groups failed: "
-                                 f"{task_failure(exc)}") from exc
+        result = collect(df, "a Spark task picking for a chunk of groups failed")
     finally:
         payload.unpersist()
-    assert isinstance(result, pl.DataFrame)
     infos = [json.loads(v) for v in result.get_column(INFO).drop_nulls().to_list()]
     picks = (result.filter(pl.col(INFO).is_null()).select(list(PICKS_SCHEMA)).cast(PICKS_SCHEMA)
              .sort("group_id", "rank"))
@@ -189,16 +195,9 @@ def nowcast_on_spark(spark: Any, model: PresaleForecaster, frames: dict[str, pl.
         task = _nowcast_task(payload, as_of, passed, decision, schemas, nowcast_rows)
         df = (spark.createDataFrame(shipped.to_arrow(compat_level=pl.CompatLevel.oldest()))
               .groupBy(KEY).applyInArrow(task, ddl))
-        try:
-            result = pl.from_arrow(df.toArrow())
-        except Exception as exc:
-            from pipelines.engine.spark_engine import task_failure
-
-            raise SparkTaskError(f"a Spark task nowcasting the live campaigns of a warehouse failed: "
-                                 f"{task_failure(exc)}") from exc
+        result = collect(df, "a Spark task nowcasting the live campaigns of a warehouse failed")
     finally:
         payload.unpersist()
-    assert isinstance(result, pl.DataFrame)
     rows = result.cast(dict(DEMAND_SCHEMA))
     return rows, {"engine": "spark", "tasks": warehouses, "units": rows.height,
                   "rows_shipped": {name: r.height for name, r in routes.items()}}

@@ -193,14 +193,8 @@ def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
         raise RuntimeError("injected inside a Spark task")
 
     monkeypatch.setattr("pipelines.spark_stages.make_picks", broken_make_picks)
-    with pytest.raises(StageFailedError) as failed:
-        run_nightly(home, config(SPARK))
-    message = str(failed.value)
-    assert message.startswith("stage picks failed: a Spark task")
-    assert "RuntimeError: injected inside a Spark task" in message
-    assert "py4j" not in message.lower() and "\tat " not in message and len(message.splitlines()) == 1
-    assert live_snapshot(home) == live and (live / "manifest.json").read_text() == manifest
-    assert _ledger(home)[:2] == ("failed", "picks")
+    assert_a_task_failure_is_one_line(home, "picks", "stage picks failed: a Spark task",
+                                      "RuntimeError: injected inside a Spark task", live, manifest)
     monkeypatch.undo()
 
     monkeypatch.setenv("CIRCLEBUY_FAIL_STAGE", "picks")
@@ -227,14 +221,22 @@ def test_a_failed_nowcast_task_is_one_line_and_leaves_the_live_snapshot(runs, mo
         raise RuntimeError("injected inside a nowcast task")
 
     monkeypatch.setattr("pipelines.spark_stages.nowcast_rows", broken_nowcast)
+    assert_a_task_failure_is_one_line(
+        home, "forecast", "stage forecast failed: a Spark task nowcasting the live campaigns",
+        "RuntimeError: injected inside a nowcast task", live, manifest)
+
+
+def assert_a_task_failure_is_one_line(home, stage: str, starts: str, names: str, live, manifest: str) -> None:
+    """A Spark run of `home` fails at `stage` with one line (no Py4J text) starting `starts` and
+    naming the task's exception `names`; the live snapshot, its manifest and the ledger say so."""
     with pytest.raises(StageFailedError) as failed:
         run_nightly(home, config(SPARK))
     message = str(failed.value)
-    assert message.startswith("stage forecast failed: a Spark task nowcasting the live campaigns")
-    assert "RuntimeError: injected inside a nowcast task" in message
+    assert message.startswith(starts)
+    assert names in message
     assert "py4j" not in message.lower() and "\tat " not in message and len(message.splitlines()) == 1
     assert live_snapshot(home) == live and (live / "manifest.json").read_text() == manifest
-    assert _ledger(home)[:2] == ("failed", "forecast")
+    assert _ledger(home)[:2] == ("failed", stage)
 
 
 def test_a_setting_spark_rejects_is_a_clear_usage_error(runs, tmp_path):
