@@ -141,8 +141,9 @@ def bench_definitions(home: Path, engine: str, as_of_day: date, work: Path) -> d
         "pool_daily": (d.pool_daily(as_of + timedelta(hours=12)), "daily"),
         "history": (d.history(as_of), "daily"),
         "actuals": (d.actuals(as_of, 7), "daily"),
-        "signal_daily": (d.signal_daily(as_of), "signal_daily"),
-        "signal_exposures": (d.signal_exposures(as_of), "signal_exposures"),
+        "signal_days": (d.signal_days(as_of), "signal_days"),
+        "post_answers": (d.post_answers(as_of), "post_answers"),
+        "member_lines": (d.member_lines(as_of), "member_lines"),
     }
     timings: dict[str, dict] = {}
     if engine == "duckdb":

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from common.definitions import Runner
 from common.settings import DEFAULT_SEED
 from pipelines.gates import GateVerdict
 from recsys.experiments import PRODUCTION, Experiment, assign_arms
@@ -58,8 +59,12 @@ def train_recsys(
     seed: int = DEFAULT_SEED,
     tuned_params: dict[str, dict] | None = None,
     production: ProductionConfig | None = None,
+    run: Runner | None = None,
 ) -> tuple[Production, RecsysRun]:
     """Tune the generators, train the ranker (or fall back), refit at the cutoff; the run has the gate.
+
+    run: the engine that aggregates the orders and posts for the training's signals (common/definitions.py;
+    by default in-process DuckDB over `frames`).
 
     tuned_params: hyper-parameters chosen by a recent run ({generator: params}); when given, the
     grid search is skipped and each generator is fitted once with them (still validated).
@@ -72,7 +77,7 @@ def train_recsys(
     if tuned_params:
         production = replace(production, tuning=TuningConfig(
             models=tuple(tuned_params), grids={n: [dict(p)] for n, p in tuned_params.items()}))
-    prod = train_production(frames, for_date, production, notes)
+    prod = train_production(frames, for_date, production, notes, run)
     for note in notes:
         log.warning(note)
     return prod, _run_of(prod, for_date, tick)

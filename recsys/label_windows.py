@@ -14,7 +14,7 @@ from recsys.models import make_model
 from recsys.models.base import Recommender
 from recsys.production_config import ProductionConfig
 from recsys.ranker import sample_training_rows
-from recsys.signal import Signal, build_signal, day_start
+from recsys.signal import Signal, SignalSource, build_signal, day_start
 
 
 def labelled(
@@ -41,8 +41,8 @@ def labelled(
     )
 
 
-def label_windows(frames, before: date, params: dict[str, dict], n_groups: int, config: ProductionConfig
-                   ) -> tuple[list[pl.DataFrame], int, int, date]:
+def label_windows(frames, before: date, params: dict[str, dict], n_groups: int, config: ProductionConfig,
+                  source: SignalSource | None = None) -> tuple[list[pl.DataFrame], int, int, date]:
     """Labelled, negative-sampled candidate rows of windows that all end by `before`, newest first,
     spaced `window_spacing_days` apart (default: back to back), until enough groups are labelled."""
     h, rc = config.horizon_days, config.ranker
@@ -53,7 +53,7 @@ def label_windows(frames, before: date, params: dict[str, dict], n_groups: int, 
         if labelled_groups >= rc.label_groups and used >= rc.min_train_windows:
             break
         start = before - timedelta(days=h + j * spacing)
-        sig_j = build_signal(frames, day_start(start), config.signal)
+        sig_j = build_signal(frames, day_start(start), config.signal, source)
         rel_j = relevant_pairs(frames, start, h)
         history = sig_j.daily["age"].max() if sig_j.daily.height else 0
         if rel_j.height == 0 or history is None or history < h:  # no labels, or too little history

@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from common.definitions import Runner
 from recsys.features import add_features, candidates
 from recsys.folds import fold_groups, fold_windows, relevant_pairs, sample_groups, tuning_frames
 from recsys.label_windows import label_windows, labelled
@@ -22,7 +23,7 @@ from recsys.models.base import Recommender
 from recsys.production_config import ProductionConfig
 from recsys.ranker import LearnedRanker
 from recsys.ranker_training import train_ranker
-from recsys.signal import Signal, build_signal, day_start
+from recsys.signal import Signal, SignalSource, build_signal, day_start, signal_source
 from recsys.training_report import Gate, TrainingReport, TunedGenerator
 from recsys.tuning import TuningConfig, best_generator, tune_folds
 
@@ -109,14 +110,20 @@ def train_production(
     as_of_day: date,
     config: ProductionConfig | None = None,
     log: list[str] | None = None,
+    run: Runner | None = None,
 ) -> Production:
     """Tune, train and gate the production ranker on everything before `as_of_day` 00:00.
 
     No single week decides: generators are tuned, the ranker is validated and the fallback is chosen
     by the mean NDCG over `validation_folds` weekly folds before the as-of day; the ranker's label
-    windows all end before the earliest fold."""
+    windows all end before the earliest fold. Every signal of the training (folds, label windows,
+    refit) is read from one aggregation of the orders and posts up to the as-of day, run by `run`
+    (an engine's; by default in-process DuckDB over `frames`)."""
     config = config or ProductionConfig()
     log = log if log is not None else []
+    tick = time.perf_counter()
+    source = signal_source(frames, day_start(as_of_day), config.signal, run)
+    aggregate_s = _lap(tick)
     everything = frames
     frames = tuning_frames(frames, config.max_tuning_groups, config.seed)
     if frames is not everything:
@@ -124,7 +131,7 @@ def train_production(
                    f"{everything['groups'].height} groups (sampled); the refit reads every group")
     h, k = config.horizon_days, config.k
     key = f"ndcg@{k}"
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"aggregate": aggregate_s}
     tick = time.perf_counter()
     starts = fold_windows(as_of_day, config)
     per_fold_groups = fold_groups(config)
@@ -137,7 +144,7 @@ def train_production(
         rel = relevant_at(start, j)
         if rel.height or j == 0:
             usable.append((start, rel))
-    folds = ((build_signal(frames, day_start(start), config.signal), rel) for start, rel in usable)
+    folds = ((build_signal(frames, day_start(start), config.signal, source), rel) for start, rel in usable)
     tuned = tune_folds(folds, _tuning(config))
     timings["tune"] = _lap(tick)
     tick = time.perf_counter()
@@ -149,7 +156,7 @@ def train_production(
     catalogs: list[int] = []
     newest = None
     for j, (start, rel) in enumerate(usable):
-        sig_j = build_signal(frames, day_start(start), config.signal)
+        sig_j = build_signal(frames, day_start(start), config.signal, source)
         models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
         rows_j = labelled(models_j, sig_j, rel, frames, rc.n_per_model)
         val_rows.append(rows_j.with_columns(
@@ -163,7 +170,7 @@ def train_production(
 
     earliest = usable[-1][0]
     train_parts, labelled_groups, windows_used, first_label = label_windows(
-        frames, earliest, tuned.params, len(newest[0].groups), config)
+        frames, earliest, tuned.params, len(newest[0].groups), config, source)
     timings["features"] = _lap(tick)
     tick = time.perf_counter()
 
@@ -177,7 +184,7 @@ def train_production(
     timings["ranker"] = _lap(tick)
     tick = time.perf_counter()
 
-    sig, models = fit_generators(everything, as_of_day, tuned.params, config)
+    sig, models = fit_generators(everything, as_of_day, tuned.params, config, source)
     timings["refit"] = _lap(tick)
     pop = tuned.metrics.get("popularity", {}).get(key, 0.0)
     prod_val = val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else (
@@ -217,10 +224,11 @@ def train_production(
 
 
 def fit_generators(
-    frames: dict[str, pl.DataFrame], as_of_day: date, params: dict[str, dict], config: ProductionConfig
+    frames: dict[str, pl.DataFrame], as_of_day: date, params: dict[str, dict], config: ProductionConfig,
+    source: SignalSource | None = None,
 ) -> tuple[Signal, dict[str, Recommender]]:
     """The signal at `as_of_day` 00:00 and every generator fitted on it with its tuned `params`."""
-    sig = build_signal(frames, day_start(as_of_day), config.signal)
+    sig = build_signal(frames, day_start(as_of_day), config.signal, source)
     return sig, {n: make_model(n, seed=config.seed, **p).fit(sig) for n, p in params.items()}
 
 

@@ -1,12 +1,14 @@
 """The group x product signal at an as-of instant: paid orders, exposures, feedback, members elsewhere.
 
-Everything is aggregated set-based (polars) to (group row, item row, day) before it becomes a
-sparse matrix, so the step to a larger engine is a change of engine, not a rewrite.
+The orders and posts are aggregated set-based by the definitions of common/definitions.py (SQL, run
+in-process on DuckDB by default, on Spark by pipelines/engine) into a `SignalSource` up to an
+instant; a signal at any day start up to it is a selection of those rows, encoded to (group row,
+item row, day) before it becomes a sparse matrix. One aggregation serves a training's every fold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVar
@@ -16,6 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from common.clock import PLATFORM_TZ, TZ, day_start  # noqa: F401  (re-exported: recsys callers)
+from common.definitions import Runner, in_process, member_lines, post_answers, signal_days
 from recsys.vocab import Vocab
 
 
@@ -94,7 +97,6 @@ class Signal:
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 T = TypeVar("T")
-ORDER_COLUMNS = ("group_id", "product_id", "member_id", "ordered_at", "quantity", "unit_price")
 
 
 def paid_orders(orders: Frame, as_of: datetime, history_days: int | None = None) -> Frame:
@@ -105,11 +107,49 @@ def paid_orders(orders: Frame, as_of: datetime, history_days: int | None = None)
     return orders.filter(keep)
 
 
-def build_signal(
-    frames: dict[str, pl.DataFrame], as_of: datetime, config: SignalConfig | None = None
-) -> Signal:
-    """Aggregate the contract tables into a Signal at `as_of` (tz-aware)."""
+@dataclass(frozen=True)
+class SignalSource:
+    """What a signal is derived from: the definitions' aggregates up to `until` (common/definitions.py,
+    run in-process on DuckDB or on an engine). A signal at any day start up to `until` is a
+    selection of these rows, so a training's folds and label windows share one aggregation."""
+
+    until: datetime
+    days: pl.DataFrame  # group_id, product_id, day, lines, members, qty, amount
+    posts: pl.DataFrame  # group_id, product_id, posted_at, posts, answered_at
+    member_lines: pl.DataFrame  # member_id, group_id, product_id, day, lines
+    response_window_days: int
+
+    def check_covers(self, as_of: datetime) -> None:
+        """A signal at `as_of` can be read from this source: `until` itself, or a day start before it."""
+        if as_of == self.until or (as_of < self.until and as_of == day_start(as_of.astimezone(TZ).date())):
+            return
+        raise ValueError(f"a signal at {as_of.isoformat()} cannot be read from aggregates up to "
+                         f"{self.until.isoformat()}: only that instant or a day start before it")
+
+
+def signal_source(
+    frames: Mapping[str, pl.DataFrame], until: datetime, config: SignalConfig | None = None,
+    run: Runner | None = None,
+) -> SignalSource:
+    """The aggregates up to `until` (tz-aware), by `run` (default: in-process DuckDB over `frames`)."""
     config = config or SignalConfig()
+    run = run or in_process(frames)
+    window = config.response_window_days
+    return SignalSource(until, run(signal_days(until), "signal_days"),
+                        run(post_answers(until, window), "post_answers"),
+                        run(member_lines(until), "member_lines"), window)
+
+
+def build_signal(
+    frames: dict[str, pl.DataFrame], as_of: datetime, config: SignalConfig | None = None,
+    source: SignalSource | None = None,
+) -> Signal:
+    """The Signal at `as_of` (tz-aware): read from `source` (aggregates up to `as_of` or later, shared by
+    the signals of one training) or, without one, from aggregates of `frames` up to `as_of`."""
+    config = config or SignalConfig()
+    if source is None or source.response_window_days != config.response_window_days:
+        source = signal_source(frames, as_of, config)
+    source.check_covers(as_of)
     cday = as_of.astimezone(TZ).date()
     products = frames["products"].filter(pl.col("launched_on") <= cday)
     groups = frames["groups"]
@@ -126,53 +166,22 @@ def build_signal(
         .sort("g")
         .select("g", "group_id", "city", "warehouse_id", "kind", "created_on")
     )
-    # lazily, so that only the columns read are filtered (the orders table is the largest frame)
-    orders = paid_orders(frames["orders"].lazy(), as_of, config.history_days).select(ORDER_COLUMNS)
-    orders = _encode(orders, gvoc, items).drop("group_id", "product_id")  # rows from here on
-    daily = _daily(orders, cday, len(gvoc), len(items))
-    exposures = _exposures(frames.get("posts"), orders, as_of, gvoc, items, config)
-    cross = _member_cross(frames["memberships"], orders, cday, gvoc)
+    before = _before(as_of, source, config.history_days)
+    daily = _daily(source.days, before, cday, gvoc, items)
+    exposures = _exposures(source.posts, as_of, gvoc, items, config.history_days)
+    cross = _member_cross(frames.get("memberships"), source.member_lines, before, cday, gvoc, items)
     feedback = _feedback(frames.get("feedback"), as_of, gvoc, items)
     return Signal(as_of, gvoc, items, daily, group_meta, item_meta, exposures, cross, feedback)
 
 
-def _daily(orders: pl.DataFrame, cday: date, n_groups: int, n_items: int) -> pl.DataFrame:
-    """Per (g, i, age in days before `cday`): lines, distinct members, quantity and amount, sorted.
-    Grouped by one packed integer key, not three columns: 2.5x less transient memory on the M world
-    (15.8 M lines)."""
-    age = (pl.lit(cday) - pl.col("ordered_at").dt.date()).dt.total_days()
-    bounds = orders.select(age.min().alias("youngest"), age.max().alias("oldest"))
-    youngest, oldest = bounds.row(0) if orders.height else (0, 0)
-    if (youngest or 0) < 0:
-        raise ValueError(f"orders dated after {cday} reached the signal at {cday}")
-    span = int(oldest or 0) + 1  # every age < span: the key below is (g, i, age) without collision
-    if n_groups * n_items * span >= 2**63:
-        raise ValueError(
-            f"{n_groups} groups x {n_items} products x {span} days of history do not fit one 64-bit "
-            "key; keep fewer days (SignalConfig.history_days)"
-        )
-    key = (pl.col("g") * n_items + pl.col("i")) * span + age
-    return (
-        orders.lazy()
-        .group_by(key.alias("key"))
-        .agg(
-            lines=pl.len().cast(pl.Int64),
-            members=pl.col("member_id").n_unique().cast(pl.Int64),
-            qty=pl.col("quantity").sum(),
-            amount=(pl.col("quantity") * pl.col("unit_price")).sum(),
-        )
-        .sort("key")
-        .select(
-            g=pl.col("key") // (n_items * span),
-            i=(pl.col("key") // span) % n_items,
-            lines="lines",
-            members="members",
-            qty="qty",
-            amount="amount",
-            age=pl.col("key") % span,
-        )
-        .collect()
-    )
+def _before(as_of: datetime, source: SignalSource, history_days: int | None) -> pl.Expr:
+    """The order days before `as_of` (all of the source's at its own instant; before the as-of's day
+    otherwise), within the last `history_days` whole days when given."""
+    cday = as_of.astimezone(TZ).date()
+    keep = pl.lit(True) if as_of == source.until else pl.col("day") < cday
+    if history_days is not None:
+        keep = keep & (pl.col("day") >= cday - timedelta(days=history_days))
+    return keep
 
 
 def _encode(frame: pl.DataFrame | pl.LazyFrame, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
@@ -186,60 +195,48 @@ def _encode(frame: pl.DataFrame | pl.LazyFrame, gvoc: Vocab, items: Vocab) -> pl
     )
 
 
+def _age(cday: date) -> pl.Expr:
+    """Whole platform days from an order day to `cday`."""
+    return (pl.lit(cday) - pl.col("day")).dt.total_days().cast(pl.Int64)
+
+
+def _daily(days: pl.DataFrame, before: pl.Expr, cday: date, gvoc: Vocab, items: Vocab) -> pl.DataFrame:
+    """Per (g, i, age in days before `cday`): lines, distinct members, quantity and amount, sorted."""
+    rows = _encode(days.lazy().filter(before), gvoc, items)
+    return rows.select("g", "i", "lines", "members", "qty", "amount", age=_age(cday)).sort("g", "i", "age")
+
+
 def _exposures(
-    posts: pl.DataFrame | None,
-    orders: pl.DataFrame,
-    as_of: datetime,
-    gvoc: Vocab,
-    items: Vocab,
-    config: SignalConfig,
+    posts: pl.DataFrame, as_of: datetime, gvoc: Vocab, items: Vocab, history_days: int | None
 ) -> pl.DataFrame:
-    """Per (g, i): posts, posts answered by an order within the response window, last post age."""
-    schema = {
-        "g": pl.Int64,
-        "i": pl.Int64,
-        "posts": pl.Int64,
-        "responded": pl.Int64,
-        "last_post_age": pl.Float64,
-        "posts_recent": pl.Int64,
-    }
-    if posts is None or posts.height == 0:
-        return pl.DataFrame(schema=schema)
-    recent = posts.lazy().filter(pl.col("posted_at") < as_of)
-    p = _encode(recent.select("group_id", "product_id", "posted_at"), gvoc, items)
-    if p.height == 0:
-        return pl.DataFrame(schema=schema)
-    n = len(items)  # (g, i) as one integer: a single-key join and group-by (a third less memory)
-    p = p.lazy().select(pair=pl.col("g") * n + pl.col("i"), posted_at="posted_at").sort("posted_at")
-    o = orders.lazy().select(pair=pl.col("g") * n + pl.col("i"), next_order="ordered_at").sort("next_order")
-    joined = p.join_asof(
-        o,
-        left_on="posted_at",
-        right_on="next_order",
-        by="pair",
-        strategy="forward",
-        check_sortedness=False,
-    )
-    window = timedelta(days=config.response_window_days)
-    answered = pl.col("next_order").is_not_null() & (pl.col("next_order") < pl.col("posted_at") + window)
+    """Per (g, i): posts before `as_of`, those answered by a paid line before it (within the response
+    window), the youngest post's age and the posts of the last 14 days. With `history_days`, the posts
+    of those days only."""
+    keep = pl.col("posted_at") < as_of
+    if history_days is not None:
+        keep = keep & (pl.col("posted_at") >= as_of - timedelta(days=history_days))
+    p = _encode(posts.lazy().filter(keep), gvoc, items)
     age = (pl.lit(as_of) - pl.col("posted_at")).dt.total_seconds() / 86400.0
+    answered = pl.col("answered_at").is_not_null() & (pl.col("answered_at") < as_of)
     return (
-        joined.group_by("pair")
+        p.lazy().group_by("g", "i")
         .agg(
-            posts=pl.len().cast(pl.Int64),
-            responded=answered.sum().cast(pl.Int64),
-            last_post_age=age.min(),
-            posts_recent=(age <= 14).sum().cast(pl.Int64),
+            posts=pl.col("posts").sum().cast(pl.Int64),
+            responded=pl.when(answered).then(pl.col("posts")).otherwise(0).sum().cast(pl.Int64),
+            last_post_age=age.min().cast(pl.Float64),
+            posts_recent=pl.when(age <= 14).then(pl.col("posts")).otherwise(0).sum().cast(pl.Int64),
         )
-        .select((pl.col("pair") // n).alias("g"), (pl.col("pair") % n).alias("i"), pl.exclude("pair"))
         .collect()
     )
 
 
-def _member_cross(memberships: pl.DataFrame, orders: pl.DataFrame, cday: date, gvoc: Vocab) -> pl.DataFrame:
+def _member_cross(
+    memberships: pl.DataFrame | None, lines: pl.DataFrame, before: pl.Expr, cday: date, gvoc: Vocab,
+    items: Vocab,
+) -> pl.DataFrame:
     """Per (g, i): members of g who ordered i in another group, and their decayed lines."""
     schema = {"g": pl.Int64, "i": pl.Int64, "cross_members": pl.Int64, "cross_weight": pl.Float64}
-    if memberships.height == 0 or orders.height == 0:
+    if memberships is None or memberships.height == 0 or lines.height == 0:
         return pl.DataFrame(schema=schema)
     m = (
         memberships.lazy()
@@ -252,18 +249,14 @@ def _member_cross(memberships: pl.DataFrame, orders: pl.DataFrame, cday: date, g
     if multi.height == 0:
         return pl.DataFrame(schema=schema)
     m = m.join(multi, on="member_id")
-    o = orders.lazy().join(multi.lazy(), on="member_id").select(
-        "member_id",
-        "g",
-        "i",
-        age=(pl.lit(cday) - pl.col("ordered_at").dt.date()).dt.total_days().cast(pl.Float64),
-    )
+    o = _encode(lines.lazy().filter(before).join(multi.lazy(), on="member_id"), gvoc, items).lazy().select(
+        "member_id", "g", "i", "lines", age=_age(cday).cast(pl.Float64))
     j = o.join(m.lazy(), on="member_id").filter(pl.col("hg") != pl.col("g"))
     return (
         j.group_by(pl.col("hg").alias("g"), "i")
         .agg(
             cross_members=pl.col("member_id").n_unique().cast(pl.Int64),
-            cross_weight=(0.5 ** (pl.col("age") / 14.0)).sum(),
+            cross_weight=(pl.col("lines") * 0.5 ** (pl.col("age") / 14.0)).sum(),
         )
         .collect()
     )

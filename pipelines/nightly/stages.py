@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from pipelines.nightly.snapshot import (
 from pipelines.warehouse import MODEL_DROP, connect, create_tables, group_names, load_frames
 
 if TYPE_CHECKING:
+    from common.definitions import Runner
     from pipelines.recsys_stage import RecsysRun
 
 log = logging.getLogger("circlebuy.nightly")
@@ -131,8 +133,10 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     earlier = _recent(ctx, recent_tuning, ctx.config.retune_every_days)
     params = earlier["params"] if earlier else None
     settings = ctx.config.settings
-    ctx.production, run = train_recsys(ctx.frames, run_date, settings.picks, seed=settings.seed,
-                                       tuned_params=params, production=settings.production)
+    with _signal_engine(ctx) as aggregates:
+        ctx.production, run = train_recsys(ctx.frames, run_date, settings.picks, seed=settings.seed,
+                                           tuned_params=params, production=settings.production,
+                                           run=aggregates)
     if earlier:
         tuned_on = earlier["tuned_on"]
         ctx.notes.append(f"recommendation hyper-parameters reused from the tuning of {tuned_on} "
@@ -147,6 +151,27 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     ctx.record.model_versions["recsys_ranker"] = {
         "trained_on": str(run_date), "trained_by_run": ctx.record.run_id, "file": relative}
     return run, tuned_on
+
+
+@contextmanager
+def _signal_engine(ctx: RunContext) -> Iterator[Runner | None]:
+    """Where the training's signal is aggregated: on --engine spark, Spark over the warehouse's tables
+    (exported to Parquet for it); otherwise None, the in-process default."""
+    if not ctx.config.on_spark:
+        yield None
+        return
+    from pipelines.engine import definitions
+    from pipelines.engine.spark_engine import SparkEngine
+
+    engine = SparkEngine(ctx.spark())
+    try:
+        with connect(ctx.home) as con:
+            engine.attach(con, ["orders", "groups", "products", "posts", "memberships"])
+        yield definitions.runner(engine)
+        ctx.notes.append("train: the orders, posts and memberships of the recommendation signal were "
+                         "aggregated on Spark (one aggregation for every fold, label window and the refit)")
+    finally:
+        engine.close()
 
 
 def _recent(ctx: RunContext, lookup, every_days: int) -> dict | None:

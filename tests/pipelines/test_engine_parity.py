@@ -1,8 +1,9 @@
 """Both engines run the same stage definitions to the same result (DESIGN.md, "Engines").
 
 On a small dirty world: ingest gives the same warehouse rows and the same quarantine by rule; the
-signal's aggregates and the pooled daily demand as of an instant agree up to float tolerance; and
-both agree with the in-process polars stages they stand for (recsys.signal, aggregation.pooling).
+signal's sources and the pooled daily demand as of an instant agree up to float tolerance; a signal
+read from Spark's sources is the embedded default's; the pooled demand agrees with the in-process
+polars stage it stands for (aggregation.pooling).
 Spark runs `local[2]`, one session for the module. Skipped only where pyspark or Java is missing
 (`make test` installs both: the `spark` extra and `make java`).
 """
@@ -139,20 +140,22 @@ def test_pooled_daily_demand_as_of_an_instant_agrees(engines):
 
 
 def test_signal_aggregates_agree(engines):
-    from recsys.signal import build_signal
+    """The signal's sources agree on both engines, and a signal read from Spark's source (at a fold's
+    day start before it) is the one the embedded default builds."""
+    from recsys.signal import build_signal, signal_source
 
-    frames = engines[0]
-    as_of = day_start(END - timedelta(days=2))
-    daily = both(engines, d.signal_daily(as_of), "signal_daily")
-    exposures = both(engines, d.signal_exposures(as_of), "signal_exposures")
-    signal = build_signal(frames, as_of)
-    ids = lambda f: (f.join(signal.group_meta.select("g", "group_id"), on="g")  # noqa: E731
-                     .join(signal.item_meta.select("i", "product_id"), on="i"))
-    want_daily = ids(signal.daily).select(daily.columns).with_columns(pl.col("age").cast(pl.Int64))
-    assert_frame_equal(daily, want_daily.sort("group_id", "product_id", "age"), check_exact=False)
-    want_exp = ids(signal.exposures).select(exposures.columns).sort("group_id", "product_id")
-    assert exposures.height > 0
-    assert_frame_equal(exposures, want_exp, check_exact=False)
+    frames, duck, sp = engines
+    until = day_start(END - timedelta(days=2))
+    days = both(engines, d.signal_days(until), "signal_days")
+    answers = both(engines, d.post_answers(until), "post_answers")
+    lines = both(engines, d.member_lines(until), "member_lines")
+    assert days.height > 0 and answers["answered_at"].null_count() < answers.height and lines.height > 0
+    source = signal_source(frames, until, run=d.runner(sp))
+    for as_of in (until, day_start(END - timedelta(days=5))):
+        on_spark, embedded = build_signal(frames, as_of, source=source), build_signal(frames, as_of)
+        for name in ("daily", "exposures", "member_cross"):
+            assert_frame_equal(getattr(on_spark, name).sort("g", "i"), getattr(embedded, name).sort("g", "i"),
+                               check_exact=False)
 
 
 def test_platform_day_is_the_same_on_both_engines(spark):

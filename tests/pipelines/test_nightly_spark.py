@@ -116,6 +116,15 @@ def test_spark_nowcasts_the_live_campaigns_on_the_executors(runs):
     assert "on the Spark executors" not in (live_snapshot(duck_home) / "report.html").read_text()
 
 
+def test_spark_aggregates_the_trainings_signal(runs):
+    """The picks compared above were trained on a signal whose aggregates Spark computed (the SQL of
+    common/definitions.py, transpiled), once for the whole training; the default engine's in-process."""
+    (duck_home, _), (spark_home, _) = runs["duckdb"], runs["spark"]
+    said = "orders, posts and memberships of the recommendation signal were aggregated on Spark"
+    assert said in (live_snapshot(spark_home) / "report.html").read_text()
+    assert said not in (live_snapshot(duck_home) / "report.html").read_text()
+
+
 def test_the_executors_nowcast_equals_the_driver_on_campaigns_serving_every_warehouse(spark):
     """nowcast_on_spark against nowcast_rows on the driver, on a world with campaigns without a
     warehouse, orders and posts of groups for another warehouse's campaign (see

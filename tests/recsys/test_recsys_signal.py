@@ -1,17 +1,19 @@
 """The signal's aggregates, checked against a plain-Python count over the raw rows: the per-day
 evidence, the exposures (posts answered by an order within the response window) and the orders of
-members in their other groups. The frames are built with packed integer keys; these tests would
-catch a key that collides or decodes to the wrong group, product or day."""
+members in their other groups. The aggregates come from the SQL definitions (common/definitions.py,
+in-process DuckDB) and are encoded to rows here; these tests would catch a row that decodes to the
+wrong group, product or day, or a signal read from a later aggregation that sees past its instant."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from recsys.signal import TZ, SignalConfig, _daily, build_signal, day_start
+from recsys.signal import TZ, SignalConfig, build_signal, day_start, signal_source
 from tests.recsys.world import make_world
 
 CUTOFF = date(2024, 3, 25)
@@ -110,23 +112,20 @@ def test_member_cross_counts_orders_placed_in_the_members_other_groups(built):
         assert row["cross_weight"] == pytest.approx(weight)
 
 
-def test_the_packed_daily_key_refuses_what_it_cannot_hold():
-    orders = pl.DataFrame(
-        {
-            "g": [0, 1],
-            "i": [1, 0],
-            "member_id": ["m1", "m2"],
-            "ordered_at": [datetime(2024, 3, 20, 9, tzinfo=TZ), datetime(2024, 3, 26, 9, tzinfo=TZ)],
-            "quantity": [1, 2],
-            "unit_price": [3.0, 4.0],
-        }
-    )
-    with pytest.raises(ValueError, match="dated after 2024-03-25"):
-        _daily(orders, CUTOFF, n_groups=2, n_items=2)
-    early = orders.head(1)
-    assert _daily(early, CUTOFF, n_groups=2, n_items=2).row(0) == (0, 1, 1, 1, 1, 3.0, 5)
-    with pytest.raises(ValueError, match="do not fit one 64-bit key"):
-        _daily(early, CUTOFF, n_groups=2**40, n_items=2**22)
+def test_a_signal_read_from_a_later_source_is_the_signal_built_at_its_own_instant(built):
+    """One aggregation up to the newest as-of serves a training's older folds: read at a day start
+    before it, the evidence is that of the aggregates up to that day start (a post answered only
+    after it is not answered yet, an order after it is not there)."""
+    frames, _ = built
+    source = signal_source(frames, day_start(CUTOFF + timedelta(days=5)))
+    for back in (0, 3, 9):
+        as_of = day_start(CUTOFF - timedelta(days=back))
+        shared, alone = build_signal(frames, as_of, source=source), build_signal(frames, as_of)
+        assert shared.daily.height > 0 and shared.exposures["responded"].sum() > 0
+        for name in ("daily", "exposures", "member_cross", "feedback"):
+            assert_frame_equal(getattr(shared, name).sort("g", "i"), getattr(alone, name).sort("g", "i"))
+    with pytest.raises(ValueError, match="only that instant or a day start before it"):
+        build_signal(frames, day_start(CUTOFF) + timedelta(hours=9), source=source)
 
 
 def test_the_days_matrix_counts_order_days_per_group_and_item(built):

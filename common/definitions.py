@@ -1,0 +1,195 @@
+"""Set-based stages downstream of ingestion, each written once as DuckDB-dialect SQL.
+
+Every definition reads the contract's relations by name (`orders`, `groups`, `campaigns`,
+`products`, `posts`, `memberships`) as an engine registered them, and returns one SELECT. The
+embedded default runs it in-process on DuckDB over the contract frames (`in_process`); the Spark
+engine runs the same text transpiled by SQLGlot (pipelines/engine). Instants are literals in the
+platform zone; both engines run with that zone as their session zone, so `CAST(ts AS DATE)` is the
+platform day on either.
+
+- pooling as of an instant (`pool_daily`): the contract's "placed by t and still paid at t",
+  orders pooled to the campaign's warehouse, else the group's;
+- the forecasting panels' inputs: `history` (before an instant, as it stood then) and `actuals`
+  (final paid quantity in a window), per product x warehouse x day (aggregation/daily.py);
+- the signal's sources up to an instant (recsys/signal.py derives the signal at any day start up to
+  it from these, so that a training's folds and label windows share one aggregation):
+  `signal_days` (paid lines per group x product x day), `post_answers` (each post and the first
+  paid line of its pair that answered it) and `member_lines` (paid lines of members of several
+  groups, per member x group x product x day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from common.clock import PLATFORM_TZ, TS, TZ
+
+FAR_FUTURE = datetime(2200, 1, 1, tzinfo=TZ)
+
+# (sql, schema name) -> the result as a typed polars frame: how the pure layers run a definition
+Runner = Callable[[str, str], pl.DataFrame]
+
+
+def ts(instant: datetime) -> str:
+    """An instant as a DuckDB TIMESTAMPTZ literal (ISO with its offset; naive means platform time)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=TZ)
+    return f"'{instant.isoformat()}'::TIMESTAMPTZ"
+
+
+def valid_at(t: str, alias: str = "o") -> str:
+    """Placed by `t` and still paid at `t` (cancelled / refunded only after it)."""
+    return (f"{alias}.ordered_at <= {t} AND ({alias}.status = 'paid' OR "
+            f"COALESCE({alias}.status_at, {alias}.ordered_at) > {t})")
+
+
+def _pooled(where: str) -> str:
+    return f"""
+    SELECT o.product_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id,
+        CAST(o.ordered_at AS DATE) AS day, CAST(sum(o.quantity) AS BIGINT) AS qty
+    FROM orders AS o
+    LEFT JOIN (SELECT group_id, warehouse_id FROM groups) AS g ON o.group_id = g.group_id
+    LEFT JOIN (SELECT campaign_id, warehouse_id FROM campaigns) AS c ON o.campaign_id = c.campaign_id
+    WHERE {where}
+    GROUP BY 1, 2, 3"""
+
+
+def pool_daily(instant: datetime, *, without_campaign_only: bool = False) -> str:
+    """Quantity per product x warehouse x order day (platform zone), as of `instant`."""
+    where = valid_at(ts(instant))
+    if without_campaign_only:
+        where += " AND o.campaign_id IS NULL"
+    return _pooled(where)
+
+
+def history(instant: datetime) -> str:
+    """Daily quantity before `instant`, as it stood at `instant`."""
+    return _pooled(f"o.ordered_at < {ts(instant)} AND {valid_at(ts(instant))}")
+
+
+def actuals(start: datetime, days: int) -> str:
+    """Paid quantity (final status) ordered in [start, start + days)."""
+    t0, t1 = ts(start), ts(start + timedelta(days=days))
+    return _pooled(f"o.ordered_at >= {t0} AND o.ordered_at < {t1} AND {valid_at(ts(FAR_FUTURE))}")
+
+
+def _day(instant: datetime) -> str:
+    return f"DATE '{instant.astimezone(TZ).date().isoformat()}'"
+
+
+def _paid_lines(until: datetime) -> str:
+    """Paid lines (final status) before `until` of known groups and of products launched by its day."""
+    return f"""
+    SELECT o.group_id, o.product_id, o.member_id, o.quantity, o.unit_price, o.ordered_at
+    FROM orders AS o
+    SEMI JOIN groups AS g ON o.group_id = g.group_id
+    SEMI JOIN (SELECT product_id FROM products WHERE launched_on <= {_day(until)}) AS p
+        ON o.product_id = p.product_id
+    WHERE o.status = 'paid' AND o.ordered_at < {ts(until)}"""
+
+
+def signal_days(until: datetime) -> str:
+    """Per group x product x order day (platform zone): lines, distinct members, quantity and amount
+    of the paid lines before `until`."""
+    return f"""
+    SELECT group_id, product_id, CAST(ordered_at AS DATE) AS day, count(*) AS lines,
+        count(DISTINCT member_id) AS members, CAST(sum(quantity) AS BIGINT) AS qty,
+        sum(quantity * unit_price) AS amount
+    FROM ({_paid_lines(until)}) AS o
+    GROUP BY 1, 2, 3"""
+
+
+def post_answers(until: datetime, response_window_days: int = 3) -> str:
+    """Per group x product x post instant before `until`: the posts then, and the first paid line of
+    the pair (before `until`) in [posted_at, posted_at + the response window): the post's answer."""
+    return f"""
+    WITH p AS (
+        SELECT group_id, product_id, posted_at, count(*) AS n
+        FROM posts
+        WHERE posted_at < {ts(until)} AND group_id IN (SELECT group_id FROM groups)
+            AND product_id IN (SELECT product_id FROM products WHERE launched_on <= {_day(until)})
+        GROUP BY 1, 2, 3)
+    SELECT p.group_id, p.product_id, p.posted_at, CAST(p.n AS BIGINT) AS posts,
+        min(o.ordered_at) AS answered_at
+    FROM p LEFT JOIN ({_paid_lines(until)}) AS o
+        ON o.group_id = p.group_id AND o.product_id = p.product_id AND o.ordered_at >= p.posted_at
+        AND o.ordered_at < p.posted_at + INTERVAL {int(response_window_days)} DAY
+    GROUP BY 1, 2, 3, 4"""
+
+
+def member_lines(until: datetime) -> str:
+    """Per member x group x product x order day: paid lines before `until` of the members who joined
+    more than one known group by its day (the orders a group's members place in their other groups)."""
+    return f"""
+    WITH multi AS (
+        SELECT member_id FROM memberships
+        WHERE joined_on <= {_day(until)} AND group_id IN (SELECT group_id FROM groups)
+        GROUP BY 1 HAVING count(*) > 1)
+    SELECT o.member_id, o.group_id, o.product_id, CAST(o.ordered_at AS DATE) AS day, count(*) AS lines
+    FROM ({_paid_lines(until)}) AS o SEMI JOIN multi AS m ON o.member_id = m.member_id
+    GROUP BY 1, 2, 3, 4"""
+
+
+_S, _I, _F, _D = pl.String(), pl.Int64(), pl.Float64(), pl.Date()
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "daily": {"product_id": _S, "warehouse_id": _S, "day": _D, "qty": _I},
+    "signal_days": {"group_id": _S, "product_id": _S, "day": _D, "lines": _I, "members": _I, "qty": _I,
+                    "amount": _F},
+    "post_answers": {"group_id": _S, "product_id": _S, "posted_at": TS, "posts": _I, "answered_at": TS},
+    "member_lines": {"member_id": _S, "group_id": _S, "product_id": _S, "day": _D, "lines": _I},
+}
+# what each definition reads: the relations an in-process run registers
+READS: dict[str, tuple[str, ...]] = {
+    "daily": ("orders", "groups", "campaigns"),
+    "signal_days": ("orders", "groups", "products"),
+    "post_answers": ("orders", "groups", "products", "posts"),
+    "member_lines": ("orders", "groups", "products", "memberships"),
+}
+
+
+def typed(frame: pl.DataFrame, schema: str) -> pl.DataFrame:
+    """A definition's result with the schema named, rows sorted by its keys (either engine's)."""
+    types = SCHEMAS[schema]
+    if frame.height == 0:
+        return pl.DataFrame(schema=types)
+    out = frame.select([pl.col(c).cast(t) for c, t in types.items()])
+    out = out.with_columns(pl.col(c).dt.convert_time_zone(PLATFORM_TZ) for c, t in types.items() if t == TS)
+    keys = [c for c, t in types.items() if c in ("group_id", "product_id", "warehouse_id", "member_id", "day",
+                                                  "posted_at")]
+    return out.sort(keys)
+
+
+def in_process(frames: Mapping[str, pl.DataFrame]) -> Runner:
+    """Run definitions on an in-memory DuckDB over the contract frames (the embedded default): the
+    frames are handed to DuckDB as Arrow (not copied), one connection per call."""
+
+    def run(sql: str, schema: str) -> pl.DataFrame:
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET TimeZone = '{PLATFORM_TZ}'")
+            for name in READS[schema]:
+                con.register(name, _relation(frames, name))
+            return typed(con.execute(sql).pl(), schema)
+        finally:
+            con.close()
+
+    return run
+
+
+_EMPTY = {
+    "campaigns": {"campaign_id": pl.String, "warehouse_id": pl.String},
+    "posts": {"group_id": pl.String, "product_id": pl.String, "posted_at": TS},
+    "memberships": {"member_id": pl.String, "group_id": pl.String, "joined_on": pl.Date},
+}
+
+
+def _relation(frames: Mapping[str, pl.DataFrame], name: str):
+    """A contract frame as Arrow; an optional table that is absent is an empty one."""
+    frame = frames.get(name)
+    if frame is None:
+        frame = pl.DataFrame(schema=_EMPTY[name])
+    return frame.to_arrow()
