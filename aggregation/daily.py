@@ -6,6 +6,7 @@ on sale in which warehouse on which day) are known ahead and may be read for fut
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -14,26 +15,25 @@ import polars as pl
 
 from aggregation.forecasters import Forecaster, make_forecaster
 from aggregation.metrics import wape
-from aggregation.pooling import TS, TZ, pool_daily
 from aggregation.timeseries import DailyForecaster, Panel, TimeSeriesConfig, build_panel
+from common import definitions
+from common.clock import PLATFORM_TZ as TZ
+from common.clock import day_start
 from common.contract import sample_frames, serving_warehouses
+from common.definitions import Runner, in_process
 from common.errors import InsufficientHistoryError
 
-FAR_FUTURE = datetime(2200, 1, 1)
+
+def history(frames: Mapping[str, pl.DataFrame], instant: datetime, run: Runner | None = None) -> pl.DataFrame:
+    """Daily quantity before `instant`, as it stood at `instant` (product_id, warehouse_id, day, qty), by
+    `run` (an engine's; by default in-process DuckDB over `frames`)."""
+    return (run or in_process(frames))(definitions.history(instant), "daily")
 
 
-def history(frames: dict[str, pl.DataFrame], instant: datetime) -> pl.DataFrame:
-    """Daily quantity before `instant`, as it stood at `instant` (product_id, warehouse_id, day, qty)."""
-    orders = frames["orders"].filter(pl.col("ordered_at") < pl.lit(instant).cast(TS))
-    return pool_daily(orders, frames["groups"], frames.get("campaigns"), instant)
-
-
-def actuals(frames: dict[str, pl.DataFrame], start: datetime, days: int) -> pl.DataFrame:
+def actuals(frames: Mapping[str, pl.DataFrame], start: datetime, days: int, run: Runner | None = None
+            ) -> pl.DataFrame:
     """Paid quantity (final status) ordered in [start, start + days), per product × warehouse × day."""
-    t0, t1 = pl.lit(start).cast(TS), pl.lit(start + timedelta(days=days)).cast(TS)
-    orders = frames["orders"].filter((pl.col("ordered_at") >= t0) & (pl.col("ordered_at") < t1))
-    far = FAR_FUTURE.replace(tzinfo=start.tzinfo)
-    return pool_daily(orders, frames["groups"], frames.get("campaigns"), far)
+    return (run or in_process(frames))(definitions.actuals(start, days), "daily")
 
 
 def campaign_days(campaigns: pl.DataFrame | None, groups: pl.DataFrame) -> pl.DataFrame:
@@ -50,14 +50,11 @@ def campaign_days(campaigns: pl.DataFrame | None, groups: pl.DataFrame) -> pl.Da
     return both.group_by("product_id", "warehouse_id", "day").agg(pl.len().cast(pl.Int64).alias("n_open"))
 
 
-def daily_panel(frames: dict[str, pl.DataFrame], as_of_day: date, horizon: int, lookback_days: int = 182
-                ) -> tuple[Panel, int]:
+def daily_panel(frames: dict[str, pl.DataFrame], as_of_day: date, horizon: int, lookback_days: int = 182,
+                run: Runner | None = None) -> tuple[Panel, int]:
     """The dense panel for forecasting from `as_of_day` (00:00 platform zone) and that day's index in it
-    (the forecast origin)."""
-    from zoneinfo import ZoneInfo
-
-    instant = datetime.combine(as_of_day, datetime.min.time(), tzinfo=ZoneInfo(TZ))
-    hist = history(frames, instant)
+    (the forecast origin); the history pooled by `run` (default: in-process)."""
+    hist = history(frames, day_start(as_of_day), run)
     first = hist["day"].min() if hist.height else as_of_day - timedelta(days=lookback_days)
     start = max(first, as_of_day - timedelta(days=lookback_days))
     plans = campaign_days(frames.get("campaigns"), frames["groups"])
@@ -139,7 +136,8 @@ def held_out_gate(model: DailyForecaster, horizon: int) -> dict:
                        f"vs seasonal naive {naive_wape:.3f}")}
 
 
-def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSeriesConfig) -> DailyForecast:
+def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSeriesConfig,
+                   run: Runner | None = None) -> DailyForecast:
     """Daily forecasts for the `config.horizon_days` from `day` (00:00 platform zone).
 
     With enough history for its rolling folds, production is the validated ensemble
@@ -148,9 +146,10 @@ def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSerie
     otherwise. With less history, the single learned model against seasonal naive on the last
     horizon; with too little for that, the simplest baseline the history supports
     (aggregation.short_history). Raises NoHistoryError when nothing was ever ordered. Every model
-    is fitted and predicted through aggregation.forecasters."""
+    is fitted and predicted through aggregation.forecasters. `run`: the engine that pools the history
+    (common/definitions.py; default in-process DuckDB)."""
     horizon = config.horizon_days
-    panel, origin = daily_panel(frames, day, horizon)
+    panel, origin = daily_panel(frames, day, horizon, run=run)
     ensemble = _ensemble(panel, origin, config)
     if ensemble is not None:
         return ensemble

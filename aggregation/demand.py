@@ -19,6 +19,7 @@ from aggregation.metrics import wape
 from aggregation.pooling import TS, campaign_units
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
+from common.definitions import Runner
 from common.settings import DEFAULT_SEED
 
 MODEL_VERSION = "agg-1.0"
@@ -217,11 +218,12 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int,
     return rows, info
 
 
-def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int) -> tuple[pl.DataFrame, dict]:
+def _daily_demand(frames, as_of: datetime, config: DemandConfig, seed: int, run: Runner | None = None
+                  ) -> tuple[pl.DataFrame, dict]:
     ts_config = replace(config.timeseries, horizon_days=config.horizon_days, seed=seed)
-    run = forecast_daily(frames, as_of.date(), ts_config)
-    rows = _daily_rows(frames, run.forecasts, as_of, run.method, run.version)
-    return rows, {**run.info, "series": rows.select("product_id", "warehouse_id").n_unique()}
+    daily = forecast_daily(frames, as_of.date(), ts_config, run)
+    rows = _daily_rows(frames, daily.forecasts, as_of, daily.method, daily.version)
+    return rows, {**daily.info, "series": rows.select("product_id", "warehouse_id").n_unique()}
 
 
 def _daily_rows(frames, forecasts: pl.DataFrame, as_of: datetime, method: str, version: str) -> pl.DataFrame:
@@ -246,6 +248,7 @@ def build_demand(
     config: DemandConfig | None = None,
     seed: int = DEFAULT_SEED,
     nowcast: NowcastFn | None = None,
+    run: Runner | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """The demand table of DESIGN.md "Outputs" as of `as_of`, and info (quality gate, timings).
 
@@ -256,7 +259,8 @@ def build_demand(
 
     `nowcast` (optional) replaces nowcast_rows for the live campaigns (same arguments; returns the
     rows and a dict kept as info["nowcast"]): the Spark engine's runs it on the executors
-    (pipelines.spark_stages.nowcast_on_spark). The fit and its gate stay here.
+    (pipelines.spark_stages.nowcast_on_spark). The fit and its gate stay here. `run` (optional) pools
+    the daily history of data without campaigns (common/definitions.py; default in-process DuckDB).
     """
     config = config or DemandConfig()
     started = time.perf_counter()
@@ -265,7 +269,7 @@ def build_demand(
         rows, info = _campaign_demand(frames, as_of, config, seed, nowcast)
         info["mode"] = "campaigns"
     else:
-        rows, info = _daily_demand(frames, as_of, config, seed)
+        rows, info = _daily_demand(frames, as_of, config, seed, run)
         info["mode"] = "daily"
     forecast_s = time.perf_counter() - started
     if rows.height:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import polars as pl
 
-from common.clock import PLATFORM_TZ as TZ
+from common import definitions
 from common.clock import TS
 from common.contract import serving_warehouses
 
@@ -35,12 +35,7 @@ POOL_SCHEMA: dict[str, pl.DataType] = {
     "window_elapsed": pl.Float64(),
 }
 
-DAILY_SCHEMA: dict[str, pl.DataType] = {
-    "product_id": pl.String(),
-    "warehouse_id": pl.String(),
-    "day": pl.Date(),
-    "qty": pl.Int64(),
-}
+DAILY_SCHEMA: dict[str, pl.DataType] = definitions.SCHEMAS["daily"]
 
 
 def _columns(orders: pl.DataFrame | pl.LazyFrame) -> list[str]:
@@ -166,15 +161,8 @@ def pool_daily(
     *,
     without_campaign_only: bool = False,
 ) -> pl.DataFrame:
-    """Quantity per product × warehouse × order day (platform zone), as of `instant`."""
-    if campaigns is None:
-        campaigns = pl.DataFrame(schema={"campaign_id": pl.String, "warehouse_id": pl.String})
-    src = orders.lazy()
-    src = src.filter(pl.col("campaign_id").is_null()) if without_campaign_only else src
-    lines = order_lines(src, groups, campaigns).filter(valid_at(orders, instant))
-    out = lines.group_by(
-        "product_id", "warehouse_id", pl.col("ordered_at").dt.convert_time_zone(TZ).dt.date().alias("day")
-    ).agg(pl.col("quantity").sum().cast(pl.Int64).alias("qty")).collect()
-    return out.select([pl.col(c).cast(t) for c, t in DAILY_SCHEMA.items()]).sort(
-        "product_id", "warehouse_id", "day"
-    )
+    """Quantity per product × warehouse × order day (platform zone), as of `instant`: the definition of
+    common/definitions.py, run in-process (DAILY_SCHEMA, sorted by product, warehouse, day)."""
+    frames = {"orders": orders, "groups": groups, "campaigns": campaigns}
+    sql = definitions.pool_daily(instant, without_campaign_only=without_campaign_only)
+    return definitions.in_process({k: v for k, v in frames.items() if v is not None})(sql, "daily")

@@ -133,7 +133,10 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     earlier = _recent(ctx, recent_tuning, ctx.config.retune_every_days)
     params = earlier["params"] if earlier else None
     settings = ctx.config.settings
-    with _signal_engine(ctx) as aggregates:
+    with _aggregating_engine(ctx, ["orders", "groups", "products", "posts", "memberships"],
+                             "train: the orders, posts and memberships of the recommendation signal were "
+                             "aggregated on Spark (one aggregation for every fold, label window and the "
+                             "refit)") as aggregates:
         ctx.production, run = train_recsys(ctx.frames, run_date, settings.picks, seed=settings.seed,
                                            tuned_params=params, production=settings.production,
                                            run=aggregates)
@@ -154,10 +157,12 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
 
 
 @contextmanager
-def _signal_engine(ctx: RunContext) -> Iterator[Runner | None]:
-    """Where the training's signal is aggregated: on --engine spark, Spark over the warehouse's tables
-    (exported to Parquet for it); otherwise None, the in-process default."""
-    if not ctx.config.on_spark:
+def _aggregating_engine(ctx: RunContext, tables: list[str], note: str, *, needed: bool = True
+                        ) -> Iterator[Runner | None]:
+    """Where a stage runs the definitions of common/definitions.py: on --engine spark (and when
+    `needed`), Spark over the warehouse's `tables` (exported to Parquet for it), noting `note`;
+    otherwise None, the in-process default."""
+    if not (ctx.config.on_spark and needed):
         yield None
         return
     from pipelines.engine import definitions
@@ -166,10 +171,9 @@ def _signal_engine(ctx: RunContext) -> Iterator[Runner | None]:
     engine = SparkEngine(ctx.spark())
     try:
         with connect(ctx.home) as con:
-            engine.attach(con, ["orders", "groups", "products", "posts", "memberships"])
+            engine.attach(con, tables)
         yield definitions.runner(engine)
-        ctx.notes.append("train: the orders, posts and memberships of the recommendation signal were "
-                         "aggregated on Spark (one aggregation for every fold, label window and the refit)")
+        ctx.notes.append(note)
     finally:
         engine.close()
 
@@ -247,9 +251,12 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
         from pipelines.spark_stages import nowcast_on_spark
 
         nowcast = partial(nowcast_on_spark, ctx.spark())
+    daily_only = ctx.frames.get("campaigns") is None or ctx.frames["campaigns"].height == 0
     try:
-        demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand, seed=ctx.config.seed,
-                                    nowcast=nowcast)
+        with _aggregating_engine(ctx, ["orders", "groups", "campaigns"], "forecast: the daily history was "
+                                 "pooled on Spark", needed=daily_only) as pooled:
+            demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand,
+                                        seed=ctx.config.seed, nowcast=nowcast, run=pooled)
         run = DemandRun.of(info)
     except InsufficientHistoryError as exc:  # nothing ordered before the date: publish no forecast
         demand, run = empty_demand(), DemandRun.untrained(str(exc))

@@ -2,8 +2,8 @@
 
 On a small dirty world: ingest gives the same warehouse rows and the same quarantine by rule; the
 signal's sources and the pooled daily demand as of an instant agree up to float tolerance; a signal
-read from Spark's sources is the embedded default's; the pooled demand agrees with the in-process
-polars stage it stands for (aggregation.pooling).
+read from Spark's sources is the embedded default's; the pooled demand is what the pure layers get
+in-process (aggregation.pooling / aggregation.daily run the same definitions on DuckDB over frames).
 Spark runs `local[2]`, one session for the module. Skipped only where pyspark or Java is missing
 (`make test` installs both: the `spark` extra and `make java`).
 """

@@ -125,6 +125,30 @@ def test_spark_aggregates_the_trainings_signal(runs):
     assert said not in (live_snapshot(duck_home) / "report.html").read_text()
 
 
+def test_spark_pools_the_daily_history_of_data_without_campaigns(tmp_path: Path, spark):
+    """Data without campaigns (Online Retail's kind) is forecast daily from the pooled history: on
+    Spark the history is pooled by Spark (common/definitions.py's `history`, transpiled), and the
+    published demand is the default engine's."""
+    run_generate(tmp_path / "raw", fmt="parquet", progress=False, groups=20, days=40, end=END, seed=5)
+    base = Home(tmp_path / "base")
+    run_ingest(tmp_path / "raw", base, run_date=END)
+    with connect(base) as con:
+        con.execute("UPDATE orders SET campaign_id = NULL")
+        con.execute("DELETE FROM campaigns")
+    demand, reports = {}, {}
+    for name, engine in (("duckdb", EngineOptions()), ("spark", SPARK)):
+        home = Home(tmp_path / name)
+        shutil.copytree(base.root, home.root, symlinks=True)
+        assert run_nightly(home, config(engine))["status"] == "succeeded"
+        demand[name] = published(home, "demand")
+        reports[name] = (live_snapshot(home) / "report.html").read_text()
+    daily = demand["duckdb"]
+    assert daily.height > 0 and daily["campaign_id"].null_count() == daily.height
+    assert_frame_equal(demand["spark"], demand["duckdb"], check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+    assert "the daily history was pooled on Spark" in reports["spark"]
+    assert "the daily history was pooled on Spark" not in reports["duckdb"]
+
+
 def test_the_executors_nowcast_equals_the_driver_on_campaigns_serving_every_warehouse(spark):
     """nowcast_on_spark against nowcast_rows on the driver, on a world with campaigns without a
     warehouse, orders and posts of groups for another warehouse's campaign (see
