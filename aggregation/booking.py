@@ -13,8 +13,10 @@ from datetime import datetime
 
 import polars as pl
 
-from aggregation.pooling import campaign_units, order_lines, valid_at, window_elapsed
+from aggregation.pooling import campaign_units, order_lines, window_elapsed
+from common import definitions
 from common.clock import TS
+from common.definitions import Runner
 
 UNIT = ["campaign_id", "warehouse_id"]
 
@@ -113,27 +115,16 @@ def exposure_at(
 LIVE_CURVE_SCHEMA = {"campaign_id": pl.String, "warehouse_id": pl.String, "at": TS, "cum_qty": pl.Int64}
 
 
-def live_booking_curves(orders: pl.DataFrame, groups: pl.DataFrame, campaign_ids: pl.Series | None,
-                        as_of: datetime) -> pl.DataFrame:
+def live_booking_curves(orders: pl.DataFrame, groups: pl.DataFrame, campaigns: pl.DataFrame | None,
+                        campaign_ids: pl.Series | None, as_of: datetime, run: Runner | None = None
+                        ) -> pl.DataFrame:
     """Cumulative paid quantity per campaign × warehouse by hour, as of `as_of`, for the campaigns in
-    `campaign_ids` (campaign_id, warehouse_id, at, cum_qty). An order counts when it was "placed by
-    t and still paid at t" (pooling.valid_at, the one rule pooling uses), so a curve ends at the
-    demand table's ordered_qty."""
+    `campaign_ids` (campaign_id, warehouse_id, at, cum_qty): the definition of common/definitions.py,
+    which pools with the rules pooling uses ("placed by t and still paid at t"; the campaign's
+    warehouse, else the group's), so a curve ends at the demand table's ordered_qty."""
     if campaign_ids is None or campaign_ids.len() == 0:
         return pl.DataFrame(schema=LIVE_CURVE_SCHEMA)
     wanted = campaign_ids.drop_nulls().unique().to_frame("campaign_id")
-    live = (
-        orders.join(wanted, on="campaign_id", how="semi")
-        .filter(valid_at(orders, as_of))
-        .join(groups.select("group_id", "warehouse_id"), on="group_id", how="left")
-    )
-    if live.height == 0:
-        return pl.DataFrame(schema=LIVE_CURVE_SCHEMA)
-    return (
-        live.with_columns(pl.col("ordered_at").dt.truncate("1h").alias("at"))
-        .group_by("campaign_id", "warehouse_id", "at")
-        .agg(pl.col("quantity").sum().alias("qty"))
-        .sort("campaign_id", "warehouse_id", "at")
-        .with_columns(pl.col("qty").cum_sum().over("campaign_id", "warehouse_id").alias("cum_qty"))
-        .select("campaign_id", "warehouse_id", "at", pl.col("cum_qty").cast(pl.Int64))
-    )
+    frames = {"orders": orders, "groups": groups, "campaigns": campaigns}
+    run = run or definitions.in_process({k: v for k, v in frames.items() if v is not None})
+    return run(definitions.live_booking_curves(as_of), "live_curves", {"wanted": wanted})

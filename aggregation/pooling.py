@@ -3,7 +3,9 @@
 As-of semantics are exact: an order counts at instant t when it was placed at or before t and was
 still paid at t (status paid, or cancelled / refunded with `status_at` after t). Nothing placed or
 cancelled after t leaks in. A campaign without a warehouse serves every warehouse: its orders pool
-by the ordering group's warehouse.
+by the ordering group's warehouse. The pooling itself is defined once, as SQL in
+common/definitions.py (`valid_at`, `pool_campaigns_at`, `pool_daily`), run in-process on DuckDB here
+or on an engine's (Spark) by the caller's `run`; this module adds the campaigns' units around it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import polars as pl
 from common import definitions
 from common.clock import TS
 from common.contract import serving_warehouses
+from common.definitions import Runner
 
 POOL_SCHEMA: dict[str, pl.DataType] = {
     "campaign_id": pl.String(),
@@ -47,14 +50,6 @@ def status_time(orders: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
     if "status_at" in _columns(orders):
         return pl.coalesce(pl.col("status_at"), pl.col("ordered_at"))
     return pl.col("ordered_at")
-
-
-def valid_at(orders: pl.DataFrame | pl.LazyFrame, instant: pl.Expr | datetime) -> pl.Expr:
-    """True where the order was placed by `instant` and still paid at `instant`."""
-    t = instant if isinstance(instant, pl.Expr) else pl.lit(instant).cast(TS)
-    return (pl.col("ordered_at") <= t) & (
-        (pl.col("status") == "paid") | (status_time(orders) > t)
-    )
 
 
 def window_elapsed(instant: pl.Expr, opens: pl.Expr, closes: pl.Expr) -> pl.Expr:
@@ -103,28 +98,21 @@ def pool_campaigns_at(
     instants: pl.DataFrame,
     *,
     detail: bool = True,
+    run: Runner | None = None,
 ) -> pl.DataFrame:
-    """Pool every campaign of `instants` (campaign_id, instant) as of its own instant.
+    """Pool every campaign of `instants` (campaign_id, instant) as of its own instant: the definition
+    of common/definitions.py, run by `run` (an engine's; by default in-process DuckDB).
 
     One row per campaign × warehouse served, zero-order units included, columns POOL_SCHEMA.
     detail=False computes only ordered_qty and groups_ordering (members and first / last order
-    times are null): the query then drops member ids before any join is materialised, which halves
-    its memory over many campaigns (the history's final totals).
+    times are null; the history's final totals over many campaigns need no more).
     """
     instants = instants.select("campaign_id", pl.col("instant").cast(TS))
     units = campaign_units(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
     units = units.join(instants, on="campaign_id", how="inner")
-    # lazily: only the campaigns' lines and the columns pooling reads are ever materialised
-    lines = order_lines(orders.lazy().join(instants.lazy(), on="campaign_id", how="inner"), groups, campaigns,
-                        keep=("instant",))
-    aggs = [pl.col("quantity").sum().cast(pl.Int64).alias("ordered_qty"),
-            pl.col("group_id").n_unique().cast(pl.Int64).alias("groups_ordering")]
-    if detail:
-        aggs += [pl.col("member_id").n_unique().cast(pl.Int64).alias("members_ordering"),
-                 pl.col("ordered_at").min().alias("first_order_at"),
-                 pl.col("ordered_at").max().alias("last_order_at")]
-    pooled = lines.filter(valid_at(orders, pl.col("instant"))).group_by("campaign_id", "warehouse_id").agg(
-        aggs).collect(engine="streaming")
+    run = run or definitions.in_process({"orders": orders, "groups": groups, "campaigns": campaigns})
+    schema = "campaign_pool" if detail else "campaign_totals"
+    pooled = run(definitions.pool_campaigns_at(detail=detail), schema, {"instants": instants})
     if not detail:
         pooled = pooled.with_columns(pl.lit(None, pl.Int64).alias("members_ordering"),
                                      *[pl.lit(None, TS).alias(c) for c in ("first_order_at",

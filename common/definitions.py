@@ -20,8 +20,9 @@ platform day on either.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -30,8 +31,14 @@ from common.clock import PLATFORM_TZ, TS, TZ
 
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=TZ)
 
-# (sql, schema name) -> the result as a typed polars frame: how the pure layers run a definition
-Runner = Callable[[str, str], pl.DataFrame]
+
+
+class Runner(Protocol):
+    """How the pure layers run a definition: its SQL, the name of its result's schema, and the small
+    relations of this call (a campaign's instant, the campaigns asked for) beside the contract's."""
+
+    def __call__(self, sql: str, schema: str, relations: Mapping[str, pl.DataFrame] | None = None
+                 ) -> pl.DataFrame: ...
 
 
 def ts(instant: datetime) -> str:
@@ -134,6 +141,43 @@ def member_lines(until: datetime) -> str:
     GROUP BY 1, 2, 3, 4"""
 
 
+def _pooled_to(alias: str = "o") -> str:
+    """The joins that give an order line the warehouse it pools to: the campaign's, else the group's."""
+    return f"""
+    LEFT JOIN (SELECT group_id, warehouse_id FROM groups) AS g ON {alias}.group_id = g.group_id
+    LEFT JOIN (SELECT campaign_id, warehouse_id FROM campaigns) AS c ON {alias}.campaign_id = c.campaign_id"""
+
+
+def pool_campaigns_at(*, detail: bool = True) -> str:
+    """Per campaign x warehouse its orders pool to, as of the campaign's own instant (relation
+    `instants`: campaign_id, instant): quantity and groups ordering; with `detail`, members ordering
+    and the first and last order's time too."""
+    more = (", count(DISTINCT o.member_id) AS members_ordering, min(o.ordered_at) AS first_order_at, "
+            "max(o.ordered_at) AS last_order_at") if detail else ""
+    return f"""
+    SELECT o.campaign_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id,
+        CAST(sum(o.quantity) AS BIGINT) AS ordered_qty, count(DISTINCT o.group_id) AS groups_ordering{more}
+    FROM orders AS o
+    JOIN instants AS i ON o.campaign_id = i.campaign_id{_pooled_to()}
+    WHERE {valid_at("i.instant")}
+    GROUP BY 1, 2"""
+
+
+def live_booking_curves(as_of: datetime) -> str:
+    """Per campaign (relation `wanted`: campaign_id) x warehouse its orders pool to x hour: the
+    quantity pooled as of `as_of` that was ordered by the end of that hour (cumulative)."""
+    return f"""
+    SELECT campaign_id, warehouse_id, "at",
+        CAST(sum(qty) OVER (PARTITION BY campaign_id, warehouse_id ORDER BY "at") AS BIGINT) AS cum_qty
+    FROM (
+        SELECT o.campaign_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id,
+            date_trunc('hour', o.ordered_at) AS "at", sum(o.quantity) AS qty
+        FROM orders AS o
+        SEMI JOIN wanted AS w ON o.campaign_id = w.campaign_id{_pooled_to()}
+        WHERE {valid_at(ts(as_of))}
+        GROUP BY 1, 2, 3) AS hourly"""
+
+
 _S, _I, _F, _D = pl.String(), pl.Int64(), pl.Float64(), pl.Date()
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "daily": {"product_id": _S, "warehouse_id": _S, "day": _D, "qty": _I},
@@ -141,6 +185,10 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                     "amount": _F},
     "post_answers": {"group_id": _S, "product_id": _S, "posted_at": TS, "posts": _I, "answered_at": TS},
     "member_lines": {"member_id": _S, "group_id": _S, "product_id": _S, "day": _D, "lines": _I},
+    "campaign_pool": {"campaign_id": _S, "warehouse_id": _S, "ordered_qty": _I, "groups_ordering": _I,
+                      "members_ordering": _I, "first_order_at": TS, "last_order_at": TS},
+    "campaign_totals": {"campaign_id": _S, "warehouse_id": _S, "ordered_qty": _I, "groups_ordering": _I},
+    "live_curves": {"campaign_id": _S, "warehouse_id": _S, "at": TS, "cum_qty": _I},
 }
 # what each definition reads: the relations an in-process run registers
 READS: dict[str, tuple[str, ...]] = {
@@ -148,7 +196,13 @@ READS: dict[str, tuple[str, ...]] = {
     "signal_days": ("orders", "groups", "products"),
     "post_answers": ("orders", "groups", "products", "posts"),
     "member_lines": ("orders", "groups", "products", "memberships"),
+    "campaign_pool": ("orders", "groups", "campaigns"),
+    "campaign_totals": ("orders", "groups", "campaigns"),
+    "live_curves": ("orders", "groups", "campaigns"),
 }
+
+
+_KEYS = ("campaign_id", "group_id", "product_id", "warehouse_id", "member_id", "day", "posted_at", "at")
 
 
 def typed(frame: pl.DataFrame, schema: str) -> pl.DataFrame:
@@ -158,21 +212,21 @@ def typed(frame: pl.DataFrame, schema: str) -> pl.DataFrame:
         return pl.DataFrame(schema=types)
     out = frame.select([pl.col(c).cast(t) for c, t in types.items()])
     out = out.with_columns(pl.col(c).dt.convert_time_zone(PLATFORM_TZ) for c, t in types.items() if t == TS)
-    keys = [c for c, t in types.items() if c in ("group_id", "product_id", "warehouse_id", "member_id", "day",
-                                                  "posted_at")]
-    return out.sort(keys)
+    return out.sort([c for c in types if c in _KEYS])
 
 
 def in_process(frames: Mapping[str, pl.DataFrame]) -> Runner:
     """Run definitions on an in-memory DuckDB over the contract frames (the embedded default): the
     frames are handed to DuckDB as Arrow (not copied), one connection per call."""
 
-    def run(sql: str, schema: str) -> pl.DataFrame:
+    def run(sql: str, schema: str, relations: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
         con = duckdb.connect()
         try:
             con.execute(f"SET TimeZone = '{PLATFORM_TZ}'")
             for name in READS[schema]:
                 con.register(name, _relation(frames, name))
+            for name, frame in (relations or {}).items():
+                con.register(name, frame.to_arrow())
             return typed(con.execute(sql).pl(), schema)
         finally:
             con.close()

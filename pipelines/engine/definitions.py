@@ -7,6 +7,8 @@ frames or the warehouse, or Spark through SQLGlot), and comes back with the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 from common.definitions import (  # noqa: F401  (re-exported: the engines' callers and tests)
@@ -32,8 +34,19 @@ def run(engine: Engine, sql: str, schema: str) -> pl.DataFrame:
 
 
 def runner(engine: Engine) -> Runner:
-    """The definitions run on `engine`, as the pure layers call them (recsys.signal.signal_source)."""
-    return lambda sql, schema: run(engine, sql, schema)
+    """The definitions run on `engine`, as the pure layers call them (recsys.signal.signal_source): a
+    call's own relations are registered for it and dropped after."""
+
+    def on_engine(sql: str, schema: str, relations: Mapping[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+        relations = relations or {}
+        for name, frame in relations.items():
+            engine.register(name, frame)
+        try:
+            return run(engine, sql, schema)
+        finally:
+            engine.drop(*relations)
+
+    return on_engine
 
 
 def register_frames(engine: Engine, frames: dict[str, pl.DataFrame]) -> None:

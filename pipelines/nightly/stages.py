@@ -436,7 +436,8 @@ def booking_curves(ctx: RunContext) -> pl.DataFrame:
 
     campaign_ids = (ctx.demand.get_column("campaign_id") if ctx.demand is not None
                     and "campaign_id" in ctx.demand.columns else None)
-    return live_booking_curves(ctx.frames["orders"], ctx.frames["groups"], campaign_ids, ctx.as_of)
+    return live_booking_curves(ctx.frames["orders"], ctx.frames["groups"], ctx.frames.get("campaigns"),
+                               campaign_ids, ctx.as_of)
 
 
 def write_dimensions(ctx: RunContext) -> None:

@@ -139,6 +139,31 @@ def test_pooled_daily_demand_as_of_an_instant_agrees(engines):
     assert_frame_equal(truth, actuals(frames, start, 3).sort("product_id", "warehouse_id", "day"))
 
 
+def test_campaign_pooling_and_live_curves_agree(engines):
+    """Pooling each campaign as of its own instant, and the live booking curves, on Spark (the
+    call's own relations, the instants and the campaigns asked for, registered for it) are the
+    embedded default's."""
+    from aggregation.booking import live_booking_curves
+    from aggregation.pooling import pool_campaigns_at
+
+    frames, _, sp = engines
+    orders, camps, groups = frames["orders"], frames["campaigns"], frames["groups"]
+    products = frames["products"]
+    at = day_start(END - timedelta(days=2)) + timedelta(hours=10)
+    window = pl.col("closes_at") - pl.col("opens_at")
+    instants = camps.filter(pl.col("opens_at") <= at).select(
+        "campaign_id", (pl.col("opens_at") + window * 0.4).alias("instant"))
+    for detail in (True, False):
+        want = pool_campaigns_at(orders, camps, groups, products, instants, detail=detail)
+        got = pool_campaigns_at(orders, camps, groups, products, instants, detail=detail, run=d.runner(sp))
+        assert want["ordered_qty"].sum() > 0
+        assert_frame_equal(got, want)
+    live = camps.filter((pl.col("opens_at") <= at) & (pl.col("closes_at") > at))["campaign_id"]
+    want = live_booking_curves(orders, groups, camps, live, at)
+    assert want.height > 0
+    assert_frame_equal(live_booking_curves(orders, groups, camps, live, at, run=d.runner(sp)), want)
+
+
 def test_signal_aggregates_agree(engines):
     """The signal's sources agree on both engines, and a signal read from Spark's source (at a fold's
     day start before it) is the one the embedded default builds."""
