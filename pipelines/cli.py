@@ -11,12 +11,15 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from common.errors import CircleBuyError, UsageError
 from common.home import resolve_home
+
+if TYPE_CHECKING:
+    from pipelines.engine.base import EngineOptions
 
 app = typer.Typer(
     name="circlebuy",
@@ -184,7 +187,7 @@ def evaluate(
     from pipelines.evaluate.run import EvaluateConfig, parse_dates, run_evaluate
     from pipelines.settings import load_settings
 
-    _evaluation_engine(engine, spark_master, conf)
+    options = _evaluation_engine(engine, spark_master, conf)
     if vintages is not None:
         if as_of or as_of_range:
             raise UsageError("--vintages scores published lists; give it without --as-of / --as-of-range")
@@ -199,7 +202,7 @@ def evaluate(
     config = EvaluateConfig.from_settings(dates[0], settings)
     result = run_evaluate(
         resolve_home(home), config, dates=dates, dump_rankings=dump_rankings,
-        dump_forecasts=dump_forecasts, progress=show_progress(),
+        dump_forecasts=dump_forecasts, progress=show_progress(), engine=options,
     )
     if as_json:
         echo_json(result)
@@ -209,10 +212,10 @@ def evaluate(
         typer.echo(render_evaluation(result))
 
 
-def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | None) -> None:
+def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | None) -> EngineOptions:
     """`evaluate --engine spark`: the options are checked as for `nightly`, and Spark must be able
-    to run here; the evaluation itself (no ingestion; training and scoring on the whole history)
-    runs on the driver either way, as the nightly's train and evaluate stages do."""
+    to run here; the recommendation signal is then aggregated on Spark, and training and scoring
+    run on the driver, as in the nightly's train stage."""
     from pipelines.engine import engine_options
 
     options = engine_options(engine, spark_master, conf or ())
@@ -220,9 +223,10 @@ def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | 
         from pipelines.engine.spark_engine import require_spark
 
         require_spark()
-        typer.echo("evaluate --engine spark: evaluation has no ingestion and trains and scores on the "
-                   "driver, as the nightly's train and evaluate stages do; results are the same as "
-                   "on duckdb", err=True)
+        typer.echo("evaluate --engine spark: the recommendation signal is aggregated on Spark; training, "
+                   "forecasting and scoring run on the driver, as in the nightly; results are the same "
+                   "as on duckdb", err=True)
+    return options
 
 
 @app.command()

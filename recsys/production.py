@@ -111,6 +111,7 @@ def train_production(
     config: ProductionConfig | None = None,
     log: list[str] | None = None,
     run: Runner | None = None,
+    source: SignalSource | None = None,
 ) -> Production:
     """Tune, train and gate the production ranker on everything before `as_of_day` 00:00.
 
@@ -118,11 +119,12 @@ def train_production(
     by the mean NDCG over `validation_folds` weekly folds before the as-of day; the ranker's label
     windows all end before the earliest fold. Every signal of the training (folds, label windows,
     refit) is read from one aggregation of the orders and posts up to the as-of day, run by `run`
-    (an engine's; by default in-process DuckDB over `frames`)."""
+    (an engine's; by default in-process DuckDB over `frames`), or from `source` when given (one
+    aggregation up to a later day, shared by the dates of a rolling-origin evaluation)."""
     config = config or ProductionConfig()
     log = log if log is not None else []
     tick = time.perf_counter()
-    source = signal_source(frames, day_start(as_of_day), config.signal, run)
+    source = source or signal_source(frames, day_start(as_of_day), config.signal, run)
     aggregate_s = _lap(tick)
     everything = frames
     frames = tuning_frames(frames, config.max_tuning_groups, config.seed)

@@ -17,20 +17,23 @@ from recsys.folds import relevant_pairs
 from recsys.metrics import per_group_ndcg, ranking_metrics
 from recsys.picks import PicksConfig, make_picks
 from recsys.production import Production, ProductionConfig, train_production
+from recsys.signal import SignalSource
 
 log = logging.getLogger("circlebuy.evaluate.recsys")
 
 
 def evaluate_recsys(
-    frames: dict[str, pl.DataFrame], config: EvaluateConfig
+    frames: dict[str, pl.DataFrame], config: EvaluateConfig, source: SignalSource | None = None
 ) -> tuple[dict, pl.DataFrame]:
-    """Returns (the recsys block of DESIGN.md, production's top-k per group: group_id, rank, product_id)."""
-    block, rankings, _ = evaluate_production(frames, config)
+    """Returns (the recsys block of DESIGN.md, production's top-k per group: group_id, rank, product_id).
+    `source`: the signal's aggregates up to this date or a later one (shared by the dates of a run)."""
+    block, rankings, _ = evaluate_production(frames, config, source=source)
     return block, rankings
 
 
 def evaluate_production(
-    frames: dict[str, pl.DataFrame], config: EvaluateConfig, production: ProductionConfig | None = None
+    frames: dict[str, pl.DataFrame], config: EvaluateConfig, production: ProductionConfig | None = None,
+    source: SignalSource | None = None,
 ) -> tuple[dict, pl.DataFrame, Production]:
     """evaluate_recsys, also handing back the trained Production (for benchmarks and reports)."""
     k = config.k
@@ -38,7 +41,7 @@ def evaluate_production(
     notes: list[str] = []
     base = production or config.production
     pconf = replace(base, horizon_days=config.horizon_days, k=k, seed=config.seed)
-    prod = train_production(frames, config.as_of_day, pconf, notes)
+    prod = train_production(frames, config.as_of_day, pconf, notes, source=source)
     for note in notes:
         log.warning(note)
     train_s = time.perf_counter() - tick

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from common.clock import day_start
+from common.definitions import Runner
 from common.errors import UsageError
 from common.home import Home
+from pipelines.engine.base import EngineOptions
 from pipelines.evaluate.config import EvaluateConfig
 from pipelines.warehouse import MODEL_DROP, load_frames
+from recsys.signal import SignalSource
 
 __all__ = ["EvaluateConfig", "evaluate_dates", "evaluate_frames", "parse_dates", "run_evaluate"]
 
@@ -26,9 +32,11 @@ FORECAST_SCHEMA = {"product_id": pl.String, "warehouse_id": pl.String, "day": pl
                    "p50": pl.Float64, "p90": pl.Float64}
 
 
-def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, progress: bool = False
-                    ) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
-    """One as-of date: the design's JSON as a dict, production's rankings and daily forecasts."""
+def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, progress: bool = False,
+                    source: SignalSource | None = None) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """One as-of date: the design's JSON as a dict, production's rankings and daily forecasts.
+    `source`: the recommendation signal's aggregates up to this date or a later one (by default,
+    aggregated for this date)."""
     from aggregation.timeseries import InsufficientHistoryError
     from pipelines.evaluate.forecast import evaluate_forecast
     from pipelines.evaluate.recsys import evaluate_recsys
@@ -38,7 +46,7 @@ def evaluate_frames(frames: dict[str, pl.DataFrame], config: EvaluateConfig, pro
         else (lambda text: None)
     tick = time.perf_counter()
     say("recommendations (tuning on the folds, the ranker, every generator scored)")
-    recsys_block, rankings = evaluate_recsys(frames, config)
+    recsys_block, rankings = evaluate_recsys(frames, config, source)
     say(f"recommendations done in {time.perf_counter() - tick:.0f} s; forecasts")
     tick = time.perf_counter()
     try:
@@ -65,14 +73,18 @@ def run_evaluate(
     dump_rankings: Path | None = None,
     dump_forecasts: Path | None = None,
     progress: bool = False,
+    engine: EngineOptions | None = None,
 ) -> dict:
     """Evaluate recsys and forecasts at one as-of date (the design's single-date JSON) or at each
     of `dates` (rolling origin: trained once per date on what happened before it), returning
     {"dates": [single-date object per date], "mean": {...}}. With several dates the dumps hold
-    every date, with an `as_of` column first."""
+    every date, with an `as_of` column first. On `engine` spark, the recommendation signal's
+    aggregation (common/definitions.py) runs on Spark over the warehouse's tables; training and
+    scoring stay on the driver."""
     frames = load_frames(home, drop=MODEL_DROP)
     dates = dates or [config.as_of_day]
-    result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress)
+    with _aggregating(home, engine) as run:
+        result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress, run=run)
     single = len(dates) == 1
     for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):
         if path is not None:
@@ -81,15 +93,39 @@ def run_evaluate(
     return result
 
 
+@contextmanager
+def _aggregating(home: Home, engine: EngineOptions | None) -> Iterator[Runner | None]:
+    """The engine the definitions run on: Spark over the warehouse's tables on `--engine spark`,
+    otherwise None (in-process DuckDB)."""
+    if engine is None or engine.name != "spark":
+        yield None
+        return
+    from pipelines.engine import definitions
+    from pipelines.engine.spark_engine import spark_engine
+    from pipelines.warehouse import connect
+
+    with spark_engine(engine) as spark:
+        with connect(home) as con:
+            spark.attach(con, ["orders", "groups", "products", "posts", "memberships"])
+        yield definitions.runner(spark)
+
+
 def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, dates: list[date],
-                   progress: bool = False) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+                   progress: bool = False, run: Runner | None = None
+                   ) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
     """Rolling origin: each date trained on what happened before it. Returns the JSON (single-date
-    shape for one date) and every date's rankings and forecasts with an `as_of` column first."""
+    shape for one date) and every date's rankings and forecasts with an `as_of` column first. The
+    recommendation signal is aggregated once, up to the latest date (by `run`: an engine's, or
+    in-process), and each date's training reads its own instant's rows of it."""
+    from recsys.signal import signal_source
+
+    source = signal_source(frames, day_start(max(dates)), config.production.signal, run)
     results, rankings, forecasts = [], [], []
     for i, day in enumerate(dates):
         if progress:
             print(f"evaluate: as of {day} ({i + 1} of {len(dates)})", file=sys.stderr, flush=True)
-        result, ranked, forecast = evaluate_frames(frames, replace(config, as_of_day=day), progress=progress)
+        result, ranked, forecast = evaluate_frames(frames, replace(config, as_of_day=day), progress=progress,
+                                                   source=source)
         results.append(result)
         rankings.append(ranked.select(pl.lit(day).alias("as_of"), pl.all()))
         forecasts.append(forecast.select(pl.lit(day).alias("as_of"), pl.all()))

@@ -285,6 +285,32 @@ def test_a_setting_spark_rejects_is_a_clear_usage_error(runs, tmp_path):
     assert failed.value.exit_code == 2
 
 
+def test_evaluate_on_spark_aggregates_the_signal_there_and_scores_as_the_default(runs, monkeypatch):
+    """`evaluate --engine spark` at two dates: the signal aggregated once on Spark (up to the later
+    date), each date's training reading its own rows; the same scores as the default engine's."""
+    from pipelines.engine import definitions
+    from pipelines.evaluate.run import EvaluateConfig, run_evaluate
+
+    on_spark: list[str] = []
+    runner = definitions.runner
+
+    def spied(engine):
+        run = runner(engine)
+        return lambda sql, schema, relations=None: on_spark.append(engine.name) or run(sql, schema, relations)
+
+    monkeypatch.setattr(definitions, "runner", spied)
+
+    duck_home = runs["duckdb"][0]
+    dates = [date(2026, 11, 13), date(2026, 11, 20)]
+    config = EvaluateConfig.from_settings(dates[0], settings())
+    got = {name: run_evaluate(duck_home, config, dates=dates, engine=engine)
+           for name, engine in (("duckdb", EngineOptions()), ("spark", SPARK))}
+    assert on_spark == ["spark"] * 3  # one aggregation for both dates: days, post answers, member lines
+    for spark_date, default in zip(got["spark"]["dates"], got["duckdb"]["dates"], strict=True):
+        assert spark_date["recsys"]["models"] == default["recsys"]["models"]
+        assert spark_date["recsys"]["models"]["production"]["ndcg@10"] > 0
+
+
 def test_the_cli_threads_engine_options_to_nightly_backfill_and_evaluate(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
@@ -297,7 +323,7 @@ def test_the_cli_threads_engine_options_to_nightly_backfill_and_evaluate(monkeyp
     monkeypatch.setattr("pipelines.nightly.run_backfill",
                         lambda home, start, end, base: seen.setdefault("backfill", base.engine) and [])
     monkeypatch.setattr("pipelines.evaluate.run.run_evaluate",
-                        lambda *a, **k: seen.setdefault("evaluate", True) and {})
+                        lambda *a, **k: seen.setdefault("evaluate", k["engine"]) and {})
     monkeypatch.setattr("pipelines.evaluate.report.render_evaluation", lambda result: "")
     spark = ["--engine", "spark", "--spark-master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3"]
     home = ["--home", str(tmp_path)]
@@ -308,7 +334,7 @@ def test_the_cli_threads_engine_options_to_nightly_backfill_and_evaluate(monkeyp
         result = runner.invoke(cli.app, args)
         assert result.exit_code == 0, (args, result.output, result.exception)
     want = EngineOptions("spark", "local[1]", {"spark.sql.shuffle.partitions": "3"})
-    assert seen == {"nightly": want, "backfill": want, "evaluate": True}
+    assert seen == {"nightly": want, "backfill": want, "evaluate": want}
 
 
 @pytest.mark.parametrize("command", [["nightly", "--date", "2026-11-20"],
