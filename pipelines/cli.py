@@ -11,15 +11,13 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from common.errors import CircleBuyError, UsageError
 from common.home import resolve_home
-
-if TYPE_CHECKING:
-    from pipelines.engine.base import EngineOptions
+from pipelines.engine.base import EngineOptions
 
 app = typer.Typer(
     name="circlebuy",
@@ -52,6 +50,21 @@ ConfOpt = Annotated[list[str] | None, typer.Option(
 LakeOpt = Annotated[Path | None, typer.Option(
     "--lake", help="Folder of the output lake: each published day's picks and demand as Parquet, "
                    "<lake>/<table>/day=YYYY-MM-DD/part-*.parquet (default: HOME/lake)")]
+LakeCatalogOpt = Annotated[str | None, typer.Option(
+    "--lake-catalog", help="With --engine spark: also register the lake's tables as DB.picks and "
+                           "DB.demand in the Spark session's catalog (a Hive metastore where configured, "
+                           "e.g. --conf spark.sql.catalogImplementation=hive), partitioned by day")]
+
+
+def lake_catalog(value: str | None, engine: EngineOptions) -> str | None:
+    """`--lake-catalog` checked: a plain database name, and only with --engine spark."""
+    if value is None:
+        return None
+    from pipelines.lake import check_catalog_database
+
+    if engine.name != "spark":
+        raise UsageError("--lake-catalog: the catalog tables are Spark's; give --engine spark with it")
+    return check_catalog_database(value)
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -389,6 +402,7 @@ def nightly(
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
     lake: LakeOpt = None,
+    catalog: LakeCatalogOpt = None,
 ) -> None:
     """Ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish."""
     from pipelines.engine import engine_options
@@ -405,7 +419,7 @@ def nightly(
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
                            retrain_every_days=retrain_every, allow_empty=allow_empty,
                            min_row_share=min_row_share, progress=show_progress(), engine=options,
-                           lake=lake_path(lake))
+                           lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
     try:
         result = run_nightly(resolve_home(home), config)
     except CircleBuyError as exc:
@@ -432,6 +446,7 @@ def backfill(
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
     lake: LakeOpt = None,
+    catalog: LakeCatalogOpt = None,
 ) -> None:
     """Run the nightly for each date in order; stop at the first failure (one Spark session for
     every date on --engine spark)."""
@@ -445,7 +460,7 @@ def backfill(
     base = NightlyConfig(run_date=start, keep_snapshots=keep, settings=load_settings(settings_file),
                          evaluate=not skip_evaluate,
                          allow_empty=allow_empty, progress=show_progress(), engine=options,
-                         lake=lake_path(lake))
+                         lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
     for result in run_backfill(resolve_home(home), start, end, base):
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
 

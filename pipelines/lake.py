@@ -19,6 +19,12 @@ folders once it has succeeded. Other days are never touched; a run that fails, a
 every partition as it was. Between the two renames of one table a reader listing it does not see
 that day (never half of it).
 
+With `--lake-catalog DB` (on `--engine spark`), the lake's tables are also tables of the Spark
+session's catalog, `DB.picks` and `DB.demand` (external Parquet tables over `<lake>/<table>`,
+partitioned by `day`; a Hive metastore where the session is configured with one, e.g. `--conf
+spark.sql.catalogImplementation=hive`, else Spark's in-memory catalog), their partitions synced to
+the lake's folders after the day's commit and before the snapshot switch (`sync_catalog`).
+
 Timestamps are written as UTC instants on both engines (Spark's Parquet writer stores instants in
 UTC; the driver's writer converts to UTC to match), so one table has one schema whichever engine
 wrote each day. The lake is a local path (on a cluster: a mount the driver and every executor see
@@ -30,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from common.errors import UsageError
 
 log = logging.getLogger("circlebuy.lake")
 
@@ -188,3 +197,34 @@ def _fsync(lake: Path, tables: dict[str, Path]) -> None:
 
     for table in tables:
         fsync_path(lake / table)
+
+
+CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_catalog_database(name: str) -> str:
+    """`--lake-catalog` as a database name Spark accepts unquoted (letters, digits, underscores)."""
+    if not CATALOG_NAME.match(name):
+        raise UsageError(f"--lake-catalog: expected a database name of letters, digits and underscores "
+                         f"(not starting with a digit); got {name!r}")
+    return name
+
+
+def sync_catalog(spark: Any, lake: Path, database: str) -> dict[str, int]:
+    """The lake's tables as external Parquet tables `database.<table>` of the session's catalog (the
+    Hive metastore where the session has one, else Spark's in-memory catalog), partitioned by day,
+    their partitions made the lake's folders exactly (`MSCK REPAIR TABLE ... SYNC PARTITIONS`: added
+    and removed), the cached file listings refreshed. Returns the partitions per table."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    partitions: dict[str, int] = {}
+    for table in TABLES:
+        folder = lake / table
+        if not folder.is_dir():
+            continue
+        name = f"{database}.{table}"
+        location = folder.resolve().as_posix().replace("'", "\\'")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING parquet LOCATION '{location}'")
+        spark.sql(f"MSCK REPAIR TABLE {name} SYNC PARTITIONS")
+        spark.sql(f"REFRESH TABLE {name}")
+        partitions[table] = len(spark.sql(f"SHOW PARTITIONS {name}").collect())
+    return partitions

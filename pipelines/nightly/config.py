@@ -30,6 +30,7 @@ class NightlyConfig:
     min_row_share: float = 0.0     # refuse when a table falls under this share of the live one's rows
     engine: EngineOptions = field(default_factory=EngineOptions)  # --engine, --spark-master, --conf
     lake: Path | None = None       # the output lake (--lake); None: HOME/lake
+    lake_catalog: str | None = None  # --lake-catalog DB: the lake's tables in the Spark catalog (spark only)
 
     @property
     def on_spark(self) -> bool:

@@ -5,6 +5,7 @@ ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pickle
@@ -372,11 +373,14 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     if blocked:  # kept beside the live one (never switched to) so its report can be read
         raise PublishRefusedError(refusal_message(refusal), snapshot_dir=str(folder))
     day = _stage_lake(ctx, folder)  # the day's lake partitions, written aside (nothing replaced yet)
-    try:  # the lake's day and the live snapshot change together, or neither does
+    try:  # the lake's day (and its catalog tables) and the live snapshot change together, or neither does
         lake.commit(day)
+        _sync_catalog(ctx, day.lake)
         publish(ctx.home, folder)
     except BaseException:
         lake.rollback(day)
+        with contextlib.suppress(Exception):  # the catalog back to the lake's folders as they are again
+            _sync_catalog(ctx, day.lake, quiet=True)
         raise
     lake.discard(day)  # the partitions this day replaced
     ctx.snapshot_dir = str(folder)
@@ -393,6 +397,24 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     if removed:
         log.info("removed %d old snapshot(s): %s", len(removed), ", ".join(p.name for p in removed))
     return sum(ctx.writer.row_counts.values()), len(ctx.writer.row_counts)
+
+
+def _sync_catalog(ctx: RunContext, root, quiet: bool = False) -> None:
+    """With --lake-catalog DB: the lake's tables as DB.<table> in the Spark session's catalog, their
+    partitions synced to the lake's folders (pipelines/lake.py `sync_catalog`)."""
+    database = ctx.config.lake_catalog
+    if not database:
+        return
+    try:
+        partitions = lake.sync_catalog(ctx.spark(), root, database)
+    except Exception as exc:
+        from common.errors import CircleBuyError
+
+        raise CircleBuyError(f"the lake's catalog tables in {database!r} could not be updated; nothing "
+                             f"was published: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    if not quiet:
+        shown = ", ".join(f"{database}.{t} ({n} day(s))" for t, n in partitions.items())
+        log.info("lake: catalog tables %s synced to %s", shown, root)
 
 
 def _stage_lake(ctx: RunContext, folder) -> lake.StagedDay:

@@ -27,7 +27,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from common.errors import StageFailedError
+from common.errors import CircleBuyError, StageFailedError
 from common.home import Home
 from pipelines.engine import EngineOptions
 from pipelines.generate import run_generate
@@ -214,7 +214,7 @@ def _ledger(home: Home) -> tuple:
 
 
 def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
-        runs, monkeypatch, tmp_path):
+        runs, spark, monkeypatch, tmp_path):
     home = Home(tmp_path / "home")
     shutil.copytree(runs["spark"][0].root, home.root, symlinks=True)
     live = live_snapshot(home)
@@ -237,11 +237,52 @@ def test_a_failed_spark_task_leaves_the_live_snapshot_and_the_next_run_succeeds(
     monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE")
     assert lake_files(home) == lake  # the failed runs left the lake's files as they were
 
-    again = run_nightly(home, config(SPARK))
+    def broken_catalog(*args, **kwargs):
+        raise RuntimeError("metastore unreachable")
+
+    monkeypatch.setattr("pipelines.lake.sync_catalog", broken_catalog)
+    with pytest.raises(CircleBuyError, match="the lake's catalog tables in 'circlebuy_lake' could not be "
+                                             "updated; nothing was published: RuntimeError: metastore"):
+        run_nightly(home, replace(config(SPARK), lake_catalog="circlebuy_lake"))
+    monkeypatch.undo()
+    assert live_snapshot(home) == live and lake_files(home) == lake  # the lake's day rolled back
+
+    again = run_nightly(home, replace(config(SPARK), lake_catalog="circlebuy_lake"))
     assert again["status"] == "succeeded" and live_snapshot(home) != live
     assert_frame_equal(published(home, "picks"), published(runs["duckdb"][0], "picks"))
     assert lake_files(home) != lake  # the day's partition replaced, by the same rows
     assert_frame_equal(lake_part(home, "picks"), lake_part(runs["duckdb"][0], "picks"))
+    # the lake's tables in the Spark catalog, partitioned by day: the published rows
+    table = spark.table("circlebuy_lake.picks")
+    assert [r[0] for r in spark.sql("SHOW PARTITIONS circlebuy_lake.picks").collect()] == [f"day={END}"]
+    got = pl.from_arrow(table.where(f"day = DATE'{END}'").drop("day").toArrow())
+    assert_frame_equal(got.sort("group_id", "rank"), lake_part(home, "picks").sort("group_id", "rank"))
+
+
+def test_the_catalog_tables_follow_the_lakes_days(runs, spark, tmp_path):
+    """sync_catalog makes a table's partitions the lake's day folders: a day added appears, a day
+    removed (a rollback) disappears, on Spark's in-memory catalog."""
+    from pipelines.lake import sync_catalog
+
+    root = tmp_path / "lake"
+    shutil.copytree(runs["spark"][0].lake, root)
+    earlier = root / "picks" / f"day={date(2026, 11, 19)}"
+    shutil.copytree(root / "picks" / f"day={END}", earlier)
+    assert sync_catalog(spark, root, "lake_days") == {"picks": 2, "demand": 1}
+    assert spark.table("lake_days.picks").where("day = DATE'2026-11-19'").count() == lake_part(
+        runs["spark"][0], "picks").height
+    shutil.rmtree(earlier)
+    assert sync_catalog(spark, root, "lake_days") == {"picks": 1, "demand": 1}
+    assert spark.table("lake_days.picks").count() == lake_part(runs["spark"][0], "picks").height
+
+
+def test_lake_catalog_needs_spark_and_a_plain_name(tmp_path):
+    for extra, said in ((["--lake-catalog", "lake"], "the catalog tables are Spark's; give --engine spark"),
+                        (["--lake-catalog", "my-lake", "--engine", "spark"], "expected a database name")):
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "nightly", "--date", "2026-11-20",
+                               "--home", str(tmp_path), *extra], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 2 and said in done.stderr, done.stderr
 
 
 def test_a_failed_nowcast_task_is_one_line_and_leaves_the_live_snapshot(runs, monkeypatch, tmp_path):
