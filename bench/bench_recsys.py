@@ -110,13 +110,17 @@ def bench_evaluate(home: Path, as_of: date, label: str, truth: pl.DataFrame | No
 
 
 def bench_nightly_stage(home: Path, day: date, label: str) -> dict:
-    """The nightly's recsys stages on `home` for `day`: train (tune, label windows, ranker, refit)
-    and picks for every group, in this process; wall time per stage and peak RSS."""
+    """The nightly's recsys stages on `home` for `day`: train (tune, label windows, ranker, refit; the
+    signal aggregated on the warehouse file, as the nightly does) and picks for every group, in this
+    process; wall time per stage and peak RSS."""
     tick = time.perf_counter()
     frames = load_frames(Home(home), drop=MODEL_DROP)
     load_s = time.perf_counter() - tick
     tick = time.perf_counter()
-    prod, run = train_recsys(frames, day)
+    from pipelines.engine.definitions import warehouse_runner
+
+    with warehouse_runner(Home(home), None, ()) as aggregates:  # as the nightly: on the warehouse file
+        prod, run = train_recsys(frames, day, run=aggregates)
     train_s = time.perf_counter() - tick
     tick = time.perf_counter()
     picks, run = pick_for_day(prod, day, run)

@@ -7,7 +7,9 @@ frames or the warehouse, or Spark through SQLGlot), and comes back with the same
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import polars as pl
 
@@ -25,7 +27,8 @@ from common.definitions import (  # noqa: F401  (re-exported: the engines' calle
     typed,
     valid_at,
 )
-from pipelines.engine.base import Engine
+from common.home import Home
+from pipelines.engine.base import Engine, EngineOptions
 
 
 def run(engine: Engine, sql: str, schema: str) -> pl.DataFrame:
@@ -53,3 +56,32 @@ def register_frames(engine: Engine, frames: dict[str, pl.DataFrame]) -> None:
     """Make the contract frames (as `pipelines.warehouse.load_frames` reads them) relations of `engine`."""
     for name, frame in frames.items():
         engine.register(name, frame)
+
+
+@contextmanager
+def warehouse_runner(home: Home, options: EngineOptions | None, tables: Sequence[str], spark: Any = None
+                     ) -> Iterator[Runner]:
+    """The definitions run where the warehouse is. On DuckDB (the default), on the warehouse file
+    itself: its native scan needs a third of the memory of scanning the loaded frames as Arrow (S
+    world: +150 MB against +490 MB for the signal's sources) and half the time. On Spark (`options`
+    spark; `spark` the run's session, else one built from the options), over the warehouse's
+    `tables` exported to Parquet for it."""
+    from pipelines.engine.duckdb_engine import DuckDBEngine
+    from pipelines.warehouse import connect
+
+    if options is None or options.name != "spark":
+        con = connect(home, read_only=True)
+        try:
+            yield runner(DuckDBEngine(con))
+        finally:
+            con.close()
+        return
+    from pipelines.engine.spark_engine import SparkEngine, build_session
+
+    engine = SparkEngine(spark if spark is not None else build_session(options))
+    try:
+        with connect(home) as con:
+            engine.attach(con, tables)
+        yield runner(engine)
+    finally:
+        engine.close()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from common.definitions import Runner
 from common.errors import UsageError
 from common.home import Home
 from pipelines.engine.base import EngineOptions
+from pipelines.engine.definitions import warehouse_runner
 from pipelines.evaluate.config import EvaluateConfig
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.signal import SignalSource
@@ -78,12 +77,12 @@ def run_evaluate(
     """Evaluate recsys and forecasts at one as-of date (the design's single-date JSON) or at each
     of `dates` (rolling origin: trained once per date on what happened before it), returning
     {"dates": [single-date object per date], "mean": {...}}. With several dates the dumps hold
-    every date, with an `as_of` column first. On `engine` spark, the recommendation signal's
-    aggregation (common/definitions.py) runs on Spark over the warehouse's tables; training and
-    scoring stay on the driver."""
+    every date, with an `as_of` column first. The recommendation signal's aggregation
+    (common/definitions.py) runs on the warehouse file (DuckDB), or on Spark over the warehouse's
+    tables with `engine` spark; training and scoring stay on the driver."""
     frames = load_frames(home, drop=MODEL_DROP)
     dates = dates or [config.as_of_day]
-    with _aggregating(home, engine) as run:
+    with warehouse_runner(home, engine, ["orders", "groups", "products", "posts", "memberships"]) as run:
         result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress, run=run)
     single = len(dates) == 1
     for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):
@@ -91,23 +90,6 @@ def run_evaluate(
             path.parent.mkdir(parents=True, exist_ok=True)
             (frame.drop("as_of") if single else frame).write_parquet(path)
     return result
-
-
-@contextmanager
-def _aggregating(home: Home, engine: EngineOptions | None) -> Iterator[Runner | None]:
-    """The engine the definitions run on: Spark over the warehouse's tables on `--engine spark`,
-    otherwise None (in-process DuckDB)."""
-    if engine is None or engine.name != "spark":
-        yield None
-        return
-    from pipelines.engine import definitions
-    from pipelines.engine.spark_engine import spark_engine
-    from pipelines.warehouse import connect
-
-    with spark_engine(engine) as spark:
-        with connect(home) as con:
-            spark.attach(con, ["orders", "groups", "products", "posts", "memberships"])
-        yield definitions.runner(spark)
 
 
 def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, dates: list[date],

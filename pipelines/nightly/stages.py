@@ -158,25 +158,16 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
 
 
 @contextmanager
-def _aggregating_engine(ctx: RunContext, tables: list[str], note: str, *, needed: bool = True
-                        ) -> Iterator[Runner | None]:
-    """Where a stage runs the definitions of common/definitions.py: on --engine spark (and when
-    `needed`), Spark over the warehouse's `tables` (exported to Parquet for it), noting `note`;
-    otherwise None, the in-process default."""
-    if not (ctx.config.on_spark and needed):
-        yield None
-        return
-    from pipelines.engine import definitions
-    from pipelines.engine.spark_engine import SparkEngine
+def _aggregating_engine(ctx: RunContext, tables: list[str], note: str) -> Iterator[Runner]:
+    """Where a stage runs the definitions of common/definitions.py: the warehouse file on DuckDB, the
+    run's Spark session over the warehouse's `tables` on --engine spark (noting `note`)."""
+    from pipelines.engine.definitions import warehouse_runner
 
-    engine = SparkEngine(ctx.spark())
-    try:
-        with connect(ctx.home) as con:
-            engine.attach(con, tables)
-        yield definitions.runner(engine)
+    spark = ctx.spark() if ctx.config.on_spark else None
+    with warehouse_runner(ctx.home, ctx.config.engine, tables, spark=spark) as run:
+        yield run
+    if spark is not None:
         ctx.notes.append(note)
-    finally:
-        engine.close()
 
 
 def _recent(ctx: RunContext, lookup, every_days: int) -> dict | None:
@@ -255,7 +246,7 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     daily_only = ctx.frames.get("campaigns") is None or ctx.frames["campaigns"].height == 0
     try:
         with _aggregating_engine(ctx, ["orders", "groups", "campaigns"], "forecast: the daily history was "
-                                 "pooled on Spark", needed=daily_only) as pooled:
+                                 "pooled on Spark") if daily_only else contextlib.nullcontext() as pooled:
             demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand,
                                         seed=ctx.config.seed, nowcast=nowcast, run=pooled)
         run = DemandRun.of(info)
