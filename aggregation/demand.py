@@ -193,9 +193,10 @@ NowcastFn = Callable[[PresaleForecaster, dict, pl.DataFrame, datetime, bool, Dec
 
 
 def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int,
-                     nowcast: NowcastFn | None = None) -> tuple[pl.DataFrame, dict]:
+                     nowcast: NowcastFn | None = None, run: Runner | None = None
+                     ) -> tuple[pl.DataFrame, dict]:
     campaigns = frames["campaigns"]
-    model = PresaleForecaster(replace(config.presale, seed=seed)).fit(frames, as_of)
+    model = PresaleForecaster(replace(config.presale, seed=seed)).fit(frames, as_of, run)
     cal = model.calibration_states_
     y_cal = cal["final_qty"].to_numpy().astype(np.float64)
     prod_wape = wape(y_cal, model.predict(cal)["production"][1])
@@ -259,14 +260,15 @@ def build_demand(
 
     `nowcast` (optional) replaces nowcast_rows for the live campaigns (same arguments; returns the
     rows and a dict kept as info["nowcast"]): the Spark engine's runs it on the executors
-    (pipelines.spark_stages.nowcast_on_spark). The fit and its gate stay here. `run` (optional) pools
-    the daily history of data without campaigns (common/definitions.py; default in-process DuckDB).
+    (pipelines.spark_stages.nowcast_on_spark). The fit and its gate stay here. `run` (optional) runs
+    the pooling (common/definitions.py): the closed campaigns' final totals the fit learns from, or
+    the daily history of data without campaigns (default: in-process DuckDB over `frames`).
     """
     config = config or DemandConfig()
     started = time.perf_counter()
     campaigns = frames.get("campaigns")
     if campaigns is not None and campaigns.height:
-        rows, info = _campaign_demand(frames, as_of, config, seed, nowcast)
+        rows, info = _campaign_demand(frames, as_of, config, seed, nowcast, run)
         info["mode"] = "campaigns"
     else:
         rows, info = _daily_demand(frames, as_of, config, seed, run)

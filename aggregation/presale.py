@@ -36,6 +36,7 @@ from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
 from common.clock import PLATFORM_TZ
+from common.definitions import Runner
 from common.settings import DEFAULT_SEED
 
 MODELS = ("additive", "multiplicative", "production")
@@ -64,11 +65,12 @@ def unit_meta(campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.DataFr
         pl.col("category").fill_null("unknown"))
 
 
-def finals(orders: pl.DataFrame, campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.DataFrame
-           ) -> pl.DataFrame:
-    """Pooled total at each campaign's cutoff, per campaign × warehouse (the outcome to forecast)."""
+def finals(orders: pl.DataFrame, campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.DataFrame,
+           run: Runner | None = None) -> pl.DataFrame:
+    """Pooled total at each campaign's cutoff, per campaign × warehouse (the outcome to forecast);
+    pooled by `run` (an engine's; default in-process)."""
     instants = campaigns.select("campaign_id", pl.col("closes_at").alias("instant"))
-    pooled = pool_campaigns_at(orders, campaigns, groups, products, instants, detail=False)
+    pooled = pool_campaigns_at(orders, campaigns, groups, products, instants, detail=False, run=run)
     return pooled.select(*UNIT, pl.col("ordered_qty").alias("final_qty"),
                          pl.col("groups_ordering").alias("final_groups"))
 
@@ -110,7 +112,11 @@ class PresaleForecaster:
     def __init__(self, config: PresaleConfig = PresaleConfig()):
         self.config = config
 
-    def fit(self, frames: dict[str, pl.DataFrame], as_of: datetime) -> PresaleForecaster:
+    def fit(self, frames: dict[str, pl.DataFrame], as_of: datetime, run: Runner | None = None
+            ) -> PresaleForecaster:
+        """Learn from the campaigns closed before `as_of`; `run` pools their final totals (an engine's,
+        e.g. the warehouse file's; default in-process over `frames`; never kept: the fitted model is
+        shipped to Spark's executors)."""
         cfg = self.config
         t = pl.lit(as_of).cast(TS)
         campaigns, groups, products = frames["campaigns"], frames["groups"], frames["products"]
@@ -127,7 +133,7 @@ class PresaleForecaster:
         hist = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.prior_days))
         # every order of a campaign closed by the as-of instant is placed before it, and pooling reads each
         # one as of the campaign's own cutoff, so nothing after the as-of instant enters (read lazily)
-        self.history_ = self._with_levels(self._closed(hist, frames))
+        self.history_ = self._with_levels(self._closed(hist, frames, run))
         train = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.train_days))
         units = self.history_.join(train.select("campaign_id"), on="campaign_id", how="semi")
         if units.height < 50:
@@ -161,11 +167,12 @@ class PresaleForecaster:
         self.train_units_ = fit_units.height
         return self
 
-    def _closed(self, campaigns: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    def _closed(self, campaigns: pl.DataFrame, frames: dict[str, pl.DataFrame], run: Runner | None = None
+                ) -> pl.DataFrame:
         """Closed campaign × warehouse windows with their final totals."""
         groups, products = frames["groups"], frames["products"]
         return unit_meta(campaigns, groups, products).join(
-            finals(frames["orders"], campaigns, groups, products), on=UNIT, how="left").with_columns(
+            finals(frames["orders"], campaigns, groups, products, run), on=UNIT, how="left").with_columns(
             pl.col("final_qty", "final_groups").fill_null(0))
 
     def _with_levels(self, history: pl.DataFrame) -> pl.DataFrame:

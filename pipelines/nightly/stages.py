@@ -10,7 +10,6 @@ import json
 import logging
 import pickle
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -157,7 +156,7 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     return run, tuned_on
 
 
-@contextmanager
+@contextlib.contextmanager
 def _aggregating_engine(ctx: RunContext, tables: list[str], note: str) -> Iterator[Runner]:
     """Where a stage runs the definitions of common/definitions.py: the warehouse file on DuckDB, the
     run's Spark session over the warehouse's `tables` on --engine spark (noting `note`)."""
@@ -243,10 +242,9 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
         from pipelines.spark_stages import nowcast_on_spark
 
         nowcast = partial(nowcast_on_spark, ctx.spark())
-    daily_only = ctx.frames.get("campaigns") is None or ctx.frames["campaigns"].height == 0
     try:
-        with _aggregating_engine(ctx, ["orders", "groups", "campaigns"], "forecast: the daily history was "
-                                 "pooled on Spark") if daily_only else contextlib.nullcontext() as pooled:
+        with _aggregating_engine(ctx, ["orders", "groups", "campaigns"], "forecast: the final totals of the "
+                                 "closed campaigns (or the daily history) were pooled on Spark") as pooled:
             demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand,
                                         seed=ctx.config.seed, nowcast=nowcast, run=pooled)
         run = DemandRun.of(info)

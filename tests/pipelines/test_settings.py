@@ -4,6 +4,7 @@ naming the file and the key. The nightly and `evaluate` read their models' setti
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -121,11 +122,12 @@ def test_the_train_stage_trains_with_the_trees_settings(tmp_path, monkeypatch):
     class Stop(Exception):
         """Raised by the fake training once it has seen its arguments."""
 
-    def fake_train(frames, day, config, seed, tuned_params=None, production=None):
+    def fake_train(frames, day, config, seed, tuned_params=None, production=None, run=None):
         seen.update(config=config, seed=seed, production=production)
         raise Stop
 
     monkeypatch.setattr(stage, "train_recsys", fake_train)
+    monkeypatch.setattr(stages, "_aggregating_engine", lambda *a, **k: contextlib.nullcontext())
     s = load_settings(write(tmp_path, "seed = 5\n[production]\nvalidation_folds = 5\n[picks]\nhot_max = 1\n"))
     ctx = type("Ctx", (), {})()
     ctx.config = NightlyConfig(run_date=date(2026, 3, 1), settings=s, retune_every_days=1)
