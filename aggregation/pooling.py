@@ -41,17 +41,6 @@ POOL_SCHEMA: dict[str, pl.DataType] = {
 DAILY_SCHEMA: dict[str, pl.DataType] = definitions.SCHEMAS["daily"]
 
 
-def _columns(orders: pl.DataFrame | pl.LazyFrame) -> list[str]:
-    return orders.collect_schema().names() if isinstance(orders, pl.LazyFrame) else orders.columns
-
-
-def status_time(orders: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
-    """When the order's status was last set (`status_at`, defaulting to `ordered_at`)."""
-    if "status_at" in _columns(orders):
-        return pl.coalesce(pl.col("status_at"), pl.col("ordered_at"))
-    return pl.col("ordered_at")
-
-
 def window_elapsed(instant: pl.Expr, opens: pl.Expr, closes: pl.Expr) -> pl.Expr:
     """Share of the pre-sale window elapsed at `instant`, clipped to [0, 1]."""
     span = (closes - opens).dt.total_microseconds().cast(pl.Float64)
@@ -67,27 +56,6 @@ def campaign_units(campaigns: pl.DataFrame, groups: pl.DataFrame, products: pl.D
     )
     units = serving_warehouses(base, groups)
     return units.join(products.select("product_id", "supplier_id"), on="product_id", how="left")
-
-
-LINE_COLUMNS = ("member_id", "group_id", "product_id", "campaign_id", "quantity", "ordered_at", "status")
-
-
-def order_lines(orders: pl.DataFrame | pl.LazyFrame, groups: pl.DataFrame, campaigns: pl.DataFrame,
-                keep: tuple[str, ...] = ()) -> pl.DataFrame | pl.LazyFrame:
-    """Orders with the warehouse they pool to: the campaign's warehouse, else the group's.
-
-    Only the columns pooling reads (LINE_COLUMNS, status_at, warehouse_id and `keep`); a LazyFrame
-    in gives a LazyFrame out, so a caller can filter before anything is materialised."""
-    lazy = isinstance(orders, pl.LazyFrame)
-    lines = orders.lazy().select(*LINE_COLUMNS, *keep, status_time(orders).alias("status_at"))
-    lines = lines.join(groups.lazy().select("group_id", pl.col("warehouse_id").alias("group_wh")),
-                       on="group_id", how="left")
-    lines = lines.join(campaigns.lazy().select("campaign_id", pl.col("warehouse_id").alias("campaign_wh")),
-                       on="campaign_id", how="left")
-    lines = lines.with_columns(
-        pl.coalesce("campaign_wh", "group_wh").alias("warehouse_id")
-    ).drop("campaign_wh", "group_wh")
-    return lines if lazy else lines.collect()
 
 
 def pool_campaigns_at(
@@ -112,7 +80,8 @@ def pool_campaigns_at(
     units = units.join(instants, on="campaign_id", how="inner")
     run = run or definitions.in_process({"orders": orders, "groups": groups, "campaigns": campaigns})
     schema = "campaign_pool" if detail else "campaign_totals"
-    pooled = run(definitions.pool_campaigns_at(detail=detail), schema, {"instants": instants})
+    pooled = run(definitions.pool_campaigns_at(detail=detail), schema,
+                 {"instants": instants.with_columns(pl.lit(0, pl.Int64).alias("j"))}).drop("j")
     if not detail:
         pooled = pooled.with_columns(pl.lit(None, pl.Int64).alias("members_ordering"),
                                      *[pl.lit(None, TS).alias(c) for c in ("first_order_at",

@@ -114,9 +114,9 @@ class PresaleForecaster:
 
     def fit(self, frames: dict[str, pl.DataFrame], as_of: datetime, run: Runner | None = None
             ) -> PresaleForecaster:
-        """Learn from the campaigns closed before `as_of`; `run` pools their final totals (an engine's,
-        e.g. the warehouse file's; default in-process over `frames`; never kept: the fitted model is
-        shipped to Spark's executors)."""
+        """Learn from the campaigns closed before `as_of`; `run` pools their final totals and their
+        booking states (an engine's, e.g. the warehouse file's; default in-process over `frames`;
+        never kept: the fitted model is shipped to Spark's executors)."""
         cfg = self.config
         t = pl.lit(as_of).cast(TS)
         campaigns, groups, products = frames["campaigns"], frames["groups"], frames["products"]
@@ -149,10 +149,9 @@ class PresaleForecaster:
             keep = rng.choice(cal_units.height, cfg.max_train_units // 2, replace=False)
             cal_units = cal_units[np.sort(keep)]
         chosen = pl.concat([fit_units, cal_units]).select("campaign_id").unique()
-        snaps = booking_snapshots(
-            orders.lazy().filter(pl.col("ordered_at") <= t).join(chosen.lazy(), on="campaign_id", how="semi"),
-            train.join(chosen, on="campaign_id", how="semi"), groups, products, posts, grid=cfg.grid,
-        ).filter(pl.col("j") < cfg.grid)
+        # every state's instant is at or before its campaign's cutoff, so at or before the as-of instant
+        snaps = booking_snapshots(orders, train.join(chosen, on="campaign_id", how="semi"), groups, products,
+                                  posts, grid=cfg.grid, run=run).filter(pl.col("j") < cfg.grid)
         snaps = snaps.drop("final_qty").join(self.history_.select(*UNIT, "final_qty"), on=UNIT)
         states = self._states(snaps.drop("final_qty"), units, orders, self.history_).join(
             snaps.select(*UNIT, "j", "final_qty"), on=[*UNIT, "j"])

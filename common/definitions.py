@@ -7,8 +7,10 @@ engine runs the same text transpiled by SQLGlot (pipelines/engine). Instants are
 platform zone; both engines run with that zone as their session zone, so `CAST(ts AS DATE)` is the
 platform day on either.
 
-- pooling as of an instant (`pool_daily`): the contract's "placed by t and still paid at t",
-  orders pooled to the campaign's warehouse, else the group's;
+- pooling as of an instant (`pool_daily`; per campaign as of each of its states' instants,
+  `pool_campaigns_at`, the live nowcast's state and the presale fit's training states alike): the
+  contract's "placed by t and still paid at t", orders (and posts, `campaign_exposure_at`) pooled to
+  the campaign's warehouse, else the group's;
 - the forecasting panels' inputs: `history` (before an instant, as it stood then) and `actuals`
   (final paid quantity in a window), per product x warehouse x day (aggregation/daily.py);
 - the signal's sources up to an instant (recsys/signal.py derives the signal at any day start up to
@@ -149,18 +151,31 @@ def _pooled_to(alias: str = "o") -> str:
 
 
 def pool_campaigns_at(*, detail: bool = True) -> str:
-    """Per campaign x warehouse its orders pool to, as of the campaign's own instant (relation
-    `instants`: campaign_id, instant): quantity and groups ordering; with `detail`, members ordering
-    and the first and last order's time too."""
+    """Per campaign state (relation `instants`: campaign_id, j, instant; several states of a campaign
+    are told apart by j) x warehouse its orders pool to, as of the state's instant: quantity and groups
+    ordering; with `detail`, members ordering and the first and last order's time too."""
     more = (", count(DISTINCT o.member_id) AS members_ordering, min(o.ordered_at) AS first_order_at, "
             "max(o.ordered_at) AS last_order_at") if detail else ""
     return f"""
-    SELECT o.campaign_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id,
+    SELECT o.campaign_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id, i.j,
         CAST(sum(o.quantity) AS BIGINT) AS ordered_qty, count(DISTINCT o.group_id) AS groups_ordering{more}
     FROM orders AS o
     JOIN instants AS i ON o.campaign_id = i.campaign_id{_pooled_to()}
     WHERE {valid_at("i.instant")}
-    GROUP BY 1, 2"""
+    GROUP BY 1, 2, 3"""
+
+
+def campaign_exposure_at() -> str:
+    """Per campaign state (relation `instants`: campaign_id, j, instant) x warehouse its posts pool to
+    (the campaign's, else the posting group's): the posts placed by the state's instant and the
+    distinct groups posted."""
+    return f"""
+    SELECT p.campaign_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id, i.j,
+        count(*) AS posts_at, count(DISTINCT p.group_id) AS post_groups_at
+    FROM posts AS p
+    JOIN instants AS i ON p.campaign_id = i.campaign_id{_pooled_to("p")}
+    WHERE p.posted_at <= i.instant
+    GROUP BY 1, 2, 3"""
 
 
 def live_booking_curves(as_of: datetime) -> str:
@@ -185,9 +200,13 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
                     "amount": _F},
     "post_answers": {"group_id": _S, "product_id": _S, "posted_at": TS, "posts": _I, "answered_at": TS},
     "member_lines": {"member_id": _S, "group_id": _S, "product_id": _S, "day": _D, "lines": _I},
-    "campaign_pool": {"campaign_id": _S, "warehouse_id": _S, "ordered_qty": _I, "groups_ordering": _I,
-                      "members_ordering": _I, "first_order_at": TS, "last_order_at": TS},
-    "campaign_totals": {"campaign_id": _S, "warehouse_id": _S, "ordered_qty": _I, "groups_ordering": _I},
+    "campaign_pool": {"campaign_id": _S, "warehouse_id": _S, "j": _I, "ordered_qty": _I,
+                      "groups_ordering": _I, "members_ordering": _I, "first_order_at": TS,
+                      "last_order_at": TS},
+    "campaign_totals": {"campaign_id": _S, "warehouse_id": _S, "j": _I, "ordered_qty": _I,
+                        "groups_ordering": _I},
+    "campaign_exposure": {"campaign_id": _S, "warehouse_id": _S, "j": _I, "posts_at": _I,
+                          "post_groups_at": _I},
     "live_curves": {"campaign_id": _S, "warehouse_id": _S, "at": TS, "cum_qty": _I},
 }
 # what each definition reads: the relations an in-process run registers
@@ -198,11 +217,12 @@ READS: dict[str, tuple[str, ...]] = {
     "member_lines": ("orders", "groups", "products", "memberships"),
     "campaign_pool": ("orders", "groups", "campaigns"),
     "campaign_totals": ("orders", "groups", "campaigns"),
+    "campaign_exposure": ("posts", "groups", "campaigns"),
     "live_curves": ("orders", "groups", "campaigns"),
 }
 
 
-_KEYS = ("campaign_id", "group_id", "product_id", "warehouse_id", "member_id", "day", "posted_at", "at")
+_KEYS = ("campaign_id", "group_id", "product_id", "warehouse_id", "j", "member_id", "day", "posted_at", "at")
 
 
 def typed(frame: pl.DataFrame, schema: str) -> pl.DataFrame:
@@ -236,7 +256,7 @@ def in_process(frames: Mapping[str, pl.DataFrame]) -> Runner:
 
 _EMPTY = {
     "campaigns": {"campaign_id": pl.String, "warehouse_id": pl.String},
-    "posts": {"group_id": pl.String, "product_id": pl.String, "posted_at": TS},
+    "posts": {"group_id": pl.String, "product_id": pl.String, "campaign_id": pl.String, "posted_at": TS},
     "memberships": {"member_id": pl.String, "group_id": pl.String, "joined_on": pl.Date},
 }
 

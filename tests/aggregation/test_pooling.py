@@ -99,14 +99,18 @@ def test_daily_pooling_without_campaign_and_as_of():
 
 
 def test_booking_snapshots_match_exact_pooling_on_the_grid():
+    # a training state is pooled as a live one: quantity, groups and members still paid at its instant
+    # (a group or member whose lines were all cancelled by then no longer counts)
     w = world()
     snaps = booking_snapshots(w["orders"], w["campaigns"], w["groups"], w["products"], grid=4)
-    for (cid, wh, j, instant, qty, _final) in snaps.select(
-            "campaign_id", "warehouse_id", "j", "instant", "qty_at", "final_qty").rows():
+    for (cid, wh, j, instant, qty, groups, members) in snaps.select(
+            "campaign_id", "warehouse_id", "j", "instant", "qty_at", "groups_at", "members_at").rows():
         inst = pl.DataFrame({"campaign_id": [cid], "instant": [instant]}, schema={"campaign_id": pl.String,
                                                                                   "instant": TS})
         exact = pool_campaigns_at(w["orders"], w["campaigns"], w["groups"], w["products"], inst)
-        assert exact.filter(pl.col("warehouse_id") == wh)["ordered_qty"].item() == qty, (cid, wh, j)
+        row = exact.filter(pl.col("warehouse_id") == wh)
+        assert (row["ordered_qty"].item(), row["groups_ordering"].item(), row["members_ordering"].item()) == (
+            qty, groups, members), (cid, wh, j)
     c1 = snaps.filter(pl.col("campaign_id") == "C1")
     assert c1["final_qty"].unique().to_list() == [11]
     assert c1["qty_at"].to_list() == [0, 5, 5, 11, 11]

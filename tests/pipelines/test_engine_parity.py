@@ -140,10 +140,10 @@ def test_pooled_daily_demand_as_of_an_instant_agrees(engines):
 
 
 def test_campaign_pooling_and_live_curves_agree(engines):
-    """Pooling each campaign as of its own instant, and the live booking curves, on Spark (the
-    call's own relations, the instants and the campaigns asked for, registered for it) are the
-    embedded default's."""
-    from aggregation.booking import live_booking_curves
+    """Pooling each campaign as of its own instant, the live booking curves and the closed campaigns'
+    booking states (the presale's training), on Spark (the call's own relations, the instants and the
+    campaigns asked for, registered for it) are the embedded default's."""
+    from aggregation.booking import booking_snapshots, live_booking_curves
     from aggregation.pooling import pool_campaigns_at
 
     frames, _, sp = engines
@@ -162,6 +162,11 @@ def test_campaign_pooling_and_live_curves_agree(engines):
     want = live_booking_curves(orders, groups, camps, live, at)
     assert want.height > 0
     assert_frame_equal(live_booking_curves(orders, groups, camps, live, at, run=d.runner(sp)), want)
+    closed = camps.filter(pl.col("closes_at") <= at)
+    want = booking_snapshots(orders, closed, groups, products, frames["posts"], grid=4)
+    assert want["qty_at"].sum() > 0 and want["posts_at"].sum() > 0
+    assert_frame_equal(booking_snapshots(orders, closed, groups, products, frames["posts"], grid=4,
+                                         run=d.runner(sp)), want)
 
 
 def test_signal_aggregates_agree(engines):
