@@ -243,8 +243,9 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
 
         nowcast = partial(nowcast_on_spark, ctx.spark())
     try:
-        with _aggregating_engine(ctx, ["orders", "groups", "campaigns"], "forecast: the final totals of the "
-                                 "closed campaigns (or the daily history) were pooled on Spark") as pooled:
+        with _aggregating_engine(ctx, ["orders", "groups", "campaigns", "posts"], "forecast: the final "
+                                 "totals and booking states of the closed campaigns (or the daily history) "
+                                 "were pooled on Spark") as pooled:
             demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand,
                                         seed=ctx.config.seed, nowcast=nowcast, run=pooled)
         run = DemandRun.of(info)

@@ -141,7 +141,8 @@ def test_spark_nowcasts_the_live_campaigns_on_the_executors(runs):
     assert (f"forecast: {demand.height} live campaign x warehouse nowcast(s) computed on the Spark "
             f"executors, {demand['warehouse_id'].n_unique()} warehouse task(s)") in report
     assert "on the Spark executors" not in (live_snapshot(duck_home) / "report.html").read_text()
-    pooled = "forecast: the final totals of the closed campaigns (or the daily history) were pooled on Spark"
+    pooled = ("forecast: the final totals and booking states of the closed campaigns (or the daily history) "
+              "were pooled on Spark")
     assert pooled in report
 
 
