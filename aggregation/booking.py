@@ -37,7 +37,8 @@ def booking_snapshots(
     run: Runner | None = None,
 ) -> pl.DataFrame:
     """State of every campaign × warehouse of `campaigns` at shares j/grid, j = 0..grid, pooled by
-    `run` (an engine's; by default in-process DuckDB over the frames given).
+    `run` (an engine's, over its own orders, groups, campaigns and posts tables; by default in-process
+    DuckDB over the frames given, which only that default reads).
 
     Columns: campaign_id, warehouse_id, j, share, instant, qty_at, groups_at, members_at,
     posts_at, post_groups_at, and final_qty (the pooled quantity at the cutoff, j = grid).
@@ -48,7 +49,7 @@ def booking_snapshots(
     states = campaigns.select("campaign_id", "opens_at", "closes_at").unique("campaign_id").join(
         steps, how="cross").select(
         "campaign_id", "j", (pl.col("opens_at") + span * (pl.col("j") / grid)).cast(TS).alias("instant"))
-    with_posts = _has_campaign_posts(posts)
+    with_posts, run_given = _has_campaign_posts(posts), run is not None
     if run is None:
         frames = {"orders": orders, "groups": groups, "campaigns": campaigns}
         run = definitions.in_process({**frames, **({"posts": posts} if with_posts else {})})
@@ -57,7 +58,7 @@ def booking_snapshots(
     out = units.join(states, on="campaign_id").join(pooled.select(
         *keys, pl.col("ordered_qty").alias("qty_at"), pl.col("groups_ordering").alias("groups_at"),
         pl.col("members_ordering").alias("members_at")), on=keys, how="left")
-    if with_posts or posts is None:
+    if run_given or with_posts or posts is None:
         exposed = run(definitions.campaign_exposure_at(), "campaign_exposure", {"instants": states})
         out = out.join(exposed, on=keys, how="left")
     else:
@@ -73,7 +74,8 @@ def booking_snapshots(
 def exposure_at(posts: pl.DataFrame | None, campaigns: pl.DataFrame, groups: pl.DataFrame,
                 instants: pl.DataFrame, run: Runner | None = None) -> pl.DataFrame:
     """Posts and distinct groups posted per campaign × warehouse up to each campaign's instant
-    (campaign_id, instant): the definition of common/definitions.py."""
+    (campaign_id, instant): the definition of common/definitions.py, run by `run` (an engine's, over
+    its own tables) or in-process over the frames given."""
     schema = {k: v for k, v in definitions.SCHEMAS["campaign_exposure"].items() if k != "j"}
     if run is None:
         if not _has_campaign_posts(posts):

@@ -261,8 +261,9 @@ def build_demand(
     `nowcast` (optional) replaces nowcast_rows for the live campaigns (same arguments; returns the
     rows and a dict kept as info["nowcast"]): the Spark engine's runs it on the executors
     (pipelines.spark_stages.nowcast_on_spark). The fit and its gate stay here. `run` (optional) runs
-    the pooling (common/definitions.py): the closed campaigns' final totals the fit learns from, or
-    the daily history of data without campaigns (default: in-process DuckDB over `frames`).
+    the pooling (common/definitions.py) over the engine's orders, groups, campaigns and posts: the
+    closed campaigns' final totals and booking states the fit learns from, or the daily history of
+    data without campaigns (default: in-process DuckDB over `frames`).
     """
     config = config or DemandConfig()
     started = time.perf_counter()

@@ -75,18 +75,19 @@ def pool_campaigns_at(
     detail=False computes only ordered_qty and groups_ordering (members and first / last order
     times are null; the history's final totals over many campaigns need no more).
     """
-    instants = instants.select("campaign_id", pl.col("instant").cast(TS))
+    # each row of `instants` is a state of its own (a campaign may be asked for at several instants)
+    instants = instants.select("campaign_id", pl.col("instant").cast(TS)).with_row_index("j").with_columns(
+        pl.col("j").cast(pl.Int64))
     units = campaign_units(campaigns.join(instants, on="campaign_id", how="semi"), groups, products)
     units = units.join(instants, on="campaign_id", how="inner")
     run = run or definitions.in_process({"orders": orders, "groups": groups, "campaigns": campaigns})
     schema = "campaign_pool" if detail else "campaign_totals"
-    pooled = run(definitions.pool_campaigns_at(detail=detail), schema,
-                 {"instants": instants.with_columns(pl.lit(0, pl.Int64).alias("j"))}).drop("j")
+    pooled = run(definitions.pool_campaigns_at(detail=detail), schema, {"instants": instants})
     if not detail:
         pooled = pooled.with_columns(pl.lit(None, pl.Int64).alias("members_ordering"),
                                      *[pl.lit(None, TS).alias(c) for c in ("first_order_at",
                                                                            "last_order_at")])
-    out = units.join(pooled, on=["campaign_id", "warehouse_id"], how="left").with_columns(
+    out = units.join(pooled, on=["campaign_id", "warehouse_id", "j"], how="left").with_columns(
         pl.col("ordered_qty", "groups_ordering", *(["members_ordering"] if detail else [])).fill_null(0),
         window_elapsed(pl.col("instant"), pl.col("opens_at"), pl.col("closes_at")).alias("window_elapsed"),
     )

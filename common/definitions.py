@@ -262,8 +262,11 @@ _EMPTY = {
 
 
 def _relation(frames: Mapping[str, pl.DataFrame], name: str):
-    """A contract frame as Arrow; an optional table that is absent is an empty one."""
+    """A contract frame as Arrow; an optional table that is absent is an empty one, an optional
+    column that is absent a null one."""
     frame = frames.get(name)
     if frame is None:
         frame = pl.DataFrame(schema=_EMPTY[name])
+    if name == "orders" and "status_at" not in frame.columns:  # optional: a status never changed
+        frame = frame.with_columns(pl.lit(None, TS).alias("status_at"))
     return frame.to_arrow()

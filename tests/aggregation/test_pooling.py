@@ -80,6 +80,26 @@ def test_per_campaign_instants():
     assert got.filter(pl.col("campaign_id") == "C1")["supplier_id"].to_list() == ["S1"]
 
 
+def test_a_campaign_asked_for_at_two_instants_is_pooled_at_each():
+    w = world()
+    instants = pl.DataFrame({"campaign_id": ["C1", "C1"], "instant": [at(1, 12), at(2, 21)]},
+                            schema={"campaign_id": pl.String, "instant": TS})
+    got = pool_campaigns_at(w["orders"], w["campaigns"], w["groups"], w["products"], instants)
+    assert sorted(got.select("instant", "ordered_qty").rows()) == [(at(1, 12), 2 + 3), (at(2, 21), 2 + 4 + 5)]
+
+
+def test_orders_without_status_times_pool_as_never_changed():
+    # status_at is optional in the contract: a paid line counts from its placing, a cancelled one never
+    w = world()
+    orders = w["orders"].drop("status_at")
+    got = pool_campaigns_at(orders, w["campaigns"], w["groups"], w["products"],
+                            pl.DataFrame({"campaign_id": ["C1"], "instant": [at(2, 21)]},
+                                         schema={"campaign_id": pl.String, "instant": TS}))
+    paid = w["orders"].filter((pl.col("campaign_id") == "C1") & (pl.col("status") == "paid"))
+    assert got["ordered_qty"].to_list() == [paid["quantity"].sum()]
+    assert booking_snapshots(orders, w["campaigns"], w["groups"], w["products"], grid=2)["qty_at"].sum() > 0
+
+
 def test_daily_pooling_per_product_warehouse_day():
     w = world()
     got = pool_daily(w["orders"], w["groups"], w["campaigns"], at(10, 0))
