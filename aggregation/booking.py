@@ -19,11 +19,15 @@ from common.clock import TS
 from common.definitions import Runner
 
 UNIT = ["campaign_id", "warehouse_id"]
-EXPOSURE_COLUMNS = ("posts_at", "post_groups_at")
 
 
-def _has_campaign_posts(posts: pl.DataFrame | None) -> bool:
-    return posts is not None and posts.height > 0 and "campaign_id" in posts.columns
+def _in_process(orders: pl.DataFrame | None, groups: pl.DataFrame, campaigns: pl.DataFrame,
+                posts: pl.DataFrame | None) -> Runner:
+    """The in-process runner over the frames given; posts without campaigns (the column is optional)
+    are no campaign's exposure, so they are left out (an absent table reads as an empty one)."""
+    with_posts = posts is not None and "campaign_id" in posts.columns
+    return definitions.in_process({"orders": orders, "groups": groups, "campaigns": campaigns,
+                                   "posts": posts if with_posts else None})
 
 
 def booking_snapshots(
@@ -49,21 +53,15 @@ def booking_snapshots(
     states = campaigns.select("campaign_id", "opens_at", "closes_at").unique("campaign_id").join(
         steps, how="cross").select(
         "campaign_id", "j", (pl.col("opens_at") + span * (pl.col("j") / grid)).cast(TS).alias("instant"))
-    with_posts, run_given = _has_campaign_posts(posts), run is not None
-    if run is None:
-        frames = {"orders": orders, "groups": groups, "campaigns": campaigns}
-        run = definitions.in_process({**frames, **({"posts": posts} if with_posts else {})})
+    run = run or _in_process(orders, groups, campaigns, posts)
     pooled = run(definitions.pool_campaigns_at(detail=True), "campaign_pool", {"instants": states})
+    exposed = run(definitions.campaign_exposure_at(), "campaign_exposure", {"instants": states})
     keys = [*UNIT, "j"]
+    counts = ["qty_at", "groups_at", "members_at", "posts_at", "post_groups_at"]
     out = units.join(states, on="campaign_id").join(pooled.select(
         *keys, pl.col("ordered_qty").alias("qty_at"), pl.col("groups_ordering").alias("groups_at"),
-        pl.col("members_ordering").alias("members_at")), on=keys, how="left")
-    if run_given or with_posts or posts is None:
-        exposed = run(definitions.campaign_exposure_at(), "campaign_exposure", {"instants": states})
-        out = out.join(exposed, on=keys, how="left")
-    else:
-        out = out.with_columns(pl.lit(None, pl.Int64).alias(c) for c in EXPOSURE_COLUMNS)
-    out = out.with_columns(pl.col("qty_at", "groups_at", "members_at", *EXPOSURE_COLUMNS).fill_null(0))
+        pl.col("members_ordering").alias("members_at")), on=keys, how="left").join(
+        exposed, on=keys, how="left").with_columns(pl.col(counts).fill_null(0))
     final = out.filter(pl.col("j") == grid).select(*UNIT, pl.col("qty_at").alias("final_qty"))
     out = out.join(final, on=UNIT).with_columns(
         window_elapsed(pl.col("instant"), pl.col("opens_at"), pl.col("closes_at")).alias("share"))
@@ -76,11 +74,7 @@ def exposure_at(posts: pl.DataFrame | None, campaigns: pl.DataFrame, groups: pl.
     """Posts and distinct groups posted per campaign × warehouse up to each campaign's instant
     (campaign_id, instant): the definition of common/definitions.py, run by `run` (an engine's, over
     its own tables) or in-process over the frames given."""
-    schema = {k: v for k, v in definitions.SCHEMAS["campaign_exposure"].items() if k != "j"}
-    if run is None:
-        if not _has_campaign_posts(posts):
-            return pl.DataFrame(schema=schema)
-        run = definitions.in_process({"posts": posts, "groups": groups, "campaigns": campaigns})
+    run = run or _in_process(None, groups, campaigns, posts)
     states = instants.select("campaign_id", pl.lit(0, pl.Int64).alias("j"), pl.col("instant").cast(TS))
     return run(definitions.campaign_exposure_at(), "campaign_exposure", {"instants": states}).drop("j")
 
@@ -98,6 +92,5 @@ def live_booking_curves(orders: pl.DataFrame, groups: pl.DataFrame, campaigns: p
     if campaign_ids is None or campaign_ids.len() == 0:
         return pl.DataFrame(schema=LIVE_CURVE_SCHEMA)
     wanted = campaign_ids.drop_nulls().unique().to_frame("campaign_id")
-    frames = {"orders": orders, "groups": groups, "campaigns": campaigns}
-    run = run or definitions.in_process({k: v for k, v in frames.items() if v is not None})
+    run = run or definitions.in_process({"orders": orders, "groups": groups, "campaigns": campaigns})
     return run(definitions.live_booking_curves(as_of), "live_curves", {"wanted": wanted})

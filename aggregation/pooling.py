@@ -121,6 +121,5 @@ def pool_daily(
 ) -> pl.DataFrame:
     """Quantity per product × warehouse × order day (platform zone), as of `instant`: the definition of
     common/definitions.py, run in-process (DAILY_SCHEMA, sorted by product, warehouse, day)."""
-    frames = {"orders": orders, "groups": groups, "campaigns": campaigns}
     sql = definitions.pool_daily(instant, without_campaign_only=without_campaign_only)
-    return definitions.in_process({k: v for k, v in frames.items() if v is not None})(sql, "daily")
+    return definitions.in_process({"orders": orders, "groups": groups, "campaigns": campaigns})(sql, "daily")

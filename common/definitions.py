@@ -235,7 +235,7 @@ def typed(frame: pl.DataFrame, schema: str) -> pl.DataFrame:
     return out.sort([c for c in types if c in _KEYS])
 
 
-def in_process(frames: Mapping[str, pl.DataFrame]) -> Runner:
+def in_process(frames: Mapping[str, pl.DataFrame | None]) -> Runner:
     """Run definitions on an in-memory DuckDB over the contract frames (the embedded default): the
     frames are handed to DuckDB as Arrow (not copied), one connection per call."""
 
@@ -261,7 +261,7 @@ _EMPTY = {
 }
 
 
-def _relation(frames: Mapping[str, pl.DataFrame], name: str):
+def _relation(frames: Mapping[str, pl.DataFrame | None], name: str):
     """A contract frame as Arrow; an optional table that is absent is an empty one, an optional
     column that is absent a null one."""
     frame = frames.get(name)
