@@ -222,6 +222,15 @@ READS: dict[str, tuple[str, ...]] = {
 }
 
 
+
+def reads(*schemas: str) -> list[str]:
+    """The contract tables the definitions named by `schemas` read (an engine exports these)."""
+    return list(dict.fromkeys(t for name in schemas for t in READS[name]))
+
+
+SIGNAL_TABLES = reads("signal_days", "post_answers", "member_lines")  # a training's aggregation
+DEMAND_TABLES = reads("campaign_totals", "campaign_pool", "campaign_exposure", "daily")  # the forecast's
+
 _KEYS = ("campaign_id", "group_id", "product_id", "warehouse_id", "j", "member_id", "day", "posted_at", "at")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from common.clock import day_start
-from common.definitions import Runner
+from common.definitions import SIGNAL_TABLES, Runner
 from common.errors import UsageError
 from common.home import Home
 from pipelines.engine.base import EngineOptions
@@ -82,7 +82,7 @@ def run_evaluate(
     tables with `engine` spark; training and scoring stay on the driver."""
     frames = load_frames(home, drop=MODEL_DROP)
     dates = dates or [config.as_of_day]
-    with warehouse_runner(home, engine, ["orders", "groups", "products", "posts", "memberships"]) as run:
+    with warehouse_runner(home, engine, SIGNAL_TABLES) as run:
         result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress, run=run)
     single = len(dates) == 1
     for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from common.definitions import DEMAND_TABLES, SIGNAL_TABLES
 from pipelines import lake
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
@@ -133,7 +134,7 @@ def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
     earlier = _recent(ctx, recent_tuning, ctx.config.retune_every_days)
     params = earlier["params"] if earlier else None
     settings = ctx.config.settings
-    with _aggregating_engine(ctx, ["orders", "groups", "products", "posts", "memberships"],
+    with _aggregating_engine(ctx, SIGNAL_TABLES,
                              "train: the orders, posts and memberships of the recommendation signal were "
                              "aggregated on Spark (one aggregation for every fold, label window and the "
                              "refit)") as aggregates:
@@ -243,7 +244,7 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
 
         nowcast = partial(nowcast_on_spark, ctx.spark())
     try:
-        with _aggregating_engine(ctx, ["orders", "groups", "campaigns", "posts"], "forecast: the final "
+        with _aggregating_engine(ctx, DEMAND_TABLES, "forecast: the final "
                                  "totals and booking states of the closed campaigns (or the daily history) "
                                  "were pooled on Spark") as pooled:
             demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand,
