@@ -106,7 +106,7 @@ SnapshotDep = Annotated[Snapshot, Depends(live_snapshot)]
 
 
 def _wrong_role(caller: Caller, what: str) -> Forbidden:
-    return Forbidden(f"a {caller.role} key cannot {what}", code="wrong_role")
+    return Forbidden(f"{_article(caller.role)} {caller.role} key cannot {what}", code="wrong_role")
 
 
 def check_group(
@@ -178,4 +178,10 @@ def check_campaign(caller: Caller, snap: Snapshot, campaign_id: str) -> None:
 def check_admin(caller: Caller, what: str) -> None:
     """Admin keys only; any other role gets 403 `wrong_role`."""
     if not caller.is_admin:
-        raise Forbidden(f"a {caller.role} key cannot {what} (admin keys only)", code="wrong_role")
+        raise Forbidden(f"{_article(caller.role)} {caller.role} key cannot {what} (admin keys only)",
+                        code="wrong_role")
+
+
+def _article(word: str) -> str:
+    """'an' before admin, 'a' before shopkeeper and supplier."""
+    return "an" if word[:1] in "aeiou" else "a"

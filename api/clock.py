@@ -8,13 +8,12 @@ inverse of `pipelines.warehouse.day_start` (a day -> its 00:00 in the platform's
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 
 import polars as pl
 
 from api.errors import Invalid
-from common.clock import PLATFORM_TZ, TZ
+from common.clock import PLATFORM_TZ, TZ, parse_iso_day
 
 
 def platform_now() -> datetime:
@@ -45,18 +44,12 @@ def platform_day_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.Date)
 
 
-DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-_DAY = re.compile(DAY_PATTERN)
-
-
 def parse_day_param(raw: str | None, where: str) -> date | None:
     """A query parameter that must be exactly YYYY-MM-DD (not 20261129, not 2026-W48-7), or 422."""
     if raw is None:
         return None
     try:
-        if not _DAY.match(raw):
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
+        return parse_iso_day(raw)
     except ValueError:
         raise Invalid(
             f"{where}: expected a date as YYYY-MM-DD; got {raw!r}", code="invalid_request"

@@ -83,7 +83,12 @@ def describe_validation(exc: RequestValidationError) -> str:
     """One line per problem, each naming the field: "body.action: Input should be 'skip', ..."."""
     parts = []
     for err in exc.errors():
-        parts.append(f"{_loc(err.get('loc', ()))}: {err.get('msg', 'invalid')}")
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":  # loc is (body, character offset): say where, in words
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            parts.append(f"body: not valid JSON{at} ({err.get('ctx', {}).get('error', 'invalid')})")
+            continue
+        parts.append(f"{_loc(loc)}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 
 from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import Settings
+from common.errors import UsageError
 from common.home import HOME_ENV, Home, resolve_home
 
 
@@ -32,12 +34,30 @@ def app_from_env() -> FastAPI:
     return create_app(resolve_home(None), Settings.from_env())
 
 
+def check_port_free(host: str, port: int) -> None:
+    """A usage error (exit 2) naming --host/--port when they cannot be bound, rather than uvicorn's
+    startup failure (exit 3, outside the CLI's 0/1/2). Bound as uvicorn binds (SO_REUSEADDR)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(f"--host: cannot resolve {host!r}: {exc}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); is another "
+                             "server running there? choose another --port") from None
+
+
 def serve(home: Home, host: str, port: int, workers: int) -> None:
     """Run uvicorn (uvloop + httptools, heads capped by `api.protocol`) on the app factory; blocks."""
     import uvicorn
 
     os.environ[HOME_ENV] = str(home.root)
     Settings.from_env()  # fail fast on bad settings, before forking workers
+    check_port_free(host, port)
     uvicorn.run(
         "api.server:app_from_env",
         factory=True,

@@ -195,8 +195,11 @@ class Snapshot:
             frame = frame.filter(_as_of_day(frame) == as_of)
         names = self.products.select("product_id", pl.col("name").alias("product_name"))
         frame = frame.join(names, on="product_id", how="left", maintain_order="left")
-        body = serialize_demand(frame, fmt, supplier_id, as_of, self.run_id)
-        day = as_of or (max(self.supplier_as_ofs(supplier_id)) if frame.height else self.date)
+        held = self.supplier_as_ofs(supplier_id) if frame.height else []
+        # unfiltered rows of a single as-of day say which day they are, as a filtered download does
+        shown = as_of or (held[0] if len(held) == 1 else None)
+        body = serialize_demand(frame, fmt, supplier_id, shown, self.run_id)
+        day = as_of or (max(held) if held else self.date)
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         filename = f"demand_{_safe(supplier_id)}_{day}.{fmt}"
         return Download(body, etag, filename, MEDIA_TYPES[fmt])

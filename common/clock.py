@@ -6,6 +6,7 @@ The platform runs on China Standard Time: a "day" (a pick list's day, `evaluate 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,18 @@ import polars as pl
 PLATFORM_TZ = "Asia/Shanghai"
 TZ = ZoneInfo(PLATFORM_TZ)
 TS = pl.Datetime("us", PLATFORM_TZ)  # the contract's timestamp type
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_DAY = re.compile(DAY_PATTERN)
+
+
+def parse_iso_day(text: str) -> date:
+    """A day written exactly YYYY-MM-DD (what DESIGN's interfaces take); ValueError otherwise.
+
+    Not `date.fromisoformat` alone: since Python 3.11 it also reads 20261129 and 2026-W48-7, which
+    the API refuses, so a script would get a date on the CLI that the service rejects."""
+    if not _DAY.match(text):
+        raise ValueError(f"expected a date as YYYY-MM-DD; got {text!r}")
+    return date.fromisoformat(text)
 
 
 def day_start(day: date) -> datetime:

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
+from common.clock import parse_iso_day
 from common.errors import UsageError
 from common.home import Home
 from pipelines.warehouse import connect, load_frames, replace_rows
@@ -113,7 +114,7 @@ def running_experiments(con: duckdb.DuckDBPyConnection) -> list[Experiment]:
 def parse_range(text: str) -> tuple[date, date]:
     try:
         a, b = text.split("..")
-        first, last = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
+        first, last = parse_iso_day(a.strip()), parse_iso_day(b.strip())
     except ValueError:
         raise UsageError(f"--vintages: expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD; got {text!r}") from None
     if last < first:

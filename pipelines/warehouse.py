@@ -10,14 +10,14 @@ import pyarrow as pa
 
 from common.clock import PLATFORM_TZ, TZ, day_start  # noqa: F401  (day_start: re-exported)
 from common.contract import DUCKDB_TYPES, QUARANTINE_COLUMNS, TABLES
-from common.errors import CircleBuyError
+from common.errors import UsageError
 from common.home import Home
 
 
 def connect(home: Home, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open HOME/warehouse.duckdb with the platform's time zone set for the session."""
-    if read_only and not home.warehouse.exists():
-        raise CircleBuyError(
+    if read_only and not home.warehouse.exists():  # a wrong --home, or no ingest yet: the caller's to fix
+        raise UsageError(
             f"{home.warehouse}: no warehouse yet; run `circlebuy ingest RAW --home {home.root}` first"
         )
     home.ensure()

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.auth import CallerDep, SnapshotDep, check_campaign, check_supplier
-from api.clock import DAY_PATTERN, parse_day_param
+from api.clock import parse_day_param
 from api.errors import NotFound
 from api.schemas import ERRORS, CampaignDemandOut
 from api.snapshot import Download, Snapshot
@@ -61,7 +61,7 @@ async def supplier_demand(
     snap: SnapshotDep,
     request: Request,
     fmt: Annotated[Literal["json", "csv", "parquet"], Query(alias="format")] = "json",
-    as_of: Annotated[str | None, Query(pattern=DAY_PATTERN, description="YYYY-MM-DD exactly")] = None,
+    as_of: Annotated[str | None, Query(description="YYYY-MM-DD exactly")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_modified_since: Annotated[str | None, Header()] = None,
 ) -> Response:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from api.auth import Caller, CallerDep, SnapshotDep, check_group, key_auth, live_snapshot
-from api.clock import DAY_PATTERN, parse_day_param
+from api.clock import parse_day_param
 from api.errors import NotFound
 from api.i18n import LANGUAGE_TAGS, choose_locale
 from api.schemas import ERRORS, PicksOut
@@ -71,7 +71,7 @@ async def group_picks(
     request: Request,
     date: Annotated[
         str | None,
-        Query(pattern=DAY_PATTERN, description="YYYY-MM-DD exactly; default: the snapshot's latest"),
+        Query(description="YYYY-MM-DD exactly; default: the snapshot's latest"),
     ] = None,
     lang: Annotated[
         str | None,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from common.clock import day_start
+from common.clock import day_start, parse_iso_day, platform_day
 from common.definitions import SIGNAL_TABLES, Runner
 from common.errors import UsageError
 from common.home import Home
@@ -82,6 +82,7 @@ def run_evaluate(
     tables with `engine` spark; training and scoring stay on the driver."""
     frames = load_frames(home, drop=MODEL_DROP)
     dates = dates or [config.as_of_day]
+    check_dates_have_orders(frames["orders"], dates, config.horizon_days)
     with warehouse_runner(home, engine, SIGNAL_TABLES) as run:
         result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress, run=run)
     single = len(dates) == 1
@@ -90,6 +91,23 @@ def run_evaluate(
             path.parent.mkdir(parents=True, exist_ok=True)
             (frame.drop("as_of") if single else frame).write_parquet(path)
     return result
+
+
+def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_days: int) -> None:
+    """A date with no orders before it (nothing to train on) or none in its horizon (nothing to
+    score) would report every metric as 0: refuse it, naming the dates and the orders' own range."""
+    if orders.height == 0:
+        raise UsageError("the warehouse holds no orders; run `circlebuy ingest RAW` first")
+    days = orders.select(platform_day(pl.col("ordered_at")).alias("d"))["d"]
+    first, last = days.min(), days.max()
+    bad = [d for d in dates if d <= first or d > last]
+    if bad:
+        shown = ", ".join(d.isoformat() for d in bad[:5])
+        shown += f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise UsageError(
+            f"--as-of: {shown}: nothing to evaluate there; the orders run from {first} to {last}, so an "
+            f"as-of date needs orders before it and in its {horizon_days} days: from "
+            f"{first + timedelta(days=1)} to {last}")
 
 
 def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, dates: list[date],
@@ -160,7 +178,7 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
     Raises UsageError naming the option and the value."""
     if (as_of is None) == (as_of_range is None):
         raise UsageError("give exactly one of --as-of YYYY-MM-DD[,YYYY-MM-DD...] and "
-                         "--as-of-range FROM..TO")
+                         "--as-of-range FROM..TO (or --vintages FROM..TO to score published lists)")
     if as_of is not None:
         days = [_day(v.strip(), "--as-of") for v in as_of.split(",") if v.strip()]
         if not days:
@@ -185,6 +203,6 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
 
 def _day(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return parse_iso_day(value)
     except ValueError:
         raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None

@@ -45,10 +45,13 @@ class PublishRefusedError(BadInputError):
 def publish_refusal(home: Home, row_counts: dict[str, int], min_share: float = 0.0) -> str | None:
     """What makes the new snapshot (its `row_counts`) unfit to replace the live one, in words; None if
     nothing does. A guarded table that the live snapshot has rows in may not drop to 0, nor under
-    `min_share` of them (0 disables the share rule). With no live snapshot there is nothing to protect.
+    `min_share` of them (0 disables the share rule). With no live snapshot yet, a first snapshot
+    without a single pick (a --date past the data, say) would serve nothing: refused too.
     """
     live = live_snapshot(home)
     if live is None:
+        if row_counts.get("picks.parquet") == 0:
+            return "picks would have 0 rows, and no snapshot is live yet: the service would show nothing"
         return None
     try:
         manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
@@ -73,7 +76,7 @@ def publish_refusal(home: Home, row_counts: dict[str, int], min_share: float = 0
 
 def refusal_message(problem: str) -> str:
     """The sentence for the CLI, the ledger and the report when a snapshot is not published."""
-    return (f"refused to publish: {problem}. The previous snapshot stays live. Check --date against the "
+    return (f"refused to publish: {problem}. Nothing live changed. Check --date against the "
             "data (a date past every campaign pools and picks nothing), or pass --allow-empty to "
             "publish it anyway")
 

@@ -60,6 +60,7 @@ def test_json_round_trip(client: TestClient, keys: dict[str, str]) -> None:
     r = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(keys["SUP1"]))
     body = json.loads(r.content)
     assert body["supplier_id"] == "SUP1" and body["snapshot"] == "run-1"
+    assert body["as_of"] == "2026-11-22"  # every row is of that day: said, as a filtered download does
     got = pl.DataFrame(body["rows"], infer_schema_length=None)
     want = expected("SUP1")
     assert got.columns == want.columns

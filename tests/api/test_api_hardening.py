@@ -15,12 +15,14 @@ from common.home import Home
 from tests.api.conftest import FAST, bearer
 
 
-@pytest.mark.parametrize("bad", ["20261122", "2026-W47-7", "2026-326", "2026-11-22T00:00", "2026-02-30"])
+@pytest.mark.parametrize(
+    "bad", ["20261122", "2026-W47-7", "2026-326", "2026-11-22T00:00", "2026-02-30", "2026/11/22"])
 def test_dates_must_be_exactly_yyyy_mm_dd(client: TestClient, keys: dict[str, str], bad: str) -> None:
     r = client.get(f"/v1/groups/G1/picks?date={bad}", headers=bearer(keys["S1"]))
-    assert r.status_code == 422 and "query.date" in r.json()["detail"], r.text
+    # one message for every wrong shape (not a regular expression for some, a sentence for others)
+    assert r.status_code == 422 and "query.date: expected a date as YYYY-MM-DD" in r.json()["detail"], r.text
     r = client.get(f"/v1/suppliers/SUP1/demand?as_of={bad}", headers=bearer(keys["SUP1"]))
-    assert r.status_code == 422 and "query.as_of" in r.json()["detail"], r.text
+    assert r.status_code == 422 and "query.as_of: expected a date as YYYY-MM-DD" in r.json()["detail"], r.text
 
 
 def test_good_dates_still_work(client: TestClient, keys: dict[str, str]) -> None:
@@ -103,3 +105,14 @@ def test_head_is_answered_like_get(client: TestClient, keys: dict[str, str]) -> 
             assert head.headers["content-length"] == got.headers["content-length"]
     assert client.head("/v1/groups/G1/picks").status_code == 401
     assert client.head("/v1/groups/G1/feedback", headers=bearer(keys["S1"])).status_code == 405
+
+
+def test_an_admin_is_told_in_good_english_and_bad_json_is_named(client: TestClient,
+                                                                keys: dict[str, str]) -> None:
+    r = client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "posted"},
+                    headers=bearer(keys["admin"]))
+    assert r.status_code == 403 and r.json()["detail"].startswith("an admin key cannot"), r.text
+    r = client.post("/v1/groups/G1/feedback", content=b'{"product_id": "P1", "action": }',
+                    headers=bearer(keys["S1"]) | {"Content-Type": "application/json"})
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and detail == "body: not valid JSON at character 31 (Expecting value)", detail

@@ -119,8 +119,19 @@ def test_a_configured_share_refuses_a_collapse_short_of_zero(home, monkeypatch):
         run_nightly(home, NightlyConfig(run_date=date(2026, 11, 30), min_row_share=0.5))
 
 
-def test_a_first_run_has_nothing_to_protect(home, monkeypatch):
+def test_a_first_run_without_picks_is_refused_unless_allowed(home, monkeypatch):
+    """No live snapshot to protect, but a first snapshot without one pick (a --date past the data)
+    would have the service answer nothing while the run said "succeeded"."""
     use(monkeypatch, {DAY: (0, 0)})
+    refused = "picks would have 0 rows, and no snapshot is live yet"
+    with pytest.raises(StageFailedError, match=refused) as failure:
+        run_nightly(home, NightlyConfig(run_date=DAY))
+    assert failure.value.exit_code == 2 and live_snapshot(home) is None
+    assert run_nightly(home, NightlyConfig(run_date=DAY, allow_empty=True))["status"] == "succeeded"
+
+
+def test_a_first_run_with_picks_and_no_demand_publishes(home, monkeypatch):
+    use(monkeypatch, {DAY: (10, 0)})
     assert run_nightly(home, NightlyConfig(run_date=DAY))["status"] == "succeeded"
 
 
@@ -129,6 +140,7 @@ def test_cli_exits_2_naming_the_empty_tables(home, monkeypatch, capsys):
 
     past = date(2026, 12, 31)
     use(monkeypatch, {DAY: (10, 8), past: (0, 0)})
+    connect(home).close()  # the CLI's nightly wants a warehouse (or --raw) before it starts
 
     def run(*args: str) -> int:
         monkeypatch.setattr(sys, "argv", ["circlebuy", "nightly", "--home", str(home.root), *args])
