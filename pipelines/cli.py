@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from common.clock import parse_iso_day
 from common.errors import CircleBuyError, UsageError
 from common.home import resolve_home
 from pipelines.engine.base import EngineOptions
@@ -72,7 +73,7 @@ def parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_iso_day(value)
     except ValueError:
         raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None
 
@@ -144,16 +145,23 @@ def ingest(
 ) -> None:
     """Validate RAW and load it into HOME/warehouse.duckdb, idempotently."""
     from pipelines.engine import engine_options
-    from pipelines.ingest import run_ingest
+    from pipelines.ingest import IngestReport, run_ingest
     from pipelines.nightly.lock import run_lock
 
-    options = engine_options(engine, spark_master, conf or ())
-    h = resolve_home(home).ensure()
-    with run_lock(h.lock, what=f"ingest {raw}"):  # never beside a nightly on the same warehouse
-        report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress(),
-                            engine=options)
+    try:
+        options = engine_options(engine, spark_master, conf or ())
+        h = resolve_home(home).ensure()
+        with run_lock(h.lock, what=f"ingest {raw}"):  # never beside a nightly on the same warehouse
+            report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress(),
+                                engine=options)
+    except CircleBuyError as exc:  # main() prints it on stderr and exits with its code
+        if as_json:  # scripts read "fatal" (the README's JSON shape), nothing loaded
+            echo_json(IngestReport(fatal=str(exc)).to_json())
+        raise
     if as_json:
         echo_json(report.to_json())
+        for alert in report.alerts():  # stdout is for scripts: say it where a person looks too
+            typer.echo(alert, err=True)
     else:
         typer.echo(report.render())
 
@@ -291,7 +299,14 @@ def keys_list(home: HomeOpt = None) -> None:
     """List keys (id, role, subject, created, revoked); never the secrets."""
     from api.keys import list_keys
 
-    for row in list_keys(resolve_home(home)):
+    h = resolve_home(home)
+    if not h.root.is_dir():
+        raise UsageError(f"--home: {h.root} does not exist")
+    rows = list_keys(h)
+    if not rows:
+        typer.echo(f"no keys in {h.keys} yet; create one with `circlebuy keys create --role ROLE "
+                   "--subject ID`", err=True)
+    for row in rows:
         typer.echo("\t".join(str(row[c]) for c in ("key_id", "role", "subject", "created_at", "revoked")))
 
 
@@ -420,8 +435,12 @@ def nightly(
                            retrain_every_days=retrain_every, allow_empty=allow_empty,
                            min_row_share=min_row_share, progress=show_progress(), engine=options,
                            lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
+    target = resolve_home(home)
+    if raw is None and not target.warehouse.exists():  # nothing to load: say so before creating HOME
+        raise UsageError(f"{target.warehouse}: no warehouse yet; give --raw RAW, or run "
+                         f"`circlebuy ingest RAW --home {target.root}` first")
     try:
-        result = run_nightly(resolve_home(home), config)
+        result = run_nightly(target, config)
     except CircleBuyError as exc:
         if as_json and getattr(exc, "summary", None):
             echo_json(exc.summary)  # scripts read status "failed" and the failed stage's entry

@@ -1,9 +1,10 @@
 """`circlebuy ingest`: validate RAW, then stage, check, de-duplicate and load every table in one transaction.
 
-Order of work: find files -> read every file's header (fatal schema errors stop here, before any
-write) -> BEGIN -> per table in contract.LOAD_ORDER: stage each file into `_stg` with its row
-checks -> lookups (foreign keys, campaign windows) -> de-duplicate on the key against the
-warehouse and earlier rows -> insert / update / quarantine -> COMMIT. Any error rolls back, so
+Order of work: find files -> check their text (empty, not UTF-8: a GB18030 CSV gets a UTF-8 copy)
+-> read every file's header (fatal schema errors stop here, before any write) -> BEGIN -> per
+table in contract.LOAD_ORDER: stage each file into `_stg` with its row checks -> lookups (foreign
+keys, campaign windows) -> de-duplicate on the key against the warehouse and earlier rows ->
+insert / update / quarantine -> COMMIT. Any error rolls back, so
 nothing is half-loaded. All row work is set-based SQL, written once in DuckDB's dialect and run by
 an engine (pipelines/engine): DuckDB on the warehouse's connection as written, or Spark transpiled,
 whose inserts and updates are then replayed into the same transaction.
@@ -12,6 +13,7 @@ whose inserts and updates are then replayed into the same transaction.
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,16 +31,26 @@ from pipelines.engine import DuckDBEngine, Engine, EngineOptions
 from pipelines.ingest.readers import (
     FileSchema,
     SourceFile,
+    csv_error,
     discover,
     first_line,
     ident,
     inspect,
     lit,
     match_schema,
+    prepare_text,
     projection,
 )
 from pipelines.ingest.report import IngestReport, TableCounts
-from pipelines.ingest.rules import RUN, STAGE, bad_type, first_failing, null_required, shown
+from pipelines.ingest.rules import (
+    RUN,
+    STAGE,
+    bad_type,
+    first_failing,
+    null_required,
+    shown,
+    unchecked_optional_keys,
+)
 from pipelines.ingest.staging import STAGING, Staging
 from pipelines.warehouse import TZ, connect, create_tables, day_start
 
@@ -65,11 +77,33 @@ def run_ingest(
     """Validate RAW and load it into HOME/warehouse.duckdb; returns the per-table accounting.
 
     `engine` runs the row work (default DuckDB, in the warehouse's own transaction); the files'
-    headers are read and the warehouse written by DuckDB either way."""
+    headers are read and the warehouse written by DuckDB either way. On any failure the
+    transaction rolls back, and a warehouse this run created is removed: nothing is written."""
     started = perf_counter()
-    config = config or IngestConfig()
-    run_date = run_date or datetime.now(TZ).date()
-    found, warnings = discover(Path(raw))
+    new_warehouse = not home.warehouse.exists()
+    try:
+        with tempfile.TemporaryDirectory(prefix="circlebuy-ingest-") as workdir:
+            report = ingest_folder(Path(raw), home, run_date or datetime.now(TZ).date(),
+                                   progress, config or IngestConfig(), engine, Path(workdir))
+    except BaseException:
+        if new_warehouse:
+            remove_warehouse(home)
+        raise
+    report.seconds = perf_counter() - started
+    return report
+
+
+def remove_warehouse(home: Home) -> None:
+    """The warehouse file (and its write-ahead log) a failed run created on a home that had none."""
+    for path in (home.warehouse, home.warehouse.with_name(home.warehouse.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def ingest_folder(raw: Path, home: Home, run_date: date, progress: bool, config: IngestConfig,
+                  engine: EngineOptions | None, workdir: Path) -> IngestReport:
+    """run_ingest's work; `workdir` holds UTF-8 copies of GB18030 CSVs for the length of the run."""
+    found, warnings = discover(raw)
+    warnings += prepare_text(found, workdir)
     with connect(home) as con:
         con.execute(f"SET memory_limit = {lit(config.memory_limit)}")
         con.execute(f"SET threads = {int(config.threads)}")
@@ -78,7 +112,7 @@ def run_ingest(
         create_tables(con)
         con.execute(FILES_DDL)
         schemas = {t: [match_schema(s, inspect(con, s)) for s in files] for t, files in found.items()}
-        require_tables(con, Path(raw), found)
+        require_tables(con, raw, found)
         warnings += [f"{s.source.rel}: column {c!r} is not in the contract; ignored"
                      for files in schemas.values() for s in files for c in s.ignored]
         report = IngestReport(files=sum(len(f) for f in found.values()), warnings=warnings)
@@ -89,7 +123,8 @@ def run_ingest(
                 eng.table(RUN, f"SELECT {lit(cutoff)}::TIMESTAMPTZ AS cutoff")
                 for name in LOAD_ORDER:
                     if name in schemas:
-                        report.tables[name] = load_table(eng, STAGING[name](), schemas[name], bar)
+                        report.tables[name] = load_table(eng, STAGING[name](), schemas[name], bar,
+                                                         report.warnings)
                 eng.drop(RUN)
                 eng.replay(con)
                 record_files(con, schemas)
@@ -98,7 +133,6 @@ def run_ingest(
                 con.rollback()
                 raise
         con.execute("CHECKPOINT")
-    report.seconds = perf_counter() - started
     return report
 
 
@@ -127,8 +161,10 @@ def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, l
             )
 
 
-def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm) -> TableCounts:
-    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted).
+def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
+               warnings: list[str]) -> TableCounts:
+    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted) and
+    adds to `warnings` the optional keys it could not check.
 
     The staged rows are a view over the files (never copied whole by DuckDB); only the exceptions
     are materialized: `_bad` (quarantined rows) and `_multi` (rows under a repeated or stored key).
@@ -152,9 +188,26 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm)
         quarantine(eng, table, [s.source.rel for s in schemas])
     counts.loaded = inserted + updates
     counts.check(spec.table)
+    warnings += unchecked_key_warnings(eng, table)
     eng.drop(STAGE, *views, "_bad", *(f"_f{index}" for index in range(len(schemas))))
     bar.update(1)
     return counts
+
+
+def unchecked_key_warnings(eng: Engine, table: Table) -> list[str]:
+    """One line per optional key whose table has no rows (orders.campaign_id without campaigns):
+    how many rows kept (loaded or duplicate) carry a value that could not be checked."""
+    warnings = []
+    for fk in unchecked_optional_keys(table.name):
+        if eng.rows(f"SELECT EXISTS (SELECT 1 FROM {ident(fk.table)})")[0][0]:
+            continue
+        carried = eng.rows(f"SELECT count(*) FROM {STAGE} AS s "
+                           "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
+                           f"WHERE s.{ident(fk.column)} IS NOT NULL")[0][0]
+        if carried:
+            warnings.append(f"{table.name}.{fk.column}: {carried:,} rows give a {fk.target} but no "
+                            f"{fk.table} table is loaded; kept as given, not checked against {fk.table}")
+    return warnings
 
 
 def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, index: int) -> str:
@@ -162,9 +215,12 @@ def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, ind
     source = schema.source
     relation = f"_f{index}"  # the file's own columns and _row, its row number in the file
     if source.fmt == "csv":
-        eng.read_csv_text(relation, source.path)
+        try:
+            eng.read_csv_text(relation, source.readable)
+        except UnparseableFileError as exc:  # a break the header's sniffing did not reach
+            raise csv_error(source, str(exc).partition("cannot be read as CSV: ")[2] or str(exc)) from None
     else:
-        eng.read_parquet(relation, source.path)
+        eng.read_parquet(relation, source.readable)
     select, is_text = projection(schema, table, index, relation)
     checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
     checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]

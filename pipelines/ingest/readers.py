@@ -4,12 +4,14 @@ RAW holds, per table, `<table>.csv`, `<table>.parquet` or a folder `<table>/` of
 (CSV and Parquet may be mixed in one folder). `_truth/` and other names starting with `_` or `.`
 are ignored. CSV is read as text (every value cast later with TRY_CAST, so a bad value is a
 row-level `bad_type`); Parquet keeps its types, and a required column of the wrong type is fatal.
+An empty file is fatal; a CSV must be UTF-8, or GB18030/GBK, which is read through a UTF-8 copy
+(`prepare_text`, with a note in the report).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +20,7 @@ import duckdb
 from common.contract import DUCKDB_TYPES, TABLES, Column, Table
 from common.errors import SchemaError, UnparseableFileError
 from pipelines.engine.duckdb_engine import csv_scan, parquet_scan
+from pipelines.ingest.csv_text import check_text, csv_problem, gb18030_to_utf8
 
 Format = Literal["csv", "parquet"]
 SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -46,12 +49,19 @@ EXPECTED: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One raw file of one table; `rel` is its path relative to RAW, as quarantine records it."""
+    """One raw file of one table; `rel` is its path relative to RAW, as quarantine records it.
+    `copy`: a UTF-8 copy the engines read instead (of a GB18030 CSV)."""
 
     table: str
     path: Path
     rel: str
     fmt: Format
+    copy: Path | None = None
+
+    @property
+    def readable(self) -> Path:
+        """The file the engines read."""
+        return self.copy or self.path
 
 
 def lit(text: str) -> str:
@@ -116,9 +126,47 @@ def discover(raw: Path) -> tuple[dict[str, list[SourceFile]], list[str]]:
     return found, warnings
 
 
+def prepare_text(found: dict[str, list[SourceFile]], workdir: Path) -> list[str]:
+    """Check every file for text before any is read: empty is fatal; a CSV that is not UTF-8 but is
+    GB18030 gets a UTF-8 copy under `workdir` (same file name) and a note; anything else is fatal."""
+    notes = []
+    for files in found.values():
+        for i, source in enumerate(files):
+            expected = ", ".join(TABLES[source.table].required_columns)
+            if source.fmt == "parquet":
+                if source.path.stat().st_size == 0:
+                    raise UnparseableFileError(f"{source.rel}: the file is empty (0 bytes); expected "
+                                               f"a Parquet file with the columns {expected}")
+                continue
+            text = check_text(source.path)
+            if text.empty:
+                raise UnparseableFileError(f"{source.rel}: the file is empty; expected a header line "
+                                           f"naming the columns ({expected}), then one line per row")
+            if text.bad_line is None:
+                continue
+            copy = workdir / re.sub(r"\.gz$", "", source.rel, flags=re.IGNORECASE)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if not gb18030_to_utf8(source.path, copy):
+                raise UnparseableFileError(
+                    f"{source.rel}: expected UTF-8 text; line {text.bad_line} holds bytes that are not "
+                    f"UTF-8 ({text.bad_bytes.hex(' ') or 'a cut-off character'}), and the file is not "
+                    "GB18030/GBK either; re-save it as UTF-8 (Excel: Save As 'CSV UTF-8')")
+            files[i] = replace(source, copy=copy)
+            notes.append(f"{source.rel}: not UTF-8 (from line {text.bad_line}); read as GB18030/GBK, "
+                         "the encoding Chinese Excel saves CSV in; re-save as UTF-8 to skip this step")
+    return notes
+
+
 def scan(source: SourceFile) -> str:
     """The table function that reads one file (CSV: all text, strict standard dialect)."""
-    return parquet_scan(source.path) if source.fmt == "parquet" else csv_scan(source.path)
+    return parquet_scan(source.readable) if source.fmt == "parquet" else csv_scan(source.readable)
+
+
+def csv_error(source: SourceFile, engine_says: str) -> UnparseableFileError:
+    """A CSV an engine could not parse: the line and what is wrong when Python's reader finds it,
+    else what the engine said."""
+    problem = csv_problem(source.readable) or engine_says
+    return UnparseableFileError(f"{source.rel}: cannot be read as CSV: {problem}")
 
 
 def first_line(error: Exception) -> str:
@@ -130,6 +178,8 @@ def inspect(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {scan(source)}").fetchall()
     except duckdb.Error as exc:
+        if source.fmt == "csv":
+            raise csv_error(source, first_line(exc)) from None
         raise UnparseableFileError(
             f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
         ) from None

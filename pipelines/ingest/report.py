@@ -26,12 +26,25 @@ class TableCounts:
 
 @dataclass
 class IngestReport:
-    """Counts per table (in load order), the files read, warnings, and the time taken."""
+    """Counts per table (in load order), the files read, warnings, and the time taken; `fatal`: the
+    message of the error that stopped the run (then nothing was written)."""
 
     tables: dict[str, TableCounts] = field(default_factory=dict)
     files: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    fatal: str | None = None
+
+    def alerts(self) -> list[str]:
+        """Tables of which every row read was quarantined: nothing of them loaded (a wrong file, a
+        missing parent table?), said loudly in the text and first among the JSON warnings."""
+        return [
+            f"WARNING: {name}: all {c.read:,} rows read were quarantined, none loaded ("
+            + ", ".join(f"{rule}: {k:,}" for rule, k in sorted(c.rules.items()))
+            + "); see the quarantine table"
+            for name, c in self.tables.items()
+            if c.read and c.quarantined == c.read
+        ]
 
     def to_json(self) -> dict:
         return {
@@ -42,13 +55,14 @@ class IngestReport:
             },
             "quarantine_rules": {name: dict(c.rules) for name, c in self.tables.items() if c.rules},
             "files": self.files,
-            "warnings": list(self.warnings),
+            "warnings": [*self.alerts(), *self.warnings],
             "seconds": round(self.seconds, 3),
-            "fatal": None,
+            "fatal": self.fatal,
         }
 
     def render(self) -> str:
-        """A text table for the terminal, then quarantine counts per rule and the warnings."""
+        """A text table for the terminal, quarantine counts per rule, the warnings, and last a WARNING
+        line per table of which every row was quarantined."""
         head = f"{'table':<12} {'read':>12} {'loaded':>12} {'duplicates':>12} {'quarantined':>12}"
         lines = [head, "-" * len(head)]
         for name, c in self.tables.items():
@@ -60,4 +74,5 @@ class IngestReport:
         if self.warnings:
             lines += ["", "warnings:"] + [f"  {w}" for w in self.warnings]
         lines += ["", f"{self.files} files in {self.seconds:.1f}s; read = loaded + duplicates + quarantined"]
-        return "\n".join(lines)
+        alerts = self.alerts()
+        return "\n".join(lines + ([""] + alerts if alerts else []))

@@ -86,3 +86,32 @@ def test_wrongly_typed_parquet_column_is_fatal(tmp_path, tiny_tables, write_raw)
     assert "orders.parquet" in result.stderr and "'quantity'" in result.stderr
     assert "expected an integer" in result.stderr
     assert_nothing_loaded(tmp_path / "home")
+
+
+def test_json_on_a_fatal_error_is_an_object_with_fatal_set(tmp_path, tiny_tables, write_raw):
+    tiny_tables["orders"] = tiny_tables["orders"].drop("quantity")
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    result = circlebuy_ingest(raw, tmp_path / "home", "--json")
+    assert result.returncode == 2, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["fatal"].startswith("orders.csv: required column 'quantity' is missing")
+    assert payload["tables"] == {} and payload["files"] == 0
+    assert f"error: {payload['fatal']}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fatal_error_on_a_new_home_leaves_no_warehouse(tmp_path, tiny_tables, write_raw):
+    tiny_tables["orders"] = tiny_tables["orders"].drop("quantity")
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert not Home(tmp_path / "home").warehouse.exists()
+    assert not Path(str(Home(tmp_path / "home").warehouse) + ".wal").exists()
+
+
+def test_a_fatal_error_keeps_a_warehouse_that_was_there(tmp_path, tiny_tables, write_raw):
+    home = tmp_path / "home"
+    assert circlebuy_ingest(write_raw(tmp_path / "good", tiny_tables), home).returncode == 0
+    bad = write_raw(tmp_path / "bad", {"orders": tiny_tables["orders"].drop("quantity")})
+    result = circlebuy_ingest(bad, home)
+    assert result.returncode == 2, result.stderr
+    assert query(Home(home), "SELECT count(*) FROM orders") == [(8,)]

@@ -1,0 +1,76 @@
+"""The CLI's answers to a user's mistakes: exit 2 with a sentence that names the option and what was
+expected, nothing created or written on the way (a black-box trial's findings, 2026-12-01)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.errors import UsageError
+from common.home import Home
+from pipelines import cli
+from pipelines.ingest import run_ingest
+from tests.pipelines.conftest import TINY_END, build_tiny_tables, write_raw_folder
+
+
+def run(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """`circlebuy ARGS` in-process: (exit code, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["circlebuy", *args])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    return done.value.code or 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["20260110", "2026-W02-6", "2026-010", "2026/01/10"])
+def test_dates_must_be_written_yyyy_mm_dd_as_the_api_wants(monkeypatch, capsys, tmp_path: Path, bad: str):
+    """Python 3.11's date.fromisoformat reads 20260110 and 2026-W02-6; the API refuses them, so the
+    CLI must too (a script would otherwise get a date here that the service rejects)."""
+    code, err = run(monkeypatch, capsys, "nightly", "--date", bad, "--home", str(tmp_path / "h"))
+    assert code == 2 and f"--date: expected a date as YYYY-MM-DD; got {bad!r}" in err
+    code, err = run(monkeypatch, capsys, "evaluate", "--as-of", bad, "--home", str(tmp_path / "h"))
+    assert code == 2 and "--as-of: expected a date as YYYY-MM-DD" in err
+
+
+def test_a_wrong_home_is_a_usage_error_and_creates_nothing(monkeypatch, capsys, tmp_path: Path):
+    missing = tmp_path / "no-such-home"
+    code, err = run(monkeypatch, capsys, "evaluate", "--as-of", "2026-01-09", "--home", str(missing))
+    assert code == 2 and "no warehouse yet" in err
+    code, err = run(monkeypatch, capsys, "nightly", "--date", "2026-01-09", "--home", str(missing))
+    assert code == 2 and "no warehouse yet; give --raw RAW" in err
+    code, err = run(monkeypatch, capsys, "keys", "list", "--home", str(missing))
+    assert code == 2 and "does not exist" in err
+    assert not missing.exists()
+
+
+def test_keys_list_on_a_home_without_keys_says_how_to_make_one(monkeypatch, capsys, tmp_path: Path):
+    (tmp_path / "h").mkdir()
+    code, err = run(monkeypatch, capsys, "keys", "list", "--home", str(tmp_path / "h"))
+    assert code == 0 and "no keys" in err and "circlebuy keys create" in err
+
+
+def test_evaluating_a_date_without_orders_around_it_is_refused(monkeypatch, capsys, tmp_path: Path):
+    """Past the data (nothing to score) or at its start (nothing to train on), every metric would read
+    0 with exit 0: refused, naming the dates and the orders' own range."""
+    home = Home(tmp_path / "h")
+    run_ingest(write_raw_folder(tmp_path / "raw", build_tiny_tables()), home.ensure(), run_date=TINY_END)
+    for day in ("2026-02-01", "2026-01-08"):
+        code, err = run(monkeypatch, capsys, "evaluate", "--as-of", day, "--home", str(home.root))
+        assert code == 2, err
+        assert f"--as-of: {day}: nothing to evaluate there" in err
+        assert "the orders run from 2026-01-08 to 2026-01-10" in err
+
+
+def test_serve_on_a_port_in_use_is_a_usage_error():
+    from api.server import check_port_free
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=f"--port: cannot listen on 127.0.0.1:{port}") as refused:
+            check_port_free("127.0.0.1", port)
+    assert refused.value.exit_code == 2
+    check_port_free("127.0.0.1", port)  # free again: no error
