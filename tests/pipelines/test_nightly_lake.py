@@ -205,6 +205,8 @@ def test_the_cli_takes_lake_on_nightly_and_backfill(monkeypatch, tmp_path):
     monkeypatch.setattr("pipelines.nightly.run_backfill",
                         lambda home, start, end, base: seen.setdefault("backfill", base.lake) and [])
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "warehouse.duckdb").touch()  # the CLI's nightly wants a warehouse (or --raw)
     runner = CliRunner()
     for args in (["nightly", "--date", "2026-11-20", "--lake", "out/lake"],
                  ["backfill", "--from", "2026-11-19", "--to", "2026-11-20", "--lake", "out/lake"]):

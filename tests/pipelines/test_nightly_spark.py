@@ -399,6 +399,7 @@ def test_the_cli_threads_engine_options_to_nightly_backfill_and_evaluate(monkeyp
     monkeypatch.setattr("pipelines.evaluate.report.render_evaluation", lambda result: "")
     spark = ["--engine", "spark", "--spark-master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3"]
     home = ["--home", str(tmp_path)]
+    (tmp_path / "warehouse.duckdb").touch()  # the CLI's nightly wants a warehouse (or --raw)
     runner = CliRunner()
     for args in (["nightly", "--date", "2026-11-20", *home, *spark],
                  ["backfill", "--from", "2026-11-19", "--to", "2026-11-20", *home, *spark],
