@@ -42,6 +42,9 @@ class RunContext:
     publish_refusal: str | None = None  # why this snapshot must not replace the live one (None: it may)
     publish_checked: bool = False
     notes: list[str] = field(default_factory=list)
+    # warnings a stage raised, by stage name (ingest: its report's `warnings`): logged by the runner,
+    # kept in the stage's entry of the ledger, the manifest and `nightly --json`
+    stage_warnings: dict[str, list[str]] = field(default_factory=dict)
     session: LazySession | None = None  # the run's SparkSession on --engine spark (started lazily)
 
     def spark(self):

@@ -85,7 +85,8 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
                     record.error = f"{type(exc).__name__}: {exc}"
                     record.ended_at = datetime.now(UTC)
                     record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
-                                          "rows_in": None, "rows_out": None, "status": "failed"})
+                                          "rows_in": None, "rows_out": None, "status": "failed",
+                                          **_warnings_of(ctx, name)})
                     if isinstance(exc, PublishRefusedError):  # kept, never live: its report says why
                         record.snapshot = exc.snapshot_dir
                         record.row_counts = dict(writer.row_counts)
@@ -108,9 +109,11 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
                     raise failure from exc
                 seconds = round(time.perf_counter() - started, 3)
                 record.stages.append({"name": name, "seconds": seconds, "rows_in": int(rows_in),
-                                      "rows_out": int(rows_out)})
+                                      "rows_out": int(rows_out), **_warnings_of(ctx, name)})
                 log.info("stage %-8s %10s rows in -> %10s rows out in %6.2fs", name,
                          f"{rows_in:,}", f"{rows_out:,}", seconds)
+                for warning in ctx.stage_warnings.get(name, []):  # the level says WARNING already
+                    log.warning("%s: %s", name, warning.removeprefix("WARNING: "))
                 if progress is not None:
                     progress.update(1)
                 if name == "publish":
@@ -139,6 +142,13 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
         return summary(record)
 
 
+def _warnings_of(ctx: RunContext, stage: str) -> dict:
+    """{"warnings": [...]} for the ledger's entry of a stage that keeps warnings (ingest: always,
+    possibly empty), {} for the others."""
+    found = ctx.stage_warnings.get(stage)
+    return {} if found is None else {"warnings": list(found)}
+
+
 def _stop(session: LazySession) -> None:
     """Stop the run's SparkSession; a problem stopping it never hides the run's own outcome."""
     try:
@@ -154,8 +164,9 @@ def summary(record: RunRecord) -> dict:
         "date": record.run_date.isoformat(),
         "status": record.status,
         "snapshot": record.snapshot,
-        "stages": [
-            {k: s.get(k) for k in ("name", "seconds", "rows_in", "rows_out")} for s in record.stages
+        "stages": [  # a stage that keeps warnings (ingest) adds its list: keys are only ever added
+            {**{k: s.get(k) for k in ("name", "seconds", "rows_in", "rows_out")},
+             **({"warnings": s["warnings"]} if "warnings" in s else {})} for s in record.stages
         ],
         "gates": record.gates,
         "metrics": record.metrics,

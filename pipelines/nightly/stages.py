@@ -43,11 +43,14 @@ def _total_rows(frames: dict[str, pl.DataFrame]) -> int:
 
 
 def stage_ingest(ctx: RunContext) -> tuple[int, int]:
-    """Load --raw (when given) and the API's landing files into the warehouse."""
+    """Load --raw (when given) and the API's landing files into the warehouse. The ingest reports'
+    warnings (`ingest --json`'s: a table quarantined whole first, then keys left unchecked, files
+    re-encoded or ignored, ...) become the stage's warnings, those of the landing files marked so."""
     from pipelines.ingest import run_ingest
 
     read = loaded = 0
     tables: dict[str, dict] = {}
+    warnings = ctx.stage_warnings.setdefault("ingest", [])  # filled per source: kept if a later one fails
     sources = [ctx.config.raw] if ctx.config.raw else []
     if (ctx.home.landing / "feedback").exists() and any((ctx.home.landing / "feedback").iterdir()):
         sources.append(ctx.home.landing)
@@ -56,13 +59,15 @@ def stage_ingest(ctx: RunContext) -> tuple[int, int]:
             ctx.spark()  # the run's session: the loader's engine runs on it (getOrCreate)
         report = run_ingest(source, ctx.home, run_date=ctx.config.run_date,
                             progress=ctx.config.progress, engine=ctx.config.engine).to_json()
+        where = "" if source == ctx.config.raw else f" (landing files in {source})"
+        warnings.extend(f"{w}{where}" for w in report["warnings"])
         for name, counts in report["tables"].items():
             merged = tables.setdefault(name, dict.fromkeys(counts, 0))
             for key, value in counts.items():
                 merged[key] = merged.get(key, 0) + value
             read += counts["read"]
             loaded += counts["loaded"]
-    ctx.ingest = {"tables": tables, "sources": [str(s) for s in sources]}
+    ctx.ingest = {"tables": tables, "sources": [str(s) for s in sources], "warnings": list(warnings)}
     with connect(ctx.home) as con:
         create_tables(con)
         ctx.quarantine_by_rule = (

@@ -13,7 +13,8 @@ class ReportContext:
     """Everything the report shows about one nightly run; every part after `model_version` may be empty.
 
     - stages: [{"name", "seconds", "rows_in", "rows_out"}, ...] in run order.
-    - ingest: the `ingest --json` report {"tables": {t: {"read", "loaded", "duplicates", "quarantined"}}}.
+    - ingest: the `ingest --json` report {"tables": {t: {"read", "loaded", "duplicates", "quarantined"}},
+      "warnings": [...]} (the warnings listed under the counts).
     - quarantine_by_rule: [{"table_name", "rule", "rows"}, ...].
     - recsys / forecast: the `evaluate --json` blocks of the same names.
     - gates: [{"part", "passed", "message"}, ...], the message in plain words.

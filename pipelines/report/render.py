@@ -281,6 +281,9 @@ def _rows(ctx: ReportContext) -> str:
         out.append(_table(["table", "read", "loaded", "duplicates", "quarantined", "read = sum"], rows))
     else:
         out.append("<h3>Ingest</h3>" + _na("Ingest counts (no raw files were ingested)"))
+    warnings = (ctx.ingest or {}).get("warnings") or []
+    if warnings:
+        out.append("<h3>Ingest warnings</h3><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>")
 
     out.append("<h3>Quarantine by rule</h3>")
     q = sorted(ctx.quarantine_by_rule, key=lambda r: -(_num(r.get("rows")) or 0.0))
