@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from api.errors import Forbidden, NotFound, NotReady, Unauthorized
+from api.errors import Forbidden, NotFound, NotReady, Unauthorized, clip
 from api.keys import KeyStore
 from api.snapshot import Snapshot
 
@@ -121,12 +121,13 @@ def check_group(
     if caller.role == "shopkeeper":
         if snap.group_owner.get(group_id) != caller.subject:
             raise Forbidden(
-                f"group {group_id!r} is not one of shopkeeper {caller.subject}'s groups", code="not_yours"
+                f"group {clip(group_id)!r} is not one of shopkeeper {caller.subject}'s groups",
+                code="not_yours",
             )
         return
     if caller.is_admin and admin_ok:
         if group_id not in snap.group_owner:
-            raise NotFound(f"group {group_id!r} is not in snapshot {snap.run_id}")
+            raise NotFound(f"group {clip(group_id)!r} is not in snapshot {snap.run_id}")
         return
     raise _wrong_role(caller, what)
 
@@ -136,12 +137,14 @@ def check_shopkeeper(caller: Caller, snap: Snapshot, shopkeeper_id: str) -> None
     knows the shopkeeper (404 otherwise, as for an unknown group)."""
     if caller.role == "shopkeeper":
         if shopkeeper_id != caller.subject:
-            raise Forbidden(f"shopkeeper {shopkeeper_id!r} is not this key's shopkeeper ({caller.subject})",
-                            code="not_yours")
+            raise Forbidden(
+                f"shopkeeper {clip(shopkeeper_id)!r} is not this key's shopkeeper ({caller.subject})",
+                code="not_yours",
+            )
         return
     if caller.is_admin:
         if shopkeeper_id not in set(snap.group_owner.values()):
-            raise NotFound(f"shopkeeper {shopkeeper_id!r} is not in snapshot {snap.run_id}")
+            raise NotFound(f"shopkeeper {clip(shopkeeper_id)!r} is not in snapshot {snap.run_id}")
         return
     raise _wrong_role(caller, "open a shopkeeper's page")
 
@@ -150,12 +153,13 @@ def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
     if caller.role == "supplier":
         if supplier_id != caller.subject:
             raise Forbidden(
-                f"supplier {supplier_id!r} is not this key's supplier ({caller.subject})", code="not_yours"
+                f"supplier {clip(supplier_id)!r} is not this key's supplier ({caller.subject})",
+                code="not_yours",
             )
         return
     if caller.is_admin:
         if supplier_id not in snap.suppliers:
-            raise NotFound(f"supplier {supplier_id!r} is not in snapshot {snap.run_id}")
+            raise NotFound(f"supplier {clip(supplier_id)!r} is not in snapshot {snap.run_id}")
         return
     raise _wrong_role(caller, "read supplier demand")
 
@@ -164,13 +168,13 @@ def check_campaign(caller: Caller, snap: Snapshot, campaign_id: str) -> None:
     if caller.role == "supplier":
         if snap.campaign_supplier.get(campaign_id) != caller.subject:
             raise Forbidden(
-                f"campaign {campaign_id!r} is not one of supplier {caller.subject}'s campaigns",
+                f"campaign {clip(campaign_id)!r} is not one of supplier {caller.subject}'s campaigns",
                 code="not_yours",
             )
         return
     if caller.is_admin:
         if campaign_id not in snap.campaign_supplier:
-            raise NotFound(f"campaign {campaign_id!r} is not in snapshot {snap.run_id}")
+            raise NotFound(f"campaign {clip(campaign_id)!r} is not in snapshot {snap.run_id}")
         return
     raise _wrong_role(caller, "read campaign demand")
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from api.errors import Invalid
+from api.errors import Invalid, clip
 from common.clock import PLATFORM_TZ, TZ, parse_iso_day
 
 
@@ -52,5 +52,5 @@ def parse_day_param(raw: str | None, where: str) -> date | None:
         return parse_iso_day(raw)
     except ValueError:
         raise Invalid(
-            f"{where}: expected a date as YYYY-MM-DD; got {raw!r}", code="invalid_request"
+            f"{where}: expected a date as YYYY-MM-DD; got {clip(raw)!r}", code="invalid_request"
         ) from None

@@ -12,6 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from common.errors import BadInputError, CircleBuyError, SnapshotError
 
 log = logging.getLogger("circlebuy.api")
+ECHO_CHARS = 64  # the most of a caller's value (an id, a path, a date) an error message repeats
+
+
+def clip(value: object, limit: int = ECHO_CHARS) -> str:
+    """A caller's value as an error message repeats it: at most `limit` characters, then "…"."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class ApiError(Exception):
@@ -116,9 +123,9 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no route {request.url.path}"
+            detail = f"no route {clip(request.url.path)}"
         elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
+            detail = f"{request.method} is not allowed on {clip(request.url.path)}"
         return error_body(exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(SnapshotError)

@@ -70,6 +70,11 @@ class FeedbackStore:
     def get(self, feedback_id: str) -> FeedbackRecord | None:
         return self._seen.get(feedback_id)
 
+    def today(self) -> str:
+        """The platform's date now (ISO), by the clock that stamps the marks: the day a mark made now
+        lands on, and the day whose pick list posted / skip may be marked on."""
+        return platform_day(platform_now().astimezone(TZ)).isoformat()
+
     def _remember(self, record: FeedbackRecord) -> None:
         marks = self._latest.setdefault(record.group_id, {})
         last = marks.get(record.product_id)

@@ -8,7 +8,8 @@ In order, for each HTTP request:
 1. Headers: more than `max_headers` or more than `max_header_bytes` in all -> 431. (The server's
    protocol, `api.protocol`, refuses an unfinished head past a hard cap before it is buffered.)
 2. `/v1/...`: the key is checked first (401 `missing_key` / `unknown_key` / `revoked_key`), so a
-   request without a valid key never has its body read or parsed.
+   request without a valid key never has its body read or parsed. A trailing slash is dropped
+   (`/v1/groups/G1/picks/` is served as `/v1/groups/G1/picks`), not redirected.
 3. A declared body over `max_body_bytes` -> 413 at once; a streamed one is read up to the cap
    (413 past it) and replayed to the app. Either refusal closes the connection.
 4. A browser request that changes state (a page form, or the API with the sign-in cookie) must come
@@ -114,6 +115,11 @@ class GuardMiddleware:
                 await error_body(exc.status, exc.code, exc.detail, (exc.headers or {}) | extra)(
                     scope, receive, send)
                 return
+        if api and path.endswith("/") and path.rstrip("/") != "/v1":
+            # `/v1/groups/G1/picks/` is `/v1/groups/G1/picks`: served, not a bare 307 (a POST would lose
+            # its body to the redirect, and a script would get no JSON to read)
+            scope["path"] = path.rstrip("/")
+            scope["raw_path"] = (scope.get("raw_path") or path.encode()).rstrip(b"/")
         method = scope["method"]
         if method in UNSAFE or _header(scope, b"content-length") or _header(scope, b"transfer-encoding"):
             refusal = self._declared_size(scope)

@@ -6,9 +6,13 @@ Babel on first use (no compile step to forget). Their message contexts:
 - `reason`: msgid is a reason code (`recsys.picks.REASON_CODES`), msgstr the sentence with `{name}`
   placeholders for its numbers (`reason_args`). Codes in `PLURAL_ARG` are plural entries: the
   count named there chooses the form (English "once" / "3 times"; Chinese has one form).
-- `category`, `city`, `group_kind`, `slot`: msgid is the data's code, msgstr its display name,
-  matched without regard to case (`hangzhou` is Hangzhou); a value without an entry (a real city
-  already written in Chinese) is shown as it is.
+  A reason may quote a number with a unit, `{last_days:day}`: the `unit` context's plural entry
+  (msgid "day", msgid_plural "days", msgstr "{n} day" / "{n} days") words it by that number, so
+  every count in a sentence gets its own plural form ("1 day ago", "6 days ago"); Chinese, with one
+  form, writes `{last_days}天` and needs no unit.
+- `category`, `city`, `group_kind`, `slot`, `method`: msgid is the data's code, msgstr its display
+  name, matched without regard to case (`hangzhou` is Hangzhou); a value without an entry (a real
+  city already written in Chinese, a forecast method this service does not know) is shown as it is.
 - no context: the pages' text; msgid is the English text, so English needs no entry.
 
 The locale of a request: `?lang=` when it names a supported language, else the best of
@@ -22,6 +26,7 @@ import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from string import Formatter
 from typing import Any
 
 from babel.core import parse_locale
@@ -72,11 +77,30 @@ class Messages:
         return self.terms.get((context, code.casefold()), code)
 
     def has_reason(self, code: str) -> bool:
+        """The code has an entry, its plural forms are as PLURAL_ARG says, and every unit its
+        sentences quote a number with (`{last_days:day}`) has plural entries here."""
         message = self.catalog.get(code, context="reason")
         if message is None:
             return False
         forms = message.string if isinstance(message.string, tuple) else (message.string,)
-        return all(forms) and message.pluralizable == (code in PLURAL_ARG)
+        if not (all(forms) and message.pluralizable == (code in PLURAL_ARG)):
+            return False
+        units = {spec for form in forms for _, name, spec, _ in Formatter().parse(form) if name and spec}
+        return all(self.has_unit(unit) for unit in units)
+
+    def has_unit(self, unit: str) -> bool:
+        message = self.catalog.get(unit, context="unit")
+        return message is not None and message.pluralizable and all(message.string)
+
+    def quantity(self, unit: str, count: Any, text: str) -> str:
+        """A number with its unit in this locale's plural form for it ("1 day", "6 days"); `text` is the
+        number as already formatted. ValueError when the catalog has no such unit."""
+        if not self.has_unit(unit):
+            raise ValueError(f"no plural entry for unit {unit!r} in {self.locale}")
+        if isinstance(count, bool) or not isinstance(count, int | float):
+            raise ValueError(f"unit {unit!r} needs a number; got {count!r}")
+        n = int(count) if float(count).is_integer() else 2  # a fraction takes the "many" form
+        return self.translations.npgettext("unit", unit, unit, n).format(n=text)
 
     def reason(self, code: str | None, args: dict[str, Any] | None, fallback: str = "") -> str:
         """The sentence for a reason code with its numbers; `fallback` (the published English) when
@@ -88,7 +112,7 @@ class Messages:
                 template = self.translations.npgettext("reason", code, code, int(args[PLURAL_ARG[code]]))
             else:
                 template = self.translations.pgettext("reason", code)
-            return template.format_map({name: self._value(name, value) for name, value in args.items()})
+            return template.format_map({name: _Arg(self, name, value) for name, value in args.items()})
         except (KeyError, IndexError, TypeError, ValueError):
             return fallback
 
@@ -100,6 +124,20 @@ class Messages:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return str(value)
         return format_decimal(value, locale=self.locale)
+
+
+@dataclass(frozen=True)
+class _Arg:
+    """One reason arg as a sentence quotes it: `{name}` its display text, `{name:unit}` with the unit
+    in the plural form for the number (`Messages.quantity`)."""
+
+    messages: Messages
+    name: str
+    value: Any
+
+    def __format__(self, spec: str) -> str:
+        text = self.messages._value(self.name, self.value)
+        return self.messages.quantity(spec, self.value, text) if spec else text
 
 
 @cache

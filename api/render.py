@@ -1,8 +1,8 @@
 """Server-side HTML for the pages: string templates from api/templates, inline SVG charts, no CDN.
 
 Every text a person reads comes from the locale's catalog (`api.i18n.Messages`, passed in as `m`):
-page text through `_ = m.gettext` (the English text is the message id), codes such as categories
-and slots through `m.term`."""
+page text through `_ = m.gettext` (the English text is the message id), codes such as categories,
+slots and forecast methods through `m.term` (the downloads keep the codes)."""
 
 from __future__ import annotations
 
@@ -310,7 +310,7 @@ def suggestion_note(m: Messages, row: dict) -> str | None:
     p50, p10, qty = row.get("forecast_p50"), row.get("forecast_p10"), row.get("suggested_qty")
     if qty != 0 or p50 is None or p50 < 1:
         return None
-    method = str(row.get("method") or "unknown")
+    method = m.term("method", row.get("method")) or "unknown"  # the method's name in the page's language
     ratio = row.get("critical_ratio")
     if row.get("max_qty") == 0:
         return _("Suggests 0 because the campaign's max_qty is 0 (P50 {p50}; method {method})").format(
@@ -430,7 +430,7 @@ def supplier_page(
             + cell("p90", _num(r["forecast_p90"]))
             + cell("suggested", f"<b>{_num(r['suggested_qty'])}</b>")
             + cell("ratio", _ratio(r.get("critical_ratio")))
-            + cell("method", escape(str(r.get("method") or "—")))
+            + cell("method", escape(m.term("method", r.get("method")) or "—"), str(r.get("method") or ""))
             + "</tr>"
         )
         note = (suggestion_note(m, r) or r["suggestion_note"]) if r.get("suggestion_note") else None

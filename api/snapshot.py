@@ -269,6 +269,24 @@ def _strings_for_json(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+# CSV only (what a person opens in a spreadsheet): floats rounded, ratios to 3 decimals and every other
+# float (quantities: forecasts, suggestion, leftover) to 2; JSON and Parquet keep full precision
+CSV_RATIO_DECIMALS, CSV_QUANTITY_DECIMALS = 3, 2
+CSV_RATIOS = ("critical_ratio", "expected_fill_rate", "window_elapsed")
+
+
+def _rounded_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
+    """Float columns rounded for a spreadsheet: ratios (CSV_RATIOS, *_ratio, *_rate, *_share) to 3 decimals,
+    the rest to 2. Integers and text are left as they are."""
+    def decimals(name: str) -> int:
+        ratio = name in CSV_RATIOS or name.endswith(("_ratio", "_rate", "_share", "_pct"))
+        return CSV_RATIO_DECIMALS if ratio else CSV_QUANTITY_DECIMALS
+
+    return frame.with_columns(
+        pl.col(name).round(decimals(name)) for name, dtype in frame.schema.items() if dtype.is_float()
+    )
+
+
 FORMULA_START = r"^[=+\-@\t\r]"  # what a spreadsheet reads as the start of a formula
 
 
@@ -292,13 +310,14 @@ def _neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 def serialize_demand(
     frame: pl.DataFrame, fmt: str, supplier_id: str, as_of: str | None, run_id: str
 ) -> bytes:
-    """One supplier's demand rows as JSON ({"supplier_id", "as_of", "snapshot", "rows"}), CSV or Parquet."""
+    """One supplier's demand rows as JSON ({"supplier_id", "as_of", "snapshot", "rows"}), CSV or Parquet;
+    CSV rounds its floats for a spreadsheet (`_rounded_for_csv`), JSON and Parquet keep them whole."""
     if fmt == "parquet":
         buf = io.BytesIO()
         frame.write_parquet(buf, compression="zstd", statistics=True)
         return buf.getvalue()
     if fmt == "csv":
-        text = _strings_for_json(_neutralise_formulas(frame)).write_csv(include_bom=False)
+        text = _strings_for_json(_neutralise_formulas(_rounded_for_csv(frame))).write_csv(include_bom=False)
         return "\ufeff".encode() + text.encode("utf-8")
     if fmt == "json":
         rows = _strings_for_json(frame).select(pl.struct(pl.all()).struct.json_encode().alias("j"))
@@ -492,7 +511,8 @@ def _build_picks(
 def _build_campaigns(
     demand: pl.DataFrame, campaigns: pl.DataFrame, products: pl.DataFrame, run_id: str
 ) -> dict[str, bytes]:
-    """campaign_id -> JSON body of the campaign route: facts plus pooled orders and forecast per warehouse."""
+    """campaign_id -> JSON body of the campaign route: facts plus pooled orders and forecast per warehouse,
+    for the campaigns that have demand rows (only those)."""
     facts = campaigns.join(products.select("product_id", "name"), on="product_id", how="left")
     facts = _strings_for_json(facts)
     per_wh = _strings_for_json(
@@ -505,7 +525,9 @@ def _build_campaigns(
         rows_by_campaign.setdefault(row.pop("campaign_id"), []).append(row)
     out: dict[str, bytes] = {}
     for c in facts.iter_rows(named=True):
-        whs = rows_by_campaign.get(c["campaign_id"], [])
+        whs = rows_by_campaign.get(c["campaign_id"])
+        if not whs:  # no demand row is about it: the route answers 404 no_demand, not zeros
+            continue
         body = {
             "campaign_id": c["campaign_id"],
             "product_id": c["product_id"],
@@ -514,7 +536,7 @@ def _build_campaigns(
             "opens_at": c["opens_at"],
             "closes_at": c["closes_at"],
             "snapshot": run_id,
-            "as_of": max((w["as_of"] for w in whs), default=None),
+            "as_of": max((w["as_of"] for w in whs if w["as_of"] is not None), default=None),
             "totals": {
                 k: sum((w[k] or 0) for w in whs)
                 for k in ("ordered_qty", "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty")

@@ -4,17 +4,18 @@ it out of the lists it publishes. DELETE lifts it."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth import CallerDep, SnapshotDep, check_admin
-from api.errors import Invalid, NotFound
+from api.errors import Invalid, NotFound, clip
+from api.query import strict_query
 from api.schemas import ERRORS, ExclusionIn, ExclusionOut, ExclusionsOut
 from api.snapshot import Snapshot
 from common.exclusions import ExclusionEvent
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], dependencies=[Depends(strict_query)])
 WHAT = "manage platform-wide exclusions"
 
 
@@ -56,7 +57,7 @@ async def add_exclusion(
     check_admin(caller, WHAT)
     if body.product_id not in snap.product_supplier:
         raise Invalid(
-            f"body.product_id: {body.product_id!r} is not a product of snapshot {snap.run_id}; "
+            f"body.product_id: {clip(body.product_id)!r} is not a product of snapshot {snap.run_id}; "
             "exclude products by the ids the picks carry",
             code="unknown_product",
         )
@@ -76,7 +77,7 @@ async def lift_exclusion(
     lifted = await run_in_threadpool(request.app.state.exclusions.lift, product_id, caller.key_id)
     if lifted is None:
         raise NotFound(
-            f"product {product_id!r} is not excluded; GET /v1/admin/exclusions lists those that are",
+            f"product {clip(product_id)!r} is not excluded; GET /v1/admin/exclusions lists those that are",
             code="not_excluded",
         )
     return exclusion_out(snap, *lifted)

@@ -7,17 +7,19 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from api.auth import CallerDep, SnapshotDep, check_campaign, check_supplier
 from api.clock import parse_day_param
-from api.errors import NotFound
+from api.errors import NotFound, clip
+from api.query import strict_query
 from api.schemas import ERRORS, CampaignDemandOut
 from api.snapshot import Download, Snapshot
 
-router = APIRouter(tags=["demand"])
+router = APIRouter(tags=["demand"], dependencies=[Depends(strict_query)])
 DOWNLOAD_RESPONSES = {
     200: {
         "description": "The supplier's demand rows",
@@ -26,6 +28,14 @@ DOWNLOAD_RESPONSES = {
     304: {"description": "Not modified since the ETag / date the client holds"},
     **ERRORS,
 }
+
+
+def _casefold(value: object) -> object:
+    """`format=CSV` is `format=csv`: the format's name is matched without regard to case."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Format = Annotated[Literal["json", "csv", "parquet"], BeforeValidator(_casefold)]
 
 
 def _chunks(body: bytes, size: int) -> Iterator[memoryview]:
@@ -60,7 +70,9 @@ async def supplier_demand(
     caller: CallerDep,
     snap: SnapshotDep,
     request: Request,
-    fmt: Annotated[Literal["json", "csv", "parquet"], Query(alias="format")] = "json",
+    fmt: Annotated[Format, Query(alias="format", description="json (default), csv or parquet, any case")] = (
+        "json"
+    ),
     as_of: Annotated[str | None, Query(description="YYYY-MM-DD exactly")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_modified_since: Annotated[str | None, Header()] = None,
@@ -72,7 +84,7 @@ async def supplier_demand(
     download = await run_in_threadpool(snap.download, supplier_id, day, fmt)
     if download is None:
         raise NotFound(
-            f"no demand rows as of {day} for supplier {supplier_id!r}; as-of dates held: "
+            f"no demand rows as of {day} for supplier {clip(supplier_id)!r}; as-of dates held: "
             f"{', '.join(snap.supplier_as_ofs(supplier_id)) or 'none'}",
             code="no_demand_for_date",
         )
@@ -93,6 +105,14 @@ async def supplier_demand(
 
 @router.get("/v1/campaigns/{campaign_id}/demand", response_model=CampaignDemandOut, responses=ERRORS)
 async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep) -> Response:
-    """Pooled orders so far and the forecast at cutoff, per warehouse (the campaign's supplier, or admin)."""
+    """Pooled orders so far and the forecast at cutoff, per warehouse (the campaign's supplier, or admin);
+    404 `no_demand` for a campaign the live snapshot holds no demand rows for."""
     check_campaign(caller, snap, campaign_id)
-    return Response(snap.campaign_bodies[campaign_id], media_type="application/json")
+    body = snap.campaign_bodies.get(campaign_id)
+    if body is None:  # a campaign of the snapshot that no demand row is about: nothing pooled, no forecast
+        raise NotFound(
+            f"campaign {clip(campaign_id)!r} has no demand rows in the live snapshot (run {snap.run_id}, "
+            f"as of {snap.date}): nothing was pooled or forecast for it that day",
+            code="no_demand",
+        )
+    return Response(body, media_type="application/json")

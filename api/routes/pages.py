@@ -19,7 +19,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Caller, check_group, check_shopkeeper, check_supplier, identify
-from api.clock import platform_today
 from api.errors import ApiError
 from api.i18n import LANGUAGE_TAGS, Messages, choose_locale, messages, supported
 from api.render import admin_page, login_page, message_page, shop_page, supplier_page
@@ -185,8 +184,8 @@ def _refused(request: Request, m: Messages, caller: Caller, exc: ApiError, not_y
 
 def _marks(request: Request, snap: Snapshot, shopkeeper_id: str) -> dict[tuple[str, str], str]:
     """Today's posted / skip marks for the shopkeeper's groups, so a reload shows what was done."""
-    today = platform_today().isoformat()
-    return request.app.state.feedback.marks_on(today, snap.groups_of.get(shopkeeper_id, []))
+    store = request.app.state.feedback
+    return store.marks_on(store.today(), snap.groups_of.get(shopkeeper_id, []))
 
 
 @router.get("/shop")

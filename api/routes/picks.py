@@ -16,13 +16,14 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from api.auth import Caller, CallerDep, SnapshotDep, check_group, key_auth, live_snapshot
 from api.clock import parse_day_param
 from api.errors import NotFound
 from api.i18n import LANGUAGE_TAGS, choose_locale
+from api.query import check_query, declared_query, strict_query
 from api.schemas import ERRORS, PicksOut
 from api.served import ServedPicks
 from api.snapshot import Snapshot
@@ -38,7 +39,7 @@ class PreparedRoute(APIRoute):
         return prepared if prepared is not None else super().get_route_handler()
 
 
-router = APIRouter(tags=["picks"], route_class=PreparedRoute)
+router = APIRouter(tags=["picks"], route_class=PreparedRoute, dependencies=[Depends(strict_query)])
 
 
 def picks_response(
@@ -97,6 +98,7 @@ async def fast_group_picks(request: Request) -> Response:
     snap = await live_snapshot(request)
     day, lang = None, None
     if request.scope["query_string"]:
+        check_query(request, declared_query(request.scope["route"]))
         params = request.query_params
         day, lang = parse_date_param(params.get("date")), params.get("lang")
     locale = choose_locale(lang, request.headers.get("accept-language"))

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+import api.feedback_store
 from api.app import create_app
+from api.clock import TZ
 from api.keys import create_key
 from api.protocol import BoundedHttpToolsProtocol
 from api.settings import Settings
@@ -21,6 +24,14 @@ from common.home import Home
 from tests.api.world import small_world, write_snapshot
 
 FAST = Settings(watch_interval_s=0.05, cookie_secure=False)  # tests serve plain HTTP locally
+LIST_MORNING = datetime(2026, 11, 22, 10, tzinfo=TZ)  # small_world's picks are for 2026-11-22
+
+
+@pytest.fixture(autouse=True)
+def _feedback_on_the_list_day(monkeypatch) -> None:
+    """Feedback is tapped on the morning of small_world's list day, whatever the real clock says: posted /
+    skip are accepted on today's list only (api.routes.feedback). A test of another day patches it again."""
+    monkeypatch.setattr(api.feedback_store, "platform_now", lambda: LIST_MORNING)
 
 
 @pytest.fixture

@@ -231,3 +231,66 @@ def test_a_zero_suggestion_with_a_positive_median_says_why(tmp_path) -> None:
         assert "临界比" in page and "临界比 0.05（毛利 / 售价）" in page and "5% 分位" in page
         page = client.get("/supplier?lang=en").text
         assert "Critical ratio" in page and "critical ratio 0.05 (margin / price)" in page
+
+
+def test_csv_rounds_its_floats_json_and_parquet_keep_full_precision(tmp_path) -> None:
+    """A spreadsheet gets 20.25 and 0.191, not 20.250918355523606 and 0.1908675799086758 (trial 2)."""
+    import csv
+
+    from api.app import create_app
+    from api.keys import create_key
+    from common.home import Home
+    from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
+
+    world = small_world()
+    world["demand"] = world["demand"].with_columns(
+        pl.when(pl.col("product_id") == "P2").then(20.250918355523606).otherwise("forecast_p50")
+        .alias("forecast_p50"),
+        pl.lit(0.1908675799086758).alias("critical_ratio"),
+        pl.lit(0.98765).alias("expected_fill_rate"),
+        pl.lit(3.14159).alias("expected_leftover"),
+    )
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-floats")
+    key = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, FAST)) as client:
+        r = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=bearer(key))
+        rows = {row["product_id"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
+        assert rows["P2"]["forecast_p50"] == "20.25" and rows["P3"]["forecast_p50"] == "12.0"
+        assert rows["P2"]["critical_ratio"] == "0.191" and rows["P2"]["expected_fill_rate"] == "0.988"
+        assert rows["P2"]["expected_leftover"] == "3.14"
+        assert rows["P2"]["ordered_qty"] == "15" and rows["P2"]["suggested_qty"] == "38"  # integers: as is
+        body = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(key)).json()
+        p2 = next(row for row in body["rows"] if row["product_id"] == "P2")
+        assert p2["forecast_p50"] == 20.250918355523606 and p2["critical_ratio"] == 0.1908675799086758
+        raw = client.get("/v1/suppliers/SUP1/demand?format=parquet", headers=bearer(key)).content
+        parquet = pl.read_parquet(io.BytesIO(raw))
+        assert 20.250918355523606 in parquet["forecast_p50"].to_list()
+        assert parquet["critical_ratio"].to_list()[0] == 0.1908675799086758
+
+
+def test_a_campaign_without_demand_rows_is_404_no_demand(tmp_path) -> None:
+    """A campaign of the snapshot that no demand row is about: 404 `no_demand` saying the snapshot's
+    day, not 200 with zeros and no warehouses (trial 2)."""
+    from api.app import create_app
+    from api.keys import create_key
+    from common.home import Home
+    from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
+
+    world = small_world()
+    extra = world["campaigns"].head(1).with_columns(pl.lit("C0").alias("campaign_id"))
+    world["campaigns"] = pl.concat([world["campaigns"], extra])
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-nodemand")
+    admin, owner = create_key(home, "admin", "ops"), create_key(home, "supplier", "SUP1")
+    other = create_key(home, "supplier", "SUP2")
+    with TestClient(create_app(home, FAST)) as client:
+        for key in (admin, owner):
+            r = client.get("/v1/campaigns/C0/demand", headers=bearer(key))
+            assert r.status_code == 404, r.text
+            assert r.json()["error"] == "no_demand"
+            assert "no demand rows" in r.json()["detail"] and "as of 2026-11-22" in r.json()["detail"]
+        assert client.get("/v1/campaigns/C0/demand", headers=bearer(other)).status_code == 403  # not theirs
+        assert client.get("/v1/campaigns/C1/demand", headers=bearer(owner)).status_code == 200

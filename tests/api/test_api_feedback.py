@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+from datetime import datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+import api.feedback_store
 from api.app import create_app
+from api.clock import TZ
 from api.feedback_store import HEADER, FeedbackStore
 from common.contract import TABLES
 from common.home import Home
@@ -150,9 +153,88 @@ def test_torn_last_line_is_not_glued(tmp_path: Path) -> None:
     )
     store = FeedbackStore(home)
     assert store.get("old") is not None and store.get("torn") is None
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     store.record("G1", "P2", "posted", "new", now=datetime(2026, 11, 22, 9, tzinfo=ZoneInfo("Asia/Shanghai")))
     lines = (folder / "2026-11-22.csv").read_text(encoding="utf-8").splitlines()
     assert lines[-2] == "torn,G1" and lines[-1].startswith("new,G1,P2,posted,2026-11-22T09:00:00")
+
+
+# --- feedback is about a pick of the group's list (black-box trial 2) ---------------------------------
+
+
+def test_a_product_not_on_the_groups_list_is_refused(client: TestClient, home: Home, keys: dict[str, str]):
+    """P3 is a product of the snapshot but not on G1's list for 2026-11-22 (P1, P2, P4)."""
+    r = client.post("/v1/groups/G1/feedback", json={"product_id": "P3", "action": "posted"},
+                    headers=bearer(keys["S1"]))
+    assert r.status_code == 422 and r.json()["error"] == "not_in_picks", r.text
+    detail = r.json()["detail"]
+    assert "body.product_id: 'P3'" in detail and "G1" in detail and "2026-11-22" in detail
+    r = client.post("/v1/groups/G1/feedback", json={"product_id": "P5", "action": "not_interested"},
+                    headers=bearer(keys["S1"]))
+    assert r.status_code == 422 and r.json()["error"] == "not_in_picks"
+    assert landed(home) == []  # nothing recorded
+
+
+def test_posted_and_skip_need_todays_list_not_interested_does_not(
+    client: TestClient, home: Home, keys: dict[str, str], monkeypatch
+) -> None:
+    """A list for another day (the nightly did not publish today's): the page turns posted / skip off,
+    and so does the API; not interested may still be said."""
+    monkeypatch.setattr(api.feedback_store, "platform_now", lambda: datetime(2026, 12, 1, 13, tzinfo=TZ))
+    h = bearer(keys["S1"])
+    for action in ("posted", "skip"):
+        r = client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": action}, headers=h)
+        assert r.status_code == 422 and r.json()["error"] == "stale_list", r.text
+        assert "2026-11-22" in r.json()["detail"] and "today (2026-12-01)" in r.json()["detail"]
+    r = client.post("/v1/groups/G1/feedback", json={"product_id": "P1", "action": "not_interested"},
+                    headers=h)
+    assert r.status_code == 202, r.text
+    assert [(row["product_id"], row["action"]) for row in landed(home)] == [("P1", "not_interested")]
+
+
+def test_a_retry_gets_its_first_answer_after_the_list_went_stale(
+    client: TestClient, keys: dict[str, str], monkeypatch
+) -> None:
+    h = bearer(keys["S1"]) | {"Idempotency-Key": "tap-late"}
+    body = {"product_id": "P1", "action": "posted"}
+    first = client.post("/v1/groups/G1/feedback", json=body, headers=h)
+    assert first.status_code == 202
+    monkeypatch.setattr(api.feedback_store, "platform_now", lambda: datetime(2026, 11, 23, 0, 5, tzinfo=TZ))
+    retry = client.post("/v1/groups/G1/feedback", json=body, headers=h)  # just after midnight
+    assert retry.status_code == 202 and retry.json()["duplicate"] is True
+
+
+def test_with_todays_and_tomorrows_lists_each_mark_goes_by_the_list_its_product_is_on(tmp_path: Path) -> None:
+    """The page shows the latest list (tomorrow's, buttons off but not interested); the API takes
+    posted / skip for today's picks, not interested for either list, and names both lists otherwise."""
+    from datetime import date
+
+    import polars as pl
+
+    from api.keys import create_key
+    from tests.api.world import small_world, write_snapshot
+
+    world = small_world()
+    tomorrow = small_world(day=date(2026, 11, 23))["picks"].filter(pl.col("group_id") == "G1").with_columns(
+        pl.col("product_id").replace("P4", "P3"),
+        pl.when(pl.col("product_id") == "P4").then(None).otherwise("campaign_id").alias("campaign_id"),
+    )
+    world["picks"] = pl.concat([world["picks"], tomorrow])  # G1: P1 P2 P4 today, P1 P2 P3 tomorrow
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-two-days")
+    h = bearer(create_key(home, "shopkeeper", "S1"))
+    with TestClient(create_app(home, FAST)) as client:
+
+        def post(product: str, action: str):
+            body = {"product_id": product, "action": action}
+            return client.post("/v1/groups/G1/feedback", json=body, headers=h)
+
+        assert post("P4", "posted").status_code == 202  # today's list
+        assert post("P3", "not_interested").status_code == 202  # tomorrow's, as the page allows
+        r = post("P3", "skip")
+        assert r.status_code == 422 and r.json()["error"] == "stale_list"
+        assert "is for 2026-11-23, not today (2026-11-22)" in r.json()["detail"]
+        r = post("P5", "posted")
+        assert r.status_code == 422 and r.json()["error"] == "not_in_picks"
+        assert "for 2026-11-22 or 2026-11-23" in r.json()["detail"]

@@ -16,6 +16,7 @@ from babel.messages.extract import extract_from_file
 from fastapi.testclient import TestClient
 
 import api.render
+from aggregation.daily import SHORT_METHOD_WORDS
 from api.app import create_app
 from api.i18n import LOCALES, PLURAL_ARG, choose_locale, from_accept_language, messages
 from api.keys import create_key
@@ -86,6 +87,71 @@ def test_every_page_text_has_a_chinese_translation_and_none_is_left_over():
     missing = sorted(msgid for msgid in used if not (zh.get(msgid) and zh.get(msgid).string))
     assert not missing, f"page text without a zh_CN translation: {missing}"
     assert kept <= used, f"zh_CN entries no page uses: {sorted(kept - used)}"
+
+
+# the forecast methods a demand row can carry (aggregation.demand's nowcast, aggregation.daily's daily
+# forecast and its short-history fallbacks) plus the test world's pre-sale curve
+METHODS = (
+    "bottom_up", "nowcast_gbm", "pickup_multiplicative", "daily_ensemble", "daily_gbm", "seasonal_naive",
+    *(f"short_history_{m}" for m in SHORT_METHOD_WORDS), "presale_curve",
+)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_forecast_method_has_a_name(locale):
+    m = messages(locale)
+    for code in METHODS:
+        name = m.term("method", code)
+        assert name and name != code, f"{locale}: no method {code}"
+        if locale == "zh_CN":
+            assert CJK.search(name) and not re.search(r"[a-z]+_[a-z]+", name), (code, name)
+
+
+def test_english_reasons_say_one_day_and_many_days():
+    en = messages("en")
+    assert en.reason("replenish_due", {"cycle_days": 1, "last_days": 1}) == (
+        "your group re-orders it about every 1 day; last order 1 day ago"
+    )
+    assert en.reason("replenish_due", {"cycle_days": 7, "last_days": 0}) == (
+        "your group re-orders it about every 7 days; last order 0 days ago"
+    )
+    assert en.reason("regular_before", {"order_days": 1, "last_days": 45}) == (
+        "your group ordered it on 1 day before; last time 45 days ago"
+    )
+    assert en.reason("new_responding", {"age_days": 1, "groups": 1, "post_pct": 25}) == (
+        "new 1 day ago; 1 group ordered it so far, 25% of posts got orders"
+    )
+    assert en.reason("new_responding", {"age_days": 2, "groups": 3, "post_pct": 25}) == (
+        "new 2 days ago; 3 groups ordered it so far, 25% of posts got orders"
+    )
+    assert en.reason("new_category", {"age_days": 1, "pct": 30, "category": "baby"}) == (
+        "new 1 day ago; 30% of your orders are in its category"
+    )
+    assert en.reason("young_group_own", {"orders": 1, "group_days": 1}) == (
+        "your group ordered it once since starting 1 day ago"
+    )
+    assert en.reason("young_group_own", {"orders": 4, "group_days": 1200}) == (
+        "your group ordered it 4 times since starting 1,200 days ago"
+    )
+    # Chinese has one form: the number and 天, whatever the count
+    assert messages("zh_CN").reason("replenish_due", {"cycle_days": 1, "last_days": 1}) == (
+        "群里大约每1天回购一次，上次是1天前"
+    )
+
+
+def test_every_english_day_count_is_worded_by_its_plural_entry():
+    """No English sentence writes "{n} days" by hand: each `*_days` number goes through the unit `day`."""
+    en = messages("en")
+    assert en.has_unit("day") and not messages("zh_CN").has_unit("day")
+    for code in REASON_CODES:
+        message = en.catalog.get(code, context="reason")
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        for form in forms:
+            for _, name, spec, _ in string.Formatter().parse(form):
+                if name and name.endswith("_days"):
+                    assert spec == "day", f"en {code}: {{{name}}} without its plural unit ({form})"
+    with pytest.raises(ValueError, match="unit 'week'"):
+        en.quantity("week", 2, "2")
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -326,3 +392,36 @@ def test_the_banner_when_every_cutoff_has_passed():
     assert stale_banner(zh, "2026-11-22", now, [*past, None]) == ""  # a pick without a cutoff
     assert stale_banner(zh, "2026-11-22", now, []) == ""
     assert "Marking posted / skip opens on that day" in stale_banner(en, "2026-11-23", now, past)
+
+
+def test_the_supplier_page_names_the_forecast_method_downloads_keep_its_code(tmp_path: Path):
+    """Trial 2: the Chinese page showed `bottom_up` in the method column and "；方法 bottom_up" in the
+    note under the row."""
+    import csv
+    import io
+
+    world = small_world()
+    world["demand"] = world["demand"].with_columns(
+        pl.when(pl.col("product_id") == "P2").then(pl.lit("bottom_up")).otherwise("method").alias("method"),
+        pl.when(pl.col("product_id") == "P2").then(0).otherwise("suggested_qty").alias("suggested_qty"),
+        pl.when(pl.col("product_id") == "P2").then(0.05).otherwise(0.8).alias("critical_ratio"),
+    )
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-method")
+    key = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, FAST)) as client:
+        client.post("/login", data={"key": key})
+        zh = client.get("/supplier").text
+        for name in ("自下而上：按推荐估算（未开团）", "预售订单曲线", "上周同日"):
+            assert f">{name}</td>" in zh, name
+        assert "；方法 自下而上：按推荐估算（未开团）" in zh  # the note under the row
+        assert ">bottom_up<" not in zh and "方法 bottom_up" not in zh and ">presale_curve<" not in zh
+        assert 'title="bottom_up"' in zh  # the code is still there for whoever asks support
+        en = client.get("/supplier?lang=en").text
+        assert ">Bottom-up: from the picks (not open yet)</td>" in en and ">bottom_up<" not in en
+        assert "; method Bottom-up: from the picks (not open yet)" in en
+        r = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=bearer(key))
+        rows = {row["product_id"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
+        assert rows["P2"]["method"] == "bottom_up" and "method bottom_up" in rows["P2"]["suggestion_note"]
+        body = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(key)).json()
+        assert {row["method"] for row in body["rows"]} == {"bottom_up", "presale_curve", "seasonal_naive"}

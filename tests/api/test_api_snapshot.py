@@ -167,7 +167,7 @@ def test_metrics_and_logs_without_secrets(client: TestClient, keys: dict[str, st
     access.flush()
     access.stream = io.StringIO()
     client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
-    client.get('/v1/groups/G3/picks?x="quoted"', headers=bearer(keys["S1"]))
+    client.get('/v1/groups/G3/picks?lang="quoted"', headers=bearer(keys["S1"]))  # a declared parameter
     lines = access.lines()
     assert [line["status"] for line in lines] == [200, 403]
     assert lines[0]["route"] == "/v1/groups/{group_id}/picks" and lines[0]["role"] == "shopkeeper"

@@ -113,7 +113,7 @@ def small_world(day: date = date(2026, 11, 22), model_version: str = "als-test-1
             "forecast_p50": [180.0, 62.0, 31.0, 12.0, 85.0],
             "forecast_p90": [220.0, 80.0, 45.0, 16.0, 104.0],
             "suggested_qty": [200, 70, 38, 14, 95],
-            "method": ["presale_curve", "presale_curve", "presale_curve", "seasonal", "presale_curve"],
+            "method": ["presale_curve", "presale_curve", "presale_curve", "seasonal_naive", "presale_curve"],
             "model_version": [model_version] * 5,
         }
     )
