@@ -354,15 +354,15 @@ def with_reasons(frame: pl.DataFrame, signal: Signal | None = None) -> pl.DataFr
             pl.col("sparse_group").fill_null(False) & (pl.col("own_lines").fill_null(0) > 0),
             {"orders": pl.col("own_lines").cast(i64), "group_days": pl.col("g_history_days").cast(i64)},
             pl.format(
-                "your group ordered it {} since starting {} days ago",
-                _times(pl.col("own_lines").cast(i64)), pl.col("g_history_days").cast(i64),
+                "your group ordered it {} since starting {} ago",
+                _times(pl.col("own_lines").cast(i64)), _days(pl.col("g_history_days").cast(i64)),
             ),
         ),
         (
             "replenish_due",
             slot == "replenish",
             {"cycle_days": cycle, "last_days": last},
-            pl.format("your group re-orders it about every {} days; last order {} days ago", cycle, last),
+            pl.format("your group re-orders it about every {}; last order {} ago", _days(cycle), _days(last)),
         ),
         (
             "regular_recent",
@@ -374,15 +374,15 @@ def with_reasons(frame: pl.DataFrame, signal: Signal | None = None) -> pl.DataFr
             "regular_before",
             slot == "regular",
             {"order_days": own_days, "last_days": last},
-            pl.format("your group ordered it on {} days before; last time {} days ago", own_days, last),
+            pl.format("your group ordered it on {} before; last time {} ago", _days(own_days), _days(last)),
         ),
         (
             "new_responding",
             (slot == "new") & (pl.col("i_posts") > 0),
             {"age_days": age, "groups": groups_28, "post_pct": _pct_int(pl.col("i_response_rate"))},
             pl.format(
-                "new {} days ago; {} ordered it so far, {} of posts got orders",
-                age, _groups(groups_28), _pct(pl.col("i_response_rate")),
+                "new {} ago; {} ordered it so far, {} of posts got orders",
+                _days(age), _groups(groups_28), _pct(pl.col("i_response_rate")),
             ),
         ),
         (
@@ -390,7 +390,7 @@ def with_reasons(frame: pl.DataFrame, signal: Signal | None = None) -> pl.DataFr
             slot == "new",
             {"age_days": age, "pct": _pct_int(pl.col("cat_share")), "category": pl.col("category")},
             pl.format(
-                "new {} days ago; {} of your orders are in its category", age, _pct(pl.col("cat_share"))
+                "new {} ago; {} of your orders are in its category", _days(age), _pct(pl.col("cat_share"))
             ),
         ),
         (
@@ -428,6 +428,10 @@ def with_reasons(frame: pl.DataFrame, signal: Signal | None = None) -> pl.DataFr
 
 def _times(x: pl.Expr) -> pl.Expr:
     return pl.when(x == 1).then(pl.lit("once")).otherwise(pl.format("{} times", x))
+
+
+def _days(x: pl.Expr) -> pl.Expr:
+    return pl.when(x == 1).then(pl.lit("1 day")).otherwise(pl.format("{} days", x))
 
 
 def _groups(x: pl.Expr) -> pl.Expr:

@@ -78,3 +78,15 @@ def test_reason_args_are_json_objects_even_for_text_that_needs_escaping():
     frame = reason_frame().with_columns(city=pl.lit('上海"浦东'))
     out = with_reasons(frame).filter(pl.col("reason_code") == "hot_city")
     assert json.loads(out["reason_args"][0]) == {"groups": 38, "city": '上海"浦东'}
+
+
+def test_a_count_of_one_day_reads_as_one_day():
+    """"every 1 days", "new 1 days ago" read wrong in a shopkeeper's group: one day is a day."""
+    frame = reason_frame().with_columns(
+        cycle=pl.lit(1.2), last_order_age=pl.lit(1), product_age=pl.lit(1), g_history_days=pl.lit(1),
+        own_days=pl.lit(1))
+    reasons = dict(with_reasons(frame).select("case", "reason").iter_rows())
+    assert reasons["replenish_due"] == "your group re-orders it about every 1 day; last order 1 day ago"
+    assert reasons["new_category"].startswith("new 1 day ago;")
+    assert reasons["young_group_own"].endswith("since starting 1 day ago")
+    assert not any("1 days" in r for r in reasons.values())
