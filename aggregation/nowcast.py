@@ -66,6 +66,15 @@ class NowcastConfig:
     min_width: float = 0.1  # half-widths (log1p units) below this count as this when scoring
     width_quantile: float = 0.25  # ... and below this quantile of the band's half-widths
     levels: int = 199  # quantile levels of the distribution's grid (fill rate, leftover)
+    # the boosters learn on totals plus U(0, jitter) units, to break ties: over half of the training
+    # states end with no growth at all (exactly 0), and a quantile booster whose start value (the
+    # targets' quantile, 0) equals the target on over half the rows sees one gradient on every row
+    # (the pinball gradient is -tau wherever y >= prediction): it never splits and predicts growth 0
+    # for every state, so P10 = P50 = 0 before a window opens and the quantity at a low critical ratio
+    # was 0 for every campaign. A hundredth of a unit breaks the ties and moves no quantile that
+    # matters; a whole unit (jittered counts) widened the distribution past the decision's fill-rate
+    # test. The calibration reads the true totals. BENCHMARKS.md: "The pre-sale quantile boosters' ties"
+    jitter: float = 0.01
     seed: int = DEFAULT_SEED
 
 
@@ -149,8 +158,11 @@ class NowcastModel:
         """Fit on `train` states and calibrate on `calib` states (both with final_qty): the distribution
         per band, then the point's level per share of the window."""
         x = feature_matrix(train, self.config.features)
-        final = train["final_qty"].to_numpy().clip(0) / level_scale(train)
-        growth = np.log1p(final) - self.base(train)
+        final = train["final_qty"].to_numpy().clip(0).astype(np.float64)
+        if self.config.jitter > 0:  # ties broken (see NowcastConfig.jitter)
+            rng = np.random.default_rng(self.config.seed)
+            final = final + rng.uniform(0.0, self.config.jitter, final.size)
+        growth = np.log1p(final / level_scale(train)) - self.base(train)
         self.models_ = {q: self._booster(q).fit(x, growth) for q in (0.1, 0.5, 0.9)}
         raw = self.raw(calib)
         scale = level_scale(calib)

@@ -16,7 +16,9 @@ and measured by
     PYTHONPATH=$PWD .venv/bin/python -m bench.bench_presale_bias --home /tmp/cny/home \
         [--dates 2026-01-19,2026-02-02,2026-02-16,2026-03-02,2026-03-09] [--json out.json] [--fit-only]
 
---fit-only times PresaleForecaster.fit alone.
+--fit-only times PresaleForecaster.fit alone. --nowcast KEY=VALUE (repeatable) overrides a field of
+the nowcast's config (aggregation.nowcast.NowcastConfig) for a side-by-side run, e.g. `--nowcast
+jitter=false`.
 
 One process, one date after another (a heavy run: about a minute per date on two cores).
 """
@@ -26,9 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
 
+from aggregation.nowcast import NowcastConfig
 from aggregation.presale import PresaleForecaster
 from common.home import Home
 from pipelines.evaluate.config import EvaluateConfig
@@ -45,11 +49,17 @@ def main() -> None:
     ap.add_argument("--model", default="production")
     ap.add_argument("--fit-only", action="store_true", help="time the PresaleForecaster fit alone")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--nowcast", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a NowcastConfig field (bool, int, float or text)")
     args = ap.parse_args()
+    overrides = nowcast_overrides(args.nowcast)
     frames = load_frames(Home(Path(args.home)), drop=MODEL_DROP)
     out = {}
     for d in args.dates.split(","):
         config = EvaluateConfig(as_of_day=date.fromisoformat(d))
+        if overrides:
+            presale = config.presale
+            config = replace(config, presale=replace(presale, nowcast=replace(presale.nowcast, **overrides)))
         if args.fit_only:
             tick = time.perf_counter()
             model = PresaleForecaster(config.presale).fit(frames, day_start(config.as_of_day))
@@ -63,15 +73,30 @@ def main() -> None:
         seconds = time.perf_counter() - tick
         rows = {s: block["at_share"][s][args.model] for s in block.get("at_share", {})}
         out[d] = {"seconds": round(seconds, 1), "windows": block.get("windows_evaluated"),
-                  "bias": {s: r["bias"] for s, r in rows.items()},
-                  "coverage": {s: r["coverage_p10_p90"] for s, r in rows.items()}}
+                  **{k: {s: r[k] for s, r in rows.items()} for k in ("wape", "bias", "pinball",
+                                                                      "coverage_p10_p90")}}
+        wape = " / ".join(f"{r['wape']:.3f}" for r in rows.values())
         bias = " / ".join(f"{100 * r['bias']:+.1f}" for r in rows.values())
+        pinball = " / ".join(f"{r['pinball']:.3f}" for r in rows.values())
         cov = " / ".join(f"{r['coverage_p10_p90']:.2f}" for r in rows.values())
-        print(f"{d}  bias% {bias}  coverage {cov}  ({block.get('windows_evaluated')} windows, "
-              f"{seconds:.0f}s)", flush=True)
+        print(f"{d}  wape {wape}  bias% {bias}  pinball {pinball}  coverage {cov}  "
+              f"({block.get('windows_evaluated')} windows, {seconds:.0f}s)", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)
+
+
+def nowcast_overrides(pairs: list[str]) -> dict:
+    """{field: value} from KEY=VALUE pairs, each value read as its NowcastConfig field's type."""
+    types = {f.name: type(f.default) for f in fields(NowcastConfig)}
+    out = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key not in types:
+            raise SystemExit(f"--nowcast {pair}: unknown field {key!r}; known: {', '.join(types)}")
+        kind = types[key]
+        out[key] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+    return out
 
 
 if __name__ == "__main__":
