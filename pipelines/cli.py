@@ -413,6 +413,11 @@ def nightly(
         "--min-row-share", min=0.0, max=1.0,
         help="Also refuse when one of those tables falls under this share of the live snapshot's "
              "rows (0: only a drop to zero)")] = 0.0,
+    make_live: Annotated[bool, typer.Option(
+        "--make-live",
+        help="Make the snapshot live even when --date is older than the live snapshot's date (a "
+             "rollback); without it such a run keeps its snapshot under snapshots/ and the live one "
+             "stays")] = False,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
@@ -433,7 +438,8 @@ def nightly(
                            evaluate_every_days=evaluate_every,
                            full_evaluation=full_evaluation, retune_every_days=retune_every,
                            retrain_every_days=retrain_every, allow_empty=allow_empty,
-                           min_row_share=min_row_share, progress=show_progress(), engine=options,
+                           min_row_share=min_row_share, make_live=make_live, progress=show_progress(),
+                           engine=options,
                            lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
     target = resolve_home(home)
     if raw is None and not target.warehouse.exists():  # nothing to load: say so before creating HOME
@@ -447,8 +453,11 @@ def nightly(
         raise
     if as_json:
         echo_json(result)
-    else:
+    elif result.get("live", True):
         typer.echo(f"run {result['run_id']} {result['status']}; live snapshot: {result['snapshot']}")
+    else:
+        typer.echo(f"run {result['run_id']} {result['status']}; snapshot {result['snapshot']} "
+                   f"{result.get('not_live_reason') or 'kept, not made live'}")
 
 
 @app.command()
@@ -461,6 +470,10 @@ def backfill(
     skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate")] = False,
     allow_empty: Annotated[bool, typer.Option(
         "--allow-empty", help="Publish days whose picks / demand are empty (see nightly)")] = False,
+    make_live: Annotated[bool, typer.Option(
+        "--make-live",
+        help="Let days older than the live snapshot's date become live in turn (a rollback); without "
+             "it their snapshots are kept and the live one stays")] = False,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
@@ -478,10 +491,21 @@ def backfill(
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     base = NightlyConfig(run_date=start, keep_snapshots=keep, settings=load_settings(settings_file),
                          evaluate=not skip_evaluate,
-                         allow_empty=allow_empty, progress=show_progress(), engine=options,
-                         lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
-    for result in run_backfill(resolve_home(home), start, end, base):
-        typer.echo(f"{result['date']}: {result['status']} ({result['run_id']})")
+                         allow_empty=allow_empty, make_live=make_live, progress=show_progress(),
+                         engine=options, lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
+    results = run_backfill(resolve_home(home), start, end, base)
+    for result in results:
+        live = "" if result.get("live", True) else "; kept, not live (older than the live snapshot)"
+        typer.echo(f"{result['date']}: {result['status']} ({result['run_id']}){live}")
+    kept = [r for r in results if not r.get("live", True)]
+    if kept:
+        live = next((g.get("live_date") for g in kept[-1].get("gates") or [] if g.get("part") == "publish"
+                     and g.get("live_date")), None)
+        newer = f" ({live})" if live else ""
+        typer.echo(f"note: {len(kept)} day(s) kept under snapshots/ but not made live, being older than "
+                   f"the live snapshot's date{newer}, which stays live: "
+                   f"{', '.join(r['date'] for r in kept)}; pass --make-live to serve them on purpose "
+                   "(a rollback)", err=True)
 
 
 @app.command()

@@ -56,6 +56,12 @@ def store_pick_vintages(con: duckdb.DuckDBPyConnection, picks: pl.DataFrame, run
     return replace_rows(con, "pick_vintages", rows, "for_date", VINTAGE_SCHEMA, {"stored_at": "now()"})
 
 
+def has_pick_vintage(con: duckdb.DuckDBPyConnection, day: date) -> bool:
+    """Whether a pick list for `day` is kept already."""
+    ensure_tables(con)
+    return con.execute("SELECT count(*) FROM pick_vintages WHERE for_date = ?", [day]).fetchone()[0] > 0
+
+
 def load_vintages(con: duckdb.DuckDBPyConnection, first: date, last: date) -> pl.DataFrame:
     ensure_tables(con)
     cols = ", ".join(VINTAGE_SCHEMA)

@@ -28,6 +28,7 @@ class NightlyConfig:
     fail_stage: str | None = None  # from $CIRCLEBUY_FAIL_STAGE, for tests of failure handling
     allow_empty: bool = False      # publish even when a table drops to 0 rows (or under min_row_share)
     min_row_share: float = 0.0     # refuse when a table falls under this share of the live one's rows
+    make_live: bool = False        # make the snapshot live even when its date is older than the live one's
     engine: EngineOptions = field(default_factory=EngineOptions)  # --engine, --spark-master, --conf
     lake: Path | None = None       # the output lake (--lake); None: HOME/lake
     lake_catalog: str | None = None  # --lake-catalog DB: the lake's tables in the Spark catalog (spark only)

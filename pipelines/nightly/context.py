@@ -41,10 +41,16 @@ class RunContext:
     snapshot_dir: str | None = None
     publish_refusal: str | None = None  # why this snapshot must not replace the live one (None: it may)
     publish_checked: bool = False
+    # why this snapshot is kept but not made live (its date is older than the live snapshot's and
+    # --make-live was not given); None: it goes live when published
+    not_live: str | None = None
     notes: list[str] = field(default_factory=list)
     # warnings a stage raised, by stage name (ingest: its report's `warnings`): logged by the runner,
     # kept in the stage's entry of the ledger, the manifest and `nightly --json`
     stage_warnings: dict[str, list[str]] = field(default_factory=dict)
+    # more keys of a stage's entry in the ledger, the manifest and `nightly --json`, by stage name
+    # (ingest: `quarantined` {table: rows}, `quarantine_rules` {table: {rule: rows}}, `not_yet_due`)
+    stage_extras: dict[str, dict] = field(default_factory=dict)
     session: LazySession | None = None  # the run's SparkSession on --engine spark (started lazily)
 
     def spark(self):

@@ -45,15 +45,28 @@ class RunRecord:
     metrics: dict = field(default_factory=dict)
     gates: list[dict] = field(default_factory=list)
     evaluation: dict | None = None
+    # not columns of the ledger (the `publish` gate says it there): for `nightly --json`
+    live: bool = False             # HOME/current points at this run's snapshot
+    not_live: str | None = None    # why a succeeded run's snapshot was kept but not made live
+    # the stage started and not yet finished: kept in the ledger's `stages` as {"name", "status":
+    # "running"} so that a run killed in it (kill -9) is marked killed IN that stage
+    running_stage: str | None = None
 
     def row(self) -> list:
         dump = lambda v: json.dumps(v, default=str, sort_keys=True)  # noqa: E731
         return [
             self.run_id, self.run_date, self.started_at, self.ended_at, self.status,
-            self.failed_stage, self.error, self.snapshot, dump(self.stages),
+            self.failed_stage, self.error, self.snapshot, dump(self.ledger_stages()),
             dump(self.row_counts), dump(self.model_versions), dump(self.metrics), dump(self.gates),
             None if self.evaluation is None else dump(self.evaluation),
         ]
+
+
+    def ledger_stages(self) -> list[dict]:
+        """The stages as the ledger keeps them: the finished ones, then the one running, if any."""
+        if self.running_stage is None:
+            return self.stages
+        return [*self.stages, {"name": self.running_stage, "status": "running"}]
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
@@ -67,16 +80,31 @@ def write_record(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
 
 
 def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
-    """Runs still 'running' while nobody holds the lock were killed: say so in the ledger."""
+    """Runs still 'running' while nobody holds the lock were killed: say so in the ledger, with the
+    stage they died in when the ledger knows it (the stage recorded as started and not finished)."""
     ensure_ledger(con)
-    n = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
-    if n:
+    rows = con.execute("SELECT run_id, stages FROM runs WHERE status = 'running'").fetchall()
+    for run_id, stages in rows:
+        stage = running_stage_of(stages)
+        where = f" during stage {stage}" if stage else ""
+        if stage == "publish":  # killed after the switch and before the last ledger write?
+            where += " (its snapshot may already be live: see HOME/current)"
         con.execute(
-            "UPDATE runs SET status = 'killed', "
-            "error = coalesce(error, 'the process ended before the run finished (killed?)') "
-            "WHERE status = 'running'"
+            "UPDATE runs SET status = 'killed', failed_stage = coalesce(failed_stage, ?), "
+            "error = coalesce(error, ?) WHERE run_id = ?",
+            [stage, f"the process ended{where} before the run finished (killed?)", run_id],
         )
-    return int(n)
+    return len(rows)
+
+
+def running_stage_of(stages_json: str | None) -> str | None:
+    """The stage a ledger row's `stages` marks as started and not finished, or None."""
+    try:
+        stages = json.loads(stages_json or "[]")
+    except ValueError:
+        return None
+    running = [s.get("name") for s in stages if isinstance(s, dict) and s.get("status") == "running"]
+    return running[-1] if running else None
 
 
 def recent_evaluation(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:

@@ -6,20 +6,75 @@ from pipelines.gates import GateVerdict
 from pipelines.nightly.context import RunContext
 
 
-def gate_outcome(part: str, verdict: GateVerdict) -> dict:
-    """Turn a stage's gate verdict into one plain-words line for the report and the ledger."""
+def gate_outcome(part: str, verdict: GateVerdict, published: str | None = None) -> dict:
+    """Turn a stage's gate verdict into one plain-words line for the report and the ledger.
+    `published`: what was published in the production model's place when the gate failed (the
+    fallback's method, e.g. seasonal_naive), named in the line and kept as `published_method`."""
     passed, reason = verdict.passed, verdict.reason
+    fallback = f"the fallback ({published})" if published and not passed else "the fallback"
     if passed:
         message = f"{part}: production model published ({reason})" if reason else (
             f"{part}: production model published")
     elif verdict.trained is False:
-        message = f"{part}: too little history for the production model, so the fallback was " \
+        message = f"{part}: too little history for the production model, so {fallback} was " \
                   f"published ({reason})"
     else:
-        message = f"{part}: production model was worse than its baseline, so the fallback was " \
+        message = f"{part}: production model was worse than its baseline, so {fallback} was " \
                   f"published instead ({reason})"
     trained = {} if verdict.trained is None else {"trained": verdict.trained}
-    return {"part": part, "passed": passed, "message": message, **trained, **verdict.details}
+    named = {"published_method": published} if published and not passed else {}
+    return {"part": part, "passed": passed, "message": message, **trained, **verdict.details, **named}
+
+
+def note_forecast_honesty(ctx: RunContext) -> None:
+    """Say in the forecast gate line and the report's notes what the evaluation found about the
+    forecast the gate does not show: production is the seasonal-naive (or short-history) fallback,
+    and/or production's held-out error is worse than the best statistical baseline measured. Notes
+    only: the gate's pass/fail and the run's outcome do not change. Adds `evaluated_production_is`,
+    `evaluated_fallback` and `worse_than_baseline` (+ `best_baseline`, `best_baseline_wape`,
+    `evaluated_production_wape`) to the forecast gate."""
+    from pipelines.report.render import (
+        forecast_baseline_gap,
+        forecast_baseline_sentence,
+        forecast_baseline_short,
+        forecast_fallback,
+        forecast_fallback_sentence,
+    )
+
+    forecast = (ctx.evaluation or {}).get("forecast")
+    gate = next((g for g in ctx.record.gates if g.get("part") == "forecast"), None)
+    if not forecast or gate is None or "evaluated_fallback" in gate:
+        return
+    as_of = (ctx.evaluation or {}).get("as_of")
+    where = f"forecast evaluation as of {as_of}" if as_of else "forecast evaluation"
+    reused = forecast.get("reused_from_run")
+    if reused:
+        where += f" (reused from run {reused})"
+    mode = ctx.demand_run.mode if ctx.demand_run is not None else None
+    scope = ("; this snapshot's demand table holds the live campaigns' nowcasts (their own gate), the "
+             "daily model is what a run without campaigns publishes" if mode == "campaigns" else "")
+    fallback, gap = forecast_fallback(forecast), forecast_baseline_gap(forecast)
+    caveats, said = [], []
+    gate["evaluated_fallback"] = fallback is not None
+    gate["worse_than_baseline"] = gap is not None
+    if fallback is not None:
+        sentence = forecast_fallback_sentence(fallback)
+        ctx.notes.append(f"{where}: {sentence}{scope}")
+        gate["evaluated_production_is"] = fallback["method"]
+        said.append(sentence)
+        caveats.append("daily fallback")
+    if gap is not None:
+        ctx.notes.append(f"{where}: {forecast_baseline_sentence(gap)}")
+        first = gap["daily"] or gap["head"]
+        gate["best_baseline"] = first["baseline"]
+        gate["best_baseline_wape"] = round(first["baseline_wape"], 6)
+        gate["evaluated_production_wape"] = round(first["production_wape"], 6)
+        said.append(f"{forecast_baseline_short(gap)} (see the notes)")
+        caveats.append("below a baseline")
+    if said:
+        gate["message"] = f"{gate['message']}; {where}: {'; '.join(said)}"
+    if caveats and gate.get("passed") and "badge" not in gate:
+        gate["badge"] = "passed, " + ", ".join(caveats)
 
 
 def note_rules_cost(ctx: RunContext) -> None:
@@ -142,6 +197,8 @@ def report_status(ctx: RunContext) -> str:
     just before the switch, which only happens when nothing failed); a refused one says so."""
     if ctx.publish_refusal is not None and not ctx.config.allow_empty:
         return "not published"
+    if ctx.not_live is not None:  # an older date than the live snapshot's: kept, HOME/current unchanged
+        return "kept, not live"
     return "succeeded"
 
 

@@ -74,19 +74,25 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
             for name, fn in stages:
                 if progress is not None:
                     progress.set_postfix_str(name)
+                record.running_stage = name  # a kill from here on is known to be in this stage
+                try:
+                    _save(home, record)
+                except Exception as save_exc:
+                    log.warning("could not note the start of stage %s in the ledger: %s", name, save_exc)
                 started = time.perf_counter()
                 try:
                     if fail_stage == name:
                         raise StageFailedError(f"failure injected by {FAIL_STAGE_ENV}={name}")
                     rows_in, rows_out = fn(ctx)
                 except BaseException as exc:
+                    record.running_stage = None
                     record.status = "failed"
                     record.failed_stage = name
                     record.error = f"{type(exc).__name__}: {exc}"
                     record.ended_at = datetime.now(UTC)
                     record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
                                           "rows_in": None, "rows_out": None, "status": "failed",
-                                          **_warnings_of(ctx, name)})
+                                          **_warnings_of(ctx, name), **ctx.stage_extras.get(name, {})})
                     if isinstance(exc, PublishRefusedError):  # kept, never live: its report says why
                         record.snapshot = exc.snapshot_dir
                         record.row_counts = dict(writer.row_counts)
@@ -108,10 +114,13 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
                     failure.summary = summary(record)
                     raise failure from exc
                 seconds = round(time.perf_counter() - started, 3)
+                record.running_stage = None
                 record.stages.append({"name": name, "seconds": seconds, "rows_in": int(rows_in),
-                                      "rows_out": int(rows_out), **_warnings_of(ctx, name)})
+                                      "rows_out": int(rows_out), **_warnings_of(ctx, name),
+                                      **ctx.stage_extras.get(name, {})})
                 log.info("stage %-8s %10s rows in -> %10s rows out in %6.2fs", name,
                          f"{rows_in:,}", f"{rows_out:,}", seconds)
+                _log_quarantined(name, ctx.stage_extras.get(name, {}))
                 for warning in ctx.stage_warnings.get(name, []):  # the level says WARNING already
                     log.warning("%s: %s", name, warning.removeprefix("WARNING: "))
                 if progress is not None:
@@ -131,6 +140,8 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
 
         record.status = "succeeded"
         record.snapshot = ctx.snapshot_dir
+        record.live = ctx.not_live is None
+        record.not_live = ctx.not_live
         record.ended_at = datetime.now(UTC)
         record.row_counts = dict(writer.row_counts)
         record.metrics = headline_metrics(ctx)
@@ -147,6 +158,20 @@ def _warnings_of(ctx: RunContext, stage: str) -> dict:
     possibly empty), {} for the others."""
     found = ctx.stage_warnings.get(stage)
     return {} if found is None else {"warnings": list(found)}
+
+
+def _log_quarantined(stage: str, extras: dict) -> None:
+    """One line when a stage quarantined rows: "N rows quarantined (table: n, ...; rules: ...)"."""
+    counts = {t: n for t, n in (extras.get("quarantined") or {}).items() if n}
+    if not counts:
+        return
+    rules = "; ".join(f"{t}: " + ", ".join(f"{r} {n:,}" for r, n in by_rule.items())
+                      for t, by_rule in (extras.get("quarantine_rules") or {}).items() if by_rule)
+    log.info("%s: %s rows quarantined (%s)%s; see the quarantine table", stage, f"{sum(counts.values()):,}",
+             ", ".join(f"{t}: {n:,}" for t, n in counts.items()), f"; by rule: {rules}" if rules else "")
+
+
+STAGE_EXTRA_KEYS = ("warnings", "quarantined", "quarantine_rules", "not_yet_due")  # in --json when kept
 
 
 def _stop(session: LazySession) -> None:
@@ -166,10 +191,14 @@ def summary(record: RunRecord) -> dict:
         "snapshot": record.snapshot,
         "stages": [  # a stage that keeps warnings (ingest) adds its list: keys are only ever added
             {**{k: s.get(k) for k in ("name", "seconds", "rows_in", "rows_out")},
-             **({"warnings": s["warnings"]} if "warnings" in s else {})} for s in record.stages
+             **{k: s[k] for k in STAGE_EXTRA_KEYS if k in s}} for s in record.stages
         ],
         "gates": record.gates,
         "metrics": record.metrics,
+        # HOME/current points at this run's snapshot; false for a failed run, a refused snapshot, and a
+        # date older than the live snapshot's (kept, not live: `not_live_reason` names both dates)
+        "live": record.live,
+        **({"not_live_reason": record.not_live} if record.not_live else {}),
         **({"error": record.error} if record.error else {}),
     }
 

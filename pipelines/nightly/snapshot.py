@@ -74,6 +74,40 @@ def publish_refusal(home: Home, row_counts: dict[str, int], min_share: float = 0
     return f"{'; '.join(problems)} (live snapshot {manifest.get('run_id')}, for {manifest.get('date')})"
 
 
+def live_manifest(home: Home) -> dict | None:
+    """The live snapshot's manifest (run id, date, ...), or None before the first publish or when it
+    cannot be read."""
+    live = live_snapshot(home)
+    if live is None:
+        return None
+    try:
+        manifest = json.loads((live / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def newer_live(home: Home, run_date: date) -> dict | None:
+    """The live snapshot's manifest when it is for a date AFTER `run_date` (a backfill, or a nightly
+    for a past date, must not move the service back in time), else None. A live snapshot for the same
+    date (a re-run) or an earlier one may be replaced."""
+    manifest = live_manifest(home)
+    if manifest is None:
+        return None
+    try:
+        live_date = date.fromisoformat(str(manifest.get("date")))
+    except ValueError:
+        return None
+    return manifest if live_date > run_date else None
+
+
+def not_live_message(run_date: date, live: dict) -> str:
+    """Why a run's snapshot was kept but not made live, naming both dates, and how to serve it anyway."""
+    return (f"kept, not made live: {run_date} is older than the live snapshot's date {live.get('date')} "
+            f"(run {live.get('run_id')}), which stays live; the snapshot is kept under snapshots/ "
+            f"(re-run with --make-live to serve this older date on purpose, a rollback)")
+
+
 def refusal_message(problem: str) -> str:
     """The sentence for the CLI, the ledger and the report when a snapshot is not published."""
     return (f"refused to publish: {problem}. Nothing live changed. Check --date against the "

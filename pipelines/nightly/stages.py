@@ -22,6 +22,8 @@ from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tu
 from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of
 from pipelines.nightly.snapshot import (
     PublishRefusedError,
+    newer_live,
+    not_live_message,
     prune_snapshots,
     publish,
     publish_refusal,
@@ -45,29 +47,58 @@ def _total_rows(frames: dict[str, pl.DataFrame]) -> int:
 def stage_ingest(ctx: RunContext) -> tuple[int, int]:
     """Load --raw (when given) and the API's landing files into the warehouse. The ingest reports'
     warnings (`ingest --json`'s: a table quarantined whole first, then keys left unchecked, files
-    re-encoded or ignored, ...) become the stage's warnings, those of the landing files marked so."""
+    re-encoded or ignored, ...) become the stage's warnings, those of the landing files marked so.
+
+    Landing files dated after the run's date (HOME/landing/feedback/<YYYY-MM-DD>.csv, the API's
+    platform day) are not due yet for a run of an earlier date (a backfill): they are left for a later
+    run, neither read nor quarantined as future rows, and the stage says how many rows wait
+    (`not_yet_due`). The stage's entry also counts the rows quarantined per table and per rule."""
     from pipelines.ingest import run_ingest
 
     read = loaded = 0
     tables: dict[str, dict] = {}
+    rules: dict[str, dict[str, int]] = {}
     warnings = ctx.stage_warnings.setdefault("ingest", [])  # filled per source: kept if a later one fails
+    extras = ctx.stage_extras.setdefault("ingest", {})
     sources = [ctx.config.raw] if ctx.config.raw else []
     if (ctx.home.landing / "feedback").exists() and any((ctx.home.landing / "feedback").iterdir()):
         sources.append(ctx.home.landing)
-    for source in sources:
-        if ctx.config.on_spark:
-            ctx.spark()  # the run's session: the loader's engine runs on it (getOrCreate)
-        report = run_ingest(source, ctx.home, run_date=ctx.config.run_date,
-                            progress=ctx.config.progress, engine=ctx.config.engine).to_json()
-        where = "" if source == ctx.config.raw else f" (landing files in {source})"
-        warnings.extend(f"{w}{where}" for w in report["warnings"])
-        for name, counts in report["tables"].items():
-            merged = tables.setdefault(name, dict.fromkeys(counts, 0))
-            for key, value in counts.items():
-                merged[key] = merged.get(key, 0) + value
-            read += counts["read"]
-            loaded += counts["loaded"]
-    ctx.ingest = {"tables": tables, "sources": [str(s) for s in sources], "warnings": list(warnings)}
+    waiting = _landing_not_yet_due(ctx)
+    if waiting:
+        extras["not_yet_due"] = {"feedback": sum(waiting.values())}
+        shown = ", ".join(f"{name}: {n:,}" for name, n in sorted(waiting.items()))
+        note = (f"ingest: {sum(waiting.values()):,} feedback row(s) in landing file(s) dated after "
+                f"{ctx.config.run_date} ({shown}) are later than the run's date: left for a later run, "
+                "neither loaded nor quarantined (a run for their date reads them)")
+        ctx.notes.append(note)
+        log.info("%s", note)
+    with _due_landing(ctx, waiting) as landing:
+        for source in sources:
+            read_from = landing if source == ctx.home.landing else source
+            if read_from is None:  # every landing file is for a later date
+                continue
+            if ctx.config.on_spark:
+                ctx.spark()  # the run's session: the loader's engine runs on it (getOrCreate)
+            report = run_ingest(read_from, ctx.home, run_date=ctx.config.run_date,
+                                progress=ctx.config.progress, engine=ctx.config.engine).to_json()
+            where = "" if source == ctx.config.raw else f" (landing files in {source})"
+            warnings.extend(f"{w}{where}" for w in report["warnings"])
+            for name, counts in report["tables"].items():
+                merged = tables.setdefault(name, dict.fromkeys(counts, 0))
+                for key, value in counts.items():
+                    merged[key] = merged.get(key, 0) + value
+                read += counts["read"]
+                loaded += counts["loaded"]
+            for name, by_rule in (report.get("quarantine_rules") or {}).items():
+                merged_rules = rules.setdefault(name, {})
+                for rule, n in by_rule.items():
+                    merged_rules[rule] = merged_rules.get(rule, 0) + n
+            extras["quarantined"] = {name: c["quarantined"] for name, c in tables.items()}
+            extras["quarantine_rules"] = {name: dict(sorted(r.items())) for name, r in rules.items()}
+    ctx.ingest = {"tables": tables, "sources": [str(s) for s in sources], "warnings": list(warnings),
+                  "quarantine_rules": rules, **({"not_yet_due": extras["not_yet_due"]} if waiting else {})}
+    extras.setdefault("quarantined", {})
+    extras.setdefault("quarantine_rules", {})
     with connect(ctx.home) as con:
         create_tables(con)
         ctx.quarantine_by_rule = (
@@ -75,6 +106,57 @@ def stage_ingest(ctx: RunContext) -> tuple[int, int]:
                     "GROUP BY ALL ORDER BY table_name, rule").pl().to_dicts()
         )
     return read, loaded
+
+
+def _landing_not_yet_due(ctx: RunContext) -> dict[str, int]:
+    """The landing feedback files dated after the run's date ({file name: data rows}). The API writes
+    HOME/landing/feedback/<platform day>.csv, every row stamped within that day, so such a file's rows
+    all lie after the run's cutoff (the end of its date). A file not named by a date is always read."""
+    from datetime import date
+
+    folder = ctx.home.landing / "feedback"
+    if not folder.is_dir():
+        return {}
+    waiting = {}
+    for path in sorted(folder.iterdir()):
+        try:
+            day = date.fromisoformat(path.name.split(".", 1)[0])
+        except ValueError:
+            continue
+        if path.is_file() and not path.name.startswith((".", "_")) and day > ctx.config.run_date:
+            with open(path, "rb") as handle:
+                lines = sum(1 for line in handle if line.strip())
+            waiting[path.name] = max(lines - 1, 0) if path.suffix == ".csv" else lines
+    return waiting
+
+
+@contextlib.contextmanager
+def _due_landing(ctx: RunContext, waiting: dict[str, int]):
+    """The landing folder to ingest: HOME/landing itself when nothing waits; else a folder under HOME
+    (seen by Spark's executors where HOME is) holding links to the due files only, with the landing's
+    relative paths (so the quarantine and `ingest_files` name them as before); None when none is due."""
+    import shutil
+
+    if not waiting:
+        yield ctx.home.landing
+        return
+    folder = ctx.home.landing / "feedback"
+    due = [p for p in sorted(folder.iterdir()) if p.name not in waiting]
+    if not due:
+        yield None
+        return
+    view = ctx.home.root / f".landing-due-{ctx.record.run_id}"
+    shutil.rmtree(view, ignore_errors=True)
+    try:
+        (view / "feedback").mkdir(parents=True)
+        for path in due:
+            (view / "feedback" / path.name).symlink_to(path.resolve())
+        for entry in ctx.home.landing.iterdir():  # anything else the landing holds, as it is
+            if entry.name != "feedback" and not entry.name.startswith((".", "_")):
+                (view / entry.name).symlink_to(entry.resolve())
+        yield view
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
 
 
 def stage_load(ctx: RunContext) -> tuple[int, int]:
@@ -263,7 +345,7 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     if where and where.get("engine") == "spark":
         ctx.notes.append(f"forecast: {where['units']} live campaign x warehouse nowcast(s) computed on the "
                          f"Spark executors, {where['tasks']} warehouse task(s)")
-    ctx.record.gates.append(gate_outcome("forecast", run.gate))
+    ctx.record.gates.append(gate_outcome("forecast", run.gate, published=_methods(demand)))
     ctx.record.model_versions["forecast"] = model_version_of(demand)
     ctx.writer.write_frame("demand", demand)
     with connect(ctx.home) as con:
@@ -273,6 +355,13 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
     write_dimensions(ctx)
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
     return rows_in, demand.height
+
+
+def _methods(demand: pl.DataFrame) -> str | None:
+    """The forecast method(s) of the published demand rows ('+'-joined), None without any."""
+    if "method" not in demand.columns or demand.height == 0:
+        return None
+    return "+".join(sorted(set(demand["method"].drop_nulls().to_list()))) or None
 
 
 def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
@@ -346,9 +435,10 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
 def stage_report(ctx: RunContext) -> tuple[int, int]:
     """Render the self-contained HTML report into the snapshot; it says what the pick rules cost
     and, when this snapshot may not replace the live one, why (checked here so the report can)."""
-    from pipelines.nightly.reporting import build_report, note_rules_cost
+    from pipelines.nightly.reporting import build_report, note_forecast_honesty, note_rules_cost
 
     note_rules_cost(ctx)
+    note_forecast_honesty(ctx)
     check_publish(ctx)
     html = build_report(ctx)
     ctx.writer.write_text("report.html", html)
@@ -356,7 +446,10 @@ def stage_report(ctx: RunContext) -> tuple[int, int]:
 
 
 def stage_publish(ctx: RunContext) -> tuple[int, int]:
-    """Finish the snapshot beside the live one, switch HOME/current to it, prune old ones."""
+    """Finish the snapshot beside the live one, switch HOME/current to it, prune old ones.
+
+    A run for a date older than the live snapshot's (a backfill, a nightly for a past date) writes
+    its snapshot and its lake partitions but leaves HOME/current alone, unless --make-live."""
     from pipelines.nightly.reporting import headline_metrics
 
     refusal = check_publish(ctx)
@@ -364,7 +457,8 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     folder = ctx.writer.finish(
         model_version=model_version(ctx), metrics=headline_metrics(ctx),
         extra={"gates": ctx.record.gates, "stages": ctx.record.stages,
-               **({"published": False, "refused": refusal_message(refusal)} if blocked else {})},
+               **({"published": False, "refused": refusal_message(refusal)} if blocked else {}),
+               **({"live": False, "not_live_reason": ctx.not_live} if ctx.not_live and not blocked else {})},
     )
     if blocked:  # kept beside the live one (never switched to) so its report can be read
         raise PublishRefusedError(refusal_message(refusal), snapshot_dir=str(folder))
@@ -372,7 +466,8 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     try:  # the lake's day (and its catalog tables) and the live snapshot change together, or neither does
         lake.commit(day)
         _sync_catalog(ctx, day.lake)
-        publish(ctx.home, folder)
+        if ctx.not_live is None:
+            publish(ctx.home, folder)
     except BaseException:
         lake.rollback(day)
         with contextlib.suppress(Exception):  # the catalog back to the lake's folders as they are again
@@ -380,11 +475,19 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
         raise
     lake.discard(day)  # the partitions this day replaced
     ctx.snapshot_dir = str(folder)
+    if ctx.not_live is not None:
+        log.info("publish: snapshot %s for %s written; HOME/current left at the newer live snapshot",
+                 folder.name, ctx.config.run_date)
     if ctx.picks is not None:  # the published list is kept, to be scored once its day has passed
-        from pipelines.vintages import store_pick_vintages
+        from pipelines.vintages import has_pick_vintage, store_pick_vintages
 
         with connect(ctx.home) as con:
-            store_pick_vintages(con, ctx.picks, ctx.record.run_id, ctx.pick_arms)
+            # a list that never went live does not replace the one shopkeepers were served that day
+            if ctx.not_live is None or not has_pick_vintage(con, ctx.config.run_date):
+                store_pick_vintages(con, ctx.picks, ctx.record.run_id, ctx.pick_arms)
+            else:
+                log.info("publish: the pick list served on %s is kept for scoring; this run's (not "
+                         "live) does not replace it", ctx.config.run_date)
     try:  # housekeeping after the switch: a problem here must not fail a published run
         removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
     except OSError as exc:
@@ -445,7 +548,30 @@ def check_publish(ctx: RunContext) -> str | None:
             ctx.record.gates.append({"part": "publish", "passed": allowed, "message": message,
                                      "badge": "published empty" if allowed else "not published"})
             log.warning("%s", message)
+        if problem is None or ctx.config.allow_empty:
+            _check_live_date(ctx)
     return ctx.publish_refusal
+
+
+def _check_live_date(ctx: RunContext) -> None:
+    """A run whose date is older than the live snapshot's keeps its snapshot but leaves HOME/current
+    alone (`ctx.not_live` says why), unless --make-live; a `publish` gate says which happened."""
+    run_date = ctx.config.run_date
+    live = newer_live(ctx.home, run_date)
+    if live is None:
+        return
+    dates = {"run_date": str(run_date), "live_date": live.get("date"), "live_run_id": live.get("run_id")}
+    if ctx.config.make_live:
+        message = (f"publish: made live although {run_date} is older than the live snapshot's date "
+                   f"{live.get('date')} (run {live.get('run_id')}), because --make-live was given")
+        ctx.record.gates.append({"part": "publish", "passed": True, "message": message,
+                                 "badge": "rolled back", "live": True, **dates})
+    else:
+        ctx.not_live = not_live_message(run_date, live)
+        message = f"publish: {ctx.not_live}"
+        ctx.record.gates.append({"part": "publish", "passed": True, "message": message,
+                                 "badge": "kept, not live", "live": False, **dates})
+    log.warning("%s", message)
 
 
 def booking_curves(ctx: RunContext) -> pl.DataFrame:

@@ -136,6 +136,91 @@ def rules_cost_sentence(cost: dict) -> str:
             f"popularity {cost['popularity']:.3f}; {lost}, {verdict}")
 
 
+# --- what the forecast block's production really is ----------------------------------------------
+
+DAILY_MODELS = ("daily_ensemble", "daily_gbm")  # the daily production methods that are not a fallback
+
+
+def forecast_fallback(forecast: dict | None) -> dict | None:
+    """When the forecast block's production is a fallback (its gate failed: seasonal naive in place of
+    the ensemble / booster, or the short-history baseline), what was published and why; else None.
+    {"method", "model", "trained", "reason", "production_wape", "seasonal_naive_wape"}."""
+    production_is = (forecast or {}).get("production_is")
+    if not isinstance(production_is, dict):
+        return None
+    gate = production_is.get("gate") if isinstance(production_is.get("gate"), dict) else {}
+    method = str(production_is.get("method") or "")
+    if gate.get("passed") is not False and (not method or method in DAILY_MODELS):
+        return None
+    return {"method": method or "seasonal_naive", "model": production_is.get("model"),
+            "trained": gate.get("trained"), "reason": str(gate.get("reason") or ""),
+            "production_wape": _num(gate.get("production_wape")),
+            "seasonal_naive_wape": _num(gate.get("seasonal_naive_wape"))}
+
+
+def forecast_fallback_sentence(fallback: dict) -> str:
+    """One plain sentence: which forecast stands in for the production model, and the numbers why."""
+    method, model = fallback["method"], fallback.get("model")
+    words = method.replace("_", " ")
+    why = f" ({fallback['reason']})" if fallback.get("reason") else ""
+    if fallback.get("trained") is False or method.startswith("short_history"):
+        return (f"the daily forecast's production is the short-history fallback ({method}), not a "
+                f"trained model{why}")
+    prod, naive = fallback.get("production_wape"), fallback.get("seasonal_naive_wape")
+    if not why and prod is not None and naive is not None:
+        why = f" (WAPE {prod:.3f} vs seasonal naive {naive:.3f})"
+    named = f"the {model} model" if model else "the production model"
+    return (f"the daily forecast's production is the {words} fallback, not {named}, which did worse "
+            f"than seasonal naive{why}; {words} is what the daily forecast publishes and what the "
+            "evaluation scores as 'production'")
+
+
+def forecast_baseline_gap(forecast: dict | None) -> dict | None:
+    """Production's held-out error against the best statistical baseline the evaluation measured, when
+    production is worse (daily WAPE, and the head series' 7-day totals when scored); else None.
+    {"daily": comparison | None, "head": comparison | None}, a comparison being {"baseline",
+    "baseline_wape", "production_wape", "gap", "relative"}."""
+    def worst(models: dict, metric: str) -> dict | None:
+        prod = _num((models.get("production") or {}).get(metric))
+        scored = {str(n): _num(m.get(metric)) for n, m in models.items()
+                  if n != "production" and isinstance(m, dict)}
+        scored = {n: v for n, v in scored.items() if v is not None}
+        if prod is None or not scored:
+            return None
+        best = min(scored, key=lambda n: (scored[n], n))
+        if prod <= scored[best]:
+            return None
+        gap = prod - scored[best]
+        return {"baseline": best, "baseline_wape": scored[best], "production_wape": prod, "gap": gap,
+                "relative": gap / scored[best] if scored[best] > 0 else None}
+
+    daily = worst((forecast or {}).get("models") or {}, "wape")
+    head = worst(((forecast or {}).get("head") or {}).get("models") or {}, "total_wape")
+    if daily is None and head is None:
+        return None
+    return {"daily": daily, "head": head}
+
+
+def forecast_baseline_short(gap: dict) -> str:
+    """The gap in a few words for the gate line: production's WAPE against the best baseline's."""
+    g, what = (gap["daily"], "daily WAPE") if gap.get("daily") else (gap["head"], "head 7-day WAPE")
+    rel = f", +{g['relative']:.0%}" if g.get("relative") is not None else ""
+    return (f"production's {what} {g['production_wape']:.3f} is worse than the best statistical "
+            f"baseline, {g['baseline']} ({g['baseline_wape']:.3f}{rel})")
+
+
+def forecast_baseline_sentence(gap: dict) -> str:
+    """One plain sentence: which baseline beat production on the held-out window, and by how much."""
+    def part(g: dict, what: str) -> str:
+        rel = f", {g['relative']:.0%} more error" if g.get("relative") is not None else ""
+        return (f"{what} production's WAPE {g['production_wape']:.3f} is worse than {g['baseline']}'s "
+                f"{g['baseline_wape']:.3f} by {g['gap']:.3f}{rel}")
+    parts = [part(g, w) for g, w in ((gap.get("daily"), "on every series' daily cells"),
+                                     (gap.get("head"), "on the head series' 7-day totals")) if g]
+    return ("production is worse than the best statistical baseline on the held-out window: "
+            + "; ".join(parts) + " (the quality gate compares production with seasonal naive only)")
+
+
 # --- small helpers -------------------------------------------------------------------------------
 
 
@@ -394,7 +479,14 @@ def _head(head: dict | None) -> list[str]:
 def _forecast(forecast: dict | None) -> str:
     models = (forecast or {}).get("models") or {}
     models = {str(k): v for k, v in models.items() if isinstance(v, dict)}
-    out = _head((forecast or {}).get("head"))
+    out = []
+    fallback = forecast_fallback(forecast)
+    if fallback is not None:  # "production" below is the fallback's numbers: say so before the tables
+        out.append(f"<p><b>{esc(_sentence(forecast_fallback_sentence(fallback)))}</b></p>")
+    gap = forecast_baseline_gap(forecast)
+    if gap is not None:
+        out.append(f"<p><b>{esc(_sentence(forecast_baseline_sentence(gap)))}</b></p>")
+    out += _head((forecast or {}).get("head"))
     if not models:
         out.append(_na("Forecast accuracy"))
     else:

@@ -88,7 +88,8 @@ def test_ingest_warnings_reach_the_nightly_json_log_ledger_manifest_and_report(
     assert summary["status"] == "succeeded"
     ingest = summary["stages"][0]
     assert ingest["name"] == "ingest"
-    assert set(ingest) == {"name", "seconds", "rows_in", "rows_out", "warnings"}  # keys only added
+    assert set(ingest) == {"name", "seconds", "rows_in", "rows_out", "warnings",  # keys only added
+                           "quarantined", "quarantine_rules"}
     assert UNCHECKED in ingest["warnings"]
     assert any(w.startswith("posts.campaign_id: 3 rows give a campaign_id") for w in ingest["warnings"])
     assert all(set(s) == {"name", "seconds", "rows_in", "rows_out"} for s in summary["stages"][1:])

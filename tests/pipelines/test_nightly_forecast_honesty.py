@@ -1,0 +1,120 @@
+"""The nightly says when the forecast's production is the seasonal-naive fallback, and when production's
+held-out error is worse than the best statistical baseline it measured: in the forecast gate's line
+(ledger, --json, manifest), the report's notes and its forecast section. Notes only: the gate's
+pass/fail and the run's status do not change."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from common.home import Home
+from pipelines.demand_stage import DemandRun
+from pipelines.gates import GateVerdict
+from pipelines.nightly import NightlyConfig, run_nightly
+from pipelines.nightly import runner as runner_mod
+from pipelines.nightly.reporting import gate_outcome
+from pipelines.nightly.snapshot import live_snapshot
+from pipelines.nightly.stages import stage_publish, stage_report
+
+DAY = date(2026, 12, 2)
+STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
+FALLBACK_REASON = ("mean over the last 3 weekly folds (weights fitted without the fold scored), head "
+                   "series' totals: WAPE 0.847 vs seasonal naive 0.695")
+
+
+def forecast_block(*, fallback: bool, production_wape: float) -> dict:
+    """An evaluate forecast block shaped as pipelines.evaluate.forecast writes it (the trial's numbers)."""
+    gate = {"passed": not fallback, "production_wape": 0.8471 if fallback else 0.4444,
+            "seasonal_naive_wape": 0.6952 if fallback else 0.4759,
+            "reason": FALLBACK_REASON if fallback else "mean over the last 6 weekly folds: WAPE 0.444 vs "
+                                                       "seasonal naive 0.476"}
+    models = {"seasonal_naive": 1.087757, "historic_average": 1.050395, "imapa": 1.000392,
+              "production": production_wape}
+    return {"series_evaluated": 606,
+            "production_is": {"method": "seasonal_naive" if fallback else "daily_ensemble",
+                              "model": "ensemble", "gate": gate},
+            "models": {n: {"wape": w, "bias": 0.1, "pinball": 0.2, "coverage_p10_p90": 0.6}
+                       for n, w in models.items()}}
+
+
+def use(monkeypatch, block: dict, mode: str = "campaigns") -> None:
+    def stand_in(name):
+        def fn(ctx):
+            if name == "picks":
+                ctx.picks = pl.DataFrame({"group_id": ["g1"], "rank": [1], "model_version": ["fake"]})
+                ctx.writer.write_frame("picks", ctx.picks)
+            if name == "forecast":
+                ctx.demand = pl.DataFrame({"product_id": ["p1"], "forecast_p50": [3.0],
+                                           "method": ["nowcast"]})
+                ctx.writer.write_frame("demand", ctx.demand)
+                verdict = GateVerdict(passed=True, reason="held-out recent campaigns: nowcast WAPE 0.391 "
+                                                          "vs 0.716 (seasonal naive)")
+                ctx.demand_run = DemandRun(mode=mode, gate=verdict, rows=1)
+                ctx.record.gates.append(gate_outcome("forecast", verdict))
+            if name == "evaluate":
+                ctx.evaluation = {"as_of": "2026-11-25", "horizon_days": 7, "k": 10, "recsys": {},
+                                  "forecast": block}
+            return 1, 1
+        return fn
+
+    real = {"report": stage_report, "publish": stage_publish}
+    monkeypatch.setattr(runner_mod, "STAGES", [(n, real.get(n) or stand_in(n)) for n in STAGE_NAMES])
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
+    return Home(tmp_path / "home")
+
+
+def forecast_gate(result: dict) -> dict:
+    return next(g for g in result["gates"] if g["part"] == "forecast")
+
+
+def test_a_seasonal_naive_fallback_is_said_in_the_gate_and_the_notes(home, monkeypatch):
+    use(monkeypatch, forecast_block(fallback=True, production_wape=1.087757))
+    result = run_nightly(home, NightlyConfig(run_date=DAY))
+    assert result["status"] == "succeeded"
+    gate = forecast_gate(result)
+    assert gate["passed"] is True  # the nowcast's gate: unchanged
+    assert gate["evaluated_fallback"] is True and gate["evaluated_production_is"] == "seasonal_naive"
+    assert "seasonal naive fallback, not the ensemble model" in gate["message"]
+    assert "WAPE 0.847 vs seasonal naive 0.695" in gate["message"] and "3 weekly folds" in gate["message"]
+    assert gate["badge"].startswith("passed, daily fallback")
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert "No notes for this run" not in report
+    assert "seasonal naive fallback, not the ensemble model" in report
+    assert "nowcasts" in report  # which forecast the snapshot's demand table holds
+
+
+def test_production_worse_than_the_best_baseline_gets_a_note_not_a_failure(home, monkeypatch):
+    use(monkeypatch, forecast_block(fallback=False, production_wape=1.582935))
+    result = run_nightly(home, NightlyConfig(run_date=DAY))
+    assert result["status"] == "succeeded"
+    gate = forecast_gate(result)
+    assert gate["passed"] is True and gate["evaluated_fallback"] is False
+    assert gate["worse_than_baseline"] is True and gate["best_baseline"] == "imapa"
+    assert gate["best_baseline_wape"] == pytest.approx(1.000392)
+    assert "worse than the best statistical baseline, imapa (1.000, +58%)" in gate["message"]
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert "imapa&#x27;s 1.000 by 0.583" in report or "imapa's 1.000 by 0.583" in report
+
+
+def test_nothing_is_added_when_production_is_the_model_and_beats_the_baselines(home, monkeypatch):
+    use(monkeypatch, forecast_block(fallback=False, production_wape=0.9))
+    gate = forecast_gate(run_nightly(home, NightlyConfig(run_date=DAY)))
+    assert gate["evaluated_fallback"] is False and gate["worse_than_baseline"] is False
+    assert "badge" not in gate and "evaluation" not in gate["message"]
+    assert "No notes for this run" in (live_snapshot(home) / "report.html").read_text()
+
+
+def test_a_failed_gate_names_the_fallback_that_was_published():
+    verdict = GateVerdict(passed=False, reason=FALLBACK_REASON)
+    gate = gate_outcome("forecast", verdict, published="seasonal_naive")
+    assert "so the fallback (seasonal_naive) was published instead" in gate["message"]
+    assert gate["published_method"] == "seasonal_naive" and gate["passed"] is False
+    assert "published_method" not in gate_outcome("forecast", GateVerdict(passed=True, reason="x"),
+                                                  published="nowcast")
