@@ -39,6 +39,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from aggregation.statistical import statistical_forecasts
+from aggregation.ties import break_ties
 from aggregation.timeseries import (
     DailyForecaster,
     InsufficientHistoryError,
@@ -386,8 +387,9 @@ class PoissonBooster(DailyForecaster):
                       max_leaf_nodes=cfg.max_leaf_nodes, min_samples_leaf=cfg.min_samples_leaf,
                       random_state=cfg.seed, early_stopping=False)
         self.mean_ = HistGradientBoostingRegressor(loss="poisson", **common).fit(x, y)
-        self.mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(x, y)
-        self.hi_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.9, **common).fit(x, y)
+        yq = break_ties(y, cfg.seed, cfg.tie_break)  # most days sell nothing (aggregation.ties)
+        self.mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(x, yq)
+        self.hi_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.9, **common).fit(x, yq)
         self.lo_ = self.mid_
         self.lift_ = 0.0
 

@@ -32,6 +32,7 @@ import polars as pl
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from aggregation.calibration import ConformalDistribution
+from aggregation.ties import TIE_BREAK, break_ties
 from common.errors import NotFittedError
 from common.settings import DEFAULT_SEED
 
@@ -66,15 +67,12 @@ class NowcastConfig:
     min_width: float = 0.1  # half-widths (log1p units) below this count as this when scoring
     width_quantile: float = 0.25  # ... and below this quantile of the band's half-widths
     levels: int = 199  # quantile levels of the distribution's grid (fill rate, leftover)
-    # the boosters learn on totals plus U(0, jitter) units, to break ties: over half of the training
-    # states end with no growth at all (exactly 0), and a quantile booster whose start value (the
-    # targets' quantile, 0) equals the target on over half the rows sees one gradient on every row
-    # (the pinball gradient is -tau wherever y >= prediction): it never splits and predicts growth 0
-    # for every state, so P10 = P50 = 0 before a window opens and the quantity at a low critical ratio
-    # was 0 for every campaign. A hundredth of a unit breaks the ties and moves no quantile that
-    # matters; a whole unit (jittered counts) widened the distribution past the decision's fill-rate
-    # test. The calibration reads the true totals. BENCHMARKS.md: "The pre-sale quantile boosters' ties"
-    jitter: float = 0.01
+    # units of noise on the boosters' targets, to break ties (aggregation.ties): over half of the
+    # training states end with no growth at all, and unbroken, the P10 and P50 of growth were 0 for
+    # every state (quantity 0 at a low critical ratio for campaigns that sold hundreds). A whole unit
+    # (jittered counts) widened the distribution past the decision's fill-rate test. BENCHMARKS.md:
+    # "The pre-sale quantile boosters' ties"
+    jitter: float = TIE_BREAK
     seed: int = DEFAULT_SEED
 
 
@@ -159,9 +157,7 @@ class NowcastModel:
         per band, then the point's level per share of the window."""
         x = feature_matrix(train, self.config.features)
         final = train["final_qty"].to_numpy().clip(0).astype(np.float64)
-        if self.config.jitter > 0:  # ties broken (see NowcastConfig.jitter)
-            rng = np.random.default_rng(self.config.seed)
-            final = final + rng.uniform(0.0, self.config.jitter, final.size)
+        final = break_ties(final, self.config.seed, self.config.jitter)
         growth = np.log1p(final / level_scale(train)) - self.base(train)
         self.models_ = {q: self._booster(q).fit(x, growth) for q in (0.1, 0.5, 0.9)}
         raw = self.raw(calib)

@@ -26,6 +26,7 @@ from scipy.stats import poisson
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from aggregation.calibration import IntervalCalibrator
+from aggregation.ties import TIE_BREAK, break_ties
 from common.errors import InsufficientHistoryError  # noqa: F401  (re-exported: aggregation callers)
 from common.settings import DEFAULT_SEED
 
@@ -72,6 +73,7 @@ class TimeSeriesConfig:
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
     min_samples_leaf: int = 40
+    tie_break: float = TIE_BREAK  # units of noise on the quantile boosters' targets (aggregation.ties)
     seed: int = DEFAULT_SEED
 
 
@@ -308,6 +310,7 @@ class DailyForecaster:
         common = dict(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
                       max_leaf_nodes=cfg.max_leaf_nodes, min_samples_leaf=cfg.min_samples_leaf,
                       random_state=cfg.seed, early_stopping=False)
+        y = break_ties(y, cfg.seed, cfg.tie_break)  # most days sell nothing (aggregation.ties)
         self.mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(x, y)
         self.lo_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.1, **common).fit(x, y)
         self.hi_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.9, **common).fit(x, y)
