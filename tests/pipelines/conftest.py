@@ -89,3 +89,45 @@ def tiny_tables() -> dict[str, pl.DataFrame]:
 def write_raw() -> Callable[..., Path]:
     """write_raw(root, tables, fmt="parquet") -> root."""
     return write_raw_folder
+
+
+NIGHTLY_STAGES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
+
+
+def ingest_then_stand_ins(seen: dict):
+    """The real ingest and publish; stand-ins for the rest (the report one renders the ingest part)."""
+    from pipelines.nightly.stages import stage_ingest, stage_publish
+    from pipelines.report import ReportContext, render_report
+
+    def make(name):
+        def fn(ctx):
+            if name == "picks":
+                ctx.picks = pl.DataFrame({"group_id": ["G1"], "for_date": [ctx.config.run_date],
+                                          "rank": [1], "product_id": ["P1"], "model_version": ["fake"]})
+                ctx.writer.write_frame("picks", ctx.picks)
+            if name == "forecast":
+                ctx.demand = pl.DataFrame({"product_id": ["P1"], "forecast_p50": [3.0],
+                                           "model_version": ["fake"]})
+                ctx.writer.write_frame("demand", ctx.demand)
+            if name == "report":
+                seen["html"] = render_report(ReportContext(
+                    run_id=ctx.record.run_id, date=ctx.config.run_date, status="succeeded",
+                    model_version="fake", ingest=ctx.ingest))
+                ctx.writer.write_text("report.html", seen["html"])
+            return 1, 1
+        return fn
+
+    real = {"ingest": stage_ingest, "publish": stage_publish}
+    return [(n, real.get(n) or make(n)) for n in NIGHTLY_STAGES]
+
+
+@pytest.fixture()
+def stand_ins(monkeypatch):
+    """The nightly with the real ingest, report-of-ingest and publish, the rest stand-ins; returns
+    what the stand-ins saw (the rendered report under "html")."""
+    from pipelines.nightly import runner as runner_mod
+
+    seen: dict = {}
+    monkeypatch.setattr(runner_mod, "STAGES", ingest_then_stand_ins(seen))
+    monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
+    return seen

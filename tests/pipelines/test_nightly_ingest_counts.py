@@ -12,26 +12,15 @@ from dataclasses import replace
 from datetime import timedelta
 
 import polars as pl
-import pytest
 
 from common.home import Home
 from pipelines.nightly import NightlyConfig, run_nightly
-from pipelines.nightly import runner as runner_mod
 from pipelines.nightly.ledger import read_ledger
 from pipelines.warehouse import connect
 from tests.pipelines.conftest import TINY_END
-from tests.pipelines.test_nightly_ingest_warnings import ingest_then_stand_ins
 
 LATER = TINY_END + timedelta(days=1)
 HEADER = "feedback_id,group_id,product_id,action,at\n"
-
-
-@pytest.fixture()
-def stand_ins(monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(runner_mod, "STAGES", ingest_then_stand_ins(seen))
-    monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
-    return seen
 
 
 def landing(home: Home, day, rows: list[str]) -> None:

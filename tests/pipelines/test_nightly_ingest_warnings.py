@@ -16,62 +16,24 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import pytest
 from typer.testing import CliRunner
 
 from common.home import Home
-from pipelines.nightly import runner as runner_mod
 from pipelines.nightly.ledger import read_ledger
 from pipelines.nightly.snapshot import live_snapshot
-from pipelines.nightly.stages import stage_ingest, stage_publish
-from pipelines.report import ReportContext, render_report
 from pipelines.warehouse import connect
 from tests.pipelines.conftest import TINY_END
 
 CIRCLEBUY = Path(sys.executable).parent / "circlebuy"
-STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 WHOLE = ("WARNING: orders: all 8 rows read were quarantined, none loaded (unknown_foreign_key: 8); "
          "see the quarantine table")
 UNCHECKED = ("orders.campaign_id: 6 rows give a campaign_id but no campaigns table is loaded; kept as "
              "given, not checked against campaigns")
 
 
-def ingest_then_stand_ins(seen: dict):
-    """The real ingest and publish; stand-ins for the rest (the report one renders the ingest part)."""
-
-    def make(name):
-        def fn(ctx):
-            if name == "picks":
-                ctx.picks = pl.DataFrame({"group_id": ["G1"], "for_date": [ctx.config.run_date],
-                                          "rank": [1], "product_id": ["P1"], "model_version": ["fake"]})
-                ctx.writer.write_frame("picks", ctx.picks)
-            if name == "forecast":
-                ctx.demand = pl.DataFrame({"product_id": ["P1"], "forecast_p50": [3.0],
-                                           "model_version": ["fake"]})
-                ctx.writer.write_frame("demand", ctx.demand)
-            if name == "report":
-                seen["html"] = render_report(ReportContext(
-                    run_id=ctx.record.run_id, date=ctx.config.run_date, status="succeeded",
-                    model_version="fake", ingest=ctx.ingest))
-                ctx.writer.write_text("report.html", seen["html"])
-            return 1, 1
-        return fn
-
-    real = {"ingest": stage_ingest, "publish": stage_publish}
-    return [(n, real.get(n) or make(n)) for n in STAGE_NAMES]
-
-
 def ledger_stages(home: Home) -> list[dict]:
     with connect(home) as con:
         return json.loads(read_ledger(con)["stages"][-1])
-
-
-@pytest.fixture()
-def stand_ins(monkeypatch):
-    seen: dict = {}
-    monkeypatch.setattr(runner_mod, "STAGES", ingest_then_stand_ins(seen))
-    monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
-    return seen
 
 
 def test_ingest_warnings_reach_the_nightly_json_log_ledger_manifest_and_report(
