@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.optimize import linprog
 
+from aggregation.closed_days import close, closed_days
 from aggregation.statistical import statistical_forecasts
 from aggregation.ties import break_ties
 from aggregation.timeseries import (
@@ -79,6 +80,7 @@ class Members:
     band: np.ndarray
     head: np.ndarray
     points: dict[str, np.ndarray]
+    closed: np.ndarray  # per horizon day: the platform is closed (aggregation.closed_days)
 
 
 def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: DailyForecaster | None,
@@ -105,7 +107,9 @@ def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: Da
         # that the folds' outcomes support (on lumpy demand the median is mostly zero)
         points["gbm_p90"] = np.maximum(booster.hi_.predict(x), mid).reshape(shape)
     ma28 = feats["ma28"].reshape(rows.size, horizon)[:, 0]
-    return Members(rows, np.digitize(ma28, BAND_EDGES), ma28 * 28 >= HEAD_UNITS_28D, points)
+    shut = closed_days(panel.y, t, horizon)
+    points = {name: close(p, shut) for name, p in points.items()}
+    return Members(rows, np.digitize(ma28, BAND_EDGES), ma28 * 28 >= HEAD_UNITS_28D, points, shut)
 
 
 BIAS_BAND = 0.05  # the weighted forecast's total over the folds stays within ±5% of the outcome's
@@ -227,19 +231,24 @@ class HeadBins:
     @classmethod
     def fit(cls, folds: list[Members], outcomes: list[np.ndarray], weights: BandWeights,
             cfg: EnsembleConfig) -> HeadBins:
+        """Fitted on the folds' open days (a closed day's forecast and outcome are both zero)."""
         p = np.concatenate([weights.combine(f).ravel() for f in folds])
         y = np.concatenate([o.ravel() for o in outcomes])
         head = np.concatenate([np.repeat(f.head, o.shape[1]) for f, o in zip(folds, outcomes, strict=True)])
+        open_ = ~np.concatenate([np.tile(f.closed, f.rows.size) for f in folds])
+        p, y, head = p[open_], y[open_], head[open_]
         rest = QuantileBins.fit(p[~head], y[~head], cfg) if (~head).any() else QuantileBins.fit(p, y, cfg)
         return cls(QuantileBins.fit(p[head], y[head], cfg) if head.any() else rest, rest)
 
-    def apply(self, p50: np.ndarray, head: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flattened (p10, p50, p90) of a rows × horizon P50 matrix, rows flagged `head`."""
+    def apply(self, p50: np.ndarray, members: Members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flattened (p10, p50, p90) of a rows × horizon P50 matrix of `members`' rows; zero on
+        closed days."""
         flat = p50.ravel()
-        cells = np.repeat(head, p50.shape[1])
+        cells = np.repeat(members.head, p50.shape[1])
         a = self.head.apply(flat)
         b = self.rest.apply(flat)
-        return tuple(np.where(cells, x, z) for x, z in zip(a, b, strict=True))
+        shut = np.tile(members.closed, p50.shape[0])
+        return tuple(np.where(shut, 0.0, np.where(cells, x, z)) for x, z in zip(a, b, strict=True))
 
 
 def _head_total_wape(y: np.ndarray, p: np.ndarray, head: np.ndarray) -> float | None:
@@ -302,7 +311,7 @@ class EnsembleForecaster:
             w = _weights([folds[j] for j in others], [outcomes[j] for j in others], self.names_,
                          self.config, rng)
             bins = HeadBins.fit([folds[j] for j in others], [outcomes[j] for j in others], w, self.config)
-            p10, p50, p90 = bins.apply(w.combine(f), f.head)
+            p10, p50, p90 = bins.apply(w.combine(f), f)
             head_cells = np.repeat(f.head, y.shape[1])
             yc = y.ravel()
             inside = (yc >= p10) & (yc <= p90)
@@ -331,8 +340,8 @@ class EnsembleForecaster:
             rows = active_rows(panel, origin, h, self.ts_config.active_days)
         m = members_at(panel, origin, h, rows, self.booster_)
         shape = (rows.size, h)
-        p10, p50, p90 = self.bins_.apply(self.weights_.combine(m), m.head)
-        s10, s50, s90 = self.bins_.apply(m.points["seasonal_naive"], m.head)
+        p10, p50, p90 = self.bins_.apply(self.weights_.combine(m), m)
+        s10, s50, s90 = self.bins_.apply(m.points["seasonal_naive"], m)
         return rows, {"ensemble": (p10.reshape(shape), p50.reshape(shape), p90.reshape(shape)),
                       "seasonal_naive": (s10.reshape(shape), s50.reshape(shape), s90.reshape(shape))}
 
