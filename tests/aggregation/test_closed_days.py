@@ -68,3 +68,26 @@ def test_the_ensemble_forecasts_zero_on_a_closed_day_and_its_week_elsewhere():
     truth = y[rows, origin:]
     covered = coverage(truth[:, ~shut].ravel(), p10[:, ~shut].ravel(), p90[:, ~shut].ravel())
     assert coverage(truth.ravel(), p10.ravel(), p90.ravel()) == covered
+
+
+def test_a_week_nobody_sold_anything_does_not_narrow_the_intervals():
+    from aggregation.ensemble import BandWeights, HeadBins, Members
+
+    rng = np.random.default_rng(3)
+    rows, h = 400, 7
+
+    def fold(outcome_scale: float) -> tuple[Members, np.ndarray]:
+        level = rng.uniform(1.0, 10.0, (rows, 1))
+        members = Members(np.arange(rows), np.zeros(rows, dtype=int), np.ones(rows, dtype=bool),
+                          {"flat": np.repeat(level, h, axis=1)}, np.zeros(h, dtype=bool))
+        return members, rng.poisson(level * outcome_scale, (rows, h)).astype(float)
+
+    trading = [fold(1.0) for _ in range(3)]
+    shut = fold(0.0)  # a Christmas week: every outcome 0
+    weights = BandWeights(("flat",), np.array([1.0]))
+    cfg = EnsembleConfig()
+    without = HeadBins.fit([f for f, _ in trading], [o for _, o in trading], weights, cfg)
+    with_shut = HeadBins.fit([f for f, _ in trading] + [shut[0]], [o for _, o in trading] + [shut[1]],
+                             weights, cfg)
+    np.testing.assert_allclose(with_shut.head.hi, without.head.hi)
+    np.testing.assert_allclose(with_shut.head.lo, without.head.lo)
