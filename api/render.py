@@ -18,7 +18,7 @@ import polars as pl
 from api.clock import TZ, platform_now
 from api.i18n import LANGUAGE_TAGS, Messages
 from api.served import ServedPicks
-from api.snapshot import Snapshot
+from api.snapshot import LOW_MIN_P50, LOW_SHARE, Snapshot
 from common.charts import fan_chart
 from common.exclusions import ExclusionEvent
 
@@ -304,14 +304,26 @@ def _curve_points(snap: Snapshot, campaign_id: str, warehouse_id: str | None) ->
 
 
 def suggestion_note(m: Messages, row: dict) -> str | None:
-    """The page's words for why a row suggests 0 although its P50 is at least 1 (the published
-    `suggestion_note` says the same in English, for the downloads); None when it does not."""
+    """The page's words for why a row suggests 0 although its P50 is at least 1, or well under its
+    P50 (api.snapshot.with_suggestion_note's rule; the published `suggestion_note` says the same in
+    English, for the downloads); None when it does not."""
     _ = m.gettext
     p50, p10, qty = row.get("forecast_p50"), row.get("forecast_p10"), row.get("suggested_qty")
-    if qty != 0 or p50 is None or p50 < 1:
+    if qty is None or p50 is None or p50 < 1:
         return None
     method = m.term("method", row.get("method")) or "unknown"  # the method's name in the page's language
     ratio = row.get("critical_ratio")
+    if qty != 0:
+        if ratio is None or p50 < LOW_MIN_P50 or qty >= LOW_SHARE * p50:
+            return None
+        fill = row.get("expected_fill_rate")
+        fill_text = "" if fill is None else _("; expected fill rate {fill}%").format(fill=round(fill * 100))
+        return _(
+            "Suggests {qty} against a P50 of {p50}: critical ratio {ratio} (margin / price) means preparing "
+            "the forecast's {pct}% quantile (P10 {p10}): with this margin an unsold unit costs more than a "
+            "missed sale earns{fill}; method {method}"
+        ).format(qty=qty, p50=f"{p50:.1f}", ratio=f"{ratio:.2f}", pct=round(ratio * 100),
+                 p10=f"{p10 or 0:.1f}", fill=fill_text, method=method)
     if row.get("max_qty") == 0:
         return _("Suggests 0 because the campaign's max_qty is 0 (P50 {p50}; method {method})").format(
             p50=f"{p50:.1f}", method=method

@@ -210,12 +210,18 @@ def _as_of_day(frame: pl.DataFrame) -> pl.Expr:
     return platform_day_expr("as_of", frame.schema["as_of"]).cast(pl.String).alias("as_of_day")
 
 
+LOW_SHARE = 0.5  # a suggestion under this share of the P50 gets a note ...
+LOW_MIN_P50 = 4.0  # ... where the P50 is at least this many units
+
+
 def with_suggestion_note(demand: pl.DataFrame) -> pl.DataFrame:
-    """Add `suggestion_note`: why a row suggests preparing 0 although its P50 is at least 1 (else null).
+    """Add `suggestion_note`: why a row suggests preparing 0 although its P50 is at least 1, or less
+    than half its P50 (LOW_SHARE) where the P50 is at least LOW_MIN_P50 units (else null).
 
     The suggestion is the forecast's quantile at the critical ratio (margin / price); a thin margin
-    puts it at a low quantile, which can be 0 while the median is not. The note says so, with the
-    ratio and the forecast method, so a supplier reading the CSV or the page is not left guessing.
+    puts it at a low quantile, which can be 0, or a small part of the median, on a campaign whose
+    total is uncertain (not open yet). The note says so, with the ratio, the expected fill rate and
+    the forecast method, so a supplier reading the CSV or the page is not left guessing.
     """
     ratio = (
         pl.col("critical_ratio").cast(pl.Float64)
@@ -246,9 +252,28 @@ def with_suggestion_note(demand: pl.DataFrame) -> pl.DataFrame:
             )
         )
     )
+    rate = pl.col("expected_fill_rate").cast(pl.Float64) if "expected_fill_rate" in demand.columns else None
+    fill = (
+        pl.format("; expected fill rate {}%", (rate * 100).round(0).cast(pl.Int64)).fill_null("")
+        if rate is not None
+        else pl.lit("")
+    )
+    low_note = pl.format(
+        "suggests {} against a P50 of {}: critical ratio {} (margin / price) means preparing the "
+        "forecast's {}% quantile (P10 {}): with this margin an unsold unit costs more than a missed sale "
+        "earns{}; method {}",
+        pl.col("suggested_qty").cast(pl.String), p50, ratio.round(2).cast(pl.String), pct, p10, fill, method,
+    )
     zero = (pl.col("suggested_qty") == 0) & (pl.col("forecast_p50") >= 1)
+    low = (
+        (pl.col("suggested_qty") >= 1)
+        & (pl.col("forecast_p50") >= LOW_MIN_P50)
+        & (pl.col("suggested_qty") < LOW_SHARE * pl.col("forecast_p50"))
+        & ratio.is_not_null()
+    )
     return demand.with_columns(
-        pl.when(zero).then(note).otherwise(None).cast(pl.String).alias("suggestion_note")
+        pl.when(zero).then(note).when(low).then(low_note).otherwise(None).cast(pl.String)
+        .alias("suggestion_note")
     )
 
 
