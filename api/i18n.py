@@ -8,8 +8,12 @@ Babel on first use (no compile step to forget). Their message contexts:
   count named there chooses the form (English "once" / "3 times"; Chinese has one form).
   A reason may quote a number with a unit, `{last_days:day}`: the `unit` context's plural entry
   (msgid "day", msgid_plural "days", msgstr "{n} day" / "{n} days") words it by that number, so
-  every count in a sentence gets its own plural form ("1 day ago", "6 days ago"); Chinese, with one
-  form, writes `{last_days}天` and needs no unit.
+  every count in a sentence gets its own plural form ("1 day", "6 days"); Chinese, with one
+  form, writes `{cycle_days}天` and needs no unit. A unit may word a number of its own: an entry
+  `msgid "ago=1"` in the `unit` context is what `{last_days:ago}` says for 1 ("yesterday", "昨天");
+  other numbers take the unit's plural entry ("6 days ago", "6天前").
+- `reason_unnamed`: msgid is a reason code, msgstr its sentence for when a code it quotes (a
+  category) has no display name in this locale: a raw code is never pasted into a sentence.
 - `category`, `city`, `group_kind`, `slot`, `method`: msgid is the data's code, msgstr its display
   name, matched without regard to case (`hangzhou` is Hangzhou); a value without an entry (a real
   city already written in Chinese, a forecast method this service does not know) is shown as it is.
@@ -43,6 +47,8 @@ _BY_LANGUAGE = {"zh": "zh_CN", "en": "en"}  # zh-TW / zh-Hant read zh-CN better 
 # the count that chooses the plural form of a reason's sentence
 PLURAL_ARG = {
     "regular_recent": "orders",
+    "regular_before": "order_days",
+    "hot_buyers": "groups",
     "young_group_own": "orders",
     "hot_city": "groups",
     "hot_platform": "groups",
@@ -100,6 +106,9 @@ class Messages:
         if isinstance(count, bool) or not isinstance(count, int | float):
             raise ValueError(f"unit {unit!r} needs a number; got {count!r}")
         n = int(count) if float(count).is_integer() else 2  # a fraction takes the "many" form
+        own = self.catalog.get(f"{unit}={n}", context="unit") if n == count else None
+        if own is not None and own.string:
+            return own.string
         return self.translations.npgettext("unit", unit, unit, n).format(n=text)
 
     def reason(self, code: str | None, args: dict[str, Any] | None, fallback: str = "") -> str:
@@ -108,13 +117,25 @@ class Messages:
         if not code or args is None or not self.has_reason(code):
             return fallback
         try:
-            if code in PLURAL_ARG:
-                template = self.translations.npgettext("reason", code, code, int(args[PLURAL_ARG[code]]))
-            else:
-                template = self.translations.pgettext("reason", code)
+            template = self._template(self._reason_context(code, args), code, args)
             return template.format_map({name: _Arg(self, name, value) for name, value in args.items()})
         except (KeyError, IndexError, TypeError, ValueError):
             return fallback
+
+    def _reason_context(self, code: str, args: dict[str, Any]) -> str:
+        """`reason_unnamed` when the reason quotes a code without a display name here and the
+        catalog has that sentence for it; else `reason`."""
+        unnamed = any(
+            name in TERM_ARGS and value is not None
+            and (TERM_ARGS[name], str(value).casefold()) not in self.terms
+            for name, value in args.items()
+        )
+        return "reason_unnamed" if unnamed and self.catalog.get(code, context="reason_unnamed") else "reason"
+
+    def _template(self, context: str, code: str, args: dict[str, Any]) -> str:
+        if code in PLURAL_ARG:
+            return self.translations.npgettext(context, code, code, int(args[PLURAL_ARG[code]]))
+        return self.translations.pgettext(context, code)
 
     def _value(self, name: str, value: Any) -> str:
         if value is None:
@@ -154,7 +175,7 @@ def messages(locale: str = DEFAULT_LOCALE) -> Messages:
     terms = {
         (m.context, m.id.casefold()): m.string
         for m in catalog
-        if m.context not in (None, "reason") and isinstance(m.id, str) and m.string
+        if m.context not in (None, "reason", "reason_unnamed", "unit") and isinstance(m.id, str) and m.string
     }
     return Messages(locale, catalog, Translations(fp=buf), terms)
 

@@ -26,6 +26,7 @@ from common.contract import CATEGORIES, GROUP_KINDS
 from common.errors import SnapshotError
 from common.home import Home
 from pipelines.generate.config import CITIES
+from pipelines.importers.categories import CATEGORIES as IMPORTER_CATEGORIES
 from recsys.picks import REASON_CODES, SLOTS, with_reasons
 from tests.api.conftest import FAST, bearer
 from tests.api.world import small_world, write_snapshot
@@ -68,12 +69,14 @@ def test_a_code_without_a_translation_fails_the_completeness_check():
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_category_group_kind_and_slot_has_a_name(locale):
     m = messages(locale)
-    for context, codes in (("category", CATEGORIES), ("group_kind", GROUP_KINDS), ("slot", SLOTS)):
+    categories = (*CATEGORIES, *IMPORTER_CATEGORIES)  # the contract's and the Online Retail importer's
+    for context, codes in (("category", categories), ("group_kind", GROUP_KINDS), ("slot", SLOTS)):
         for code in codes:
             assert m.catalog.get(code, context=context) is not None, f"{locale}: no {context} {code}"
     if locale == "zh_CN":
         assert all(CJK.search(m.term("city", c)) for c in CITIES)  # the generator's cities, in Chinese
-        assert all(CJK.search(m.term("category", c)) for c in CATEGORIES)
+        assert all(CJK.search(m.term("category", c)) for c in categories)
+        assert not any("_" in m.term("category", c) for c in categories)
 
 
 def test_every_page_text_has_a_chinese_translation_and_none_is_left_over():
@@ -110,46 +113,116 @@ def test_every_forecast_method_has_a_name(locale):
 def test_english_reasons_say_one_day_and_many_days():
     en = messages("en")
     assert en.reason("replenish_due", {"cycle_days": 1, "last_days": 1}) == (
-        "your group re-orders it about every 1 day; last order 1 day ago"
+        "your group re-orders it about every 1 day; last order yesterday"
     )
     assert en.reason("replenish_due", {"cycle_days": 7, "last_days": 0}) == (
-        "your group re-orders it about every 7 days; last order 0 days ago"
+        "your group re-orders it about every 7 days; last order today"
     )
-    assert en.reason("regular_before", {"order_days": 1, "last_days": 45}) == (
-        "your group ordered it on 1 day before; last time 45 days ago"
+    assert en.reason("regular_before", {"order_days": 1, "last_days": 31}) == (
+        "your group ordered it once before; last time 31 days ago"
+    )
+    assert en.reason("regular_before", {"order_days": 3, "last_days": 45}) == (
+        "your group ordered it 3 times before; last time 45 days ago"
     )
     assert en.reason("new_responding", {"age_days": 1, "groups": 1, "post_pct": 25}) == (
-        "new 1 day ago; 1 group ordered it so far, 25% of posts got orders"
+        "new yesterday; 1 group ordered it so far, 25% of posts got orders"
     )
     assert en.reason("new_responding", {"age_days": 2, "groups": 3, "post_pct": 25}) == (
         "new 2 days ago; 3 groups ordered it so far, 25% of posts got orders"
     )
     assert en.reason("new_category", {"age_days": 1, "pct": 30, "category": "baby"}) == (
-        "new 1 day ago; 30% of your orders are in its category"
+        "new yesterday; 30% of your orders are in its category"
     )
+    assert en.reason("new_launch", {"age_days": 0}) == "new today"
     assert en.reason("young_group_own", {"orders": 1, "group_days": 1}) == (
-        "your group ordered it once since starting 1 day ago"
+        "your group ordered it once since starting yesterday"
     )
     assert en.reason("young_group_own", {"orders": 4, "group_days": 1200}) == (
         "your group ordered it 4 times since starting 1,200 days ago"
     )
     # Chinese has one form: the number and 天, whatever the count
-    assert messages("zh_CN").reason("replenish_due", {"cycle_days": 1, "last_days": 1}) == (
-        "群里大约每1天回购一次，上次是1天前"
+    assert messages("zh_CN").reason("replenish_due", {"cycle_days": 1, "last_days": 2}) == (
+        "群里大约每1天回购一次，上次是2天前"
     )
 
 
+def _reason_forms(m, code: str, context: str = "reason") -> tuple[str, ...]:
+    message = m.catalog.get(code, context=context)
+    return message.string if isinstance(message.string, tuple) else (message.string,)
+
+
 def test_every_english_day_count_is_worded_by_its_plural_entry():
-    """No English sentence writes "{n} days" by hand: each `*_days` number goes through the unit `day`."""
+    """No English sentence writes "{n} days" by hand: each `*_days` number goes through the unit `day`,
+    or `ago` for a number of days before the picking day."""
     en = messages("en")
     assert en.has_unit("day") and not messages("zh_CN").has_unit("day")
     for code in REASON_CODES:
-        message = en.catalog.get(code, context="reason")
-        forms = message.string if isinstance(message.string, tuple) else (message.string,)
-        for form in forms:
+        for form in _reason_forms(en, code):
             for _, name, spec, _ in string.Formatter().parse(form):
-                if name and name.endswith("_days"):
-                    assert spec == "day", f"en {code}: {{{name}}} without its plural unit ({form})"
+                if name and name.endswith("_days") and name != PLURAL_ARG.get(code):  # not a count of times
+                    assert spec in ("day", "ago"), f"en {code}: {{{name}}} without its plural unit ({form})"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_days_before_today_read_as_today_yesterday_and_n_days_ago(locale):
+    """"0天前上新", "new 0 days ago" read wrong in a shopkeeper's group: each sentence quoting how long
+    ago something was says it through the unit `ago`, which says today and yesterday in words."""
+    m = messages(locale)
+    assert m.has_unit("ago")
+    words = {"zh_CN": ("今天", "昨天", "6天前"), "en": ("today", "yesterday", "6 days ago")}[locale]
+    assert tuple(m.quantity("ago", n, str(n)) for n in (0, 1, 6)) == words
+    for code in REASON_CODES:
+        for form in _reason_forms(m, code):
+            assert "}天前" not in form and ":day} ago" not in form, (code, form)  # not by hand
+            for _, name, spec, _ in string.Formatter().parse(form):
+                if name in ("last_days", "age_days"):
+                    assert spec == "ago", f"{locale} {code}: {{{name}}} not said as days ago ({form})"
+    zh = messages("zh_CN")
+    new_today = zh.reason("new_category", {"age_days": 0, "pct": 30, "category": "snacks"})
+    assert new_today == "今天上新，群里30%的订单是零食"
+    assert zh.reason("new_launch", {"age_days": 1}) == "昨天上新"
+    replenish = zh.reason("replenish_due", {"cycle_days": 7, "last_days": 1})
+    assert replenish == "群里大约每7天回购一次，上次是昨天"
+
+
+def test_the_online_retail_countries_read_in_chinese():
+    """The importer puts each customer's country where a city goes; a Chinese sentence names it in Chinese."""
+    zh = messages("zh_CN")
+    countries = ("United Kingdom", "EIRE", "USA", "RSA", "Channel Islands", "Unspecified", "Germany")
+    names = [zh.term("city", c) for c in countries]
+    assert all(CJK.search(name) and not ENGLISH_WORD.search(name) for name in names), names
+    assert zh.reason("hot_city", {"groups": 22, "city": "United Kingdom"}) == "英国有22个群近7天下过单"
+
+
+def test_an_order_made_once_reads_as_natural_chinese():
+    zh = messages("zh_CN")
+    assert zh.reason("regular_before", {"order_days": 1, "last_days": 58}) == "群里下过1次单，上次是58天前"
+    assert zh.reason("regular_before", {"order_days": 3, "last_days": 9}) == "群里下过3次单，上次是9天前"
+
+
+def test_a_category_without_a_chinese_name_is_never_pasted_into_a_chinese_sentence():
+    """The importer's categories read in Chinese; a code the catalog does not know gives the sentence
+    that needs no category name (`reason_unnamed`), never the raw code."""
+    zh, en = messages("zh_CN"), messages("en")
+    def hot_category(m, category: str) -> str:
+        return m.reason("hot_category", {"pct": 12, "category": category})
+
+    assert hot_category(zh, "stationery_wrap") == "群里12%的订单是文具与礼品包装"
+    assert hot_category(zh, "kitchen_dining") == "群里12%的订单是厨房餐具"
+    assert hot_category(zh, "mystery_box") == "群里12%的订单是这一类商品"
+    assert zh.reason("new_category", {"age_days": 0, "pct": 20, "category": "mystery_box"}) == (
+        "今天上新，群里20%的订单是这一类商品"
+    )
+    assert hot_category(en, "mystery_box") == "12% of your orders are in its category"
+    assert en.term("category", "stationery_wrap") == "Stationery & gift wrap"
+    # a city without an entry is still shown as written (real data's cities are already Chinese)
+    assert zh.reason("hot_city", {"groups": 3, "city": "嘉兴"}) == "嘉兴有3个群近7天下过单"
+    # every code that quotes a category has a sentence without it, which quotes only its numbers
+    for code, arg_names in REASON_CODES.items():
+        if "category" in arg_names and any("{category}" in f for f in _reason_forms(zh, code)):
+            for form in _reason_forms(zh, code, "reason_unnamed"):
+                fields = {name for _, name, _, _ in string.Formatter().parse(form) if name}
+                assert "category" not in fields and fields <= set(arg_names), (code, form)
     with pytest.raises(ValueError, match="unit 'week'"):
         en.quantity("week", 2, "2")
 

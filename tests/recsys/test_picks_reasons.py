@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 
-from recsys.picks import REASON_CODES, with_reasons
+from recsys.picks import REASON_CODES, PicksConfig, with_reasons
 
 # one pick per reason kind: the features with_reasons reads, set so that exactly that kind applies
 BASE = {
     "slot": "hot", "from_peers": False, "sparse_group": False, "own_lines": 0, "own_lines_30": 0,
     "own_days": 0, "last_order_age": None, "cycle": None, "city_groups_7": 0, "i_groups_28": 0,
     "cat_share": 0.0, "i_posts": 0, "i_response_rate": 0.0, "product_age": 200, "peer_share": 0.0,
-    "group_kind": "deals", "city": "Hangzhou", "g_history_days": 40, "category": "fresh",
+    "group_kind": "deals", "city": "Hangzhou", "g_history_days": 40, "category": "fresh", "i_buyers": 0,
 }
 CASES: dict[str, dict] = {
     "peers_new_group": {"from_peers": True, "peer_share": 0.4167, "group_kind": "hot_items"},
@@ -25,9 +26,11 @@ CASES: dict[str, dict] = {
         "slot": "new", "product_age": 3, "i_posts": 12, "i_groups_28": 1, "i_response_rate": 0.25,
     },
     "new_category": {"slot": "new", "product_age": 5, "cat_share": 0.3, "category": "baby"},
+    "new_launch": {"slot": "new", "product_age": 2, "cat_share": 0.03},
     "hot_city": {"city_groups_7": 38},
     "hot_platform": {"i_groups_28": 120},
     "hot_category": {"cat_share": 0.123, "category": "snacks"},
+    "hot_buyers": {"cat_share": 0.03, "i_buyers": 7},
 }
 EXPECTED_ARGS = {
     "peers_new_group": {"pct": 42, "kind": "hot_items", "city": "Hangzhou"},
@@ -37,21 +40,25 @@ EXPECTED_ARGS = {
     "regular_before": {"order_days": 2, "last_days": 45},
     "new_responding": {"age_days": 3, "groups": 1, "post_pct": 25},
     "new_category": {"age_days": 5, "pct": 30, "category": "baby"},
+    "new_launch": {"age_days": 2},
     "hot_city": {"groups": 38, "city": "Hangzhou"},
     "hot_platform": {"groups": 120},
     "hot_category": {"pct": 12, "category": "snacks"},
+    "hot_buyers": {"groups": 7},
 }
 EXPECTED_ENGLISH = {
     "peers_new_group": "new group: 42% of hot-item groups in Hangzhou bought it in 4 weeks",
     "young_group_own": "your group ordered it once since starting 6 days ago",
     "replenish_due": "your group re-orders it about every 6 days; last order 6 days ago",
     "regular_recent": "your members ordered it 3 times in the last 30 days",
-    "regular_before": "your group ordered it on 2 days before; last time 45 days ago",
+    "regular_before": "your group ordered it 2 times before; last time 45 days ago",
     "new_responding": "new 3 days ago; 1 group ordered it so far, 25% of posts got orders",
     "new_category": "new 5 days ago; 30% of your orders are in its category",
+    "new_launch": "new 2 days ago",
     "hot_city": "38 groups in Hangzhou ordered it in the last 7 days",
     "hot_platform": "120 groups on the platform ordered it in the last 4 weeks",
     "hot_category": "12% of your orders are in its category",
+    "hot_buyers": "7 groups on the platform have ordered it",
 }
 
 
@@ -80,13 +87,65 @@ def test_reason_args_are_json_objects_even_for_text_that_needs_escaping():
     assert json.loads(out["reason_args"][0]) == {"groups": 38, "city": '上海"浦东'}
 
 
-def test_a_count_of_one_day_reads_as_one_day():
-    """"every 1 days", "new 1 days ago" read wrong in a shopkeeper's group: one day is a day."""
+def test_a_count_of_one_day_reads_as_one_day_and_one_day_ago_as_yesterday():
+    """"every 1 days", "new 1 days ago" read wrong in a shopkeeper's group: one day is a day, and one
+    day before the picking day is yesterday."""
     frame = reason_frame().with_columns(
         cycle=pl.lit(1.2), last_order_age=pl.lit(1), product_age=pl.lit(1), g_history_days=pl.lit(1),
         own_days=pl.lit(1))
     reasons = dict(with_reasons(frame).select("case", "reason").iter_rows())
-    assert reasons["replenish_due"] == "your group re-orders it about every 1 day; last order 1 day ago"
-    assert reasons["new_category"].startswith("new 1 day ago;")
-    assert reasons["young_group_own"].endswith("since starting 1 day ago")
-    assert not any("1 days" in r for r in reasons.values())
+    assert reasons["replenish_due"] == "your group re-orders it about every 1 day; last order yesterday"
+    assert reasons["new_category"].startswith("new yesterday;")
+    assert reasons["new_launch"] == "new yesterday"
+    assert reasons["young_group_own"].endswith("since starting yesterday")
+    assert reasons["regular_before"] == "your group ordered it once before; last time yesterday"
+    assert not any("1 days" in r or "1 day ago" in r or "on 1 day" in r for r in reasons.values())
+
+
+def test_a_product_launched_today_is_new_today_not_new_0_days_ago():
+    frame = reason_frame().with_columns(product_age=pl.lit(0))
+    reasons = dict(with_reasons(frame).select("case", "reason").iter_rows())
+    assert reasons["new_category"] == "new today; 30% of your orders are in its category"
+    assert reasons["new_responding"].startswith("new today; 1 group ordered it")
+    assert reasons["new_launch"] == "new today"
+    assert not any(re.search(r"\b0 days", r) for r in reasons.values())
+
+
+def test_an_order_made_once_reads_once_before():
+    frame = reason_frame().filter(pl.col("case") == "regular_before").with_columns(
+        own_days=pl.lit(1), last_order_age=pl.lit(31))
+    out = with_reasons(frame)
+    assert out["reason"][0] == "your group ordered it once before; last time 31 days ago"
+    assert json.loads(out["reason_args"][0]) == {"order_days": 1, "last_days": 31}
+
+
+def test_a_weak_category_share_is_no_selling_point():
+    """3% of the group's orders in a category says nothing: below PicksConfig.notable_share the reason
+    is another one (the launch for a new product, the groups that bought it for a hot one)."""
+    frame = reason_frame().filter(pl.col("case").is_in(["new_category", "hot_category"])).with_columns(
+        cat_share=pl.lit(0.03), i_buyers=pl.lit(4))
+    codes = dict(with_reasons(frame).select("case", "reason_code").iter_rows())
+    assert codes == {"new_category": "new_launch", "hot_category": "hot_buyers"}
+    assert not with_reasons(frame)["reason"].str.contains("%").any()
+    # the threshold is a setting, and at it the share is quoted (rounded as the sentence quotes it)
+    at = frame.with_columns(cat_share=pl.lit(0.096))
+    assert set(with_reasons(at)["reason_code"]) == {"new_category", "hot_category"}
+    strict = with_reasons(at, config=PicksConfig(notable_share=0.2))
+    assert set(strict["reason_code"]) == {"new_launch", "hot_buyers"}
+
+
+def test_a_new_group_is_not_told_that_0_percent_of_its_peers_bought_it():
+    """A cold group's pick its peers hardly bought (Online Retail: "新群：USA0%的普通群近4周买过") says
+    what else is known of it instead."""
+    frame = reason_frame().filter(pl.col("case") == "peers_new_group").with_columns(
+        peer_share=pl.lit(0.002), city_groups_7=pl.lit(4))
+    out = with_reasons(frame)
+    assert out["reason_code"][0] == "hot_city"
+    assert out["reason"][0] == "4 groups in Hangzhou ordered it in the last 7 days"
+
+
+def test_with_nothing_else_known_the_category_share_is_the_last_resort():
+    """A hot pick no group ever ordered, with no notable share: the share is the one number left."""
+    frame = reason_frame().filter(pl.col("case") == "hot_category").with_columns(cat_share=pl.lit(0.03))
+    out = with_reasons(frame)
+    assert out["reason_code"][0] == "hot_category" and out["reason"][0].startswith("3% of")

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from recsys.picks import PICKS_SCHEMA, PicksConfig, make_picks, price_bands, select
+from recsys.picks import PICKS_SCHEMA, PicksConfig, assign_slots, make_picks, price_bands, select
 from recsys.production import ProductionConfig, train_production
 from recsys.ranker import RankerConfig
 from recsys.signal import TZ, day_start
@@ -89,7 +89,8 @@ def test_picks_have_the_design_columns_and_at_most_n_per_group(world):
     _, _, picks, _ = world
     assert dict(picks.schema) == PICKS_SCHEMA
     per = picks.group_by("group_id").agg(n=pl.len(), ranks=pl.col("rank").sort())
-    assert per["n"].max() <= 10 and per["n"].min() >= 5
+    # shorter than 10 where little but hot items is on sale for a group (the hot quota holds)
+    assert per["n"].max() <= 10 and per["n"].min() >= 3 and (per["n"] == 10).any()
     assert all(r.to_list() == list(range(1, len(r) + 1)) for r in per["ranks"])
     assert set(picks["slot"]) <= {"hot", "regular", "replenish", "new"}
     assert (picks["for_date"] == DAY).all()
@@ -167,7 +168,7 @@ def test_replenish_slot_only_when_a_cycle_is_due(world):
 def test_slot_mix_and_reasons_from_numbers(world):
     _, _, picks, info = world
     assert info["slots"]["regular"] > 0 and info["slots"]["hot"] > 0
-    assert picks["reason"].str.contains(r"\d").all()
+    assert picks["reason"].str.contains(r"\d|\btoday\b|\byesterday\b").all()  # numbers, or the day in words
     assert not picks["reason"].str.contains(r"\b1 (times|groups)\b").any()
     assert picks["reason"].str.len_chars().max() < 90
 
@@ -212,7 +213,7 @@ def test_without_campaign_data_the_available_set_is_what_sold_recently(world):
     assert picks["campaign_id"].null_count() == picks.height
 
 
-def _slate(slots, scores):
+def _slate(slots, scores, peer_led=False):
     n = len(slots)
     return pl.DataFrame(
         {
@@ -223,6 +224,7 @@ def _slate(slots, scores):
             "prior_new": [0.0] * n,
             "category": [f"c{j}" for j in range(n)],
             "band": [0] * n,
+            "peer_led": [peer_led] * n,
         }
     )
 
@@ -231,9 +233,69 @@ def test_select_keeps_slot_quotas_and_fills_beyond_them_only_when_short():
     cfg = PicksConfig(n=6, hot_max=2)
     rich = select(_slate(["hot"] * 5 + ["regular"] * 5, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0.5]), cfg)
     assert rich["slot"].to_list().count("hot") == 2 and rich.height == 6
-    short = select(_slate(["hot"] * 5 + ["regular"], [9, 8, 7, 6, 5, 4]), cfg)
-    assert short["slot"].to_list().count("hot") == 5 and short.height == 6
+    # new (and replenish) beyond their quota fill a short list
+    short = select(_slate(["new"] * 5 + ["regular"], [9, 8, 7, 6, 5, 4]), cfg)
+    assert short["slot"].to_list().count("new") == 5 and short.height == 6
     assert short["rank"].to_list() == list(range(1, 7))
+
+
+def test_hot_beyond_its_quota_never_fills_a_list_with_a_history_of_its_own():
+    """DESIGN: one or two hot items; a shorter list rather than a list of hot items. Only a list that
+    leans on its peers (no history, or a few days of it) fills up with them."""
+    cfg = PicksConfig(n=6, hot_max=2)
+    own = select(_slate(["hot"] * 5 + ["regular"], [9, 8, 7, 6, 5, 4]), cfg)
+    assert own["slot"].to_list() == ["hot", "hot", "regular"]
+    assert own["rank"].to_list() == [1, 2, 3]
+    peers = select(_slate(["hot"] * 5 + ["regular"], [9, 8, 7, 6, 5, 4], peer_led=True), cfg)
+    assert peers["slot"].to_list().count("hot") == 5 and peers.height == 6
+
+
+def test_hot_items_the_quota_leaves_out_do_not_take_the_cells_of_the_groups_own_items():
+    """Hot items that score higher than the group's regulars in the same (category, band) must not
+    keep those cells and then be cut by the quota, leaving a list of hot items to fill with
+    (the g000010 case: 23 products of its own history, 7-9 hot picks)."""
+    hot = _slate(["hot"] * 4, [9, 8, 7, 6])
+    regular = _slate(["regular"] * 4, [5, 4, 3, 2]).with_columns(i=pl.col("i") + 10)
+    out = select(pl.concat([hot, regular]), PicksConfig(n=4, hot_max=2))
+    assert sorted(out["slot"].to_list()) == ["hot", "hot", "regular", "regular"]
+    assert out.group_by("category", "band").len()["len"].max() == 1
+    assert out["i"].to_list() == [0, 1, 12, 13]
+
+
+def test_replenish_needs_two_order_days_and_regular_needs_regular_min_days():
+    """One order 58 days ago is 'bought before' (regular), never due for replenishment; with
+    regular_min_days=2 it is hot (or new, if launched lately) like any other."""
+    frame = pl.DataFrame({
+        "own_lines": [1, 1, 3, 4, 0, 1],
+        "own_days": [1, 1, 2, 3, 0, 1],
+        "last_order_age": [58, 3, 5, 9, None, 30],
+        "cycle": [None, None, 15.0, 4.0, None, 10.0],
+        "product_age": [300.0, 5.0, 300.0, 300.0, 5.0, 300.0],
+    }, schema_overrides={"cycle": pl.Float64, "last_order_age": pl.Int64})
+    slots = assign_slots(frame, PicksConfig())["slot"].to_list()
+    assert slots == ["regular", "regular", "regular", "replenish", "new", "regular"]
+    strict = assign_slots(frame, PicksConfig(regular_min_days=2))["slot"].to_list()
+    assert strict == ["hot", "new", "regular", "replenish", "new", "hot"]
+
+
+def test_the_world_keeps_the_hot_quota_and_regulars_are_repeat_orders(world):
+    frames, prod, picks, _ = world
+    cfg = PicksConfig()
+    young = set(prod.signal.groups.decode(
+        prod.signal.daily.group_by("g").agg(first=pl.col("age").max())
+        .filter(pl.col("first") + 1 < cfg.sparse_days)["g"].to_numpy()))
+    established = picks.filter(~pl.col("group_id").is_in(list(young | {"g-new"})))
+    hot = established.group_by("group_id").agg(hot=(pl.col("slot") == "hot").sum())
+    assert hot["hot"].max() <= cfg.hot_max
+    days = (
+        frames["orders"]
+        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < day_start(DAY)))
+        .group_by("group_id", "product_id")
+        .agg(days=pl.col("ordered_at").dt.date().n_unique())
+    )
+    own = picks.filter(pl.col("slot").is_in(["regular", "replenish"])).join(
+        days, on=["group_id", "product_id"], how="left")
+    assert own.height > 0 and (own["days"].fill_null(0) >= cfg.regular_min_days).all()
 
 
 def test_select_reserves_a_place_for_the_best_replenish_item():
