@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from time import perf_counter
@@ -28,6 +28,7 @@ from common.contract import LOAD_ORDER, REQUIRED_TABLES, TABLES, Table
 from common.errors import SchemaError, UnparseableFileError
 from common.home import Home
 from pipelines.engine import DuckDBEngine, Engine, EngineOptions
+from pipelines.ingest import resolve
 from pipelines.ingest.readers import (
     FileSchema,
     SourceFile,
@@ -40,6 +41,7 @@ from pipelines.ingest.readers import (
     match_schema,
     prepare_text,
     projection,
+    zone_counts,
 )
 from pipelines.ingest.report import IngestReport, TableCounts
 from pipelines.ingest.rules import (
@@ -48,12 +50,15 @@ from pipelines.ingest.rules import (
     bad_type,
     first_failing,
     null_required,
+    plausible_year,
     shown,
     unchecked_optional_keys,
 )
 from pipelines.ingest.staging import STAGING, Staging
+from pipelines.ingest.timestamps import zone_note
 from pipelines.warehouse import TZ, connect, create_tables, day_start
 
+MAX_FILES_NAMED = 3  # a warning about more files of one table sums them in one line
 FILES_DDL = """CREATE TABLE IF NOT EXISTS ingest_files (
     path VARCHAR, table_name VARCHAR, size BIGINT, mtime TIMESTAMPTZ, loaded_at TIMESTAMPTZ)"""
 
@@ -121,12 +126,14 @@ def ingest_folder(raw: Path, home: Home, run_date: date, progress: bool, config:
             con.begin()
             try:
                 eng.table(RUN, f"SELECT {lit(cutoff)}::TIMESTAMPTZ AS cutoff")
+                run = RunNotes(report.warnings, pending=register_pending(eng, con, list(schemas)))
                 for name in LOAD_ORDER:
                     if name in schemas:
-                        report.tables[name] = load_table(eng, STAGING[name](), schemas[name], bar,
-                                                         report.warnings)
-                eng.drop(RUN)
+                        report.tables[name] = load_table(eng, STAGING[name](), schemas[name], bar, run)
+                        note_empty(report, name, schemas[name])
+                eng.drop(RUN, resolve.PENDING)
                 eng.replay(con)
+                report.warnings += [resolve.note(t, n) for t, n in resolve.remove(con, run.resolved).items()]
                 record_files(con, schemas)
                 con.commit()
             except BaseException:
@@ -134,6 +141,41 @@ def ingest_folder(raw: Path, home: Home, run_date: date, progress: bool, config:
                 raise
         con.execute("CHECKPOINT")
     return report
+
+
+@dataclass
+class RunNotes:
+    """What the tables' loads add up during a run: warnings, and quarantine entries now resolved."""
+
+    warnings: list[str]
+    pending: bool  # quarantine entries from earlier runs whose rows are not loaded: `_pending`
+    resolved: list[tuple] = field(default_factory=list)
+
+
+def register_pending(eng: Engine, con: duckdb.DuckDBPyConnection, tables: list[str]) -> bool:
+    """`_pending` in the engine: earlier quarantine entries of `tables` whose key is not loaded."""
+    entries = resolve.pending(con, tables)
+    if entries.is_empty():
+        return False
+    eng.register(resolve.PENDING, entries)
+    return True
+
+
+def note_empty(report: IngestReport, name: str, schemas: list[FileSchema]) -> None:
+    """A table whose files hold no data rows (a header alone): a WARNING for a required table."""
+    if report.tables[name].read:
+        return
+    files = [s.source.rel for s in schemas]
+    if len(files) == 1:
+        what = f"{files[0]} has a header but no data rows" if schemas[0].source.fmt == "csv" else \
+            f"{files[0]} has the columns but no rows"
+    else:
+        what = f"{name}: its {len(files)} files ({', '.join(files[:MAX_FILES_NAMED])}" + \
+            (", ..." if len(files) > MAX_FILES_NAMED else "") + ") hold no data rows"
+    if TABLES[name].required:
+        report.loud.append(f"WARNING: {what}; nothing of {name} was read (an export cut short?)")
+    else:
+        report.warnings.append(f"{what}; nothing of {name} was read")
 
 
 @contextmanager
@@ -162,9 +204,10 @@ def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, l
 
 
 def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
-               warnings: list[str]) -> TableCounts:
-    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted) and
-    adds to `warnings` the optional keys it could not check.
+               run: RunNotes) -> TableCounts:
+    """Stage, check, de-duplicate and load one table; returns its counts (identity asserted), adds to
+    `run.warnings` the optional keys it could not check and the values read as platform time, and
+    to `run.resolved` the earlier quarantine entries whose rows it loaded.
 
     The staged rows are a view over the files (never copied whole by DuckDB); only the exceptions
     are materialized: `_bad` (quarantined rows) and `_multi` (rows under a repeated or stored key).
@@ -174,7 +217,7 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
     views = [stage_file(eng, spec, table, schema, index) for index, schema in enumerate(schemas)]
     eng.view(STAGE, " UNION ALL ".join(f"SELECT * FROM {v}" for v in views), reused=True)
     try:
-        counts = TableCounts(read=eng.rows(f"SELECT count(*) FROM {STAGE}")[0][0])
+        counts = TableCounts(read=read_and_note_zones(eng, table, schemas, run.warnings))
         bar.set_description(f"{spec.table}: checks")
         find_bad_rows(eng, spec, table)
         bar.set_description(f"{spec.table}: de-duplicate and load")
@@ -188,10 +231,39 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
         quarantine(eng, table, [s.source.rel for s in schemas])
     counts.loaded = inserted + updates
     counts.check(spec.table)
-    warnings += unchecked_key_warnings(eng, table)
+    run.warnings += unchecked_key_warnings(eng, table)
+    if run.pending and counts.loaded:
+        run.resolved += resolve.resolved(eng, table, [s.source.rel for s in schemas])
     eng.drop(STAGE, *views, "_bad", *(f"_f{index}" for index in range(len(schemas))))
     bar.update(1)
     return counts
+
+
+def read_and_note_zones(eng: Engine, table: Table, schemas: list[FileSchema], warnings: list[str]) -> int:
+    """The rows read, adding to `warnings`, per file and timestamp column, how many values came without
+    a zone or as a date alone and were read as platform time (one aggregate over each file's own
+    relation, `_f<index>`, still there while the table loads)."""
+    notes: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for index, schema in enumerate(schemas):
+        keys, sql = zone_counts(schema, table, f"_f{index}")
+        if not sql:
+            continue
+        for key, n in zip(keys, eng.rows(sql)[0], strict=True):
+            if n:
+                notes.setdefault(key, []).append((schema.source.rel, int(n)))
+    for (column, kind), files in sorted(notes.items()):
+        warnings += zone_warnings(column, kind, files)
+    return eng.rows(f"SELECT count(*) FROM {STAGE}")[0][0]
+
+
+def zone_warnings(column: str, kind: int, files: list[tuple[str, int]]) -> list[str]:
+    """Warnings for a column's values read as platform time: one per file, or one summed over the
+    files when a table comes in many parts (a folder of daily parts would repeat the line per day)."""
+    if len(files) <= MAX_FILES_NAMED:
+        return [zone_note(rel, column, kind, n) for rel, n in files]
+    named = ", ".join(rel for rel, _ in files[:2])
+    where = f"{len(files)} files ({named} and {len(files) - 2} more)"
+    return [zone_note(where, column, kind, sum(n for _, n in files))]
 
 
 def unchecked_key_warnings(eng: Engine, table: Table) -> list[str]:
@@ -224,6 +296,8 @@ def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, ind
     select, is_text = projection(schema, table, index, relation)
     checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
     checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
+    checks += [plausible_year(c) for c in table.columns
+               if c.name in is_text and c.kind in ("date", "timestamp")]
     checks += list(spec.checks)
     raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
     names = ", ".join(ident(c.name) for c in table.columns)

@@ -1,15 +1,17 @@
 """Finding raw files and reading one of them into the contract's columns (rename + cast).
 
 RAW holds, per table, `<table>.csv`, `<table>.parquet` or a folder `<table>/` of such parts
-(CSV and Parquet may be mixed in one folder). `_truth/` and other names starting with `_` or `.`
-are ignored. CSV is read as text (every value cast later with TRY_CAST, so a bad value is a
-row-level `bad_type`); Parquet keeps its types, and a required column of the wrong type is fatal.
+(CSV and Parquet may be mixed in one folder); names match case-insensitively (`Orders.CSV`).
+`_truth/` and other names starting with `_` or `.` are ignored. CSV is read as text (every value
+cast later with TRY_CAST, so a bad value is a row-level `bad_type`); Parquet keeps its types, and
+a required column of the wrong type is fatal.
 An empty file is fatal; a CSV must be UTF-8, or GB18030/GBK, which is read through a UTF-8 copy
 (`prepare_text`, with a note in the report).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +23,13 @@ from common.contract import DUCKDB_TYPES, TABLES, Column, Table
 from common.errors import SchemaError, UnparseableFileError
 from pipelines.engine.duckdb_engine import csv_scan, parquet_scan
 from pipelines.ingest.csv_text import check_text, csv_problem, gb18030_to_utf8
+from pipelines.ingest.timestamps import (
+    DATE_ONLY,
+    NO_ZONE,
+    read_timestamp,
+    zone_kind_of_text,
+    zone_kind_of_type,
+)
 
 Format = Literal["csv", "parquet"]
 SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -43,7 +52,8 @@ EXPECTED: dict[str, str] = {
     "float": "a number",
     "bool": "true or false",
     "date": "a date (YYYY-MM-DD)",
-    "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS, zone optional, default +08:00)",
+    "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS, zone optional, default +08:00; zone: "
+                 "+08:00, +0800, +08, UTC, Z, CST = +08:00 or a name like Asia/Shanghai)",
 }
 
 
@@ -95,18 +105,24 @@ def hidden(path: Path, root: Path) -> bool:
 
 
 def discover(raw: Path) -> tuple[dict[str, list[SourceFile]], list[str]]:
-    """The raw files per contract table (sorted, so 'earlier in this run' is well defined), and warnings."""
+    """The raw files per contract table (sorted, so 'earlier in this run' is well defined), and warnings.
+
+    Table names match case-insensitively (`Orders.CSV` is orders); two entries differing only by
+    case are fatal (which one is meant?). A table given twice at the top level (orders.csv and
+    orders.parquet) is read as the parts of one table, with a warning naming both."""
     if not raw.is_dir():
         raise SchemaError(f"{raw}: expected a folder of raw tables (<table>.csv|.parquet or <table>/)")
     found: dict[str, list[SourceFile]] = {}
     warnings: list[str] = []
-    for entry in sorted(raw.iterdir()):
-        if hidden(entry, raw):
-            continue
-        name = table_name(entry) if entry.is_file() else entry.name
+    entries = [e for e in sorted(raw.iterdir()) if not hidden(e, raw)]
+    refuse_case_twins(raw, entries)
+    given: dict[str, list[str]] = {}  # table -> its top-level entries
+    for entry in entries:
+        name = (table_name(entry) if entry.is_file() else entry.name).lower()
         if name not in TABLES:
-            warnings.append(f"{entry.name}: not a contract table; ignored")
+            warnings.append(stray_warning(entry))
             continue
+        given.setdefault(name, []).append(entry.name + ("" if entry.is_file() else "/"))
         if entry.is_file():
             fmt = file_format(entry)
             if fmt is None:
@@ -123,7 +139,48 @@ def discover(raw: Path) -> tuple[dict[str, list[SourceFile]], list[str]]:
             found.setdefault(name, []).append(SourceFile(name, part, rel, fmt))
     for files in found.values():
         files.sort(key=lambda f: f.rel)
+    warnings += [given_twice(name, names) for name, names in given.items() if len(names) > 1]
     return found, warnings
+
+
+def refuse_case_twins(raw: Path, entries: list[Path]) -> None:
+    """Two entries of RAW whose names differ only by case (orders.csv, Orders.csv): fatal."""
+    seen: dict[str, str] = {}
+    for entry in entries:
+        key = entry.name.lower()
+        if key in seen:
+            raise SchemaError(f"{raw}: {seen[key]} and {entry.name} differ only by case; table names "
+                              "match case-insensitively, so keep one of them")
+        seen[key] = entry.name
+
+
+def given_twice(table: str, names: list[str]) -> str:
+    """The warning for a table delivered by several top-level entries (orders.csv + orders.parquet)."""
+    both = "both" if len(names) == 2 else "all"
+    return (f"{' and '.join(names)} {both} hold table {table}: each was read, as parts of one table (rows "
+            "found in both count as duplicates, rows that differ are quarantined as "
+            f"duplicate_id_conflict); if one is a copy of the other in another format, remove it; "
+            f"parts belong in a folder {table}/")
+
+
+def stray_warning(entry: Path) -> str:
+    """The warning for an entry that names no contract table, with the table it may have meant."""
+    stem = (table_name(entry) if entry.is_file() else entry.name).lower()
+    if entry.is_file() and file_format(entry) is None and "." in stem:
+        stem = stem.rsplit(".", 1)[0]  # feedback.xlsx: the table is right, the format is not
+        if stem in TABLES:
+            return f"{entry.name}: not .csv or .parquet; ignored (save it as CSV UTF-8 or Parquet)"
+    hint = ""
+    for table in TABLES:
+        if stem.startswith(table) and stem[len(table):][:1] in ("_", "-", ".", " "):
+            hint = f"; did you mean a part of {table}? parts go in a folder {table}/ ({table}/{entry.name})"
+            break
+    else:
+        close = difflib.get_close_matches(stem, list(TABLES), n=1, cutoff=0.75)
+        if close:
+            suffix = entry.name[len(table_name(entry)):] if entry.is_file() else "/"
+            hint = f"; did you mean {close[0]}{suffix.lower()}?"
+    return f"{entry.name}: not a contract table; ignored{hint}"
 
 
 def prepare_text(found: dict[str, list[SourceFile]], workdir: Path) -> list[str]:
@@ -240,6 +297,8 @@ def typed_expr(col: Column, text: str, is_text: bool) -> str:
             return norm
         if col.kind == "int":
             value = f"CASE WHEN regexp_full_match({norm}, '[+-]?[0-9]+') THEN TRY_CAST({norm} AS BIGINT) END"
+        elif col.kind == "timestamp":
+            value = read_timestamp(norm, target)
         else:
             value = f"TRY_CAST({norm} AS {target})"
     if col.kind == "float":
@@ -278,3 +337,24 @@ def projection(
         values.append(f"{src} AS {value}")
         typed += [value, f"{typed_expr(col, value, text)} AS {ident(col.name)}"]
     return f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(values)} FROM {relation})", is_text
+
+
+def zone_counts(schema: FileSchema, table: Table, relation: str) -> tuple[list[tuple[str, int]], str]:
+    """One aggregate over a file's own relation (read once, apart from the staged view that every
+    later pass re-evaluates): per timestamp column of the contract, how many values were read without
+    a zone of their own (timestamps.NO_ZONE) or as a date alone (DATE_ONLY), as platform time.
+    Returns the (column, kind) of each count, in order, and the SQL ('' when there is none)."""
+    keys, sums = [], []
+    for col in table.columns:
+        if col.kind != "timestamp" or col.name not in schema.columns:
+            continue
+        file_col, duck_type = schema.columns[col.name]
+        if duck_type == "VARCHAR":
+            text = f"TRIM({ident(file_col)})"
+            kind = zone_kind_of_text(text, read_timestamp(text, DUCKDB_TYPES[col.kind]))
+        else:
+            kind = zone_kind_of_type(duck_type, ident(file_col))
+        for k in (NO_ZONE, DATE_ONLY):
+            keys.append((col.name, k))
+            sums.append(f"count(*) FILTER (WHERE ({kind}) = {k})")
+    return keys, (f"SELECT {', '.join(sums)} FROM {relation}" if sums else "")

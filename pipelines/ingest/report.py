@@ -34,11 +34,13 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     fatal: str | None = None
+    loud: list[str] = field(default_factory=list)  # more alerts, e.g. a required table without rows
 
     def alerts(self) -> list[str]:
         """Tables of which every row read was quarantined: nothing of them loaded (a wrong file, a
-        missing parent table?), said loudly in the text and first among the JSON warnings."""
-        return [
+        missing parent table?), and the `loud` warnings (a required table's files hold no rows):
+        said loudly in the text, first among the JSON warnings, and on stderr with --json."""
+        return [*self.loud] + [
             f"WARNING: {name}: all {c.read:,} rows read were quarantined, none loaded ("
             + ", ".join(f"{rule}: {k:,}" for rule, k in sorted(c.rules.items()))
             + "); see the quarantine table"

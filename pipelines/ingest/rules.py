@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.contract import RULES, TABLES, Column, ForeignKey, Table
-from pipelines.ingest.readers import EXPECTED, empty_expr, ident, lit
+from pipelines.ingest.readers import EXPECTED, empty_expr, ident, lit, typed_expr
+from pipelines.ingest.timestamps import ambiguous_detail, ambiguous_zone
 
 RULE_ORDER: tuple[str, ...] = (
     "null_required",
@@ -29,6 +30,8 @@ assert set(RULE_ORDER) == set(RULES), "RULE_ORDER must list exactly the contract
 STAGE = "_stg"  # the staging view a lookup may refer to (this run's rows of the table)
 RUN = "_run"  # one row: `cutoff`, the end of the run's date in the platform's zone
 CUTOFF = f"(SELECT cutoff FROM {RUN})"
+YEARS = (2000, 2100)  # a date or timestamp outside these years is a typo (0011-09-01), not data
+MAX_ORDER_QUANTITY = 1_000_000  # units in one order line; more is a typo or a test row
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,24 @@ def null_required(col: Column, is_text: bool) -> Check:
 def bad_type(col: Column, is_text: bool) -> Check:
     value = ident("_t_" + col.name)
     condition = f"NOT ({empty_expr(value, is_text)}) AND {ident(col.name)} IS NULL"
-    return Check("bad_type", col.name, condition, message(col.name, EXPECTED[col.kind], value))
+    detail = message(col.name, EXPECTED[col.kind], value)
+    if col.kind == "timestamp" and is_text:  # say why a zone like EST was not read
+        text = f"TRIM({value})"
+        detail = f"CASE WHEN {ambiguous_zone(text)} THEN {ambiguous_detail(col.name, text)} ELSE {detail} END"
+    return Check("bad_type", col.name, condition, detail)
+
+
+def plausible_year(col: Column) -> Check:
+    """bad_value: a date or timestamp in the years YEARS (0011-09-01 is a typo, not history)."""
+    low, high = YEARS
+    value = ident(col.name)
+    # bounds as constants of the column's type: year() of a zoned timestamp converts every value
+    if col.kind == "date":
+        bounds = f"DATE '{low}-01-01'", f"DATE '{high + 1}-01-01'"
+    else:
+        bounds = f"TIMESTAMPTZ '{low}-01-01 00:00:00+08:00'", f"TIMESTAMPTZ '{high + 1}-01-01 00:00:00+08:00'"
+    return Check("bad_value", col.name, f"{value} < {bounds[0]} OR {value} >= {bounds[1]}",
+                 message(col.name, f"a date in the years {low} to {high}", ident("_t_" + col.name)))
 
 
 # --- checks a staging function picks ---------------------------------------------------------------
@@ -91,6 +111,12 @@ def accepted(table: str, column: str) -> Check:
 def positive(column: str) -> Check:
     return Check("non_positive_quantity", column, f"{ident(column)} <= 0",
                  message(column, "an integer > 0", ident(column)))
+
+
+def at_most(column: str, bound: int, unit: str) -> Check:
+    """bad_value: a count above a sane bound (a typo, a test row), named in the detail."""
+    return Check("bad_value", column, f"{ident(column)} > {bound}",
+                 message(column, f"at most {bound:,} ({unit})", ident(column)))
 
 
 def non_negative(column: str) -> Check:
@@ -133,10 +159,33 @@ def foreign_key(table: Table, fk: ForeignKey, index: int) -> Lookup:
     condition = f"s.{ident(fk.column)} IS NOT NULL AND {alias}.k IS NULL"
     if unchecked_when_empty(table, fk):
         condition += f" AND EXISTS (SELECT 1 FROM {ident(fk.table)})"
-    detail = (f"{lit(f'column {fk.column!r}: ')} || {shown('s.' + ident(fk.column))} || "
-              f"{lit(f' not found in {fk.table}.{fk.target}; expected a known id')}")
-    return Lookup("unknown_foreign_key", fk.column,
-                  f"LEFT JOIN ({target}) AS {alias} ON s.{ident(fk.column)} = {alias}.k", condition, detail)
+    found = f"LEFT JOIN ({target}) AS {alias} ON s.{ident(fk.column)} = {alias}.k"
+    return Lookup("unknown_foreign_key", fk.column, f"{found} {quarantined_parent(fk, alias + 'q')}",
+                  condition, foreign_key_detail(fk, alias + "q"))
+
+
+def quarantined_parent(fk: ForeignKey, alias: str) -> str:
+    """LEFT JOIN `alias`: where the referenced key was itself quarantined (first entry by file and
+    row; this run's parents are quarantined before their children are checked)."""
+    text = f"json_extract_string(q.raw, {lit('$.' + fk.target)})"
+    key = typed_expr(TABLES[fk.table].column(fk.target), text, True)
+    entries = (f"SELECT {key} AS k, q.source_file AS qfile, q.row_number AS qrow, q.rule AS qrule, "
+               f"q.detail AS qdetail FROM quarantine AS q WHERE q.table_name = {lit(fk.table)}")
+    first = ("SELECT k, qfile, qrow, qrule, qdetail FROM (" + entries + ") WHERE k IS NOT NULL "
+             "QUALIFY row_number() OVER (PARTITION BY k ORDER BY qfile, qrow) = 1")
+    return f"LEFT JOIN ({first}) AS {alias} ON s.{ident(fk.column)} = {alias}.k"
+
+
+def foreign_key_detail(fk: ForeignKey, quarantined: str) -> str:
+    """SQL text: the key not found; when its parent row was quarantined, where and why."""
+    value = shown("s." + ident(fk.column))
+    missing = (f"{lit(f'column {fk.column!r}: ')} || {value} || "
+               f"{lit(f' not found in {fk.table}.{fk.target}; expected a known id')}")
+    q = quarantined
+    parked = (f"{lit(f'column {fk.column!r}: ')} || {value} || ' is in ' || {q}.qfile || "
+              f"' but was quarantined there (row ' || CAST({q}.qrow AS VARCHAR) || ', ' || {q}.qrule || "
+              f"': ' || {q}.qdetail || {lit(f'); fix that row of {fk.table} and ingest again')}")
+    return f"CASE WHEN {q}.k IS NOT NULL THEN {parked} ELSE {missing} END"
 
 
 def unchecked_optional_keys(table: str) -> tuple[ForeignKey, ...]:

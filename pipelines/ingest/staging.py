@@ -1,6 +1,7 @@
 """Staging, dbt-style: one short function per raw table naming the checks that guard it.
 
-Every table also gets, before these, `null_required` and `bad_type` from the contract (per file),
+Every table also gets, before these, `null_required`, `bad_type` and (dates, timestamps) a
+plausible year (`bad_value`) from the contract (per file),
 and after them the de-duplication on its key (exact duplicates skipped, a changed row under a
 known key quarantined as `duplicate_id_conflict`). Checks run in rules.RULE_ORDER.
 """
@@ -11,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipelines.ingest.rules import (
+    MAX_ORDER_QUANTITY,
     Check,
     Lookup,
     accepted,
+    at_most,
     closes_after_opens,
     foreign_keys,
     non_negative,
@@ -83,6 +86,7 @@ def orders() -> Staging:
         "orders",
         checks=(
             accepted("orders", "status"),
+            at_most("quantity", MAX_ORDER_QUANTITY, "units in one order line"),
             positive("quantity"),
             non_negative("unit_price"),
             not_after_run("ordered_at"),

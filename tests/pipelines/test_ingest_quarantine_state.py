@@ -1,0 +1,102 @@
+"""The quarantine holds what is still not loaded, and says why a child's parent is missing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from common.home import Home
+from pipelines.ingest import run_ingest
+from tests.pipelines.conftest import TINY_END
+from tests.pipelines.ingest_helpers import as_text, query, snapshot, write_dirty_part
+
+ALL = ["suppliers", "products", "shopkeepers", "groups", "memberships", "campaigns", "posts", "orders",
+       "feedback"]
+
+
+def write_row(path: Path, row: dict[str, str | None]) -> None:
+    pl.DataFrame([row], schema=dict.fromkeys(row, pl.String)).write_csv(path)
+
+
+def quarantined(home: Home) -> list[tuple]:
+    return query(home, "SELECT table_name, rule, count(*) FROM quarantine GROUP BY ALL ORDER BY ALL")
+
+
+def test_rows_loaded_after_their_parent_arrives_leave_the_quarantine(tmp_path, tiny_tables, write_raw):
+    home = Home(tmp_path / "home")
+    full = tiny_tables["products"]
+    tiny_tables["products"] = full.filter(full["product_id"] != "P1")  # P1's orders: unknown product
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    first = run_ingest(raw, home, run_date=TINY_END)
+    assert first.tables["orders"].rules == {"unknown_foreign_key": 2}
+    full.write_parquet(raw / "products.parquet")  # the product file fixed, everything re-ingested
+    second = run_ingest(raw, home, run_date=TINY_END)
+    assert second.tables["orders"].loaded == 2
+    assert query(home, "SELECT count(*) FROM quarantine WHERE table_name = 'orders'") == [(0,)]
+    note = "orders: 2 rows quarantined by an earlier ingest loaded now"
+    assert any(w.startswith(note) for w in second.warnings)
+    before = snapshot(home, ALL)
+    run_ingest(raw, home, run_date=TINY_END)
+    assert snapshot(home, ALL) == before
+
+
+def test_a_future_row_loaded_by_a_later_run_date_leaves_the_quarantine(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    late = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1",
+                                                                "ordered_at": "2026-01-11T09:00:00+08:00"}
+    write_dirty_part(raw, "orders", tiny_tables["orders"], [late])
+    home = Home(tmp_path / "home")
+    run_ingest(raw, home, run_date=TINY_END)
+    assert quarantined(home) == [("orders", "future_timestamp", 1)]
+    run_ingest(raw, home, run_date=TINY_END + timedelta(days=1))
+    assert quarantined(home) == []
+    assert query(home, "SELECT count(*) FROM orders WHERE order_id = 'Z1'") == [(1,)]
+
+
+def test_a_row_still_bad_in_the_delivery_keeps_its_entry(tmp_path, tiny_tables, write_raw):
+    """Z1 fails (unknown product) in part-dirty.csv; a later file brings a good Z1: the key loads, but
+    the bad row is still delivered and still quarantined, so its entry stays and re-ingest adds nothing."""
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    bad = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1", "product_id": "P9"}
+    write_dirty_part(raw, "orders", tiny_tables["orders"], [bad])
+    home = Home(tmp_path / "home")
+    run_ingest(raw, home, run_date=TINY_END)
+    good = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1"}
+    write_row(raw / "orders" / "part-fix.csv", good)
+    run_ingest(raw, home, run_date=TINY_END)
+    assert quarantined(home) == [("orders", "unknown_foreign_key", 1)]
+    before = snapshot(home, ALL)
+    run_ingest(raw, home, run_date=TINY_END)
+    assert snapshot(home, ALL) == before
+
+
+def test_a_conflicting_version_of_a_stored_row_stays_quarantined(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    home = Home(tmp_path / "home")
+    run_ingest(raw, home, run_date=TINY_END)
+    changed = as_text(tiny_tables["orders"]).row(0, named=True) | {"quantity": "5"}
+    write_dirty_part(raw, "orders", tiny_tables["orders"], [changed])
+    run_ingest(raw, home, run_date=TINY_END)
+    extra = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z2"}
+    write_row(raw / "orders" / "part-new.csv", extra)
+    run_ingest(raw, home, run_date=TINY_END)
+    assert quarantined(home) == [("orders", "duplicate_id_conflict", 1)]
+
+
+def test_a_child_of_a_quarantined_parent_says_where_the_parent_went(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    product = as_text(tiny_tables["products"]).row(0, named=True) | {"product_id": "PZ", "is_standard": "是"}
+    write_dirty_part(raw, "products", tiny_tables["products"], [product])
+    orders = [as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1", "product_id": "PZ"},
+              as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z2", "product_id": "P9"}]
+    write_dirty_part(raw, "orders", tiny_tables["orders"], orders)
+    home = Home(tmp_path / "home")
+    report = run_ingest(raw, home, run_date=TINY_END)
+    assert report.tables["orders"].rules == {"unknown_foreign_key": 2}
+    details = dict(query(home, "SELECT row_number, detail FROM quarantine WHERE table_name = 'orders'"))
+    assert details[1] == (
+        "column 'product_id': 'PZ' is in products/part-dirty.csv but was quarantined there (row 1, bad_type: "
+        "column 'is_standard' must be true or false; got '是'); fix that row of products and ingest again")
+    assert details[2] == "column 'product_id': 'P9' not found in products.product_id; expected a known id"
