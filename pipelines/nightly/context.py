@@ -32,6 +32,9 @@ class RunContext:
     quarantine_by_rule: list[dict] = field(default_factory=list)
     production: Production | None = None  # trained by the `train` stage
     picks: pl.DataFrame | None = None
+    # (version the picks are made with, version to publish): a ranker reused from an earlier night's
+    # training is named by that night ("ranker@<trained_on>"), not by the run's date
+    picks_version: tuple[str, str] | None = None
     recsys: RecsysRun | None = None  # the training's report and the picks' accounting
     pick_arms: pl.DataFrame | None = None  # group_id, arm, experiment: the groups in A/B experiments
     demand: pl.DataFrame | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -24,9 +25,17 @@ CREATE TABLE IF NOT EXISTS runs (
     model_versions VARCHAR,   -- JSON
     metrics VARCHAR,          -- JSON headline metrics
     gates VARCHAR,            -- JSON list of quality-gate outcomes
-    evaluation VARCHAR        -- JSON: the evaluate block this run computed (null when reused)
+    evaluation VARCHAR,       -- JSON: the evaluate block this run computed (null when reused)
+    snapshot_removed_at TIMESTAMPTZ  -- when retention (--keep) removed `snapshot`'s folder; null: on disk
 )
 """
+
+# columns added after the first warehouses were made: ensure_ledger adds them to an existing `runs`
+# (ALTER TABLE ... ADD COLUMN, null for the rows already there), so an old warehouse keeps working
+LEDGER_ADDED_COLUMNS = {"snapshot_removed_at": "TIMESTAMPTZ"}
+# the columns a RunRecord writes, in `RunRecord.row()` order (the added ones are set by UPDATEs only)
+RECORD_COLUMNS = ("run_id", "run_date", "started_at", "ended_at", "status", "failed_stage", "error",
+                  "snapshot", "stages", "row_counts", "model_versions", "metrics", "gates", "evaluation")
 
 
 @dataclass
@@ -70,13 +79,39 @@ class RunRecord:
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
+    """The `runs` table, created when missing; on a warehouse made before a column was added, that
+    column is added (a safe migration: the existing rows get null)."""
     con.execute(LEDGER_DDL)
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'runs' "
+        "AND table_schema = current_schema()").fetchall()}
+    for column, kind in LEDGER_ADDED_COLUMNS.items():
+        if column not in have:
+            con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
 
 
 def write_record(con: duckdb.DuckDBPyConnection, record: RunRecord) -> None:
-    """Insert or replace the run's row (called at start, after each stage, and at the end)."""
+    """Insert or replace the run's row (called at start, after each stage, and at the end). The columns
+    are named: a replace keeps the ones a record does not write (`snapshot_removed_at`)."""
     ensure_ledger(con)
-    con.execute("INSERT OR REPLACE INTO runs VALUES (" + ", ".join("?" * 14) + ")", record.row())
+    con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(RECORD_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(RECORD_COLUMNS))})", record.row())
+
+
+def mark_snapshots_removed(con: duckdb.DuckDBPyConnection, folders: list, at: datetime | None = None) -> int:
+    """Say in the ledger that retention removed these snapshot folders (HOME/snapshots/<run_id>): the
+    runs that point at them get `snapshot_removed_at` (their `snapshot` path is kept, for the record).
+    Returns how many ledger rows were marked."""
+    ensure_ledger(con)
+    if not folders:
+        return 0
+    at = at or datetime.now(UTC)
+    names = [Path(f).name for f in folders]
+    paths = [str(f) for f in folders]
+    marked = con.execute(
+        "UPDATE runs SET snapshot_removed_at = ? WHERE snapshot_removed_at IS NULL AND snapshot IS NOT NULL "
+        "AND (list_contains(?, run_id) OR list_contains(?, snapshot))", [at, names, paths]).fetchone()
+    return int(marked[0]) if marked else 0
 
 
 def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
@@ -107,18 +142,40 @@ def running_stage_of(stages_json: str | None) -> str | None:
     return running[-1] if running else None
 
 
-def recent_evaluation(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:
-    """The newest evaluation computed by a succeeded run dated in (run_date - within_days, run_date]."""
+def mark_missing_snapshots(con: duckdb.DuckDBPyConnection, snapshots: Path,
+                           at: datetime | None = None) -> int:
+    """Mark the runs whose snapshot folder is no longer under `snapshots` (HOME/snapshots/<run_id>;
+    matched by the folder's name, so a home that was moved still matches): removed by a retention
+    that did not record it (before this column existed) or by hand. Returns how many were marked."""
     ensure_ledger(con)
-    row = con.execute(
+    rows = con.execute("SELECT run_id, snapshot FROM runs WHERE snapshot IS NOT NULL "
+                       "AND snapshot_removed_at IS NULL AND status <> 'running'").fetchall()
+    gone = [snapshot for _, snapshot in rows if not (snapshots / Path(snapshot).name).exists()]
+    return mark_snapshots_removed(con, gone, at) if gone else 0
+
+
+def recent_evaluation(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:
+    """The newest forecast evaluation COMPUTED by a succeeded run dated in (run_date - within_days,
+    run_date]. A run that itself reused an earlier run's forecast evaluation (its block has
+    `reused_from_run`) is passed over: reusing it would name the wrong run and, night after night,
+    keep an evaluation older than `within_days` alive forever."""
+    ensure_ledger(con)
+    rows = con.execute(
         "SELECT run_id, run_date, evaluation FROM runs WHERE status = 'succeeded' "
         "AND evaluation IS NOT NULL AND run_date <= ? AND run_date > ? "
-        "ORDER BY run_date DESC, started_at DESC LIMIT 1",
+        "ORDER BY run_date DESC, started_at DESC",
         [run_date, run_date - timedelta(days=within_days)],
-    ).fetchone()
-    if row is None:
-        return None
-    return {"run_id": row[0], "run_date": row[1], "evaluation": json.loads(row[2])}
+    ).fetchall()
+    for run_id, day, evaluation in rows:
+        try:
+            parsed = json.loads(evaluation)
+        except ValueError:
+            continue
+        forecast = parsed.get("forecast") if isinstance(parsed, dict) else None
+        if not isinstance(forecast, dict) or forecast.get("reused_from_run"):
+            continue
+        return {"run_id": run_id, "run_date": day, "evaluation": parsed}
+    return None
 
 
 def recent_tuning(con: duckdb.DuckDBPyConnection, run_date: date, within_days: int) -> dict | None:

@@ -26,6 +26,36 @@ def gate_outcome(part: str, verdict: GateVerdict, published: str | None = None) 
     return {"part": part, "passed": passed, "message": message, **trained, **verdict.details, **named}
 
 
+def recsys_gate_outcome(verdict: GateVerdict, published: str | None) -> dict:
+    """The recsys gate line, naming what was published (`published_method`): the ranker, or the best
+    generator in its place when the ranker did not beat it on the validation folds (a fallback,
+    `published_fallback`, even though the gate against popularity passed). `production_ndcg` is
+    measured on the mean of the weekly validation folds (`production_ndcg_scope` says so, as the line
+    does): the evaluation's `recsys.production.ndcg@k`, on the newest validation week only, differs."""
+    outcome = gate_outcome("recsys", verdict)
+    if not published:
+        return outcome
+    fallback = published != "ranker"
+    details = verdict.details
+    folds = details.get("folds")
+    scope = f"mean of {folds} weekly validation folds" if folds else "the validation folds"
+    name = f"the generator {published!r}" if fallback else "the ranker"
+    prod, pop = details.get("production_ndcg"), details.get("popularity_ndcg")
+    numbers = (f"; {name} NDCG {prod:.3f} vs popularity {pop:.3f} ({scope}, what the gate compares)"
+               if isinstance(prod, int | float) and isinstance(pop, int | float) else "")
+    reason = f" ({verdict.reason})" if verdict.reason else ""
+    if not verdict.passed:
+        message = (f"recsys: production model was worse than its baseline (popularity) on the validation "
+                   f"folds; {name} was published all the same{reason}{numbers}")
+    elif fallback:
+        message = (f"recsys: the best generator {published!r} was published as the fallback, not the "
+                   f"ranker{reason}{numbers}")
+    else:
+        message = f"recsys: production model published: the ranker{reason}{numbers}"
+    return {**outcome, "message": message, "published_method": published, "published_fallback": fallback,
+            "production_ndcg_scope": scope}
+
+
 def note_forecast_honesty(ctx: RunContext) -> None:
     """Say in the forecast gate line and the report's notes what the evaluation found about the
     forecast the gate does not show: production is the seasonal-naive (or short-history) fallback,
@@ -45,9 +75,10 @@ def note_forecast_honesty(ctx: RunContext) -> None:
     gate = next((g for g in ctx.record.gates if g.get("part") == "forecast"), None)
     if not forecast or gate is None or "evaluated_fallback" in gate:
         return
-    as_of = (ctx.evaluation or {}).get("as_of")
-    where = f"forecast evaluation as of {as_of}" if as_of else "forecast evaluation"
     reused = forecast.get("reused_from_run")
+    # a reused block was scored as of the run that computed it, not as of this run's D - horizon
+    as_of = forecast.get("reused_as_of") if reused else (ctx.evaluation or {}).get("as_of")
+    where = f"forecast evaluation as of {as_of}" if as_of else "forecast evaluation"
     if reused:
         where += f" (reused from run {reused})"
     mode = ctx.demand_run.mode if ctx.demand_run is not None else None
@@ -106,6 +137,14 @@ def headline_metrics(ctx: RunContext) -> dict:
     for name in ("production", "popularity", "picks"):
         if name in models:
             metrics[f"recsys.{name}.ndcg@{k}"] = models[name].get(f"ndcg@{k}")
+    # what those numbers are: `production` is the published model's list BEFORE the business rules
+    # (`published_method`: the ranker, or the generator published as its fallback), `picks` the
+    # published list after them; both on the evaluation window (the recsys gate's `production_ndcg`
+    # is the mean of the validation folds instead)
+    gate = next((g for g in ctx.record.gates if g.get("part") == "recsys"), {})
+    published = gate.get("published_method") or (ev.get("recsys") or {}).get("production_model")
+    if published:
+        metrics["recsys.published_method"] = published
     head = ((ev.get("forecast") or {}).get("head") or {}).get("models", {})
     for name in ("production", "seasonal_naive"):
         if name in head:
@@ -170,8 +209,17 @@ def build_report(ctx: RunContext) -> str:
         business=business_view(_known_before(ctx)) if ctx.frames else None,
         notes=list(ctx.notes),
         vintages=_vintages(ctx),
+        stages_after=_stages_after(ctx),
     )
     return render_report(report_ctx)
+
+
+def _stages_after(ctx: RunContext) -> list[str]:
+    """The run's stages not finished when the report is written (report itself, publish)."""
+    from pipelines.nightly.stages import STAGE_NAMES
+
+    done = {s.get("name") for s in ctx.record.stages}
+    return [n for n in STAGE_NAMES if n not in done]
 
 
 VINTAGE_NIGHTS = 14

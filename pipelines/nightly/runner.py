@@ -102,7 +102,8 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
                         _save(home, record)
                     except Exception as save_exc:  # never hide the stage's own error
                         log.error("could not record the failure in the ledger: %s", save_exc)
-                    log.error("stage %s failed: %s; the previous snapshot stays live", name, exc)
+                    stays = _what_stays_live(home, record)
+                    log.error("stage %s failed: %s%s", name, exc, "" if stays in str(exc) else f"; {stays}")
                     if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: not a stage failure
                         raise
                     if isinstance(exc, StageFailedError):
@@ -151,6 +152,22 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
             log.warning("snapshot %s is live but the ledger could not be updated: %s",
                         ctx.snapshot_dir, save_exc)
         return summary(record)
+
+
+def _what_stays_live(home: Home, record: RunRecord) -> str:
+    """After a failed run: the previous snapshot stays live, or none is live yet (a first run), or (a
+    failure after the switch) this run's own snapshot is live."""
+    from pipelines.nightly.snapshot import live_snapshot
+
+    try:
+        live = live_snapshot(home)
+    except OSError:
+        return "the previous snapshot, if any, stays live"
+    if live is None:
+        return "no snapshot is live yet"
+    if live.name == record.run_id:
+        return f"this run's snapshot {live.name} is live (the failure came after the switch)"
+    return f"the previous snapshot {live.name} stays live"
 
 
 def _warnings_of(ctx: RunContext, stage: str) -> dict:

@@ -158,20 +158,56 @@ class SnapshotWriter:
             shutil.rmtree(final, ignore_errors=True)
 
 
+def snapshot_served(manifest: dict | None) -> bool:
+    """Whether a snapshot went live when its run published it: not one refused by the publish guard
+    (manifest `published: false`) nor one kept but not made live because its date is older than the
+    live one's (`live: false`). A folder without a readable manifest never served."""
+    if not isinstance(manifest, dict):
+        return False
+    return manifest.get("published", True) is not False and manifest.get("live", True) is not False
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
 def prune_snapshots(home: Home, keep: int) -> list[Path]:
-    """Remove all but the newest `keep` published snapshots; never the live one."""
+    """Retention (`--keep`): never the live snapshot; of the snapshots that were served (live at some
+    point), the `keep` newest by date (the day they are for; a day's re-runs newest first); of those
+    never served (refused by the publish guard, kept not live by a backfill of older days, or without
+    a manifest), the `keep` most recently written, counted apart so that they never push a served day
+    out. Staging folders of killed runs go too. Returns the snapshot folders removed (oldest first);
+    the caller marks them in the ledger (`ledger.mark_snapshots_removed`)."""
+    if not home.snapshots.exists():
+        return []
     live = live_snapshot(home)
-    published = sorted(
-        (p for p in home.snapshots.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: (p.stat().st_mtime, p.name),
-    ) if home.snapshots.exists() else []
-    removed = []
-    for folder in published[: max(0, len(published) - keep)]:
-        if live is not None and folder.resolve() == live:
+    served: list[tuple[tuple, Path]] = []
+    never: list[tuple[tuple, Path]] = []
+    for folder in home.snapshots.iterdir():
+        if not folder.is_dir() or folder.name.startswith("."):
             continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
+        manifest = _read_manifest(folder)
+        if snapshot_served(manifest):
+            # the day served, then the run's start (run ids are <date>-<UTC start>-<hex>), then its name
+            served.append(((str(manifest.get("date") or ""), str(manifest.get("created_at") or ""),
+                            folder.name), folder))
+        else:
+            written = str((manifest or {}).get("created_at") or "")
+            never.append(((written, folder.stat().st_mtime, folder.name), folder))
+    removed = []
+    for group in (served, never):
+        group.sort(key=lambda item: item[0], reverse=True)
+        for _, folder in group[max(0, keep):]:
+            if live is not None and folder.resolve() == live:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                removed.append(folder)
     # staging folders of killed runs
-    for folder in home.snapshots.glob(".staging-*") if home.snapshots.exists() else []:
+    for folder in home.snapshots.glob(".staging-*"):
         shutil.rmtree(folder, ignore_errors=True)
-    return removed
+    return sorted(removed, key=lambda p: p.name)

@@ -6,11 +6,13 @@ ingest -> load -> train -> picks -> forecast -> evaluate -> report -> publish
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import pickle
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -18,8 +20,15 @@ import polars as pl
 from common.definitions import DEMAND_TABLES, SIGNAL_TABLES
 from pipelines import lake
 from pipelines.nightly.context import RunContext
-from pipelines.nightly.ledger import recent_evaluation, recent_ranker, recent_tuning, run_evaluation
-from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of
+from pipelines.nightly.ledger import (
+    mark_missing_snapshots,
+    mark_snapshots_removed,
+    recent_evaluation,
+    recent_ranker,
+    recent_tuning,
+    run_evaluation,
+)
+from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of, recsys_gate_outcome
 from pipelines.nightly.snapshot import (
     PublishRefusedError,
     newer_live,
@@ -167,13 +176,55 @@ def stage_load(ctx: RunContext) -> tuple[int, int]:
     if orders.height == 0:
         from common.errors import BadInputError
 
-        raise BadInputError(
-            f"{ctx.home.warehouse}: the orders table is empty; ingest raw files first "
-            "(`circlebuy nightly --raw RAW ...` or `circlebuy ingest RAW`)"
-        )
+        raise BadInputError(empty_orders_message(ctx))
     ctx.frames = frames
     known = orders.filter(pl.col("ordered_at") < ctx.as_of).height
     return _total_rows(frames), known
+
+
+def empty_orders_message(ctx: RunContext) -> str:
+    """Why there is nothing to learn from, true to what this run did: with --raw, the raw file(s) of
+    the orders table that gave no row (or whose rows were all quarantined); without, the warehouse to
+    ingest into. Ends with what stays live: the live snapshot, or that none is live yet."""
+    from pipelines.nightly.snapshot import live_snapshot
+
+    raw = ctx.config.raw
+    counts = ((ctx.ingest or {}).get("tables") or {}).get("orders") if raw else None
+    if raw is None or counts is None:
+        what = (f"{ctx.home.warehouse}: the orders table is empty; ingest raw files first "
+                "(`circlebuy nightly --raw RAW ...` or `circlebuy ingest RAW`)")
+    else:
+        files = _raw_files(raw, "orders")
+        read = int(counts.get("read") or 0)
+        if read == 0:
+            what = (f"the orders table is empty: {files} (--raw) had no rows, a header only or an empty "
+                    f"file, and the warehouse {ctx.home.warehouse} holds no orders from earlier ingests; "
+                    "add the order rows and run again")
+        else:
+            quarantined, duplicates = int(counts.get("quarantined") or 0), int(counts.get("duplicates") or 0)
+            what = (f"the orders table is empty: {read:,} row(s) read from {files} (--raw), none "
+                    f"loaded ({quarantined:,} quarantined, {duplicates:,} duplicate(s); the quarantine "
+                    "table says which rule each broke) and the warehouse holds no orders from earlier "
+                    "ingests")
+    live = live_snapshot(ctx.home)
+    stays = "no snapshot is live yet" if live is None else f"the live snapshot {live.name} stays live"
+    return f"{what}; {stays}"
+
+
+def _raw_files(raw, table: str) -> str:
+    """The raw file(s) of `table` under RAW, named as ingest names them (`orders.csv`, `orders/a.csv`,
+    ...), or `<table>.csv|.parquet` when they cannot be listed."""
+    try:
+        from pipelines.ingest.readers import discover
+
+        found, _ = discover(raw)
+        names = [str(Path(raw) / f.rel) for f in found.get(table, [])]
+    except Exception:
+        names = []
+    if not names:
+        return f"{Path(raw) / table}.csv|.parquet"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return shown
 
 
 def stage_train(ctx: RunContext) -> tuple[int, int]:
@@ -205,9 +256,16 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
     else:
         run, tuned_on = _train_and_save(ctx)
         training_rows = run.report.training_rows
+    if reused is not None and ctx.production.chosen == "ranker":
+        # the ranker was trained on an earlier night: the version names that day, not today's
+        # (generators published as the fallback are refitted today: their version is today's)
+        trained = f"{ctx.production.chosen}@{saved['trained_on']}"
+        if trained != run.model_version:
+            ctx.picks_version = (run.model_version, trained)
+            run = dataclasses.replace(run, model_version=trained)
     ctx.recsys = run
     ctx.record.model_versions["recsys_tuning"] = {"tuned_on": tuned_on, "params": run.report.params}
-    ctx.record.gates.append(gate_outcome("recsys", run.verdict()))
+    ctx.record.gates.append(recsys_gate_outcome(run.verdict(), run.report.model))
     ctx.record.model_versions["recsys"] = run.model_version
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
     return rows_in, training_rows
@@ -288,6 +346,10 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
     picks, ctx.recsys = pick_for_day(ctx.production, ctx.config.run_date, ctx.recsys,
                                      ctx.config.settings.picks, excluded=excluded,
                                      spark=ctx.spark() if ctx.config.on_spark else None)
+    if ctx.picks_version is not None and "model_version" in picks.columns:  # a reused ranker's day
+        made, trained = ctx.picks_version
+        picks = picks.with_columns(model_version=pl.when(pl.col("model_version") == made)
+                                   .then(pl.lit(trained)).otherwise(pl.col("model_version")))
     picks = _serve_arms(ctx, picks, excluded)
     expected = ["group_id", "for_date", "rank", "product_id", "campaign_id", "score", "slot",
                 "reason", "model_version"]
@@ -413,12 +475,13 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
     if ctx.config.evaluate_every_days > 1:
         with connect(ctx.home) as con:
             earlier = recent_evaluation(con, ctx.config.run_date, ctx.config.evaluate_every_days)
-        if earlier is not None and "forecast" in earlier["evaluation"]:
+        if earlier is not None:  # a run that computed it (never one that reused it in turn)
+            as_of = earlier["evaluation"].get("as_of")
             ctx.notes.append(
                 f"forecast evaluation reused from run {earlier['run_id']} of {earlier['run_date']} "
-                f"(as of {earlier['evaluation'].get('as_of')}); it runs every "
-                f"{ctx.config.evaluate_every_days} days")
-            return {"reused_from_run": earlier["run_id"], **earlier["evaluation"]["forecast"]}
+                f"(as of {as_of}); it runs every {ctx.config.evaluate_every_days} days")
+            return {**earlier["evaluation"]["forecast"], "reused_from_run": earlier["run_id"],
+                    "reused_from_date": str(earlier["run_date"]), "reused_as_of": as_of}
     from aggregation.timeseries import InsufficientHistoryError
     from pipelines.evaluate.forecast import evaluate_forecast
 
@@ -495,6 +558,12 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
         removed = []
     if removed:
         log.info("removed %d old snapshot(s): %s", len(removed), ", ".join(p.name for p in removed))
+    try:  # the ledger's `snapshot` of those runs (and of any folder found gone) names no folder: say so
+        with connect(ctx.home) as con:
+            mark_snapshots_removed(con, removed)
+            mark_missing_snapshots(con, ctx.home.snapshots)
+    except Exception as exc:
+        log.warning("could not mark the removed snapshot(s) in the ledger: %s", exc)
     return sum(ctx.writer.row_counts.values()), len(ctx.writer.row_counts)
 
 

@@ -12,7 +12,8 @@ import polars as pl
 class ReportContext:
     """Everything the report shows about one nightly run; every part after `model_version` may be empty.
 
-    - stages: [{"name", "seconds", "rows_in", "rows_out"}, ...] in run order.
+    - stages: [{"name", "seconds", "rows_in", "rows_out"}, ...] in run order, those finished when the
+      report is written; `stages_after` names the rest (counted, not timed).
     - ingest: the `ingest --json` report {"tables": {t: {"read", "loaded", "duplicates", "quarantined"}},
       "warnings": [...]} (the warnings listed under the counts).
     - quarantine_by_rule: [{"table_name", "rule", "rows"}, ...].
@@ -37,3 +38,6 @@ class ReportContext:
     business: dict | None = None
     notes: list[str] = field(default_factory=list)
     vintages: dict | None = None  # pipelines.vintages.run_vintages over the last nights' lists
+    # the run's stages not in `stages` because they run while or after the report is written (the
+    # nightly: report, publish): counted in the summary, not timed
+    stages_after: list[str] = field(default_factory=list)

@@ -116,7 +116,15 @@ def rules_cost(recsys: dict | None, k: int | None = None) -> dict | None:
         return None
     picks, prod, pop = values["picks"], values["production"], values[RECSYS_BASELINE]
     return {"metric": key, "picks": picks, "production": prod, "popularity": pop,
-            "cost": prod - picks, "picks_below_popularity": picks < pop}
+            "cost": prod - picks, "picks_below_popularity": picks < pop,
+            "production_model": (recsys or {}).get("production_model")}
+
+
+def production_words(model: str | None) -> str:
+    """What "production" is, in words: the ranker, or the generator published in its place."""
+    if not model or model == "ranker":
+        return "the ranker"
+    return f"the generator {model!r}, published as the ranker's fallback"
 
 
 def _sentence(text: str) -> str:
@@ -129,10 +137,13 @@ def rules_cost_sentence(cost: dict) -> str:
     share = f" ({cost['cost'] / cost['production']:.0%} of production's)" if cost["production"] > 0 else ""
     lost = (f"the rules cost {cost['cost']:.3f}{share}" if cost["cost"] > 0
             else f"the rules cost nothing here ({-cost['cost']:.3f} better than production)")
+    model = cost.get("production_model")
+    before_rules = ("the ranker before the rules" if not model or model == "ranker"
+                    else f"{production_words(model)}, before the rules")
     verdict = ("so shopkeepers get picks BELOW the popularity baseline" if cost["picks_below_popularity"]
                else "so shopkeepers get picks at or above the popularity baseline")
     return (f"what shopkeepers get: the published picks (after the business rules) score {metric} "
-            f"{cost['picks']:.3f}, production (the ranker before the rules) {cost['production']:.3f}, "
+            f"{cost['picks']:.3f}, production ({before_rules}) {cost['production']:.3f}, "
             f"popularity {cost['popularity']:.3f}; {lost}, {verdict}")
 
 
@@ -303,8 +314,15 @@ def _header(ctx: ReportContext) -> str:
 def _summary(ctx: ReportContext) -> str:
     fallbacks = [g for g in ctx.gates if not g.get("passed", True) and g.get("part") != "publish"]
     total = sum(_num(s.get("seconds")) or 0.0 for s in ctx.stages)
+    after = [str(n) for n in ctx.stages_after]
+    if after:  # the report is written by a stage: it and the ones after it are not timed here
+        count = (f"{len(ctx.stages) + len(after)} stages; the first {len(ctx.stages)} took "
+                 f"{esc(_seconds(total))} ({esc(', '.join(after))}: still to finish when this report was "
+                 "written; the ledger has their timings)")
+    else:
+        count = f"{len(ctx.stages)} stage(s) in {esc(_seconds(total))}"
     lines = [
-        f"<p>Status <b>{esc(ctx.status)}</b>; {len(ctx.stages)} stage(s) in {esc(_seconds(total))}.",
+        f"<p>Status <b>{esc(ctx.status)}</b>; {count}.",
     ]
     if fallbacks:
         parts = ", ".join(esc(g.get("part", "?")) for g in fallbacks)
@@ -420,7 +438,9 @@ def _ranking(recsys: dict | None) -> str:
         if cost
         else "",
         f"<p>Groups evaluated: <b>{_cell((recsys or {}).get('groups_evaluated'))}</b>. Higher is better; "
-        "baselines are shown in grey in the table, the published ranker (production) in bold.</p>",
+        "baselines are shown in grey in the table; in bold, production: the published model's list before "
+        f"the business rules ({esc(production_words((recsys or {}).get('production_model')))}); picks: the "
+        "published list, after the rules.</p>",
         f"<p>Scored on: {esc(str(recsys['source']))}.</p>" if (recsys or {}).get("source") else "",
         _figure(svg, "Ranking metrics of every model (higher is better)."),
     ]

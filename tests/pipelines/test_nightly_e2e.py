@@ -93,7 +93,11 @@ def test_same_date_again_gives_the_same_snapshot_and_no_duplicates(first_run, ra
     # the forecast evaluation is weekly: the second run reuses the first one's and says so
     assert f"forecast evaluation reused from run {result['run_id']}" in (after / "report.html").read_text()
     first, second = (json.loads((s / "evaluation.json").read_text()) for s in (before, after))
-    assert second["forecast"] == {"reused_from_run": result["run_id"], **first["forecast"]}
+    reused = {k: v for k, v in second["forecast"].items() if k not in ("reused_from_date", "reused_as_of")}
+    assert reused == {"reused_from_run": result["run_id"], **first["forecast"]}
+    # ... scored as of the first run's D - horizon, which the reusing run names (keys only added)
+    assert second["forecast"]["reused_as_of"] == first["as_of"]
+    assert second["forecast"]["reused_from_date"] == str(END)
     # recommendations are scored on the training run's validation window every night, identically
     assert second["recsys"]["models"] == first["recsys"]["models"]
     assert second["recsys"]["source"].startswith("the training run's validation window")
