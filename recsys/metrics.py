@@ -68,7 +68,9 @@ def _per_group(rankings: pl.DataFrame, relevant: pl.DataFrame, k: int) -> tuple[
         ap=(pl.col("prec_at") * pl.col("hit")).sum(),
         n_listed=pl.len(),
     )
-    full = per_group.join(agg, on="group_id", how="left").fill_null(0)
+    # in group order: a mean summed in group_by's (unordered) order differs in the last bit from run
+    # to run, and a metric rounded to 6 decimals then differs between two runs of the same data
+    full = per_group.join(agg, on="group_id", how="left").fill_null(0).sort("group_id")
     idcg_table = [0.0]
     for i in range(1, k + 1):
         idcg_table.append(idcg_table[-1] + 1.0 / math.log2(i + 1))

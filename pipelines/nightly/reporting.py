@@ -163,8 +163,9 @@ def headline_metrics(ctx: RunContext) -> dict:
     return metrics
 
 
-def build_report(ctx: RunContext) -> str:
-    """Render the run's HTML report (pipelines.report)."""
+def build_report(ctx: RunContext, stage_names: list[str]) -> str:
+    """Render the run's HTML report (pipelines.report); `stage_names`: every stage of the run, in
+    order (the report says which are still to finish)."""
     import polars as pl
 
     from pipelines.report import ReportContext, business_view, render_report
@@ -209,17 +210,15 @@ def build_report(ctx: RunContext) -> str:
         business=business_view(_known_before(ctx)) if ctx.frames else None,
         notes=list(ctx.notes),
         vintages=_vintages(ctx),
-        stages_after=_stages_after(ctx),
+        stages_after=_stages_after(ctx, stage_names),
     )
     return render_report(report_ctx)
 
 
-def _stages_after(ctx: RunContext) -> list[str]:
+def _stages_after(ctx: RunContext, stage_names: list[str]) -> list[str]:
     """The run's stages not finished when the report is written (report itself, publish)."""
-    from pipelines.nightly.stages import STAGE_NAMES
-
     done = {s.get("name") for s in ctx.record.stages}
-    return [n for n in STAGE_NAMES if n not in done]
+    return [n for n in stage_names if n not in done]
 
 
 VINTAGE_NIGHTS = 14

@@ -503,7 +503,7 @@ def stage_report(ctx: RunContext) -> tuple[int, int]:
     note_rules_cost(ctx)
     note_forecast_honesty(ctx)
     check_publish(ctx)
-    html = build_report(ctx)
+    html = build_report(ctx, STAGE_NAMES)
     ctx.writer.write_text("report.html", html)
     return len(ctx.record.stages), 1
 
