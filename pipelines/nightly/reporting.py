@@ -62,7 +62,8 @@ def note_forecast_honesty(ctx: RunContext) -> None:
     and/or production's held-out error is worse than the best statistical baseline measured. Notes
     only: the gate's pass/fail and the run's outcome do not change. Adds `evaluated_production_is`,
     `evaluated_fallback` and `worse_than_baseline` (+ `best_baseline`, `best_baseline_wape`,
-    `evaluated_production_wape`) to the forecast gate."""
+    `evaluated_production_wape`) to the forecast gate, and what the pre-sale nowcast's evaluation
+    found before the windows opened (`presale_at_opening`)."""
     from pipelines.report.render import (
         forecast_baseline_gap,
         forecast_baseline_sentence,
@@ -102,10 +103,53 @@ def note_forecast_honesty(ctx: RunContext) -> None:
         gate["evaluated_production_wape"] = round(first["production_wape"], 6)
         said.append(f"{forecast_baseline_short(gap)} (see the notes)")
         caveats.append("below a baseline")
+    opening = presale_at_opening(forecast.get("presale"))
+    if opening is not None:
+        gate.update(opening["keys"])
+        if opening["sentence"]:
+            ctx.notes.append(f"{where}: {opening['sentence']}")
+            said.append(opening["sentence"])
+            caveats.append("pre-sale off at opening")
     if said:
         gate["message"] = f"{gate['message']}; {where}: {'; '.join(said)}"
     if caveats and gate.get("passed") and "badge" not in gate:
         gate["badge"] = "passed, " + ", ".join(caveats)
+
+
+PRESALE_BIAS_NOTE = 0.20  # |bias| of the pre-sale totals before the window opens that gets a note
+PRESALE_COVERAGE_NOTE = (0.75, 0.90)  # P10-P90 coverage outside this gets a note (target 0.75-0.85;
+# too narrow misleads a supplier more than a little too wide)
+
+
+def presale_at_opening(presale: dict | None) -> dict | None:
+    """What the evaluation found about the pre-sale nowcast before a window opens (share 0, what a
+    supplier reads for a campaign not open yet) that the nowcast's gate, a WAPE on held-out
+    campaigns, does not show: its bias, its P10-P90 coverage, and a baseline with a lower WAPE.
+    `keys` for the forecast gate (`presale_opening_bias`, `presale_opening_coverage`,
+    `presale_opening_below_baseline`) and a sentence when one of them is off (else ''); None when
+    the evaluation has no pre-sale block at share 0."""
+    at_open = ((presale or {}).get("at_share") or {}).get("0.00") or {}
+    prod = at_open.get("production")
+    if not prod or prod.get("bias") is None:
+        return None
+    bias, cov, wape = prod.get("bias"), prod.get("coverage_p10_p90"), prod.get("wape")
+    others = {n: m["wape"] for n, m in at_open.items()
+              if n != "production" and m.get("wape") is not None}
+    best = min(others, key=others.get) if others else None
+    below = best is not None and wape is not None and others[best] < wape
+    parts = []
+    if abs(bias) > PRESALE_BIAS_NOTE:
+        parts.append(f"its totals are {'over' if bias > 0 else 'under'} the outcome by {abs(bias):.0%}")
+    low, high = PRESALE_COVERAGE_NOTE
+    if cov is not None and not low <= cov <= high:
+        parts.append(f"P10-P90 holds {cov:.0%} of the outcomes (target 75-85%)")
+    if below:
+        parts.append(f"the {best} baseline's WAPE {others[best]:.3f} beats its {wape:.3f}")
+    sentence = ("the pre-sale nowcast before the windows opened: " + "; ".join(parts)) if parts else ""
+    keys = {"presale_opening_bias": round(bias, 6),
+            "presale_opening_coverage": None if cov is None else round(cov, 6),
+            "presale_opening_below_baseline": below}
+    return {"keys": keys, "sentence": sentence}
 
 
 def note_rules_cost(ctx: RunContext) -> None:

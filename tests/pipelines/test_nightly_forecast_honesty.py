@@ -118,3 +118,41 @@ def test_a_failed_gate_names_the_fallback_that_was_published():
     assert gate["published_method"] == "seasonal_naive" and gate["passed"] is False
     assert "published_method" not in gate_outcome("forecast", GateVerdict(passed=True, reason="x"),
                                                   published="nowcast")
+
+
+def presale_block(bias: float, coverage: float, wape: float, additive_wape: float) -> dict:
+    def scored(w, b, c):
+        return {"wape": w, "bias": b, "pinball": 1.0, "coverage_p10_p90": c}
+    return {"campaigns_evaluated": 120, "at_share": {
+        "0.00": {"production": scored(wape, bias, coverage), "additive": scored(additive_wape, -0.168, 0.879),
+                 "multiplicative": scored(2.0, 0.5, 0.5)},
+        "0.50": {"production": scored(0.3, -0.05, 0.8), "additive": scored(0.4, 0.0, 0.8),
+                 "multiplicative": scored(0.5, 0.0, 0.8)}}}
+
+
+def test_a_presale_nowcast_off_before_the_windows_open_gets_a_note(home, monkeypatch):
+    """The trial's world: at share 0 the nowcast was 38% short and its interval held 70% of outcomes,
+    while the gate (a WAPE on held-out campaigns) said passed."""
+    block = forecast_block(fallback=False, production_wape=0.9)
+    block["presale"] = presale_block(bias=-0.382, coverage=0.703, wape=0.9, additive_wape=0.8)
+    use(monkeypatch, block)
+    result = run_nightly(home, NightlyConfig(run_date=DAY))
+    gate = forecast_gate(result)
+    assert gate["passed"] is True  # a note, not a failure
+    assert gate["presale_opening_bias"] == pytest.approx(-0.382)
+    assert gate["presale_opening_coverage"] == pytest.approx(0.703)
+    assert gate["presale_opening_below_baseline"] is True
+    assert "under the outcome by 38%" in gate["message"] and "holds 70% of the outcomes" in gate["message"]
+    assert "the additive baseline's WAPE 0.800 beats its 0.900" in gate["message"]
+    assert gate["badge"] == "passed, pre-sale off at opening"
+    assert "before the windows opened" in (live_snapshot(home) / "report.html").read_text()
+
+
+def test_a_presale_nowcast_that_holds_at_opening_adds_keys_but_no_note(home, monkeypatch):
+    block = forecast_block(fallback=False, production_wape=0.9)
+    block["presale"] = presale_block(bias=-0.05, coverage=0.8, wape=0.5, additive_wape=0.8)
+    use(monkeypatch, block)
+    gate = forecast_gate(run_nightly(home, NightlyConfig(run_date=DAY)))
+    assert gate["presale_opening_bias"] == pytest.approx(-0.05)
+    assert gate["presale_opening_below_baseline"] is False
+    assert "badge" not in gate and "pre-sale" not in gate["message"]
