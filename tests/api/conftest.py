@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -55,6 +58,23 @@ def keys(home: Home) -> dict[str, str]:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@contextmanager
+def supplier_serving(folder: Path, world: dict, run_id: str, supplier: str = "SUP1"
+                     ) -> Iterator[tuple[TestClient, str]]:
+    """A client over a fresh home publishing `world`, and a key of `supplier`."""
+    home = Home(folder).ensure()
+    write_snapshot(home, world, run_id=run_id)
+    key = create_key(home, "supplier", supplier)
+    with TestClient(create_app(home, FAST)) as c:
+        yield c, key
+
+
+def csv_rows(client: TestClient, key: str, supplier: str = "SUP1") -> dict[str, dict[str, str]]:
+    """The supplier's demand CSV download, row by product_id."""
+    r = client.get(f"/v1/suppliers/{supplier}/demand?format=csv", headers=bearer(key))
+    return {row["product_id"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
 
 
 @pytest.fixture

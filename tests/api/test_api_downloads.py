@@ -203,25 +203,15 @@ def test_csv_neutralises_formulas_json_and_parquet_stay_raw(tmp_path) -> None:
 
 def test_a_zero_suggestion_with_a_positive_median_says_why(tmp_path) -> None:
     """suggested 0 with P50 >= 1: the CSV row and the supplier page give the critical ratio and method."""
-    import csv
-
-    from api.app import create_app
-    from api.keys import create_key
-    from common.home import Home
-    from tests.api.conftest import FAST
-    from tests.api.world import write_snapshot
+    from tests.api.conftest import csv_rows, supplier_serving
 
     world = small_world()
     world["demand"] = world["demand"].with_columns(
         pl.when(pl.col("product_id") == "P2").then(0).otherwise("suggested_qty").alias("suggested_qty"),
         pl.when(pl.col("product_id") == "P2").then(0.05).otherwise(0.8).alias("critical_ratio"),
     )
-    home = Home(tmp_path / "h").ensure()
-    write_snapshot(home, world, run_id="r-zero")
-    key = create_key(home, "supplier", "SUP1")
-    with TestClient(create_app(home, FAST)) as client:
-        r = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=bearer(key))
-        rows = {row["product_id"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
+    with supplier_serving(tmp_path / "h", world, "r-zero") as (client, key):
+        rows = csv_rows(client, key)
         note = rows["P2"]["suggestion_note"]
         assert rows["P2"]["suggested_qty"] == "0" and rows["P2"]["critical_ratio"] == "0.05"
         assert "critical ratio 0.05" in note and "5% quantile" in note and "presale_curve" in note

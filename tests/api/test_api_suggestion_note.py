@@ -3,14 +3,10 @@ on the supplier page, in both languages; an ordinary suggestion carries no note.
 
 from __future__ import annotations
 
-import csv
-import io
-
 import polars as pl
-from fastapi.testclient import TestClient
 
 from api.snapshot import with_suggestion_note
-from tests.api.conftest import bearer
+from tests.api.conftest import csv_rows, supplier_serving
 from tests.api.world import small_world
 
 
@@ -38,12 +34,6 @@ def test_a_suggestion_under_half_the_median_says_why():
 
 
 def test_the_supplier_page_and_csv_carry_the_low_suggestion_note(tmp_path) -> None:
-    from api.app import create_app
-    from api.keys import create_key
-    from common.home import Home
-    from tests.api.conftest import FAST
-    from tests.api.world import write_snapshot
-
     world = small_world()
     p2 = pl.col("product_id") == "P2"
     world["demand"] = world["demand"].with_columns(
@@ -52,13 +42,8 @@ def test_the_supplier_page_and_csv_carry_the_low_suggestion_note(tmp_path) -> No
         pl.when(p2).then(2).otherwise("suggested_qty").alias("suggested_qty"),
         pl.when(p2).then(0.2).otherwise(0.8).alias("critical_ratio"),
     )
-    home = Home(tmp_path / "h").ensure()
-    write_snapshot(home, world, run_id="r-low")
-    key = create_key(home, "supplier", "SUP1")
-    with TestClient(create_app(home, FAST)) as client:
-        r = client.get("/v1/suppliers/SUP1/demand?format=csv", headers=bearer(key))
-        rows = {x["product_id"]: x for x in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
-        note = rows["P2"]["suggestion_note"]
+    with supplier_serving(tmp_path / "h", world, "r-low") as (client, key):
+        note = csv_rows(client, key)["P2"]["suggestion_note"]
         assert note.startswith("suggests 2 against a P50 of 40.0: critical ratio 0.2 (margin / price)")
         client.post("/login", data={"key": key})
         page = client.get("/supplier").text  # Chinese by default
