@@ -162,6 +162,8 @@ def ingest(
         echo_json(report.to_json())
         for alert in report.alerts():  # stdout is for scripts: say it where a person looks too
             typer.echo(alert, err=True)
+        for warning in report.warnings:
+            typer.echo(f"warning: {warning}", err=True)
     else:
         typer.echo(report.render())
 

@@ -70,3 +70,14 @@ def test_a_table_quarantined_whole_is_a_warning_line(tmp_path, tiny_tables, writ
 def test_no_warning_when_every_key_is_checked(tmp_path, tiny_tables, write_raw):
     report = run_ingest(write_raw(tmp_path / "raw", tiny_tables), Home(tmp_path / "home"), run_date=TINY_END)
     assert report.to_json()["warnings"] == [] and "WARNING" not in report.render()
+
+
+def test_ordinary_warnings_reach_stderr_too_under_json(tmp_path, tiny_tables, write_raw):
+    """stdout goes to a script; a person watching the run reads stderr."""
+    raw = write_raw(tmp_path / "raw", without(tiny_tables, "campaigns"))
+    result = subprocess.run(
+        [str(CIRCLEBUY), "ingest", str(raw), "--home", str(tmp_path / "home"), "--now",
+         TINY_END.isoformat(), "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert warnings and all(f"warning: {w}" in result.stderr for w in warnings)
