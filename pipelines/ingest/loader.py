@@ -48,6 +48,7 @@ from pipelines.ingest.rules import (
     RUN,
     STAGE,
     bad_type,
+    changed_after_run,
     first_failing,
     null_required,
     plausible_year,
@@ -126,7 +127,8 @@ def ingest_folder(raw: Path, home: Home, run_date: date, progress: bool, config:
             con.begin()
             try:
                 eng.table(RUN, f"SELECT {lit(cutoff)}::TIMESTAMPTZ AS cutoff")
-                run = RunNotes(report.warnings, pending=register_pending(eng, con, list(schemas)))
+                run = RunNotes(report.warnings, pending=register_pending(eng, con, list(schemas)),
+                               run_date=run_date)
                 for name in LOAD_ORDER:
                     if name in schemas:
                         report.tables[name] = load_table(eng, STAGING[name](), schemas[name], bar, run)
@@ -149,6 +151,7 @@ class RunNotes:
 
     warnings: list[str]
     pending: bool  # quarantine entries from earlier runs whose rows are not loaded: `_pending`
+    run_date: date | None = None
     resolved: list[tuple] = field(default_factory=list)
 
 
@@ -217,7 +220,7 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
     views = [stage_file(eng, spec, table, schema, index) for index, schema in enumerate(schemas)]
     eng.view(STAGE, " UNION ALL ".join(f"SELECT * FROM {v}" for v in views), reused=True)
     try:
-        counts = TableCounts(read=read_and_note_zones(eng, table, schemas, run.warnings))
+        counts = TableCounts(read=read_and_note_zones(eng, spec, table, schemas, run))
         bar.set_description(f"{spec.table}: checks")
         find_bad_rows(eng, spec, table)
         bar.set_description(f"{spec.table}: de-duplicate and load")
@@ -239,10 +242,12 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
     return counts
 
 
-def read_and_note_zones(eng: Engine, table: Table, schemas: list[FileSchema], warnings: list[str]) -> int:
+def read_and_note_zones(eng: Engine, spec: Staging, table: Table, schemas: list[FileSchema],
+                        run: RunNotes) -> int:
     """The rows read, adding to `warnings`, per file and timestamp column, how many values came without
     a zone or as a date alone and were read as platform time (one aggregate over each file's own
-    relation, `_f<index>`, still there while the table loads)."""
+    relation, `_f<index>`, still there while the table loads), and how many order lines were taken as
+    they stood at the end of the run's date (`as_stood_at_run_end`)."""
     notes: dict[tuple[str, int], list[tuple[str, int]]] = {}
     for index, schema in enumerate(schemas):
         keys, sql = zone_counts(schema, table, f"_f{index}")
@@ -252,8 +257,16 @@ def read_and_note_zones(eng: Engine, table: Table, schemas: list[FileSchema], wa
             if n:
                 notes.setdefault(key, []).append((schema.source.rel, int(n)))
     for (column, kind), files in sorted(notes.items()):
-        warnings += zone_warnings(column, kind, files)
-    return eng.rows(f"SELECT count(*) FROM {STAGE}")[0][0]
+        run.warnings += zone_warnings(column, kind, files)
+    if not spec.status_updates:
+        return eng.rows(f"SELECT count(*) FROM {STAGE}")[0][0]
+    read, later = eng.rows(f"SELECT count(*), count(*) FILTER (WHERE _later) FROM {STAGE}")[0]
+    if later:
+        run.warnings.append(
+            f"{table.name}: {later:,} {'line' if later == 1 else 'lines'} placed by the end of the run's "
+            f"date ({run.run_date}) {'was' if later == 1 else 'were'} cancelled or refunded only after it: "
+            "read as they stood then, paid; a run on a later date records the change")
+    return read
 
 
 def zone_warnings(column: str, kind: int, files: list[tuple[str, int]]) -> list[str]:
@@ -294,21 +307,43 @@ def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, ind
     else:
         eng.read_parquet(relation, source.readable)
     select, is_text = projection(schema, table, index, relation)
+    if spec.status_updates:
+        select = f"SELECT *, COALESCE({changed_after_run()}, FALSE) AS _later FROM ({select})"
     checks = [null_required(c, is_text[c.name]) for c in table.columns if c.required]
     checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
     checks += [plausible_year(c) for c in table.columns
                if c.name in is_text and c.kind in ("date", "timestamp")]
     checks += list(spec.checks)
     raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
-    names = ", ".join(ident(c.name) for c in table.columns)
+    names = (as_stood_at_run_end(table) if spec.status_updates
+             else ", ".join(ident(c.name) for c in table.columns))
     view = f"_v{index}"
+    later = ", _later" if spec.status_updates else ""
     eng.view(
         view,
         f"SELECT _file, _row, {names}, _c.rule AS _rule, "
-        f"_c.detail AS _detail, CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END AS _raw "
+        f"_c.detail AS _detail, CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END AS _raw{later} "
         f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
     )
     return view
+
+
+def as_stood_at_run_end(table: Table) -> str:
+    """The staged order columns as they stood at the end of the run's date: a line placed by then and
+    cancelled or refunded only after it (`_later`, rules.changed_after_run: a backfill reading today's
+    files) was paid, its status unchanged since it was placed, so it loads rather than being
+    quarantined whole as `future_timestamp`. Applied after the row checks (which read the file's
+    values); the quarantine keeps the file's own text."""
+    columns = []
+    for col in table.columns:
+        name = ident(col.name)
+        if col.name == "status":
+            columns.append(f"CASE WHEN _later THEN 'paid' ELSE {name} END AS {name}")
+        elif col.name == "status_at":
+            columns.append(f"CASE WHEN _later THEN NULL ELSE {name} END AS {name}")
+        else:
+            columns.append(name)
+    return ", ".join(columns)
 
 
 def typed_raw(table: Table, alias: str) -> str:

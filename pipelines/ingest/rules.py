@@ -123,11 +123,21 @@ def non_negative(column: str) -> Check:
     return Check("negative_price", column, f"{ident(column)} < 0", message(column, ">= 0", ident(column)))
 
 
-def not_after_run(column: str) -> Check:
-    """future_timestamp: an event cannot lie after the end of the run's date."""
-    return Check("future_timestamp", column, f"{ident(column)} >= {CUTOFF}",
+def not_after_run(column: str, unless: str | None = None) -> Check:
+    """future_timestamp: an event cannot lie after the end of the run's date (`unless` a staged
+    boolean column says why this row's may: orders' `_later`, `changed_after_run`)."""
+    where = f"{ident(column)} >= {CUTOFF}" + (f" AND NOT {unless}" if unless else "")
+    return Check("future_timestamp", column, where,
                  f"{lit(f'column {column!r} must be before ')} || CAST({CUTOFF} AS VARCHAR) || "
                  f"{lit(' (end of the run date); got ')} || {shown(ident(column))}")
+
+
+def changed_after_run() -> str:
+    """orders: a line placed by the end of the run's date whose cancellation or refund came only after
+    it. As it stood at the end of the run's date it was paid; a run on a later date records the change
+    (an update of the stored line, as for any status change)."""
+    return (f"(\"status\" IN ('cancelled', 'refunded') AND \"status_at\" >= {CUTOFF} "
+            f"AND \"ordered_at\" < {CUTOFF})")
 
 
 def closes_after_opens() -> Check:

@@ -90,7 +90,7 @@ def orders() -> Staging:
             positive("quantity"),
             non_negative("unit_price"),
             not_after_run("ordered_at"),
-            not_after_run("status_at"),
+            not_after_run("status_at", unless="_later"),  # a later cancellation: read as it stood
         ),
         lookups=(*foreign_keys("orders"), within_campaign()),
         status_updates=True,

@@ -81,11 +81,14 @@ def test_ingest_gives_the_same_warehouse(ingested):
 def test_a_hive_partitioned_raw_table_loads_the_same_on_both_engines(tmp_path, spark):
     """orders as `orders/day=D/part-0.parquet`, posts as `posts/day=D/part-0.csv` (a bad order row
     among them): `day` is no column on either engine (no warning), and both load the same rows and
-    quarantine the bad one under its part's path."""
+    quarantine the bad one under its part's path. O8, refunded only after the run's date, loads as it
+    stood then (paid) on both."""
     tables = {name: frame for name, frame in build_tiny_tables().items()
               if name not in ("shopkeepers", "feedback")}  # fewer tables: fewer Spark jobs
+    refunded_at = pl.lit(datetime(2026, 1, 12, 10, tzinfo=TZ)).cast(tables["orders"].schema["status_at"])
     tables["orders"] = tables["orders"].with_columns(
-        pl.when(pl.col("order_id") == "O2").then(-1).otherwise(pl.col("quantity")).alias("quantity"))
+        pl.when(pl.col("order_id") == "O2").then(-1).otherwise(pl.col("quantity")).alias("quantity"),
+        pl.when(pl.col("order_id") == "O8").then(refunded_at).otherwise("status_at").alias("status_at"))
     raw = write_hive_raw(tmp_path / "raw", tables)
     reports, homes = {}, {}
     for name, options in (("duckdb", EngineOptions()), ("spark", SPARK)):
@@ -94,10 +97,13 @@ def test_a_hive_partitioned_raw_table_loads_the_same_on_both_engines(tmp_path, s
     assert reports["spark"]["tables"] == reports["duckdb"]["tables"]
     assert reports["spark"]["tables"]["orders"] == {"read": 8, "loaded": 7, "duplicates": 0, "quarantined": 1}
     assert reports["spark"]["tables"]["posts"]["loaded"] == 4
-    assert reports["spark"]["warnings"] == reports["duckdb"]["warnings"] == []
+    assert reports["spark"]["warnings"] == reports["duckdb"]["warnings"]
+    assert [w[:30] for w in reports["spark"]["warnings"]] == ["orders: 1 line placed by the e"]
     for table in tables:
         sql = f'SELECT * FROM "{table}"'
         assert table_rows(homes["spark"], sql) == table_rows(homes["duckdb"], sql), table
+    sql = "SELECT status, status_at FROM orders WHERE order_id = 'O8'"
+    assert table_rows(homes["spark"], sql) == table_rows(homes["duckdb"], sql) == {("paid", None)}
     sql = "SELECT table_name, source_file, row_number, rule FROM quarantine"
     assert table_rows(homes["spark"], sql) == table_rows(homes["duckdb"], sql)
     assert {r[:3] for r in table_rows(homes["spark"], sql)} == {

@@ -100,3 +100,32 @@ def test_a_child_of_a_quarantined_parent_says_where_the_parent_went(tmp_path, ti
         "column 'product_id': 'PZ' is in products/part-dirty.csv but was quarantined there (row 1, bad_type: "
         "column 'is_standard' must be true or false; got '是'); fix that row of products and ingest again")
     assert details[2] == "column 'product_id': 'P9' not found in products.product_id; expected a known id"
+
+
+def test_a_line_refunded_after_the_run_date_loads_as_it_stood_then_and_a_later_run_records_it(
+        tmp_path, tiny_tables, write_raw):
+    """A backfill reads today's files: O8 was placed on the run's date and refunded two days later. As
+    it stood at the end of the run's date it was paid; quarantining it whole as `future_timestamp` lost
+    a paid line from that day's demand."""
+    refunded_at = pl.lit("2026-01-12T10:00:00+08:00").str.to_datetime(time_zone="Asia/Shanghai")
+    orders = tiny_tables["orders"]
+    tiny_tables["orders"] = orders.with_columns(
+        pl.when(pl.col("order_id") == "O8").then(refunded_at.cast(orders.schema["status_at"]))
+        .otherwise(pl.col("status_at")).alias("status_at"))
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    home = Home(tmp_path / "home")
+    report = run_ingest(raw, home, run_date=TINY_END)
+    assert quarantined(home) == []
+    assert report.tables["orders"].loaded == 8
+    assert query(home, "SELECT status, status_at FROM orders WHERE order_id = 'O8'") == [("paid", None)]
+    note = "orders: 1 line placed by the end of the run's date (2026-01-10) was cancelled or refunded"
+    assert any(w.startswith(note) and "read as they stood then, paid" in w for w in report.warnings)
+    again = run_ingest(raw, home, run_date=TINY_END)  # the same run again: nothing changes
+    assert again.tables["orders"].duplicates == 8 and quarantined(home) == []
+    later = run_ingest(raw, home, run_date=TINY_END + timedelta(days=2))
+    assert later.tables["orders"].loaded == 1  # the refund, as an update of the stored line
+    assert query(home, "SELECT status, CAST(status_at AT TIME ZONE 'Asia/Shanghai' AS VARCHAR) FROM orders "
+                       "WHERE order_id = 'O8'") == [("refunded", "2026-01-12 10:00:00")]
+    assert not any("read as they stood then" in w for w in later.warnings)
+    run_ingest(raw, home, run_date=TINY_END)  # a backfill after it keeps the refund
+    assert query(home, "SELECT status FROM orders WHERE order_id = 'O8'") == [("refunded",)]
