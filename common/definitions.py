@@ -56,6 +56,17 @@ def valid_at(t: str, alias: str = "o") -> str:
             f"COALESCE({alias}.status_at, {alias}.ordered_at) > {t})")
 
 
+def still_paid_at(orders: pl.LazyFrame | pl.DataFrame, t: datetime):
+    """`valid_at`'s "still paid at t" as a polars filter of order lines (any placing time): paid, or
+    cancelled / refunded only after `t`. Orders without `status_at` (the column is optional) have
+    their final status only."""
+    paid = pl.col("status") == "paid"
+    names = orders.collect_schema().names() if isinstance(orders, pl.LazyFrame) else orders.columns
+    if "status_at" in names:
+        paid = paid | (pl.coalesce("status_at", "ordered_at") > t)
+    return orders.filter(paid)
+
+
 def _pooled(where: str) -> str:
     return f"""
     SELECT o.product_id, COALESCE(c.warehouse_id, g.warehouse_id) AS warehouse_id,
@@ -91,14 +102,15 @@ def _day(instant: datetime) -> str:
 
 
 def _paid_lines(until: datetime) -> str:
-    """Paid lines (final status) before `until` of known groups and of products launched by its day."""
+    """Lines placed before `until` and still paid at it (`valid_at`: a cancellation after `until` is
+    not known then), of known groups and of products launched by its day."""
     return f"""
     SELECT o.group_id, o.product_id, o.member_id, o.quantity, o.unit_price, o.ordered_at
     FROM orders AS o
     SEMI JOIN groups AS g ON o.group_id = g.group_id
     SEMI JOIN (SELECT product_id FROM products WHERE launched_on <= {_day(until)}) AS p
         ON o.product_id = p.product_id
-    WHERE o.status = 'paid' AND o.ordered_at < {ts(until)}"""
+    WHERE o.ordered_at < {ts(until)} AND {valid_at(ts(until))}"""
 
 
 def signal_days(until: datetime) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from common.contract import serving_warehouses
-from recsys.signal import Signal, day_start
+from recsys.signal import Signal, day_start, paid_orders
 
 RECENT_DAYS = 21  # without campaign data: available = sold in the last N days
 
@@ -29,7 +29,7 @@ def on_sale_offers(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFr
     sold = (
         frames["orders"]
         .lazy()
-        .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < signal.as_of))
+        .pipe(paid_orders, signal.as_of, known_at=signal.as_of)
         .group_by("campaign_id")
         .agg(sold_qty=pl.col("quantity").sum())
         .collect()

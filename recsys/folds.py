@@ -5,7 +5,7 @@ large platform selection reads a seeded sample of the groups (`tuning_frames`)."
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -14,10 +14,12 @@ from recsys.production_config import ProductionConfig
 from recsys.signal import day_start, paid_orders
 
 
-def relevant_pairs(frames: dict[str, pl.DataFrame], start: date, days: int) -> pl.DataFrame:
-    """(group_id, product_id) with a paid order in [start 00:00, start + days) platform time."""
+def relevant_pairs(frames: dict[str, pl.DataFrame], start: date, days: int,
+                   known_at: datetime | None = None) -> pl.DataFrame:
+    """(group_id, product_id) with a paid order in [start 00:00, start + days) platform time: paid as it
+    stood at `known_at` (a training's instant: its label windows), else by the final status."""
     t0 = day_start(start)
-    o = paid_orders(frames["orders"].lazy(), day_start(start + timedelta(days=days)))
+    o = paid_orders(frames["orders"].lazy(), day_start(start + timedelta(days=days)), known_at=known_at)
     o = o.filter(pl.col("ordered_at") >= t0).select("group_id", "product_id")
     return o.unique().sort("group_id", "product_id").collect()
 

@@ -54,7 +54,7 @@ def label_windows(frames, before: date, params: dict[str, dict], n_groups: int, 
             break
         start = before - timedelta(days=h + j * spacing)
         sig_j = build_signal(frames, day_start(start), config.signal, source)
-        rel_j = relevant_pairs(frames, start, h)
+        rel_j = relevant_pairs(frames, start, h, known_at=source.until if source else day_start(before))
         history = sig_j.daily["age"].max() if sig_j.daily.height else 0
         if rel_j.height == 0 or history is None or history < h:  # no labels, or too little history
             continue

@@ -14,7 +14,7 @@ from recsys.availability import RECENT_DAYS, has_campaigns, offers_for_groups, o
 from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
 from recsys.features import add_features, candidates
 from recsys.production import Production, chunks
-from recsys.signal import Signal
+from recsys.signal import Signal, paid_orders
 
 SLOTS = ("hot", "regular", "replenish", "new")
 # The reason kinds with_reasons gives a pick, each with the numbers it carries (`reason_args`, a
@@ -170,7 +170,7 @@ def picks_payload(prod: Production) -> Production:
     if orders is not None:
         frames["orders"] = (
             orders.lazy()
-            .filter((pl.col("status") == "paid") & (pl.col("ordered_at") < prod.signal.as_of))
+            .pipe(paid_orders, prod.signal.as_of, known_at=prod.signal.as_of)
             .group_by("campaign_id")
             .agg(pl.col("quantity").sum(), pl.col("ordered_at").min(), pl.col("status").first())
             .collect()

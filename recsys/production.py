@@ -139,7 +139,8 @@ def train_production(
     per_fold_groups = fold_groups(config)
 
     def relevant_at(start: date, j: int) -> pl.DataFrame:
-        return sample_groups(relevant_pairs(frames, start, h), per_fold_groups, config.seed + j)
+        known = relevant_pairs(frames, start, h, known_at=day_start(as_of_day))
+        return sample_groups(known, per_fold_groups, config.seed + j)
 
     usable = []
     for j, start in enumerate(starts):

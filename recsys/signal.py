@@ -18,7 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from common.clock import PLATFORM_TZ, TZ, day_start  # noqa: F401  (re-exported: recsys callers)
-from common.definitions import Runner, in_process, member_lines, post_answers, signal_days
+from common.definitions import Runner, in_process, member_lines, post_answers, signal_days, still_paid_at
 from recsys.vocab import Vocab
 
 
@@ -99,12 +99,17 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 T = TypeVar("T")
 
 
-def paid_orders(orders: Frame, as_of: datetime, history_days: int | None = None) -> Frame:
-    """Paid order lines strictly before `as_of` (cancelled and refunded lines removed)."""
-    keep = (pl.col("status") == "paid") & (pl.col("ordered_at") < as_of)
+def paid_orders(orders: Frame, as_of: datetime, history_days: int | None = None,
+                known_at: datetime | None = None) -> Frame:
+    """Order lines placed strictly before `as_of` and paid: as they stood at `known_at` (a training's
+    instant: a cancellation after it is not known then; common.definitions.still_paid_at), else by
+    their final status (what an evaluation scores against)."""
+    keep = pl.col("ordered_at") < as_of
     if history_days is not None:
         keep = keep & (pl.col("ordered_at") >= as_of - timedelta(days=history_days))
-    return orders.filter(keep)
+    if known_at is None:
+        return orders.filter(keep & (pl.col("status") == "paid"))
+    return still_paid_at(orders.filter(keep), known_at)
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,9 @@ def build_signal(
     source.check_covers(as_of)
     cday = as_of.astimezone(TZ).date()
     products = frames["products"].filter(pl.col("launched_on") <= cday)
-    groups = frames["groups"]
+    # a group created later did not exist at the instant (its row would still shape the models: the
+    # factor models' initial vectors are drawn per row of the vocabulary)
+    groups = frames["groups"].filter(pl.col("created_on").is_null() | (pl.col("created_on") < cday))
     items = Vocab.from_ids(products["product_id"])
     gvoc = Vocab.from_ids(groups["group_id"])
 

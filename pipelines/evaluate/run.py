@@ -115,15 +115,17 @@ def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, date
                    ) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
     """Rolling origin: each date trained on what happened before it. Returns the JSON (single-date
     shape for one date) and every date's rankings and forecasts with an `as_of` column first. The
-    recommendation signal is aggregated once, up to the latest date (by `run`: an engine's, or
-    in-process), and each date's training reads its own instant's rows of it."""
+    recommendation signal is aggregated per date, up to its instant (by `run`: an engine's, or
+    in-process): an order line counts as it stood then, so a cancellation after the date is not
+    known to its training (one source for every date would lend the earlier dates the later ones'
+    cancellations)."""
     from recsys.signal import signal_source
 
-    source = signal_source(frames, day_start(max(dates)), config.production.signal, run)
     results, rankings, forecasts = [], [], []
     for i, day in enumerate(dates):
         if progress:
             print(f"evaluate: as of {day} ({i + 1} of {len(dates)})", file=sys.stderr, flush=True)
+        source = signal_source(frames, day_start(day), config.production.signal, run)
         result, ranked, forecast = evaluate_frames(frames, replace(config, as_of_day=day), progress=progress,
                                                    source=source)
         results.append(result)

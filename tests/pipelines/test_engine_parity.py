@@ -176,8 +176,10 @@ def test_campaign_pooling_and_live_curves_agree(engines):
 
 
 def test_signal_aggregates_agree(engines):
-    """The signal's sources agree on both engines, and a signal read from Spark's source (at a fold's
-    day start before it) is the one the embedded default builds."""
+    """The signal's sources agree on both engines, and a signal read from Spark's source (at its instant
+    and at a fold's day start before it) is the one read from the embedded default's source. (A source
+    holds the order lines as they stood at its own instant, so a fold's signal read from it knows the
+    cancellations up to the training's instant, as the nightly on that day did.)"""
     from recsys.signal import build_signal, signal_source
 
     frames, duck, sp = engines
@@ -186,9 +188,10 @@ def test_signal_aggregates_agree(engines):
     answers = both(engines, d.post_answers(until), "post_answers")
     lines = both(engines, d.member_lines(until), "member_lines")
     assert days.height > 0 and answers["answered_at"].null_count() < answers.height and lines.height > 0
-    source = signal_source(frames, until, run=d.runner(sp))
+    source, embedded_source = signal_source(frames, until, run=d.runner(sp)), signal_source(frames, until)
     for as_of in (until, day_start(END - timedelta(days=5))):
-        on_spark, embedded = build_signal(frames, as_of, source=source), build_signal(frames, as_of)
+        on_spark = build_signal(frames, as_of, source=source)
+        embedded = build_signal(frames, as_of, source=embedded_source)
         for name in ("daily", "exposures", "member_cross"):
             assert_frame_equal(getattr(on_spark, name).sort("g", "i"), getattr(embedded, name).sort("g", "i"),
                                check_exact=False)

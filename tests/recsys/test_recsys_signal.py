@@ -136,3 +136,48 @@ def test_the_days_matrix_counts_order_days_per_group_and_item(built):
     got = [float(m[g, i]) for g, i in zip(expected["g"], expected["i"], strict=True)]
     assert got == [float(v) for v in expected["days"]]
     assert max(got) > 1  # a group that ordered an item on several days counts each day
+
+
+def test_a_line_cancelled_only_after_the_instant_still_counts_as_paid_then(built):
+    """What a nightly on the as-of date would have known: the line was paid then (its cancellation
+    came later). Reading the final status lent the training a cancellation from its future: in the
+    signal, and in the label windows of its folds."""
+    from datetime import datetime
+
+    from recsys.folds import relevant_pairs
+
+    frames, before = built
+    orders = frames["orders"].with_columns(day=pl.col("ordered_at").dt.convert_time_zone(str(TZ)).dt.date())
+    recent = orders.filter((pl.col("status") == "paid") & (pl.col("ordered_at") < day_start(CUTOFF))
+                           & (pl.col("ordered_at") >= day_start(CUTOFF - timedelta(days=3))))
+    alone = recent.filter(pl.len().over("group_id", "product_id", "day") == 1)  # its pair's one line that day
+    late = alone.row(0, named=True)
+    early = recent.filter(pl.col("order_id") != late["order_id"]).row(0, named=True)
+    after = pl.lit(datetime(2024, 3, 27, 12, tzinfo=TZ)).cast(orders.schema["status_at"])
+    changed = frames["orders"].with_columns(
+        status=pl.when(pl.col("order_id").is_in([late["order_id"], early["order_id"]]))
+        .then(pl.lit("cancelled")).otherwise("status"),
+        status_at=pl.when(pl.col("order_id") == late["order_id"]).then(after)
+        .when(pl.col("order_id") == early["order_id"]).then(pl.col("ordered_at")).otherwise("status_at"))
+    world = {**frames, "orders": changed}
+    signal = build_signal(world, day_start(CUTOFF))
+    assert int(signal.daily["lines"].sum()) == int(before.daily["lines"].sum()) - 1  # the early one only
+    pair = (late["group_id"], late["product_id"])
+    known = set(relevant_pairs(world, late["day"], 1, known_at=day_start(CUTOFF)).iter_rows())
+    final = set(relevant_pairs(world, late["day"], 1).iter_rows())  # what an evaluation scores against
+    assert pair in known and pair not in final
+
+
+def test_a_group_created_after_the_instant_is_not_in_its_signal(built):
+    """It did not exist then; as a row of the vocabulary it would still change the factor models'
+    initial vectors (drawn per row), so an evaluation's models differed with the groups of its future."""
+    frames, before = built
+    groups = frames["groups"]
+    later = pl.lit(CUTOFF + timedelta(days=2))
+    late = groups.head(1).with_columns(group_id=pl.lit("g-new"), created_on=later)
+    signal = build_signal({**frames, "groups": pl.concat([groups, late])}, day_start(CUTOFF))
+    assert len(signal.groups) == len(before.groups)
+    assert "g-new" not in set(signal.group_meta["group_id"])
+    today = groups.head(1).with_columns(group_id=pl.lit("g-today"), created_on=pl.lit(CUTOFF))
+    assert "g-today" not in set(build_signal({**frames, "groups": pl.concat([groups, today])},
+                                             day_start(CUTOFF)).group_meta["group_id"])
