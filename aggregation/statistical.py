@@ -32,9 +32,14 @@ Choices:
   interval is symmetric around it, ± the `level` quantile of the in-sample absolute residuals of the
   history's mean (|y - mean(y)|). The same band replaces any interval that comes back NaN (e.g.
   WindowAverage(28) when a conformal training window is shorter than 28 days).
-- **NaN point forecasts** (a model that needs more days than there are: WindowAverage(28) on 20
-  days, SeasonalNaive on 5) become the mean of the trimmed history — the window average of every
-  day there is. A model that raises on a series falls back to HistoricAverage for that series
+- **NaN point forecasts** (statsforecast gives NaN where a model needs more days than the trimmed
+  history has: WindowAverage(28) on a product first sold 20 days ago, SeasonalNaive on one first
+  sold 5 days ago) are read from the untrimmed history, the days before the first sale counting as
+  no sales, as on a dense panel: SeasonalNaive the same weekday one week earlier (0 before the first
+  sale), WindowAverage(28) the mean of the last 28 days. (Filling them with the mean of the trimmed
+  history, as before 2026-12-01, forecast a product sold once, yesterday, 100 units, at 700 for
+  the week — a handicap no analyst's run has.) Any other model's NaN becomes the trimmed history's
+  mean. A model that raises on a series falls back to HistoricAverage for that series
   (statsforecast's `fallback_model`), so one bad series never kills the batch.
 - **All-zero series** (nothing sold in the history) forecast 0 for every model and quantile.
 - Finally every quantile is clipped at 0 and made monotone: P50 >= 0, P10 in [0, P50], P90 >= P50.
@@ -147,6 +152,18 @@ def _run(y, rows, starts, names, horizon, season_length, level, intervals, n_job
     return res
 
 
+def _untrimmed_point(name: str, y: np.ndarray, rows: np.ndarray, horizon: int, season_length: int,
+                     hist_mean: np.ndarray) -> np.ndarray:
+    """(len(rows), horizon) points where statsforecast had too few trimmed days: seasonal naive and the
+    28-day window read the untrimmed panel (no sales before the first sale); others the trimmed mean."""
+    n_days = y.shape[1]
+    if name == "seasonal_naive" and n_days >= season_length:
+        return y[np.ix_(rows, n_days - season_length + np.arange(horizon) % season_length)]
+    if name == "window_average_28":
+        return np.repeat(y[rows, -WINDOW:].mean(axis=1, keepdims=True), horizon, axis=1)
+    return np.repeat(hist_mean[rows, None], horizon, axis=1)
+
+
 def statistical_forecasts(
     y: np.ndarray,
     horizon: int,
@@ -213,7 +230,8 @@ def statistical_forecasts(
             continue
         out = _run(y, rows, starts, names, horizon, season_length, level, intervals, n_jobs, timings)
         for name, (lo, mean, hi) in out.items():
-            mean = np.where(np.isfinite(mean), mean, hist_mean[rows, None])
+            mean = np.where(np.isfinite(mean), mean, _untrimmed_point(name, y, rows, horizon, season_length,
+                                                                      hist_mean))
             width = band[rows, None]
             if not want_intervals:
                 width = 0.0

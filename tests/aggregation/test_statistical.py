@@ -76,8 +76,25 @@ def test_historic_average_is_the_mean_since_the_first_sale(mixed, mixed_result):
     np.testing.assert_allclose(p50[5], mixed[5, 50:].mean())  # leading zeros trimmed
     assert mixed[5, 50:].mean() > mixed[5].mean()
     np.testing.assert_allclose(p50[0], mixed[0].mean())
-    # too short for a 28-day window: the mean of every day there is
-    np.testing.assert_allclose(result["window_average_28"][1][5], mixed[5, 50:].mean())
+    # first sold 20 days ago: the 28-day window counts the 8 days before the first sale as no sales,
+    # as statsforecast on the dense panel would (the trimmed series is too short for it)
+    np.testing.assert_allclose(result["window_average_28"][1][5], mixed[5, -28:].sum() / 28)
+
+
+def test_a_product_first_sold_days_ago_is_not_forecast_at_its_first_days_rate_by_the_window_models():
+    """Sold once, yesterday, 100 units: seasonal naive repeats last week (100 on yesterday's weekday,
+    nothing on the days before the first sale) and the 28-day window spreads it over 28 days; the mean
+    of the trimmed history (100 a day, 700 in the week) was a handicap of our making."""
+    y = np.zeros((2, 60))
+    y[0, -1] = 100.0
+    y[1] = np.random.default_rng(5).poisson(2.0, 60)
+    y[1, 0] = 1
+    result = statistical_forecasts(y, H, models=["seasonal_naive", "window_average_28", "historic_average"])
+    np.testing.assert_allclose(result["seasonal_naive"][1][0], [0, 0, 0, 0, 0, 0, 100.0])
+    np.testing.assert_allclose(result["window_average_28"][1][0], np.full(H, 100 / 28))
+    np.testing.assert_allclose(result["historic_average"][1][0], np.full(H, 100.0))  # since its first sale
+    np.testing.assert_allclose(result["seasonal_naive"][1][1], y[1, -7:])  # long histories: unchanged
+    np.testing.assert_allclose(result["window_average_28"][1][1], np.full(H, y[1, -28:].mean()))
 
 
 def test_very_short_history_is_still_forecast():
