@@ -111,7 +111,11 @@ def match_cancellations(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_orders(lines: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
-    """One order row per invoice line; matched cancellations net their sale line (see README)."""
+    """One order row per invoice line; matched cancellations net their sale line (see README). A sale
+    partly cancelled keeps its remainder `paid` and gets a second row, `<order_id>-n`, for the units
+    cancelled: placed with the sale, `cancelled` at the (last) cancellation's time, so that as of any
+    instant before it the whole sale counts as paid (netting the quantity itself would have told every
+    earlier instant about a cancellation still to come)."""
     netting = (
         matches.filter(pl.col("orow").is_not_null())
         .group_by("orow")
@@ -121,19 +125,35 @@ def build_orders(lines: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
     frame = lines.join(netting, on="row", how="left")
     fully = pl.col("net_off").is_not_null() & (pl.col("net_off") >= pl.col("quantity"))
     partly = pl.col("net_off").is_not_null() & (pl.col("net_off") < pl.col("quantity"))
-    return frame.sort("row").select(
-        order_id=pl.col("InvoiceNo") + "-" + pl.col("line_no").cast(pl.String),
+    order_id = pl.col("InvoiceNo") + "-" + pl.col("line_no").cast(pl.String)
+    main = _order_rows(
+        frame, 0, order_id,
+        quantity=pl.when(pl.col("is_cancel")).then(pl.col("quantity").abs())
+        .when(partly).then(pl.col("quantity") - pl.col("net_off")).otherwise(pl.col("quantity")),
+        status=pl.when(pl.col("is_cancel") | fully).then(pl.lit("cancelled")).otherwise(pl.lit("paid")),
+        status_at=pl.when(fully & ~pl.col("is_cancel")).then("last_cancel_at").otherwise("ordered_at"),
+    )
+    netted = _order_rows(frame.filter(partly & ~pl.col("is_cancel")), 1, order_id + "-n",
+                         quantity=pl.col("net_off"), status=pl.lit("cancelled"),
+                         status_at=pl.col("last_cancel_at"))
+    return pl.concat([main, netted]).sort("row", "_part").drop("row", "_part")
+
+
+def _order_rows(frame: pl.DataFrame, part: int, order_id: pl.Expr, *, quantity: pl.Expr, status: pl.Expr,
+                status_at: pl.Expr) -> pl.DataFrame:
+    """Order rows of invoice lines in the contract's column order (with `row`, `_part` to sort by)."""
+    return frame.select(
+        "row", pl.lit(part).alias("_part"),
+        order_id=order_id,
         member_id="m" + pl.col("customer"),
         group_id="c" + pl.col("customer"),
         product_id="product_id",
         campaign_id=pl.lit(None, pl.String),
-        quantity=pl.when(pl.col("is_cancel")).then(pl.col("quantity").abs())
-        .when(partly).then(pl.col("quantity") - pl.col("net_off"))
-        .otherwise(pl.col("quantity")),
+        quantity=quantity,
         unit_price="UnitPrice",
         ordered_at="ordered_at",
-        status=pl.when(pl.col("is_cancel") | fully).then(pl.lit("cancelled")).otherwise(pl.lit("paid")),
-        status_at=pl.when(fully & ~pl.col("is_cancel")).then("last_cancel_at").otherwise("ordered_at"),
+        status=status,
+        status_at=status_at,
     )
 
 

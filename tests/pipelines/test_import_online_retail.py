@@ -74,9 +74,11 @@ def orders_by_id(tables: dict[str, pl.DataFrame]) -> dict[str, dict]:
 
 
 def test_every_invoice_line_is_one_order_row_with_contract_types(imported):
+    """One row per line, and one more per sale partly cancelled: its cancelled units (`-n`)."""
     summary, tables = imported
-    assert summary["input_rows"] == len(LINES) == summary["tables"]["orders"] == tables["orders"].height
-    assert tables["orders"]["order_id"].n_unique() == len(LINES)
+    split = summary["dirt"]["sales_partly_netted"]
+    assert summary["input_rows"] + split == len(LINES) + split == summary["tables"]["orders"]
+    assert summary["tables"]["orders"] == tables["orders"].height == tables["orders"]["order_id"].n_unique()
     for name, frame in tables.items():
         assert frame.schema == pl.Schema(TABLES[name].polars_schema()), name
     assert set(summary["tables"]) == {
@@ -87,8 +89,8 @@ def test_every_invoice_line_is_one_order_row_with_contract_types(imported):
 def test_order_ids_number_lines_within_the_invoice_in_file_order(imported):
     _, tables = imported
     ids = tables["orders"]["order_id"].to_list()
-    assert ids[:6] == ["536365-1", "536365-2", "536365-3", "536366-1", "536366-2", "536366-3"]
-    assert ids[6] == "C536367-1"
+    assert ids[:7] == ["536365-1", "536365-2", "536365-3", "536366-1", "536366-1-n", "536366-2", "536366-3"]
+    assert ids[7] == "C536367-1"
     # an exact repeat of a line keeps its own line number: two order rows, both loaded
     rows = orders_by_id(tables)
     assert rows["536366-2"]["quantity"] == rows["536366-3"]["quantity"] == 6
@@ -101,9 +103,15 @@ def test_cancellations_net_their_sale_line(imported):
     assert rows["536365-2"]["status"] == "cancelled" and rows["536365-2"]["quantity"] == 12
     assert rows["536365-2"]["status_at"].replace(tzinfo=None) == datetime(2010, 12, 2, 9, 0)
     assert rows["C536367-1"]["status"] == "cancelled" and rows["C536367-1"]["quantity"] == 12
-    # partial: 6 hearts (lower-case code folds into 85123A), 2 cancelled -> 4 paid
+    # partial: 6 hearts (lower-case code folds into 85123A), 2 cancelled -> 4 paid, and the 2 cancelled
+    # as a row of their own, placed with the sale and cancelled when the cancellation came: as of any
+    # instant before it the sale counts 6 ("still paid at t"), after it 4
     assert rows["536366-1"]["product_id"] == "85123A"
     assert rows["536366-1"]["status"] == "paid" and rows["536366-1"]["quantity"] == 4
+    part = rows["536366-1-n"]
+    assert (part["status"], part["quantity"], part["product_id"]) == ("cancelled", 2, "85123A")
+    assert part["ordered_at"] == rows["536366-1"]["ordered_at"]
+    assert part["status_at"] == rows["C536368-1"]["ordered_at"] > part["ordered_at"]
     assert rows["C536368-1"]["status"] == "cancelled" and rows["C536368-1"]["quantity"] == 2
     # unmatched (no earlier sale for that customer): kept as a cancelled row, nothing netted
     assert rows["C536369-1"]["status"] == "cancelled" and rows["C536369-1"]["quantity"] == 4
@@ -230,13 +238,14 @@ def real_import(tmp_path_factory) -> dict:
 def test_real_file_imports_fast_and_accounts_for_every_line(real_import):
     summary = real_import
     raw = Path(summary["out"])
-    assert summary["input_rows"] == summary["tables"]["orders"] == 541_909
+    assert summary["input_rows"] == 541_909
+    assert summary["tables"]["orders"] == 541_909 + summary["dirt"]["sales_partly_netted"] == 546_412
     assert summary["seconds"] < 10
     dirt = summary["dirt"]
     assert dirt["cancellation_lines"] == 9_288 and dirt["missing_customer_lines"] == 135_080
     assert dirt["zero_price_lines"] == 2_515 and dirt["negative_price_lines"] == 2
     orders = pl.read_parquet(raw / "orders.parquet")
-    assert orders["order_id"].n_unique() == 541_909
+    assert orders["order_id"].n_unique() == 546_412
     assert orders.filter(pl.col("group_id").is_null()).height == 135_080
     assert (orders.filter(pl.col("order_id").str.starts_with("C"))["status"] == "cancelled").all()
     assert summary["tables"]["groups"] == 4_372
@@ -254,7 +263,7 @@ def test_ingesting_the_import_keeps_the_accounting_identity(imported, tmp_path):
         assert counts["read"] == counts["loaded"] + counts["duplicates"] + counts["quarantined"], table
         assert counts["read"] == summary["tables"][table], table
     orders = report["tables"]["orders"]
-    assert (orders["loaded"], orders["duplicates"], orders["quarantined"]) == (10, 0, 6)
+    assert (orders["loaded"], orders["duplicates"], orders["quarantined"]) == (11, 0, 6)  # 536366-1-n
     con = connect(home, read_only=True)
     try:
         rules = dict(con.execute(
@@ -281,7 +290,7 @@ def test_real_import_ingests_with_the_documented_counts(real_import, tmp_path):
     tables = report.to_json()["tables"]
     for table, counts in tables.items():
         assert counts["read"] == counts["loaded"] + counts["duplicates"] + counts["quarantined"], table
-    assert tables["orders"] == {"read": 541_909, "loaded": 404_913, "duplicates": 0, "quarantined": 136_996}
+    assert tables["orders"] == {"read": 546_412, "loaded": 409_383, "duplicates": 0, "quarantined": 137_029}
     assert report.to_json()["quarantine_rules"] == {
-        "orders": {"null_required": 135_080, "unknown_foreign_key": 1_916}
+        "orders": {"null_required": 135_080, "unknown_foreign_key": 1_949}  # 33 of them netted parts
     }
