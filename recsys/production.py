@@ -70,13 +70,21 @@ class Production:
         return feats.with_columns(score=score)
 
     def rank(self, groups: pl.Series, n: int) -> pl.DataFrame:
-        """Top-n over the whole catalog per group: group_id, rank, product_id, score."""
+        """Top-n over the whole catalog per group: group_id, rank, product_id, score. A group the signal
+        does not know (created after its instant, or never ordering) gets what every generator gives
+        it: the platform's popular items (the popularity generator's list)."""
         if self.ranker is None:
             return self.models[self.chosen].recommend(groups, n)
         g_rows = self.signal.groups.encode(groups)
         known = g_rows[g_rows >= 0]
         parts = [top_n(self.scored_candidates(chunk), self.signal, n) for chunk in chunks(known)]
-        return pl.concat(parts) if parts else top_n(self.scored_candidates(known), self.signal, n)
+        if not parts:
+            parts = [top_n(self.scored_candidates(known), self.signal, n)]
+        unknown = pl.Series("group_id", groups, dtype=pl.String).filter(pl.Series(g_rows < 0))
+        if unknown.len():
+            cold = self.models.get("popularity") or next(iter(self.models.values()))
+            parts.append(cold.recommend(unknown, n).with_columns(pl.col("score").cast(pl.Float32)))
+        return pl.concat(parts)
 
 
 GROUP_CHUNK = 1000  # groups scored together: bounds the candidate x feature frame on large worlds

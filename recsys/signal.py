@@ -157,9 +157,10 @@ def build_signal(
     source.check_covers(as_of)
     cday = as_of.astimezone(TZ).date()
     products = frames["products"].filter(pl.col("launched_on") <= cday)
-    # a group created later did not exist at the instant (its row would still shape the models: the
-    # factor models' initial vectors are drawn per row of the vocabulary)
-    groups = frames["groups"].filter(pl.col("created_on").is_null() | (pl.col("created_on") < cday))
+    # a group created after the instant's day did not exist (its row would still shape the models: the
+    # factor models' initial vectors are drawn per row of the vocabulary); one created that day is
+    # known to that day's nightly, whose ingest reads the whole day
+    groups = frames["groups"].filter(pl.col("created_on").is_null() | (pl.col("created_on") <= cday))
     items = Vocab.from_ids(products["product_id"])
     gvoc = Vocab.from_ids(groups["group_id"])
 

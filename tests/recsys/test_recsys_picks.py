@@ -360,3 +360,18 @@ def test_the_pick_stages_are_a_list_to_swap_in_one_line(world):
     assert banned not in set(other["product_id"]) and other.height > 0
     assert other["reason"].is_not_null().all()
     assert set(other["slot"]) <= {"hot", "regular", "replenish", "new"}
+
+
+def test_a_group_the_signal_does_not_know_gets_the_popular_list_not_nothing(world):
+    """A group created after the instant (an evaluation's new customer) is outside the signal; every
+    generator answers it with the popular items, and so must production (an empty list scored 0)."""
+    prod = world[1]
+    if prod.ranker is None:
+        pytest.skip("the world's production fell back to a generator")
+    known = prod.signal.group_meta["group_id"].head(2)
+    ranked = prod.rank(pl.concat([known, pl.Series(["g-new-1", "g-new-2"])]), 10)
+    new = ranked.filter(pl.col("group_id").str.starts_with("g-new"))
+    popular = prod.models["popularity"].recommend(pl.Series(["g-new-1"]), 10)["product_id"].to_list()
+    assert new.filter(pl.col("group_id") == "g-new-1")["product_id"].to_list() == popular
+    assert new.filter(pl.col("group_id") == "g-new-2").height == 10
+    assert set(ranked["group_id"]) == {*known, "g-new-1", "g-new-2"}
