@@ -167,17 +167,3 @@ def test_a_line_cancelled_only_after_the_instant_still_counts_as_paid_then(built
     final = set(relevant_pairs(world, late["day"], 1).iter_rows())  # what an evaluation scores against
     assert pair in known and pair not in final
 
-
-def test_a_group_created_after_the_instant_is_not_in_its_signal(built):
-    """It did not exist then; as a row of the vocabulary it would still change the factor models'
-    initial vectors (drawn per row), so an evaluation's models differed with the groups of its future."""
-    frames, before = built
-    groups = frames["groups"]
-    later = pl.lit(CUTOFF + timedelta(days=2))
-    late = groups.head(1).with_columns(group_id=pl.lit("g-new"), created_on=later)
-    signal = build_signal({**frames, "groups": pl.concat([groups, late])}, day_start(CUTOFF))
-    assert len(signal.groups) == len(before.groups)
-    assert "g-new" not in set(signal.group_meta["group_id"])
-    today = groups.head(1).with_columns(group_id=pl.lit("g-today"), created_on=pl.lit(CUTOFF))
-    with_today = build_signal({**frames, "groups": pl.concat([groups, today])}, day_start(CUTOFF))
-    assert "g-today" in set(with_today.group_meta["group_id"])  # that day's nightly knew it
