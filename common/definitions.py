@@ -56,7 +56,7 @@ def valid_at(t: str, alias: str = "o") -> str:
             f"COALESCE({alias}.status_at, {alias}.ordered_at) > {t})")
 
 
-def still_paid_at(orders: pl.LazyFrame | pl.DataFrame, t: datetime):
+def still_paid_at(orders: pl.LazyFrame | pl.DataFrame, t: datetime) -> pl.LazyFrame | pl.DataFrame:
     """`valid_at`'s "still paid at t" as a polars filter of order lines (any placing time): paid, or
     cancelled / refunded only after `t`. Orders without `status_at` (the column is optional) have
     their final status only."""

@@ -71,8 +71,8 @@ class Production:
 
     def rank(self, groups: pl.Series, n: int) -> pl.DataFrame:
         """Top-n over the whole catalog per group: group_id, rank, product_id, score. A group the signal
-        does not know (created after its instant, or never ordering) gets what every generator gives
-        it: the platform's popular items (the popularity generator's list)."""
+        does not know (not in the groups it was built from) gets what every generator gives it: the
+        platform's popular items (the popularity generator's list), never an empty list."""
         if self.ranker is None:
             return self.models[self.chosen].recommend(groups, n)
         g_rows = self.signal.groups.encode(groups)
