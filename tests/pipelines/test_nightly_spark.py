@@ -357,8 +357,9 @@ def test_a_setting_spark_rejects_is_a_clear_usage_error(runs, tmp_path):
 
 
 def test_evaluate_on_spark_aggregates_the_signal_there_and_scores_as_the_default(runs, monkeypatch):
-    """`evaluate --engine spark` at two dates: the signal aggregated once on Spark (up to the later
-    date), each date's training reading its own rows; the same scores as the default engine's."""
+    """`evaluate --engine spark` at two dates: the signal aggregated on Spark once per date (each
+    date's training reads the order lines as they stood at its own instant); the same scores as the
+    default engine's."""
     from pipelines.engine import definitions
     from pipelines.evaluate.run import EvaluateConfig, run_evaluate
 
@@ -376,8 +377,8 @@ def test_evaluate_on_spark_aggregates_the_signal_there_and_scores_as_the_default
     config = EvaluateConfig.from_settings(dates[0], settings())
     got = {name: run_evaluate(duck_home, config, dates=dates, engine=engine)
            for name, engine in (("duckdb", EngineOptions()), ("spark", SPARK))}
-    # one aggregation for both dates (days, post answers, member lines): the warehouse file's, Spark's
-    assert on_spark == ["duckdb"] * 3 + ["spark"] * 3
+    # one aggregation per date (days, post answers, member lines): the warehouse file's, then Spark's
+    assert on_spark == ["duckdb"] * 6 + ["spark"] * 6
     for spark_date, default in zip(got["spark"]["dates"], got["duckdb"]["dates"], strict=True):
         assert spark_date["recsys"]["models"] == default["recsys"]["models"]
         assert spark_date["recsys"]["models"]["production"]["ndcg@10"] > 0
