@@ -3,7 +3,10 @@ weighted and calibrated on several rolling folds, never on one week.
 
 Members (point forecasts per series × day): the statsforecast models an analyst would run
 (aggregation.statistical, without AutoETS: 80x the cost of the others together), the
-weekday-profiled level and the gradient-boosted median of aggregation.timeseries. The booster is
+weekday-profiled level, and the boosters of aggregation.timeseries' features: the daily mean, median
+and 90% quantile, and the median of the horizon's total (learned on totals, spread over the days as
+the daily mean spreads: a total's absolute error is least at its median, which on lumpy demand sits
+well below the sum of the daily means, and the daily medians sum far below it). The booster is
 trained once on origins that end before the earliest fold, so no fold's outcome is in its training
 (it is as stale at the forecast origin as at the folds). On a history too short for that (seven
 weeks, say), the oldest folds give way, down to `min_folds`, until the booster has one week to learn
@@ -106,10 +109,20 @@ def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: Da
         # the upper quantile: with the median, convex weights place the point at the quantile level
         # that the folds' outcomes support (on lumpy demand the median is mostly zero)
         points["gbm_p90"] = np.maximum(booster.hi_.predict(x), mid).reshape(shape)
+        points["gbm_total_p50"] = _spread_total(booster.total_mid_.predict(x.reshape(*shape, -1)[:, 0, :]),
+                                                points["gbm"])
     ma28 = feats["ma28"].reshape(rows.size, horizon)[:, 0]
     shut = closed_days(panel.y, t, horizon)
     points = {name: close(p, shut) for name, p in points.items()}
     return Members(rows, np.digitize(ma28, BAND_EDGES), ma28 * 28 >= HEAD_UNITS_28D, points, shut)
+
+
+def _spread_total(total: np.ndarray, daily: np.ndarray) -> np.ndarray:
+    """rows × horizon: each row's forecast total over its horizon, spread over the days as `daily`
+    spreads its own (evenly where that is all zero)."""
+    sums = daily.sum(axis=1, keepdims=True)
+    share = np.where(sums > 0, daily / np.where(sums > 0, sums, 1.0), 1.0 / daily.shape[1])
+    return np.maximum(total, 0.0)[:, None] * share
 
 
 BIAS_BAND = 0.05  # the weighted forecast's total over the folds stays within ±5% of the outcome's
@@ -402,6 +415,11 @@ class PoissonBooster(DailyForecaster):
         yq = break_ties(y, cfg.seed, cfg.tie_break)  # most days sell nothing (aggregation.ties)
         self.mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(x, yq)
         self.hi_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.9, **common).fit(x, yq)
+        # the median of the horizon's total, learned on the totals themselves: on lumpy demand it is
+        # well below the sum of the daily means, and a total's absolute error is least at its median
+        xt, yt = self.total_train_
+        self.total_mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(
+            xt, break_ties(yt, cfg.seed, cfg.tie_break))
         self.lo_ = self.mid_
         self.lift_ = 0.0
 

@@ -291,6 +291,13 @@ def forecast_frame(panel: Panel, rows: np.ndarray, origin: int, p10: np.ndarray,
                                for n, v in (("p10", p10), ("p50", p50), ("p90", p90))))
 
 
+def horizon_totals(xs: list[np.ndarray], ys: list[np.ndarray], horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """One row per series and training origin from series-major daily cells: the features of the
+    horizon's first day, and the horizon's total (for models of the week a supplier plans on)."""
+    return (np.concatenate([x.reshape(-1, horizon, x.shape[1])[:, 0, :] for x in xs]),
+            np.concatenate([y.reshape(-1, horizon).sum(axis=1) for y in ys]))
+
+
 def _matrix(feats: dict[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([feats[f] for f in FEATURES])
 
@@ -358,6 +365,7 @@ class DailyForecaster:
                   for p in SHARPEN}
         self.sharpen_ = min(errors, key=errors.get)
         self.origins_ = len(xs)  # weekly origins trained on (fewer than asked where the history ends)
+        self.total_train_ = horizon_totals(xs, ys, horizon)
         x, y = np.concatenate(xs), np.concatenate(ys)
         if x.shape[0] > cfg.max_train_rows:
             keep = rng.choice(x.shape[0], cfg.max_train_rows, replace=False)

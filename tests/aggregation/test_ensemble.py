@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_ensemble, fit_weights
-from aggregation.timeseries import TimeSeriesConfig
+from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_ensemble, fit_weights, members_at
+from aggregation.timeseries import TimeSeriesConfig, origin_features
 from tests.aggregation.synth import panel_from
 
 FAST = TimeSeriesConfig(max_iter=30, train_origins=4, max_train_rows=20_000)
@@ -122,3 +122,27 @@ def test_the_booster_origins_are_chosen_by_the_folds_and_tried_only_while_the_hi
     # seven weeks: the booster gets one origin, so a longer window would train the same booster
     short = fit_ensemble(panel_from(mixed_history(days=49)), 49, FAST, config)
     assert list(short.origins_tried_) == [2] and short.booster_.origins_ == 1
+
+
+def test_the_median_of_the_horizon_total_is_a_member_and_beats_the_summed_daily_mean_on_lumpy_demand():
+    # wholesale-like series: a few big orders a month, so a week's total is skewed (mostly small,
+    # now and then huge) and its median lies well below the sum of the daily means
+    rng = np.random.default_rng(5)
+    n, days = 400, DAYS
+    rate = rng.uniform(0.03, 0.15, (n, 1))
+    y = np.where(rng.random((n, days)) < rate, rng.geometric(0.05, (n, days)), 0).astype(float)
+    origin = days - 7
+    panel = panel_from(y[:, :origin])
+    model = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel, origin)
+    assert "gbm_total_p50" in model.names_
+    rows = np.arange(panel.y.shape[0])  # the series that sold before the origin
+    series = np.array([int(p[1:]) for p in panel.series["product_id"]])
+    members = members_at(panel, origin, 7, rows, model.booster_)
+    total = members.points["gbm_total_p50"].sum(axis=1)
+    first_day = origin_features(panel, origin, 7, rows)
+    xt = np.column_stack([first_day[f] for f in model.booster_.features_]).reshape(rows.size, 7, -1)[:, 0, :]
+    np.testing.assert_allclose(total, np.maximum(model.booster_.total_mid_.predict(xt), 0.0))
+    week = y[series, origin:].sum(axis=1)
+    error_total = np.abs(week - total).sum()
+    error_daily_mean = np.abs(week - members.points["gbm"].sum(axis=1)).sum()
+    assert error_total < 0.9 * error_daily_mean
