@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from aggregation.ensemble import TooFewFoldsError
 from aggregation.forecasters import Forecaster, make_forecaster
 from aggregation.metrics import wape
 from aggregation.timeseries import DailyForecaster, Panel, TimeSeriesConfig, build_panel
@@ -93,7 +94,7 @@ def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForec
     """The ensemble's forecast, or its fallback by the fold-mean gate; None without enough folds."""
     try:
         forecaster = make_forecaster("ensemble", config).fit(panel, origin)
-    except ValueError:
+    except TooFewFoldsError:
         return None
     preds = forecaster.candidates(panel, origin)
     model = forecaster.model_

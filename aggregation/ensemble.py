@@ -61,6 +61,11 @@ BAND_EDGES = (0.25, 1.0, 4.0)  # mean units a day over the last 28 days
 HEAD_UNITS_28D = 28.0
 
 
+class TooFewFoldsError(ValueError):
+    """The history holds fewer weekly folds than the ensemble needs (callers fall back to a single
+    model); any other error in fitting it is a fault, not a short history."""
+
+
 @dataclass(frozen=True)
 class EnsembleConfig:
     folds: int = 6  # weekly origins whose horizon is known (the last one ends at the origin)
@@ -103,18 +108,26 @@ def members_at(panel: Panel, t: int, horizon: int, rows: np.ndarray, booster: Da
         points["profile"] = profile_point(feats, booster.sharpen_).reshape(rows.size, horizon)
         x = np.column_stack([feats[f] for f in booster.features_])
         shape = (rows.size, horizon)
-        points["gbm"] = np.maximum(booster.mean_.predict(x), 0.0).reshape(shape)
-        mid = np.maximum(booster.mid_.predict(x), 0.0)
+        cap = booster.cap_
+        points["gbm"] = _bounded(booster.mean_.predict(x), cap).reshape(shape)
+        mid = _bounded(booster.mid_.predict(x), cap)
         points["gbm_p50"] = mid.reshape(shape)
         # the upper quantile: with the median, convex weights place the point at the quantile level
         # that the folds' outcomes support (on lumpy demand the median is mostly zero)
-        points["gbm_p90"] = np.maximum(booster.hi_.predict(x), mid).reshape(shape)
-        points["gbm_total_p50"] = _spread_total(booster.total_mid_.predict(x.reshape(*shape, -1)[:, 0, :]),
-                                                points["gbm"])
+        points["gbm_p90"] = np.maximum(_bounded(booster.hi_.predict(x), cap), mid).reshape(shape)
+        total = booster.total_mid_.predict(x.reshape(*shape, -1)[:, 0, :])
+        points["gbm_total_p50"] = _spread_total(_bounded(total, booster.total_cap_), points["gbm"])
     ma28 = feats["ma28"].reshape(rows.size, horizon)[:, 0]
     shut = closed_days(panel.y, t, horizon)
     points = {name: close(p, shut) for name, p in points.items()}
     return Members(rows, np.digitize(ma28, BAND_EDGES), ma28 * 28 >= HEAD_UNITS_28D, points, shut)
+
+
+def _bounded(prediction: np.ndarray, cap: float) -> np.ndarray:
+    """A booster's prediction as a quantity: finite, at least 0, at most `cap` (the most it saw in
+    training). Poisson boosting can overflow to inf on a leaf of rare huge orders (Online Retail with
+    every training row: one inf took the whole ensemble down)."""
+    return np.clip(np.nan_to_num(prediction, nan=0.0, posinf=cap, neginf=0.0), 0.0, cap)
 
 
 def _spread_total(total: np.ndarray, daily: np.ndarray) -> np.ndarray:
@@ -286,12 +299,12 @@ class EnsembleForecaster:
         return [origin - h - 7 * j for j in range(self.config.folds) if origin - h - 7 * j >= 14]
 
     def fit(self, panel: Panel, origin: int, stats_cache: dict | None = None) -> EnsembleForecaster:
-        """Raises ValueError when fewer than `min_folds` folds fit in the history. `stats_cache` is
+        """Raises TooFewFoldsError when fewer than `min_folds` folds fit in the history. `stats_cache` is
         shared by fits on the same panel and origin (fit_ensemble)."""
         h, cfg = self.ts_config.horizon_days, self.config
         origins = self.fold_origins(origin)
         if len(origins) < cfg.min_folds:
-            raise ValueError(f"the ensemble needs {cfg.min_folds} weekly folds of {h} days before the "
+            raise TooFewFoldsError(f"the ensemble needs {cfg.min_folds} weekly folds of {h} days before the "
                              f"origin; the history holds {len(origins)}")
         rng = np.random.default_rng(cfg.seed)
         # the booster learns on origins ending before the earliest fold (none of the folds' outcomes)
@@ -385,7 +398,7 @@ def fit_ensemble(panel: Panel, origin: int, ts_config: TimeSeriesConfig, config:
     """The ensemble whose booster learned on the number of weekly origins (config.booster_origins)
     that the folds' cross-validated head-series WAPE prefers. A longer choice is tried only while the
     history had room for the shorter one (else it would train the same booster); ties keep the
-    shorter. Raises ValueError as EnsembleForecaster.fit."""
+    shorter. Raises TooFewFoldsError as EnsembleForecaster.fit."""
     best, best_score, tried, stats_cache = None, np.inf, {}, {}
     for n in config.booster_origins:
         model = EnsembleForecaster(replace(ts_config, train_origins=n), config)
@@ -418,6 +431,7 @@ class PoissonBooster(DailyForecaster):
         # the median of the horizon's total, learned on the totals themselves: on lumpy demand it is
         # well below the sum of the daily means, and a total's absolute error is least at its median
         xt, yt = self.total_train_
+        self.cap_, self.total_cap_ = float(y.max(initial=0.0)), float(yt.max(initial=0.0))
         self.total_mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(
             xt, break_ties(yt, cfg.seed, cfg.tie_break))
         self.lo_ = self.mid_

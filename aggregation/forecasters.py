@@ -164,7 +164,7 @@ class Ensemble(Forecaster):
     """The production ensemble (ensemble.EnsembleForecaster): statistical members, the profile and
     the booster weighted and calibrated on rolling folds. Candidates: `ensemble` and the
     `seasonal_naive` binned on the same folds. `ensemble` defaults to EnsembleConfig(seed=config.seed).
-    Raises ValueError when fewer than `min_folds` folds fit in the history."""
+    Raises ensemble.TooFewFoldsError when fewer than `min_folds` folds fit in the history."""
 
     name = "ensemble"
     intervals = True

@@ -3,10 +3,19 @@ volume, intervals that are never a point, and a fold-mean gate."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
-from aggregation.ensemble import EnsembleConfig, EnsembleForecaster, fit_ensemble, fit_weights, members_at
+from aggregation.ensemble import (
+    EnsembleConfig,
+    EnsembleForecaster,
+    TooFewFoldsError,
+    fit_ensemble,
+    fit_weights,
+    members_at,
+)
 from aggregation.timeseries import TimeSeriesConfig, origin_features
 from tests.aggregation.synth import panel_from
 
@@ -92,7 +101,7 @@ def test_fold_scores_are_cross_validated_and_reported(fitted):
 
 def test_too_little_history_for_the_folds_is_a_clear_value_error():
     panel = panel_from(mixed_history(days=30))
-    with pytest.raises(ValueError, match="weekly folds"):
+    with pytest.raises(TooFewFoldsError, match="weekly folds"):
         EnsembleForecaster(FAST).fit(panel, 30)
 
 
@@ -146,3 +155,21 @@ def test_the_median_of_the_horizon_total_is_a_member_and_beats_the_summed_daily_
     error_total = np.abs(week - total).sum()
     error_daily_mean = np.abs(week - members.points["gbm"].sum(axis=1)).sum()
     assert error_total < 0.9 * error_daily_mean
+
+
+def test_a_booster_prediction_that_overflows_is_bounded_not_spread_into_every_member(fitted):
+    # Poisson boosting can overflow to inf on a leaf of rare huge orders (Online Retail, every
+    # training row): an inf daily mean made NaN shares, and the ensemble was silently dropped
+    _, panel, model = fitted
+    booster = copy.copy(model.booster_)
+
+    class Overflowing:
+        def predict(self, x):
+            return np.where(np.arange(x.shape[0]) % 3 == 0, np.inf, np.nan)
+
+    booster.mean_ = booster.total_mid_ = Overflowing()
+    members = members_at(panel, DAYS - 7, 7, np.arange(panel.y.shape[0]), booster)
+    for name, points in members.points.items():
+        assert np.isfinite(points).all(), name
+    assert 0 < members.points["gbm"].max() <= booster.cap_
+    assert members.points["gbm_total_p50"].sum(axis=1).max() <= booster.total_cap_ + 1e-9
