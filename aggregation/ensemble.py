@@ -304,8 +304,8 @@ class EnsembleForecaster:
         h, cfg = self.ts_config.horizon_days, self.config
         origins = self.fold_origins(origin)
         if len(origins) < cfg.min_folds:
-            raise TooFewFoldsError(f"the ensemble needs {cfg.min_folds} weekly folds of {h} days before the "
-                             f"origin; the history holds {len(origins)}")
+            raise TooFewFoldsError(f"the ensemble needs {cfg.min_folds} weekly folds of {h} days before "
+                                   f"the origin; the history holds {len(origins)}")
         rng = np.random.default_rng(cfg.seed)
         # the booster learns on origins ending before the earliest fold (none of the folds' outcomes)
         # on a short history, the oldest folds give way (down to `min_folds`) until it has a week
