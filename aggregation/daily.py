@@ -91,7 +91,10 @@ class DailyForecast:
 
 
 def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForecast | None:
-    """The ensemble's forecast, or its fallback by the fold-mean gate; None without enough folds."""
+    """The ensemble's forecast, or its fallback by the fold-mean gate; None without enough folds or
+    without a sale before the origin (the short-history path names that)."""
+    if not panel.y[:, :origin].any():
+        return None
     try:
         forecaster = make_forecaster("ensemble", config).fit(panel, origin)
     except TooFewFoldsError:

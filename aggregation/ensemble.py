@@ -412,10 +412,32 @@ def fit_ensemble(panel: Panel, origin: int, ts_config: TimeSeriesConfig, config:
     return best
 
 
+def _sample(n: int, size: int, seed: int) -> np.ndarray:
+    """Indices of a random `size` of n rows (all of them, in order, when there are no more)."""
+    if n <= size:
+        return np.arange(n)
+    return np.random.default_rng(seed).choice(n, size, replace=False)
+
+
+@dataclass
+class Averaged:
+    """The mean prediction of models trained on different samples (bagging: one sample's luck is
+    averaged out)."""
+
+    models: list
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(x) for m in self.models], axis=0)
+
+
 class PoissonBooster(DailyForecaster):
     """The daily model's features and training origins, with gradient-boosted models of the
     expected quantity (Poisson loss: a median of lumpy daily demand is mostly zero, a mean adds up
-    to the week) and of its median and 90% quantile."""
+    to the week) and of its median and 90% quantile, each the average of `bags` models trained on their
+    own samples of the training cells; and of the median of the horizon's total."""
+
+    def _pool_rows(self) -> int:
+        return self.config.max_train_rows * max(self.config.bags, 1)
 
     def _fit_models(self, x: np.ndarray, y: np.ndarray) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
@@ -423,16 +445,26 @@ class PoissonBooster(DailyForecaster):
         cfg = self.config
         common = dict(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
                       max_leaf_nodes=cfg.max_leaf_nodes, min_samples_leaf=cfg.min_samples_leaf,
-                      random_state=cfg.seed, early_stopping=False)
-        self.mean_ = HistGradientBoostingRegressor(loss="poisson", **common).fit(x, y)
-        yq = break_ties(y, cfg.seed, cfg.tie_break)  # most days sell nothing (aggregation.ties)
-        self.mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(x, yq)
-        self.hi_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.9, **common).fit(x, yq)
+                      early_stopping=False)
+
+        def model(seed: int, **loss) -> HistGradientBoostingRegressor:
+            return HistGradientBoostingRegressor(random_state=seed, **loss, **common)
+
+        means, mids, highs = [], [], []
+        for bag in range(max(cfg.bags, 1)):
+            seed = cfg.seed + bag
+            keep = _sample(x.shape[0], cfg.max_train_rows, seed)
+            xb, yb = x[keep], y[keep]
+            means.append(model(seed, loss="poisson").fit(xb, yb))
+            yq = break_ties(yb, seed, cfg.tie_break)  # most days sell nothing (aggregation.ties)
+            mids.append(model(seed, loss="quantile", quantile=0.5).fit(xb, yq))
+            highs.append(model(seed, loss="quantile", quantile=0.9).fit(xb, yq))
+        self.mean_, self.mid_, self.hi_ = Averaged(means), Averaged(mids), Averaged(highs)
         # the median of the horizon's total, learned on the totals themselves: on lumpy demand it is
         # well below the sum of the daily means, and a total's absolute error is least at its median
         xt, yt = self.total_train_
         self.cap_, self.total_cap_ = float(y.max(initial=0.0)), float(yt.max(initial=0.0))
-        self.total_mid_ = HistGradientBoostingRegressor(loss="quantile", quantile=0.5, **common).fit(
+        self.total_mid_ = model(cfg.seed, loss="quantile", quantile=0.5).fit(
             xt, break_ties(yt, cfg.seed, cfg.tie_break))
         self.lo_ = self.mid_
         self.lift_ = 0.0

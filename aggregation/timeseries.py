@@ -68,7 +68,10 @@ class TimeSeriesConfig:
     horizon_days: int = 7
     active_days: int = 56  # a series is forecast when it sold in this many days before the origin
     train_origins: int = 10  # weekly origins before the calibration horizon
-    max_train_rows: int = 150_000
+    max_train_rows: int = 150_000  # training cells per model (a random sample where there are more)
+    # the ensemble's booster (aggregation.ensemble.PoissonBooster): models averaged, each trained on
+    # its own sample of max_train_rows (one seed's sample moved Online Retail's WAPE by up to 0.025)
+    bags: int = 3
     max_iter: int = 150
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
@@ -312,6 +315,10 @@ class DailyForecaster:
     def __init__(self, config: TimeSeriesConfig = TimeSeriesConfig()):
         self.config = config
 
+    def _pool_rows(self) -> int:
+        """Training cells kept (a random sample where the origins hold more)."""
+        return self.config.max_train_rows
+
     def _fit_models(self, x: np.ndarray, y: np.ndarray) -> None:
         cfg = self.config
         common = dict(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate,
@@ -367,8 +374,8 @@ class DailyForecaster:
         self.origins_ = len(xs)  # weekly origins trained on (fewer than asked where the history ends)
         self.total_train_ = horizon_totals(xs, ys, horizon)
         x, y = np.concatenate(xs), np.concatenate(ys)
-        if x.shape[0] > cfg.max_train_rows:
-            keep = rng.choice(x.shape[0], cfg.max_train_rows, replace=False)
+        if x.shape[0] > self._pool_rows():
+            keep = rng.choice(x.shape[0], self._pool_rows(), replace=False)
             x, y = x[keep], y[keep]
         self.train_rows_ = int(x.shape[0])
         self._fit_models(x, y)
