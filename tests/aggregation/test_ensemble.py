@@ -4,6 +4,7 @@ volume, intervals that are never a point, and a fold-mean gate."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from aggregation.ensemble import (
     EnsembleConfig,
     EnsembleForecaster,
+    PoissonBooster,
     TooFewFoldsError,
     fit_ensemble,
     fit_weights,
@@ -173,3 +175,18 @@ def test_a_booster_prediction_that_overflows_is_bounded_not_spread_into_every_me
         assert np.isfinite(points).all(), name
     assert 0 < members.points["gbm"].max() <= booster.cap_
     assert members.points["gbm_total_p50"].sum(axis=1).max() <= booster.total_cap_ + 1e-9
+
+
+def test_the_booster_averages_models_trained_on_different_samples():
+    panel = panel_from(mixed_history()[:, :DAYS - 7])
+    config = replace(FAST, max_train_rows=2_000, bags=3)
+    booster = PoissonBooster(config).fit(panel, DAYS - 14)
+    assert booster.train_rows_ == 6_000  # the pool the bags draw their samples from
+    for averaged in (booster.mean_, booster.mid_, booster.hi_):
+        assert len(averaged.models) == 3
+    x = np.random.default_rng(0).uniform(0, 5, (50, booster.mean_.models[0].n_features_in_))
+    each = np.array([m.predict(x) for m in booster.mean_.models])
+    np.testing.assert_allclose(booster.mean_.predict(x), each.mean(axis=0))
+    assert not np.allclose(each[0], each[1])  # different samples, different models
+    single = PoissonBooster(replace(config, bags=1)).fit(panel, DAYS - 14)
+    assert single.train_rows_ == 2_000 and len(single.mean_.models) == 1
