@@ -50,6 +50,7 @@ from aggregation.timeseries import (
     Panel,
     TimeSeriesConfig,
     active_rows,
+    horizon_totals,
     origin_features,
     profile_point,
 )
@@ -302,14 +303,18 @@ class EnsembleForecaster:
         """Raises TooFewFoldsError when fewer than `min_folds` folds fit in the history. `stats_cache` is
         shared by fits on the same panel and origin (fit_ensemble)."""
         h, cfg = self.ts_config.horizon_days, self.config
-        origins = self.fold_origins(origin)
+        # a fold with no active series (nothing sold in the days before it: a platform that was
+        # closed for months) has nothing to score
+        origins = [t for t in self.fold_origins(origin)
+                   if active_rows(panel, t, h, self.ts_config.active_days).size]
         if len(origins) < cfg.min_folds:
             raise TooFewFoldsError(f"the ensemble needs {cfg.min_folds} weekly folds of {h} days before "
-                                   f"the origin; the history holds {len(origins)}")
+                                   f"the origin, each with a sale in the {self.ts_config.active_days} days "
+                                   f"before it; the history holds {len(origins)}")
         rng = np.random.default_rng(cfg.seed)
         # the booster learns on origins ending before the earliest fold (none of the folds' outcomes)
         # on a short history, the oldest folds give way (down to `min_folds`) until it has a week
-        self.booster_ = None
+        self.booster_, self.booster_skipped_ = None, None
         while self.booster_ is None:
             try:
                 self.booster_ = PoissonBooster(self.ts_config).fit(panel, min(origins))
@@ -318,7 +323,8 @@ class EnsembleForecaster:
                 if len(origins) <= cfg.min_folds:
                     break
                 origins = origins[:-1]
-            except ValueError:
+            except ValueError as exc:  # said in the report (describe), not silently
+                self.booster_skipped_ = str(exc)
                 break
         folds, outcomes = [], []
         for t in origins:
@@ -385,6 +391,7 @@ class EnsembleForecaster:
             "folds": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()}
                       for f in self.folds_],
             "booster_origins": getattr(self.booster_, "origins_", None),
+            "booster_skipped": getattr(self, "booster_skipped_", None),
             "booster_origins_tried": {n: (round(v, 4) if v is not None else None)
                                       for n, v in getattr(self, "origins_tried_", {}).items()},
             "fold_mean_head_total_wape": {n: (round(v, 4) if v is not None else None)
@@ -439,6 +446,11 @@ class PoissonBooster(DailyForecaster):
     def _pool_rows(self) -> int:
         return self.config.max_train_rows * max(self.config.bags, 1)
 
+    def _totals(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        x, y = horizon_totals(xs, ys, self.config.horizon_days)
+        keep = _sample(y.size, self.config.max_train_rows, self.config.seed)
+        return x[keep], y[keep]
+
     def _fit_models(self, x: np.ndarray, y: np.ndarray) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -451,18 +463,23 @@ class PoissonBooster(DailyForecaster):
             return HistGradientBoostingRegressor(random_state=seed, **loss, **common)
 
         means, mids, highs = [], [], []
-        for bag in range(max(cfg.bags, 1)):
+        # one bag per max_train_rows cells: below that every bag would see the same cells
+        for bag in range(min(max(cfg.bags, 1), -(-x.shape[0] // cfg.max_train_rows))):
             seed = cfg.seed + bag
             keep = _sample(x.shape[0], cfg.max_train_rows, seed)
             xb, yb = x[keep], y[keep]
+            if not yb.any():  # a sample of sparse history that sold nothing has nothing to learn
+                continue
             means.append(model(seed, loss="poisson").fit(xb, yb))
             yq = break_ties(yb, seed, cfg.tie_break)  # most days sell nothing (aggregation.ties)
             mids.append(model(seed, loss="quantile", quantile=0.5).fit(xb, yq))
             highs.append(model(seed, loss="quantile", quantile=0.9).fit(xb, yq))
+        if not means:
+            raise ValueError("no training cell sold anything: the booster has nothing to learn")
         self.mean_, self.mid_, self.hi_ = Averaged(means), Averaged(mids), Averaged(highs)
         # the median of the horizon's total, learned on the totals themselves: on lumpy demand it is
         # well below the sum of the daily means, and a total's absolute error is least at its median
-        xt, yt = self.total_train_
+        (xt, yt), self.total_train_ = self.total_train_, None
         self.cap_, self.total_cap_ = float(y.max(initial=0.0)), float(yt.max(initial=0.0))
         self.total_mid_ = model(cfg.seed, loss="quantile", quantile=0.5).fit(
             xt, break_ties(yt, cfg.seed, cfg.tie_break))

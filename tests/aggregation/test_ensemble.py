@@ -190,3 +190,26 @@ def test_the_booster_averages_models_trained_on_different_samples():
     assert not np.allclose(each[0], each[1])  # different samples, different models
     single = PoissonBooster(replace(config, bags=1)).fit(panel, DAYS - 14)
     assert single.train_rows_ == 2_000 and len(single.mean_.models) == 1
+
+
+def test_weeks_with_nothing_on_sale_are_no_folds_so_a_long_closure_is_too_few_folds_not_a_crash():
+    # sales stop after day 59 and resume on day 171: the folds at 168 .. 140 have no series that
+    # sold in the 56 days before them (the stack of their members used to raise a bare ValueError,
+    # which the daily forecast then took for any other failure)
+    rng = np.random.default_rng(3)
+    y = rng.poisson(3.0, (30, 182)).astype(float)
+    y[:, 60:171] = 0
+    with pytest.raises(TooFewFoldsError, match="the history holds 1"):
+        EnsembleForecaster(FAST).fit(panel_from(y), 182)
+
+
+def test_a_booster_that_cannot_be_trained_is_said_in_the_report_not_dropped_silently(fitted, monkeypatch):
+    _, panel, _ = fitted
+
+    def broken(self, x, y):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(PoissonBooster, "_fit_models", broken)
+    model = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel, DAYS - 7)
+    assert model.booster_ is None and "gbm" not in model.names_
+    assert model.describe()["booster_skipped"] == "boom"
