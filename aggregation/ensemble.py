@@ -35,6 +35,7 @@ forecasts whose weights never saw the fold.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -53,6 +54,7 @@ from aggregation.timeseries import (
     horizon_totals,
     origin_features,
     profile_point,
+    sample_rows,
 )
 from common.settings import DEFAULT_SEED
 
@@ -419,13 +421,6 @@ def fit_ensemble(panel: Panel, origin: int, ts_config: TimeSeriesConfig, config:
     return best
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
-    """Indices of a random `size` of n rows (all of them, in order, when there are no more)."""
-    if n <= size:
-        return np.arange(n)
-    return np.random.default_rng(seed).choice(n, size, replace=False)
-
-
 @dataclass
 class Averaged:
     """The mean prediction of models trained on different samples (bagging: one sample's luck is
@@ -448,7 +443,7 @@ class PoissonBooster(DailyForecaster):
 
     def _totals(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         x, y = horizon_totals(xs, ys, self.config.horizon_days)
-        keep = _sample(y.size, self.config.max_train_rows, self.config.seed)
+        keep = sample_rows(y.size, self.config.max_train_rows, self.config.seed)
         return x[keep], y[keep]
 
     def _fit_models(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -464,9 +459,9 @@ class PoissonBooster(DailyForecaster):
 
         means, mids, highs = [], [], []
         # one bag per max_train_rows cells: below that every bag would see the same cells
-        for bag in range(min(max(cfg.bags, 1), -(-x.shape[0] // cfg.max_train_rows))):
+        for bag in range(min(max(cfg.bags, 1), math.ceil(x.shape[0] / cfg.max_train_rows))):
             seed = cfg.seed + bag
-            keep = _sample(x.shape[0], cfg.max_train_rows, seed)
+            keep = sample_rows(x.shape[0], cfg.max_train_rows, seed)
             xb, yb = x[keep], y[keep]
             if not yb.any():  # a sample of sparse history that sold nothing has nothing to learn
                 continue

@@ -295,6 +295,13 @@ def forecast_frame(panel: Panel, rows: np.ndarray, origin: int, p10: np.ndarray,
                                for n, v in (("p10", p10), ("p50", p50), ("p90", p90))))
 
 
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """Indices of a random `size` of n rows (all of them, in order, when there are no more)."""
+    if n <= size:
+        return np.arange(n)
+    return np.random.default_rng(seed).choice(n, size, replace=False)
+
+
 def horizon_totals(xs: list[np.ndarray], ys: list[np.ndarray], horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """One row per series and training origin from series-major daily cells: the features of the
     horizon's first day, and the horizon's total (for models of the week a supplier plans on)."""
@@ -356,7 +363,6 @@ class DailyForecaster:
         """Train on weekly origins whose targets end before the calibration horizon, then calibrate."""
         cfg, horizon = self.config, self.config.horizon_days
         calib_t = origin - horizon
-        rng = np.random.default_rng(cfg.seed)
         xs, ys, fs = [], [], []
         for j in range(cfg.train_origins):
             t = calib_t - horizon - 7 * j
@@ -380,7 +386,7 @@ class DailyForecaster:
         self.total_train_ = self._totals(xs, ys)
         x, y = np.concatenate(xs), np.concatenate(ys)
         if x.shape[0] > self._pool_rows():
-            keep = rng.choice(x.shape[0], self._pool_rows(), replace=False)
+            keep = sample_rows(x.shape[0], self._pool_rows(), cfg.seed)
             x, y = x[keep], y[keep]
         self.train_rows_ = int(x.shape[0])
         self._fit_models(x, y)
