@@ -137,7 +137,7 @@ def evaluate_daily(frames: dict[str, pl.DataFrame], config) -> tuple[dict, pl.Da
         "volume_in_evaluated_series": round(float(covered) / total, 4) if total else None,
         "training_rows": run.info.get("training_rows", 0),
         "production_is": {"method": run.method, "model": run.info.get("production_is"),
-                          "gate": run.info.get("gate")},
+                          "gate": run.info.get("gate"), "level_shift": run.info.get("level_shift")},
         "head": _head_block(y, {n: quantiles[n] for n in head_order}, head, HEAD_THRESHOLD, config.seed),
         "models": models,
         "seconds_statistical": round(stats_s, 2),

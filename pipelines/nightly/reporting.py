@@ -56,6 +56,28 @@ def recsys_gate_outcome(verdict: GateVerdict, published: str | None) -> dict:
             "production_ndcg_scope": scope}
 
 
+def level_shift_sentence(shift: dict) -> str:
+    """The report's note when the daily forecast's newest fold broke from it as no older fold did
+    (aggregation.ensemble.EnsembleForecaster.level_shift)."""
+    low, high = shift["older_folds_bias"]
+    ratio = shift.get("sold_over_forecast")
+    sold = (f"sold {ratio:.2f}x what the daily forecast said" if ratio is not None
+            else "sold where the daily forecast said nothing")
+    return (f"forecast: the week from {shift['week_from']} {sold} for the head series (bias "
+            f"{shift['bias']:+.0%}; the older weeks checked missed by {low:+.0%} to {high:+.0%}): the "
+            "level moved as the history had not shown (a festival, a shutdown, a promotion?); the "
+            "forecast of the coming week does not know whether the move lasts")
+
+
+def note_level_shift(ctx: RunContext) -> None:
+    """Say in the report's notes when the daily forecast's last week checked broke from it as no
+    earlier week did (the published forecast is not changed by it)."""
+    run = ctx.demand_run
+    shift = run.accounting.get("level_shift") if run is not None else None
+    if shift:
+        ctx.notes.append(level_shift_sentence(shift))
+
+
 def note_forecast_honesty(ctx: RunContext) -> None:
     """Say in the forecast gate line and the report's notes what the evaluation found about the
     forecast the gate does not show: production is the seasonal-naive (or short-history) fallback,

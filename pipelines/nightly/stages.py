@@ -498,10 +498,16 @@ def _forecast_evaluation(ctx: RunContext, config) -> dict:
 def stage_report(ctx: RunContext) -> tuple[int, int]:
     """Render the self-contained HTML report into the snapshot; it says what the pick rules cost
     and, when this snapshot may not replace the live one, why (checked here so the report can)."""
-    from pipelines.nightly.reporting import build_report, note_forecast_honesty, note_rules_cost
+    from pipelines.nightly.reporting import (
+        build_report,
+        note_forecast_honesty,
+        note_level_shift,
+        note_rules_cost,
+    )
 
     note_rules_cost(ctx)
     note_forecast_honesty(ctx)
+    note_level_shift(ctx)
     check_publish(ctx)
     html = build_report(ctx, STAGE_NAMES)
     ctx.writer.write_text("report.html", html)

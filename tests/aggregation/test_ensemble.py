@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -213,3 +214,20 @@ def test_a_booster_that_cannot_be_trained_is_said_in_the_report_not_dropped_sile
     model = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel, DAYS - 7)
     assert model.booster_ is None and "gbm" not in model.names_
     assert model.describe()["booster_skipped"] == "boom"
+
+
+def test_a_last_week_that_breaks_from_every_older_fold_is_reported_as_a_level_shift(fitted):
+    y, panel, model = fitted
+    assert model.level_shift() is None  # steady demand: no week stands out
+    assert all("ensemble_bias" in f for f in model.describe()["folds"])
+    # the newest fold's week (the 7 days before the origin) sells 40% of its usual
+    rng = np.random.default_rng(5)
+    shifted = y[:, :DAYS - 7].copy()
+    shifted[:, DAYS - 14:] = rng.binomial(shifted[:, DAYS - 14:].astype(int), 0.4)
+    moved = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel_from(shifted), DAYS - 7)
+    shift = moved.level_shift()
+    assert shift is not None and moved.describe()["level_shift"] == shift
+    assert shift["week_from"] == (panel.day0 + timedelta(days=DAYS - 14)).isoformat()
+    assert shift["bias"] > 1.0 and 0.3 < shift["sold_over_forecast"] < 0.5
+    low, high = shift["older_folds_bias"]
+    assert shift["bias"] > high + 0.25 and low < high

@@ -40,7 +40,7 @@ def forecast_block(*, fallback: bool, production_wape: float) -> dict:
                        for n, w in models.items()}}
 
 
-def use(monkeypatch, block: dict, mode: str = "campaigns") -> None:
+def use(monkeypatch, block: dict, mode: str = "campaigns", accounting: dict | None = None) -> None:
     def stand_in(name):
         def fn(ctx):
             if name == "picks":
@@ -52,7 +52,7 @@ def use(monkeypatch, block: dict, mode: str = "campaigns") -> None:
                 ctx.writer.write_frame("demand", ctx.demand)
                 verdict = GateVerdict(passed=True, reason="held-out recent campaigns: nowcast WAPE 0.391 "
                                                           "vs 0.716 (seasonal naive)")
-                ctx.demand_run = DemandRun(mode=mode, gate=verdict, rows=1)
+                ctx.demand_run = DemandRun(mode=mode, gate=verdict, rows=1, accounting=accounting or {})
                 ctx.record.gates.append(gate_outcome("forecast", verdict))
             if name == "evaluate":
                 ctx.evaluation = {"as_of": "2026-11-25", "horizon_days": 7, "k": 10, "recsys": {},
@@ -109,6 +109,19 @@ def test_nothing_is_added_when_production_is_the_model_and_beats_the_baselines(h
     assert gate["evaluated_fallback"] is False and gate["worse_than_baseline"] is False
     assert "badge" not in gate and "evaluation" not in gate["message"]
     assert "No notes for this run" in (live_snapshot(home) / "report.html").read_text()
+
+
+def test_a_last_week_that_broke_from_the_daily_forecast_is_said_in_the_notes(home, monkeypatch):
+    # the festival world's daily forecast as of 2026-02-23 (aggregation.ensemble.level_shift)
+    shift = {"week_from": "2026-02-16", "bias": 1.7769, "older_folds_bias": [-0.4556, 0.0652],
+             "sold_over_forecast": 0.3601}
+    use(monkeypatch, forecast_block(fallback=False, production_wape=0.9), mode="daily",
+        accounting={"level_shift": shift})
+    result = run_nightly(home, NightlyConfig(run_date=DAY))
+    assert result["status"] == "succeeded" and forecast_gate(result)["passed"] is True
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert ("the week from 2026-02-16 sold 0.36x what the daily forecast said for the head series "
+            "(bias +178%; the older weeks checked missed by -46% to +7%)") in report
 
 
 def test_a_failed_gate_names_the_fallback_that_was_published():
