@@ -113,7 +113,9 @@ def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForec
     candidates = {n: q.frame(panel, origin) for n, q in preds.items()}
     frame = candidates["ensemble" if passed else "seasonal_naive"]
     info = {"gate": gate, "training_rows": getattr(model.booster_, "train_rows_", 0),
-            "production_is": "ensemble", "ensemble": model.describe(), "level_shift": model.level_shift()}
+            "production_is": "ensemble", "ensemble": model.describe(),
+            # said only of the forecast that is published (not of one the gate set aside)
+            "level_shift": model.level_shift() if passed else None}
     return DailyForecast(frame, "daily_ensemble" if passed else "seasonal_naive",
                          "ensemble" if passed else "fallback", info, panel, origin, forecaster, candidates)
 

@@ -59,23 +59,27 @@ def recsys_gate_outcome(verdict: GateVerdict, published: str | None) -> dict:
 def level_shift_sentence(shift: dict) -> str:
     """The report's note when the daily forecast's newest fold broke from it as no older fold did
     (aggregation.ensemble.EnsembleForecaster.level_shift)."""
-    low, high = shift["older_folds_bias"]
-    ratio = shift.get("sold_over_forecast")
-    sold = (f"sold {ratio:.2f}x what the daily forecast said" if ratio is not None
-            else "sold where the daily forecast said nothing")
-    return (f"forecast: the week from {shift['week_from']} {sold} for the head series (bias "
-            f"{shift['bias']:+.0%}; the older weeks checked missed by {low:+.0%} to {high:+.0%}): the "
-            "level moved as the history had not shown (a festival, a shutdown, a promotion?); the "
-            "forecast of the coming week does not know whether the move lasts")
+    low, high = shift["older_folds_sold_over_forecast"]
+    older = f"{low:.2f}x to {high:.2f}x" if low != high else f"{low:.2f}x"
+    return (f"forecast: the {shift['days']} days from {shift['days_from']} sold "
+            f"{shift['sold_over_forecast']:.2f}x what the daily forecast model said for the best-selling "
+            f"products ({shift['head_sold']:,.0f} units against {shift['head_forecast']:,.0f}, the model "
+            f"fitted without those days; the weeks before them ran {older}): sales moved as the history "
+            "had not shown (a festival, a shutdown, a promotion?); the forecast of the coming days has "
+            "not been adjusted for it")
 
 
 def note_level_shift(ctx: RunContext) -> None:
-    """Say in the report's notes when the daily forecast's last week checked broke from it as no
-    earlier week did (the published forecast is not changed by it)."""
+    """Say in the report's notes, and on the forecast gate (ledger, --json), when the daily forecast's
+    last days checked broke from it as no earlier week did (the published forecast is not changed)."""
     run = ctx.demand_run
     shift = run.accounting.get("level_shift") if run is not None else None
-    if shift:
-        ctx.notes.append(level_shift_sentence(shift))
+    gate = next((g for g in ctx.record.gates if g.get("part") == "forecast"), None)
+    if not shift or (gate is not None and "level_shift" in gate):
+        return
+    ctx.notes.append(level_shift_sentence(shift))
+    if gate is not None:
+        gate["level_shift"] = shift
 
 
 def note_forecast_honesty(ctx: RunContext) -> None:

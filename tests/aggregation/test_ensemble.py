@@ -216,18 +216,50 @@ def test_a_booster_that_cannot_be_trained_is_said_in_the_report_not_dropped_sile
     assert model.describe()["booster_skipped"] == "boom"
 
 
+def _with_last_week(y: np.ndarray, share: float, seed: int = 5) -> np.ndarray:
+    """The history before the evaluated week, its last week (the newest fold's) selling `share` of
+    its usual: thinned below 1, scaled above."""
+    rng = np.random.default_rng(seed)
+    out = y[:, :DAYS - 7].copy()
+    last = out[:, DAYS - 14:]
+    out[:, DAYS - 14:] = rng.binomial(last.astype(int), share) if share <= 1 else np.round(last * share)
+    return out
+
+
 def test_a_last_week_that_breaks_from_every_older_fold_is_reported_as_a_level_shift(fitted):
     y, panel, model = fitted
     assert model.level_shift() is None  # steady demand: no week stands out
-    assert all("ensemble_bias" in f for f in model.describe()["folds"])
-    # the newest fold's week (the 7 days before the origin) sells 40% of its usual
-    rng = np.random.default_rng(5)
-    shifted = y[:, :DAYS - 7].copy()
-    shifted[:, DAYS - 14:] = rng.binomial(shifted[:, DAYS - 14:].astype(int), 0.4)
-    moved = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel_from(shifted), DAYS - 7)
+    assert all({"ensemble_bias", "head_sold", "head_forecast"} <= set(f) for f in model.describe()["folds"])
+    history = _with_last_week(y, 0.4)
+    moved = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel_from(history), DAYS - 7)
     shift = moved.level_shift()
     assert shift is not None and moved.describe()["level_shift"] == shift
-    assert shift["week_from"] == (panel.day0 + timedelta(days=DAYS - 14)).isoformat()
-    assert shift["bias"] > 1.0 and 0.3 < shift["sold_over_forecast"] < 0.5
-    low, high = shift["older_folds_bias"]
-    assert shift["bias"] > high + 0.25 and low < high
+    assert shift["days_from"] == (panel.day0 + timedelta(days=DAYS - 14)).isoformat() and shift["days"] == 7
+    assert 0.3 < shift["sold_over_forecast"] < 0.5
+    assert shift["head_sold"] == pytest.approx(shift["sold_over_forecast"] * shift["head_forecast"], rel=0.01)
+    low, high = shift["older_folds_sold_over_forecast"]
+    assert shift["sold_over_forecast"] < low * np.exp(-0.25) and low <= high
+
+
+@pytest.mark.parametrize("share, sold", [(2.5, (2.0, 3.0)), (0.0, (0.0, 0.01))])
+def test_a_rise_and_a_shutdown_are_level_shifts_too(fitted, share, sold):
+    y, _, _ = fitted
+    moved = EnsembleForecaster(FAST, EnsembleConfig(folds=5)).fit(panel_from(_with_last_week(y, share)),
+                                                                  DAYS - 7)
+    shift = moved.level_shift()
+    assert shift is not None and sold[0] <= shift["sold_over_forecast"] <= sold[1]
+
+
+@pytest.mark.parametrize("ensemble_wins", [True, False])
+def test_the_level_shift_is_said_only_of_an_ensemble_that_is_published(fitted, monkeypatch, ensemble_wins):
+    from aggregation.daily import _ensemble
+
+    _, panel, _ = fitted
+    shift = {"days_from": "2026-02-16", "days": 7, "sold_over_forecast": 0.36}
+    monkeypatch.setattr(EnsembleForecaster, "level_shift", lambda self: shift)
+    real = EnsembleForecaster.fold_mean
+    monkeypatch.setattr(EnsembleForecaster, "fold_mean", lambda self, name: (
+        (0.0 if ensemble_wins else 99.0) if name == "ensemble" else real(self, name)))
+    run = _ensemble(panel, DAYS - 7, FAST)
+    assert run.method == ("daily_ensemble" if ensemble_wins else "seasonal_naive")
+    assert run.info["level_shift"] == (shift if ensemble_wins else None)

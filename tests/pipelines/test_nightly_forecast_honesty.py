@@ -111,17 +111,27 @@ def test_nothing_is_added_when_production_is_the_model_and_beats_the_baselines(h
     assert "No notes for this run" in (live_snapshot(home) / "report.html").read_text()
 
 
-def test_a_last_week_that_broke_from_the_daily_forecast_is_said_in_the_notes(home, monkeypatch):
+def test_a_last_week_that_broke_from_the_forecast_is_said_in_the_notes_and_on_the_gate(home, monkeypatch):
     # the festival world's daily forecast as of 2026-02-23 (aggregation.ensemble.level_shift)
-    shift = {"week_from": "2026-02-16", "bias": 1.7769, "older_folds_bias": [-0.4556, 0.0652],
-             "sold_over_forecast": 0.3601}
+    shift = {"days_from": "2026-02-16", "days": 7, "head_sold": 31210.0, "head_forecast": 86672.4,
+             "sold_over_forecast": 0.3601, "older_folds_sold_over_forecast": [0.9388, 1.8382]}
     use(monkeypatch, forecast_block(fallback=False, production_wape=0.9), mode="daily",
         accounting={"level_shift": shift})
     result = run_nightly(home, NightlyConfig(run_date=DAY))
-    assert result["status"] == "succeeded" and forecast_gate(result)["passed"] is True
+    gate = forecast_gate(result)
+    assert result["status"] == "succeeded" and gate["passed"] is True  # said, not a failure
+    assert gate["level_shift"] == shift  # the ledger's and --json's gate line
     report = (live_snapshot(home) / "report.html").read_text()
-    assert ("the week from 2026-02-16 sold 0.36x what the daily forecast said for the head series "
-            "(bias +178%; the older weeks checked missed by -46% to +7%)") in report
+    assert ("the 7 days from 2026-02-16 sold 0.36x what the daily forecast model said for the "
+            "best-selling products (31,210 units against 86,672") in report
+    assert "the weeks before them ran 0.94x to 1.84x" in report
+
+
+def test_the_level_shift_travels_from_the_daily_forecast_to_the_forecast_stage():
+    shift = {"days_from": "2026-02-16", "days": 7, "sold_over_forecast": 0.36}
+    run = DemandRun.of({"mode": "daily", "gate": {"passed": True, "reason": "r"}, "level_shift": shift,
+                        "rows": 3})
+    assert run.mode == "daily" and run.accounting["level_shift"] == shift
 
 
 def test_a_failed_gate_names_the_fallback_that_was_published():
