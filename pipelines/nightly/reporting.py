@@ -61,12 +61,16 @@ def level_shift_sentence(shift: dict) -> str:
     (aggregation.ensemble.EnsembleForecaster.level_shift)."""
     low, high = shift["older_folds_sold_over_forecast"]
     older = f"{low:.2f}x to {high:.2f}x" if low != high else f"{low:.2f}x"
-    return (f"forecast: the {shift['days']} days from {shift['days_from']} sold "
-            f"{shift['sold_over_forecast']:.2f}x what the daily forecast model said for the best-selling "
-            f"products ({shift['head_sold']:,.0f} units against {shift['head_forecast']:,.0f}, the model "
-            f"fitted without those days; the weeks before them ran {older}): sales moved as the history "
-            "had not shown (a festival, a shutdown, a promotion?); the forecast of the coming days has "
-            "not been adjusted for it")
+    if shift["head_forecast"] < 1.0:  # after a shutdown the model forecast nothing: no ratio to read
+        sold = (f"sold {shift['head_sold']:,.0f} units of the best-selling products where the daily "
+                "forecast model said none (fitted without those days")
+    else:
+        sold = (f"sold {shift['sold_over_forecast']:.2f}x what the daily forecast model said for the "
+                f"best-selling products ({shift['head_sold']:,.0f} units against "
+                f"{shift['head_forecast']:,.0f}, the model fitted without those days")
+    return (f"forecast: the {shift['days']} days from {shift['days_from']} {sold}; the weeks before "
+            f"them ran {older}): sales moved as the history had not shown (a festival, a shutdown, a "
+            "promotion?); the forecast of the coming days has not been adjusted for it")
 
 
 def note_level_shift(ctx: RunContext) -> None:

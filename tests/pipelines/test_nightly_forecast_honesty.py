@@ -15,7 +15,7 @@ from pipelines.demand_stage import DemandRun
 from pipelines.gates import GateVerdict
 from pipelines.nightly import NightlyConfig, run_nightly
 from pipelines.nightly import runner as runner_mod
-from pipelines.nightly.reporting import gate_outcome
+from pipelines.nightly.reporting import gate_outcome, level_shift_sentence
 from pipelines.nightly.snapshot import live_snapshot
 from pipelines.nightly.stages import stage_publish, stage_report
 
@@ -113,8 +113,8 @@ def test_nothing_is_added_when_production_is_the_model_and_beats_the_baselines(h
 
 def test_a_last_week_that_broke_from_the_forecast_is_said_in_the_notes_and_on_the_gate(home, monkeypatch):
     # the festival world's daily forecast as of 2026-02-23 (aggregation.ensemble.level_shift)
-    shift = {"days_from": "2026-02-16", "days": 7, "head_sold": 31210.0, "head_forecast": 86672.4,
-             "sold_over_forecast": 0.3601, "older_folds_sold_over_forecast": [0.9388, 1.8382]}
+    shift = {"days_from": "2026-02-16", "days": 7, "head_sold": 50605.0, "head_forecast": 140524.8,
+             "sold_over_forecast": 0.3601, "older_folds_sold_over_forecast": [0.9388, 1.8368]}
     use(monkeypatch, forecast_block(fallback=False, production_wape=0.9), mode="daily",
         accounting={"level_shift": shift})
     result = run_nightly(home, NightlyConfig(run_date=DAY))
@@ -123,8 +123,19 @@ def test_a_last_week_that_broke_from_the_forecast_is_said_in_the_notes_and_on_th
     assert gate["level_shift"] == shift  # the ledger's and --json's gate line
     report = (live_snapshot(home) / "report.html").read_text()
     assert ("the 7 days from 2026-02-16 sold 0.36x what the daily forecast model said for the "
-            "best-selling products (31,210 units against 86,672") in report
+            "best-selling products (50,605 units against 140,525") in report
     assert "the weeks before them ran 0.94x to 1.84x" in report
+
+
+def test_a_reopening_after_a_shutdown_is_said_in_units_not_as_a_ratio():
+    # Online Retail as of 2011-01-10: the week from 2011-01-03 reopened after Christmas, and the
+    # model fitted without it (on the closed days before) forecast nothing
+    shift = {"days_from": "2011-01-03", "days": 7, "head_sold": 50811.0, "head_forecast": 0.0,
+             "sold_over_forecast": 50812.0, "older_folds_sold_over_forecast": [0.0, 0.5155]}
+    sentence = level_shift_sentence(shift)
+    assert ("sold 50,811 units of the best-selling products where the daily forecast model said "
+            "none") in sentence
+    assert "50812" not in sentence and "the weeks before them ran 0.00x to 0.52x" in sentence
 
 
 def test_the_level_shift_travels_from_the_daily_forecast_to_the_forecast_stage():
