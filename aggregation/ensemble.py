@@ -284,17 +284,20 @@ class HeadBins:
         return tuple(np.where(shut, 0.0, np.where(cells, x, z)) for x, z in zip(a, b, strict=True))
 
 
+def _head_or_all(head: np.ndarray) -> np.ndarray:
+    """The fold's head series, or every series where it has none."""
+    return head if head.any() else np.ones(head.shape[0], dtype=bool)
+
+
 def _head_total_wape(y: np.ndarray, p: np.ndarray, head: np.ndarray) -> float | None:
-    if not head.any():
-        head = np.ones(y.shape[0], dtype=bool)
+    head = _head_or_all(head)
     total = y[head].sum()
     return float(np.abs(y[head].sum(axis=1) - p[head].sum(axis=1)).sum() / total) if total > 0 else None
 
 
 def _head_totals(y: np.ndarray, p: np.ndarray, head: np.ndarray) -> tuple[float, float]:
     """(sold, forecast) of a fold's head series over its horizon (every series without any)."""
-    if not head.any():
-        head = np.ones(y.shape[0], dtype=bool)
+    head = _head_or_all(head)
     return float(y[head].sum()), float(p[head].sum())
 
 
@@ -384,11 +387,12 @@ class EnsembleForecaster:
             informative = ~((yc == 0) & (p10 == 0) & (p90 == 0))
             sel = head_cells & informative
             day = panel.day0.toordinal() + origins[k]
-            sold, forecast = _head_totals(y, p50.reshape(y.shape), f.head)
+            point = p50.reshape(y.shape)
+            sold, forecast = _head_totals(y, point, f.head)
             out.append({
                 "origin_day": day,
                 "head_series": int(f.head.sum()),
-                "ensemble": _head_total_wape(y, p50.reshape(y.shape), f.head),
+                "ensemble": _head_total_wape(y, point, f.head),
                 "ensemble_bias": _bias(sold, forecast), "head_sold": sold, "head_forecast": forecast,
                 "coverage_p10_p90": float(inside[sel].mean()) if sel.any() else None,
                 **{n: _head_total_wape(y, f.points[n], f.head) for n in self.names_},
