@@ -23,6 +23,8 @@ Choices:
   load it (the zeros before a product's first sale are "not listed yet", not "sold nothing").
   Zeros after the first sale are kept (they are real days with no sales). So `historic_average`
   is the mean since the first sale, and the intermittent models see the real demand intervals.
+  (`min_history` reads young series further back, for a caller that is not the analyst: the
+  ensemble's members, aggregation.ensemble.)
 - **Intervals** are the central `level`% interval (80: P10 / P90) from statsforecast's
   ConformalIntervals(h=horizon, n_windows=n_windows), the same method for every model (the
   intermittent models have no native intervals). statsforecast itself reduces the number of
@@ -175,6 +177,7 @@ def statistical_forecasts(
     n_jobs: int = 1,
     timings: dict[str, float] | None = None,
     intervals: bool = True,
+    min_history: int | np.ndarray = 0,
 ) -> dict[str, Quantiles]:
     """y: (n_series, n_days) float history, days strictly before the origin (zeros = no sales).
 
@@ -183,6 +186,10 @@ def statistical_forecasts(
     receives the seconds statsforecast spent per model (conformal windows included) and
     `"total"`, the wall time of the call. `intervals=False` fits each series once, without the
     conformal windows (a third of the cost), and returns the point as P10 and P90 too.
+
+    `min_history` (days; one for all series or one per series) reads a series first sold fewer days
+    before the origin from that many days back, the days before its first sale counting as no sales
+    (0, the default: every series from its first sale, as an analyst loads it).
     """
     from statsforecast.utils import ConformalIntervals
 
@@ -193,6 +200,8 @@ def statistical_forecasts(
             raise ValueError(f"unknown statistical model {name!r}; expected one of {', '.join(STAT_MODELS)}")
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 day, got {horizon}")
+    if np.any(np.asarray(min_history) < 0):
+        raise ValueError("min_history must be at least 0 days")
     if not 0 < level < 100:
         raise ValueError(f"level must be between 0 and 100, got {level}")
     y = np.nan_to_num(np.asarray(y, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
@@ -206,7 +215,9 @@ def statistical_forecasts(
 
     nonzero = y != 0
     sold = nonzero.any(axis=1)
-    starts = np.where(sold, nonzero.argmax(axis=1), n_days)  # first sale (n_days: never)
+    first_sale = nonzero.argmax(axis=1)
+    floor = np.clip(n_days - np.broadcast_to(np.asarray(min_history, dtype=np.int64), (n_series,)), 0, n_days)
+    starts = np.where(sold, np.minimum(first_sale, floor), n_days)  # read from (n_days: never sold)
     lengths = n_days - starts
     min_conformal = 2 * horizon + 1  # statsforecast needs two windows of `horizon` + one day
     long_rows = np.flatnonzero(sold & (lengths >= min_conformal))

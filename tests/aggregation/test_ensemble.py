@@ -178,6 +178,26 @@ def test_a_booster_prediction_that_overflows_is_bounded_not_spread_into_every_me
     assert members.points["gbm_total_p50"].sum(axis=1).max() <= booster.total_cap_ + 1e-9
 
 
+def test_a_young_sparse_product_is_not_forecast_its_first_days_sales_every_day(fitted):
+    """The statistical members read a series of the sparsest band over 28 days: a product first sold
+    yesterday (6 units) was forecast 6 a day by historic average, ADIDA, IMAPA, TSB and Croston, each
+    reading it from its first sale (Online Retail 2011-09-05: 1,589 units for 155 sold). A young product
+    that sells steadily is in a higher band and still read from its first sale."""
+    y, _, model = fitted
+    young = np.zeros((2, DAYS - 7))
+    young[0, -1] = 6.0
+    young[1, -6:] = [8, 9, 7, 10, 8, 9]
+    panel = panel_from(np.vstack([y[:, :DAYS - 7], young]))
+    rows = np.arange(panel.y.shape[0])
+    members = members_at(panel, DAYS - 7, 7, rows, model.booster_)
+    sparse, steady = rows[-2], rows[-1]
+    assert members.band[sparse] == 0 and members.band[steady] > 0
+    for name in ("historic_average", "adida", "imapa", "tsb", "croston_optimized"):
+        assert members.points[name][sparse].sum() < 6, name  # under its one day's sales for the week, not 42
+        assert members.points[name][steady].sum() > 7 * 7, name
+    np.testing.assert_allclose(members.points["historic_average"][sparse], 6 / 28)
+
+
 def test_the_booster_averages_models_trained_on_different_samples():
     panel = panel_from(mixed_history()[:, :DAYS - 7])
     config = replace(FAST, max_train_rows=2_000, bags=3)

@@ -97,6 +97,30 @@ def test_a_product_first_sold_days_ago_is_not_forecast_at_its_first_days_rate_by
     np.testing.assert_allclose(result["window_average_28"][1][1], np.full(H, y[1, -28:].mean()))
 
 
+def test_min_history_reads_a_young_series_from_that_many_days_back():
+    """The ensemble's members read a young sparse product over 28 days (aggregation.ensemble): sold 6
+    units yesterday, it is not forecast 6 a day for the week; older series are read as before."""
+    y = np.zeros((3, 60))
+    y[0, -1] = 6.0
+    y[1, -10:] = [0, 2, 0, 0, 1, 0, 0, 3, 0, 1]
+    y[2] = np.random.default_rng(2).poisson(1.0, 60)
+    y[2, 0] = 1
+    names = ["historic_average", "adida", "croston_optimized", "tsb"]
+    trimmed = statistical_forecasts(y, H, models=names, intervals=False)
+    read28 = statistical_forecasts(y, H, models=names, intervals=False, min_history=np.array([28, 28, 28]))
+    np.testing.assert_allclose(trimmed["historic_average"][1][0], 6.0)  # the analyst's reading
+    np.testing.assert_allclose(read28["historic_average"][1][0], 6 / 28)
+    np.testing.assert_allclose(read28["historic_average"][1][1], 7 / 28)
+    for name in names:
+        assert read28[name][1][0].sum() < 0.5 * trimmed[name][1][0].sum(), name
+        np.testing.assert_allclose(read28[name][1][2], trimmed[name][1][2], err_msg=name)  # 60 days: same
+    once = statistical_forecasts(y, H, models=names, intervals=False, min_history=28)  # one for all
+    for name in names:
+        np.testing.assert_allclose(once[name][1], read28[name][1], err_msg=name)
+    with pytest.raises(ValueError, match="min_history"):
+        statistical_forecasts(y, H, models=names, min_history=-1)
+
+
 def test_very_short_history_is_still_forecast():
     y = np.array([[1.0, 0, 2, 3, 1], [0, 0, 0, 0, 4]])
     result = statistical_forecasts(y, H)
