@@ -26,7 +26,10 @@ the same weights on the members' daily forecasts, so daily cells add up to the t
 Quantiles: the folds' daily cells, binned by the ensemble's P50; in each bin the 10% and 90%
 quantiles of outcome / P50 (of the outcome itself where P50 is zero) are the bin's P10 and P90
 factors. Where P10 sits on zero nothing can miss below it, so the upper side takes those misses
-(about 20% out in all). Where P50 >= 1 the interval is at least one unit wide.
+(about 20% out in all). Where P50 >= 1 the interval is at least one unit wide. A bin whose outcomes
+are nearly all zero cannot leave 20% out (its interval holds the zero most days sell, and P90 >= P50
+> 0), so the other bins leave up to 15% out a side until the cells pooled are covered at 80%
+(QuantileBins.fit_covering: the head cells pooled had covered 0.85-0.93).
 
 Honest scores: the figures reported per fold are leave-one-fold-out (weights fitted on the other
 folds, calibration included), so the gate against seasonal naive reads the mean over folds of
@@ -44,6 +47,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from aggregation.closed_days import close, closed_days
+from aggregation.metrics import coverage
 from aggregation.statistical import statistical_forecasts
 from aggregation.ties import break_ties
 from aggregation.timeseries import (
@@ -219,6 +223,10 @@ def _sides(values: np.ndarray, miss: float = 0.1) -> tuple[float, float]:
     return lo, float(np.quantile(values, 1.0 - upper_miss))
 
 
+COVERAGE_TARGET = 0.80  # P10-P90 of the cells the bins are fitted on, pooled
+MAX_MISS = 0.15  # the most each bin may leave out on each side to get there (a 70% central interval)
+
+
 @dataclass
 class QuantileBins:
     """P10 / P90 factors per bin of the P50 (of the outcome itself in the zero bin)."""
@@ -230,20 +238,48 @@ class QuantileBins:
     zero_hi: float
 
     @classmethod
-    def fit(cls, p50: np.ndarray, y: np.ndarray, cfg: EnsembleConfig) -> QuantileBins:
+    def fit(cls, p50: np.ndarray, y: np.ndarray, cfg: EnsembleConfig, miss: float = 0.1) -> QuantileBins:
         zero = p50 <= 1e-9
-        zl, zh = _sides(y[zero]) if zero.any() else (0.0, 0.0)
+        zl, zh = _sides(y[zero], miss) if zero.any() else (0.0, 0.0)
         pos = ~zero
         ratio = y[pos] / p50[pos] if pos.any() else np.array([1.0])
         if pos.sum() < cfg.min_bin_cells:
-            lo, hi = _sides(ratio)
+            lo, hi = _sides(ratio, miss)
             return cls(np.array([]), np.array([lo]), np.array([hi]), zl, zh)
         n_bins = int(min(cfg.cell_bins, max(pos.sum() // cfg.min_bin_cells, 1)))
         edges = np.unique(np.quantile(p50[pos], np.linspace(0, 1, n_bins + 1)[1:-1]))
         which = np.digitize(p50[pos], edges)
-        sides = [_sides(ratio[which == b]) if (which == b).any() else (1.0, 1.0)
+        sides = [_sides(ratio[which == b], miss) if (which == b).any() else (1.0, 1.0)
                  for b in range(edges.size + 1)]
         return cls(edges, np.array([a for a, _ in sides]), np.array([b for _, b in sides]), zl, zh)
+
+    @classmethod
+    def fit_covering(cls, p50: np.ndarray, y: np.ndarray, cfg: EnsembleConfig,
+                     target: float = COVERAGE_TARGET) -> QuantileBins:
+        """Bins whose intervals cover `target` of the cells they are fitted on, pooled over the bins.
+        Each bin leaves `miss` out on each side; where an interval must hold zero (a bin whose outcomes
+        are mostly zero) it covers more than 1 - 2 miss, so `miss` grows (up to MAX_MISS) until the
+        cells pooled are covered at `target`."""
+        def covered(miss: float) -> tuple[QuantileBins, float]:
+            bins = cls.fit(p50, y, cfg, miss)
+            lo, _, hi = bins.apply(p50)
+            return bins, coverage(y, lo, hi)
+
+        bins, cov = covered((1 - target) / 2)
+        if not cov > target:
+            return bins
+        low, high = (1 - target) / 2, MAX_MISS
+        best, cov_high = covered(high)
+        if cov_high > target:
+            return best
+        for _ in range(12):
+            mid = (low + high) / 2
+            mid_bins, mid_cov = covered(mid)
+            if mid_cov > target:
+                low = mid
+            else:
+                high, best = mid, mid_bins
+        return best
 
     def apply(self, p50: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         which = np.digitize(p50, self.edges)
@@ -277,8 +313,9 @@ class HeadBins:
         open_ = np.concatenate([np.tile(~f.closed & (o.sum(axis=0) > 0), f.rows.size)
                                 for f, o in zip(folds, outcomes, strict=True)])
         p, y, head = p[open_], y[open_], head[open_]
-        rest = QuantileBins.fit(p[~head], y[~head], cfg) if (~head).any() else QuantileBins.fit(p, y, cfg)
-        return cls(QuantileBins.fit(p[head], y[head], cfg) if head.any() else rest, rest)
+        fit = QuantileBins.fit_covering
+        rest = fit(p[~head], y[~head], cfg) if (~head).any() else fit(p, y, cfg)
+        return cls(fit(p[head], y[head], cfg) if head.any() else rest, rest)
 
     def apply(self, p50: np.ndarray, members: Members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Flattened (p10, p50, p90) of a rows × horizon P50 matrix of `members`' rows; zero on
