@@ -111,7 +111,7 @@ def _model(name: str, season_length: int, intervals):
 
 
 def _frame(y: np.ndarray, rows: np.ndarray, starts: np.ndarray) -> pd.DataFrame:
-    """Long unique_id / ds / y frame of `rows`, each from its first non-zero day (ds = day index)."""
+    """Long unique_id / ds / y frame of `rows`, each from its `starts` day (ds = day index)."""
     n_days = y.shape[1]
     lengths = n_days - starts[rows]
     uid = np.repeat(rows, lengths)
@@ -200,8 +200,6 @@ def statistical_forecasts(
             raise ValueError(f"unknown statistical model {name!r}; expected one of {', '.join(STAT_MODELS)}")
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 day, got {horizon}")
-    if np.any(np.asarray(min_history) < 0):
-        raise ValueError("min_history must be at least 0 days")
     if not 0 < level < 100:
         raise ValueError(f"level must be between 0 and 100, got {level}")
     y = np.nan_to_num(np.asarray(y, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
@@ -215,8 +213,13 @@ def statistical_forecasts(
 
     nonzero = y != 0
     sold = nonzero.any(axis=1)
+    days_back = np.asarray(min_history)
+    if days_back.shape not in ((), (n_series,)) or not np.issubdtype(days_back.dtype, np.integer) \
+            or np.any(days_back < 0):
+        raise ValueError(f"min_history must be a whole number of days >= 0, one for all series or one per "
+                         f"series ({n_series}); got {days_back.dtype} of shape {days_back.shape}")
     first_sale = nonzero.argmax(axis=1)
-    floor = np.clip(n_days - np.broadcast_to(np.asarray(min_history, dtype=np.int64), (n_series,)), 0, n_days)
+    floor = np.clip(n_days - np.broadcast_to(days_back, (n_series,)), 0, n_days)
     starts = np.where(sold, np.minimum(first_sale, floor), n_days)  # read from (n_days: never sold)
     lengths = n_days - starts
     min_conformal = 2 * horizon + 1  # statsforecast needs two windows of `horizon` + one day

@@ -59,8 +59,9 @@ def measure(frames, day: date) -> dict:
     sold_ever = (history > 0).any(axis=1)
     age = days - np.where(sold_ever, np.argmax(history > 0, axis=1), days)
     sparse = history[:, max(days - 28, 0):].mean(axis=1) < BAND_EDGES[0]
-    young = age < YOUNG_DAYS
-    segments = {"head": head, "young14": young, "young14_sparse": young & sparse, "sparse": sparse,
+    young = sold_ever & (age < YOUNG_DAYS)  # a series active for a planned campaign alone is not young
+    segments = {"head": head, "young14": young, "young14_sparse": young & sparse,
+                "young14_not_sparse": young & ~sparse, "sparse": sparse,
                 "all": np.ones(rows.size, dtype=bool)}
     return {"as_of": day.isoformat(), "published": run.method,
             **{name: _segment(y, p50, mask) for name, mask in segments.items()},

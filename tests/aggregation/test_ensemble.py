@@ -93,10 +93,11 @@ def test_quantiles_cover_about_80_percent_per_volume_band_on_the_next_week(fitte
     assert big.any() and np.all(p90[big] > p10[big])
 
 
-def lumpy_and_steady_cells(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Daily cells of head series as on the festival world: a third lumpy (P50 0.1-0.3 units, 98% of
-    days sell nothing), the rest steady (P50 2-12, Poisson)."""
-    k = n // 3
+def lumpy_and_steady_cells(rng: np.random.Generator, n: int,
+                           lumpy: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Daily cells of head series as on the festival world: a share `lumpy` of them with P50 0.1-0.3
+    units and 98% of days selling nothing, the rest steady (P50 2-12, Poisson)."""
+    k = int(n * lumpy)
     lumpy_p50 = rng.uniform(0.1, 0.3, k)
     lumpy_y = np.where(rng.random(k) < 0.98, 0.0, rng.geometric(0.4, k))
     steady_p50 = rng.uniform(2.0, 12.0, n - k)
@@ -112,21 +113,31 @@ def test_the_interval_covers_80_percent_of_the_cells_pooled_not_more_where_outco
     rng = np.random.default_rng(4)
     p50, y = lumpy_and_steady_cells(rng, 20_000)
     config = EnsembleConfig()
-    per_bin = QuantileBins.fit(p50, y, config)
-    lo, _, hi = per_bin.apply(p50)
-    assert coverage(y, lo, hi) > 0.85  # what each bin at 10% a side gave
-    pooled = QuantileBins.fit_covering(p50, y, config)
-    lo, _, hi = pooled.apply(p50)
-    assert abs(coverage(y, lo, hi) - 0.80) < 0.01
+
+    def pooled_coverage(bins, p, outcome):
+        lo, _, hi = bins.apply(p)
+        return coverage(outcome, lo, hi)
+
+    assert pooled_coverage(QuantileBins.fit(p50, y, config), p50, y) > 0.82  # 10% a side in every bin
+    assert pooled_coverage(QuantileBins.fit(p50, y, config, MAX_MISS), p50, y) < 0.76  # the most, too far
+    fitted = QuantileBins.fit_covering(p50, y, config)
+    assert abs(pooled_coverage(fitted, p50, y) - 0.80) < 0.003
     new_p50, new_y = lumpy_and_steady_cells(rng, 20_000)
-    lo, mid, hi = pooled.apply(new_p50)
-    assert 0.77 <= coverage(new_y, lo, hi) <= 0.83
+    assert 0.77 <= pooled_coverage(fitted, new_p50, new_y) <= 0.83
     steady = new_p50 >= 2.0
-    assert 1 - 2 * MAX_MISS - 0.03 <= coverage(new_y[steady], lo[steady], hi[steady]) < 0.8
+    assert 1 - 2 * MAX_MISS - 0.03 <= pooled_coverage(fitted, new_p50[steady], new_y[steady]) < 0.8
+    lo, mid, hi = fitted.apply(new_p50)
     assert np.all(lo <= mid) and np.all(mid <= hi) and np.all(hi[mid >= 1] > lo[mid >= 1])
     # where the bins cover 80% or less anyway, nothing changes
     steady_only = QuantileBins.fit_covering(p50[p50 >= 2], y[p50 >= 2], config)
     np.testing.assert_allclose(steady_only.hi, QuantileBins.fit(p50[p50 >= 2], y[p50 >= 2], config).hi)
+    # where even MAX_MISS a side covers more than 80%, the bins stop there: never under a 70% interval
+    mostly_lumpy = lumpy_and_steady_cells(rng, 20_000, lumpy=0.6)
+    np.testing.assert_allclose(QuantileBins.fit_covering(*mostly_lumpy, config).hi,
+                               QuantileBins.fit(*mostly_lumpy, config, MAX_MISS).hi)
+    # nothing an interval can miss (every cell zero): the plain bins, no error
+    zeros = QuantileBins.fit_covering(np.zeros(1000), np.zeros(1000), config)
+    assert np.all(np.concatenate(zeros.apply(np.zeros(5))) == 0)
 
 
 def test_fold_scores_are_cross_validated_and_reported(fitted):

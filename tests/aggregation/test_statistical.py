@@ -117,8 +117,9 @@ def test_min_history_reads_a_young_series_from_that_many_days_back():
     once = statistical_forecasts(y, H, models=names, intervals=False, min_history=28)  # one for all
     for name in names:
         np.testing.assert_allclose(once[name][1], read28[name][1], err_msg=name)
-    with pytest.raises(ValueError, match="min_history"):
-        statistical_forecasts(y, H, models=names, min_history=-1)
+    for bad in (-1, np.array([28, 28]), 2.5):
+        with pytest.raises(ValueError, match="min_history"):
+            statistical_forecasts(y, H, models=names, min_history=bad)
 
 
 def test_very_short_history_is_still_forecast():
