@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from datetime import date
 from unittest.mock import patch
 
@@ -58,14 +59,19 @@ def measure(frames, day: date) -> dict:
             "fold_coverage": _fold_coverage(seen.get("run")), "seconds": round(time.perf_counter() - tick, 1)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def print_per_date(description: str, measure_one: Callable[[dict, date], dict]) -> None:
+    """`--home` and `--dates` from the command line; one JSON line of `measure_one(frames, day)` a date."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--home", required=True)
     parser.add_argument("--dates", required=True, help="comma-separated as-of dates")
     args = parser.parse_args()
     frames = load_frames(resolve_home(args.home), drop=MODEL_DROP)
     for d in args.dates.split(","):
-        print(json.dumps(measure(frames, date.fromisoformat(d.strip()))), flush=True)
+        print(json.dumps(measure_one(frames, date.fromisoformat(d.strip()))), flush=True)
+
+
+def main() -> None:
+    print_per_date(__doc__.splitlines()[0], measure)
 
 
 if __name__ == "__main__":

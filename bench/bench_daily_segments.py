@@ -17,8 +17,6 @@ About a minute and a half per Online Retail date on two cores (no baselines are 
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import replace
 from datetime import date
@@ -27,10 +25,10 @@ import numpy as np
 
 from aggregation.daily import actuals, forecast_daily
 from aggregation.ensemble import BAND_EDGES
-from common.home import resolve_home
+from bench.bench_daily_heads import print_per_date
 from pipelines.evaluate.config import EvaluateConfig
 from pipelines.evaluate.forecast import HEAD_THRESHOLD, HEAD_WINDOW, _matrix
-from pipelines.warehouse import MODEL_DROP, day_start, load_frames
+from pipelines.warehouse import day_start
 
 YOUNG_DAYS = 14
 
@@ -69,13 +67,7 @@ def measure(frames, day: date) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", required=True)
-    parser.add_argument("--dates", required=True, help="comma-separated as-of dates")
-    args = parser.parse_args()
-    frames = load_frames(resolve_home(args.home), drop=MODEL_DROP)
-    for d in args.dates.split(","):
-        print(json.dumps(measure(frames, date.fromisoformat(d.strip()))), flush=True)
+    print_per_date(__doc__.splitlines()[0], measure)
 
 
 if __name__ == "__main__":
