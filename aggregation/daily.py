@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from aggregation.ensemble import TooFewFoldsError
+from aggregation.event_analog import MIN_HISTORY_DAYS, analog_for, analog_ratios, corrected, ratio_frame
 from aggregation.forecasters import Forecaster, make_forecaster
 from aggregation.metrics import wape
 from aggregation.timeseries import DailyForecaster, Panel, TimeSeriesConfig, build_panel
@@ -120,6 +121,42 @@ def _ensemble(panel: Panel, origin: int, config: TimeSeriesConfig) -> DailyForec
                          "ensemble" if passed else "fallback", info, panel, origin, forecaster, candidates)
 
 
+def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], day: date,
+                      config: TimeSeriesConfig, run: Runner | None = None) -> DailyForecast:
+    """The ensemble's published forecast, corrected near an annual event by how the same forecaster
+    missed the same days of its previous occurrence (aggregation.event_analog), where the history
+    reaches back that far; unchanged otherwise. `info["event_analog"]` says which, and the ratios."""
+    horizon = config.horizon_days
+    analog = analog_for(day, horizon)
+    if analog is None:
+        return forecast
+    then = analog.origin(day)
+    said = {"event": analog.near.event.name, "label": analog.near.event.label,
+            "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
+            "analog_origin": then.isoformat(), "applied": False}
+    forecast.info["event_analog"] = said
+    panel, end = daily_panel(frames, then + timedelta(days=horizon), horizon, run=run)
+    t = end - horizon  # the analog origin's index: its horizon's outcomes are in the panel
+    sold_on = np.flatnonzero(panel.y[:, :max(t, 0)].any(axis=0))
+    held = t - int(sold_on[0]) if sold_on.size else 0  # days from the first sale to the analog origin
+    if held < MIN_HISTORY_DAYS:
+        said["reason"] = (f"the history before {then} holds {held} day(s) of sales; the correction needs "
+                          f"{MIN_HISTORY_DAYS}")
+        return forecast
+    rows, preds = forecast.model.model_.predict(panel, t)
+    published = "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
+    by_category, overall = analog_ratios(panel.series["category"].to_numpy()[rows], preds[published][1],
+                                         panel.y[rows, t:t + horizon])
+    near = analog.near_days(day, horizon)
+    ratios = ratio_frame(by_category, overall, day, near)
+    forecast.forecasts = corrected(forecast.forecasts, frames["products"], ratios)
+    forecast.candidates[published] = forecast.forecasts
+    said.update(applied=True, days_corrected=int(near.sum()),
+                sold_over_forecast=[round(float(r), 3) for r in overall],
+                by_category={c: [round(float(v), 3) for v in r] for c, r in sorted(by_category.items())})
+    return forecast
+
+
 def held_out_gate(model: DailyForecaster, horizon: int) -> dict:
     """Production against seasonal naive on the held-out horizon before the origin: on the head
     series' horizon totals (what a supplier plans on) when there are any, else on the daily cells."""
@@ -158,7 +195,7 @@ def forecast_daily(frames: dict[str, pl.DataFrame], day: date, config: TimeSerie
     panel, origin = daily_panel(frames, day, horizon, run=run)
     ensemble = _ensemble(panel, origin, config)
     if ensemble is not None:
-        return ensemble
+        return with_event_analog(ensemble, frames, day, config, run)
     try:
         booster = make_forecaster("booster", config).fit(panel, origin)
     except InsufficientHistoryError as exc:

@@ -21,32 +21,15 @@ import numpy as np
 
 from common.contract import CATEGORIES
 from common.errors import UsageError
+from common.festivals import (  # noqa: F401  (the lunar tables are the platform's: re-exported here)
+    CNY,
+    FIRST_YEAR,
+    LAST_YEAR,
+    LUNAR,
+    MID_AUTUMN,
+    day_in,
+)
 from pipelines.generate.entities import Products
-
-# 春节, the first day of the first lunar month
-CNY: dict[int, date] = {y: date.fromisoformat(d) for y, d in {
-    2009: "2009-01-26", 2010: "2010-02-14", 2011: "2011-02-03", 2012: "2012-01-23",
-    2013: "2013-02-10", 2014: "2014-01-31", 2015: "2015-02-19", 2016: "2016-02-08",
-    2017: "2017-01-28", 2018: "2018-02-16", 2019: "2019-02-05", 2020: "2020-01-25",
-    2021: "2021-02-12", 2022: "2022-02-01", 2023: "2023-01-22", 2024: "2024-02-10",
-    2025: "2025-01-29", 2026: "2026-02-17", 2027: "2027-02-06", 2028: "2028-01-26",
-    2029: "2029-02-13", 2030: "2030-02-03", 2031: "2031-01-23", 2032: "2032-02-11",
-    2033: "2033-01-31", 2034: "2034-02-19", 2035: "2035-02-08",
-}.items()}
-
-# 中秋节, the 15th day of the eighth lunar month
-MID_AUTUMN: dict[int, date] = {y: date.fromisoformat(d) for y, d in {
-    2009: "2009-10-03", 2010: "2010-09-22", 2011: "2011-09-12", 2012: "2012-09-30",
-    2013: "2013-09-19", 2014: "2014-09-08", 2015: "2015-09-27", 2016: "2016-09-15",
-    2017: "2017-10-04", 2018: "2018-09-24", 2019: "2019-09-13", 2020: "2020-10-01",
-    2021: "2021-09-21", 2022: "2022-09-10", 2023: "2023-09-29", 2024: "2024-09-17",
-    2025: "2025-10-06", 2026: "2026-09-25", 2027: "2027-09-15", 2028: "2028-10-03",
-    2029: "2029-09-22", 2030: "2030-09-12", 2031: "2031-10-01", 2032: "2032-09-19",
-    2033: "2033-09-08", 2034: "2034-09-27", 2035: "2035-09-16",
-}.items()}
-
-FIRST_YEAR, LAST_YEAR = min(CNY), max(CNY)
-assert set(CNY) == set(MID_AUTUMN) == set(range(FIRST_YEAR, LAST_YEAR + 1))
 
 
 def cats(default: float = 1.0, **by_name: float) -> tuple[float, ...]:
@@ -79,9 +62,6 @@ class FestivalProducts:
     on_sale_prob: float = 0.9  # chance of a campaign on a day of the sale phase
 
 
-LUNAR = {"cny": CNY, "mid_autumn": MID_AUTUMN}
-
-
 @dataclass(frozen=True)
 class Event:
     name: str
@@ -91,9 +71,10 @@ class Event:
     festival: FestivalProducts | None = None
 
     def date_in(self, year: int) -> date:
-        base, _, plus = self.when.partition("+")
-        day = LUNAR[base][year] if base in LUNAR else date(year, int(base[:2]), int(base[3:]))
-        return day + timedelta(days=int(plus or 0))
+        day = day_in(self.when, year)
+        if day is None:
+            raise UsageError(f"the calendar knows the lunar festivals of {FIRST_YEAR}-{LAST_YEAR} only")
+        return day
 
     @property
     def lunar(self) -> bool:

@@ -86,6 +86,33 @@ def note_level_shift(ctx: RunContext) -> None:
         gate["level_shift"] = shift
 
 
+def event_analog_sentence(said: dict) -> str:
+    """The report's note on the daily forecast near an annual event (aggregation.daily.with_event_analog)."""
+    event = f"{said['label']} ({said['event_day']})"
+    if not said.get("applied"):
+        return (f"forecast: {event} is near, but the forecast could not read last year's "
+                f"{said['last_year']}: {said.get('reason', 'no history')}; it is not corrected for the event")
+    ratios = said["sold_over_forecast"]
+    return (f"forecast: {event} is near; the same forecaster, run on the history as it stood on "
+            f"{said['analog_origin']} (as far before last year's {said['last_year']}), would have been "
+            f"off by {min(ratios):.2f}x to {max(ratios):.2f}x over those 7 days (sold over forecast, all "
+            f"products); {said['days_corrected']} day(s) of this forecast are multiplied by last year's "
+            "ratios, per category")
+
+
+def note_event_analog(ctx: RunContext) -> None:
+    """Say in the report's notes, and on the forecast gate (ledger, --json), when the daily forecast
+    was corrected near an annual event, or could not be for want of last year's history."""
+    run = ctx.demand_run
+    said = run.accounting.get("event_analog") if run is not None else None
+    gate = next((g for g in ctx.record.gates if g.get("part") == "forecast"), None)
+    if not said or (gate is not None and "event_analog" in gate):
+        return
+    ctx.notes.append(event_analog_sentence(said))
+    if gate is not None:
+        gate["event_analog"] = said
+
+
 def note_forecast_honesty(ctx: RunContext) -> None:
     """Say in the forecast gate line and the report's notes what the evaluation found about the
     forecast the gate does not show: production is the seasonal-naive (or short-history) fallback,

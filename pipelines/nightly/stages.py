@@ -500,6 +500,7 @@ def stage_report(ctx: RunContext) -> tuple[int, int]:
     and, when this snapshot may not replace the live one, why (checked here so the report can)."""
     from pipelines.nightly.reporting import (
         build_report,
+        note_event_analog,
         note_forecast_honesty,
         note_level_shift,
         note_rules_cost,
@@ -508,6 +509,7 @@ def stage_report(ctx: RunContext) -> tuple[int, int]:
     note_rules_cost(ctx)
     note_forecast_honesty(ctx)
     note_level_shift(ctx)
+    note_event_analog(ctx)
     check_publish(ctx)
     html = build_report(ctx, STAGE_NAMES)
     ctx.writer.write_text("report.html", html)

@@ -15,7 +15,7 @@ from pipelines.demand_stage import DemandRun
 from pipelines.gates import GateVerdict
 from pipelines.nightly import NightlyConfig, run_nightly
 from pipelines.nightly import runner as runner_mod
-from pipelines.nightly.reporting import gate_outcome, level_shift_sentence
+from pipelines.nightly.reporting import event_analog_sentence, gate_outcome, level_shift_sentence
 from pipelines.nightly.snapshot import live_snapshot
 from pipelines.nightly.stages import stage_publish, stage_report
 
@@ -125,6 +125,32 @@ def test_a_last_week_that_broke_from_the_forecast_is_said_in_the_notes_and_on_th
     assert ("the 7 days from 2026-02-16 sold 0.36x what the daily forecast model said for the "
             "best-selling products (50,605 units against 140,525") in report
     assert "the weeks before them ran 0.94x to 1.84x" in report
+
+
+def test_a_forecast_corrected_near_a_festival_is_said_in_the_notes_and_on_the_gate(home, monkeypatch):
+    # aggregation.daily.with_event_analog's info, as of the day before CNY 2026 on a 16-month world
+    said = {"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
+            "analog_origin": "2025-01-28", "applied": True, "days_corrected": 7,
+            "sold_over_forecast": [1.21, 0.38, 0.35, 0.36, 0.4, 0.41, 0.39], "by_category": {}}
+    use(monkeypatch, forecast_block(fallback=False, production_wape=0.9), mode="daily",
+        accounting={"event_analog": said})
+    result = run_nightly(home, NightlyConfig(run_date=DAY))
+    gate = forecast_gate(result)
+    assert result["status"] == "succeeded" and gate["event_analog"] == said
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert ("春节 (2026-02-17) is near; the same forecaster, run on the history as it stood on "
+            "2025-01-28") in report
+    assert "off by 0.35x to 1.21x over those 7 days" in report
+
+
+def test_a_festival_without_last_years_history_is_said_not_corrected():
+    said = {"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
+            "analog_origin": "2025-01-28", "applied": False,
+            "reason": "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56"}
+    sentence = event_analog_sentence(said)
+    assert sentence.startswith("forecast: 春节 (2026-02-17) is near, but the forecast could not read "
+                               "last year's")
+    assert "holds 0 day(s) of sales" in sentence and "not corrected for the event" in sentence
 
 
 def test_a_reopening_after_a_shutdown_is_said_in_units_not_as_a_ratio():

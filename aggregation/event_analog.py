@@ -1,0 +1,111 @@
+"""Near an annual event, correct the daily forecast by how it missed the same days a year before.
+
+A festival moves demand in ways the weeks before it do not show: the week after 春节 sells half of
+a normal one, right after two weeks of stocking up that sold more than double. Every model that
+reads the recent weeks forecasts the stock-up's level into the lull (the festival world: bias +1.70
+the week from the day before CNY). The folds cannot teach it either: none of them holds a lull.
+
+What can: the event's previous occurrence, where the history reaches back that far. The forecaster
+that is published now is run on the history as it stood at the *analog origin* — the same number of
+days before last year's event as the origin is before this year's — and its forecast for those 7 days
+is set against what they sold. The ratio sold / forecast, per category and horizon day (shrunk toward
+the ratio of all series for a category with little volume, clipped to 0.2-5), multiplies this year's
+P10, P50 and P90 on the days near the event. It is the classic intercept correction (Clements &
+Hendry), with last year's same days as the evidence instead of last week's — which, in a festival,
+says the opposite of what is coming (BENCHMARKS, "Regime shifts and short histories", item 1).
+
+Only days within `WINDOW_DAYS` of the event are corrected, and only where the history holds at least
+`MIN_HISTORY_DAYS` before the analog origin; elsewhere the forecast is unchanged. The events and their
+days are common.festivals'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+
+from common.festivals import Occurrence, occurrences_between, previous_occurrence
+
+WINDOW_DAYS = 21  # a horizon day this close to an event's day is corrected
+MIN_HISTORY_DAYS = 56  # history needed before the analog origin (the members' longest window)
+RATIO_BOUNDS = (0.2, 5.0)
+SHRINK_UNITS = 50.0  # a category's ratio leans on the platform's until its forecast has this many units
+
+
+@dataclass(frozen=True)
+class Analog:
+    """The event near the horizon and its previous occurrence; `shift` days apart."""
+
+    near: Occurrence
+    previous: Occurrence
+
+    @property
+    def shift(self) -> int:
+        return (self.near.day - self.previous.day).days
+
+    def origin(self, origin_day: date) -> date:
+        """The day that stood to last year's event as `origin_day` stands to this year's."""
+        return origin_day - timedelta(days=self.shift)
+
+    def near_days(self, origin_day: date, horizon: int) -> np.ndarray:
+        """Per horizon day: within WINDOW_DAYS of the event."""
+        return np.array([abs((origin_day + timedelta(days=h) - self.near.day).days) <= WINDOW_DAYS
+                         for h in range(horizon)])
+
+
+def analog_for(origin_day: date, horizon: int) -> Analog | None:
+    """The event closest to the horizon's middle among those within WINDOW_DAYS of one of its days
+    (with its previous occurrence known); None when no event is that close."""
+    first = origin_day - timedelta(days=WINDOW_DAYS)
+    last = origin_day + timedelta(days=horizon - 1 + WINDOW_DAYS)
+    middle = origin_day + timedelta(days=(horizon - 1) / 2)
+    near = sorted(occurrences_between(first, last), key=lambda o: abs((o.day - middle).days))
+    for occurrence in near:
+        previous = previous_occurrence(occurrence)
+        if previous is not None:
+            return Analog(occurrence, previous)
+    return None
+
+
+def analog_ratios(category: np.ndarray, forecast: np.ndarray, sold: np.ndarray,
+                  shrink: float = SHRINK_UNITS) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sold over forecast per horizon day, for each category (rows × horizon arrays of the analog's
+    series; `category` per row) and for all series together: ({category: ratios}, ratios). A
+    category's ratio is (sold + shrink × all-series ratio) / (forecast + shrink), so one with a
+    handful of units reads almost the platform's; every ratio is clipped to RATIO_BOUNDS, and a day
+    nothing was forecast on reads 1."""
+    lo, hi = RATIO_BOUNDS
+    f_all, s_all = forecast.sum(axis=0), sold.sum(axis=0)
+    overall = np.where(f_all > 0, np.clip(s_all / np.where(f_all > 0, f_all, 1.0), lo, hi), 1.0)
+    by_category = {}
+    for c in np.unique(category):
+        rows = category == c
+        f, s = forecast[rows].sum(axis=0), sold[rows].sum(axis=0)
+        by_category[str(c)] = np.clip((s + shrink * overall) / (f + shrink), lo, hi)
+    return by_category, overall
+
+
+def ratio_frame(by_category: dict[str, np.ndarray], overall: np.ndarray, origin_day: date,
+                near_days: np.ndarray) -> pl.DataFrame:
+    """category (null: any category last year did not have), day, ratio: the multipliers of the
+    days near the event (a day not listed keeps its forecast)."""
+    rows = [(c, origin_day + timedelta(days=int(h)), float(r[h]))
+            for c, r in [*by_category.items(), (None, overall)] for h in np.flatnonzero(near_days)]
+    return pl.DataFrame(rows, schema={"category": pl.String, "day": pl.Date, "ratio": pl.Float64},
+                        orient="row")
+
+
+def corrected(forecasts: pl.DataFrame, products: pl.DataFrame, ratios: pl.DataFrame) -> pl.DataFrame:
+    """`forecasts` (product_id, warehouse_id, day, p10, p50, p90, …) with the quantiles of each
+    product's category multiplied by `ratios` (ratio_frame) on its days; rows and columns kept."""
+    category = products.select("product_id", pl.col("category").fill_null("unknown"))
+    known = ratios.filter(pl.col("category").is_not_null())
+    default = ratios.filter(pl.col("category").is_null()).select("day", pl.col("ratio").alias("_all"))
+    out = (forecasts.join(category, on="product_id", how="left")
+           .join(known, on=["category", "day"], how="left")
+           .join(default, on="day", how="left")
+           .with_columns(pl.coalesce("ratio", "_all", pl.lit(1.0)).alias("_r")))
+    return out.with_columns(pl.col(q) * pl.col("_r") for q in ("p10", "p50", "p90")).select(forecasts.columns)

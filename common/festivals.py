@@ -1,0 +1,92 @@
+"""The annual events retail demand swings around, and the day each falls on in a given year.
+
+One definition for the synthetic world's calendar (pipelines.generate.calendar, which adds what each
+event does to demand) and for the forecast, which reads only the dates: near an event, the daily
+forecast is corrected by how it would have missed the same days of the event's previous occurrence
+(aggregation.event_analog). The lunar festivals (春节, 中秋节) come from hard-coded tables for
+2009-2035; an event outside them has no date (None), never a guessed one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+# 春节, the first day of the first lunar month
+CNY: dict[int, date] = {y: date.fromisoformat(d) for y, d in {
+    2009: "2009-01-26", 2010: "2010-02-14", 2011: "2011-02-03", 2012: "2012-01-23",
+    2013: "2013-02-10", 2014: "2014-01-31", 2015: "2015-02-19", 2016: "2016-02-08",
+    2017: "2017-01-28", 2018: "2018-02-16", 2019: "2019-02-05", 2020: "2020-01-25",
+    2021: "2021-02-12", 2022: "2022-02-01", 2023: "2023-01-22", 2024: "2024-02-10",
+    2025: "2025-01-29", 2026: "2026-02-17", 2027: "2027-02-06", 2028: "2028-01-26",
+    2029: "2029-02-13", 2030: "2030-02-03", 2031: "2031-01-23", 2032: "2032-02-11",
+    2033: "2033-01-31", 2034: "2034-02-19", 2035: "2035-02-08",
+}.items()}
+
+# 中秋节, the 15th day of the eighth lunar month
+MID_AUTUMN: dict[int, date] = {y: date.fromisoformat(d) for y, d in {
+    2009: "2009-10-03", 2010: "2010-09-22", 2011: "2011-09-12", 2012: "2012-09-30",
+    2013: "2013-09-19", 2014: "2014-09-08", 2015: "2015-09-27", 2016: "2016-09-15",
+    2017: "2017-10-04", 2018: "2018-09-24", 2019: "2019-09-13", 2020: "2020-10-01",
+    2021: "2021-09-21", 2022: "2022-09-10", 2023: "2023-09-29", 2024: "2024-09-17",
+    2025: "2025-10-06", 2026: "2026-09-25", 2027: "2027-09-15", 2028: "2028-10-03",
+    2029: "2029-09-22", 2030: "2030-09-12", 2031: "2031-10-01", 2032: "2032-09-19",
+    2033: "2033-09-08", 2034: "2034-09-27", 2035: "2035-09-16",
+}.items()}
+
+FIRST_YEAR, LAST_YEAR = min(CNY), max(CNY)
+assert set(CNY) == set(MID_AUTUMN) == set(range(FIRST_YEAR, LAST_YEAR + 1))
+
+LUNAR = {"cny": CNY, "mid_autumn": MID_AUTUMN}
+
+
+def day_in(when: str, year: int) -> date | None:
+    """The day `when` falls on in `year`: "MM-DD" every year, or a lunar table ("cny", "mid_autumn"),
+    either with "+N" days. None for a lunar day outside the tables' years."""
+    base, _, plus = when.partition("+")
+    if base in LUNAR:
+        day = LUNAR[base].get(year)
+        if day is None:
+            return None
+    else:
+        day = date(year, int(base[:2]), int(base[3:]))
+    return day + timedelta(days=int(plus or 0))
+
+
+@dataclass(frozen=True)
+class AnnualEvent:
+    name: str
+    label: str  # in Chinese
+    when: str  # as day_in reads it
+
+
+# What the forecast knows: the Chinese platforms' festivals and shopping days, and Christmas (real
+# retail data from elsewhere swings around it). The Lantern Festival is always 14 days after CNY, so
+# CNY's previous occurrence lines it up too.
+ANNUAL_EVENTS: tuple[AnnualEvent, ...] = (
+    AnnualEvent("cny", "春节", "cny"),
+    AnnualEvent("618", "618", "06-18"),
+    AnnualEvent("mid_autumn", "中秋节", "mid_autumn"),
+    AnnualEvent("double11", "双11", "11-11"),
+    AnnualEvent("christmas", "圣诞节", "12-25"),
+)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    event: AnnualEvent
+    day: date
+
+
+def occurrences_between(first: date, last: date,
+                        events: tuple[AnnualEvent, ...] = ANNUAL_EVENTS) -> list[Occurrence]:
+    """Every known occurrence of `events` on a day in first..last (inclusive), in date order."""
+    out = [Occurrence(e, d) for year in range(first.year, last.year + 1) for e in events
+           for d in [day_in(e.when, year)] if d is not None and first <= d <= last]
+    return sorted(out, key=lambda o: (o.day, o.event.name))
+
+
+def previous_occurrence(occurrence: Occurrence) -> Occurrence | None:
+    """The same event a year earlier (None where the tables do not reach)."""
+    day = day_in(occurrence.event.when, occurrence.day.year - 1)
+    return None if day is None else Occurrence(occurrence.event, day)

@@ -1,0 +1,65 @@
+"""Near an annual event, the forecast is corrected by last year's miss on the same days."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from aggregation.event_analog import RATIO_BOUNDS, analog_for, analog_ratios, corrected, ratio_frame
+
+
+def test_the_day_before_cny_reads_last_years_cny_shifted_by_the_lunar_gap():
+    analog = analog_for(date(2026, 2, 16), 7)
+    assert analog is not None and analog.near.event.name == "cny"
+    assert analog.previous.day == date(2025, 1, 29) and analog.shift == 384
+    assert analog.origin(date(2026, 2, 16)) == date(2025, 1, 28)  # the day before last year's CNY
+    assert analog.near_days(date(2026, 2, 16), 7).all()
+
+
+def test_only_days_near_an_event_are_corrected_and_a_quiet_week_has_no_analog():
+    assert analog_for(date(2026, 4, 20), 7) is None  # no event within three weeks
+    analog = analog_for(date(2026, 1, 21), 7)  # 27 to 21 days before CNY 2026
+    assert analog is not None and analog.near.event.name == "cny"
+    assert analog.near_days(date(2026, 1, 21), 7).tolist() == [False] * 6 + [True]
+
+
+def test_the_nearest_event_wins_when_two_are_close():
+    analog = analog_for(date(2025, 11, 6), 7)  # Double 11 is in the horizon, Christmas seven weeks off
+    assert analog is not None and analog.near.event.name == "double11"
+    assert analog.shift == 365
+
+
+def test_ratios_per_category_lean_on_all_series_where_a_category_sold_little():
+    category = np.array(["fresh", "fresh", "snacks", "tiny"])
+    forecast = np.array([[100.0, 100.0], [100.0, 100.0], [50.0, 50.0], [1.0, 1.0]])
+    sold = np.array([[40.0, 60.0], [40.0, 60.0], [50.0, 25.0], [5.0, 5.0]])
+    by_category, overall = analog_ratios(category, forecast, sold)
+    np.testing.assert_allclose(overall, [135 / 251, 150 / 251])
+    # fresh: (80 + 50 × overall) / (200 + 50)
+    np.testing.assert_allclose(by_category["fresh"], (np.array([80.0, 120.0]) + 50 * overall) / 250)
+    # a category with one unit forecast a day reads close to the platform, not 5x
+    assert np.all(np.abs(by_category["tiny"] - overall) < 0.1)
+    assert all(np.all((r >= RATIO_BOUNDS[0]) & (r <= RATIO_BOUNDS[1])) for r in by_category.values())
+
+
+def test_a_day_nothing_was_forecast_on_reads_one_and_ratios_are_clipped():
+    _, overall = analog_ratios(np.array(["a"]), np.array([[0.0, 1.0]]), np.array([[9.0, 1000.0]]))
+    assert overall.tolist() == [1.0, RATIO_BOUNDS[1]]
+
+
+def test_the_correction_scales_each_categorys_quantiles_on_the_near_days_only():
+    start = date(2026, 2, 16)
+    days = [start, date(2026, 2, 17)]
+    by_category = {"fresh": np.array([0.5, 0.4])}
+    ratios = ratio_frame(by_category, np.array([0.8, 0.6]), start, np.array([False, True]))
+    forecasts = pl.DataFrame({
+        "product_id": ["f", "f", "s", "s"], "warehouse_id": ["w"] * 4, "day": days * 2,
+        "p10": [1.0] * 4, "p50": [10.0] * 4, "p90": [20.0] * 4})
+    products = pl.DataFrame({"product_id": ["f", "s"], "category": ["fresh", None]})
+    out = corrected(forecasts, products, ratios)
+    assert out.columns == forecasts.columns and out.height == 4
+    # the first day is not near the event: unchanged; the second: fresh 0.4, the other 0.6 (all series)
+    assert out["p50"].to_list() == [10.0, 4.0, 10.0, 6.0]
+    assert out["p90"].to_list() == [20.0, 8.0, 20.0, 12.0]

@@ -1,0 +1,95 @@
+"""The daily forecast near 春节 reads last year's festival: the lull after the stock-up is forecast.
+
+A generated history of 15 months with the same festival pattern each year (two weeks of stocking up
+at twice the usual level, then twelve days at 0.4 of it), forecast from the day before CNY 2026: the
+weeks before say "twice the level", the week ahead sells well under half of that.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+
+from aggregation.daily import forecast_daily
+from aggregation.timeseries import TimeSeriesConfig
+from common.contract import TABLES
+from common.festivals import CNY
+
+TZ = ZoneInfo("Asia/Shanghai")
+START, AS_OF = date(2024, 11, 15), date(2026, 2, 16)  # the day before CNY 2026
+PRODUCTS, LEVEL = 24, 6.0
+
+
+def festival_multiplier(day: date) -> float:
+    cny = CNY[day.year] if day >= CNY[day.year] - timedelta(days=20) else CNY[day.year - 1]
+    offset = (day - cny).days
+    return 2.0 if -14 <= offset <= -1 else 0.4 if 0 <= offset <= 11 else 1.0
+
+
+def _frame(table: str, cols: dict) -> pl.DataFrame:
+    schema = TABLES[table].polars_schema()
+    n = len(next(iter(cols.values())))
+    return pl.DataFrame({c: cols.get(c, [None] * n) for c in schema}, schema=schema)
+
+
+def festival_frames(end: date, seed: int = 3) -> dict[str, pl.DataFrame]:
+    """One warehouse, one group, PRODUCTS products ordered daily (Poisson) up to `end` (exclusive)."""
+    rng = np.random.default_rng(seed)
+    pids = [f"P{i:02d}" for i in range(PRODUCTS)]
+    products = _frame("products", {
+        "product_id": pids, "supplier_id": ["S"] * PRODUCTS, "name": pids,
+        "category": [("fresh", "snacks")[i % 2] for i in range(PRODUCTS)], "price": [10.0] * PRODUCTS,
+        "is_standard": [True] * PRODUCTS, "launched_on": [START] * PRODUCTS})
+    groups = _frame("groups", {"group_id": ["G"], "shopkeeper_id": ["K"], "city": ["c"],
+                               "warehouse_id": ["W"], "created_on": [START]})
+    rows = []
+    for d in range((end - START).days):
+        day = START + timedelta(days=d)
+        qty = rng.poisson(LEVEL * festival_multiplier(day), PRODUCTS)
+        at = datetime(day.year, day.month, day.day, 10, tzinfo=TZ)
+        rows += [(f"o{d}-{p}", pids[p], int(q), at) for p, q in enumerate(qty) if q > 0]
+    orders = _frame("orders", {
+        "order_id": [r[0] for r in rows], "member_id": ["m"] * len(rows), "group_id": ["G"] * len(rows),
+        "product_id": [r[1] for r in rows], "quantity": [r[2] for r in rows],
+        "unit_price": [10.0] * len(rows), "ordered_at": [r[3] for r in rows],
+        "status": ["paid"] * len(rows), "status_at": [r[3] for r in rows]})
+    empty = {n: pl.DataFrame(schema=TABLES[n].polars_schema())
+             for n in ("shopkeepers", "posts", "feedback", "memberships", "campaigns")}
+    suppliers = _frame("suppliers", {"supplier_id": ["S"], "name": ["s"]})
+    return {"suppliers": suppliers, "products": products, "groups": groups, "orders": orders, **empty}
+
+
+CONFIG = TimeSeriesConfig(max_iter=40)
+EXPECTED_WEEK = LEVEL * PRODUCTS * sum(festival_multiplier(AS_OF + timedelta(days=h)) for h in range(7))
+
+
+def test_the_week_from_the_day_before_cny_is_forecast_from_last_years_festival():
+    frames = festival_frames(AS_OF + timedelta(days=7))
+    with patch("aggregation.daily.analog_for", return_value=None):
+        plain = forecast_daily(frames, AS_OF, CONFIG)
+    run = forecast_daily(frames, AS_OF, CONFIG)
+    said = run.info["event_analog"]
+    assert said["applied"] and said["event"] == "cny" and said["analog_origin"] == "2025-01-28"
+    assert said["days_corrected"] == 7 and run.method == plain.method  # whichever the gate publishes
+    before, after = plain.forecasts["p50"].sum(), run.forecasts["p50"].sum()
+    # the recent weeks say twice the level: uncorrected, the week is forecast far above what sells
+    assert before > 1.8 * EXPECTED_WEEK
+    assert abs(after / EXPECTED_WEEK - 1) < 0.25
+    assert (run.forecasts["p10"] <= run.forecasts["p50"]).all()
+    assert (run.forecasts["p50"] <= run.forecasts["p90"]).all()
+
+
+def test_without_last_years_festival_in_the_history_the_forecast_is_unchanged_and_says_why():
+    frames = festival_frames(AS_OF + timedelta(days=7))
+    frames["orders"] = frames["orders"].filter(pl.col("ordered_at") >= datetime(2025, 6, 1, tzinfo=TZ))
+    with patch("aggregation.daily.analog_for", return_value=None):
+        plain = forecast_daily(frames, AS_OF, CONFIG)
+    run = forecast_daily(frames, AS_OF, CONFIG)
+    said = run.info["event_analog"]
+    assert not said["applied"]
+    assert said["reason"] == "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56"
+    assert run.forecasts.equals(plain.forecasts)
