@@ -6,6 +6,7 @@ on sale in which warehouse on which day) are known ahead and may be read for fut
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -14,10 +15,17 @@ import numpy as np
 import polars as pl
 
 from aggregation.ensemble import TooFewFoldsError
-from aggregation.event_analog import MIN_HISTORY_DAYS, analog_for, analog_ratios, corrected, ratio_frame
+from aggregation.event_analog import (
+    MIN_HISTORY_DAYS,
+    analog_for,
+    analog_ratios,
+    corrected,
+    moved,
+    ratio_frame,
+)
 from aggregation.forecasters import Forecaster, make_forecaster
 from aggregation.metrics import wape
-from aggregation.timeseries import DailyForecaster, Panel, TimeSeriesConfig, build_panel
+from aggregation.timeseries import HEAD_UNITS_28D, DailyForecaster, Panel, TimeSeriesConfig, build_panel
 from common import definitions
 from common.clock import PLATFORM_TZ as TZ
 from common.clock import day_start
@@ -143,11 +151,22 @@ def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], 
         said["reason"] = (f"the history before {then} holds {held} day(s) of sales; the correction needs "
                           f"{MIN_HISTORY_DAYS}")
         return forecast
-    rows, preds = forecast.model.model_.predict(panel, t)
+    ensemble = forecast.model.model_
+    rows, preds = ensemble.predict(panel, t)
     published = "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
-    by_category, overall = analog_ratios(panel.series["category"].to_numpy()[rows], preds[published][1],
-                                         panel.y[rows, t:t + horizon])
+    point, sold = preds[published][1], panel.y[rows, t:t + horizon]
     near = analog.near_days(day, horizon)
+    head = panel.y[rows, max(t - 28, 0):t].sum(axis=1) >= HEAD_UNITS_28D
+    then_sold, then_forecast = float(sold[head][:, near].sum()), float(point[head][:, near].sum())
+    usual = ensemble.usual_miss()
+    said.update(head_sold=round(then_sold, 1), head_forecast=round(then_forecast, 1),
+                usual_miss_ratio=round(math.exp(usual), 3))
+    if not moved(then_sold, then_forecast, usual):
+        said["reason"] = (f"last year the best-selling products sold {then_sold:,.0f} units on those days "
+                          f"against {then_forecast:,.0f} forecast: within the forecast's usual miss, no "
+                          "sign of the event")
+        return forecast
+    by_category, overall = analog_ratios(panel.series["category"].to_numpy()[rows], point, sold)
     ratios = ratio_frame(by_category, overall, day, near)
     forecast.forecasts = corrected(forecast.forecasts, frames["products"], ratios)
     forecast.candidates[published] = forecast.forecasts

@@ -467,6 +467,12 @@ class EnsembleForecaster:
                 "older_folds_sold_over_forecast": [round(math.exp(min(older)), 4),
                                                    round(math.exp(max(older)), 4)]}
 
+    def usual_miss(self) -> float:
+        """The median over the folds of |log((sold + 1) / (forecast + 1))| of the head series' totals:
+        how far a week usually lands from this forecast (0 without folds)."""
+        logs = [abs(v) for v in map(_log_sold_over_forecast, self.folds_) if v is not None]
+        return float(np.median(logs)) if logs else 0.0
+
     def fold_mean(self, name: str) -> float | None:
         values = [f[name] for f in self.folds_ if f.get(name) is not None]
         return float(np.mean(values)) if values else None

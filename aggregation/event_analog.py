@@ -14,19 +14,25 @@ P10, P50 and P90 on the days near the event. It is the classic intercept correct
 Hendry), with last year's same days as the evidence instead of last week's — which, in a festival,
 says the opposite of what is coming (BENCHMARKS, "Regime shifts and short histories", item 1).
 
-Only days within `WINDOW_DAYS` of the event are corrected, and only where the history holds at least
-`MIN_HISTORY_DAYS` before the analog origin; elsewhere the forecast is unchanged. The events and their
-days are common.festivals'.
+Only days within `WINDOW_DAYS` of the event are corrected, only where the history holds at least
+`MIN_HISTORY_DAYS` before the analog origin, and only when last year's days near the event broke from
+the forecast as a level shift does (`moved`: the best-selling products sold at most 0.78x or at least
+1.28x what it said, and more than its usual weekly miss on the folds) — a week the forecast got about
+right last year is no evidence of an event, and correcting by its noise would only add error (a UK
+retailer's "双11"). Elsewhere the forecast is unchanged. The events and their days are
+common.festivals'.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 
+from aggregation.ensemble import LEVEL_SHIFT
 from common.festivals import Occurrence, occurrences_between, previous_occurrence
 
 WINDOW_DAYS = 21  # a horizon day this close to an event's day is corrected
@@ -68,6 +74,13 @@ def analog_for(origin_day: date, horizon: int) -> Analog | None:
         if previous is not None:
             return Analog(occurrence, previous)
     return None
+
+
+def moved(sold: float, forecast: float, usual_miss: float) -> bool:
+    """Whether last year's days near the event sold far enough from the forecast to be the event's doing:
+    |log((sold + 1) / (forecast + 1))| at least LEVEL_SHIFT (0.78x / 1.28x, the rule that names a
+    level shift) and at least `usual_miss` (the same measure's typical size on the folds)."""
+    return abs(math.log((sold + 1.0) / (forecast + 1.0))) >= max(LEVEL_SHIFT, usual_miss)
 
 
 def analog_ratios(category: np.ndarray, forecast: np.ndarray, sold: np.ndarray,

@@ -90,8 +90,8 @@ def event_analog_sentence(said: dict) -> str:
     """The report's note on the daily forecast near an annual event (aggregation.daily.with_event_analog)."""
     event = f"{said['label']} ({said['event_day']})"
     if not said.get("applied"):
-        return (f"forecast: {event} is near, but the forecast could not read last year's "
-                f"{said['last_year']}: {said.get('reason', 'no history')}; it is not corrected for the event")
+        return (f"forecast: {event} is near; the forecast is not corrected for it by last year's "
+                f"({said['last_year']}): {said.get('reason', 'no history')}")
     ratios = said["sold_over_forecast"]
     return (f"forecast: {event} is near; the same forecaster, run on the history as it stood on "
             f"{said['analog_origin']} (as far before last year's {said['last_year']}), would have been "

@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from aggregation.event_analog import RATIO_BOUNDS, analog_for, analog_ratios, corrected, ratio_frame
+from aggregation.event_analog import RATIO_BOUNDS, analog_for, analog_ratios, corrected, moved, ratio_frame
 
 
 def test_the_day_before_cny_reads_last_years_cny_shifted_by_the_lunar_gap():
@@ -63,3 +63,10 @@ def test_the_correction_scales_each_categorys_quantiles_on_the_near_days_only():
     # the first day is not near the event: unchanged; the second: fresh 0.4, the other 0.6 (all series)
     assert out["p50"].to_list() == [10.0, 4.0, 10.0, 6.0]
     assert out["p90"].to_list() == [20.0, 8.0, 20.0, 12.0]
+
+
+def test_only_a_miss_beyond_a_level_shift_and_the_usual_one_counts_as_the_events():
+    assert moved(35.0, 100.0, usual_miss=0.1)  # the lull: 0.36x
+    assert moved(180.0, 100.0, usual_miss=0.1)  # the stock-up: 1.8x
+    assert not moved(120.0, 100.0, usual_miss=0.1)  # 1.2x: a week like any other
+    assert not moved(160.0, 100.0, usual_miss=0.6)  # 1.6x where weeks usually miss by 1.8x

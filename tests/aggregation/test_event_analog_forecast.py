@@ -24,7 +24,9 @@ START, AS_OF = date(2024, 11, 15), date(2026, 2, 16)  # the day before CNY 2026
 PRODUCTS, LEVEL = 24, 6.0
 
 
-def festival_multiplier(day: date) -> float:
+def festival_multiplier(day: date, festival: bool = True) -> float:
+    if not festival:
+        return 1.0
     cny = CNY[day.year] if day >= CNY[day.year] - timedelta(days=20) else CNY[day.year - 1]
     offset = (day - cny).days
     return 2.0 if -14 <= offset <= -1 else 0.4 if 0 <= offset <= 11 else 1.0
@@ -36,7 +38,7 @@ def _frame(table: str, cols: dict) -> pl.DataFrame:
     return pl.DataFrame({c: cols.get(c, [None] * n) for c in schema}, schema=schema)
 
 
-def festival_frames(end: date, seed: int = 3) -> dict[str, pl.DataFrame]:
+def festival_frames(end: date, seed: int = 3, festival: bool = True) -> dict[str, pl.DataFrame]:
     """One warehouse, one group, PRODUCTS products ordered daily (Poisson) up to `end` (exclusive)."""
     rng = np.random.default_rng(seed)
     pids = [f"P{i:02d}" for i in range(PRODUCTS)]
@@ -49,7 +51,7 @@ def festival_frames(end: date, seed: int = 3) -> dict[str, pl.DataFrame]:
     rows = []
     for d in range((end - START).days):
         day = START + timedelta(days=d)
-        qty = rng.poisson(LEVEL * festival_multiplier(day), PRODUCTS)
+        qty = rng.poisson(LEVEL * festival_multiplier(day, festival), PRODUCTS)
         at = datetime(day.year, day.month, day.day, 10, tzinfo=TZ)
         rows += [(f"o{d}-{p}", pids[p], int(q), at) for p, q in enumerate(qty) if q > 0]
     orders = _frame("orders", {
@@ -92,4 +94,15 @@ def test_without_last_years_festival_in_the_history_the_forecast_is_unchanged_an
     said = run.info["event_analog"]
     assert not said["applied"]
     assert said["reason"] == "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56"
+    assert run.forecasts.equals(plain.forecasts)
+
+
+def test_a_festival_that_did_not_move_sales_last_year_leaves_the_forecast_alone():
+    # the same calendar without the festival's effect (a retailer for whom 春节 is a day like any other)
+    frames = festival_frames(AS_OF + timedelta(days=7), festival=False)
+    with patch("aggregation.daily.analog_for", return_value=None):
+        plain = forecast_daily(frames, AS_OF, CONFIG)
+    run = forecast_daily(frames, AS_OF, CONFIG)
+    said = run.info["event_analog"]
+    assert not said["applied"] and "within the forecast's usual miss" in said["reason"]
     assert run.forecasts.equals(plain.forecasts)
