@@ -17,15 +17,23 @@ import polars as pl
 from aggregation.ensemble import TooFewFoldsError
 from aggregation.event_analog import (
     MIN_HISTORY_DAYS,
-    analog_for,
     analog_ratios,
+    analogs_for,
     corrected,
     moved,
     ratio_frame,
+    readable,
 )
 from aggregation.forecasters import Forecaster, make_forecaster
 from aggregation.metrics import wape
-from aggregation.timeseries import HEAD_UNITS_28D, DailyForecaster, Panel, TimeSeriesConfig, build_panel
+from aggregation.timeseries import (
+    HEAD_UNITS_28D,
+    DailyForecaster,
+    Panel,
+    TimeSeriesConfig,
+    active_rows,
+    build_panel,
+)
 from common import definitions
 from common.clock import PLATFORM_TZ as TZ
 from common.clock import day_start
@@ -133,47 +141,85 @@ def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], 
                       config: TimeSeriesConfig, run: Runner | None = None) -> DailyForecast:
     """The ensemble's published forecast, corrected near an annual event by how the same forecaster
     missed the same days of its previous occurrence (aggregation.event_analog), where the history
-    reaches back that far; unchanged otherwise. `info["event_analog"]` says which, and the ratios."""
+    reaches back that far and last year's days show the event; unchanged otherwise.
+    `info["event_analog"]` lists, per event near the horizon, whether it was applied and why."""
     horizon = config.horizon_days
-    analog = analog_for(day, horizon)
-    if analog is None:
-        return forecast
-    then = analog.origin(day)
-    said = {"event": analog.near.event.name, "label": analog.near.event.label,
-            "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
-            "analog_origin": then.isoformat(), "applied": False}
-    forecast.info["event_analog"] = said
+    said_all, runs = [], {}
+    for analog in analogs_for(day, horizon):
+        then = analog.origin(day)
+        said = {"event": analog.near.event.name, "label": analog.near.event.label,
+                "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
+                "analog_origin": then.isoformat(), "applied": False}
+        said_all.append(said)
+        if then not in runs:  # 双11 and Christmas share last year's origin (365 days back)
+            runs[then] = _analog_run(forecast, frames, then, horizon, run)
+        reason, ratios = _analog_ratios(runs[then], forecast.model.model_.usual_miss())
+        if ratios is not None:
+            said.update(ratios["said"])
+        if reason is not None:
+            said["reason"] = reason
+            continue
+        by_category, overall = ratios["by_category"], ratios["overall"]
+        frame = ratio_frame(by_category, overall, day, analog.days)
+        forecast.forecasts = corrected(forecast.forecasts, frames["products"], frame)
+        days = np.flatnonzero(analog.days)
+        said.update(applied=True, days_corrected=int(days.size),
+                    days_from=(day + timedelta(days=int(days[0]))).isoformat(),
+                    sold_over_forecast=[round(float(overall[h]), 3) for h in days],
+                    by_category={c: [round(float(r[h]), 3) for h in days]
+                                 for c, r in sorted(by_category.items())})
+    if said_all:
+        forecast.info["event_analog"] = said_all
+        published = "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
+        forecast.candidates[published] = forecast.forecasts
+    return forecast
+
+
+def _analog_run(forecast: DailyForecast, frames: dict[str, pl.DataFrame], then: date, horizon: int,
+                run: Runner | None) -> dict:
+    """The published forecaster run at the analog origin `then` on the history as it stood a horizon
+    later: {"reason"} where it cannot be, else the analog series' categories, point forecasts, sales
+    and head mask (the best-selling series; all of them where none is)."""
     panel, end = daily_panel(frames, then + timedelta(days=horizon), horizon, run=run)
     t = end - horizon  # the analog origin's index: its horizon's outcomes are in the panel
     sold_on = np.flatnonzero(panel.y[:, :max(t, 0)].any(axis=0))
     held = t - int(sold_on[0]) if sold_on.size else 0  # days from the first sale to the analog origin
     if held < MIN_HISTORY_DAYS:
-        said["reason"] = (f"the history before {then} holds {held} day(s) of sales; the correction needs "
-                          f"{MIN_HISTORY_DAYS}")
-        return forecast
+        return {"reason": f"the history before {then} holds {held} day(s) of sales; the correction needs "
+                          f"{MIN_HISTORY_DAYS}"}
     ensemble = forecast.model.model_
-    rows, preds = ensemble.predict(panel, t)
+    rows = active_rows(panel, t, horizon, ensemble.ts_config.active_days)
+    if rows.size == 0:
+        return {"reason": f"nothing sold in the {ensemble.ts_config.active_days} days before {then}"}
+    rows, preds = ensemble.predict(panel, t, rows)
     published = "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
-    point, sold = preds[published][1], panel.y[rows, t:t + horizon]
-    near = analog.near_days(day, horizon)
     head = panel.y[rows, max(t - 28, 0):t].sum(axis=1) >= HEAD_UNITS_28D
-    then_sold, then_forecast = float(sold[head][:, near].sum()), float(point[head][:, near].sum())
-    usual = ensemble.usual_miss()
-    said.update(head_sold=round(then_sold, 1), head_forecast=round(then_forecast, 1),
-                usual_miss_ratio=round(math.exp(usual), 3))
-    if not moved(then_sold, then_forecast, usual):
-        said["reason"] = (f"last year the best-selling products sold {then_sold:,.0f} units on those days "
-                          f"against {then_forecast:,.0f} forecast: within the forecast's usual miss, no "
-                          "sign of the event")
-        return forecast
-    by_category, overall = analog_ratios(panel.series["category"].to_numpy()[rows], point, sold)
-    ratios = ratio_frame(by_category, overall, day, near)
-    forecast.forecasts = corrected(forecast.forecasts, frames["products"], ratios)
-    forecast.candidates[published] = forecast.forecasts
-    said.update(applied=True, days_corrected=int(near.sum()),
-                sold_over_forecast=[round(float(r), 3) for r in overall],
-                by_category={c: [round(float(v), 3) for v in r] for c, r in sorted(by_category.items())})
-    return forecast
+    return {"category": panel.series["category"].to_numpy()[rows], "point": preds[published][1],
+            "sold": panel.y[rows, t:t + horizon], "head": head if head.any() else np.ones_like(head)}
+
+
+def _analog_ratios(analog: dict, usual_miss: float) -> tuple[str | None, dict | None]:
+    """(reason it is not applied, None) or (None, {"by_category", "overall", "said"}). Read on the
+    analog's whole horizon (the scale of the folds' usual miss): last year's head series must have
+    sold a readable ratio of the forecast (event_analog.readable) that broke from it as a level shift
+    (event_analog.moved)."""
+    if "reason" in analog:
+        return analog["reason"], None
+    head = analog["head"]
+    sold, point = float(analog["sold"][head].sum()), float(analog["point"][head].sum())
+    said = {"head_sold": round(sold, 1), "head_forecast": round(point, 1),
+            "usual_miss_ratio": round(math.exp(usual_miss), 3)}
+    ratios = {"said": said}
+    if not readable(sold, point):
+        return (f"last year the best-selling products sold {sold:,.0f} units in the week from the analog "
+                f"origin against {point:,.0f} forecast: too far apart to read as the event's doing (a "
+                "shutdown or a reopening?)"), ratios
+    if not moved(sold, point, usual_miss):
+        return (f"last year the best-selling products sold {sold:,.0f} units in the week from the analog "
+                f"origin against {point:,.0f} forecast: within the forecast's usual miss, no sign of the "
+                "event"), ratios
+    by_category, overall = analog_ratios(analog["category"], analog["point"], analog["sold"])
+    return None, {**ratios, "by_category": by_category, "overall": overall}
 
 
 def held_out_gate(model: DailyForecaster, horizon: int) -> dict:

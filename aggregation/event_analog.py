@@ -43,10 +43,12 @@ SHRINK_UNITS = 50.0  # a category's ratio leans on the platform's until its fore
 
 @dataclass(frozen=True)
 class Analog:
-    """The event near the horizon and its previous occurrence; `shift` days apart."""
+    """An event near the horizon, its previous occurrence (`shift` days earlier) and the horizon days
+    it corrects."""
 
     near: Occurrence
     previous: Occurrence
+    days: np.ndarray  # per horizon day: this event is the day's nearest within WINDOW_DAYS
 
     @property
     def shift(self) -> int:
@@ -56,24 +58,31 @@ class Analog:
         """The day that stood to last year's event as `origin_day` stands to this year's."""
         return origin_day - timedelta(days=self.shift)
 
-    def near_days(self, origin_day: date, horizon: int) -> np.ndarray:
-        """Per horizon day: within WINDOW_DAYS of the event."""
-        return np.array([abs((origin_day + timedelta(days=h) - self.near.day).days) <= WINDOW_DAYS
-                         for h in range(horizon)])
 
-
-def analog_for(origin_day: date, horizon: int) -> Analog | None:
-    """The event closest to the horizon's middle among those within WINDOW_DAYS of one of its days
-    (with its previous occurrence known); None when no event is that close."""
+def analogs_for(origin_day: date, horizon: int) -> list[Analog]:
+    """One Analog per event that is the nearest event within WINDOW_DAYS of some horizon day (and has
+    a known previous occurrence), in date order; each horizon day goes to at most one of them (late
+    November: the days after 双11 to it, the days before Christmas to Christmas)."""
     first = origin_day - timedelta(days=WINDOW_DAYS)
     last = origin_day + timedelta(days=horizon - 1 + WINDOW_DAYS)
-    middle = origin_day + timedelta(days=(horizon - 1) / 2)
-    near = sorted(occurrences_between(first, last), key=lambda o: abs((o.day - middle).days))
-    for occurrence in near:
-        previous = previous_occurrence(occurrence)
-        if previous is not None:
-            return Analog(occurrence, previous)
-    return None
+    known = [(o, p) for o in occurrences_between(first, last)
+             for p in [previous_occurrence(o)] if p is not None]
+    owner = []
+    for h in range(horizon):
+        day = origin_day + timedelta(days=h)
+        gaps = [abs((o.day - day).days) for o, _ in known]
+        owner.append(int(np.argmin(gaps)) if gaps and min(gaps) <= WINDOW_DAYS else -1)
+    owner = np.array(owner)
+    return [Analog(o, p, owner == k) for k, (o, p) in enumerate(known) if (owner == k).any()]
+
+
+def readable(sold: float, forecast: float) -> bool:
+    """Whether last year's sold / forecast can be read as the event's ratio at all: inside
+    RATIO_BOUNDS. Outside it the forecast then was near nothing (a reopening after a shutdown: the
+    members had read the closed weeks) or sales were, and the ratio says more about that than about
+    the event."""
+    lo, hi = RATIO_BOUNDS
+    return forecast > 0 and lo < sold / forecast < hi
 
 
 def moved(sold: float, forecast: float, usual_miss: float) -> bool:
@@ -89,15 +98,17 @@ def analog_ratios(category: np.ndarray, forecast: np.ndarray, sold: np.ndarray,
     series; `category` per row) and for all series together: ({category: ratios}, ratios). A
     category's ratio is (sold + shrink × all-series ratio) / (forecast + shrink), so one with a
     handful of units reads almost the platform's; every ratio is clipped to RATIO_BOUNDS, and a day
-    nothing was forecast on reads 1."""
+    nothing was forecast on reads 1 in every category."""
     lo, hi = RATIO_BOUNDS
     f_all, s_all = forecast.sum(axis=0), sold.sum(axis=0)
-    overall = np.where(f_all > 0, np.clip(s_all / np.where(f_all > 0, f_all, 1.0), lo, hi), 1.0)
+    forecast_any = f_all > 0
+    overall = np.where(forecast_any, np.clip(s_all / np.where(forecast_any, f_all, 1.0), lo, hi), 1.0)
     by_category = {}
     for c in np.unique(category):
         rows = category == c
         f, s = forecast[rows].sum(axis=0), sold[rows].sum(axis=0)
-        by_category[str(c)] = np.clip((s + shrink * overall) / (f + shrink), lo, hi)
+        ratio = np.clip((s + shrink * overall) / (f + shrink), lo, hi)
+        by_category[str(c)] = np.where(forecast_any, ratio, 1.0)
     return by_category, overall
 
 

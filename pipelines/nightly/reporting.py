@@ -87,7 +87,7 @@ def note_level_shift(ctx: RunContext) -> None:
 
 
 def event_analog_sentence(said: dict) -> str:
-    """The report's note on the daily forecast near an annual event (aggregation.daily.with_event_analog)."""
+    """The report's note on the daily forecast near one annual event (aggregation.daily.with_event_analog)."""
     event = f"{said['label']} ({said['event_day']})"
     if not said.get("applied"):
         return (f"forecast: {event} is near; the forecast is not corrected for it by last year's "
@@ -95,20 +95,20 @@ def event_analog_sentence(said: dict) -> str:
     ratios = said["sold_over_forecast"]
     return (f"forecast: {event} is near; the same forecaster, run on the history as it stood on "
             f"{said['analog_origin']} (as far before last year's {said['last_year']}), would have been "
-            f"off by {min(ratios):.2f}x to {max(ratios):.2f}x over those 7 days (sold over forecast, all "
-            f"products); {said['days_corrected']} day(s) of this forecast are multiplied by last year's "
-            "ratios, per category")
+            f"off by {min(ratios):.2f}x to {max(ratios):.2f}x (sold over forecast, all products) on the "
+            f"{said['days_corrected']} day(s) from {said['days_from']} that stood to it as this forecast's "
+            "do; those days are multiplied by last year's ratios, per category")
 
 
 def note_event_analog(ctx: RunContext) -> None:
     """Say in the report's notes, and on the forecast gate (ledger, --json), when the daily forecast
-    was corrected near an annual event, or could not be for want of last year's history."""
+    was corrected near an annual event, or could not be (and why)."""
     run = ctx.demand_run
     said = run.accounting.get("event_analog") if run is not None else None
     gate = next((g for g in ctx.record.gates if g.get("part") == "forecast"), None)
     if not said or (gate is not None and "event_analog" in gate):
         return
-    ctx.notes.append(event_analog_sentence(said))
+    ctx.notes.extend(event_analog_sentence(one) for one in said)
     if gate is not None:
         gate["event_analog"] = said
 

@@ -7,28 +7,39 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from aggregation.event_analog import RATIO_BOUNDS, analog_for, analog_ratios, corrected, moved, ratio_frame
+from aggregation.event_analog import (
+    RATIO_BOUNDS,
+    analog_ratios,
+    analogs_for,
+    corrected,
+    moved,
+    ratio_frame,
+    readable,
+)
 
 
 def test_the_day_before_cny_reads_last_years_cny_shifted_by_the_lunar_gap():
-    analog = analog_for(date(2026, 2, 16), 7)
-    assert analog is not None and analog.near.event.name == "cny"
-    assert analog.previous.day == date(2025, 1, 29) and analog.shift == 384
+    [analog] = analogs_for(date(2026, 2, 16), 7)
+    assert analog.near.event.name == "cny" and analog.previous.day == date(2025, 1, 29)
+    assert analog.shift == 384
     assert analog.origin(date(2026, 2, 16)) == date(2025, 1, 28)  # the day before last year's CNY
-    assert analog.near_days(date(2026, 2, 16), 7).all()
+    assert analog.days.all()
 
 
 def test_only_days_near_an_event_are_corrected_and_a_quiet_week_has_no_analog():
-    assert analog_for(date(2026, 4, 20), 7) is None  # no event within three weeks
-    analog = analog_for(date(2026, 1, 21), 7)  # 27 to 21 days before CNY 2026
-    assert analog is not None and analog.near.event.name == "cny"
-    assert analog.near_days(date(2026, 1, 21), 7).tolist() == [False] * 6 + [True]
+    assert analogs_for(date(2026, 4, 20), 7) == []  # no event within three weeks
+    [analog] = analogs_for(date(2026, 1, 21), 7)  # 27 to 21 days before CNY 2026
+    assert analog.near.event.name == "cny"
+    assert analog.days.tolist() == [False] * 6 + [True]
 
 
-def test_the_nearest_event_wins_when_two_are_close():
-    analog = analog_for(date(2025, 11, 6), 7)  # Double 11 is in the horizon, Christmas seven weeks off
-    assert analog is not None and analog.near.event.name == "double11"
-    assert analog.shift == 365
+def test_each_day_goes_to_its_nearest_event_when_two_are_close():
+    # 2011-11-28 to 12-04: up to 12-02 within 21 days after 双11, 12-04 within 21 days before Christmas
+    double11, christmas = analogs_for(date(2011, 11, 28), 7)
+    assert double11.near.event.name == "double11" and christmas.near.event.name == "christmas"
+    assert double11.days.tolist() == [True] * 5 + [False, False]
+    assert christmas.days.tolist() == [False] * 6 + [True]
+    assert double11.shift == christmas.shift == 365
 
 
 def test_ratios_per_category_lean_on_all_series_where_a_category_sold_little():
@@ -44,9 +55,17 @@ def test_ratios_per_category_lean_on_all_series_where_a_category_sold_little():
     assert all(np.all((r >= RATIO_BOUNDS[0]) & (r <= RATIO_BOUNDS[1])) for r in by_category.values())
 
 
-def test_a_day_nothing_was_forecast_on_reads_one_and_ratios_are_clipped():
-    _, overall = analog_ratios(np.array(["a"]), np.array([[0.0, 1.0]]), np.array([[9.0, 1000.0]]))
+def test_a_day_nothing_was_forecast_on_reads_one_in_every_category_and_ratios_are_clipped():
+    by_category, overall = analog_ratios(np.array(["a", "b"]), np.array([[0.0, 1.0], [0.0, 1.0]]),
+                                         np.array([[60.0, 1000.0], [0.0, 1000.0]]))
     assert overall.tolist() == [1.0, RATIO_BOUNDS[1]]
+    assert by_category["a"][0] == by_category["b"][0] == 1.0  # not (60 + 50) / 50
+
+
+def test_a_ratio_too_far_out_to_read_is_not_the_events():
+    assert readable(35.0, 100.0) and readable(180.0, 100.0)
+    assert not readable(530.0, 0.5)  # a forecast of nothing after a shutdown: 1,060x
+    assert not readable(530.0, 0.0) and not readable(1.0, 100.0)
 
 
 def test_the_correction_scales_each_categorys_quantiles_on_the_near_days_only():

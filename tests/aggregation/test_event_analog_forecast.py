@@ -71,10 +71,10 @@ EXPECTED_WEEK = LEVEL * PRODUCTS * sum(festival_multiplier(AS_OF + timedelta(day
 
 def test_the_week_from_the_day_before_cny_is_forecast_from_last_years_festival():
     frames = festival_frames(AS_OF + timedelta(days=7))
-    with patch("aggregation.daily.analog_for", return_value=None):
+    with patch("aggregation.daily.analogs_for", return_value=[]):
         plain = forecast_daily(frames, AS_OF, CONFIG)
     run = forecast_daily(frames, AS_OF, CONFIG)
-    said = run.info["event_analog"]
+    [said] = run.info["event_analog"]
     assert said["applied"] and said["event"] == "cny" and said["analog_origin"] == "2025-01-28"
     assert said["days_corrected"] == 7 and run.method == plain.method  # whichever the gate publishes
     before, after = plain.forecasts["p50"].sum(), run.forecasts["p50"].sum()
@@ -88,10 +88,10 @@ def test_the_week_from_the_day_before_cny_is_forecast_from_last_years_festival()
 def test_without_last_years_festival_in_the_history_the_forecast_is_unchanged_and_says_why():
     frames = festival_frames(AS_OF + timedelta(days=7))
     frames["orders"] = frames["orders"].filter(pl.col("ordered_at") >= datetime(2025, 6, 1, tzinfo=TZ))
-    with patch("aggregation.daily.analog_for", return_value=None):
+    with patch("aggregation.daily.analogs_for", return_value=[]):
         plain = forecast_daily(frames, AS_OF, CONFIG)
     run = forecast_daily(frames, AS_OF, CONFIG)
-    said = run.info["event_analog"]
+    [said] = run.info["event_analog"]
     assert not said["applied"]
     assert said["reason"] == "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56"
     assert run.forecasts.equals(plain.forecasts)
@@ -100,9 +100,23 @@ def test_without_last_years_festival_in_the_history_the_forecast_is_unchanged_an
 def test_a_festival_that_did_not_move_sales_last_year_leaves_the_forecast_alone():
     # the same calendar without the festival's effect (a retailer for whom 春节 is a day like any other)
     frames = festival_frames(AS_OF + timedelta(days=7), festival=False)
-    with patch("aggregation.daily.analog_for", return_value=None):
+    with patch("aggregation.daily.analogs_for", return_value=[]):
         plain = forecast_daily(frames, AS_OF, CONFIG)
     run = forecast_daily(frames, AS_OF, CONFIG)
-    said = run.info["event_analog"]
+    [said] = run.info["event_analog"]
     assert not said["applied"] and "within the forecast's usual miss" in said["reason"]
+    assert run.forecasts.equals(plain.forecasts)
+
+
+def test_a_year_ago_with_nothing_on_sale_before_the_analog_origin_is_said_not_a_crash():
+    # a seasonal business, or a long shutdown a year ago: sales before, nothing in the 56 days to it
+    frames = festival_frames(AS_OF + timedelta(days=7))
+    gap = (pl.col("ordered_at") >= datetime(2024, 11, 30, tzinfo=TZ)) & (
+        pl.col("ordered_at") < datetime(2025, 6, 1, tzinfo=TZ))
+    frames["orders"] = frames["orders"].filter(~gap)
+    with patch("aggregation.daily.analogs_for", return_value=[]):
+        plain = forecast_daily(frames, AS_OF, CONFIG)
+    run = forecast_daily(frames, AS_OF, CONFIG)
+    [said] = run.info["event_analog"]
+    assert not said["applied"] and said["reason"] == "nothing sold in the 56 days before 2025-01-28"
     assert run.forecasts.equals(plain.forecasts)

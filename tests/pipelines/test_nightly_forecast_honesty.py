@@ -129,9 +129,9 @@ def test_a_last_week_that_broke_from_the_forecast_is_said_in_the_notes_and_on_th
 
 def test_a_forecast_corrected_near_a_festival_is_said_in_the_notes_and_on_the_gate(home, monkeypatch):
     # aggregation.daily.with_event_analog's info, as of the day before CNY 2026 on a 16-month world
-    said = {"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
-            "analog_origin": "2025-01-28", "applied": True, "days_corrected": 7,
-            "sold_over_forecast": [1.21, 0.38, 0.35, 0.36, 0.4, 0.41, 0.39], "by_category": {}}
+    said = [{"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
+             "analog_origin": "2025-01-28", "applied": True, "days_corrected": 7, "days_from": "2026-02-16",
+             "sold_over_forecast": [1.21, 0.38, 0.35, 0.36, 0.4, 0.41, 0.39], "by_category": {}}]
     use(monkeypatch, forecast_block(fallback=False, production_wape=0.9), mode="daily",
         accounting={"event_analog": said})
     result = run_nightly(home, NightlyConfig(run_date=DAY))
@@ -140,7 +140,8 @@ def test_a_forecast_corrected_near_a_festival_is_said_in_the_notes_and_on_the_ga
     report = (live_snapshot(home) / "report.html").read_text()
     assert ("春节 (2026-02-17) is near; the same forecaster, run on the history as it stood on "
             "2025-01-28") in report
-    assert "off by 0.35x to 1.21x over those 7 days" in report
+    assert ("off by 0.35x to 1.21x (sold over forecast, all products) on the 7 day(s) from "
+            "2026-02-16") in report
 
 
 def test_a_festival_without_last_years_history_is_said_not_corrected():
