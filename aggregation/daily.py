@@ -170,9 +170,14 @@ def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], 
                                  for c, r in sorted(by_category.items())})
     if said_all:
         forecast.info["event_analog"] = said_all
-        published = "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
-        forecast.candidates[published] = forecast.forecasts
+        forecast.candidates[_published_candidate(forecast)] = forecast.forecasts
     return forecast
+
+
+def _published_candidate(forecast: DailyForecast) -> str:
+    """The ensemble's candidate that `forecast` published: itself, or seasonal naive where its
+    fold-mean gate failed (_ensemble)."""
+    return "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
 
 
 def _analog_run(forecast: DailyForecast, frames: dict[str, pl.DataFrame], then: date, horizon: int,
@@ -192,9 +197,9 @@ def _analog_run(forecast: DailyForecast, frames: dict[str, pl.DataFrame], then: 
     if rows.size == 0:
         return {"reason": f"nothing sold in the {ensemble.ts_config.active_days} days before {then}"}
     rows, preds = ensemble.predict(panel, t, rows)
-    published = "ensemble" if forecast.method == "daily_ensemble" else "seasonal_naive"
     head = panel.y[rows, max(t - 28, 0):t].sum(axis=1) >= HEAD_UNITS_28D
-    return {"category": panel.series["category"].to_numpy()[rows], "point": preds[published][1],
+    return {"category": panel.series["category"].to_numpy()[rows],
+            "point": preds[_published_candidate(forecast)][1],
             "sold": panel.y[rows, t:t + horizon], "head": head if head.any() else np.ones_like(head)}
 
 
