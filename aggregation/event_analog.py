@@ -26,54 +26,17 @@ common.festivals'.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 
 from aggregation.ensemble import LEVEL_SHIFT
-from common.festivals import Occurrence, occurrences_between, previous_occurrence
+from common.festivals import WINDOW_DAYS, Analog, analogs_for  # noqa: F401  (the analog's days are the calendar's)
 
-WINDOW_DAYS = 21  # a horizon day this close to an event's day is corrected
 MIN_HISTORY_DAYS = 56  # history needed before the analog origin (the members' longest window)
 RATIO_BOUNDS = (0.2, 5.0)
 SHRINK_UNITS = 50.0  # a category's ratio leans on the platform's until its forecast has this many units
-
-
-@dataclass(frozen=True)
-class Analog:
-    """An event near the horizon, its previous occurrence (`shift` days earlier) and the horizon days
-    it corrects."""
-
-    near: Occurrence
-    previous: Occurrence
-    days: np.ndarray  # per horizon day: this event is the day's nearest within WINDOW_DAYS
-
-    @property
-    def shift(self) -> int:
-        return (self.near.day - self.previous.day).days
-
-    def origin(self, origin_day: date) -> date:
-        """The day that stood to last year's event as `origin_day` stands to this year's."""
-        return origin_day - timedelta(days=self.shift)
-
-
-def analogs_for(origin_day: date, horizon: int) -> list[Analog]:
-    """One Analog per event that is the nearest event within WINDOW_DAYS of some horizon day (and has
-    a known previous occurrence), in date order; each horizon day goes to at most one of them (late
-    November: the days after 双11 to it, the days before Christmas to Christmas)."""
-    first = origin_day - timedelta(days=WINDOW_DAYS)
-    last = origin_day + timedelta(days=horizon - 1 + WINDOW_DAYS)
-    known = [(o, p) for o in occurrences_between(first, last)
-             for p in [previous_occurrence(o)] if p is not None]
-    owner = []
-    for h in range(horizon):
-        day = origin_day + timedelta(days=h)
-        gaps = [abs((o.day - day).days) for o, _ in known]
-        owner.append(int(np.argmin(gaps)) if gaps and min(gaps) <= WINDOW_DAYS else -1)
-    owner = np.array(owner)
-    return [Analog(o, p, owner == k) for k, (o, p) in enumerate(known) if (owner == k).any()]
 
 
 def readable(sold: float, forecast: float) -> bool:

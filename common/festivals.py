@@ -1,9 +1,11 @@
-"""The annual events retail demand swings around, and the day each falls on in a given year.
+"""The annual events retail demand swings around, the day each falls on in a given year, and the
+same days a year earlier.
 
 One definition for the synthetic world's calendar (pipelines.generate.calendar, which adds what each
 event does to demand) and for the forecast, which reads only the dates: near an event, the daily
 forecast is corrected by how it would have missed the same days of the event's previous occurrence
-(aggregation.event_analog). The lunar festivals (春节, 中秋节) come from hard-coded tables for
+(aggregation.event_analog); the picks read what sold on the same days a year earlier
+(recsys.models.year_ago, year_ago_shift). The lunar festivals (春节, 中秋节) come from hard-coded tables for
 2009-2035; an event outside them has no date (None), never a guessed one.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+import numpy as np
 
 # 春节, the first day of the first lunar month
 CNY: dict[int, date] = {y: date.fromisoformat(d) for y, d in {
@@ -90,3 +94,69 @@ def previous_occurrence(occurrence: Occurrence) -> Occurrence | None:
     """The same event a year earlier (None where the tables do not reach)."""
     day = day_in(occurrence.event.when, occurrence.day.year - 1)
     return None if day is None else Occurrence(occurrence.event, day)
+
+
+WINDOW_DAYS = 21  # a day this close to an event's day is read against the event's previous occurrence
+YEAR_DAYS = 364  # away from every event, a year ago is 52 weeks back: the same weekday
+
+
+@dataclass(frozen=True)
+class Analog:
+    """An event near the horizon, its previous occurrence (`shift` days earlier) and the horizon days
+    it corrects."""
+
+    near: Occurrence
+    previous: Occurrence
+    days: np.ndarray  # per horizon day: this event is the day's nearest within WINDOW_DAYS
+
+    @property
+    def shift(self) -> int:
+        return (self.near.day - self.previous.day).days
+
+    def origin(self, origin_day: date) -> date:
+        """The day that stood to last year's event as `origin_day` stands to this year's."""
+        return origin_day - timedelta(days=self.shift)
+
+
+def analogs_for(origin_day: date, horizon: int) -> list[Analog]:
+    """One Analog per event that is the nearest event within WINDOW_DAYS of some horizon day (and has
+    a known previous occurrence), in date order; each horizon day goes to at most one of them (late
+    November: the days after 双11 to it, the days before Christmas to Christmas)."""
+    first = origin_day - timedelta(days=WINDOW_DAYS)
+    last = origin_day + timedelta(days=horizon - 1 + WINDOW_DAYS)
+    known = [(o, p) for o in occurrences_between(first, last)
+             for p in [previous_occurrence(o)] if p is not None]
+    owner = []
+    for h in range(horizon):
+        day = origin_day + timedelta(days=h)
+        gaps = [abs((o.day - day).days) for o, _ in known]
+        owner.append(int(np.argmin(gaps)) if gaps and min(gaps) <= WINDOW_DAYS else -1)
+    owner = np.array(owner)
+    return [Analog(o, p, owner == k) for k, (o, p) in enumerate(known) if (owner == k).any()]
+
+
+def year_ago_shift(origin_day: date, horizon: int) -> int:
+    """How many days back the same `horizon` days from `origin_day` lay a year earlier.
+
+    52 weeks (the same weekdays), unless an event lies within WINDOW_DAYS of the days — this year's,
+    or those 52 weeks back (a lunar festival moves: 52 weeks before 2026-01-19, a month before
+    春节 2026, is 春节 2025's stock-up). Then the gap between the nearest such event's two
+    occurrences, so that the days stand to last year's occurrence as these stand to this year's (384
+    days for 春节 2026)."""
+    last_day = origin_day + timedelta(days=horizon - 1)
+
+    def near(first: date, last: date, years: int) -> list[tuple[int, int]]:
+        """(distance to the days, the gap from the previous to this occurrence) of each event near
+        first..last, the occurrence `years` later (0 or 1) being the one the days are in."""
+        out = []
+        for o in occurrences_between(first - timedelta(days=WINDOW_DAYS), last + timedelta(days=WINDOW_DAYS)):
+            pair = (day_in(o.event.when, o.day.year - 1 + years), day_in(o.event.when, o.day.year + years))
+            if None in pair:
+                continue
+            distance = 0 if first <= o.day <= last else min(abs((o.day - d).days) for d in (first, last))
+            out.append((distance, (pair[1] - pair[0]).days))
+        return out
+
+    back = timedelta(days=YEAR_DAYS)
+    found = near(origin_day, last_day, 0) + near(origin_day - back, last_day - back, 1)
+    return min(found)[1] if found else YEAR_DAYS

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from common.festivals import ANNUAL_EVENTS, CNY, day_in, occurrences_between, previous_occurrence
+from common.festivals import (
+    ANNUAL_EVENTS,
+    CNY,
+    YEAR_DAYS,
+    day_in,
+    occurrences_between,
+    previous_occurrence,
+    year_ago_shift,
+)
 
 
 def test_lunar_and_fixed_days_are_read_for_a_year_and_none_outside_the_tables():
@@ -28,3 +36,22 @@ def test_a_lunar_event_before_the_tables_has_no_previous_occurrence():
     first = occurrences_between(date(2009, 1, 1), date(2009, 2, 28))
     assert [o.day for o in first] == [date(2009, 1, 26)]
     assert previous_occurrence(first[0]) is None
+
+
+def test_a_year_ago_is_52_weeks_back_away_from_every_event():
+    assert year_ago_shift(date(2026, 4, 20), 7) == YEAR_DAYS == 364
+    assert (date(2026, 4, 20) - date(2025, 4, 21)).days == 364  # Monday to Monday
+
+
+def test_near_an_event_a_year_ago_is_its_previous_occurrence():
+    # the week before 春节 2026 (02-17) stands to 春节 2025 (01-29) 384 days earlier
+    assert year_ago_shift(date(2026, 2, 9), 7) == (CNY[2026] - CNY[2025]).days == 384
+    assert year_ago_shift(date(2011, 11, 28), 7) == 365  # the days before Christmas: by date
+    assert year_ago_shift(date(2011, 9, 5), 7) == 355  # 中秋节 2011-09-12, 2010-09-22
+
+
+def test_52_weeks_back_landing_near_a_moved_festival_follows_the_festival():
+    # 2026-01-19..25 is more than three weeks before 春节 2026, but 52 weeks back is 春节 2025's stock-up
+    # (01-20..26, 2025): the days a year earlier are those a month before 春节 2025 instead
+    assert year_ago_shift(date(2026, 1, 19), 7) == 384
+    assert year_ago_shift(date(2026, 3, 16), 7) == 364  # a month after: both years far from it
