@@ -24,16 +24,19 @@ def candidates(
     groups = signal.groups.decode(g_rows)
     parts = []
     for model in models.values():
-        rec = model.recommend(groups, n_per_model, allowed)
-        parts.append(rec.select("group_id", "product_id"))
+        if model.informative():
+            rec = model.recommend(groups, n_per_model, allowed)
+            parts.append(rec.select("group_id", "product_id"))
     pairs = pl.concat(parts).unique()
     pairs = signal.groups.encode_column(pairs, "group_id", "g")
     pairs = signal.items.encode_column(pairs, "product_id", "i").select("g", "i").sort("g", "i")
     g, i = pairs["g"].to_numpy(), pairs["i"].to_numpy()
     cols = {}
     for name, model in models.items():
-        cols[f"s_{name}"] = model.score_pairs(g, i)
-    out = pairs.with_columns(**{k: pl.Series(v) for k, v in cols.items()})
+        # a model that knows nothing (Recommender.informative) scores every pair as missing
+        cols[f"s_{name}"] = (pl.Series(model.score_pairs(g, i)) if model.informative()
+                             else pl.Series([None] * len(g), dtype=pl.Float32))
+    out = pairs.with_columns(**cols)
     return out.with_columns(
         pl.col(f"s_{n}").rank("ordinal", descending=True).over("g").cast(pl.Int32).alias(f"r_{n}")
         for n in models

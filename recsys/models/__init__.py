@@ -8,6 +8,7 @@ from recsys.models import (  # noqa: F401 - registration
     reorder,
     repeat_cycle,
     tifu,
+    year_ago,
 )
 from recsys.models.base import MODELS, Recommender, make_model
 

@@ -54,6 +54,12 @@ class Recommender(ABC):
         self._fit(signal)
         return self
 
+    def informative(self) -> bool:
+        """Whether the fitted model knows anything of its own (year_ago: not before a year of
+        history). One that does not adds no candidates, and its scores reach the ranker as missing:
+        its zero-score fill is recent popularity in an arbitrary order among ties, not evidence."""
+        return True
+
     def get_params(self) -> dict:
         """The constructor's parameters (seed included)."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}

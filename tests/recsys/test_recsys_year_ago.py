@@ -1,0 +1,113 @@
+"""The year_ago generator: what the group and the platform bought on the same days a year earlier.
+Known answers on tiny hand-made histories, the item that sold only a year ago reaching the ranker's
+candidates, and nothing at all where the history does not reach back a year."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from common.festivals import YEAR_DAYS, year_ago_shift
+from recsys.features import candidates
+from recsys.models import make_model
+from recsys.tuning import GRIDS
+from tests.recsys.test_recsys_repeat_models import END, scores, signal_of, top
+
+A_YEAR_AGO = [YEAR_DAYS - k for k in range(7)]  # the 7 days from END, 52 weeks back (no event near)
+
+# "fest" and "peer" bought the seasonal item T on last year's same days and nothing of it since;
+# everyone buys the staple S every week; "late" has only the last month of history
+HISTORY = {
+    "fest": {"T": A_YEAR_AGO[:3], "S": list(range(3, 400, 7))},
+    "peer": {"T": A_YEAR_AGO[3:4], "U": A_YEAR_AGO[:2], "S": list(range(2, 400, 7))},
+    "quiet": {"S": list(range(1, 400, 7))},
+    "late": {"S": [1, 8, 15, 22]},
+}
+
+
+@pytest.fixture(scope="module")
+def seasonal():
+    return signal_of(HISTORY, extra_products=["Z"])
+
+
+def test_the_days_are_a_year_back_and_follow_an_event_near_them(seasonal):
+    m = make_model("year_ago").fit(seasonal)
+    assert m.shift_ == year_ago_shift(END, 7) == YEAR_DAYS  # 2024-03-31: no event within three weeks
+
+
+def test_known_answer_own_days_then_plus_the_share_of_groups_ordering_then(seasonal):
+    m = make_model("year_ago", own_weight=1.0).fit(seasonal)
+    s = scores(m, "fest", ["T", "U", "S", "Z"])
+    # three groups ordered in those days (fest, peer, quiet: S's weekly order falls in any 7 days);
+    # T: fest's 3 order days + 2 of 3 groups; U: peer's only; S: all three; Z: never sold
+    assert s["T"] == pytest.approx(3 + 2 / 3, rel=1e-5)
+    assert s["U"] == pytest.approx(1 / 3, rel=1e-5)
+    assert s["S"] == pytest.approx(1 + 1.0, rel=1e-5)
+    assert s["Z"] == 0.0
+    assert top(m, "fest", 2) == ["T", "S"]
+    # a group with no order then gets the platform's part only
+    assert scores(m, "late", ["T", "U", "S"]) == pytest.approx({"T": 2 / 3, "U": 1 / 3, "S": 1.0})
+
+
+def test_own_weight_zero_is_last_years_popularity_for_everyone(seasonal):
+    m = make_model("year_ago", own_weight=0.0).fit(seasonal)
+    assert top(m, "fest", 3) == top(m, "late", 3) == ["S", "T", "U"]
+    assert top(m, "never-seen", 3) == ["S", "T", "U"]  # the cold-start row is the same share
+
+
+def test_pad_days_widen_the_window():
+    hist = {"g": {"T": [YEAR_DAYS + 5], "S": [1]}}  # T five days before last year's window
+    narrow = make_model("year_ago", pad_days=0).fit(signal_of(hist))
+    wide = make_model("year_ago", pad_days=7).fit(signal_of(hist))
+    assert scores(narrow, "g", ["T"])["T"] == 0.0
+    assert scores(wide, "g", ["T"])["T"] == pytest.approx(1 + 1.0)
+
+
+def test_a_history_shorter_than_a_year_scores_nothing_and_falls_back_to_popularity():
+    sig = signal_of({"g": {"A": [1, 8, 15], "B": [3]}, "h": {"B": [2, 9]}})
+    m = make_model("year_ago").fit(sig)
+    assert m.groups_then_ == 0
+    assert scores(m, "g", ["A", "B"]) == {"A": 0.0, "B": 0.0}
+    assert top(m, "g", 2) == top(make_model("popularity").fit(sig), "g", 2)
+
+
+def test_top_items_bounds_the_platforms_part(seasonal):
+    m = make_model("year_ago", own_weight=0.0, top_items=1).fit(seasonal)
+    assert scores(m, "late", ["S", "T", "U"]) == {"S": 1.0, "T": 0.0, "U": 0.0}
+
+
+def test_the_item_that_sold_only_a_year_ago_reaches_the_rankers_candidates(seasonal):
+    recent = {n: make_model(n).fit(seasonal) for n in ("reorder", "popularity", "tifu_knn")}
+    g_rows = seasonal.groups.encode(["late"])
+    t = seasonal.items.encode(["T"])[0]
+    without = candidates(recent, g_rows, 1)
+    assert t not in without["i"].to_list()  # nothing recent says T
+    with_it = candidates(recent | {"year_ago": make_model("year_ago").fit(seasonal)}, g_rows, 2)
+    row = with_it.filter(pl.col("i") == t)
+    assert row.height == 1 and row["s_year_ago"][0] == pytest.approx(2 / 3, rel=1e-5)
+
+
+def test_dense_and_pair_scores_agree(seasonal):
+    m = make_model("year_ago").fit(seasonal)
+    g = np.repeat(np.arange(len(seasonal.groups)), len(seasonal.items))
+    i = np.tile(np.arange(len(seasonal.items)), len(seasonal.groups))
+    dense = m.score_rows(np.arange(len(seasonal.groups))).ravel()
+    assert np.allclose(m.score_pairs(g, i), dense)
+
+
+def test_registered_with_a_small_grid():
+    assert 1 <= len(GRIDS["year_ago"]) <= 4
+    for params in GRIDS["year_ago"]:
+        make_model("year_ago", **params)
+
+
+def test_without_a_year_of_history_it_adds_no_candidates_and_reaches_the_ranker_as_missing():
+    sig = signal_of({"g": {"A": [1, 8, 15], "B": [3]}, "h": {"B": [2, 9], "C": [4]}})
+    recent = {n: make_model(n).fit(sig) for n in ("reorder", "tifu_knn")}
+    g_rows = sig.groups.encode(["g", "h"])
+    blind = make_model("year_ago").fit(sig)
+    assert not blind.informative()
+    base = candidates(recent, g_rows, 2)
+    out = candidates(recent | {"year_ago": blind}, g_rows, 2)
+    # the same pairs (its zero-score fill, recent popularity, is not evidence) and no score or rank
+    assert out.select("g", "i").equals(base.select("g", "i"))
+    assert out["s_year_ago"].null_count() == out["r_year_ago"].null_count() == out.height
