@@ -1,7 +1,8 @@
 """The `year_ago` generator side by side: production with and without it in the tuning grid (issue 12).
 
 For each date, `evaluate_production` (the recsys block of `circlebuy evaluate`) with the default
-ProductionConfig, or (--without) with `year_ago` left out of the generators; prints one JSON line per
+ProductionConfig, or (--without) with `year_ago` left out of the generators and of the ranker's label
+windows, or (--no-year-ago-windows) without the label windows a year earlier only; prints one JSON line per
 date: every generator's and production's NDCG@10 on the 7 days after it, the best single generator
 and production's ratio to it, the validation (folds) figures and year_ago's tuned parameters. Where
 the home was generated (a `_truth/calendar.json` beside it), also how many groups bought a
@@ -56,6 +57,8 @@ def main() -> None:
     ap.add_argument("--home", default="/tmp/cny2/home")
     ap.add_argument("--dates", default=",".join(DATES))
     ap.add_argument("--without", action="store_true", help="leave year_ago out of the generators")
+    ap.add_argument("--no-year-ago-windows", action="store_true",
+                    help="train the ranker without the label windows a year earlier")
     args = ap.parse_args()
     home = Path(args.home)
     if not (home / "warehouse.duckdb").exists():
@@ -66,6 +69,8 @@ def main() -> None:
     if args.without:
         grids = {k: v for k, v in GRIDS.items() if k != "year_ago"}
         config = replace(config, tuning=replace(config.tuning, models=tuple(grids), grids=grids))
+    if args.without or args.no_year_ago_windows:
+        config = replace(config, ranker=replace(config.ranker, year_ago_windows=0))
     festival = festival_products(home)
     for text in args.dates.split(","):
         day = date.fromisoformat(text.strip())
@@ -74,7 +79,8 @@ def main() -> None:
         ndcg = {n: round(m["ndcg@10"], 4) for n, m in block["models"].items()}
         generators = {n: v for n, v in ndcg.items() if n not in ("production", "picks")}
         best = max(generators, key=generators.get)
-        out = {"as_of": text, "without_year_ago": args.without, "ndcg": ndcg, "best": best,
+        out = {"as_of": text, "without_year_ago": args.without,
+               "year_ago_windows": prod.report.windows.get("year_ago_windows"), "ndcg": ndcg, "best": best,
                "ratio": round(ndcg["production"] / generators[best], 3),
                "published": block["production_model"], "validation": block.get("validation"),
                "year_ago_params": prod.models["year_ago"].get_params() if "year_ago" in prod.models else None,

@@ -17,7 +17,7 @@ import polars as pl
 from common.definitions import Runner
 from recsys.features import add_features, candidates
 from recsys.folds import fold_groups, fold_windows, relevant_pairs, sample_groups, tuning_frames
-from recsys.label_windows import label_windows, labelled
+from recsys.label_windows import label_windows, labelled, year_ago_windows
 from recsys.models import make_model
 from recsys.models.base import Recommender
 from recsys.production_config import ProductionConfig
@@ -182,6 +182,10 @@ def train_production(
     earliest = usable[-1][0]
     train_parts, labelled_groups, windows_used, first_label = label_windows(
         frames, earliest, tuned.params, len(newest[0].groups), config, source)
+    year_ago_parts, year_ago_starts = year_ago_windows(
+        frames, [as_of_day, *(start for start, _ in usable)], earliest, tuned.params, len(newest[0].groups),
+        config, source)
+    train_parts += year_ago_parts
     timings["features"] = _lap(tick)
     tick = time.perf_counter()
 
@@ -220,6 +224,7 @@ def train_production(
         windows={
             "train_labels": [str(first_label), str(earliest)],
             "label_windows": windows_used,
+            "year_ago_windows": [str(start) for start in year_ago_starts],
             "labelled_groups": labelled_groups,
             "validation_groups": newest[2]["group_id"].n_unique(),
             "validation": [str(starts[0]), str(as_of_day)],

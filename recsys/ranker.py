@@ -55,6 +55,9 @@ class RankerConfig:
     n_per_model: int = 40
     train_windows: int = 8  # at most this many label windows of `horizon` days before validation
     window_spacing_days: int | None = None  # days between label-window starts (None: the horizon)
+    # label windows a year before the forecast week and the newest folds (recsys.label_windows.
+    # year_ago_windows): the season they are in, where the history reaches back that far
+    year_ago_windows: int = 5
     max_groups_per_window: int = 500  # groups (with a positive) sampled per window, to bound the rows
     window_group_share: float = 0.1  # ... or this share of all groups when larger (large worlds)
     label_groups: int = 4000  # windows are added, newest first, until this many labelled groups

@@ -11,7 +11,9 @@ this year's; elsewhere 52 weeks), widened by `pad_days` each side. Score of (g, 
 the group's order days of i in those days + the share of the groups ordering then that ordered i
 (kept for the `top_items` items with the highest share). Where the history does not reach back that
 far every score is 0 and the model says it knows nothing (`informative`): it adds no candidates and
-its scores reach the ranker as missing.
+its scores reach the ranker as missing. The ranker learns what the score is worth from label windows
+a year back too (recsys.label_windows.year_ago_windows), the weeks in which an item last came back
+with its season.
 """
 
 from __future__ import annotations

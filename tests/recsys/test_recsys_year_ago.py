@@ -2,15 +2,20 @@
 Known answers on tiny hand-made histories, the item that sold only a year ago reaching the ranker's
 candidates, and nothing at all where the history does not reach back a year."""
 
+from datetime import timedelta
+
 import numpy as np
 import polars as pl
 import pytest
 
 from common.festivals import YEAR_DAYS, year_ago_shift
 from recsys.features import candidates
+from recsys.label_windows import year_ago_windows
 from recsys.models import make_model
+from recsys.production_config import ProductionConfig
+from recsys.signal import build_signal, day_start
 from recsys.tuning import GRIDS
-from tests.recsys.test_recsys_repeat_models import END, scores, signal_of, top
+from tests.recsys.test_recsys_repeat_models import END, history_world, scores, signal_of, top
 
 A_YEAR_AGO = [YEAR_DAYS - k for k in range(7)]  # the 7 days from END, 52 weeks back (no event near)
 
@@ -111,3 +116,35 @@ def test_without_a_year_of_history_it_adds_no_candidates_and_reaches_the_ranker_
     # the same pairs (its zero-score fill, recent popularity, is not evidence) and no score or rank
     assert out.select("g", "i").equals(base.select("g", "i"))
     assert out["s_year_ago"].null_count() == out["r_year_ago"].null_count() == out.height
+
+
+# -- the ranker's label windows a year earlier -------------------------------------------------------
+def test_the_ranker_learns_from_the_same_week_a_year_earlier():
+    """T sells only in one week a year (a festival's): last year's same week is a label window in which
+    T is a candidate (year_ago's: it sold in that week the year before too) and is labelled 1 for the
+    groups that bought it, so the ranker sees an item come back with its season; the recent label
+    windows never do."""
+
+    last_year, two_years = [YEAR_DAYS - 1, YEAR_DAYS - 3], [2 * YEAR_DAYS - 1, 2 * YEAR_DAYS - 2]
+    hist = {
+        "fest": {"T": last_year + two_years, "S": list(range(3, 760, 7))},
+        "peer": {"T": last_year[:1] + two_years[:1], "S": list(range(2, 760, 7))},
+        "quiet": {"S": list(range(1, 760, 7))},
+    }
+    frames = history_world(hist)
+    params = {"reorder": {}, "popularity": {}, "year_ago": {}}
+    parts, starts = year_ago_windows(frames, [END], END - timedelta(days=28), params, 3, ProductionConfig())
+    assert starts == [END - timedelta(days=YEAR_DAYS)]
+    [rows] = parts
+    t_row = build_signal(frames, day_start(starts[0])).items.encode(["T"])[0]
+    t = rows.filter(pl.col("i") == t_row)
+    assert t["label"].sum() == 2  # fest and peer bought it in that week
+    assert (t.filter(pl.col("label") == 1)["s_year_ago"] > 1.0).all()  # own order days then + share
+
+
+def test_no_year_ago_window_where_the_history_is_shorter_than_a_year():
+
+    frames = history_world({"g": {"A": [1, 8, 15, 22, 29, 36]}, "h": {"A": [2, 9, 16, 23, 30]}})
+    parts, starts = year_ago_windows(frames, [END], END - timedelta(days=28), {"reorder": {}}, 2,
+                                     ProductionConfig())
+    assert parts == [] and starts == []
