@@ -31,16 +31,19 @@ def candidates(
     pairs = signal.groups.encode_column(pairs, "group_id", "g")
     pairs = signal.items.encode_column(pairs, "product_id", "i").select("g", "i").sort("g", "i")
     g, i = pairs["g"].to_numpy(), pairs["i"].to_numpy()
-    cols = {}
-    for name, model in models.items():
-        # a model that knows nothing (Recommender.informative) scores every pair as missing
-        cols[f"s_{name}"] = (pl.Series(model.score_pairs(g, i)) if model.informative()
-                             else pl.Series([None] * len(g), dtype=pl.Float32))
-    out = pairs.with_columns(**cols)
+    out = pairs.with_columns(**{f"s_{name}": pair_scores(model, g, i) for name, model in models.items()})
     return out.with_columns(
         pl.col(f"s_{n}").rank("ordinal", descending=True).over("g").cast(pl.Int32).alias(f"r_{n}")
         for n in models
     )
+
+
+def pair_scores(model: Recommender, g_rows: np.ndarray, i_rows: np.ndarray) -> pl.Series:
+    """The model's scores of (group row, item row) pairs; all missing for a model that knows nothing
+    (Recommender.informative): its zeros would read as evidence."""
+    if not model.informative():
+        return pl.Series([None] * len(g_rows), dtype=pl.Float32)
+    return pl.Series(model.score_pairs(g_rows, i_rows))
 
 
 def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import polars as pl
 
 from recsys.availability import RECENT_DAYS, has_campaigns, offers_for_groups, on_sale_offers, recently_sold
 from recsys.cold_start import new_product_pairs, new_product_prior, peer_popularity
-from recsys.features import add_features, candidates
+from recsys.features import add_features, candidates, pair_scores
 from recsys.production import Production, chunks
 from recsys.signal import Signal, paid_orders
 
@@ -231,12 +231,12 @@ def score_available(
         cands.select("g", "i"), on=["g", "i"], how="anti"
     )
     if new.height:
+        g_new, i_new = new["g"].to_numpy(), new["i"].to_numpy()
+        below = config.candidates_per_model + 1  # a rank below every generator's list
         extra = new.with_columns(
-            **{
-                f"s_{n}": pl.Series(m.score_pairs(new["g"].to_numpy(), new["i"].to_numpy()))
-                for n, m in prod.models.items()
-            },
-            **{f"r_{n}": pl.lit(config.candidates_per_model + 1, pl.Int32) for n in prod.models},
+            **{f"s_{n}": pair_scores(m, g_new, i_new) for n, m in prod.models.items()},
+            **{f"r_{n}": pl.lit(below if m.informative() else None, pl.Int32)
+               for n, m in prod.models.items()},
         )
         cands = pl.concat([cands, extra.select(cands.columns)])
     feats = prod.score_frame(add_features(cands, signal, prod.frames))

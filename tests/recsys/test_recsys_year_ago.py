@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from common.festivals import YEAR_DAYS, year_ago_shift
-from recsys.features import candidates
+from recsys.features import candidates, pair_scores
 from recsys.label_windows import year_ago_windows
 from recsys.models import make_model
 from recsys.production_config import ProductionConfig
@@ -148,3 +148,13 @@ def test_no_year_ago_window_where_the_history_is_shorter_than_a_year():
     parts, starts = year_ago_windows(frames, [END], END - timedelta(days=28), {"reorder": {}}, 2,
                                      ProductionConfig())
     assert parts == [] and starts == []
+
+
+def test_pair_scores_are_missing_for_a_model_that_knows_nothing_wherever_they_are_read(seasonal):
+    # candidates() and the picks' new-product rows read scores through pair_scores alike
+    sig = signal_of({"g": {"A": [1, 8]}, "h": {"B": [2]}})
+    blind = make_model("year_ago").fit(sig)
+    g, i = np.array([0, 1]), np.array([0, 1])
+    assert pair_scores(blind, g, i).null_count() == 2
+    seeing = make_model("year_ago").fit(seasonal)
+    assert pair_scores(seeing, g, i).to_list() == pytest.approx(seeing.score_pairs(g, i).tolist())
