@@ -53,6 +53,8 @@ PLURAL_ARG = {
     "hot_city": "groups",
     "hot_platform": "groups",
     "new_responding": "groups",
+    "seasonal_own": "order_days",
+    "seasonal_platform": "groups",
 }
 # reason args that are codes with a display name: arg -> message context
 TERM_ARGS = {"category": "category", "city": "city", "kind": "group_kind"}

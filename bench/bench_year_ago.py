@@ -28,6 +28,7 @@ import json
 import time
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -37,6 +38,7 @@ from pipelines.evaluate.config import EvaluateConfig
 from pipelines.evaluate.recsys import evaluate_production
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.folds import relevant_pairs
+from recsys.picks import PicksConfig, make_picks
 from recsys.production import ProductionConfig
 from recsys.tuning import GRIDS
 
@@ -59,6 +61,8 @@ def main() -> None:
     ap.add_argument("--without", action="store_true", help="leave year_ago out of the generators")
     ap.add_argument("--no-year-ago-windows", action="store_true",
                     help="train the ranker without the label windows a year earlier")
+    ap.add_argument("--no-seasonal", action="store_true",
+                    help="picks without the back-in-season rule (PicksConfig.seasonal_max = 0)")
     args = ap.parse_args()
     home = Path(args.home)
     if not (home / "warehouse.duckdb").exists():
@@ -71,6 +75,9 @@ def main() -> None:
         config = replace(config, tuning=replace(config.tuning, models=tuple(grids), grids=grids))
     if args.without or args.no_year_ago_windows:
         config = replace(config, ranker=replace(config.ranker, year_ago_windows=0))
+    if args.without or args.no_seasonal:  # the evaluation builds PicksConfig(n=k): the default changes
+        import pipelines.evaluate.recsys as evaluation
+        evaluation.PicksConfig = partial(PicksConfig, seasonal_max=0)
     festival = festival_products(home)
     for text in args.dates.split(","):
         day = date.fromisoformat(text.strip())
@@ -89,7 +96,10 @@ def main() -> None:
             relevant = relevant_pairs(frames, day, 7)
             bought = relevant.filter(pl.col("product_id").is_in(festival))
             out["festival_buyers"] = bought["group_id"].n_unique()
-            lists = {"production": ranking}
+            seasonal = 0 if args.without or args.no_seasonal else PicksConfig().seasonal_max
+            picks, _ = make_picks(prod, day, PicksConfig(n=10, seasonal_max=seasonal),
+                                  groups=relevant["group_id"].unique())
+            lists = {"production": ranking, "picks": picks}
             if "year_ago" in prod.models:
                 lists["year_ago"] = prod.models["year_ago"].recommend(relevant["group_id"].unique(), 10)
             for name, top in lists.items():

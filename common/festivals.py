@@ -138,25 +138,44 @@ def analogs_for(origin_day: date, horizon: int) -> list[Analog]:
 def year_ago_shift(origin_day: date, horizon: int) -> int:
     """How many days back the same `horizon` days from `origin_day` lay a year earlier.
 
-    52 weeks (the same weekdays), unless an event lies within WINDOW_DAYS of the days — this year's,
-    or those 52 weeks back (a lunar festival moves: 52 weeks before 2026-01-19, a month before
-    春节 2026, is 春节 2025's stock-up). Then the gap between the nearest such event's two
-    occurrences, so that the days stand to last year's occurrence as these stand to this year's (384
-    days for 春节 2026)."""
-    last_day = origin_day + timedelta(days=horizon - 1)
+    The candidates are 52 weeks (the same weekdays) and, for every event within WINDOW_DAYS of the
+    days this year or of the days 52 weeks back, the gap between its two occurrences (384 days for
+    春节 2026). Each is scored by how far it moves the days from where they stand to every event near
+    them in either year (this year's days 3 weeks before 春节 should be last year's 3 weeks before
+    春节, not its stock-up; the week after Christmas last year's week after Christmas); the least
+    misplaced wins, ties going to the shift nearest 52 weeks. Lunar festivals move against the solar
+    calendar, so near both kinds at once no shift fits every event (early January: Christmas and
+    春节), and the one that misplaces the days by fewer days in all wins."""
+    mid = origin_day + timedelta(days=(horizon - 1) // 2)
+    reach = WINDOW_DAYS + horizon // 2  # an event this far from the middle day is near the days
 
-    def near(first: date, last: date, years: int) -> list[tuple[int, int]]:
-        """(distance to the days, the gap from the previous to this occurrence) of each event near
-        first..last, the occurrence `years` later (0 or 1) being the one the days are in."""
-        out = []
-        for o in occurrences_between(first - timedelta(days=WINDOW_DAYS), last + timedelta(days=WINDOW_DAYS)):
-            pair = (day_in(o.event.when, o.day.year - 1 + years), day_in(o.event.when, o.day.year + years))
-            if None in pair:
+    def offset(day: date, event: AnnualEvent) -> int | None:
+        """Days from `day` to the event's nearest occurrence (None outside the lunar tables)."""
+        days = [d for y in (day.year - 1, day.year, day.year + 1) for d in [day_in(event.when, y)] if d]
+        return min(((d - day).days for d in days), key=abs, default=None)
+
+    def misplaced(shift: int) -> int:
+        then, total = mid - timedelta(days=shift), 0
+        for event in ANNUAL_EVENTS:
+            a, b = offset(mid, event), offset(then, event)
+            if a is None or b is None or min(abs(a), abs(b)) > reach:
+                continue  # far from the days in both years (or unknown): it places nothing
+            total += abs(a - b)
+        return total
+
+    def gaps(day: date, years: int) -> set[int]:
+        """The gap between the two occurrences of each event near `day`, the one `years` later (0 or
+        1) being this year's."""
+        found = set()
+        for event in ANNUAL_EVENTS:
+            gap = offset(day, event)
+            if gap is None or abs(gap) > reach:
                 continue
-            distance = 0 if first <= o.day <= last else min(abs((o.day - d).days) for d in (first, last))
-            out.append((distance, (pair[1] - pair[0]).days))
-        return out
+            year = (day + timedelta(days=gap)).year
+            pair = (day_in(event.when, year - 1 + years), day_in(event.when, year + years))
+            if None not in pair:
+                found.add((pair[1] - pair[0]).days)
+        return found
 
-    back = timedelta(days=YEAR_DAYS)
-    found = near(origin_day, last_day, 0) + near(origin_day - back, last_day - back, 1)
-    return min(found)[1] if found else YEAR_DAYS
+    candidates = {YEAR_DAYS} | gaps(mid, 0) | gaps(mid - timedelta(days=YEAR_DAYS), 1)
+    return min(sorted(candidates), key=lambda s: (misplaced(s), abs(s - YEAR_DAYS)))

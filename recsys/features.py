@@ -155,7 +155,9 @@ def _within_group(frame: pl.DataFrame) -> list[pl.Expr]:
             continue
         s = pl.col(c).cast(pl.Float64)
         lo, hi = s.min().over("g"), s.max().over("g")
-        exprs.append(pl.when(hi > lo).then((s - lo) / (hi - lo)).otherwise(0.0).alias("q_" + c[2:]))
+        scaled = pl.when(hi > lo).then((s - lo) / (hi - lo)).otherwise(0.0)
+        # a missing score (a generator that knows nothing) stays missing
+        exprs.append(pl.when(s.is_null()).then(None).otherwise(scaled).alias("q_" + c[2:]))
     return exprs
 
 

@@ -33,6 +33,8 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "new_launch": ("age_days",),  # launched lately, nothing more to say yet
     "peers_new_group": ("pct", "kind", "city"),  # a group without history: what its peers bought
     "young_group_own": ("orders", "group_days"),  # a young group's own orders since it started
+    "seasonal_own": ("order_days",),  # back in season: the group ordered it on these days last year
+    "seasonal_platform": ("groups",),  # back in season: groups that ordered it on these days last year
 }
 # group kinds in the English reason (the contract's codes are not words)
 KIND_WORDS = {"hot_items": "hot-item", "deals": "deals", "training": "training", "other": "other"}
@@ -74,6 +76,10 @@ class PicksConfig:
     not_interested_days: int = 30
     candidates_per_model: int = 60  # each generator's top-n among what is available
     sparse_days: int = 14  # a group whose first order is this recent leans on its peers (city, kind)
+    # back in season: on sale, nobody ordered it in the last 4 weeks, and on the same days last year
+    # (recsys.models.year_ago) the group did or a notable share of the groups did: at most this many
+    # such items lead a group's list, with a reason that says so (汤圆 the week of 元宵节)
+    seasonal_max: int = 1
 
 
 PickStage = Callable[[pl.DataFrame, Signal, "PicksConfig"], pl.DataFrame]
@@ -262,7 +268,37 @@ def score_available(
         sparse_group=sparse,
         peer_led=(cold | sparse),  # the list leans on its peers: no history of its own to balance them
     )
-    return feats.join(avail, on=["g", "i"], how="inner", suffix="_a")
+    feats = feats.join(year_ago_columns(prod, feats.select("g", "i")), on=["g", "i"], how="left")
+    return feats.join(avail, on=["g", "i"], how="inner", suffix="_a").with_columns(
+        back_in_season=back_in_season(config))
+
+
+def year_ago_columns(prod: Production, pairs: pl.DataFrame) -> pl.DataFrame:
+    """(g, i, ly_groups, ly_share, ly_own_days): the groups that ordered the item on the same days last
+    year, their share of the groups ordering then, and the group's own order days then, from the
+    `year_ago` generator (recsys.models.year_ago; null without it, or where the history does not
+    reach back a year)."""
+    model = prod.models.get("year_ago")
+    if model is None or not model.informative():
+        return pairs.with_columns(ly_groups=pl.lit(None, pl.Int64), ly_share=pl.lit(None, pl.Float64),
+                                  ly_own_days=pl.lit(None, pl.Int64))
+    g, i = pairs["g"].to_numpy(), pairs["i"].to_numpy()
+    share = model.share_[i].astype(np.float64)
+    own = np.asarray(model.own_[g, i]).ravel() if len(g) else np.zeros(0)
+    return pairs.with_columns(
+        ly_groups=pl.Series(np.rint(share * model.groups_then_).astype(np.int64)),
+        ly_share=pl.Series(share),
+        ly_own_days=pl.Series(own.astype(np.int64)),
+    )
+
+
+def back_in_season(config: PicksConfig) -> pl.Expr:
+    """Nobody on the platform ordered it in the last 4 weeks, and on the same days last year the group
+    did, or at least two groups making a notable share of those ordering then did."""
+    share = pl.col("ly_share").fill_null(0.0)
+    platform = (pl.col("ly_groups").fill_null(0) >= 2) & (share >= config.notable_share)
+    own = pl.col("ly_own_days").fill_null(0) > 0
+    return (pl.col("i_groups_28").fill_null(0) == 0) & (own | platform)
 
 
 def apply_rules(scored: pl.DataFrame, signal: Signal, config: PicksConfig) -> pl.DataFrame:
@@ -317,17 +353,20 @@ def select(frame: pl.DataFrame, config: PicksConfig) -> pl.DataFrame:
         "new": config.new_max,
         "regular": config.n,
     }
-    f = frame.with_columns(
+    f = with_season(frame, config.seasonal_max).with_columns(
         order_score=pl.when(pl.col("slot") == "new")
         .then(pl.col("prior_new") + pl.col("score"))
         .otherwise(pl.col("score"))
     )
+    # back in season: the best `seasonal_max` lead the list
+    lead = pl.col("order_score").max().over("g") + 1.0
+    f = f.with_columns(order_score=pl.when("seasonal_pick").then(lead).otherwise("order_score"))
     f = f.sort(["g", "order_score", "i"], descending=[False, True, False])
     f = within_hot_quota(f, config.hot_max)
     f = f.unique(["g", "category", "band"], keep="first", maintain_order=True)
     f = f.with_columns(slot_rank=pl.int_range(1, pl.len() + 1).over("g", "slot"))
     within = pl.col("slot_rank") <= pl.col("slot").replace_strict(quota, return_dtype=pl.Int64)
-    reserved = (pl.col("slot_rank") == 1) & (pl.col("slot") != "regular")
+    reserved = ((pl.col("slot_rank") == 1) & (pl.col("slot") != "regular")) | pl.col("seasonal_pick")
     # tiers: the best of each slot first, then within quota, then (only to fill the list) the rest
     f = f.with_columns(tier=pl.when(reserved).then(0).when(within).then(1).otherwise(2))
     f = f.sort(["g", "tier", "order_score", "i"], descending=[False, False, True, False])
@@ -337,6 +376,20 @@ def select(frame: pl.DataFrame, config: PicksConfig) -> pl.DataFrame:
         rank=pl.int_range(1, pl.len() + 1).over("g").cast(pl.Int64),
         score=pl.col("order_score").cast(pl.Float64),
     )
+
+
+def with_season(frame: pl.DataFrame, seasonal_max: int) -> pl.DataFrame:
+    """`seasonal_pick`: the group's best `seasonal_max` back-in-season items (`back_in_season`; its own
+    order days then first, then the share of groups that ordered it then); the columns the reasons
+    quote (ly_groups, ly_own_days) null where the frame has none."""
+    missing = {"back_in_season": pl.lit(False), "ly_groups": pl.lit(None, pl.Int64),
+               "ly_share": pl.lit(None, pl.Float64), "ly_own_days": pl.lit(None, pl.Int64)}
+    f = frame.with_columns(**{c: e for c, e in missing.items() if c not in frame.columns})
+    seasonal = pl.col("back_in_season").fill_null(False)
+    # own order days first (whole days), then the share (< 1) among equal days
+    order = pl.col("ly_own_days").fill_null(0).cast(pl.Float64) + 0.999 * pl.col("ly_share").fill_null(0.0)
+    place = order.rank("ordinal", descending=True).over("g", seasonal)
+    return f.with_columns(seasonal_pick=seasonal & (place <= seasonal_max))
 
 
 def within_hot_quota(f: pl.DataFrame, hot_max: int) -> pl.DataFrame:
@@ -366,6 +419,8 @@ def with_reasons(
     those numbers as a JSON object `reason_args`, and the English sentence `reason`. A share (the
     group's orders in a category, its peers that bought it) is quoted only when it is notable."""
     config = config or PicksConfig()
+    if "seasonal_pick" not in frame.columns:
+        frame = with_season(frame, 0)
     i64 = pl.Int64
     slot = pl.col("slot")
     own_30 = pl.col("own_lines_30").cast(i64)
@@ -381,7 +436,20 @@ def with_reasons(
     share_args = {"pct": _pct_int(pl.col("cat_share")), "category": pl.col("category")}
     share_text = pl.format("{} of your orders are in its category", _pct(pl.col("cat_share")))
     # (code, when it applies, its numbers, its English sentence): the first that applies wins
+    ly_own, ly_groups = pl.col("ly_own_days").cast(i64), pl.col("ly_groups").cast(i64)
     kinds: list[tuple[str, pl.Expr, dict[str, pl.Expr], pl.Expr]] = [
+        (
+            "seasonal_own",
+            pl.col("seasonal_pick") & (pl.col("ly_own_days").fill_null(0) > 0),
+            {"order_days": ly_own},
+            pl.format("your group ordered it {} around this time last year", _times(ly_own)),
+        ),
+        (
+            "seasonal_platform",
+            pl.col("seasonal_pick"),
+            {"groups": ly_groups},
+            pl.format("{} ordered it around this time last year", _groups(ly_groups)),
+        ),
         (
             "peers_new_group",
             pl.col("from_peers").fill_null(False) & (slot != "new") & peers_notable,

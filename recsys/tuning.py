@@ -37,7 +37,9 @@ GRIDS: dict[str, list[dict]] = {
         {"half_life": h, "k_neighbors": 50, "alpha": a} for h in (21.0, None) for a in (0.7, 0.9)
     ],
     "repeat_cycle": [{"shrinkage": s, "spread": sp} for s in (2.0, 5.0) for sp in (None, 1.0)],
-    "year_ago": [{"own_weight": w, "pad_days": p} for w in (0.0, 1.0) for p in (0, 7)],
+    # the group's own year-ago orders first: where no fold reaches back a year every point ties, and
+    # the first is kept
+    "year_ago": [{"own_weight": w, "pad_days": p} for w in (1.0, 0.0) for p in (0, 7)],
 }
 
 

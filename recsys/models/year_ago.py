@@ -13,7 +13,7 @@ the group's order days of i in those days + the share of the groups ordering the
 far every score is 0 and the model says it knows nothing (`informative`): it adds no candidates and
 its scores reach the ranker as missing. The ranker learns what the score is worth from label windows
 a year back too (recsys.label_windows.year_ago_windows), the weeks in which an item last came back
-with its season.
+with its season — on a history of two years or more, where those weeks have a year back of their own.
 """
 
 from __future__ import annotations
@@ -64,10 +64,13 @@ class YearAgo(Recommender):
         self.share_[top] = share[top]
         self.top_share_ = sp.csr_matrix(self.share_[None, :])
         self.groups_then_ = int(ordering)
+        # the history reaches back over the whole window (a partly covered week would read as a week)
+        oldest = signal.daily["age"].max() if signal.daily.height else None
+        self.covered_ = oldest is not None and oldest >= last
 
     def informative(self) -> bool:
         self._check_fitted()
-        return self.groups_then_ > 0
+        return self.covered_ and self.groups_then_ > 0
 
     def _score_sparse(self, g_rows: np.ndarray) -> sp.csr_matrix:
         ones = sp.csr_matrix(np.ones((len(g_rows), 1), dtype=np.float32))

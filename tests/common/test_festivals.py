@@ -55,3 +55,12 @@ def test_52_weeks_back_landing_near_a_moved_festival_follows_the_festival():
     # (01-20..26, 2025): the days a year earlier are those a month before 春节 2025 instead
     assert year_ago_shift(date(2026, 1, 19), 7) == 384
     assert year_ago_shift(date(2026, 3, 16), 7) == 364  # a month after: both years far from it
+
+
+def test_the_shift_that_misplaces_the_days_least_wins():
+    # 12 days after Christmas 2023: 52 weeks back is near 春节 2023, but following it (384 days) would
+    # put the days before Christmas 2022; Christmas's own gap keeps them after it
+    assert year_ago_shift(date(2024, 1, 6), 7) == 365
+    # three to four weeks before 双11 2024: 52 weeks back is no nearer 双11 2023 than these days are
+    # to 2024's, so the weekdays are kept, and the next day's answer does not jump
+    assert year_ago_shift(date(2024, 10, 13), 7) == year_ago_shift(date(2024, 10, 16), 7) == 364

@@ -15,6 +15,7 @@ BASE = {
     "own_days": 0, "last_order_age": None, "cycle": None, "city_groups_7": 0, "i_groups_28": 0,
     "cat_share": 0.0, "i_posts": 0, "i_response_rate": 0.0, "product_age": 200, "peer_share": 0.0,
     "group_kind": "deals", "city": "Hangzhou", "g_history_days": 40, "category": "fresh", "i_buyers": 0,
+    "seasonal_pick": False, "ly_groups": None, "ly_own_days": None,
 }
 CASES: dict[str, dict] = {
     "peers_new_group": {"from_peers": True, "peer_share": 0.4167, "group_kind": "hot_items"},
@@ -31,6 +32,8 @@ CASES: dict[str, dict] = {
     "hot_platform": {"i_groups_28": 120},
     "hot_category": {"cat_share": 0.123, "category": "snacks"},
     "hot_buyers": {"cat_share": 0.03, "i_buyers": 7},
+    "seasonal_own": {"seasonal_pick": True, "ly_own_days": 2, "ly_groups": 77, "city_groups_7": 0},
+    "seasonal_platform": {"seasonal_pick": True, "ly_own_days": 0, "ly_groups": 77, "i_buyers": 90},
 }
 EXPECTED_ARGS = {
     "peers_new_group": {"pct": 42, "kind": "hot_items", "city": "Hangzhou"},
@@ -45,6 +48,8 @@ EXPECTED_ARGS = {
     "hot_platform": {"groups": 120},
     "hot_category": {"pct": 12, "category": "snacks"},
     "hot_buyers": {"groups": 7},
+    "seasonal_own": {"order_days": 2},
+    "seasonal_platform": {"groups": 77},
 }
 EXPECTED_ENGLISH = {
     "peers_new_group": "new group: 42% of hot-item groups in Hangzhou bought it in 4 weeks",
@@ -59,13 +64,16 @@ EXPECTED_ENGLISH = {
     "hot_platform": "120 groups on the platform ordered it in the last 4 weeks",
     "hot_category": "12% of your orders are in its category",
     "hot_buyers": "7 groups on the platform have ordered it",
+    "seasonal_own": "your group ordered it 2 times around this time last year",
+    "seasonal_platform": "77 groups ordered it around this time last year",
 }
 
 
 def reason_frame() -> pl.DataFrame:
     """One row per reason code (column `case` names it), with the features with_reasons reads."""
     rows = [{**BASE, **overrides, "case": code} for code, overrides in CASES.items()]
-    return pl.DataFrame(rows, schema_overrides={"cycle": pl.Float64, "last_order_age": pl.Int64})
+    return pl.DataFrame(rows, schema_overrides={"cycle": pl.Float64, "last_order_age": pl.Int64,
+                                                "ly_groups": pl.Int64, "ly_own_days": pl.Int64})
 
 
 def test_every_reason_kind_has_a_case_here():

@@ -7,11 +7,21 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from recsys.picks import PICKS_SCHEMA, PicksConfig, assign_slots, make_picks, price_bands, select
+from recsys.picks import (
+    PICKS_SCHEMA,
+    PicksConfig,
+    assign_slots,
+    back_in_season,
+    make_picks,
+    price_bands,
+    select,
+    with_reasons,
+)
 from recsys.production import ProductionConfig, train_production
 from recsys.ranker import RankerConfig
 from recsys.signal import TZ, day_start
 from recsys.tuning import TuningConfig
+from tests.recsys.test_picks_reasons import BASE
 from tests.recsys.world import make_world
 
 DAY = date(2024, 3, 31)
@@ -374,3 +384,39 @@ def test_a_group_the_signal_does_not_know_gets_the_popular_list_not_nothing(worl
     assert new.filter(pl.col("group_id") == "g-new-1")["product_id"].to_list() == popular
     assert new.filter(pl.col("group_id") == "g-new-2").height == 10
     assert set(ranked["group_id"]) == {*known, "g-new-1", "g-new-2"}
+
+
+def test_an_item_back_in_season_leads_the_list_and_only_the_best_one():
+    """汤圆 the week of 元宵节: nobody ordered it for eleven months, so the ranker scores it low, but on
+    the same days last year the group (or a notable share of the groups) did. The best such item
+    leads the list (`PicksConfig.seasonal_max`, by default one) and says why; the others stay where
+    their scores put them."""
+    slate = _slate(["regular", "regular", "hot", "hot", "hot"], [9, 8, 0.5, 0.4, 0.3]).with_columns(
+        back_in_season=pl.Series([False, False, False, True, True]),
+        ly_own_days=pl.Series([0, 0, 0, 0, 2]),  # the group bought the last one itself then
+        ly_share=pl.Series([0.0, 0.0, 0.0, 0.4, 0.2]),
+        ly_groups=pl.Series([0, 0, 0, 40, 20]),
+    )
+    out = select(slate, PicksConfig(n=5, hot_max=2))
+    assert out["i"].to_list()[0] == 4
+    assert out["seasonal_pick"].to_list() == [True] + [False] * (out.height - 1)
+    features = {k: v for k, v in BASE.items() if k not in out.columns}
+    reasons = with_reasons(out.with_columns(**{k: pl.lit(v) for k, v in features.items()}))
+    assert reasons["reason_code"][0] == "seasonal_own"
+    assert reasons["reason"][0] == "your group ordered it 2 times around this time last year"
+    # without the rule (seasonal_max 0) the list is what the scores say
+    plain = select(slate, PicksConfig(n=5, hot_max=2, seasonal_max=0))
+    assert plain["i"].to_list()[:2] == [0, 1] and not plain["seasonal_pick"].any()
+
+
+def test_back_in_season_needs_a_quiet_month_and_last_years_buyers():
+    frame = pl.DataFrame({
+        "i_groups_28": [0, 3, 0, 0, 0],
+        "ly_own_days": [1, 1, 0, 0, None],
+        "ly_groups": [5, 5, 40, 1, None],
+        "ly_share": [0.05, 0.05, 0.4, 0.4, None],
+    })
+    got = frame.select(back_in_season(PicksConfig())).to_series().to_list()
+    # own purchase then; sold in the last 4 weeks (not back: still selling); a notable share of the
+    # groups; one group is not a share; no history a year back
+    assert got == [True, False, True, False, False]

@@ -158,3 +158,20 @@ def test_pair_scores_are_missing_for_a_model_that_knows_nothing_wherever_they_ar
     assert pair_scores(blind, g, i).null_count() == 2
     seeing = make_model("year_ago").fit(seasonal)
     assert pair_scores(seeing, g, i).to_list() == pytest.approx(seeing.score_pairs(g, i).tolist())
+
+
+def test_a_week_a_year_back_only_partly_in_the_history_is_not_read_as_a_week():
+    # the history begins 361 days back: three of last year's seven days (ages 358..364) are in it
+    sig = signal_of({"g": {"T": [360, 359], "S": [1, 8, 361]}, "h": {"S": [2, 9]}})
+    m = make_model("year_ago").fit(sig)
+    assert m.groups_then_ == 1 and not m.informative()
+
+
+def test_a_missing_score_stays_missing_when_scaled_within_the_group():
+    from recsys.features import _within_group
+
+    frame = pl.DataFrame({"g": [0, 0, 1], "s_year_ago": pl.Series([None, None, None], dtype=pl.Float32),
+                          "s_reorder": [1.0, 3.0, 2.0]})
+    out = frame.with_columns(*_within_group(frame))
+    assert out["q_year_ago"].null_count() == 3
+    assert out["q_reorder"].to_list() == [0.0, 1.0, 0.0]
