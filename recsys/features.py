@@ -27,7 +27,8 @@ def candidates(
         if model.informative():
             rec = model.recommend(groups, n_per_model, allowed)
             parts.append(rec.select("group_id", "product_id"))
-    pairs = pl.concat(parts).unique()
+    empty = pl.DataFrame(schema={"group_id": pl.String, "product_id": pl.String})
+    pairs = pl.concat(parts).unique() if parts else empty  # every generator knowing nothing: none
     pairs = signal.groups.encode_column(pairs, "group_id", "g")
     pairs = signal.items.encode_column(pairs, "product_id", "i").select("g", "i").sort("g", "i")
     g, i = pairs["g"].to_numpy(), pairs["i"].to_numpy()

@@ -175,3 +175,9 @@ def test_a_missing_score_stays_missing_when_scaled_within_the_group():
     out = frame.with_columns(*_within_group(frame))
     assert out["q_year_ago"].null_count() == 3
     assert out["q_reorder"].to_list() == [0.0, 1.0, 0.0]
+
+
+def test_no_candidates_at_all_when_every_generator_knows_nothing():
+    sig = signal_of({"g": {"A": [1, 8]}, "h": {"B": [2]}})
+    out = candidates({"year_ago": make_model("year_ago").fit(sig)}, np.array([0, 1]), 5)
+    assert out.height == 0 and {"g", "i", "s_year_ago", "r_year_ago"} <= set(out.columns)
