@@ -386,27 +386,28 @@ def test_a_group_the_signal_does_not_know_gets_the_popular_list_not_nothing(worl
     assert set(ranked["group_id"]) == {*known, "g-new-1", "g-new-2"}
 
 
-def test_an_item_back_in_season_leads_the_list_and_only_the_best_one():
+def test_an_item_back_in_season_keeps_a_place_in_the_list_and_only_the_best_one():
     """汤圆 the week of 元宵节: nobody ordered it for eleven months, so the ranker scores it low, but on
     the same days last year the group (or a notable share of the groups) did. The best such item
-    leads the list (`PicksConfig.seasonal_max`, by default one) and says why; the others stay where
-    their scores put them."""
+    keeps a place in the list (`PicksConfig.seasonal_max`, by default one), where its score puts it,
+    and says why; the others are left to the quotas."""
     slate = _slate(["regular", "regular", "hot", "hot", "hot"], [9, 8, 0.5, 0.4, 0.3]).with_columns(
         back_in_season=pl.Series([False, False, False, True, True]),
         ly_own_days=pl.Series([0, 0, 0, 0, 2]),  # the group bought the last one itself then
         ly_share=pl.Series([0.0, 0.0, 0.0, 0.4, 0.2]),
         ly_groups=pl.Series([0, 0, 0, 40, 20]),
     )
-    out = select(slate, PicksConfig(n=5, hot_max=2))
-    assert out["i"].to_list()[0] == 4
-    assert out["seasonal_pick"].to_list() == [True] + [False] * (out.height - 1)
+    # a list of three: the two regulars, then the hot slot's place — which goes to the item in season
+    out = select(slate, PicksConfig(n=3, hot_max=2))
+    assert out["i"].to_list() == [0, 1, 4]
+    assert out["seasonal_pick"].to_list() == [False, False, True]
     features = {k: v for k, v in BASE.items() if k not in out.columns}
     reasons = with_reasons(out.with_columns(**{k: pl.lit(v) for k, v in features.items()}))
-    assert reasons["reason_code"][0] == "seasonal_own"
-    assert reasons["reason"][0] == "your group ordered it 2 times around this time last year"
-    # without the rule (seasonal_max 0) the list is what the scores say
-    plain = select(slate, PicksConfig(n=5, hot_max=2, seasonal_max=0))
-    assert plain["i"].to_list()[:2] == [0, 1] and not plain["seasonal_pick"].any()
+    assert reasons["reason_code"][2] == "seasonal_own"
+    assert reasons["reason"][2] == "your group ordered it 2 times around this time last year"
+    # without the rule (seasonal_max 0) the scores and quotas decide: the best hot item
+    plain = select(slate, PicksConfig(n=3, hot_max=2, seasonal_max=0))
+    assert plain["i"].to_list() == [0, 1, 2] and not plain["seasonal_pick"].any()
 
 
 def test_back_in_season_needs_a_quiet_month_and_last_years_buyers():
