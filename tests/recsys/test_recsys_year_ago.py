@@ -103,6 +103,8 @@ def test_registered_with_a_small_grid():
     assert 1 <= len(GRIDS["year_ago"]) <= 4
     for params in GRIDS["year_ago"]:
         make_model("year_ago", **params)
+    # where no fold reaches back a year every point ties and the first is kept: the group's own orders
+    assert GRIDS["year_ago"][0]["own_weight"] > 0
 
 
 def test_without_a_year_of_history_it_adds_no_candidates_and_reaches_the_ranker_as_missing():
