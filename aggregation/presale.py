@@ -15,8 +15,9 @@ stock-up, a lull) sets the calibration.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -32,11 +33,20 @@ from aggregation.bottom_up import (
     signal_expectation,
 )
 from aggregation.group_reach import ReachConfig, group_reach
-from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale
+from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale, share_band
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
-from common.clock import PLATFORM_TZ
+from aggregation.presale_analog import (
+    BAND_SHARES,
+    AnalogCorrection,
+    PresaleAnalogConfig,
+    band_day_ratios,
+    to_come,
+    usual_weekly_miss,
+)
+from common.clock import PLATFORM_TZ, TZ, platform_day
 from common.definitions import Runner
+from common.festivals import analogs_for
 from common.settings import DEFAULT_SEED
 
 MODELS = ("additive", "multiplicative", "production")
@@ -53,6 +63,8 @@ class PresaleConfig:
     reach: ReachConfig | None = field(default_factory=ReachConfig)  # None: no group evidence
     pickup: PickupConfig = field(default_factory=PickupConfig)
     nowcast: NowcastConfig = field(default_factory=NowcastConfig)
+    # near an annual event, what is still to come is corrected by last year's miss (presale_analog)
+    analog: PresaleAnalogConfig = field(default_factory=PresaleAnalogConfig)
     seed: int = DEFAULT_SEED
 
 
@@ -164,7 +176,80 @@ class PresaleForecaster:
         self.model_ = NowcastModel(cfg.nowcast).fit(fit_states, cal_states)
         self.calibration_states_ = cal_states
         self.train_units_ = fit_units.height
+        self.analog_ = self._fit_analog(frames, as_of, run) if cfg.analog.enabled else None
         return self
+
+    def _fit_analog(self, frames: dict[str, pl.DataFrame], as_of: datetime, run: Runner | None = None
+                    ) -> AnalogCorrection | None:
+        """The correction of the windows closing in the horizon after `as_of` by last year's miss
+        near each annual event (aggregation.presale_analog); None away from every event. Each analog
+        is this forecaster's config fitted as of the analog origin, on the campaigns closed by then."""
+        cfg = self.config.analog
+        day = as_of.astimezone(TZ).date()
+        analogs = analogs_for(day, cfg.horizon_days)
+        if not analogs:
+            return None
+        categories = sorted(c for c in self.categories_ if c != "unknown") + ["unknown"]
+        correction = AnalogCorrection(day, categories,
+                                      np.ones((len(BAND_SHARES), len(categories) + 1, cfg.horizon_days)))
+        usual = self._usual_miss()
+        past_config = replace(self.config, analog=replace(cfg, enabled=False))
+        for analog in analogs:
+            then = as_of - timedelta(days=analog.shift)
+            said = {"event": analog.near.event.name, "label": analog.near.event.label,
+                    "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
+                    "analog_origin": then.astimezone(TZ).date().isoformat(), "applied": False,
+                    "days": [(day + timedelta(days=int(h))).isoformat() for h in np.flatnonzero(analog.days)]}
+            correction.said.append(said)
+            try:
+                past = PresaleForecaster(past_config).fit(frames, then, run)
+            except ValueError as exc:
+                said["reason"] = f"the nowcast cannot be fitted as of {said['analog_origin']}: {exc}"
+                continue
+            read = past.analog_states(frames, then, cfg.horizon_days, run)
+            if read is None:
+                said["reason"] = (f"no campaign closed in the {cfg.horizon_days} days after "
+                                  f"{said['analog_origin']}")
+                continue
+            ratios, read_said = band_day_ratios(*read, near_days=analog.days, usual_miss=usual,
+                                                categories=categories, config=cfg)
+            correction.ratios[:, :, analog.days] = ratios[:, :, analog.days]
+            said.update(read_said, usual_weekly_miss=[round(math.exp(u), 3) for u in usual])
+        return correction
+
+    def analog_states(self, frames: dict[str, pl.DataFrame], then: datetime, horizon: int,
+                      run: Runner | None = None) -> tuple[np.ndarray, ...] | None:
+        """(share, category, closing day 0..horizon-1, booked, P50, final) of every window closing in the
+        `horizon` days after `then`, read at one share of each calibration band; None if none closed."""
+        target = closing_between(frames["campaigns"], then, horizon)
+        if target.height == 0:
+            return None
+        final = finals(frames["orders"], target, frames["groups"], frames["products"], run)
+        first = np.datetime64(then.astimezone(TZ).date(), "D")
+        parts = []
+        for share in BAND_SHARES:
+            states = self.state_at(frames, window_instants(target, share)).join(
+                final.select(*UNIT, "final_qty"), on=UNIT, how="left")
+            point = self.predict(states)["production"][1]
+            close = states.select(platform_day(pl.col("closes_at"))).to_series().to_numpy()
+            parts.append((np.full(states.height, share), states["category"].fill_null("unknown").to_numpy(),
+                          (close - first).astype(int),
+                          states["qty_at"].to_numpy().astype(np.float64), point,
+                          states["final_qty"].fill_null(0).to_numpy().astype(np.float64)))
+        return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+
+    def _usual_miss(self) -> np.ndarray:
+        """How far a held-out week's growth usually lands from the nowcast's, per band (presale_analog.
+        usual_weekly_miss over the calibration states, weeks counted back from the as-of instant)."""
+        cal = self.calibration_states_
+        if cal.height == 0:
+            return np.zeros(len(BAND_SHARES))
+        week = (pl.select((pl.lit(self.as_of_).cast(TS) - cal["closes_at"].cast(TS)).dt.total_days() // 7)
+                .to_series().to_numpy())
+        point = self.model_.predict(cal, self.raw(cal))[1]
+        return usual_weekly_miss(share_band(cal["share"].to_numpy()), week,
+                                 cal["qty_at"].to_numpy().astype(np.float64), point,
+                                 cal["final_qty"].to_numpy().astype(np.float64))
 
     def _closed(self, campaigns: pl.DataFrame, frames: dict[str, pl.DataFrame], run: Runner | None = None
                 ) -> pl.DataFrame:
@@ -276,9 +361,22 @@ class PresaleForecaster:
         """(p10, p50, p90) per model for model-ready states; production capped by max_qty."""
         out = {m: tuple(states[f"{m}_p{q}"].to_numpy() for q in (10, 50, 90))
                for m in ("additive", "multiplicative")}
-        out["production"] = self.model_.predict(states, self.raw(states))
+        booked, ratio = self._analog_ratio(states)
+        production = self.model_.predict(states, self.raw(states))
+        out["production"] = tuple(to_come(v, booked, ratio) for v in production)
         cap = self._cap(states)
         return {m: tuple(np.minimum(v, cap) for v in vals) for m, vals in out.items()}
+
+    def _analog_ratio(self, states: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(booked, ratio of what is still to come) per state: the event analog's (presale_analog)
+        near an annual event, 1 elsewhere."""
+        booked = states["qty_at"].fill_null(0).to_numpy().astype(np.float64)
+        analog = getattr(self, "analog_", None)
+        if analog is None or not analog.applied() or states.height == 0:
+            return booked, np.ones(states.height)
+        close = states.select(platform_day(pl.col("closes_at"))).to_series().to_numpy()
+        return booked, analog.ratio(states["share"].to_numpy().astype(np.float64),
+                                    states["category"].fill_null("unknown").to_numpy(), close)
 
     def _cap(self, states: pl.DataFrame) -> np.ndarray:
         return states["max_qty"].cast(pl.Float64).fill_null(np.inf).to_numpy()
@@ -290,14 +388,15 @@ class PresaleForecaster:
         the expected total (the point forecast where it is the held-out-unbiased level, else the
         grid's mean: the grid's far tail rests on a few scores, the level on every held-out total)."""
         raw, cap = self.raw(states), self._cap(states)
-        grid = np.minimum(self.model_.grid(states, raw), cap)
-        point = np.minimum(self.model_.predict(states, raw)[1], cap)
+        booked, ratio = self._analog_ratio(states)
+        grid = np.minimum(to_come(self.model_.grid(states, raw), booked, ratio), cap)
+        point = np.minimum(to_come(self.model_.predict(states, raw)[1], booked, ratio), cap)
         share = states["share"].to_numpy().astype(np.float64)
         unbiased = share <= self.model_.config.unbiased_until + 1e-9
         mean = np.where(unbiased, point, grid.mean(axis=0))
 
         def quantile(tau) -> np.ndarray:
-            return np.minimum(self.model_.quantile(states, tau, raw), cap)
+            return np.minimum(to_come(self.model_.quantile(states, tau, raw), booked, ratio), cap)
 
         return quantile, grid, mean
 

@@ -16,7 +16,8 @@ and measured by
     PYTHONPATH=$PWD .venv/bin/python -m bench.bench_presale_bias --home /tmp/cny/home \
         [--dates 2026-01-19,2026-02-02,2026-02-16,2026-03-02,2026-03-09] [--json out.json] [--fit-only]
 
---fit-only times PresaleForecaster.fit alone. --nowcast KEY=VALUE (repeatable) overrides a field of
+--fit-only times PresaleForecaster.fit alone (the event analog's fits included). --no-analog runs
+without the event analog (aggregation.presale_analog). --nowcast KEY=VALUE (repeatable) overrides a field of
 the nowcast's config (aggregation.nowcast.NowcastConfig) for a side-by-side run, e.g. `--nowcast
 jitter=false`.
 
@@ -49,6 +50,8 @@ def main() -> None:
     ap.add_argument("--model", default="production")
     ap.add_argument("--fit-only", action="store_true", help="time the PresaleForecaster fit alone")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-analog", action="store_true",
+                    help="without the event analog (aggregation.presale_analog), for a side-by-side run")
     ap.add_argument("--nowcast", action="append", default=[], metavar="KEY=VALUE",
                     help="override a NowcastConfig field (bool, int, float or text)")
     args = ap.parse_args()
@@ -60,6 +63,9 @@ def main() -> None:
         if overrides:
             presale = config.presale
             config = replace(config, presale=replace(presale, nowcast=replace(presale.nowcast, **overrides)))
+        if args.no_analog:
+            config = replace(config, presale=replace(config.presale, analog=replace(
+                config.presale.analog, enabled=False)))
         if args.fit_only:
             tick = time.perf_counter()
             model = PresaleForecaster(config.presale).fit(frames, day_start(config.as_of_day))
@@ -73,6 +79,7 @@ def main() -> None:
         seconds = time.perf_counter() - tick
         rows = {s: block["at_share"][s][args.model] for s in block.get("at_share", {})}
         out[d] = {"seconds": round(seconds, 1), "windows": block.get("windows_evaluated"),
+                  "event_analog": block.get("event_analog"),
                   **{k: {s: r[k] for s, r in rows.items()} for k in ("wape", "bias", "pinball",
                                                                       "coverage_p10_p90")}}
         wape = " / ".join(f"{r['wape']:.3f}" for r in rows.values())
@@ -81,6 +88,12 @@ def main() -> None:
         cov = " / ".join(f"{r['coverage_p10_p90']:.2f}" for r in rows.values())
         print(f"{d}  wape {wape}  bias% {bias}  pinball {pinball}  coverage {cov}  "
               f"({block.get('windows_evaluated')} windows, {seconds:.0f}s)", flush=True)
+        for said in block.get("event_analog") or []:
+            bands = " / ".join(f"{b['week_ratio']:.2f}" if said["applied"] else "-"
+                               for b in said.get("bands", []))
+            print(f"    {said['label']} {said['event_day']} from {said['analog_origin']}: "
+                  f"{'applied' if said['applied'] else 'not applied'} (to come / forecast per band: "
+                  f"{bands or said.get('reason')})", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)

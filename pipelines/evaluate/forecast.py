@@ -166,6 +166,8 @@ def evaluate_presale(frames: dict[str, pl.DataFrame], config) -> dict:
     block: dict = {"campaigns_evaluated": target.height, "windows_evaluated": final.height,
                    "volume": int(final["final_qty"].sum()), "training_windows": model.train_units_,
                    "at_share": {}}
+    if model.analog_ is not None:
+        block["event_analog"] = model.analog_.said
     for share in PRESALE_SHARES:
         states = model.state_at(frames, window_instants(target, share))
         states = states.join(final, on=["campaign_id", "warehouse_id"], how="left")

@@ -87,8 +87,12 @@ def note_level_shift(ctx: RunContext) -> None:
 
 
 def event_analog_sentence(said: dict) -> str:
-    """The report's note on the daily forecast near one annual event (aggregation.daily.with_event_analog)."""
+    """The report's note on the forecast near one annual event: the daily forecast's
+    (aggregation.daily.with_event_analog) or the pre-sale nowcast's (aggregation.presale_analog,
+    whose said has `bands`)."""
     event = f"{said['label']} ({said['event_day']})"
+    if "bands" in said or (not said.get("applied") and "days" in said):
+        return presale_analog_sentence(said, event)
     if not said.get("applied"):
         return (f"forecast: {event} is near; the forecast is not corrected for it by last year's "
                 f"({said['last_year']}): {said.get('reason', 'no history')}")
@@ -98,6 +102,21 @@ def event_analog_sentence(said: dict) -> str:
             f"off by {min(ratios):.2f}x to {max(ratios):.2f}x (sold over forecast, all products) on the "
             f"{said['days_corrected']} day(s) from {said['days_from']} that stood to it as this forecast's "
             "do; those days are multiplied by last year's ratios, per category")
+
+
+def presale_analog_sentence(said: dict, event: str) -> str:
+    """event_analog_sentence for the pre-sale nowcast (PresaleForecaster._fit_analog's said)."""
+    if not said.get("applied"):
+        return (f"forecast: {event} is near; the pre-sale nowcast is not corrected for it by last year's "
+                f"({said['last_year']}): {said.get('reason', 'no history')}")
+    first = said["bands"][0]
+    days = said["days"]
+    return (f"forecast: {event} is near; the pre-sale nowcast, fitted as it stood on "
+            f"{said['analog_origin']} (as far before last year's {said['last_year']}), expected "
+            f"{first['forecast_to_come']:,.0f} units on the campaigns not open yet that closed in the week "
+            f"after it, and {first['came']:,.0f} came ({first['week_ratio']:.2f}x); what this nowcast "
+            f"expects still to come on the campaigns closing {days[0]} to {days[-1]} is multiplied by "
+            "last year's ratios, per part of the window, category and day")
 
 
 def note_event_analog(ctx: RunContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,9 +22,10 @@ def _frame(table: str, cols: dict) -> pl.DataFrame:
     return pl.DataFrame(full, schema=schema)
 
 
-def world(days: int = 40, products: int = 12, groups: int = 16, seed: int = 1, campaigns: bool = True
-          ) -> dict[str, pl.DataFrame]:
-    """Daily one-day campaigns (08:00-23:00) per product × warehouse; Poisson orders with a curve."""
+def world(days: int = 40, products: int = 12, groups: int = 16, seed: int = 1, campaigns: bool = True,
+          start: date = START, demand: Callable[[date], float] | None = None) -> dict[str, pl.DataFrame]:
+    """Daily one-day campaigns (08:00-23:00) per product × warehouse from `start`; Poisson orders
+    with a curve, their mean multiplied by `demand(day)` (1 without it)."""
     rng = np.random.default_rng(seed)
     pids = [f"P{i:02d}" for i in range(products)]
     cats = ["fresh", "snacks", "household"]
@@ -32,17 +34,17 @@ def world(days: int = 40, products: int = 12, groups: int = 16, seed: int = 1, c
         "product_id": pids, "supplier_id": [f"S{i % 3}" for i in range(products)],
         "name": pids, "category": [cats[i % 3] for i in range(products)], "price": price.tolist(),
         "cost": (price * 0.6).tolist(), "is_standard": [True] * products,
-        "launched_on": [START - timedelta(days=30)] * products})
+        "launched_on": [start - timedelta(days=30)] * products})
     gids = [f"G{i:02d}" for i in range(groups)]
     wh = [f"W{i % 2}" for i in range(groups)]
     grp = _frame("groups", {"group_id": gids, "shopkeeper_id": gids, "city": ["c"] * groups,
-                            "warehouse_id": wh, "created_on": [START - timedelta(days=60)] * groups})
+                            "warehouse_id": wh, "created_on": [start - timedelta(days=60)] * groups})
     appeal = rng.gamma(2.0, 0.5, products)
     rows, camps = [], []
     oid = 0
     for d in range(days):
-        day = START + timedelta(days=d)
-        weekday = 1.0 + 0.3 * (day.weekday() >= 5)
+        day = start + timedelta(days=d)
+        weekday = (1.0 + 0.3 * (day.weekday() >= 5)) * (demand(day) if demand is not None else 1.0)
         for p in range(products):
             for w in ("W0", "W1"):
                 cid = f"C{d:03d}-{p:02d}-{w}"

@@ -144,6 +144,33 @@ def test_a_forecast_corrected_near_a_festival_is_said_in_the_notes_and_on_the_ga
             "2026-02-16") in report
 
 
+def test_a_presale_nowcast_corrected_near_a_festival_is_said_in_the_notes(home, monkeypatch):
+    # PresaleForecaster._fit_analog's said, as of the day before CNY 2026 on the 2.3-year world
+    band = {"share": 0.0, "windows": 3215, "came": 17478.0, "forecast_to_come": 24545.9, "week_ratio": 0.713}
+    said = [{"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
+             "analog_origin": "2025-01-28", "applied": True, "days": ["2026-02-16", "2026-02-22"],
+             "bands": [{"band": 0, **band}], "bar": 1.1}]
+    use(monkeypatch, forecast_block(fallback=False, production_wape=0.9), accounting={"event_analog": said})
+    result = run_nightly(home, NightlyConfig(run_date=DAY))
+    assert result["status"] == "succeeded" and forecast_gate(result)["event_analog"] == said
+    report = (live_snapshot(home) / "report.html").read_text()
+    assert "春节 (2026-02-17) is near; the pre-sale nowcast, fitted as it stood on 2025-01-28" in report
+    assert ("expected 24,546 units on the campaigns not open yet that closed in the week after it, and "
+            "17,478 came (0.71x)") in report
+    assert "campaigns closing 2026-02-16 to 2026-02-22 is multiplied by last year" in report
+
+
+def test_a_presale_nowcast_not_corrected_says_why():
+    said = {"event": "mid_autumn", "label": "中秋节", "event_day": "2025-10-06", "last_year": "2024-09-17",
+            "analog_origin": "2024-09-03", "applied": False, "days": ["2025-09-22"], "bands": [],
+            "reason": "last year the windows not open yet got 27,274 units against 25,548 forecast: within "
+                      "the bar of 1.10x, no sign of the event"}
+    assert event_analog_sentence(said) == (
+        "forecast: 中秋节 (2025-10-06) is near; the pre-sale nowcast is not corrected for it by last "
+        "year's (2024-09-17): last year the windows not open yet got 27,274 units against 25,548 "
+        "forecast: within the bar of 1.10x, no sign of the event")
+
+
 def test_a_festival_without_last_years_history_is_said_not_corrected():
     said = {"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
             "analog_origin": "2025-01-28", "applied": False,
