@@ -208,8 +208,12 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int,
             "reason": (f"held-out recent campaigns: nowcast WAPE {prod_wape:.3f} vs {naive_wape:.3f} for "
                        "the product's recent campaign totals in the warehouse (seasonal naive)")}
     live = live_campaigns(campaigns, as_of, config)
-    # near an annual event: whether the nowcast was corrected by last year's (presale_analog), and why
-    said = {"event_analog": model.analog_.said} if model.analog_ is not None else {}
+    # near an annual event: whether the nowcast was corrected by last year's (presale_analog), and why;
+    # a failed gate publishes the pickup, which is not
+    said = {"event_analog": model.analog_.said if passed else [
+        {**one, "applied": False, "reason": "the nowcast failed its gate; the multiplicative pickup "
+                                            "published instead is not corrected"}
+        for one in model.analog_.said]} if model.analog_ is not None else {}
     if live.height == 0:
         return empty_demand(), {"gate": gate, "campaigns": 0, **said}
     info = {"gate": gate, "campaigns": live.height, "training_windows": model.train_units_, **said}

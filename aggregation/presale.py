@@ -32,6 +32,7 @@ from aggregation.bottom_up import (
     own_level,
     signal_expectation,
 )
+from aggregation.event_analog import MIN_HISTORY_DAYS
 from aggregation.group_reach import ReachConfig, group_reach
 from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale, share_band
 from aggregation.pickup import Pickup, PickupConfig
@@ -41,10 +42,11 @@ from aggregation.presale_analog import (
     AnalogCorrection,
     PresaleAnalogConfig,
     band_day_ratios,
+    horizon_day,
     to_come,
     usual_weekly_miss,
 )
-from common.clock import PLATFORM_TZ, TZ, platform_day
+from common.clock import PLATFORM_TZ, TZ
 from common.definitions import Runner
 from common.festivals import analogs_for
 from common.settings import DEFAULT_SEED
@@ -183,33 +185,31 @@ class PresaleForecaster:
                     ) -> AnalogCorrection | None:
         """The correction of the windows closing in the horizon after `as_of` by last year's miss
         near each annual event (aggregation.presale_analog); None away from every event. Each analog
-        is this forecaster's config fitted as of the analog origin, on the campaigns closed by then."""
+        is this forecaster's config fitted as of the analog origin, on the campaigns closed by then.
+        It is a refinement: whatever stops it (too little history a year back, an engine's error) is
+        said in its entry and leaves the nowcast as it is."""
         cfg = self.config.analog
-        day = as_of.astimezone(TZ).date()
-        analogs = analogs_for(day, cfg.horizon_days)
+        analogs = analogs_for(as_of.astimezone(TZ).date(), cfg.horizon_days)
         if not analogs:
             return None
         categories = sorted(c for c in self.categories_ if c != "unknown") + ["unknown"]
-        correction = AnalogCorrection(day, categories,
+        correction = AnalogCorrection(as_of, categories,
                                       np.ones((len(BAND_SHARES), len(categories) + 1, cfg.horizon_days)))
         usual = self._usual_miss()
-        past_config = replace(self.config, analog=replace(cfg, enabled=False))
+        reads: dict[datetime, tuple | str] = {}  # 双11 and Christmas share last year's origin (365 days)
         for analog in analogs:
             then = as_of - timedelta(days=analog.shift)
             said = {"event": analog.near.event.name, "label": analog.near.event.label,
                     "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
                     "analog_origin": then.astimezone(TZ).date().isoformat(), "applied": False,
-                    "days": [(day + timedelta(days=int(h))).isoformat() for h in np.flatnonzero(analog.days)]}
+                    "days": [(as_of.astimezone(TZ).date() + timedelta(days=int(h))).isoformat()
+                             for h in np.flatnonzero(analog.days)]}
             correction.said.append(said)
-            try:
-                past = PresaleForecaster(past_config).fit(frames, then, run)
-            except ValueError as exc:
-                said["reason"] = f"the nowcast cannot be fitted as of {said['analog_origin']}: {exc}"
-                continue
-            read = past.analog_states(frames, then, cfg.horizon_days, run)
-            if read is None:
-                said["reason"] = (f"no campaign closed in the {cfg.horizon_days} days after "
-                                  f"{said['analog_origin']}")
+            if then not in reads:
+                reads[then] = self._analog_read(frames, then, said["analog_origin"], run)
+            read = reads[then]
+            if isinstance(read, str):
+                said["reason"] = read
                 continue
             ratios, read_said = band_day_ratios(*read, near_days=analog.days, usual_miss=usual,
                                                 categories=categories, config=cfg)
@@ -217,23 +217,43 @@ class PresaleForecaster:
             said.update(read_said, usual_weekly_miss=[round(math.exp(u), 3) for u in usual])
         return correction
 
+    def _analog_read(self, frames: dict[str, pl.DataFrame], then: datetime, label: str,
+                     run: Runner | None = None) -> tuple[np.ndarray, ...] | str:
+        """analog_states of this config fitted as of `then`, or why it cannot be read."""
+        horizon = self.config.analog.horizon_days
+        closed = frames["campaigns"].filter(pl.col("closes_at") <= pl.lit(then).cast(TS))
+        first = closed.select(pl.col("closes_at").min()).item()
+        need = timedelta(days=MIN_HISTORY_DAYS)
+        if first is None or then - first < need:
+            held = 0 if first is None else (then - first).days
+            return (f"the campaigns before {label} span {held} day(s); reading last year's event "
+                    f"needs {MIN_HISTORY_DAYS}")
+        past_config = replace(self.config, analog=replace(self.config.analog, enabled=False))
+        try:
+            past = PresaleForecaster(past_config).fit(frames, then, run)
+            read = past.analog_states(frames, then, horizon, run)
+        except Exception as exc:  # a refinement: the nowcast stands without it, and the report says why
+            return f"the nowcast cannot be read as of {label}: {type(exc).__name__}: {exc}"
+        return read if read is not None else f"no campaign closed in the {horizon} days after {label}"
+
     def analog_states(self, frames: dict[str, pl.DataFrame], then: datetime, horizon: int,
                       run: Runner | None = None) -> tuple[np.ndarray, ...] | None:
-        """(share, category, closing day 0..horizon-1, booked, P50, final) of every window closing in the
-        `horizon` days after `then`, read at one share of each calibration band; None if none closed."""
+        """(share, category, horizon day from `then`, booked, P50, final) of every window closing in
+        the `horizon` days after `then`, read at one share of each calibration band (a window not open
+        yet at its opening, as the evaluation reads share 0); None if none closed."""
         target = closing_between(frames["campaigns"], then, horizon)
         if target.height == 0:
             return None
         final = finals(frames["orders"], target, frames["groups"], frames["products"], run)
-        first = np.datetime64(then.astimezone(TZ).date(), "D")
         parts = []
         for share in BAND_SHARES:
             states = self.state_at(frames, window_instants(target, share)).join(
                 final.select(*UNIT, "final_qty"), on=UNIT, how="left")
+            if states.height == 0:
+                return None
             point = self.predict(states)["production"][1]
-            close = states.select(platform_day(pl.col("closes_at"))).to_series().to_numpy()
             parts.append((np.full(states.height, share), states["category"].fill_null("unknown").to_numpy(),
-                          (close - first).astype(int),
+                          horizon_day(states["closes_at"].to_numpy(), then),
                           states["qty_at"].to_numpy().astype(np.float64), point,
                           states["final_qty"].fill_null(0).to_numpy().astype(np.float64)))
         return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
@@ -374,9 +394,9 @@ class PresaleForecaster:
         analog = getattr(self, "analog_", None)
         if analog is None or not analog.applied() or states.height == 0:
             return booked, np.ones(states.height)
-        close = states.select(platform_day(pl.col("closes_at"))).to_series().to_numpy()
         return booked, analog.ratio(states["share"].to_numpy().astype(np.float64),
-                                    states["category"].fill_null("unknown").to_numpy(), close)
+                                    states["category"].fill_null("unknown").to_numpy(),
+                                    states["closes_at"].to_numpy())
 
     def _cap(self, states: pl.DataFrame) -> np.ndarray:
         return states["max_qty"].cast(pl.Float64).fill_null(np.inf).to_numpy()

@@ -18,6 +18,7 @@ from aggregation.presale_analog import (
     AnalogCorrection,
     PresaleAnalogConfig,
     band_day_ratios,
+    horizon_day,
     to_come,
     usual_weekly_miss,
 )
@@ -48,12 +49,16 @@ def test_last_years_miss_before_the_windows_opened_corrects_every_band_by_its_ow
     assert [b["week_ratio"] for b in said["bands"]] == [0.5, 0.5, 0.5, 0.5]
 
 
-def test_a_week_within_the_usual_miss_or_unreadable_is_no_evidence_of_the_event():
-    share, cat, day, booked, point, final = states({0: (0, 100, 90), 1: (10, 50, 20)})
-    # 90 of 100: |log| 0.104 is beyond min_shift (0.049) but within a usual weekly miss of 0.15
-    ratios, said = band_day_ratios(share, cat, day, booked, point, final, NEAR_ALL,
-                                   np.array([0.15, 0.0, 0.0, 0.0]), CATS)
+def test_a_week_within_a_level_shift_or_the_usual_miss_or_unreadable_is_no_evidence_of_the_event():
+    # 85 of 100 (|log| 0.16): within the daily forecast's level shift (0.25, about 1.28x)
+    share, cat, day, booked, point, final = states({0: (0, 100, 85), 1: (10, 50, 20)})
+    ratios, said = band_day_ratios(share, cat, day, booked, point, final, NEAR_ALL, np.zeros(4), CATS)
     assert not said["applied"] and "no sign of the event" in said["reason"] and np.all(ratios == 1.0)
+    # 70 of 100 (|log| 0.35): a level shift, unless the nowcast's weeks usually miss by more (0.4)
+    share, cat, day, booked, point, final = states({0: (0, 100, 70), 1: (10, 50, 20)})
+    ratios, said = band_day_ratios(share, cat, day, booked, point, final, NEAR_ALL,
+                                   np.array([0.4, 0.0, 0.0, 0.0]), CATS)
+    assert not said["applied"] and said["bar"] == pytest.approx(math.exp(0.4), abs=1e-3)
     ratios, said = band_day_ratios(share, cat, day, booked, point, final, NEAR_ALL, np.zeros(4), CATS)
     assert said["applied"] and ratios[0, 0, 0] < 1.0
     # a tenth of the forecast: a shutdown, not an event (event_analog.readable)
@@ -79,22 +84,39 @@ def test_a_category_with_few_units_leans_on_its_band_and_days_outside_the_event_
 def test_only_what_is_still_to_come_is_scaled_and_nothing_goes_below_zero():
     np.testing.assert_allclose(to_come(np.array([30.0, 10.0, 4.0]), np.array([10.0, 10.0, 0.0]),
                                        np.array([0.5, 3.0, 2.0])), [20.0, 10.0, 8.0])
-    assert to_come(np.array([2.0]), np.array([10.0]), np.array([5.0]))[0] == 0.0  # cancellations: 0 floor
+    # a quantile below what is booked (cancellations to come) is not pushed further down
+    assert to_come(np.array([7.0]), np.array([10.0]), np.array([5.0]))[0] == 7.0
     grid = to_come(np.array([[12.0, 0.0], [20.0, 4.0]]), np.array([10.0, 0.0]), np.array([2.0, 0.5]))
     np.testing.assert_allclose(grid, [[14.0, 0.0], [30.0, 2.0]])
+
+
+def utc(*texts: str) -> np.ndarray:
+    """Cutoffs given in platform time (UTC+8), as polars hands a zoned column to numpy (UTC)."""
+    return np.array([np.datetime64(t) - np.timedelta64(8, "h") for t in texts], dtype="datetime64[us]")
 
 
 def test_a_correction_applies_on_its_days_to_its_band_and_category_only():
     ratios = np.ones((4, 3, 7))
     ratios[0, 0, 2] = 0.5  # band 0, fresh, third day
     ratios[2, 2, 2] = 2.0  # band 2, a category last year did not have
-    c = AnalogCorrection(date(2026, 2, 16), ["fresh", "snacks"], ratios)
-    days = np.array(["2026-02-18", "2026-02-18", "2026-02-18", "2026-02-25", "2026-02-15"],
-                    dtype="datetime64[D]")
+    origin = datetime(2026, 2, 16, tzinfo=TZ)
+    c = AnalogCorrection(origin, ["fresh", "snacks"], ratios)
+    closes = utc("2026-02-18T23:00", "2026-02-18T23:00", "2026-02-18T23:00", "2026-02-25T23:00",
+                 "2026-02-15T23:00")
     got = c.ratio(np.array([0.0, 0.1, 0.5, 0.0, 0.0]), np.array(["fresh", "fresh", "toys", "fresh", "fresh"]),
-                  days)
+                  closes)
     np.testing.assert_allclose(got, [0.5, 1.0, 2.0, 1.0, 1.0])
-    assert c.applied() and not AnalogCorrection(date(2026, 2, 16), [], np.ones((4, 1, 7))).applied()
+    assert c.applied() and not AnalogCorrection(origin, [], np.ones((4, 1, 7))).applied()
+
+
+def test_the_horizon_day_counts_whole_days_from_the_origin_whatever_the_hour():
+    at_midnight, at_two_pm = datetime(2026, 2, 16, tzinfo=TZ), datetime(2026, 2, 16, 14, tzinfo=TZ)
+    closes = utc("2026-02-16T00:00", "2026-02-16T23:00", "2026-02-17T00:00", "2026-02-22T23:00",
+                 "2026-02-23T00:00", "2026-02-23T00:01")
+    # a window closing at the as-of instant is closed already; one at as-of + 7 days is day 6
+    assert horizon_day(closes, at_midnight).tolist() == [-1, 0, 0, 6, 6, 7]
+    assert horizon_day(utc("2026-02-16T23:00", "2026-02-17T13:00", "2026-02-17T15:00"),
+                       at_two_pm).tolist() == [0, 0, 1]
 
 
 def test_the_usual_weekly_miss_is_the_median_of_the_weeks_per_band():
@@ -174,10 +196,46 @@ def test_without_last_years_campaigns_the_nowcast_says_so_and_is_unchanged():
     frames, origin, model = fitted_presale()
     # 2026-01-26: 春节 2026 is near, but the world begins 2026-01-01: nothing to fit a year back
     [said] = model.analog_.said
-    assert not said["applied"] and "cannot be fitted as of 2025-01-07" in said["reason"]
+    assert not said["applied"] and said["reason"] == (
+        "the campaigns before 2025-01-07 span 0 day(s); reading last year's event needs 56")
     assert not model.analog_.applied()
     plain = PresaleForecaster(replace(model.config, analog=PresaleAnalogConfig(enabled=False))).fit(
         frames, origin)
     st = model.state_at(frames, window_instants(closing_between(frames["campaigns"], origin, 3), 0.0))
     for a, b in zip(model.predict(st)["production"], plain.predict(st)["production"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_year_back_too_short_to_read_or_an_error_there_is_said_and_changes_nothing(two_festivals,
+                                                                                       monkeypatch):
+    frames, config = two_festivals
+    # history from 2024-12-20: 39 days before the analog origin 2025-01-28, under the 56 needed
+    late = {**frames, "campaigns": frames["campaigns"].filter(
+        pl.col("closes_at") >= datetime(2024, 12, 20, tzinfo=TZ))}
+    as_of = datetime(2026, 2, 16, tzinfo=TZ)
+    [said] = PresaleForecaster(config).fit(late, as_of).analog_.said
+    assert not said["applied"] and "span 38 day(s)" in said["reason"]
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("the engine lost a worker")
+
+    monkeypatch.setattr(PresaleForecaster, "analog_states", broken)
+    model = PresaleForecaster(config).fit(frames, as_of)
+    [said] = model.analog_.said
+    assert not said["applied"] and not model.analog_.applied()
+    assert said["reason"] == ("the nowcast cannot be read as of 2025-01-28: RuntimeError: the engine lost "
+                              "a worker")
+
+
+def test_a_failed_gate_says_the_published_pickup_is_not_corrected(two_festivals, monkeypatch):
+    import aggregation.demand as demand
+
+    frames, config = two_festivals
+    scores = iter([2.0, 1.0])  # the nowcast's held-out WAPE, then seasonal naive's: the gate fails
+    monkeypatch.setattr(demand, "wape", lambda *a: next(scores))
+    rows, info = demand.build_demand(frames, datetime(2026, 2, 16, tzinfo=TZ),
+                                     demand.DemandConfig(presale=config))
+    assert not info["gate"]["passed"] and set(rows["method"]) == {"pickup_multiplicative"}
+    [said] = info["event_analog"]
+    assert not said["applied"]
+    assert "multiplicative pickup published instead is not corrected" in said["reason"]
