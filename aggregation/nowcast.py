@@ -10,11 +10,9 @@ looks to the boosters like an ordinary campaign, and the forecast is scaled back
 The three boosted quantiles are not the forecast's distribution yet: on held-out campaigns (closing
 on days spread over the four training weeks, see presale.calibration_days) each outcome becomes a
 normalised score around them, per band of the window (not open / early / middle / late), and the
-scores are the distribution of the total (aggregation.calibration.ConformalDistribution): P90 is its
-conformal 90% bound, and a supplier's quantity at any critical ratio is its quantile there
-(aggregation.decision). The published P10 is a count's bound: whole units, at the level (per band,
-0.1 to 0.5) that leaves 10% of the held-out totals strictly below it (NowcastModel._lower_levels; a P10
-of 0.03 units had counted every total of 0 as a miss).
+scores are the distribution of the total (aggregation.calibration.ConformalDistribution): P10 and
+P90 are its conformal 10% and 90% bounds, and a supplier's quantity at any critical ratio is its
+quantile there (aggregation.decision).
 
 The point forecast (the `p50` column, which WAPE and bias read) is, at each share of the window up to
 `unbiased_until`, the quantile at one level between the calibrated median and P90, chosen so that
@@ -52,13 +50,6 @@ FEATURES = (  # every input feature_matrix can build
 PRODUCT_SIGNAL = ("log_signal", "log_reach_prod")
 DEFAULT_FEATURES = tuple(f for f in FEATURES if f not in PRODUCT_SIGNAL)
 BANDS = (0.0, 0.35, 0.65)  # calibration bands: not open yet, early, middle, late
-LOWER_MISS = 0.1  # held-out totals strictly below the published P10, at most
-LOWER_LEVELS = (0.1, 0.5)  # the range its level is read in (NowcastModel._lower_levels)
-
-
-def count_floor(units: np.ndarray) -> np.ndarray:
-    """Whole units at or below `units` (a count's bound: P(total <= 2.7) is P(total <= 2))."""
-    return np.floor(np.asarray(units, dtype=np.float64) + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -187,39 +178,8 @@ class NowcastModel:
                       for v in learn for m in [share == v]]
             if points:
                 self.lifts_ = (np.array([v for v, _ in points]), np.array([lam for _, lam in points]))
-        self.lower_levels_ = self._lower_levels(calib, raw, share)
         self.train_rows_ = int(x.shape[0])
         return self
-
-    def _lower_levels(self, calib: pl.DataFrame, raw, share: np.ndarray) -> np.ndarray:
-        """Per band, the level of the published P10: the highest in [0.1, 0.5] whose whole units
-        (count_floor) leave at most 10% of the held-out totals strictly below. A total is a count: a
-        P10 of 0.03 units says what a P10 of 0 says (nothing is below either but a negative count),
-        yet a total of 0 counts as below it — the boosters learn on totals + the tie-break's noise, so
-        P10 sat a few hundredths above what was booked on 4-11% of the windows whose total was just
-        that, and the 10% below was spent on them. Read in whole units, the lower side takes its 10%
-        from real misses. A band with fewer than min_band_rows held-out states reads them all."""
-        y = calib["final_qty"].to_numpy().clip(0).astype(np.float64)
-        bands = share_band(share)
-        lo, mid, hi = raw
-        scale = level_scale(calib)
-
-        def below(rows: np.ndarray, tau: float) -> float:
-            q = self.distribution_.quantile(tau, mid[rows], lo[rows], hi[rows], bands[rows])
-            return float(np.mean(y[rows] < count_floor(scale[rows] * np.expm1(q))))
-
-        def level(rows: np.ndarray) -> float:
-            if rows.sum() == 0 or below(rows, LOWER_LEVELS[1]) <= LOWER_MISS:
-                return LOWER_LEVELS[1]
-            a, b = LOWER_LEVELS
-            for _ in range(14):
-                c = 0.5 * (a + b)
-                a, b = (c, b) if below(rows, c) <= LOWER_MISS else (a, c)
-            return a
-
-        pooled = level(np.ones(y.size, dtype=bool))
-        return np.array([level(bands == b) if (bands == b).sum() >= self.config.min_band_rows else pooled
-                         for b in range(len(BANDS) + 1)])
 
     @staticmethod
     def base(state: pl.DataFrame) -> np.ndarray:
@@ -275,7 +235,5 @@ class NowcastModel:
         scale = level_scale(state)
         med, top = self._median_top(share, (lo, mid, hi))
         point = np.maximum(scale * np.expm1(med + self.lift_at(share) * (top - med)), 0.0)
-        bands = share_band(share)
-        levels = getattr(self, "lower_levels_", np.full(len(BANDS) + 1, 0.1))[bands]
-        p10 = scale * np.expm1(self.distribution_.quantile(levels, mid, lo, hi, bands))
+        p10 = scale * np.expm1(self.distribution_.quantile(0.1, mid, lo, hi, share_band(share)))
         return np.clip(p10, 0.0, point), point, np.maximum(scale * np.expm1(top), point)

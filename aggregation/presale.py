@@ -34,7 +34,7 @@ from aggregation.bottom_up import (
 )
 from aggregation.event_analog import MIN_HISTORY_DAYS
 from aggregation.group_reach import ReachConfig, group_reach
-from aggregation.nowcast import NowcastConfig, NowcastModel, count_floor, level_scale, share_band
+from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale, share_band
 from aggregation.pickup import Pickup, PickupConfig
 from aggregation.pooling import TS, campaign_units, pool_campaigns_at
 from aggregation.presale_analog import (
@@ -383,8 +383,7 @@ class PresaleForecaster:
                for m in ("additive", "multiplicative")}
         booked, ratio = self._analog_ratio(states)
         production = self.model_.predict(states, self.raw(states))
-        p10, p50, p90 = (to_come(v, booked, ratio) for v in production)
-        out["production"] = (count_floor(p10), p50, p90)  # a count's P10 in whole units
+        out["production"] = tuple(to_come(v, booked, ratio) for v in production)
         cap = self._cap(states)
         return {m: tuple(np.minimum(v, cap) for v in vals) for m, vals in out.items()}
 
