@@ -19,6 +19,7 @@ from aggregation.metrics import wape
 from aggregation.pooling import TS, campaign_units
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
+from common.contract import UPCOMING_DAYS
 from common.definitions import Runner
 from common.settings import DEFAULT_SEED
 
@@ -55,7 +56,7 @@ DEMAND_SCHEMA: dict[str, pl.DataType] = {
 @dataclass(frozen=True)
 class DemandConfig:
     horizon_days: int = 7  # daily rows (data without campaigns) cover these coming days
-    lookahead_days: int = 2  # campaigns opening within this many days get a forecast too
+    lookahead_days: int = UPCOMING_DAYS  # campaigns opening within this many days get a forecast too
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     presale: PresaleConfig = field(default_factory=PresaleConfig)
     timeseries: TimeSeriesConfig = field(default_factory=TimeSeriesConfig)

@@ -81,6 +81,9 @@ FEEDBACK_ACTIONS = ("skip", "posted", "not_interested")
 GROUP_KINDS = ("hot_items", "deals", "training", "other")
 SHOPKEEPER_TIERS = ("a", "b", "c")
 CATEGORIES = ("fresh", "snacks", "household", "baby", "beauty", "health")
+# a campaign opening within this many days is upcoming: known ahead (DESIGN: "an open or upcoming
+# campaign"), the demand table forecasts it and the ranker reads when it opens
+UPCOMING_DAYS = 2
 
 TABLES: dict[str, Table] = {
     t.name: t

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from common.contract import serving_warehouses
-from recsys.availability import on_sale_items
+from recsys.availability import on_sale_items, upcoming_items
 from recsys.models.base import Recommender
 from recsys.signal import Signal
 
@@ -124,8 +124,10 @@ def add_features(cands: pl.DataFrame, signal: Signal, frames: dict[str, pl.DataF
         own_recency_gaps=pl.col("last_order_age") / pl.col("g_gap"),
         i_trend=pl.col("i_groups_7").fill_null(0) / (pl.col("i_groups_28").fill_null(0) / 4.0 + 1.0),
         on_sale=_on_sale(frames, signal, out),
+        opens_in=_opens_in(frames, signal, out),
         **_shares(out, shared["active"]),
     )
+    out = out.with_columns(opens_soon=pl.col("opens_in").is_not_null().cast(pl.Float64))
     fill0 = [c for c in FEATURE_ZERO_FILL if c in out.columns]
     out = out.with_columns(pl.col(fill0).fill_null(0))
     # the signal's day on every row: with g it names a ranking query (a group at an as-of day)
@@ -288,6 +290,18 @@ def _group_sizes(memberships: pl.DataFrame, signal: Signal) -> pl.DataFrame:
     )
     sizes = active.group_by("group_id").agg(members_active=pl.len())
     return signal.groups.encode_column(sizes, "group_id", "g").select("g", "members_active").drop_nulls()
+
+
+def _opens_in(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFrame) -> pl.Series:
+    """Days from the as-of day to the day an upcoming campaign for the group's warehouse opens
+    (recsys.availability.upcoming_items: 1 = tomorrow); null where none opens within UPCOMING_DAYS
+    (and on data without campaigns). What is bought in the coming days is also what opens in them."""
+    by_wh = signal.memo("upcoming", lambda: upcoming_items(frames, signal))
+    f = frame.select("g", "i").join(signal.group_meta.select("g", "warehouse_id"), on="g", how="left",
+                                    maintain_order="left")
+    served = (serving_warehouses(by_wh, signal.group_meta).group_by("warehouse_id", "i")
+              .agg(pl.col("opens_in").min()))
+    return f.join(served, on=["warehouse_id", "i"], how="left", maintain_order="left")["opens_in"]
 
 
 def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFrame) -> pl.Series:
