@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -19,7 +19,7 @@ from aggregation.metrics import wape
 from aggregation.pooling import TS, campaign_units
 from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
-from common.contract import UPCOMING_DAYS
+from common.contract import UPCOMING_DAYS, upcoming_until
 from common.definitions import Runner
 from common.settings import DEFAULT_SEED
 
@@ -92,7 +92,7 @@ def live_campaigns(campaigns: pl.DataFrame, as_of: datetime, config: DemandConfi
     """The campaigns the demand table nowcasts: open at `as_of`, or opening within the lookahead."""
     t = pl.lit(as_of).cast(TS)
     return campaigns.filter((pl.col("closes_at") > t) & (
-        pl.col("opens_at") <= pl.lit(as_of + timedelta(days=config.lookahead_days)).cast(TS)))
+        pl.col("opens_at") <= pl.lit(upcoming_until(as_of, config.lookahead_days)).cast(TS)))
 
 
 def nowcast_rows(model: PresaleForecaster, frames: dict[str, pl.DataFrame], live: pl.DataFrame,

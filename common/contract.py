@@ -7,6 +7,7 @@ names, types and rules from here, so there is one place to change them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
 
 import polars as pl
@@ -81,8 +82,8 @@ FEEDBACK_ACTIONS = ("skip", "posted", "not_interested")
 GROUP_KINDS = ("hot_items", "deals", "training", "other")
 SHOPKEEPER_TIERS = ("a", "b", "c")
 CATEGORIES = ("fresh", "snacks", "household", "baby", "beauty", "health")
-# a campaign opening within this many days is upcoming: known ahead (DESIGN: "an open or upcoming
-# campaign"), the demand table forecasts it and the ranker reads when it opens
+# a campaign opening within this many days of an instant is upcoming (DESIGN: "an open or upcoming
+# campaign"): the demand table forecasts it, the ranker reads when it opens (upcoming_until)
 UPCOMING_DAYS = 2
 
 TABLES: dict[str, Table] = {
@@ -259,6 +260,13 @@ RULES: dict[str, str] = {
 }
 
 QUARANTINE_COLUMNS = ("table_name", "source_file", "row_number", "rule", "detail", "raw")
+
+
+def upcoming_until(instant: datetime, days: int = UPCOMING_DAYS) -> datetime:
+    """The last opening instant of a campaign that is upcoming at `instant`: one rule for the demand
+    table's lookahead and the ranker's `opens_in`. The contract has no announcement time, so a campaign
+    in the table is taken as known this far ahead of its opening, and no further."""
+    return instant + timedelta(days=days)
 
 
 def serving_warehouses(frame: pl.DataFrame, warehouses: pl.DataFrame, column: str = "warehouse_id"

@@ -13,7 +13,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from common.contract import UPCOMING_DAYS, serving_warehouses
+from common.contract import UPCOMING_DAYS, serving_warehouses, upcoming_until
 from recsys.signal import Signal, day_start, paid_orders
 
 RECENT_DAYS = 21  # without campaign data: available = sold in the last N days
@@ -52,15 +52,16 @@ def on_sale_items(frames: dict[str, pl.DataFrame], signal: Signal, days: int = R
 
 def upcoming_items(frames: dict[str, pl.DataFrame], signal: Signal, days: int = UPCOMING_DAYS
                    ) -> pl.DataFrame:
-    """Campaigns opening on the `days` days after the as-of day, per warehouse (null = every warehouse)
-    and item: warehouse_id, i, opens_in (days from the as-of day to the earliest opening, 1..days).
-    Empty without campaign data."""
+    """Campaigns upcoming at the as-of instant (00:00 of the as-of day) and not opening that day (those
+    are on sale: on_sale_items), by the demand table's rule (common.contract.upcoming_until), per
+    warehouse (null = every warehouse) and item: warehouse_id, i, opens_in (whole days from the as-of
+    day's start to the earliest opening: 1 = tomorrow). Empty without campaign data."""
     schema = {"warehouse_id": pl.String, "i": pl.Int64, "opens_in": pl.Int32}
     if not has_campaigns(frames) or days < 1:
         return pl.DataFrame(schema=schema)
     start = day_start(signal.as_of_day)
-    first, end = start + timedelta(days=1), start + timedelta(days=1 + days)
-    c = frames["campaigns"].filter((pl.col("opens_at") >= first) & (pl.col("opens_at") < end))
+    first, last = start + timedelta(days=1), upcoming_until(start, days)
+    c = frames["campaigns"].filter((pl.col("opens_at") >= first) & (pl.col("opens_at") <= last))
     c = signal.items.encode_column(c, "product_id", "i").filter(pl.col("i").is_not_null())
     days_after = ((pl.col("opens_at") - pl.lit(start)).dt.total_seconds() // 86_400).cast(pl.Int32)
     return (c.group_by("warehouse_id", "i").agg(opens_in=days_after.min())

@@ -5,13 +5,12 @@ with campaigns and without."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from aggregation.demand import DemandConfig
-from common.clock import TZ
+from aggregation.demand import DemandConfig, live_campaigns
 from common.contract import UPCOMING_DAYS
 from recsys.availability import RECENT_DAYS
 from recsys.features import _on_sale, _opens_in, add_features, feature_columns
@@ -49,46 +48,63 @@ def test_the_feature_and_the_rules_agree_without_campaigns():
 
 
 def _upcoming_world():
-    """The picking day's world plus campaigns opening later: tomorrow (every warehouse), the day after
-    (another warehouse only), three days on (beyond UPCOMING_DAYS), and one that opened yesterday."""
+    """The picking day's world plus campaigns opening later: tomorrow (every warehouse; and the day after),
+    tomorrow at another warehouse only, the day after at 09:00 (beyond UPCOMING_DAYS of the day's start),
+    exactly UPCOMING_DAYS after the day's start (one group's warehouse), later on the picking day itself
+    (on sale, not upcoming), and one that opened yesterday."""
     frames = _world()
     camps = frames["campaigns"]
-    t0 = datetime.combine(DAY, time(9), tzinfo=TZ)
+    start = day_start(DAY)
+    home = frames["groups"]["warehouse_id"][0]
 
-    def campaign(product: str, opens_in_days: int, warehouse: str | None) -> dict:
-        opens = t0 + timedelta(days=opens_in_days)
-        return {"campaign_id": f"later_{product}_{opens_in_days}", "product_id": product, "price": 1.0,
+    def campaign(product: str, opens: datetime, warehouse: str | None) -> dict:
+        return {"campaign_id": f"later_{product}_{opens:%d%H}", "product_id": product, "price": 1.0,
                 "opens_at": opens, "closes_at": opens + timedelta(hours=12),
-                "delivery_on": DAY + timedelta(days=opens_in_days + 2), "warehouse_id": warehouse,
-                "max_qty": None}
+                "delivery_on": opens.date() + timedelta(days=2), "warehouse_id": warehouse, "max_qty": None}
 
-    later = pl.DataFrame([campaign("p0085", 1, None), campaign("p0085", 2, None),
-                          campaign("p0086", 2, "w-elsewhere"), campaign("p0087", 3, None),
-                          campaign("p0088", -1, None)], schema=camps.schema)
-    return {**frames, "campaigns": pl.concat([camps, later])}
+    nine = timedelta(hours=9)
+    later = pl.DataFrame([campaign("p0085", start + timedelta(days=1) + nine, None),
+                          campaign("p0085", start + timedelta(days=2) + nine, None),
+                          campaign("p0086", start + timedelta(days=1) + nine, "w-elsewhere"),
+                          campaign("p0087", start + timedelta(days=2) + nine, None),
+                          campaign("p0089", start + timedelta(days=UPCOMING_DAYS), home),
+                          campaign("p0084", start + timedelta(hours=15), None),
+                          campaign("p0088", start - timedelta(days=1) + nine, None)], schema=camps.schema)
+    return {**frames, "campaigns": pl.concat([camps, later])}, home
 
 
 def test_what_opens_in_the_coming_days_is_read_by_the_ranker_per_warehouse():
-    frames = _upcoming_world()
+    frames, home = _upcoming_world()
     signal = build_signal(frames, day_start(DAY))
     g = np.arange(len(signal.groups))
-    items = ["p0085", "p0086", "p0087", "p0088", "p0010"]
+    items = ["p0085", "p0086", "p0087", "p0088", "p0089", "p0084", "p0010"]
     grid = pl.DataFrame({"g": np.repeat(g, len(items)),
                          "i": np.tile(signal.items.encode(items), len(g))})
     got = grid.with_columns(opens_in=_opens_in(frames, signal, grid),
                             product_id=pl.Series(signal.items.decode(grid["i"].to_numpy())))
+    got = got.join(signal.group_meta.select("g", "warehouse_id"), on="g")
     per_item = got.group_by("product_id").agg(pl.col("opens_in").unique().sort()).sort("product_id")
     found = dict(zip(per_item["product_id"], per_item["opens_in"].to_list(), strict=True))
-    assert found["p0085"] == [1]  # tomorrow and the day after: the earliest
+    assert found["p0085"] == [1]  # tomorrow, and again the day after: the earliest
     assert found["p0086"] == [None]  # only for a warehouse none of these groups is served by
-    assert found["p0087"] == [None]  # three days on: beyond UPCOMING_DAYS
+    assert found["p0087"] == [None]  # the day after at 09:00: beyond UPCOMING_DAYS of the day's start
     assert found["p0088"] == [None]  # opened yesterday: on sale or closed, not upcoming
+    assert found["p0084"] == [None]  # opens later today: on sale today (on_sale), not upcoming
     assert found["p0010"] == [None]  # on sale today, nothing opening later
-    assert UPCOMING_DAYS == 2 and DemandConfig().lookahead_days == UPCOMING_DAYS  # one definition
+    at_home = got.filter(pl.col("product_id") == "p0089")
+    assert at_home.filter(pl.col("warehouse_id") == home)["opens_in"].to_list() == [2] * at_home.filter(
+        pl.col("warehouse_id") == home).height
+    assert at_home.filter(pl.col("warehouse_id") != home)["opens_in"].null_count() == at_home.filter(
+        pl.col("warehouse_id") != home).height
+    # one rule with the demand table: what it forecasts beyond today is what the ranker calls upcoming
+    live = live_campaigns(frames["campaigns"], day_start(DAY), DemandConfig())
+    beyond_today = set(live.filter(pl.col("opens_at") >= day_start(DAY) + timedelta(days=1))["product_id"])
+    assert beyond_today == {"p0085", "p0086", "p0089"}
+    assert set(got.filter(pl.col("opens_in").is_not_null())["product_id"]) == beyond_today - {"p0086"}
 
 
 def test_the_ranker_sees_when_an_item_opens_and_nothing_without_campaigns():
-    frames = _upcoming_world()
+    frames, _ = _upcoming_world()
     signal = build_signal(frames, day_start(DAY))
     n = len(signal.items)
     grid = pl.DataFrame({"g": np.zeros(n, dtype=np.int64), "i": np.arange(n)})
