@@ -296,16 +296,23 @@ def _opens_in(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFra
     """Days from the as-of day to the day an upcoming campaign for the group's warehouse opens
     (recsys.availability.upcoming_items: 1 = tomorrow); null where none is upcoming (and on data without
     campaigns). What is bought in the coming days is also what opens in them."""
-    by_wh = signal.memo("upcoming", lambda: upcoming_items(frames, signal))
-    if by_wh.height == 0:
+    served = signal.memo("upcoming", lambda: _upcoming_served(frames, signal))
+    if served.height == 0:
         return pl.Series("opens_in", [None] * frame.height, dtype=pl.Int32)
     f = frame.select("g", "i").join(
         signal.group_meta.select("g", pl.col("warehouse_id").cast(pl.String)), on="g", how="left",
         maintain_order="left")
-    warehouses = signal.group_meta.select(pl.col("warehouse_id").cast(pl.String))
-    served = (serving_warehouses(by_wh, warehouses).group_by("warehouse_id", "i")
-              .agg(pl.col("opens_in").min()))
     return f.join(served, on=["warehouse_id", "i"], how="left", maintain_order="left")["opens_in"]
+
+
+def _upcoming_served(frames: dict[str, pl.DataFrame], signal: Signal) -> pl.DataFrame:
+    """upcoming_items per warehouse that serves a group (a campaign without one: every warehouse),
+    the earliest opening per (warehouse_id, i); built once per signal, read by every candidate chunk."""
+    by_wh = upcoming_items(frames, signal)
+    if by_wh.height == 0:
+        return by_wh
+    warehouses = signal.group_meta.select(pl.col("warehouse_id").cast(pl.String))
+    return serving_warehouses(by_wh, warehouses).group_by("warehouse_id", "i").agg(pl.col("opens_in").min())
 
 
 def _on_sale(frames: dict[str, pl.DataFrame], signal: Signal, frame: pl.DataFrame) -> pl.Series:
