@@ -31,7 +31,7 @@ TASTE_UNTIL = date(2011, 6, 1)
 
 def random_pools(groups: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
     """group_id -> pool id: UK customers by customer number mod 80."""
-    number = pl.col("group_id").str.slice(1).cast(pl.Int64, strict=False).fill_null(0)
+    number = pl.col("group_id").str.slice(1).cast(pl.Int64)  # c<customer number>: fails loudly otherwise
     return groups.filter(pl.col("warehouse_id") == UK).select(
         "group_id", pool=pl.format("g-uk-{}", number % UK_GROUPS))
 
@@ -52,7 +52,7 @@ def taste_pools(groups: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
     embedded = normalize(TruncatedSVD(24, random_state=0).fit_transform(normalize(x)))
     labels = KMeans(UK_GROUPS, n_init=4, random_state=0).fit_predict(embedded)
     clustered = pl.DataFrame({"group_id": g_ids, "pool": [f"g-uk-{c}" for c in labels]})
-    number = pl.col("group_id").str.slice(1).cast(pl.Int64, strict=False).fill_null(0)
+    number = pl.col("group_id").str.slice(1).cast(pl.Int64)  # c<customer number>: fails loudly otherwise
     late = uk.join(clustered, on="group_id", how="anti").select(
         "group_id", pool=pl.format("g-uk-late-{}", number % 10))
     return pl.concat([clustered, late])
@@ -60,6 +60,8 @@ def taste_pools(groups: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
 
 def pool(raw: Path, out: Path, by: str) -> int:
     """Write the pooled raw folder; the number of groups."""
+    if out.resolve() == raw.resolve():
+        raise SystemExit(f"--out {out} is the import's own folder; write the pooled copy elsewhere")
     out.mkdir(parents=True, exist_ok=True)
     groups = pl.read_parquet(raw / "groups.parquet")
     orders = pl.read_parquet(raw / "orders.parquet")

@@ -1,5 +1,5 @@
-"""Train the ranker on the label windows and keep it only when it beats, on the mean of the
-validation folds, the best generator and the group's own history; then refit it with the folds.
+"""Score the ranker on the validation folds, keep it only when it beats, on the mean of the folds,
+the best generator and the group's own history, and then fit it on the label windows and every fold.
 
 Each fold is scored by the ranker as it would have stood at the fold's start: trained on the label
 windows and on every fold older than it (`chained_scores`), as the generators it is compared with are
@@ -43,6 +43,8 @@ def train_ranker(
     per_fold, trial = chained_scores(val_rows, relevant, catalogs, n_groups, config, range(len(val_rows)),
                                      base=fit_rows)
     val_metrics = _fold_means(per_fold, key)
+    if len(per_fold) != len(val_rows):  # the windows hold both labels, so no fold can be skipped
+        raise AssertionError(f"the ranker scored {len(per_fold)} of {len(val_rows)} validation folds")
     own = tuned.metrics.get("reorder", {}).get(key, 0.0)
     bar = max(tuned.metrics[best][key], own) * (1.0 + config.ranker.min_gain)
     if val_metrics[key] > bar:
@@ -68,12 +70,12 @@ def chained_scores(
     base: pl.DataFrame | None = None,
 ) -> tuple[list[tuple[int, dict]], LearnedRanker | None]:
     """Each fold j of `folds` (newest first in `val_rows`) scored by a ranker trained on `base` (the
-    label windows, when there are any) and the folds older than j, whose labels end where it starts;
-    a fold with nothing of both labels to learn from is skipped. ([(j, metrics)], the first fold's
-    ranker)."""
+    label windows, when there are any) and the older folds whose labels end by its start
+    (`ended_before`); a fold with nothing of both labels to learn from is skipped. ([(j, metrics)],
+    the first fold's ranker)."""
     per_fold, trial = [], None
     for j in folds:
-        parts = fold_training_rows(val_rows, range(j + 1, len(val_rows)), n_groups, config)
+        parts = fold_training_rows(val_rows, ended_before(val_rows, j, config.horizon_days), n_groups, config)
         if base is not None:
             parts = [base, *parts]
         rows = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
@@ -87,6 +89,18 @@ def chained_scores(
         top = top_n_rows(scored, config.k)
         per_fold.append((j, ranking_metrics(top, relevant[j], config.k, catalogs[j])))
     return per_fold, trial
+
+
+def ended_before(val_rows: list[pl.DataFrame], j: int, horizon_days: int) -> list[int]:
+    """The folds older than fold j whose label windows ([start, start + horizon)) end by fold j's start:
+    folds are a week apart, so with a horizon longer than a week the next older one still overlaps it."""
+    def start(o: int) -> int | None:
+        day = val_rows[o]["_as_of_day"] if "_as_of_day" in val_rows[o].columns else None
+        return int(day[0]) if day is not None and day.len() else None
+
+    mine = start(j)
+    return [o for o in range(j + 1, len(val_rows))
+            if mine is None or (start(o) is not None and start(o) + horizon_days <= mine)]
 
 
 def _fold_means(per_fold: list[tuple[int, dict]], key: str) -> dict:
@@ -128,8 +142,9 @@ def forward_chained(
     scored beats the best generator's and the group's own history's mean over the same folds; it is
     then refitted on every fold. Too few folds for that: the best generator, as before."""
     key = f"ndcg@{config.k}"
+    h = config.horizon_days
     scored_folds = [j for j in range(len(val_rows) - 1)
-                    if any(val_rows[o]["label"].sum() > 0 for o in range(j + 1, len(val_rows)))]
+                    if any(val_rows[o]["label"].sum() > 0 for o in ended_before(val_rows, j, h))]
     if not scored_folds:
         return _too_few_folds(best)
     per_fold, trial = chained_scores(val_rows, relevant, catalogs, n_groups, config, scored_folds)

@@ -30,8 +30,8 @@ def _window(day: int, signal: str, seed: int, fold: int | None = None) -> pl.Dat
         label=(pl.col(signal).rank("ordinal", descending=True).over("g") <= TOP).cast(pl.Int8))
     if fold is None:
         return frame
-    return frame.with_columns(pl.lit(fold, pl.Int16).alias("_fold"),
-                              pl.format("g{}", "g").alias("group_id"), pl.format("p{}", "i").alias("product_id"))
+    return frame.with_columns(pl.lit(fold, pl.Int16).alias("_fold"), pl.format("g{}", "g").alias("group_id"),
+                              pl.format("p{}", "i").alias("product_id"))
 
 
 def _relevant(rows: pl.DataFrame) -> pl.DataFrame:
@@ -85,3 +85,28 @@ def test_a_ranker_that_learns_the_new_regime_is_not_failed_by_stale_windows():
     assert metrics["ndcg@10"] == pytest.approx(np.mean(folds), abs=1e-6)
     assert ranker is not None and reason == "" and trial is not None
     assert "forward_chained_folds" not in metrics  # label windows exist: not the short-history path
+
+
+def test_with_a_two_week_horizon_a_fold_never_learns_from_the_next_older_one(monkeypatch):
+    # folds start a week apart; with a 14-day horizon the next older fold's labels cover the first
+    # week of this one, so only the folds two or more weeks older may train its ranker
+    windows, val_rows, relevant = _regime_change()
+    seen: list[set[int]] = []
+    fit = ranker_training.LearnedRanker.fit
+
+    def recording_fit(self, frame):
+        seen.append(set(frame["_as_of_day"].unique().to_list()))
+        return fit(self, frame)
+
+    monkeypatch.setattr(ranker_training.LearnedRanker, "fit", recording_fit)
+    config = replace(CONFIG, horizon_days=14)
+    train_ranker(windows, val_rows, _tuned([0.3] * FOLDS), "pop", relevant, [ITEMS] * FOLDS, GROUPS, config)
+    fold_days = [109 - 7 * j for j in range(FOLDS)]
+    for j in range(FOLDS):
+        assert seen[j] == {60, 67, 74} | set(fold_days[j + 2:]), j
+    # without label windows (a short history) the same rule: the newest fold learns from folds 2 and 3
+    seen.clear()
+    _, _, _, metrics = train_ranker([], val_rows, _tuned([0.3] * FOLDS), "pop", relevant, [ITEMS] * FOLDS,
+                                    GROUPS, config)
+    assert metrics["forward_chained_folds"] == [0, 1]
+    assert seen[:2] == [set(fold_days[2:]), {fold_days[3]}]
