@@ -53,8 +53,9 @@ def _regime_change():
     return windows, val_rows, [_relevant(r) for r in val_rows]
 
 
-def test_each_fold_is_scored_by_a_ranker_trained_on_the_windows_and_the_older_folds(monkeypatch):
-    windows, val_rows, relevant = _regime_change()
+@pytest.fixture
+def trained_weeks(monkeypatch) -> list[set[int]]:
+    """The as-of days of the rows each LearnedRanker.fit reads, in the order of the fits."""
     seen: list[set[int]] = []
     fit = ranker_training.LearnedRanker.fit
 
@@ -63,6 +64,12 @@ def test_each_fold_is_scored_by_a_ranker_trained_on_the_windows_and_the_older_fo
         return fit(self, frame)
 
     monkeypatch.setattr(ranker_training.LearnedRanker, "fit", recording_fit)
+    return seen
+
+
+def test_each_fold_is_scored_by_a_ranker_trained_on_the_windows_and_the_older_folds(trained_weeks):
+    windows, val_rows, relevant = _regime_change()
+    seen = trained_weeks
     train_ranker(windows, val_rows, _tuned([0.3] * FOLDS), "pop", relevant, [ITEMS] * FOLDS, GROUPS, CONFIG)
     window_days = {60, 67, 74}
     fold_days = [109 - 7 * j for j in range(FOLDS)]
@@ -87,18 +94,11 @@ def test_a_ranker_that_learns_the_new_regime_is_not_failed_by_stale_windows():
     assert "forward_chained_folds" not in metrics  # label windows exist: not the short-history path
 
 
-def test_with_a_two_week_horizon_a_fold_never_learns_from_the_next_older_one(monkeypatch):
+def test_with_a_two_week_horizon_a_fold_never_learns_from_the_next_older_one(trained_weeks):
     # folds start a week apart; with a 14-day horizon the next older fold's labels cover the first
     # week of this one, so only the folds two or more weeks older may train its ranker
     windows, val_rows, relevant = _regime_change()
-    seen: list[set[int]] = []
-    fit = ranker_training.LearnedRanker.fit
-
-    def recording_fit(self, frame):
-        seen.append(set(frame["_as_of_day"].unique().to_list()))
-        return fit(self, frame)
-
-    monkeypatch.setattr(ranker_training.LearnedRanker, "fit", recording_fit)
+    seen = trained_weeks
     config = replace(CONFIG, horizon_days=14)
     train_ranker(windows, val_rows, _tuned([0.3] * FOLDS), "pop", relevant, [ITEMS] * FOLDS, GROUPS, config)
     fold_days = [109 - 7 * j for j in range(FOLDS)]
