@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
@@ -23,11 +24,15 @@ class _Factorisation(Recommender):
 
     def _fit(self, signal: Signal) -> None:
         x = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
+        self._scale_to(x)
         with threadpool_limits(1, "blas"):
             model = self._implicit_model(x.nnz)
             model.fit(x, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _scale_to(self, x: sp.csr_matrix) -> None:
+        """Set what the fit needs from the matrix before it runs (nothing, unless a subclass says)."""
 
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[g_rows] @ self.item_factors_.T
@@ -40,7 +45,15 @@ class _Factorisation(Recommender):
 
 @register
 class ALS(_Factorisation):
-    """Implicit ALS on the decayed confidence matrix; score = user factors . item factors."""
+    """Implicit ALS on the decayed confidence matrix; score = user factors . item factors.
+
+    `regularization` is implicit's L2 weight as it stands. With `relative_regularization` = rho it is
+    instead rho x alpha x the mean confidence mass of a group that ordered (its row's sum of decayed
+    order days): the same rho fits a world of households and one of a hundred large groups. A fixed
+    L2 weight that suits households (0.05) is nothing beside the confidences of a group that orders
+    a thousand products on dozens of days, and the factors then reproduce "ever bought" (every
+    product a group bought scores about 1, in no useful order: NDCG@10 0.06 where its own history
+    scores 0.34 on Online Retail pooled into 116 groups). `regularization_` is the weight used."""
 
     name = "als"
 
@@ -52,6 +65,7 @@ class ALS(_Factorisation):
         iterations: int = 15,
         half_life: float | None = 14.0,
         value: str = "days",
+        relative_regularization: float | None = None,
         seed: int = DEFAULT_SEED,
     ) -> None:
         super().__init__(seed)
@@ -61,10 +75,19 @@ class ALS(_Factorisation):
         self.iterations = iterations
         self.half_life = half_life
         self.value = value
+        self.relative_regularization = relative_regularization
+
+    def _scale_to(self, x: sp.csr_matrix) -> None:
+        self.regularization_ = self.regularization
+        if self.relative_regularization is not None:
+            mass = np.asarray(x.sum(axis=1)).ravel()
+            mass = mass[mass > 0]
+            mean_mass = float(mass.mean()) if len(mass) else 0.0
+            self.regularization_ = max(self.relative_regularization * self.alpha * mean_mass, 1e-6)
 
     def _implicit_model(self, nnz: int) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+            factors=self.factors, regularization=self.regularization_, alpha=self.alpha,
             iterations=self.iterations, random_state=self.seed,
             num_threads=0,  # every core: each row's least-squares solve is independent, so deterministic
         )
