@@ -27,8 +27,8 @@ GRIDS: dict[str, list[dict]] = {
     "itemknn_cosine": [{"K": K, "half_life": h} for K in (20, 100) for h in (14.0, None)],
     "itemknn_bm25": [{"K": 100, "B": B, "half_life": h} for B in (0.3, 0.8) for h in (14.0, None)],
     # the L2 weight relative to a group's confidence mass (`ALS`): a fixed 0.05 left the factors
-    # reproducing "ever bought" wherever groups are large (NDCG@10 0.04-0.11 on the festival world and
-    # on Online Retail pooled into 116 groups, against 0.20-0.47 relative; BENCHMARKS)
+    # reproducing "ever bought" wherever groups are large (NDCG@10 0.02-0.11 on the festival world and
+    # on Online Retail pooled into 116 groups, against 0.19-0.47 relative; BENCHMARKS)
     "als": [
         {"factors": 64, "alpha": a, "relative_regularization": r, "half_life": 21.0}
         for a in (1.0, 5.0)
