@@ -20,19 +20,15 @@ class _Factorisation(Recommender):
 
     half_life: float | None
     value: str
-    _implicit_model: Callable[[int], AlternatingLeastSquares | BayesianPersonalizedRanking]
+    _implicit_model: Callable[[sp.csr_matrix], AlternatingLeastSquares | BayesianPersonalizedRanking]
 
     def _fit(self, signal: Signal) -> None:
         x = signal.matrix(self.half_life, self.value).tocsr().astype(np.float32)
-        self._scale_to(x)
         with threadpool_limits(1, "blas"):
-            model = self._implicit_model(x.nnz)
+            model = self._implicit_model(x)
             model.fit(x, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
-
-    def _scale_to(self, x: sp.csr_matrix) -> None:
-        """Set what the fit needs from the matrix before it runs (nothing, unless a subclass says)."""
 
     def _score_known(self, g_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[g_rows] @ self.item_factors_.T
@@ -77,15 +73,13 @@ class ALS(_Factorisation):
         self.value = value
         self.relative_regularization = relative_regularization
 
-    def _scale_to(self, x: sp.csr_matrix) -> None:
+    def _implicit_model(self, x: sp.csr_matrix) -> AlternatingLeastSquares:
         self.regularization_ = self.regularization
         if self.relative_regularization is not None:
             mass = np.asarray(x.sum(axis=1)).ravel()
             mass = mass[mass > 0]
             mean_mass = float(mass.mean()) if len(mass) else 0.0
             self.regularization_ = max(self.relative_regularization * self.alpha * mean_mass, 1e-6)
-
-    def _implicit_model(self, nnz: int) -> AlternatingLeastSquares:
         return AlternatingLeastSquares(
             factors=self.factors, regularization=self.regularization_, alpha=self.alpha,
             iterations=self.iterations, random_state=self.seed,
@@ -124,8 +118,8 @@ class BPR(_Factorisation):
         self.half_life = half_life
         self.value = value
 
-    def _implicit_model(self, nnz: int) -> BayesianPersonalizedRanking:
-        self.iterations_ = max(1, min(self.iterations, self.max_samples // max(nnz, 1)))
+    def _implicit_model(self, x: sp.csr_matrix) -> BayesianPersonalizedRanking:
+        self.iterations_ = max(1, min(self.iterations, self.max_samples // max(x.nnz, 1)))
         return BayesianPersonalizedRanking(
             factors=self.factors, learning_rate=self.learning_rate,
             regularization=self.regularization, iterations=self.iterations_,
