@@ -68,6 +68,15 @@ def test_deterministic_with_a_seed(objective):
     assert np.array_equal(again.predict(rows), a)
 
 
+def test_the_lambdarank_booster_scores_the_same_on_one_thread_or_two():
+    # the default fits on two OpenMP threads for speed; the scores must not depend on it
+    rows = labelled_rows(seed=2, groups=120)
+    one = LearnedRanker(RankerConfig(n_threads=1, **SMALL), seed=5).fit(rows).predict(rows)
+    two = LearnedRanker(RankerConfig(n_threads=2, **SMALL), seed=5).fit(rows).predict(rows)
+    assert RankerConfig().n_threads == 2
+    assert np.array_equal(one, two)
+
+
 def test_a_query_is_a_group_at_a_cutoff():
     rows = labelled_rows(groups=3, items=4, cutoffs=(0, 7))
     q = query_ids(rows)
