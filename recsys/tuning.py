@@ -34,9 +34,10 @@ GRIDS: dict[str, list[dict]] = {
         for a in (1.0, 5.0)
         for r in (0.1, 0.3)
     ],
-    # one point: a learning rate of 0.05 (the grid's other point until 2026-12-02) lost to 0.01 on every
-    # week read of Online Retail, its pooled groups and the festival world, and cost half of BPR's tuning
-    # on the M world; 50 epochs instead of 100 cost Online Retail's production 0.003 (BENCHMARKS)
+    # one point: a learning rate of 0.05 (the grid's other point until 2026-12-02) never won the tuning
+    # on Online Retail, its pooled groups or the festival world (below 0.01 on 18 of 21 weeks read) and
+    # cost half of BPR's tuning on the M world; 50 epochs instead of 100 cost Online Retail's
+    # production 0.003 (BENCHMARKS, "BPR's grid down to one point")
     "bpr": [{"factors": 64, "learning_rate": 0.01, "iterations": 100}],
     "members": [{}],
     "tifu_knn": [
