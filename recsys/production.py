@@ -156,19 +156,20 @@ def train_production(
         if rel.height or j == 0:
             usable.append((start, rel))
     folds = ((build_signal(frames, day_start(start), config.signal, source), rel) for start, rel in usable)
-    tuned = tune_folds(folds, _tuning(config))
+    tuned = tune_folds(folds, _tuning(config), keep_models=True)
     timings["tune"] = _lap(tick)
     tick = time.perf_counter()
 
-    # the chosen parameters on every fold: candidates + features for the ranker's validation; the
-    # newest fold's signal and models are kept for the nightly's evaluation (ValidationRun)
+    # the chosen parameters on every fold, as the tuning fitted them: candidates + features for the
+    # ranker's validation; the newest fold's signal and models are kept for the nightly's evaluation
+    # (ValidationRun), every other fold's are freed once its rows are labelled
     rc = config.ranker
     val_rows: list[pl.DataFrame] = []
     catalogs: list[int] = []
     newest = None
-    for j, (start, rel) in enumerate(usable):
-        sig_j = build_signal(frames, day_start(start), config.signal, source)
-        models_j = {n: make_model(n, seed=config.seed, **p).fit(sig_j) for n, p in tuned.params.items()}
+    kept, tuned.fold_models = tuned.fold_models, []
+    for j, (_, rel) in enumerate(usable):
+        sig_j, models_j = kept.pop(0)
         rows_j = labelled(models_j, sig_j, rel, frames, rc.n_per_model)
         val_rows.append(rows_j.with_columns(
             pl.lit(j, pl.Int16).alias("_fold"),

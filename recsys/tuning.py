@@ -104,19 +104,30 @@ class FoldTuned:
     per_fold: dict[str, list[float]]  # NDCG@k per fold (newest first), chosen parameters
     trials: dict[str, list[dict]]
     fold_metrics: dict[str, list[dict]]  # every metric per fold (newest first), chosen parameters
+    # with `keep_models`: per fold (newest first), its signal and every generator fitted with the
+    # chosen parameters on it, as the tuning fitted them
+    fold_models: list[tuple[Signal, dict[str, Recommender]]] = field(default_factory=list)
 
 
-def tune_folds(folds: Iterable[tuple[Signal, pl.DataFrame]], config: TuningConfig | None = None) -> FoldTuned:
+def tune_folds(
+    folds: Iterable[tuple[Signal, pl.DataFrame]],
+    config: TuningConfig | None = None,
+    keep_models: bool = False,
+) -> FoldTuned:
     """Fit every grid point on each fold's signal, score it on the fold's relevant pairs, and keep per
     generator the parameters with the best *mean* NDCG@k over the folds (ties: first in the grid).
 
-    `folds` yields (signal, relevant) one at a time, so only one fold's signal and models are alive."""
+    `folds` yields (signal, relevant) one at a time, so only one fold's signal and models are alive;
+    with `keep_models` every fold's signal and fitted models are kept until the means decide, and the
+    chosen ones are returned (`fold_models`), so that a caller needs not fit them again."""
     config = config or TuningConfig()
     key = f"ndcg@{config.k}"
     scores: dict[str, list[list[dict]]] = {n: [] for n in config.models}  # model -> point -> folds
+    fitted: list[tuple[Signal, dict[str, list[Recommender]]]] = []  # fold -> model -> point
     n_folds = 0
     for signal, relevant in folds:
         n_folds += 1
+        models: dict[str, list[Recommender]] = {}
         for name in config.models:
             grid = config.grids.get(name, [{}])
             if not scores[name]:
@@ -124,21 +135,30 @@ def tune_folds(folds: Iterable[tuple[Signal, pl.DataFrame]], config: TuningConfi
             for j, p in enumerate(grid):
                 model = make_model(name, seed=config.seed, **p).fit(signal)
                 scores[name][j].append(evaluate_model(model, relevant, config.k))
+                if keep_models:
+                    models.setdefault(name, []).append(model)
                 del model
+        if keep_models:
+            fitted.append((signal, models))
+        del models
     if n_folds == 0:
         raise ValueError("no validation fold to tune on")
     params, metrics, per_fold, trials, fold_metrics = {}, {}, {}, {}, {}
+    chosen_point: dict[str, int] = {}
     for name in config.models:
         grid = config.grids.get(name, [{}])
         means = [float(np.mean([m[key] for m in point])) for point in scores[name]]
         best = int(np.argmax(means))  # argmax: the first of equal means
+        chosen_point[name] = best
         params[name] = grid[best]
         chosen = scores[name][best]
         metrics[name] = {m: round(float(np.mean([f[m] for f in chosen])), 6) for m in chosen[0]}
         per_fold[name] = [round(f[key], 6) for f in chosen]
         fold_metrics[name] = chosen
         trials[name] = [{"params": p, key: round(v, 6)} for p, v in zip(grid, means, strict=True)]
-    return FoldTuned(params, metrics, per_fold, trials, fold_metrics)
+    fold_models = [(signal, {n: points[chosen_point[n]] for n, points in models.items()})
+                   for signal, models in fitted]
+    return FoldTuned(params, metrics, per_fold, trials, fold_metrics, fold_models)
 
 
 def best_generator(metrics: dict[str, dict], k: int) -> str:

@@ -101,3 +101,27 @@ def test_one_fold_is_too_few_to_chain():
     prod = train_production(frames, end - timedelta(days=2), replace(FAST, validation_folds=1))
     assert prod.ranker is None
     assert "too few folds" in prod.report.fallback_reason
+
+
+def test_each_fold_fits_every_grid_point_once_and_the_features_reuse_the_tuned_models(monkeypatch):
+    from collections import Counter
+
+    from recsys.models.base import Recommender
+
+    fits: Counter = Counter()
+    fit = Recommender.fit
+
+    def counting_fit(self, signal):
+        fits[(self.name, signal.as_of_day)] += 1
+        return fit(self, signal)
+
+    monkeypatch.setattr(Recommender, "fit", counting_fit)
+    frames = make_world(groups=50, products=70, days=75, end=date(2024, 3, 31), seed=9)
+    prod = train_production(frames, date(2024, 3, 25), FAST)
+    folds = [date.fromisoformat(d) for d in prod.report.windows["validation_folds"]]
+    for name in FAST.tuning.models:
+        for day in folds:
+            # the tuning's fits only: the ranker's validation rows read the models the tuning fitted
+            assert fits[(name, day)] == len(FAST.tuning.grids.get(name, [{}])), (name, day)
+    # the models the validation run keeps are the ones fitted on the newest fold
+    assert prod.validation.signal.as_of_day == folds[0]
