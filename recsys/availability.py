@@ -104,6 +104,8 @@ def offers_for_groups(offers: pl.DataFrame, signal: Signal, g_rows: np.ndarray) 
     """(g, i, campaign_id) on sale for each of `g_rows` in its warehouse: one campaign per pair."""
     wanted = pl.DataFrame({"g": pl.Series(g_rows, dtype=pl.Int64)})
     gw = signal.group_meta.select("g", "warehouse_id").join(wanted, on="g", how="semi")
-    served = serving_warehouses(offers, gw).join(gw, on="warehouse_id")
-    pairs = served.select("g", "i", "campaign_id", "closes_at")
-    return _longest_open(pairs, ["g", "i"]).select("g", "i", "campaign_id")
+    # a group is served by its one warehouse: the longest-open campaign per (warehouse, item) is the
+    # group's, chosen on the warehouses' few rows before they are copied to every group
+    served = serving_warehouses(offers, gw).select("warehouse_id", "i", "campaign_id", "closes_at")
+    per_warehouse = _longest_open(served, ["warehouse_id", "i"])
+    return per_warehouse.join(gw, on="warehouse_id").select("g", "i", "campaign_id")

@@ -13,15 +13,21 @@ from recsys.signal import Signal
 
 def peer_popularity(signal: Signal, g_rows: np.ndarray, window_days: int = 28) -> pl.DataFrame:
     """Per (g, i): share of groups of the same city and kind that ordered i recently (peer_share)."""
+    meta, share = signal.memo(f"peer_share_{window_days}", lambda: _peer_shares(signal, window_days))
+    wanted = meta.filter(pl.col("g").is_in(pl.Series(g_rows).implode()))
+    return wanted.join(share, on="peer").select("g", "i", "peer_share")
+
+
+def _peer_shares(signal: Signal, window_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(g, peer) of every group, and (peer, i, peer_share) over the whole signal: built once per signal,
+    whatever the number of chunks of groups that read it."""
     meta = signal.group_meta.select(
         "g", peer=pl.concat_str(pl.col("city").fill_null(""), pl.col("kind").fill_null(""), separator="|")
     )
     sizes = meta.group_by("peer").agg(n=pl.len())
     recent = signal.daily.filter(pl.col("age") <= window_days).select("g", "i").unique().join(meta, on="g")
     share = recent.group_by("peer", "i").agg(c=pl.len()).join(sizes, on="peer")
-    share = share.select("peer", "i", peer_share=pl.col("c") / pl.col("n"))
-    wanted = meta.filter(pl.col("g").is_in(pl.Series(g_rows).implode()))
-    return wanted.join(share, on="peer").select("g", "i", "peer_share")
+    return meta, share.select("peer", "i", peer_share=pl.col("c") / pl.col("n"))
 
 
 def new_product_pairs(signal: Signal, available: pl.DataFrame, new_days: int) -> pl.DataFrame:
