@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from common.errors import NotFittedError, UsageError
 from common.settings import DEFAULT_SEED
-from recsys.models.topn import dense_top_n, masked_top_n, popularity_order, profile_top_n, sparse_top_n
+from recsys.models.topn import dense_top_n, popularity_order, profile_top_n, sparse_top_n
 from recsys.signal import Signal
 
 CHUNK = 1024  # groups scored per dense block
@@ -174,11 +174,9 @@ class Recommender(ABC):
                     by_row = np.lexsort((ranks, r))
                     return r[by_row] + offset, items[by_row], ranks[by_row], scores[by_row]
         block = self.score_rows(rows)
-        if mask is None:
-            return dense_top_n(block, pop, n, offset, order)
-        if mask.ndim == 1:
-            mask = np.broadcast_to(mask, block.shape)
-        return masked_top_n(block, mask, pop, n, offset, order)
+        if mask is not None:
+            block = np.where(mask, block, -np.inf)
+        return dense_top_n(block, pop, n, offset, order)
 
     # -- for subclasses ------------------------------------------------------------------------
     @abstractmethod

@@ -60,21 +60,6 @@ def dense_top_n(block: np.ndarray, pop: np.ndarray, n: int, offset: int, order: 
     return rows[keep] + offset, cols[keep], ranks[keep], scores[keep].astype(np.float32)
 
 
-def masked_top_n(block: np.ndarray, mask: np.ndarray, pop: np.ndarray, n: int, offset: int,
-                 order: np.ndarray | None = None) -> Parts:
-    """dense_top_n of the block where the group x item `mask` allows (elsewhere -inf), read on the
-    columns some row allows only: what is on sale today is a part of the catalogue, and the partition
-    and sort then follow it, not the catalogue."""
-    cols = np.flatnonzero(mask.any(axis=0))
-    if cols.size == block.shape[1]:
-        return dense_top_n(np.where(mask, block, -np.inf), pop, n, offset, order)
-    _, rank_of = popularity_ranks(pop, order)
-    sub_order = np.argsort(rank_of[cols], kind="stable")  # the same popularity order, on the columns
-    rows, sub, ranks, scores = dense_top_n(np.where(mask[:, cols], block[:, cols], -np.inf), pop[cols], n,
-                                           offset, sub_order)
-    return rows, cols[sub], ranks, scores
-
-
 def sparse_top_n(scores: sp.csr_matrix, pop: np.ndarray, n: int, offset: int,
                  allowed: np.ndarray | None = None, order: np.ndarray | None = None) -> Parts:
     """dense_top_n of scores.toarray() (masked by the 1-d `allowed`), without making it dense.

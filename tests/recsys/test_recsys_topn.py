@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from recsys.models import MODELS, make_model
 from recsys.models.base import Recommender
-from recsys.models.topn import dense_top_n, masked_top_n, profile_top_n, sparse_top_n
+from recsys.models.topn import dense_top_n, profile_top_n, sparse_top_n
 from recsys.signal import build_signal, day_start
 from tests.recsys.world import block_world
 
@@ -39,19 +39,6 @@ def test_sparse_top_n_is_the_dense_top_n(seed):
     same(sparse_top_n(stored, pop, n, 5), dense_top_n(dense, pop, n, 5))
     mask = rng.random(m) < 0.6
     same(sparse_top_n(stored, pop, n, 5, mask), dense_top_n(np.where(mask, dense, -np.inf), pop, n, 5))
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_masked_top_n_on_the_allowed_columns_is_the_dense_top_n_of_the_masked_block(seed):
-    rng = np.random.default_rng(seed)
-    r, m, n = int(rng.integers(1, 12)), int(rng.integers(1, 40)), int(rng.integers(1, 12))
-    block = rng.integers(0, 4, (r, m)).astype(np.float32)  # many ties, broken by popularity then row
-    block[rng.random((r, m)) < 0.1] = np.nan
-    mask = rng.random((r, m)) < 0.5
-    mask[:, rng.random(m) < 0.4] = False  # columns no row may have (not on sale today)
-    pop = rng.integers(0, 3, m).astype(np.float32)
-    order = np.lexsort((np.arange(m), -pop))
-    same(masked_top_n(block, mask, pop, n, 5, order), dense_top_n(np.where(mask, block, -np.inf), pop, n, 5))
 
 
 def test_profile_top_n_is_the_dense_top_n_of_each_rows_vector():
