@@ -210,7 +210,8 @@ def train_production(
         model="ranker" if ranker is not None else best,
         fallback_reason=reason or None,
         best_generator=best,
-        tuning={n: TunedGenerator(tuned.params[n], tuned.metrics[n], tuned.per_fold[n])
+        tuning={n: TunedGenerator(tuned.params[n], tuned.metrics[n], tuned.per_fold[n],
+                                  models[n].fitted_values())
                 for n in tuned.params},
         ranker_validation=val_metrics,
         gate=Gate(
@@ -266,7 +267,9 @@ def refit_production(
     tick = time.perf_counter()
     sig, models = fit_generators(frames, as_of_day, params, config)
     report = report if isinstance(report, TrainingReport) else TrainingReport.from_dict(report)
-    report = replace(report, timings_s={"refit": _lap(tick)})
+    refitted = {n: replace(t, fitted=models[n].fitted_values()) if n in models else t
+                for n, t in report.tuning.items()}  # today's fit: ALS's weight follows today's data
+    report = replace(report, timings_s={"refit": _lap(tick)}, tuning=refitted)
     return Production(sig, models, ranker, chosen, report, frames, config)
 
 

@@ -25,6 +25,9 @@ class TunedGenerator:
     params: dict
     validation: dict[str, float]  # mean over the folds of every metric, for the chosen parameters
     folds: list[float] = field(default_factory=list)  # NDCG@k per fold, newest first
+    # what the production fit derived from the parameters and the data (Recommender.fitted_values:
+    # ALS's L2 weight, BPR's epochs, ...)
+    fitted: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -59,7 +62,8 @@ class TrainingReport:
             model=data["model"],
             fallback_reason=data.get("fallback_reason"),
             best_generator=data.get("best_generator", data["model"]),
-            tuning={name: TunedGenerator(t.get("params", {}), t.get("validation", {}), t.get("folds", []))
+            tuning={name: TunedGenerator(t.get("params", {}), t.get("validation", {}), t.get("folds", []),
+                                         t.get("fitted", {}))
                     for name, t in (data.get("tuning") or {}).items()},
             ranker_validation=data.get("ranker_validation") or {},
             gate=Gate(

@@ -112,6 +112,8 @@ def recsys_block(
             "ranker": prod.report.ranker_validation.get(key),
         },
         "tuning": prod.report.params,
+        # what the production fits derived from those parameters (ALS's L2 weight, BPR's epochs, ...)
+        "fitted": {n: t.fitted for n, t in prod.report.tuning.items() if t.fitted},
         "picks_info": picks_info,
         "catalog_size": catalog,
         "timings_s": timings,

@@ -64,6 +64,19 @@ class Recommender(ABC):
         """The constructor's parameters (seed included)."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
 
+    def fitted_values(self) -> dict[str, bool | int | float]:
+        """The scalars the fit derived from the parameters and the data, by attribute name (ALS's L2
+        weight relative to the groups' confidence mass, BPR's epochs under its sample budget, ...):
+        what the training report shows beside the parameters."""
+        self._check_fitted()
+        out: dict[str, bool | int | float] = {}
+        for k, v in vars(self).items():
+            if k.startswith("_") or not k.endswith("_") or not isinstance(v, bool | int | float | np.generic):
+                continue
+            v = v.item() if isinstance(v, np.generic) else v
+            out[k] = round(v, 6) if isinstance(v, float) else v
+        return out
+
     def score_rows(self, g_rows: np.ndarray) -> np.ndarray:
         """Dense scores (len(g_rows) x n_items, float32); a row of -1 is an unknown group."""
         self._check_fitted()

@@ -48,6 +48,7 @@ def test_block_has_every_generator_production_and_picks(evaluated):
         assert all(0.0 <= v <= 6 for v in models[name].values())
     assert block["production_model"] in set(models) | {"ranker"}
     assert set(block["tuning"]) >= {"popularity", "als", "bpr"}
+    assert block["fitted"]["bpr"]["iterations_"] >= 1 and block["fitted"]["als"]["regularization_"] > 0
 
 
 def test_dump_rankings_agrees_with_reported_metrics(evaluated, world, tmp_path):

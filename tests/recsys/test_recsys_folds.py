@@ -10,7 +10,7 @@ import pytest
 
 import recsys.tuning as tuning
 from recsys.folds import fold_windows
-from recsys.production import ProductionConfig, train_production
+from recsys.production import ProductionConfig, refit_production, train_production
 from recsys.training_report import TrainingReport
 from recsys.tuning import TuningConfig, best_generator, tune_folds
 from tests.recsys.test_recsys_picks import FAST
@@ -68,6 +68,14 @@ def test_production_reports_every_fold_and_labels_end_before_the_earliest():
     if prod.ranker is not None:
         assert len(report.ranker_validation["folds"]) == len(folds)
         assert report.ranker_validation["ndcg@10"] > report.tuning["reorder"].validation["ndcg@10"]
+    # beside the parameters, what each production fit derived from them and the data
+    assert report.tuning["als"].fitted["regularization_"] == pytest.approx(prod.models["als"].regularization_)
+    assert report.tuning["bpr"].fitted["iterations_"] == prod.models["bpr"].iterations_
+    assert "popularity_" not in report.tuning["als"].fitted  # scalars only, never the arrays
+    later = refit_production(frames, date(2024, 3, 31), report.params, prod.ranker, prod.chosen,
+                             report.to_dict(), FAST)  # the nightly's reuse: today's fit, today's values
+    assert later.report.tuning["als"].fitted["regularization_"] == pytest.approx(
+        later.models["als"].regularization_)
     # the report's JSON reads back as the same report (saved trainings, the ledger)
     assert TrainingReport.from_dict(report.to_dict()) == report
     old = {k: v for k, v in report.to_dict().items() if k not in ("windows", "timings_s")}
