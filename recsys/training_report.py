@@ -27,7 +27,7 @@ class TunedGenerator:
     folds: list[float] = field(default_factory=list)  # NDCG@k per fold, newest first
     # what the production fit derived from the parameters and the data (Recommender.fitted_values:
     # ALS's L2 weight, BPR's epochs, ...)
-    fitted: dict = field(default_factory=dict)
+    fitted: dict[str, bool | int | float] = field(default_factory=dict)
 
 
 @dataclass

@@ -7,6 +7,7 @@ knows better); an unknown product gets a null score.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar, Self
 
@@ -71,9 +72,13 @@ class Recommender(ABC):
         self._check_fitted()
         out: dict[str, bool | int | float] = {}
         for k, v in vars(self).items():
-            if k.startswith("_") or not k.endswith("_") or not isinstance(v, bool | int | float | np.generic):
+            if k.startswith("_") or not k.endswith("_"):
                 continue
+            if not isinstance(v, bool | int | float | np.bool_ | np.integer | np.floating):
+                continue  # arrays, matrices, the signal
             v = v.item() if isinstance(v, np.generic) else v
+            if isinstance(v, float) and not math.isfinite(v):
+                continue  # JSON has no NaN
             out[k] = round(v, 6) if isinstance(v, float) else v
         return out
 

@@ -46,6 +46,12 @@ def test_the_fold_mean_chooses_parameters_and_the_fallback_not_the_last_week(mon
     assert tuned.metrics["own"]["ndcg@10"] == pytest.approx(0.2875)
     assert best_generator(tuned.metrics, 10) == "own"  # the newest fold alone would say "hot"
     assert [t["params"] for t in tuned.trials["hot"]] == [{"p": 1}, {"p": 2}]
+    assert tuned.fold_models == []  # nothing kept unless asked
+    kept = tune_folds(iter(folds), config, keep_models=True).fold_models
+    assert [signal for signal, _ in kept] == [0, 1, 2, 3]  # newest first, as the folds came
+    # each fold's models are the chosen point's, fitted on that fold: hot's second point, not its first
+    for j, (_, models) in enumerate(kept):
+        assert models["hot"].key == ("hot", 2) and models["hot"].fold == j
 
 
 def test_folds_are_weekly_and_end_at_the_cutoff():
@@ -72,10 +78,11 @@ def test_production_reports_every_fold_and_labels_end_before_the_earliest():
     assert report.tuning["als"].fitted["regularization_"] == pytest.approx(prod.models["als"].regularization_)
     assert report.tuning["bpr"].fitted["iterations_"] == prod.models["bpr"].iterations_
     assert "popularity_" not in report.tuning["als"].fitted  # scalars only, never the arrays
-    later = refit_production(frames, date(2024, 3, 31), report.params, prod.ranker, prod.chosen,
-                             report.to_dict(), FAST)  # the nightly's reuse: today's fit, today's values
-    assert later.report.tuning["als"].fitted["regularization_"] == pytest.approx(
-        later.models["als"].regularization_)
+    saved = report.to_dict()
+    saved["tuning"]["bpr"]["fitted"] = {"iterations_": -1}  # what an earlier day's fit said
+    later = refit_production(frames, date(2024, 3, 31), report.params, prod.ranker, prod.chosen, saved,
+                             FAST)  # the nightly's reuse: today's fit, today's values
+    assert later.report.tuning["bpr"].fitted["iterations_"] == later.models["bpr"].iterations_ >= 1
     # the report's JSON reads back as the same report (saved trainings, the ledger)
     assert TrainingReport.from_dict(report.to_dict()) == report
     old = {k: v for k, v in report.to_dict().items() if k not in ("windows", "timings_s")}
