@@ -170,7 +170,6 @@ def train_production(
     kept, tuned.fold_models = tuned.fold_models, []
     for j, (_, rel) in enumerate(usable):
         sig_j, models_j = kept.pop(0)
-        sig_j.drop_matrices()  # the grid points that lost: their matrices go, the chosen models keep theirs
         rows_j = labelled(models_j, sig_j, rel, frames, rc.n_per_model)
         val_rows.append(rows_j.with_columns(
             pl.lit(j, pl.Int16).alias("_fold"),

@@ -84,13 +84,6 @@ class Signal:
             self._cache[key] = build()
         return self._cache[key]
 
-    def drop_matrices(self) -> None:
-        """Forget the cached confidence matrices (`matrix`): a model keeps the ones it read, and any
-        other is built again when asked. Frees a tuning's every grid point's matrices once the
-        chosen models are all that read the signal."""
-        for key in [k for k in self._cache if isinstance(k, tuple)]:
-            del self._cache[key]
-
     def cross_matrix(self) -> sp.csr_matrix:
         """Group x item: decayed orders of this group's members placed in their other groups."""
         if "cross" not in self._cache:
