@@ -37,11 +37,14 @@ SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "par
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
-# Parquet column types accepted for each contract kind (anything else: fatal if required).
+FRACTIONAL_TYPES = {"FLOAT", "DOUBLE", "DECIMAL"}
+# Parquet column types accepted for each contract kind (anything else: fatal if required). An integer
+# column may arrive as floats (pandas stores an integer column with a missing value as float64):
+# a whole value reads as the integer, a fraction is quarantined as bad_type.
 COMPATIBLE: dict[str, set[str]] = {
     "str": {"VARCHAR", "UUID"} | INTEGER_TYPES,
-    "int": INTEGER_TYPES,
-    "float": INTEGER_TYPES | {"FLOAT", "DOUBLE", "DECIMAL"},
+    "int": INTEGER_TYPES | FRACTIONAL_TYPES,
+    "float": INTEGER_TYPES | FRACTIONAL_TYPES,
     "bool": {"BOOLEAN"},
     "date": {"DATE"} | TIMESTAMP_TYPES,
     "timestamp": {"DATE"} | TIMESTAMP_TYPES,
@@ -286,17 +289,23 @@ def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
     return FileSchema(source, columns, ignored)
 
 
-def typed_expr(col: Column, text: str, is_text: bool) -> str:
-    """SQL turning the file's value `text` into the contract type; NULL when it cannot be read."""
+def typed_expr(col: Column, text: str, is_text: bool, fractional: bool = False) -> str:
+    """SQL turning the file's value `text` into the contract type; NULL when it cannot be read.
+    `fractional`: the file stores the value as a float or decimal type. An integer column reads a
+    whole value written with a zero fraction (2.0, "2.00": what pandas writes for an integer column
+    with a missing value) as that integer, and nothing else with a fraction."""
     target = DUCKDB_TYPES[col.kind]
     if not is_text:
         value = f"TRY_CAST({text} AS {target})"
+        if col.kind == "int" and fractional:
+            value = f"CASE WHEN FLOOR({text}) = {text} THEN {value} END"
     else:
         norm = f"NULLIF(TRIM({text}), '')"
         if col.kind == "str":
             return norm
-        if col.kind == "int":
-            value = f"CASE WHEN regexp_full_match({norm}, '[+-]?[0-9]+') THEN TRY_CAST({norm} AS BIGINT) END"
+        if col.kind == "int":  # [.] rather than a backslash: Spark's SQL strings read escapes
+            value = (f"CASE WHEN regexp_full_match({norm}, '[+-]?[0-9]+([.]0*)?') "
+                     f"THEN TRY_CAST(regexp_replace({norm}, '[.]0*$', '') AS BIGINT) END")
         elif col.kind == "timestamp":
             value = read_timestamp(norm, target)
         else:
@@ -335,7 +344,8 @@ def projection(
         is_text[col.name] = text
         value = ident("_t_" + col.name)
         values.append(f"{src} AS {value}")
-        typed += [value, f"{typed_expr(col, value, text)} AS {ident(col.name)}"]
+        fractional = duck_type in FRACTIONAL_TYPES
+        typed += [value, f"{typed_expr(col, value, text, fractional)} AS {ident(col.name)}"]
     return f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(values)} FROM {relation})", is_text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from common.contract import RULES
@@ -110,3 +111,35 @@ def test_children_of_a_quarantined_parent_are_quarantined_too(tmp_path, tiny_tab
     report = run_ingest(raw, home, run_date=TINY_END)
     assert report.tables["products"].rules == {"negative_price": 1}
     assert report.tables["orders"].rules == {"unknown_foreign_key": 1}
+
+
+def test_an_integer_written_with_a_zero_fraction_reads_as_the_integer(tmp_path, tiny_tables, write_raw):
+    # pandas writes an integer column with a missing value as floats: "2.0" in a CSV
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    row = as_text(tiny_tables["orders"]).row(0, named=True) | {"order_id": "Z1", "quantity": "2.0"}
+    write_dirty_part(raw, "orders", tiny_tables["orders"], [row])
+    home = Home(tmp_path / "home")
+    counts = run_ingest(raw, home, run_date=TINY_END).tables["orders"]
+    assert (counts.quarantined, counts.rules) == (0, {})
+    assert query(home, "SELECT quantity FROM orders WHERE order_id = 'Z1'") == [(2,)]
+
+
+def test_a_float_parquet_column_loads_whole_values_quarantines_fractions(tmp_path, tiny_tables, write_raw):
+    # pandas re-saving campaigns.parquet turns max_qty (an int with nulls) into float64
+    campaigns = tiny_tables["campaigns"]
+    max_qty = [16.0 if i % 3 == 0 else None for i in range(campaigns.height)]
+    max_qty[1] = 12.5
+    tiny_tables["campaigns"] = campaigns.with_columns(max_qty=pl.Series(max_qty, dtype=pl.Float64))
+    tiny_tables["orders"] = tiny_tables["orders"].with_columns(pl.col("quantity").cast(pl.Float64))
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    home = Home(tmp_path / "home")
+    report = run_ingest(raw, home, run_date=TINY_END)
+    ids = campaigns["campaign_id"].to_list()
+    # a float quantity of whole values is no problem; only the orders of the quarantined campaign go
+    of_it = tiny_tables["orders"].filter(pl.col("campaign_id") == ids[1]).height
+    assert report.tables["orders"].rules == ({"unknown_foreign_key": of_it} if of_it else {})
+    assert report.tables["campaigns"].rules == {"bad_type": 1}
+    [(row_number, detail)] = query(home, "SELECT row_number, detail FROM quarantine WHERE rule = 'bad_type'")
+    assert row_number == 2 and detail == "column 'max_qty' must be an integer; got '12.5'"
+    loaded = dict(query(home, "SELECT campaign_id, max_qty FROM campaigns"))
+    assert loaded[ids[0]] == 16 and loaded[ids[2]] is None and ids[1] not in loaded
