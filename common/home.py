@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import UsageError
+
 DEFAULT_HOME = "circlebuy-home"
 HOME_ENV = "CIRCLEBUY_HOME"
 
@@ -54,8 +56,28 @@ class Home:
         return self.root / "nightly.lock"
 
     def ensure(self) -> Home:
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_folder(self.root, "--home")
         return self
+
+    def discard_if_empty(self) -> None:
+        """Remove the folder when it holds nothing but the run lock: what a run that failed on a new
+        home leaves (its warehouse is removed already). A folder with anything else stays."""
+        if not self.root.is_dir() or any(p != self.lock for p in self.root.iterdir()):
+            return
+        self.lock.unlink(missing_ok=True)
+        self.root.rmdir()
+
+
+def make_folder(path: Path, flag: str) -> Path:
+    """Create `path` (and its parents) as a folder; a path that is a file, or one that cannot be
+    created, is the caller's `flag` pointing at the wrong place: a UsageError naming it (exit 2)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a folder; give a folder (a new one is created)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission, a read-only disk
+        raise UsageError(f"{flag} {path}: cannot create the folder ({exc.strerror or exc})") from exc
+    return path
 
 
 def resolve_home(home: str | Path | None = None) -> Home:

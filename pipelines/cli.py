@@ -148,13 +148,17 @@ def ingest(
     from pipelines.ingest import IngestReport, run_ingest
     from pipelines.nightly.lock import run_lock
 
+    chosen = resolve_home(home)
+    new_home = not chosen.root.exists()
     try:
         options = engine_options(engine, spark_master, conf or ())
-        h = resolve_home(home).ensure()
+        h = chosen.ensure()
         with run_lock(h.lock, what=f"ingest {raw}"):  # never beside a nightly on the same warehouse
             report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress(),
                                 engine=options)
     except CircleBuyError as exc:  # main() prints it on stderr and exits with its code
+        if new_home:  # nothing loaded: leave no empty home behind either
+            chosen.discard_if_empty()
         if as_json:  # scripts read "fatal" (the README's JSON shape), nothing loaded
             echo_json(IngestReport(fatal=str(exc)).to_json())
         raise

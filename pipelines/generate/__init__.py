@@ -19,6 +19,7 @@ import polars as pl
 
 from common.contract import CATEGORIES
 from common.errors import UsageError
+from common.home import make_folder
 from common.settings import DEFAULT_SEED
 from pipelines.generate.behaviour import SRC_HERD, SRC_POST, SRC_REORDER, SRC_WORD, Simulation, simulate
 from pipelines.generate.calendar import EVENTS, WorldCalendar, mark_festival_products, world_calendar
@@ -87,9 +88,8 @@ def run_generate(out: Path, groups: int = 2000, days: int | None = None, end: da
     end, days = resolve_window(start, end, days)
     cfg = WorldConfig(groups=groups, days=days, end=end, seed=seed, dirty=dirty, fmt=fmt, calendar=calendar,
                       products=products)
+    out = make_folder(Path(out), "--out")  # before the simulation: a wrong --out fails at once
     ent, camps, sim, clock = build_world(cfg, progress=progress)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / TRUTH, ignore_errors=True)  # no stale truth (e.g. dirty rows) from a previous run
     ids = Ids({"supplier": len(ent.suppliers.category), "product": len(ent.products),
                "shopkeeper": len(ent.shopkeepers.tier), "group": len(ent.groups),

@@ -14,6 +14,7 @@ import polars as pl
 
 from common.contract import PLATFORM_TZ, TABLES
 from common.errors import SchemaError, UnparseableFileError, UsageError
+from common.home import make_folder
 from pipelines.importers.categories import category_expr
 
 # source column -> the dtype family we accept (checked, then cast)
@@ -287,7 +288,7 @@ def run_import(file: Path, out: Path) -> dict:
     check_out_folder(out)
     src = read_source(file)
     tables, dirt = map_online_retail(src)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "--out")
     for name, frame in tables.items():
         frame.write_parquet(out / f"{name}.parquet")
     return {

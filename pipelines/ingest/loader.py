@@ -35,10 +35,12 @@ from pipelines.ingest.readers import (
     csv_error,
     discover,
     first_line,
+    hidden,
     ident,
     inspect,
     lit,
     match_schema,
+    meant_table,
     prepare_text,
     projection,
     zone_counts,
@@ -200,9 +202,12 @@ def require_tables(con: duckdb.DuckDBPyConnection, raw: Path, found: dict[str, l
     for name in REQUIRED_TABLES:
         stored = con.execute(f"SELECT EXISTS (SELECT 1 FROM {ident(name)})").fetchone()[0]
         if name not in found and not stored:
+            meant = ((e, meant_table(e)) for e in sorted(raw.iterdir()) if not hidden(e, raw))
+            near = [f"{e.name}: {m[1]}" for e, m in meant if m and m[0] == name]
             raise SchemaError(
                 f"{raw}: required table {name!r} is missing; expected {name}.csv, {name}.parquet "
                 f"or a folder {name}/ of such files (the warehouse has no {name} yet)"
+                + "".join(f"; {n}" for n in near)
             )
 
 

@@ -173,17 +173,23 @@ def stray_warning(entry: Path) -> str:
         stem = stem.rsplit(".", 1)[0]  # feedback.xlsx: the table is right, the format is not
         if stem in TABLES:
             return f"{entry.name}: not .csv or .parquet; ignored (save it as CSV UTF-8 or Parquet)"
-    hint = ""
+    meant = meant_table(entry)
+    return f"{entry.name}: not a contract table; ignored{'; ' + meant[1] if meant else ''}"
+
+
+def meant_table(entry: Path) -> tuple[str, str] | None:
+    """The contract table a stray entry's name is close to, and the hint that says so: a part of it
+    given at the top level (orders_2024.csv), or a near miss (order.csv). None when there is none."""
+    stem = (table_name(entry) if entry.is_file() else entry.name).lower()
     for table in TABLES:
         if stem.startswith(table) and stem[len(table):][:1] in ("_", "-", ".", " "):
-            hint = f"; did you mean a part of {table}? parts go in a folder {table}/ ({table}/{entry.name})"
-            break
-    else:
-        close = difflib.get_close_matches(stem, list(TABLES), n=1, cutoff=0.75)
-        if close:
-            suffix = entry.name[len(table_name(entry)):] if entry.is_file() else "/"
-            hint = f"; did you mean {close[0]}{suffix.lower()}?"
-    return f"{entry.name}: not a contract table; ignored{hint}"
+            return table, (f"did you mean a part of {table}? parts go in a folder {table}/ "
+                           f"({table}/{entry.name})")
+    close = difflib.get_close_matches(stem, list(TABLES), n=1, cutoff=0.75)
+    if not close:
+        return None
+    suffix = entry.name[len(table_name(entry)):] if entry.is_file() else "/"
+    return close[0], f"did you mean {close[0]}{suffix.lower()}?"
 
 
 def prepare_text(found: dict[str, list[SourceFile]], workdir: Path) -> list[str]:

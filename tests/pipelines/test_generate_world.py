@@ -57,6 +57,16 @@ def test_bad_arguments_are_usage_errors(tmp_path):
         run_generate(tmp_path, groups=5, days=2, end=None, seed=1, dirty=False, fmt="xlsx", progress=False)
 
 
+def test_an_out_folder_that_is_a_file_is_bad_usage(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UsageError, match="--out .*afile: exists and is not a folder"):
+        run_generate(tmp_path / "afile", groups=5, days=2, end=None, seed=1, dirty=False, fmt="csv",
+                     progress=False)
+    with pytest.raises(UsageError, match="--out .*sub: cannot create the folder"):
+        run_generate(tmp_path / "afile" / "sub", groups=5, days=2, end=None, seed=1, dirty=False, fmt="csv",
+                     progress=False)
+
+
 def test_truth_files_describe_every_group_and_product(small_world):  # noqa: F811
     raw, summary = small_world
     truth = raw / "_truth"

@@ -69,6 +69,15 @@ def test_missing_required_table_is_fatal_on_an_empty_warehouse(tmp_path, tiny_ta
     assert_nothing_loaded(tmp_path / "home")
 
 
+def test_a_missing_required_table_names_the_file_that_may_be_it(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    (raw / "orders.csv").rename(raw / "order.csv")
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "required table 'orders' is missing" in result.stderr
+    assert "order.csv: did you mean orders.csv?" in result.stderr
+
+
 def test_missing_required_column_is_fatal(tmp_path, tiny_tables, write_raw):
     tiny_tables["orders"] = tiny_tables["orders"].drop("quantity")
     raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
@@ -106,6 +115,23 @@ def test_a_fatal_error_on_a_new_home_leaves_no_warehouse(tmp_path, tiny_tables, 
     assert result.returncode == 2, result.stderr
     assert not Home(tmp_path / "home").warehouse.exists()
     assert not Path(str(Home(tmp_path / "home").warehouse) + ".wal").exists()
+    assert not (tmp_path / "home").exists()  # nor the folder, nor its run lock
+
+
+def test_a_fatal_error_keeps_a_home_folder_that_was_there(tmp_path, tiny_tables, write_raw):
+    home = tmp_path / "home"
+    home.mkdir()
+    result = circlebuy_ingest(write_raw(tmp_path / "raw", {"orders": tiny_tables["orders"]}), home)
+    assert result.returncode == 2, result.stderr
+    assert home.is_dir()
+
+
+def test_a_home_that_is_a_file_is_bad_usage(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    result = circlebuy_ingest(raw, raw / "orders.parquet")
+    assert result.returncode == 2, result.stderr
+    assert "--home" in result.stderr and "exists and is not a folder" in result.stderr
+    assert "unexpected error" not in result.stderr
 
 
 def test_a_fatal_error_keeps_a_warehouse_that_was_there(tmp_path, tiny_tables, write_raw):
