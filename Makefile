@@ -61,7 +61,7 @@ test: $(STAMP) browser fonts java
 	CIRCLEBUY_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check recsys aggregation api pipelines tests bench
+	$(BIN)/ruff check common recsys aggregation api pipelines tests bench
 
 demo: $(STAMP)
 	$(BIN)/circlebuy demo --home $(DEMO_HOME) --raw $(DEMO_RAW) --port $(PORT)
