@@ -43,6 +43,10 @@ AUDIENCES = (  # per group kind, in the order of contract.GROUP_KINDS
 )
 SYLLABLES = ("an", "bao", "chen", "da", "fu", "gu", "hai", "jia", "kang", "le", "mei", "nong",
              "pin", "qing", "rui", "shan", "tian", "wei", "xin", "yue", "zhi", "lan", "ming", "yu")
+# the character each syllable is written with in a brand name (安宝, 品瑞): brands a Chinese shopkeeper reads
+HANZI = ("安", "宝", "晨", "达", "福", "谷", "海", "佳", "康", "乐", "美", "农",
+         "品", "清", "瑞", "山", "田", "味", "鑫", "悦", "智", "兰", "明", "雨")
+assert len(HANZI) == len(SYLLABLES)
 
 
 @dataclass
@@ -118,15 +122,15 @@ class Entities:
 
 
 def brand_names(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Pinyin-like brand names, unique by construction of a suffix."""
+    """Two-character brand names (品瑞), unique by construction of a suffix (品瑞2)."""
     a = rng.integers(0, len(SYLLABLES), n)
     b = rng.integers(0, len(SYLLABLES), n)
-    names = [f"{SYLLABLES[x].capitalize()}{SYLLABLES[y]}" for x, y in zip(a, b, strict=True)]
+    names = [f"{HANZI[x]}{HANZI[y]}" for x, y in zip(a, b, strict=True)]
     seen: dict[str, int] = {}
     out = []
     for name in names:  # one per supplier: a few hundred at most
         seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} {seen[name]}")
+        out.append(name if seen[name] == 1 else f"{name}{seen[name]}")
     return np.array(out, dtype=object)
 
 

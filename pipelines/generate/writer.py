@@ -99,18 +99,32 @@ def typed(table: str, columns: list[pl.Series]) -> pl.DataFrame:
     return df.select(TABLES[table].column_names).cast(TABLES[table].polars_schema())
 
 
+# what a product of each subcategory is called in its name (农家蔬菜3号, 品瑞纸巾42号); the
+# subcategory column keeps its id (vegetables, paper)
+PRODUCT_WORDS: dict[str, str] = {
+    "vegetables": "蔬菜", "fruit": "水果", "eggs": "鸡蛋", "meat": "鲜肉", "seafood": "海鲜", "dairy": "牛奶",
+    "nuts": "坚果", "biscuits": "饼干", "drinks": "饮料", "candy": "糖果", "dried_fruit": "果干",
+    "paper": "纸巾", "detergent": "洗衣液", "kitchen": "厨房用品", "cleaning": "清洁剂", "storage": "收纳盒",
+    "diapers": "纸尿裤", "formula": "奶粉", "wipes": "湿巾", "toys": "玩具", "clothing": "童装",
+    "skincare": "护肤品", "makeup": "彩妆", "haircare": "洗发水", "fragrance": "香水",
+    "vitamins": "维生素", "supplements": "营养品", "herbal_tea": "凉茶", "devices": "健康仪器",
+    "tangyuan": "汤圆", "mooncake": "月饼",
+}
+assert set(PRODUCT_WORDS) == ({s for p in CATEGORY_PROFILES for s in p.subcategories}
+                              | {e.festival.item for e in EVENTS if e.festival is not None})
+
+
 def table_sources(ent: Entities, camps: Campaigns, sim: Simulation, clock: Clock, ids: Ids
                   ) -> list[TableSource]:
     """Every contract table of the world, in load order."""
     sp, pr, sk, gr, ms = ent.suppliers, ent.products, ent.shopkeepers, ent.groups, ent.memberships
     po, od, fb = sim.posts, sim.orders, sim.feedback
     subcats = [p.subcategories for p in CATEGORY_PROFILES]
-    trade = np.array(["Farm Produce", "Foods", "Daily Goods", "Baby Care", "Cosmetics", "Health"],
-                     dtype=object)
+    trade = np.array(["农产品", "食品", "日用品", "母婴用品", "化妆品", "健康产品"], dtype=object)
 
     def suppliers(lo: int, hi: int) -> pl.DataFrame:
         i = np.arange(lo, hi)
-        names = [f"{b} {t} Co., Ltd." for b, t in zip(sp.brand[i], trade[sp.category[i]], strict=True)]
+        names = [f"{b}{t}有限公司" for b, t in zip(sp.brand[i], trade[sp.category[i]], strict=True)]
         return typed("suppliers", [ids.make("supplier", i), pl.Series("name", names, dtype=pl.String)])
 
     def products(lo: int, hi: int) -> pl.DataFrame:
@@ -120,8 +134,8 @@ def table_sources(ent: Entities, camps: Campaigns, sim: Simulation, clock: Clock
         fest = pr.festival[i]
         if (fest >= 0).any():  # festival-only products are named after their item (tangyuan, mooncake)
             sub[fest >= 0] = [EVENTS[k].festival.item for k in fest[fest >= 0]]
-        maker = np.where(pr.brand[i] == None, "Farm", pr.brand[i])  # noqa: E711 (object array)
-        names = [f"{m} {s.replace('_', ' ')} No.{k % 97 + 1}" for m, s, k in zip(maker, sub, i, strict=True)]
+        maker = np.where(pr.brand[i] == None, "农家", pr.brand[i])  # noqa: E711 (object array)
+        names = [f"{m}{PRODUCT_WORDS[s]}{k % 97 + 1}号" for m, s, k in zip(maker, sub, i, strict=True)]
         return typed("products", [
             ids.make("product", i), ids.make("supplier", pr.supplier[i]),
             pl.Series("name", names, dtype=pl.String), pick(CATEGORIES, pr.category[i], "category"),

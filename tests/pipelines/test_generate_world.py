@@ -151,3 +151,14 @@ def test_groups_have_chinese_names_unique_within_each_shopkeeper(small_world):  
     per_shopkeeper = groups.group_by("shopkeeper_id").agg(pl.len(), pl.col("name").n_unique().alias("names"))
     assert (per_shopkeeper["len"] == per_shopkeeper["names"]).all()
     assert groups["name"].n_unique() > groups.height // 2  # varied, not one name for all
+
+
+def test_products_and_suppliers_are_named_in_chinese(small_world):  # noqa: F811
+    raw, _ = small_world
+    products, suppliers = read(raw, "products"), read(raw, "suppliers")
+    assert products["name"].str.contains(r"^[\u4e00-\u9fff]+\d+号$").all()  # e.g. 品瑞纸巾42号, 农家鸡蛋3号
+    unbranded = products.filter(pl.col("brand").is_null())
+    assert unbranded["name"].str.starts_with("农家").all()
+    branded = products.filter(pl.col("brand").is_not_null())
+    assert branded.select(pl.col("name").str.starts_with(pl.col("brand"))).to_series().all()
+    assert suppliers["name"].str.contains(r"^[\u4e00-\u9fff]+\d*[\u4e00-\u9fff]*有限公司$").all()
