@@ -191,7 +191,7 @@ def _analog_run(forecast: DailyForecast, frames: dict[str, pl.DataFrame], then: 
     held = t - int(sold_on[0]) if sold_on.size else 0  # days from the first sale to the analog origin
     if held < MIN_HISTORY_DAYS:
         return {"reason": f"the history before {then} holds {held} day(s) of sales; the correction needs "
-                          f"{MIN_HISTORY_DAYS}"}
+                          f"{MIN_HISTORY_DAYS} days"}
     ensemble = forecast.model.model_
     rows = active_rows(panel, t, horizon, ensemble.ts_config.active_days)
     if rows.size == 0:

@@ -227,7 +227,7 @@ class PresaleForecaster:
         if first is None or then - first < need:
             held = 0 if first is None else (then - first).days
             return (f"the campaigns before {label} span {held} day(s); reading last year's event "
-                    f"needs {MIN_HISTORY_DAYS}")
+                    f"needs {MIN_HISTORY_DAYS} days")
         past_config = replace(self.config, analog=replace(self.config.analog, enabled=False))
         try:
             past = PresaleForecaster(past_config).fit(frames, then, run)

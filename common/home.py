@@ -80,6 +80,19 @@ def make_folder(path: Path, flag: str) -> Path:
     return path
 
 
+def output_file(path: Path, flag: str) -> Path:
+    """A file the run will write at its end, checked before the work starts: not a folder, and in a
+    folder that exists or can be made (a UsageError naming `flag` otherwise, not hours later)."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder; give a file path (e.g. {path / 'out.parquet'})")
+    try:
+        make_folder(path.parent, flag)
+    except UsageError:
+        raise UsageError(f"{flag} {path}: cannot create the folder {path.parent} to hold it (a file "
+                         "is in the way, or no permission)") from None
+    return path
+
+
 def resolve_home(home: str | Path | None = None) -> Home:
     """`--home`, else `$CIRCLEBUY_HOME`, else `./circlebuy-home`."""
     chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME

@@ -17,7 +17,7 @@ import typer
 
 from common.clock import parse_iso_day
 from common.errors import CircleBuyError, UsageError
-from common.home import resolve_home
+from common.home import output_file, resolve_home
 from pipelines.engine.base import EngineOptions
 
 app = typer.Typer(
@@ -225,6 +225,9 @@ def evaluate(
         typer.echo(json.dumps(result, ensure_ascii=False) if as_json else render_vintages(result))
         return
     dates = parse_dates(as_of, as_of_range, every)
+    for path, flag in ((dump_rankings, "--dump-rankings"), (dump_forecasts, "--dump-forecasts")):
+        if path is not None:
+            output_file(path, flag)
     settings = load_settings(settings_file, horizon_days=horizon_days, k=k)
     config = EvaluateConfig.from_settings(dates[0], settings)
     result = run_evaluate(

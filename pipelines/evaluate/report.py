@@ -78,7 +78,9 @@ def render_date(result: dict) -> str:
     head = forecast.get("head") or {}
     if head.get("models"):
         cis = (head.get("intervals") or {}).get("total_wape") or {}
-        out += ["", f"head series (sold >= {_fmt(head.get('threshold'))} units in the "
+        threshold = head.get("threshold")
+        units = f"{threshold:g}" if isinstance(threshold, int | float) else _fmt(threshold)
+        out += ["", f"head series (sold >= {units} units in the "
                     f"{head.get('window_days')} days before): {head.get('series')} series, 7-day totals"]
         rows = [[n, *(_fmt(m.get(c)) for c in HEAD_KEYS), _ci(cis.get(n))] for n, m in head["models"].items()]
         out += _table(["model", *HEAD_KEYS, "total_wape 90% interval"], rows)

@@ -95,19 +95,32 @@ def run_evaluate(
 
 def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_days: int) -> None:
     """A date with no orders before it (nothing to train on) or none in its horizon (nothing to
-    score) would report every metric as 0: refuse it, naming the dates and the orders' own range."""
+    score) would report every metric as 0, and one whose horizon runs past the orders would score the
+    days after them as days without sales: refuse either, naming the dates and the orders' own range."""
     if orders.height == 0:
         raise UsageError("the warehouse holds no orders; run `circlebuy ingest RAW` first")
     days = orders.select(platform_day(pl.col("ordered_at")).alias("d"))["d"]
     first, last = days.min(), days.max()
-    bad = [d for d in dates if d <= first or d > last]
-    if bad:
-        shown = ", ".join(d.isoformat() for d in bad[:5])
-        shown += f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    latest = last - timedelta(days=horizon_days - 1)  # the last as-of whose whole horizon has data
+    usable = (f"an as-of date needs orders before it and on all {horizon_days} days of its horizon: "
+              f"from {first + timedelta(days=1)} to {latest}" if latest > first else
+              f"no as-of date has orders before it and on all {horizon_days} days of its horizon; "
+              "shorten it with --horizon-days")
+    outside = [d for d in dates if d <= first or d > last]
+    if outside:
+        raise UsageError(f"--as-of: {listed(outside)}: nothing to evaluate there; the orders run from "
+                         f"{first} to {last}, so {usable}")
+    cut = [d for d in dates if d > latest]
+    if cut:
         raise UsageError(
-            f"--as-of: {shown}: nothing to evaluate there; the orders run from {first} to {last}, so an "
-            f"as-of date needs orders before it and in its {horizon_days} days: from "
-            f"{first + timedelta(days=1)} to {last}")
+            f"--as-of: {listed(cut)}: the {horizon_days}-day horizon runs past the orders, which end on "
+            f"{last}, and the days after them would be scored as days without sales; {usable} "
+            "(or shorten the horizon with --horizon-days)")
+
+
+def listed(dates: list[date]) -> str:
+    shown = ", ".join(d.isoformat() for d in dates[:5])
+    return shown + (f" and {len(dates) - 5} more" if len(dates) > 5 else "")
 
 
 def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, dates: list[date],

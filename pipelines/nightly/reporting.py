@@ -90,7 +90,7 @@ def event_analog_sentence(said: dict) -> str:
     """The report's note on the forecast near one annual event: the daily forecast's
     (aggregation.daily.with_event_analog) or the pre-sale nowcast's (aggregation.presale_analog,
     whose said has `bands`)."""
-    event = f"{said['label']} ({said['event_day']})"
+    event = f"{said['label']} ({said['event']}, {said['event_day']})"  # English report, the label kept
     if "bands" in said or (not said.get("applied") and "days" in said):
         return presale_analog_sentence(said, event)
     if not said.get("applied"):

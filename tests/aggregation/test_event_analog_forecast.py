@@ -93,7 +93,8 @@ def test_without_last_years_festival_in_the_history_the_forecast_is_unchanged_an
     run = forecast_daily(frames, AS_OF, CONFIG)
     [said] = run.info["event_analog"]
     assert not said["applied"]
-    assert said["reason"] == "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56"
+    assert said["reason"] == ("the history before 2025-01-28 holds 0 day(s) of sales; "
+                              "the correction needs 56 days")
     assert run.forecasts.equals(plain.forecasts)
 
 

@@ -197,7 +197,7 @@ def test_without_last_years_campaigns_the_nowcast_says_so_and_is_unchanged():
     # 2026-01-26: 春节 2026 is near, but the world begins 2026-01-01: nothing to fit a year back
     [said] = model.analog_.said
     assert not said["applied"] and said["reason"] == (
-        "the campaigns before 2025-01-07 span 0 day(s); reading last year's event needs 56")
+        "the campaigns before 2025-01-07 span 0 day(s); reading last year's event needs 56 days")
     assert not model.analog_.applied()
     plain = PresaleForecaster(replace(model.config, analog=PresaleAnalogConfig(enabled=False))).fit(
         frames, origin)

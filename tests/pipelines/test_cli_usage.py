@@ -63,6 +63,20 @@ def test_evaluating_a_date_without_orders_around_it_is_refused(monkeypatch, caps
         assert "the orders run from 2026-01-08 to 2026-01-10" in err
 
 
+def test_evaluating_a_date_whose_horizon_runs_past_the_orders_is_refused(monkeypatch, capsys, tmp_path: Path):
+    """The days after the data are unknown, not days without sales: scored as zeros they would read
+    as a forecast far too high. Refused, naming the last as-of date with a whole horizon."""
+    home = Home(tmp_path / "h")
+    run_ingest(write_raw_folder(tmp_path / "raw", build_tiny_tables()), home.ensure(), run_date=TINY_END)
+    code, err = run(monkeypatch, capsys, "evaluate", "--as-of", "2026-01-09", "--home", str(home.root))
+    assert code == 2, err
+    assert "--as-of: 2026-01-09: the 7-day horizon runs past the orders, which end on 2026-01-10" in err
+    code, err = run(monkeypatch, capsys, "evaluate", "--as-of", "2026-01-09", "--horizon-days", "3",
+                    "--home", str(home.root))
+    assert code == 2, err
+    assert "from 2026-01-09 to 2026-01-08" not in err and "no as-of date has orders" in err
+
+
 def test_serve_on_a_port_in_use_is_a_usage_error():
     from api.server import check_port_free
 
@@ -74,3 +88,15 @@ def test_serve_on_a_port_in_use_is_a_usage_error():
             check_port_free("127.0.0.1", port)
     assert refused.value.exit_code == 2
     check_port_free("127.0.0.1", port)  # free again: no error
+
+
+def test_a_dump_path_that_cannot_be_written_is_refused_before_the_work(monkeypatch, capsys, tmp_path: Path):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    cases = [("--dump-rankings", tmp_path / "adir", "is a folder; give a file path"),
+             ("--dump-forecasts", tmp_path / "afile" / "x.parquet", "cannot create the folder")]
+    for flag, path, words in cases:  # the home holds nothing: the check comes before any work
+        code, err = run(monkeypatch, capsys, "evaluate", "--as-of", "2026-01-09", flag, str(path),
+                        "--home", str(tmp_path / "h"))
+        assert code == 2, err
+        assert f"{flag} {path}" in err and words in err and "unexpected error" not in err

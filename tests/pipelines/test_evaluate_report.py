@@ -24,3 +24,11 @@ def test_render_evaluation_shows_every_model_and_notes():
 def test_render_evaluation_with_empty_blocks():
     text = render_evaluation({"as_of": "2026-11-13", "horizon_days": 7, "k": 5})
     assert "0 groups evaluated" in text and "0 series evaluated" in text
+
+
+def test_the_head_threshold_reads_as_units_not_a_metric():
+    head = {"threshold": 28.0, "window_days": 28, "series": 5,
+            "models": {"production": {"total_wape": 0.7, "bias": 0.1}}}
+    text = render_evaluation({"as_of": "2026-11-13", "horizon_days": 7, "k": 10,
+                              "forecast": {"series_evaluated": 5, "models": {}, "head": head}})
+    assert "head series (sold >= 28 units in the 28 days before): 5 series" in text

@@ -138,7 +138,7 @@ def test_a_forecast_corrected_near_a_festival_is_said_in_the_notes_and_on_the_ga
     gate = forecast_gate(result)
     assert result["status"] == "succeeded" and gate["event_analog"] == said
     report = (live_snapshot(home) / "report.html").read_text()
-    assert ("春节 (2026-02-17) is near; the same forecaster, run on the history as it stood on "
+    assert ("春节 (cny, 2026-02-17) is near; the same forecaster, run on the history as it stood on "
             "2025-01-28") in report
     assert ("off by 0.35x to 1.21x (sold over forecast, all products) on the 7 day(s) from "
             "2026-02-16") in report
@@ -154,7 +154,7 @@ def test_a_presale_nowcast_corrected_near_a_festival_is_said_in_the_notes(home, 
     result = run_nightly(home, NightlyConfig(run_date=DAY))
     assert result["status"] == "succeeded" and forecast_gate(result)["event_analog"] == said
     report = (live_snapshot(home) / "report.html").read_text()
-    assert "春节 (2026-02-17) is near; the pre-sale nowcast, fitted as it stood on 2025-01-28" in report
+    assert "春节 (cny, 2026-02-17) is near; the pre-sale nowcast, fitted as it stood on 2025-01-28" in report
     assert ("expected 24,546 units on the campaigns not open yet that closed in the week after it, and "
             "17,478 came (0.71x)") in report
     assert "campaigns closing 2026-02-16 to 2026-02-22 is multiplied by last year" in report
@@ -166,19 +166,19 @@ def test_a_presale_nowcast_not_corrected_says_why():
             "reason": "last year the windows not open yet got 27,274 units against 25,548 forecast: within "
                       "the bar of 1.10x, no sign of the event"}
     assert event_analog_sentence(said) == (
-        "forecast: 中秋节 (2025-10-06) is near; the pre-sale nowcast is not corrected for it by last "
-        "year's (2024-09-17): last year the windows not open yet got 27,274 units against 25,548 "
+        "forecast: 中秋节 (mid_autumn, 2025-10-06) is near; the pre-sale nowcast is not corrected for it "
+        "by last year's (2024-09-17): last year the windows not open yet got 27,274 units against 25,548 "
         "forecast: within the bar of 1.10x, no sign of the event")
 
 
 def test_a_festival_without_last_years_history_is_said_not_corrected():
     said = {"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
             "analog_origin": "2025-01-28", "applied": False,
-            "reason": "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56"}
+            "reason": "the history before 2025-01-28 holds 0 day(s) of sales; the correction needs 56 days"}
     sentence = event_analog_sentence(said)
-    assert sentence == ("forecast: 春节 (2026-02-17) is near; the forecast is not corrected for it by "
+    assert sentence == ("forecast: 春节 (cny, 2026-02-17) is near; the forecast is not corrected for it by "
                         "last year's (2025-01-29): the history before 2025-01-28 holds 0 day(s) of "
-                        "sales; the correction needs 56")
+                        "sales; the correction needs 56 days")
 
 
 def test_a_reopening_after_a_shutdown_is_said_in_units_not_as_a_ratio():

@@ -373,7 +373,7 @@ def test_evaluate_on_spark_aggregates_the_signal_there_and_scores_as_the_default
     monkeypatch.setattr(definitions, "runner", spied)
 
     duck_home = runs["duckdb"][0]
-    dates = [date(2026, 11, 13), date(2026, 11, 20)]
+    dates = [date(2026, 11, 6), date(2026, 11, 13)]  # whole horizons: the world ends on 11-20
     config = EvaluateConfig.from_settings(dates[0], settings())
     got = {name: run_evaluate(duck_home, config, dates=dates, engine=engine)
            for name, engine in (("duckdb", EngineOptions()), ("spark", SPARK))}
