@@ -86,10 +86,12 @@ def output_file(path: Path, flag: str) -> Path:
     if path.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file path (e.g. {path / 'out.parquet'})")
     try:
-        make_folder(path.parent, flag)
-    except UsageError:
-        raise UsageError(f"{flag} {path}: cannot create the folder {path.parent} to hold it (a file "
-                         "is in the way, or no permission)") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        in_the_way = isinstance(exc, FileExistsError | NotADirectoryError)
+        why = "a file is in the way" if in_the_way else exc.strerror
+        raise UsageError(f"{flag} {path}: cannot create the folder {path.parent} to hold it "
+                         f"({why or exc})") from exc
     return path
 
 
