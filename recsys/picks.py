@@ -75,7 +75,7 @@ class PicksConfig:
     max_price_ratio: float = 3.0  # never-bought products above this x the group's usual price: skip
     not_interested_days: int = 30
     candidates_per_model: int = 60  # each generator's top-n among what is available
-    sparse_days: int = 14  # a group whose first order is this recent leans on its peers (city, kind)
+    sparse_days: int = 14  # a group whose first order is fewer days back leans on its peers (city, kind)
     # back in season: on sale, nobody ordered it in the last 4 weeks, and on the same days last year
     # (recsys.models.year_ago) the group did or a notable share of the groups did: at most this many
     # such items have a place kept in a group's list, where their score puts them, with a reason that
@@ -254,8 +254,9 @@ def score_available(
     )
     # a group without history is ranked by its peers (same city and kind), then by the model; a
     # group with only a week or two of history keeps its own few items first, then its peers' picks
+    # days since the group's first order (an order the day before the list is 1 day old)
     started = signal.daily.filter(pl.col("g").is_in(pl.Series(g_rows).implode())).group_by("g").agg(
-        g_history_days=(pl.col("age").max() + 1).cast(pl.Int64))
+        g_history_days=pl.col("age").max().cast(pl.Int64))
     kinds = signal.group_meta.select("g", pl.col("kind").fill_null("other").alias("group_kind"))
     feats = feats.join(started, on="g", how="left").join(kinds, on="g", how="left")
     cold = pl.col("g_lines").fill_null(0) == 0

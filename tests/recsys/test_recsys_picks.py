@@ -1,6 +1,7 @@
 """Each pick rule holds on generated data: never two of a category and price band, never an
 unavailable product, fatigue respected, replenish only when a cycle is due; reasons from numbers."""
 
+import json
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
@@ -293,7 +294,7 @@ def test_the_world_keeps_the_hot_quota_and_regulars_are_repeat_orders(world):
     cfg = PicksConfig()
     young = set(prod.signal.groups.decode(
         prod.signal.daily.group_by("g").agg(first=pl.col("age").max())
-        .filter(pl.col("first") + 1 < cfg.sparse_days)["g"].to_numpy()))
+        .filter(pl.col("first") < cfg.sparse_days)["g"].to_numpy()))
     established = picks.filter(~pl.col("group_id").is_in(list(young | {"g-new"})))
     hot = established.group_by("group_id").agg(hot=(pl.col("slot") == "hot").sum())
     assert hot["hot"].max() <= cfg.hot_max
@@ -350,6 +351,10 @@ def test_a_group_with_one_week_of_history_gets_its_own_items_then_its_peers_and_
     peers = picks.filter(~pl.col("product_id").is_in(list(own_items)))
     assert own.height >= 1 and peers.height >= 1
     assert own["reason"].str.contains("since starting").all()
+    # its age is counted as a product's is: the list's day minus the day of its first order
+    first = frames["orders"].filter(pl.col("group_id") == young)["ordered_at"].min()
+    age = (DAY - first.astimezone(TZ).date()).days
+    assert {json.loads(a)["group_days"] for a in own["reason_args"]} == {age}
     assert peers.filter(pl.col("slot") != "new")["reason"].str.starts_with("new group:").all()
     # its own items outrank what it borrows from its peers (slots aside, by score)
     assert own["score"].min() > peers.filter(pl.col("slot") != "new")["score"].max()
