@@ -273,6 +273,8 @@ def booking_chart(
     title: str,
     suggested_label: str = "suggested {qty}",
     cutoff_label: str = "cutoff",
+    band_label: str = "P10–P90 at cutoff: {p10} – {p90}",
+    so_far_label: str = "ordered so far: {qty}",
 ) -> str:
     """Inline SVG: the booking curve so far (from 0 at the opening), a P10-P90 fan to the cutoff, the
     P50 path and the suggestion, by the report's chart (common.charts.fan_chart): one renderer."""
@@ -281,6 +283,7 @@ def booking_chart(
         [t for t, _ in curve], [q for _, q in curve], title=title, cutoff=closes, band=(p10, p50, p90),
         x_fmt=lambda t: datetime.fromtimestamp(t, TZ).strftime("%m-%d %Hh"), width=320, height=200,
         now=now, suggested=suggested, suggested_label=suggested_label, cutoff_label=cutoff_label,
+        band_label=band_label, so_far_label=so_far_label,
     )
 
 
@@ -405,6 +408,8 @@ def supplier_page(
             title,
             _("Suggested {qty}"),
             _("cutoff"),
+            _("P10–P90 at cutoff: {p10} – {p90}"),
+            _("Ordered so far: {qty}"),
         )
         charts.append(
             f'<figure class="card chart"><figcaption>{escape(name)} <small class="muted">'

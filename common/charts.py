@@ -189,14 +189,16 @@ def fan_chart(
     suggested: float | None = None,
     suggested_label: str = "suggested {qty}",
     cutoff_label: str = "cutoff",
+    band_label: str = "P10–P90 at cutoff: {p10} – {p90}",
+    so_far_label: str = "ordered so far: {qty}",
 ) -> str:
     """A cumulative booking curve (steps) with its forecast fan from the last point to the cutoff.
 
     `band` is (p10, p50, p90) of the total at `cutoff`: a shaded P10–P90 fan, a dashed P50 line and
     the three values written at the cutoff. `now` draws a dotted line at the reading instant,
     `suggested` a horizontal line at the suggested quantity labelled `suggested_label` (a template
-    with {qty}, in the reader's language). Classes `curve`, `band`, `p50`, `suggested` let a page's
-    stylesheet colour them.
+    with {qty}, in the reader's language; `band_label` and `so_far_label`, the tooltips, likewise).
+    Classes `curve`, `band`, `p50`, `suggested` let a page's stylesheet colour them.
     """
     pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if _drawable(y)]
     xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
@@ -246,8 +248,8 @@ def fan_chart(
             body.append(
                 f'<polygon class="band" points="{_n(lx)},{_n(ly)} {_n(cx)},{_n(py(p90))} '
                 f'{_n(cx)},{_n(py(p10))}" '
-                f'fill="{BAND}" fill-opacity="0.18"><title>P10–P90 at cutoff: {esc(fmt_qty(p10))} – '
-                f"{esc(fmt_qty(p90))}</title></polygon>"
+                f'fill="{BAND}" fill-opacity="0.18"><title>'
+                f"{esc(band_label.format(p10=fmt_qty(p10), p90=fmt_qty(p90)))}</title></polygon>"
                 + _line(cx, py(p90), cx, py(p10), BAND, ' stroke-width="2"')
                 + _line(lx, ly, cx, py(p50), BAND, ' class="p50" stroke-width="2" stroke-dasharray="6 4"')
                 + f'<circle cx="{_n(cx)}" cy="{_n(py(p50))}" r="3.5" fill="{BAND}"/>'
@@ -262,7 +264,7 @@ def fan_chart(
             pts.append(f"{_n(px(xs[i]))},{_n(py(ys[i]))}")
         body.append(
             f'<polyline class="curve" points="{" ".join(pts)}" fill="none" stroke="{LINE}" stroke-width="2">'
-            f"<title>ordered so far: {esc(fmt_qty(ys[-1]))}</title></polyline>"
+            f"<title>{esc(so_far_label.format(qty=fmt_qty(ys[-1])))}</title></polyline>"
         )
     if now is not None and xlo <= now <= xhi:
         body.append(_line(px(now), pad_t, px(now), height - pad_b, MUTED, ' stroke-dasharray="1 3"'))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -183,6 +184,17 @@ def test_admin_pages(client: TestClient, keys: dict[str, str]) -> None:
     assert "S1" in client.get("/admin").text
     assert "有机鸡蛋 30枚" in client.get("/supplier?supplier=SUP1").text
     assert "群 G3" in client.get("/shop?shopkeeper=S2").text
+
+
+def test_the_supplier_charts_tooltips_speak_the_pages_language(client: TestClient, keys: dict[str, str]):
+    client.post("/login", data={"key": keys["admin"]})
+    zh = client.get("/supplier?supplier=SUP1").text
+    titles = re.findall(r"<title>([^<]*)</title>", zh)
+    assert any(t.startswith("截单时 P10–P90：") for t in titles)
+    assert any(t.startswith("已下单：") for t in titles)
+    assert not [t for t in titles if "cutoff" in t or "so far" in t]
+    en = client.get("/supplier?supplier=SUP1&lang=en").text
+    assert "<title>Ordered so far: " in en and "<title>P10–P90 at cutoff: " in en
 
 
 def test_pages_answer_tenancy_as_the_api_does(client: TestClient, keys: dict[str, str]) -> None:
