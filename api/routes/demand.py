@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
+import polars as pl
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -18,6 +20,8 @@ from api.errors import NotFound, clip
 from api.query import strict_query
 from api.schemas import ERRORS, CampaignDemandOut
 from api.snapshot import Download, Snapshot
+from common.clock import TZ, day_start, parse_iso_day
+from common.contract import UPCOMING_DAYS
 
 router = APIRouter(tags=["demand"], dependencies=[Depends(strict_query)])
 DOWNLOAD_RESPONSES = {
@@ -109,10 +113,27 @@ async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep
     404 `no_demand` for a campaign the live snapshot holds no demand rows for."""
     check_campaign(caller, snap, campaign_id)
     body = snap.campaign_bodies.get(campaign_id)
-    if body is None:  # a campaign of the snapshot that no demand row is about: nothing pooled, no forecast
+    if body is None:  # a campaign of the snapshot that no demand row is about: say why, not zeros
         raise NotFound(
             f"campaign {clip(campaign_id)!r} has no demand rows in the live snapshot (run {snap.run_id}, "
-            f"as of {snap.date}): nothing was pooled or forecast for it that day",
+            f"as of {snap.date}): {_why_no_demand(snap, campaign_id)}",
             code="no_demand",
         )
     return Response(body, media_type="application/json")
+
+
+def _why_no_demand(snap: Snapshot, campaign_id: str) -> str:
+    """Why the snapshot's demand leaves a campaign out: it closed before the snapshot's day ended (its
+    pooled orders were final at the cutoff), it opens after the demand's lookahead, or neither."""
+    window = snap.campaigns.filter(pl.col("campaign_id") == campaign_id).select("opens_at", "closes_at")
+    as_of = day_start(parse_iso_day(snap.date) + timedelta(days=1))  # the end of the snapshot's day
+    if window.height:
+        opens, closes = window.row(0)
+        if closes is not None and closes <= as_of:
+            return (f"it closed at {closes.astimezone(TZ):%Y-%m-%d %H:%M} (platform time), before the "
+                    "snapshot's day ended; demand covers the campaigns still open or about to open, and "
+                    "a closed campaign's pooled orders were final at its cutoff")
+        if opens is not None and opens > as_of + timedelta(days=UPCOMING_DAYS):
+            return (f"it opens at {opens.astimezone(TZ):%Y-%m-%d %H:%M} (platform time); demand covers the "
+                    f"campaigns open now or opening within {UPCOMING_DAYS} days of the snapshot's day")
+    return "nothing was pooled or forecast for it that day"

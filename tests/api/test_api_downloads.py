@@ -284,3 +284,35 @@ def test_a_campaign_without_demand_rows_is_404_no_demand(tmp_path) -> None:
             assert "no demand rows" in r.json()["detail"] and "as of 2026-11-22" in r.json()["detail"]
         assert client.get("/v1/campaigns/C0/demand", headers=bearer(other)).status_code == 403  # not theirs
         assert client.get("/v1/campaigns/C1/demand", headers=bearer(owner)).status_code == 200
+
+
+def test_a_closed_or_later_campaign_is_404_saying_when_it_closed_or_opens(tmp_path) -> None:
+    """A supplier asking for a campaign that closed yesterday reads that it closed and when, not
+    "nothing was pooled"; one that opens after the demand's lookahead reads when it opens."""
+    from datetime import datetime
+
+    from api.app import create_app
+    from api.keys import create_key
+    from common.clock import TZ
+    from common.home import Home
+    from tests.api.conftest import FAST
+    from tests.api.world import write_snapshot
+
+    world = small_world()  # the snapshot's day: 2026-11-22
+    first = world["campaigns"].head(1)
+    closed = first.with_columns(pl.lit("C-closed").alias("campaign_id"),
+                                pl.lit(datetime(2026, 11, 22, 20, 0, tzinfo=TZ)).alias("closes_at"))
+    later = first.with_columns(pl.lit("C-later").alias("campaign_id"),
+                               pl.lit(datetime(2026, 11, 30, 8, 0, tzinfo=TZ)).alias("opens_at"),
+                               pl.lit(datetime(2026, 12, 1, 20, 0, tzinfo=TZ)).alias("closes_at"))
+    world["campaigns"] = pl.concat([world["campaigns"], closed, later], how="vertical_relaxed")
+    home = Home(tmp_path / "h").ensure()
+    write_snapshot(home, world, run_id="r-closed")
+    owner = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, FAST)) as client:
+        r = client.get("/v1/campaigns/C-closed/demand", headers=bearer(owner))
+        assert r.status_code == 404 and r.json()["error"] == "no_demand"
+        assert "it closed at 2026-11-22 20:00 (platform time)" in r.json()["detail"]
+        assert "nothing was pooled" not in r.json()["detail"]
+        r = client.get("/v1/campaigns/C-later/demand", headers=bearer(owner))
+        assert r.status_code == 404 and "it opens at 2026-11-30 08:00 (platform time)" in r.json()["detail"]
