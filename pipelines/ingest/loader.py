@@ -473,7 +473,10 @@ def verdict_sql(spec: Staging, table: Table, keys_table: str, windowed: bool) ->
         verdict += """
         WHEN _b = _rb AND _rst = 'paid' AND _st IN ('cancelled', 'refunded') AND _sat > _rsat THEN 'update'
         WHEN _b = _rb AND _st = 'paid' AND _rst IN ('cancelled', 'refunded') AND _sat <= _rsat
-            THEN 'duplicate'"""
+            THEN 'duplicate'
+        WHEN _b = _rb AND _st = 'paid' AND _rst = 'paid' THEN 'duplicate'"""  # "still paid at t" reads no
+    # paid line's status_at: the same line paid, one version with status_at and one without (a later
+    # cancellation read as it stood at the end of an earlier run's date), is the same fact
     verdict += " ELSE 'conflict' END"
     if windowed:
         ranked = f"""

@@ -129,3 +129,26 @@ def test_a_line_refunded_after_the_run_date_loads_as_it_stood_then_and_a_later_r
     assert not any("read as they stood then" in w for w in later.warnings)
     run_ingest(raw, home, run_date=TINY_END)  # a backfill after it keeps the refund
     assert query(home, "SELECT status FROM orders WHERE order_id = 'O8'") == [("refunded",)]
+
+
+def test_a_stored_paid_line_and_its_later_cancellation_read_as_it_stood_are_the_same_fact(
+        tmp_path, tiny_tables, write_raw):
+    """O8 loaded paid (status_at = when it was paid); the next drop, read on the same run date, holds
+    it cancelled two days after that date: as it stood then it was paid (no status_at), the same line.
+    It was quarantined as `duplicate_id_conflict` ("'status_at' was …, got empty") and stayed there."""
+    orders = tiny_tables["orders"]
+    o8 = pl.col("order_id") == "O8"
+    tiny_tables["orders"] = orders.with_columns(  # O8 paid, status_at its ordered_at
+        pl.when(o8).then(pl.lit("paid")).otherwise(pl.col("status")).alias("status"),
+        pl.when(o8).then(pl.col("ordered_at")).otherwise(pl.col("status_at")).alias("status_at"))
+    home = Home(tmp_path / "home")
+    run_ingest(write_raw(tmp_path / "raw", tiny_tables), home, run_date=TINY_END)
+    cancelled_at = pl.lit("2026-01-12T10:00:00+08:00").str.to_datetime(time_zone="Asia/Shanghai")
+    drop = tiny_tables["orders"].filter(pl.col("order_id") == "O8").with_columns(
+        pl.lit("cancelled").alias("status"), cancelled_at.cast(orders.schema["status_at"]).alias("status_at"))
+    report = run_ingest(write_raw(tmp_path / "drop", {**tiny_tables, "orders": drop}), home,
+                        run_date=TINY_END)
+    assert report.tables["orders"].duplicates == 1 and quarantined(home) == []
+    later = run_ingest(tmp_path / "drop", home, run_date=TINY_END + timedelta(days=2))
+    assert later.tables["orders"].loaded == 1  # the cancellation, as an update
+    assert query(home, "SELECT status FROM orders WHERE order_id = 'O8'") == [("cancelled",)]
