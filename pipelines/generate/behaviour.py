@@ -65,6 +65,8 @@ class Availability:
 
     def sample(self, key: np.ndarray, u: np.ndarray) -> np.ndarray:
         """One campaign per query key, by weight; -1 where nothing is on sale."""
+        if not len(self.campaign):  # nothing on sale anywhere today (a world with a handful of products)
+            return np.full(len(key), -1, dtype=np.int64)
         lo, hi = self.key_lo[key], self.key_hi[key]
         ok = hi > lo
         cw = self.cum_weight
@@ -72,8 +74,6 @@ class Availability:
         total = np.where(ok, cw[np.maximum(hi - 1, 0)] - base, 0.0)
         idx = np.searchsorted(cw, base + u * total, side="right")
         idx = np.clip(idx, lo, np.maximum(hi - 1, lo))
-        if not len(self.campaign):
-            return np.full(len(key), -1, dtype=np.int64)
         return np.where(ok, self.campaign[np.minimum(idx, len(self.campaign) - 1)], -1)
 
 
@@ -296,9 +296,12 @@ def due_reorders(w: World, day: int, av: Availability, post_keys: np.ndarray, po
     # after today's post of the product into the group if there is one, else any time in the window
     pk = grp * len(w.ent.products) + prod
     pos = np.searchsorted(post_keys, pk)
-    posted = (pos < len(post_keys)) & (post_keys[np.minimum(pos, len(post_keys) - 1)] == pk)
-    after = post_t[np.minimum(pos, len(post_keys) - 1)] + np.round(rng.exponential(60 * 60, len(pk))).astype(
-        np.int64)
+    delay = np.round(rng.exponential(60 * 60, len(pk))).astype(np.int64)
+    if len(post_keys):
+        at = np.minimum(pos, len(post_keys) - 1)
+        posted, after = (pos < len(post_keys)) & (post_keys[at] == pk), post_t[at] + delay
+    else:  # no post today (a tiny world): every re-order falls somewhere in the window
+        posted, after = np.zeros(len(pk), dtype=bool), delay
     t = np.where(posted & (after <= w.camps.closes_at[camp]), after, day_window(w, day, camp, rng))
     ok = t >= 0
     return row[ok], grp[ok], camp[ok], t[ok]

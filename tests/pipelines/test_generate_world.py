@@ -137,6 +137,14 @@ def test_tiny_worlds_are_written_clean_and_dirty(tmp_path, groups, days):
         assert summary["tables"]["groups"] >= groups and set(summary["tables"]) == set(TABLES)
 
 
+@pytest.mark.parametrize(("groups", "products"), [(2, None), (30, 6), (1, 1)])
+def test_a_month_of_a_world_with_a_handful_of_groups_or_products_is_written(tmp_path, groups, products):
+    # a day with nothing posted, or nothing on sale anywhere, crashed the re-orders and the posts
+    summary = run_generate(tmp_path / "w", groups=groups, days=30, end=SMALL["end"], seed=5,
+                           products=products, fmt="parquet", progress=False)
+    assert summary["tables"]["groups"] >= groups and summary["tables"]["orders"] > 0
+
+
 def test_groups_have_chinese_names_unique_within_each_shopkeeper(small_world):  # noqa: F811
     from pipelines.generate.config import CITIES
     from pipelines.generate.entities import CITY_NAMES
