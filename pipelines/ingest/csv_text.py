@@ -97,6 +97,15 @@ def explain(error: csv.Error) -> str:
     return text
 
 
+def csv_header(path: Path) -> list[str]:
+    """The header line's column names as written (empty when the file cannot be read so)."""
+    try:
+        with _no_field_limit(), open_text(path) as f:
+            return next(csv.reader(f), [])
+    except (csv.Error, OSError, UnicodeDecodeError):
+        return []  # the engine's read says what is wrong
+
+
 def csv_problem(path: Path) -> str | None:
     """The first line that breaks the CSV dialect (fields not as many as the header's, a quote never
     closed, ...), in words; None when Python's reader finds nothing wrong. Blank lines are skipped,

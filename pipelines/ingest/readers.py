@@ -22,7 +22,7 @@ import duckdb
 from common.contract import DUCKDB_TYPES, TABLES, Column, Table
 from common.errors import SchemaError, UnparseableFileError
 from pipelines.engine.duckdb_engine import csv_scan, parquet_scan
-from pipelines.ingest.csv_text import check_text, csv_problem, gb18030_to_utf8
+from pipelines.ingest.csv_text import check_text, csv_header, csv_problem, gb18030_to_utf8
 from pipelines.ingest.timestamps import (
     DATE_ONLY,
     NO_ZONE,
@@ -249,6 +249,12 @@ def inspect(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str
         raise UnparseableFileError(
             f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
         ) from None
+    if source.fmt == "csv":  # DuckDB renames a repeated column (price, price_1): say it instead
+        names = [n.strip().lower() for n in csv_header(source.readable)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise SchemaError(f"{source.rel}: column {twice[0]!r} appears twice in the header (names are "
+                              "case-insensitive); expected each column once")
     return {name: typ for name, typ, *_ in rows if name != "file_row_number"}
 
 

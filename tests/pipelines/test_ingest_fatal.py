@@ -87,6 +87,20 @@ def test_missing_required_column_is_fatal(tmp_path, tiny_tables, write_raw):
     assert_nothing_loaded(tmp_path / "home")
 
 
+def test_a_column_given_twice_in_a_csv_header_is_fatal_not_the_first_copy_silently(
+        tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    text = (raw / "products.csv").read_text().splitlines()
+    # the last column repeated, header and rows (DuckDB reads it as `<name>_1`, which was then ignored)
+    twice = [f"{line},{line.rsplit(',', 1)[-1]}" for line in text]
+    (raw / "products.csv").write_text("\n".join(twice) + "\n")
+    last = text[0].rsplit(",", 1)[-1]
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert f"products.csv: column {last!r} appears twice in the header" in result.stderr
+    assert_nothing_loaded(tmp_path / "home")
+
+
 def test_wrongly_typed_parquet_column_is_fatal(tmp_path, tiny_tables, write_raw):
     tiny_tables["orders"] = tiny_tables["orders"].with_columns(pl.col("quantity").cast(pl.String))
     raw = write_raw(tmp_path / "raw", tiny_tables)
