@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input or usage (message on stderr naming file / col
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -546,6 +547,19 @@ def limit_native_threads() -> None:
         os.environ.setdefault(var, "1")
 
 
+def machine_trouble(exc: Exception) -> str | None:
+    """The words for a failure of the machine rather than of the data or the code (a full disk, a
+    read-only file system), whichever library raised it; None otherwise."""
+    text = str(exc)
+    if "No space left on device" in text or getattr(exc, "errno", None) == errno.ENOSPC:
+        return (f"the disk is full ({type(exc).__name__}: {text}); free some space on the disk that holds "
+                "--home and run again: what was being written was rolled back")
+    if "Read-only file system" in text or getattr(exc, "errno", None) == errno.EROFS:
+        return (f"the file system is read-only ({type(exc).__name__}: {text}); --home must be on a "
+                "writable disk")
+    return None
+
+
 def main() -> None:
     """Entry point: map named errors to exit codes, never show a traceback for bad input."""
     limit_native_threads()
@@ -560,6 +574,9 @@ def main() -> None:
     except Exception as exc:  # an unexpected failure: exit 1, traceback only on request
         if os.environ.get("CIRCLEBUY_DEBUG"):
             raise
+        if (said := machine_trouble(exc)) is not None:
+            typer.echo(f"error: {said}", err=True)
+            sys.exit(1)
         typer.echo(f"unexpected error: {type(exc).__name__}: {exc} "
                    "(set CIRCLEBUY_DEBUG=1 for the traceback)", err=True)
         sys.exit(1)

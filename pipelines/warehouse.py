@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 import duckdb
@@ -115,6 +116,13 @@ def group_names(home: Home) -> pl.DataFrame:
         return table_frame(con, "groups", drop=others)
 
 
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if any: a COMMIT that failed (a full disk) has ended it already,
+    and the ROLLBACK's own "no transaction is active" would hide why it failed."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+
+
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, key: str,
                  columns: Iterable[str], extra: dict[str, str] | None = None) -> int:
     """Store `rows` in `table`, replacing every row already there with the same values of `key` (a
@@ -131,7 +139,7 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame,
         con.execute(f'INSERT INTO "{table}" ({target}) SELECT {source} FROM _replace_batch')
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback_quietly(con)
         raise
     finally:
         con.unregister("_replace_batch")

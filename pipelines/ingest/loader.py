@@ -59,7 +59,7 @@ from pipelines.ingest.rules import (
 )
 from pipelines.ingest.staging import STAGING, Staging
 from pipelines.ingest.timestamps import zone_note
-from pipelines.warehouse import TZ, connect, create_tables, day_start
+from pipelines.warehouse import TZ, connect, create_tables, day_start, rollback_quietly
 
 MAX_FILES_NAMED = 3  # a warning about more files of one table sums them in one line
 FILES_DDL = """CREATE TABLE IF NOT EXISTS ingest_files (
@@ -141,7 +141,7 @@ def ingest_folder(raw: Path, home: Home, run_date: date, progress: bool, config:
                 record_files(con, schemas)
                 con.commit()
             except BaseException:
-                con.rollback()
+                rollback_quietly(con)
                 raise
         con.execute("CHECKPOINT")
     return report

@@ -100,3 +100,36 @@ def test_a_dump_path_that_cannot_be_written_is_refused_before_the_work(monkeypat
                         "--home", str(tmp_path / "h"))
         assert code == 2, err
         assert f"{flag} {path}" in err and words in err and "unexpected error" not in err
+
+
+@pytest.mark.parametrize(("raised", "said"), [
+    (OSError(28, "No space left on device"), "error: the disk is full"),
+    (RuntimeError('Failed to commit: Could not write file "h/warehouse.duckdb.wal": No space left on '
+                  "device"), "error: the disk is full"),
+    (OSError(30, "Read-only file system"), "error: the file system is read-only"),
+])
+def test_a_full_disk_or_a_read_only_home_is_said_in_words(monkeypatch, capsys, raised, said):
+    def fail():
+        raise raised
+
+    monkeypatch.setattr(cli, "app", fail)
+    monkeypatch.delenv("CIRCLEBUY_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(said) and "unexpected error" not in err
+
+
+def test_a_rollback_after_a_failed_commit_does_not_hide_why_it_failed():
+    import duckdb
+
+    from pipelines.warehouse import rollback_quietly
+
+    con = duckdb.connect()
+    rollback_quietly(con)  # no transaction open (a COMMIT that failed ended it): no second error
+    con.execute("BEGIN")
+    con.execute("CREATE TABLE t (x INT)")
+    rollback_quietly(con)
+    tables = "SELECT count(*) FROM information_schema.tables WHERE table_name = 't'"
+    assert con.execute(tables).fetchone() == (0,)
