@@ -388,16 +388,18 @@ def _rows(ctx: ReportContext) -> str:
     if warnings:
         out.append("<h3>Ingest warnings</h3><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>")
 
-    out.append("<h3>Quarantine by rule</h3>")
+    # the warehouse's quarantine holds every run's rows not loaded since (this run's are in the table above)
+    out.append("<h3>In quarantine, all runs</h3>")
     q = sorted(ctx.quarantine_by_rule, key=lambda r: -(_num(r.get("rows")) or 0.0))
     if not q:
-        out.append(
-            '<p class="muted">No rows were quarantined in this run.</p>' if ctx.ingest else _na("Quarantine")
-        )
+        out.append('<p class="muted">Nothing is in quarantine.</p>' if ctx.ingest is not None
+                   else _na("Quarantine"))
         return "".join(out)
     labels = [f"{r.get('table_name', '?')} · {r.get('rule', '?')}" for r in q]
-    svg = bar_chart(labels, [("rows", [_num(r.get("rows")) for r in q])], title="Quarantined rows by rule")
-    out.append(_figure(svg, "Rows set aside in quarantine, per table and rule."))
+    svg = bar_chart(labels, [("rows", [_num(r.get("rows")) for r in q])],
+                    title="Rows in quarantine by rule, all runs")
+    out.append(_figure(svg, "Rows set aside in quarantine by this run or an earlier one and not loaded "
+                            "since, per table and rule; this run's own are in the Ingest table above."))
     out.append(
         _table(
             ["table", "rule", "rows", "what it means"],

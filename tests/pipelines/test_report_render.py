@@ -146,6 +146,9 @@ def test_full_report_has_every_section_and_chart(tiny: dict[str, pl.DataFrame]) 
     # a gate message that repeats its part is not shown twice
     assert "<b>ranking</b>: production beats popularity" in page
     assert "1 min 15 s" in page
+    # the warehouse's quarantine is every run's, and said so (this run's counts are the Ingest table's)
+    assert "<h3>In quarantine, all runs</h3>" in page and "own are in the Ingest table above" in page
+    assert "quarantined in this run" not in page
 
 
 def test_report_escapes_text_and_references_nothing_outside(tiny: dict[str, pl.DataFrame]) -> None:  # noqa: F811
