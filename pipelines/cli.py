@@ -477,7 +477,8 @@ def backfill(
     home: HomeOpt = None,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Snapshots to keep")] = 5,
     settings_file: SettingsOpt = None,
-    skip_evaluate: Annotated[bool, typer.Option("--skip-evaluate")] = False,
+    skip_evaluate: Annotated[bool, typer.Option(
+        "--skip-evaluate", help="Do not score the last horizon on any day (faster)")] = False,
     allow_empty: Annotated[bool, typer.Option(
         "--allow-empty", help="Publish days whose picks / demand are empty (see nightly)")] = False,
     make_live: Annotated[bool, typer.Option(
