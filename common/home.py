@@ -98,4 +98,8 @@ def output_file(path: Path, flag: str) -> Path:
 def resolve_home(home: str | Path | None = None) -> Home:
     """`--home`, else `$CIRCLEBUY_HOME`, else `./circlebuy-home`."""
     chosen = home or os.environ.get(HOME_ENV) or DEFAULT_HOME
-    return Home(Path(chosen).expanduser().resolve())
+    path = Path(chosen).expanduser().resolve()
+    if path.exists() and not path.is_dir():  # before any command reads "no warehouse yet" into it
+        raise UsageError(f"--home {path}: exists and is not a folder; give the folder that holds (or is to "
+                         "hold) the warehouse")
+    return Home(path)

@@ -283,7 +283,7 @@ def keys_create(
     A shopkeeper / supplier id that the live snapshot does not hold gets a warning (still created)."""
     from api.keys import create_key, unknown_subject
 
-    h = resolve_home(home).ensure()
+    h = resolve_home(home)  # created by create_key once the role and subject are known good
     key = create_key(h, role=role, subject=subject)
     warning = unknown_subject(h, role, subject)
     if warning:

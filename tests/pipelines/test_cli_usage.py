@@ -43,6 +43,19 @@ def test_a_wrong_home_is_a_usage_error_and_creates_nothing(monkeypatch, capsys, 
     code, err = run(monkeypatch, capsys, "keys", "list", "--home", str(missing))
     assert code == 2 and "does not exist" in err
     assert not missing.exists()
+    code, err = run(monkeypatch, capsys, "keys", "create", "--role", "foo", "--subject", "x",
+                    "--home", str(missing))
+    assert code == 2 and "--role: expected one of shopkeeper, supplier, admin" in err
+    assert not missing.exists()  # a refused key leaves no home behind
+
+
+def test_a_home_that_is_a_file_is_said_so_by_every_command(monkeypatch, capsys, tmp_path: Path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    commands = (("nightly", "--date", "2026-01-09"), ("evaluate", "--as-of", "2026-01-09"), ("keys", "list"))
+    for args in commands:
+        code, err = run(monkeypatch, capsys, *args, "--home", str(afile))
+        assert code == 2 and f"--home {afile}: exists and is not a folder" in err, args
 
 
 def test_keys_list_on_a_home_without_keys_says_how_to_make_one(monkeypatch, capsys, tmp_path: Path):
