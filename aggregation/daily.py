@@ -17,11 +17,14 @@ import polars as pl
 from aggregation.ensemble import TooFewFoldsError
 from aggregation.event_analog import (
     MIN_HISTORY_DAYS,
+    Analog,
     analog_ratios,
     analogs_for,
     corrected,
     moved,
+    not_a_promotion,
     ratio_frame,
+    read_first,
     readable,
 )
 from aggregation.forecasters import Forecaster, make_forecaster
@@ -141,19 +144,33 @@ def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], 
                       config: TimeSeriesConfig, run: Runner | None = None) -> DailyForecast:
     """The ensemble's published forecast, corrected near an annual event by how the same forecaster
     missed the same days of its previous occurrence (aggregation.event_analog), where the history
-    reaches back that far and last year's days show the event; unchanged otherwise.
+    reaches back that far and last year's days show the event; unchanged otherwise. A shopping
+    festival whose previous occurrence the history does not reach (a platform's first 双11) reads the
+    latest other one instead (its first 618: common.festivals.sibling_occurrences), by the same rules.
     `info["event_analog"]` lists, per event near the horizon, whether it was applied and why."""
     horizon = config.horizon_days
     said_all, runs = [], {}
-    for analog in analogs_for(day, horizon):
+
+    def read(analog: Analog) -> dict | str:
+        """The analog's run, or why its history cannot be read (or, another festival, is no evidence)."""
+        if not analog.is_last_year and (why := not_a_promotion(frames, analog.previous, run)):
+            return why
         then = analog.origin(day)
-        said = {"event": analog.near.event.name, "label": analog.near.event.label,
-                "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
-                "analog_origin": then.isoformat(), "applied": False}
-        said_all.append(said)
         if then not in runs:  # 双11 and Christmas share last year's origin (365 days back)
             runs[then] = _analog_run(forecast, frames, then, horizon, run)
-        reason, ratios = _analog_ratios(runs[then], forecast.model.model_.usual_miss())
+        return runs[then].get("reason", runs[then])
+
+    for near in analogs_for(day, horizon):
+        analog, got, skipped = read_first(near, read)
+        then = analog.origin(day)
+        said = {**analog.said(), "analog_origin": then.isoformat(), "applied": False}
+        if skipped:
+            said["read_instead"]["because"] = "; ".join(skipped)
+        said_all.append(said)
+        if isinstance(got, str):
+            said["reason"] = got
+            continue
+        reason, ratios = _analog_ratios(got, forecast.model.model_.usual_miss())
         if ratios is not None:
             said.update(ratios["said"])
         if reason is not None:

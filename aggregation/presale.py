@@ -32,7 +32,7 @@ from aggregation.bottom_up import (
     own_level,
     signal_expectation,
 )
-from aggregation.event_analog import MIN_HISTORY_DAYS
+from aggregation.event_analog import MIN_HISTORY_DAYS, not_a_promotion
 from aggregation.group_reach import ReachConfig, group_reach
 from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale, share_band
 from aggregation.pickup import Pickup, PickupConfig
@@ -48,11 +48,14 @@ from aggregation.presale_analog import (
 )
 from common.clock import PLATFORM_TZ, TZ
 from common.definitions import Runner
-from common.festivals import analogs_for
+from common.errors import InsufficientHistoryError
+from common.festivals import Analog, analogs_for, read_first
 from common.settings import DEFAULT_SEED
 
 MODELS = ("additive", "multiplicative", "production")
 
+
+MIN_TRAIN_WINDOWS = 50  # closed campaign × warehouse windows the nowcast learns from, at least
 
 @dataclass(frozen=True)
 class PresaleConfig:
@@ -150,9 +153,10 @@ class PresaleForecaster:
         self.history_ = self._with_levels(self._closed(hist, frames, run))
         train = closed.filter(pl.col("closes_at") > t - pl.duration(days=cfg.train_days))
         units = self.history_.join(train.select("campaign_id"), on="campaign_id", how="semi")
-        if units.height < 50:
-            raise ValueError(f"only {units.height} campaign × warehouse windows closed in the "
-                             f"{cfg.train_days} days before {as_of:%Y-%m-%d}; need at least 50")
+        if units.height < MIN_TRAIN_WINDOWS:
+            raise InsufficientHistoryError(
+                f"only {units.height} campaign × warehouse windows closed in the {cfg.train_days} days "
+                f"before {as_of:%Y-%m-%d}; the pre-sale model needs at least {MIN_TRAIN_WINDOWS}")
         units = units.sort("closes_at", "campaign_id", "warehouse_id")
         cal_mask = calibration_days(units["closes_at"], as_of, cfg.calib_every)
         cal_units, fit_units = units.filter(cal_mask), units.filter(~cal_mask)
@@ -197,17 +201,25 @@ class PresaleForecaster:
                                       np.ones((len(BAND_SHARES), len(categories) + 1, cfg.horizon_days)))
         usual = self._usual_miss()
         reads: dict[datetime, tuple | str] = {}  # 双11 and Christmas share last year's origin (365 days)
-        for analog in analogs:
+
+        def read_at(analog: Analog) -> tuple | str:
+            if not analog.is_last_year and (why := not_a_promotion(frames, analog.previous, run)):
+                return why
             then = as_of - timedelta(days=analog.shift)
-            said = {"event": analog.near.event.name, "label": analog.near.event.label,
-                    "event_day": analog.near.day.isoformat(), "last_year": analog.previous.day.isoformat(),
-                    "analog_origin": then.astimezone(TZ).date().isoformat(), "applied": False,
-                    "days": [(as_of.astimezone(TZ).date() + timedelta(days=int(h))).isoformat()
-                             for h in np.flatnonzero(analog.days)]}
-            correction.said.append(said)
             if then not in reads:
-                reads[then] = self._analog_read(frames, then, said["analog_origin"], run)
-            read = reads[then]
+                reads[then] = self._analog_read(frames, then, then.astimezone(TZ).date().isoformat(), run)
+            return reads[then]
+
+        for near in analogs:
+            analog, read, skipped = read_first(near, read_at)  # a first 双11 reads its 618 instead
+            then = as_of - timedelta(days=analog.shift)
+            today = as_of.astimezone(TZ).date()
+            days = [(today + timedelta(days=int(h))).isoformat() for h in np.flatnonzero(analog.days)]
+            said = {**analog.said(), "analog_origin": then.astimezone(TZ).date().isoformat(),
+                    "applied": False, "days": days}
+            if skipped:
+                said["read_instead"]["because"] = "; ".join(skipped)
+            correction.said.append(said)
             if isinstance(read, str):
                 said["reason"] = read
                 continue
@@ -226,7 +238,7 @@ class PresaleForecaster:
         need = timedelta(days=MIN_HISTORY_DAYS)
         if first is None or then - first < need:
             held = 0 if first is None else (then - first).days
-            return (f"the campaigns before {label} span {held} day(s); reading last year's event "
+            return (f"the campaigns before {label} span {held} day(s); reading an earlier event "
                     f"needs {MIN_HISTORY_DAYS} days")
         past_config = replace(self.config, analog=replace(self.config.analog, enabled=False))
         try:

@@ -11,10 +11,14 @@ forecast is corrected by how it would have missed the same days of the event's p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 # 春节, the first day of the first lunar month
 CNY: dict[int, date] = {y: date.fromisoformat(d) for y, d in {
@@ -62,6 +66,9 @@ class AnnualEvent:
     name: str
     label: str  # in Chinese
     when: str  # as day_in reads it
+    # a platform's shopping festival (618, 双11): a promotion that runs up to the day, then a lull while
+    # buyers use up what they stocked; one of them shows what the next one does to demand
+    shopping: bool = False
 
 
 # What the forecast knows: the Chinese platforms' festivals and shopping days, and Christmas (real
@@ -69,9 +76,9 @@ class AnnualEvent:
 # CNY's previous occurrence lines it up too.
 ANNUAL_EVENTS: tuple[AnnualEvent, ...] = (
     AnnualEvent("cny", "春节", "cny"),
-    AnnualEvent("618", "618", "06-18"),
+    AnnualEvent("618", "618", "06-18", shopping=True),
     AnnualEvent("mid_autumn", "中秋节", "mid_autumn"),
-    AnnualEvent("double11", "双11", "11-11"),
+    AnnualEvent("double11", "双11", "11-11", shopping=True),
     AnnualEvent("christmas", "圣诞节", "12-25"),
 )
 
@@ -100,22 +107,76 @@ WINDOW_DAYS = 21  # a day this close to an event's day is read against the event
 YEAR_DAYS = 364  # away from every event, a year ago is 52 weeks back: the same weekday
 
 
+SIBLING_MIN_GAP_DAYS = 60  # another shopping festival this close before is not over yet
+
+
+def sibling_occurrences(occurrence: Occurrence) -> list[Occurrence]:
+    """For a shopping festival, the other shopping festivals of the year before it, latest first: in
+    a platform's first year its own previous occurrence is not in the history, and the latest 618 is
+    the best evidence there is of what 双11 will do (a promotion, then a lull). None for any other
+    event, nor any held less than SIBLING_MIN_GAP_DAYS before it (its weeks would not be over)."""
+    if not occurrence.event.shopping:
+        return []
+    first = occurrence.day - timedelta(days=YEAR_DAYS)
+    last = occurrence.day - timedelta(days=SIBLING_MIN_GAP_DAYS)
+    found = [o for o in occurrences_between(first, last)
+             if o.event.shopping and o.event.name != occurrence.event.name]
+    return found[::-1]
+
+
 @dataclass(frozen=True)
 class Analog:
-    """An event near the horizon, its previous occurrence (`shift` days earlier) and the horizon days
-    it corrects."""
+    """An event near the horizon, the earlier occurrence read as its evidence (`previous`, `shift`
+    days earlier: the same event a year before) and the horizon days it corrects. `instead` holds the
+    occurrences to read, in turn, where the history does not reach `previous` (sibling_occurrences)."""
 
     near: Occurrence
     previous: Occurrence
     days: np.ndarray  # per horizon day: this event is the day's nearest within WINDOW_DAYS
+    instead: tuple[Occurrence, ...] = ()
 
     @property
     def shift(self) -> int:
         return (self.near.day - self.previous.day).days
 
+    @property
+    def is_last_year(self) -> bool:
+        """Whether the evidence is the same event's previous occurrence (else another shopping festival)."""
+        return self.previous.event == self.near.event
+
     def origin(self, origin_day: date) -> date:
-        """The day that stood to last year's event as `origin_day` stands to this year's."""
+        """The day that stood to the evidence's event as `origin_day` stands to this year's."""
         return origin_day - timedelta(days=self.shift)
+
+    def alternatives(self) -> list[Analog]:
+        """This analog, then one reading each of `instead` in turn (the same days corrected)."""
+        return [self, *(Analog(self.near, o, self.days) for o in self.instead)]
+
+    def said(self) -> dict:
+        """What the report says of the evidence: the same event last year, or which other festival."""
+        out = {"event": self.near.event.name, "label": self.near.event.label,
+               "event_day": self.near.day.isoformat()}
+        last_year = previous_occurrence(self.near)
+        if last_year is not None:
+            out["last_year"] = last_year.day.isoformat()
+        if not self.is_last_year:
+            out["read_instead"] = {"event": self.previous.event.name, "label": self.previous.event.label,
+                                   "day": self.previous.day.isoformat()}
+        return out
+
+
+def read_first(analog: Analog, read: Callable[[Analog], T | str]) -> tuple[Analog, T | str, list[str]]:
+    """`read` of the analog's first alternative whose history can be read (`read` returns a str saying
+    why not otherwise): (that alternative, what it read, why each one before it could not be read).
+    Where none can be: (the analog itself, every alternative's reason in one str, [])."""
+    reasons: list[str] = []
+    for alternative in analog.alternatives():
+        got = read(alternative)
+        if not isinstance(got, str):
+            return alternative, got, reasons
+        reasons.append(got if alternative is analog else
+                       f"nor {alternative.previous.event.label} ({alternative.previous.day}): {got}")
+    return analog, "; ".join(reasons), []
 
 
 def analogs_for(origin_day: date, horizon: int) -> list[Analog]:
@@ -132,7 +193,8 @@ def analogs_for(origin_day: date, horizon: int) -> list[Analog]:
         gaps = [abs((o.day - day).days) for o, _ in known]
         owner.append(int(np.argmin(gaps)) if gaps and min(gaps) <= WINDOW_DAYS else -1)
     owner = np.array(owner)
-    return [Analog(o, p, owner == k) for k, (o, p) in enumerate(known) if (owner == k).any()]
+    return [Analog(o, p, owner == k, tuple(sibling_occurrences(o)))
+            for k, (o, p) in enumerate(known) if (owner == k).any()]
 
 
 def year_ago_shift(origin_day: date, horizon: int) -> int:

@@ -94,29 +94,45 @@ def event_analog_sentence(said: dict) -> str:
     if "bands" in said or (not said.get("applied") and "days" in said):
         return presale_analog_sentence(said, event)
     if not said.get("applied"):
-        return (f"forecast: {event} is near; the forecast is not corrected for it by last year's "
-                f"({said['last_year']}): {said.get('reason', 'no history')}")
+        return (f"forecast: {event} is near; the forecast is not corrected for it by {_evidence(said)}: "
+                f"{said.get('reason', 'no history')}")
     ratios = said["sold_over_forecast"]
     return (f"forecast: {event} is near; the same forecaster, run on the history as it stood on "
-            f"{said['analog_origin']} (as far before last year's {said['last_year']}), would have been "
+            f"{said['analog_origin']} (as far before {_evidence(said)}), would have been "
             f"off by {min(ratios):.2f}x to {max(ratios):.2f}x (sold over forecast, all products) on the "
             f"{said['days_corrected']} day(s) from {said['days_from']} that stood to it as this forecast's "
-            "do; those days are multiplied by last year's ratios, per category")
+            f"do; those days are multiplied by {_whose(said)} ratios, per category")
+
+
+def _evidence(said: dict) -> str:
+    """The earlier event the correction read: last year's, or another shopping festival."""
+    instead = said.get("read_instead")
+    if instead is None:
+        return f"last year's ({said.get('last_year', 'unknown')})"
+    label, event = instead["label"], instead["event"]
+    name = label if label == event else f"{label} ({event})"
+    return (f"{name}, {instead['day']}, the latest other shopping festival "
+            f"(last year's, {said.get('last_year', 'unknown')}, is not in the history)")
+
+
+def _whose(said: dict) -> str:
+    instead = said.get("read_instead")
+    return "last year's" if instead is None else f"{instead['label']}'s"
 
 
 def presale_analog_sentence(said: dict, event: str) -> str:
     """event_analog_sentence for the pre-sale nowcast (PresaleForecaster._fit_analog's said)."""
     if not said.get("applied"):
-        return (f"forecast: {event} is near; the pre-sale nowcast is not corrected for it by last year's "
-                f"({said['last_year']}): {said.get('reason', 'no history')}")
+        return (f"forecast: {event} is near; the pre-sale nowcast is not corrected for it by "
+                f"{_evidence(said)}: {said.get('reason', 'no history')}")
     first = said["bands"][0]
     days = said["days"]
     return (f"forecast: {event} is near; the pre-sale nowcast, fitted as it stood on "
-            f"{said['analog_origin']} (as far before last year's {said['last_year']}), expected "
+            f"{said['analog_origin']} (as far before {_evidence(said)}), expected "
             f"{first['forecast_to_come']:,.0f} units on the campaigns not open yet that closed in the week "
             f"after it, and {first['came']:,.0f} came ({first['week_ratio']:.2f}x); what this nowcast "
             f"expects still to come on the campaigns closing {days[0]} to {days[-1]} is multiplied by "
-            "last year's ratios, per part of the window, category and day")
+            f"{_whose(said)} ratios, per part of the window, category and day")
 
 
 def note_event_analog(ctx: RunContext) -> None:

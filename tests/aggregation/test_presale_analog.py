@@ -197,7 +197,7 @@ def test_without_last_years_campaigns_the_nowcast_says_so_and_is_unchanged():
     # 2026-01-26: 春节 2026 is near, but the world begins 2026-01-01: nothing to fit a year back
     [said] = model.analog_.said
     assert not said["applied"] and said["reason"] == (
-        "the campaigns before 2025-01-07 span 0 day(s); reading last year's event needs 56 days")
+        "the campaigns before 2025-01-07 span 0 day(s); reading an earlier event needs 56 days")
     assert not model.analog_.applied()
     plain = PresaleForecaster(replace(model.config, analog=PresaleAnalogConfig(enabled=False))).fit(
         frames, origin)
@@ -239,3 +239,32 @@ def test_a_failed_gate_says_the_published_pickup_is_not_corrected(two_festivals,
     [said] = info["event_analog"]
     assert not said["applied"]
     assert "multiplicative pickup published instead is not corrected" in said["reason"]
+
+
+def shopping_demand(day: date) -> float:
+    """A week of promotion up to each 618 and 双11, then ten days of lull."""
+    for event in (date(day.year, 6, 18), date(day.year, 11, 11)):
+        if event - timedelta(days=7) <= day < event:
+            return 1.8
+        if event <= day < event + timedelta(days=10):
+            return 0.4
+    return 1.0
+
+
+def test_a_first_double11_reads_the_first_618_where_last_years_is_not_in_the_history():
+    start = date(2025, 3, 1)  # a platform's first year: no 双11 before this one
+    frames = world(days=(date(2025, 11, 20) - start).days, products=4, groups=8, seed=5, start=start,
+                   demand=shopping_demand)
+    config = PresaleConfig(nowcast=NowcastConfig(max_iter=30), max_train_units=2000, train_days=14,
+                           reach=None)
+    as_of = datetime(2025, 11, 11, tzinfo=TZ)  # 双11: the week ahead is the lull after the promotion
+    plain = PresaleForecaster(replace(config, analog=PresaleAnalogConfig(enabled=False))).fit(frames, as_of)
+    model = PresaleForecaster(config).fit(frames, as_of)
+    [said] = model.analog_.said
+    assert said["event"] == "double11" and said["last_year"] == "2024-11-11" and said["applied"]
+    assert said["read_instead"]["event"] == "618" and said["analog_origin"] == "2025-06-18"
+    assert "span 0 day(s)" in said["read_instead"]["because"]
+    plain_bias, _ = share0_bias(frames, plain, as_of)
+    bias, _ = share0_bias(frames, model, as_of)
+    assert plain_bias > 0.3  # the promotion read into the lull
+    assert abs(bias) < plain_bias / 3

@@ -8,9 +8,12 @@ from common.festivals import (
     ANNUAL_EVENTS,
     CNY,
     YEAR_DAYS,
+    analogs_for,
     day_in,
     occurrences_between,
     previous_occurrence,
+    read_first,
+    sibling_occurrences,
     year_ago_shift,
 )
 
@@ -64,3 +67,33 @@ def test_the_shift_that_misplaces_the_days_least_wins():
     # three to four weeks before 双11 2024: 52 weeks back is no nearer 双11 2023 than these days are
     # to 2024's, so the weekdays are kept, and the next day's answer does not jump
     assert year_ago_shift(date(2024, 10, 13), 7) == year_ago_shift(date(2024, 10, 16), 7) == 364
+
+
+def test_a_shopping_festival_stands_in_for_the_other_and_a_festival_has_no_stand_in():
+    double11, christmas, cny = occurrences_between(date(2025, 11, 1), date(2026, 2, 28))
+    assert [(o.event.name, o.day) for o in sibling_occurrences(double11)] == [("618", date(2025, 6, 18))]
+    six18 = occurrences_between(date(2025, 6, 1), date(2025, 6, 30))[0]
+    assert [(o.event.name, o.day) for o in sibling_occurrences(six18)] == [("double11", date(2024, 11, 11))]
+    assert sibling_occurrences(christmas) == sibling_occurrences(cny) == []
+
+
+def test_an_analog_of_a_shopping_festival_carries_its_stand_in_and_reads_it_only_when_asked():
+    [analog] = analogs_for(date(2025, 11, 10), 7)
+    assert analog.previous.day == date(2024, 11, 11) and analog.is_last_year
+    first, instead = analog.alternatives()
+    assert first is analog
+    assert instead.previous.day == date(2025, 6, 18) and not instead.is_last_year
+    assert instead.shift == 146 and instead.origin(date(2025, 11, 10)) == date(2025, 6, 17)
+    assert (instead.days == analog.days).all()
+    assert instead.said()["read_instead"] == {"event": "618", "label": "618", "day": "2025-06-18"}
+    assert "read_instead" not in analog.said() and analog.said()["last_year"] == "2024-11-11"
+
+
+def test_the_first_readable_alternative_is_read_and_the_reasons_before_it_kept():
+    [analog] = analogs_for(date(2025, 11, 10), 7)
+    def no_history(a):
+        return "no history" if a.is_last_year else {"read": a.previous.day}
+    used, got, skipped = read_first(analog, no_history)
+    assert got == {"read": date(2025, 6, 18)} and skipped == ["no history"] and not used.is_last_year
+    used, got, skipped = read_first(analog, lambda a: "too short")
+    assert used is analog and got == "too short; nor 618 (2025-06-18): too short" and skipped == []

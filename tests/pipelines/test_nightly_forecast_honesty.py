@@ -244,3 +244,18 @@ def test_a_presale_nowcast_that_holds_at_opening_adds_keys_but_no_note(home, mon
     assert gate["presale_opening_bias"] == pytest.approx(-0.05)
     assert gate["presale_opening_below_baseline"] is False
     assert "badge" not in gate and "pre-sale" not in gate["message"]
+
+
+def test_a_first_double11_corrected_by_the_first_618_says_so():
+    said = {"event": "double11", "label": "双11", "event_day": "2025-11-11", "last_year": "2024-11-11",
+            "read_instead": {"event": "618", "label": "618", "day": "2025-06-18",
+                             "because": "the history before 2024-11-10 holds 0 day(s) of sales; the "
+                                        "correction needs 56 days"},
+            "analog_origin": "2025-06-17", "applied": True, "days_corrected": 7, "days_from": "2025-11-10",
+            "sold_over_forecast": [1.02, 0.98, 0.41, 0.39, 0.4, 0.42, 0.45], "by_category": {}}
+    assert event_analog_sentence(said) == (
+        "forecast: 双11 (double11, 2025-11-11) is near; the same forecaster, run on the history as it "
+        "stood on 2025-06-17 (as far before 618, 2025-06-18, the latest other shopping festival "
+        "(last year's, 2024-11-11, is not in the history)), would have been off by 0.39x to 1.02x (sold "
+        "over forecast, all products) on the 7 day(s) from 2025-11-10 that stood to it as this "
+        "forecast's do; those days are multiplied by 618's ratios, per category")
