@@ -21,6 +21,7 @@ from aggregation.presale import PresaleConfig, PresaleForecaster
 from aggregation.timeseries import TimeSeriesConfig
 from common.contract import UPCOMING_DAYS, upcoming_until
 from common.definitions import Runner
+from common.errors import InsufficientHistoryError
 from common.settings import DEFAULT_SEED
 
 MODEL_VERSION = "agg-1.0"
@@ -276,8 +277,14 @@ def build_demand(
     started = time.perf_counter()
     campaigns = frames.get("campaigns")
     if campaigns is not None and campaigns.height:
-        rows, info = _campaign_demand(frames, as_of, config, seed, nowcast, run)
-        info["mode"] = "campaigns"
+        try:
+            rows, info = _campaign_demand(frames, as_of, config, seed, nowcast, run)
+            info["mode"] = "campaigns"
+        except InsufficientHistoryError as exc:  # a young platform: too few closed windows to learn from
+            rows, info = _daily_demand(frames, as_of, config, seed, run)
+            info["mode"] = "daily"
+            info["presale_untrained"] = (f"{exc}: daily forecasts per product and warehouse are published "
+                                         "instead of the campaigns' (no pooled orders per campaign yet)")
     else:
         rows, info = _daily_demand(frames, as_of, config, seed, run)
         info["mode"] = "daily"

@@ -399,6 +399,8 @@ def stage_forecast(ctx: RunContext) -> tuple[int, int]:
             demand, info = build_demand(ctx.frames, ctx.as_of, ctx.config.settings.demand,
                                         seed=ctx.config.seed, nowcast=nowcast, run=pooled)
         run = DemandRun.of(info)
+        if info.get("presale_untrained"):
+            ctx.notes.append(f"forecast: {info['presale_untrained']}")
     except InsufficientHistoryError as exc:  # nothing ordered before the date: publish no forecast
         demand, run = empty_demand(), DemandRun.untrained(str(exc))
         ctx.notes.append(f"no demand forecast for {ctx.config.run_date}: {exc}")

@@ -87,3 +87,13 @@ def test_choose_by_history_length():
     assert choose(1).method == "last_value"
     with pytest.raises(NoHistoryError):
         choose(0)
+
+
+def test_a_young_platform_with_campaigns_gets_daily_forecasts_until_the_presale_model_can_learn():
+    # 2 products × 2 warehouses a day: 16 windows closed in 4 days, under the 50 the nowcast needs
+    frames = world(days=12, products=2, groups=4, seed=5)
+    demand, info = build_demand(frames, at(START + timedelta(days=4)), FAST)
+    check_rows(demand)
+    assert info["mode"] == "daily" and demand["campaign_id"].is_null().all()
+    assert info["presale_untrained"].startswith("only 16 campaign × warehouse windows closed in the 28 days")
+    assert "daily forecasts per product and warehouse are published instead" in info["presale_untrained"]
