@@ -457,9 +457,13 @@ def nightly(
                          f"`circlebuy ingest RAW --home {target.root}` first")
     try:
         result = run_nightly(target, config)
-    except CircleBuyError as exc:
-        if as_json and getattr(exc, "summary", None):
-            echo_json(exc.summary)  # scripts read status "failed" and the failed stage's entry
+    except Exception as exc:
+        if as_json:  # scripts read status "failed" (the failed stage's entry where a stage ran) on stdout
+            error = (str(exc) if isinstance(exc, CircleBuyError)
+                     else machine_trouble(exc) or f"{type(exc).__name__}: {exc}")
+            echo_json(getattr(exc, "summary", None) or {
+                "run_id": None, "date": config.run_date.isoformat(), "status": "failed", "snapshot": None,
+                "stages": [], "error": error})
         raise
     if as_json:
         echo_json(result)

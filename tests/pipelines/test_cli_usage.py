@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import UsageError
+from common.errors import RunLockedError, UsageError
 from common.home import Home
 from pipelines import cli
 from pipelines.ingest import run_ingest
@@ -146,3 +146,30 @@ def test_a_rollback_after_a_failed_commit_does_not_hide_why_it_failed():
     rollback_quietly(con)
     tables = "SELECT count(*) FROM information_schema.tables WHERE table_name = 't'"
     assert con.execute(tables).fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("raised", "code", "error"), [
+    (RunLockedError("another run is using this home (pid 1)"), 1, "another run is using this home (pid 1)"),
+    (OSError(30, "Read-only file system"), 1, "the file system is read-only"),
+])
+def test_nightly_json_prints_a_failed_run_object_whatever_stopped_it(monkeypatch, capsys, tmp_path: Path,
+                                                                       raised, code, error):
+    import json
+
+    import pipelines.nightly
+
+    def refuse(home, config):
+        raise raised
+
+    home = Home(tmp_path / "h").ensure()
+    home.warehouse.write_bytes(b"")  # a home that has a warehouse (the run itself is refused)
+    monkeypatch.setattr(pipelines.nightly, "run_nightly", refuse)
+    argv = ["circlebuy", "nightly", "--date", "2026-01-09", "--home", str(home.root), "--json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.delenv("CIRCLEBUY_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    out = json.loads(capsys.readouterr().out)
+    assert done.value.code == code
+    assert out["status"] == "failed" and out["date"] == "2026-01-09" and out["run_id"] is None
+    assert out["stages"] == [] and out["error"].startswith(error)
