@@ -324,15 +324,18 @@ def _summary(ctx: ReportContext) -> str:
     lines = [
         f"<p>Status <b>{esc(ctx.status)}</b>; {count}.",
     ]
+    # a run the publish guard refused published nothing: its lists are not "the published" ones
+    refused = any(g.get("part") == "publish" and not g.get("passed", True) for g in ctx.gates)
     if fallbacks:
         parts = ", ".join(esc(g.get("part", "?")) for g in fallbacks)
-        lines.append(f" Published with the fallback for: <b>{parts}</b> (see the quality gates).")
+        lines.append(f" {'Built' if refused else 'Published'} with the fallback for: <b>{parts}</b> "
+                     "(see the quality gates).")
     for g in ctx.gates:
         if g.get("part") == "publish":
             lines.append(f" <b>{esc(str(g.get('message', '')).removeprefix('publish:').strip())}</b>")
         elif g.get("picks_below_popularity"):
-            lines.append(" <b>The published picks score below the popularity baseline</b> after the "
-                         "business rules (see the ranking and the quality gates).")
+            lines.append(f" <b>The {'' if refused else 'published '}picks score below the popularity "
+                         "baseline</b> after the business rules (see the ranking and the quality gates).")
     lines.append("</p>")
     if not ctx.stages:
         return "".join(lines) + _na("Stage timings")

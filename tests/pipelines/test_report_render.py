@@ -170,6 +170,16 @@ def test_almost_empty_context_renders_without_charts() -> None:
     assert external_refs(page) == []
 
 
+def test_a_refused_run_does_not_call_its_lists_published() -> None:
+    gates = [{"part": "ranking", "passed": False, "picks_below_popularity": True, "message": "ranking: …"},
+             {"part": "publish", "passed": False, "message": "publish: refused: the picks are empty"}]
+    page = render_report(ReportContext(run_id="r1", date=date(2026, 3, 25), status="refused",
+                                       model_version="", gates=gates))
+    assert "refused: the picks are empty" in page
+    assert "<b>The picks score below the popularity baseline</b>" in page
+    assert "published picks" not in page and "Built with the fallback for: <b>ranking</b>" in page
+
+
 def test_partial_context_with_empty_frames_and_odd_values() -> None:
     ctx = ReportContext(
         run_id="r2",
