@@ -383,7 +383,9 @@ def deduplicate_and_load(eng: Engine, spec: Staging, table: Table, read: int) ->
 
     Per row: identical to the stored row or an earlier row -> duplicate; a new key (its first
     occurrence) -> insert; for orders, the same line later going paid -> cancelled/refunded ->
-    update (an older version of a stored update -> duplicate); anything else under a known key ->
+    update (an older version of a stored update -> duplicate); for a table with `fills_later`, those
+    columns filled in where the stored row left them empty -> update (the older, empty version ->
+    duplicate); anything else under a known key ->
     duplicate_id_conflict. Returns (duplicates, updates, inserted).
     """
     name, keys = ident(table.name), ", ".join(ident(k) for k in table.key)
@@ -416,11 +418,18 @@ def deduplicate_and_load(eng: Engine, spec: Staging, table: Table, read: int) ->
             "ANTI JOIN _multi AS m ON m._file = s._file AND m._row = s._row",
         )
     updates = eng.rows("SELECT count(*) FROM _multi WHERE _verdict = 'update'")[0][0]
-    if updates:
+    if updates and spec.status_updates:
         eng.update(
             "orders", ("order_id",), ("status", "status_at"),
             "SELECT order_id, status, status_at FROM _multi WHERE _verdict = 'update' "
             "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY _sat DESC, _file DESC, _row DESC) = 1",
+        )
+    elif updates:  # fills_later: the latest delivery's values
+        filled = ", ".join(ident(c) for c in spec.fills_later)
+        eng.update(
+            table.name, table.key, spec.fills_later,
+            f"SELECT {keys}, {filled} FROM _multi WHERE _verdict = 'update' "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _file DESC, _row DESC) = 1",
         )
     eng.insert(
         "_bad",
@@ -461,6 +470,11 @@ def verdict_sql(spec: Staging, table: Table, keys_table: str, windowed: bool) ->
     if spec.status_updates:  # the order line without its status, and when the status was set
         base = ", ".join(ident(c.name) for c in table.columns if c.name not in ("status", "status_at"))
         version = f'hash({base}) AS _b, "status" AS _st, COALESCE("status_at", "ordered_at") AS _sat'
+    elif spec.fills_later:  # the row without the columns filled in later, and whether they are yet
+        base = ", ".join(ident(c.name) for c in table.columns if c.name not in spec.fills_later)
+        filled = " AND ".join(f"{ident(c)} IS NOT NULL" for c in spec.fills_later)
+        version = (f"hash({base}) AS _b, CASE WHEN {filled} THEN 'filled' ELSE 'open' END AS _st, "
+                   "NULL::TIMESTAMPTZ AS _sat")
     else:
         version = "NULL::UBIGINT AS _b, NULL::VARCHAR AS _st, NULL::TIMESTAMPTZ AS _sat"
     v_keys = ", ".join("v." + ident(k) for k in table.key)
@@ -477,6 +491,10 @@ def verdict_sql(spec: Staging, table: Table, keys_table: str, windowed: bool) ->
         WHEN _b = _rb AND _st = 'paid' AND _rst = 'paid' THEN 'duplicate'"""  # "still paid at t" reads no
     # paid line's status_at: the same line paid, one version with status_at and one without (a later
     # cancellation read as it stood at the end of an earlier run's date), is the same fact
+    elif spec.fills_later:
+        verdict += """
+        WHEN _b = _rb AND _rst = 'open' AND _st = 'filled' THEN 'update'
+        WHEN _b = _rb AND _rst = 'filled' AND _st = 'open' THEN 'duplicate'"""
     verdict += " ELSE 'conflict' END"
     if windowed:
         ranked = f"""

@@ -34,6 +34,9 @@ class Staging:
     checks: tuple[Check, ...] = ()
     lookups: tuple[Lookup, ...] = ()
     status_updates: bool = False  # orders: paid -> cancelled/refunded later is an update
+    # columns a later delivery may fill in where the stored row left them empty, the rest unchanged (a
+    # member who leaves: memberships.left_on); that is an update, the older empty version a duplicate
+    fills_later: tuple[str, ...] = ()
 
 
 def suppliers() -> Staging:
@@ -65,7 +68,8 @@ def groups() -> Staging:
 
 
 def memberships() -> Staging:
-    return Staging("memberships", checks=(not_after_run("joined_on"),), lookups=foreign_keys("memberships"))
+    return Staging("memberships", checks=(not_after_run("joined_on"),), lookups=foreign_keys("memberships"),
+                   fills_later=("left_on",))
 
 
 def campaigns() -> Staging:

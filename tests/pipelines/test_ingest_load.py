@@ -119,6 +119,36 @@ def test_paid_then_cancelled_later_is_an_update_not_a_conflict(tmp_path, tiny_ta
     assert query(home, "SELECT count(*) FROM quarantine")[0][0] == 0
 
 
+def test_a_member_leaving_later_is_an_update_and_a_changed_leaving_day_a_conflict(tmp_path, tiny_tables,
+                                                                                  write_raw):
+    from datetime import date
+
+    home = Home(tmp_path / "home")
+    members = tiny_tables["memberships"].with_columns(pl.lit(None, pl.Date).alias("left_on"))
+    ingest(write_raw(tmp_path / "raw", {**tiny_tables, "memberships": members}), home)
+    first = members.head(1)
+    member, group = first["member_id"][0], first["group_id"][0]
+    left = first.with_columns(pl.lit(date(2026, 1, 8)).alias("left_on"))
+    (tmp_path / "left").mkdir()
+    left.write_parquet(tmp_path / "left" / "memberships.parquet")
+    report = ingest(tmp_path / "left", home)
+    assert report["tables"]["memberships"] == {"read": 1, "loaded": 1, "duplicates": 0, "quarantined": 0}
+    where = f"WHERE member_id = '{member}' AND group_id = '{group}'"
+    assert query(home, f"SELECT left_on::VARCHAR FROM memberships {where}") == [("2026-01-08",)]
+    # the first delivery again (the member still open there): older, a duplicate; the leaving day kept
+    again = ingest(tmp_path / "raw", home)
+    assert again["tables"]["memberships"]["duplicates"] == members.height
+    assert query(home, f"SELECT left_on::VARCHAR FROM memberships {where}") == [("2026-01-08",)]
+    # another leaving day for the same membership is a conflict, said so
+    (tmp_path / "moved").mkdir()
+    first.with_columns(pl.lit(date(2026, 1, 9)).alias("left_on")).write_parquet(
+        tmp_path / "moved" / "memberships.parquet")
+    moved = ingest(tmp_path / "moved", home)
+    assert moved["tables"]["memberships"]["quarantined"] == 1
+    assert query(home, "SELECT rule FROM quarantine WHERE table_name = 'memberships'") == [
+        ("duplicate_id_conflict",)]
+
+
 def test_status_update_within_one_run_applies_the_latest(tmp_path, tiny_tables, write_raw):
     o1 = tiny_tables["orders"].filter(pl.col("order_id") == "O1")
     refunded = with_status(o1, "refunded", at(9, 9))
