@@ -47,6 +47,7 @@ class RunRecord:
     status: str = "running"
     failed_stage: str | None = None
     error: str | None = None
+    report: str | None = None  # a failed run's report (HOME/failed/<run_id>/report.html); not in the ledger
     snapshot: str | None = None
     stages: list[dict] = field(default_factory=list)
     row_counts: dict = field(default_factory=dict)

@@ -299,9 +299,31 @@ def headline_metrics(ctx: RunContext) -> dict:
     return metrics
 
 
-def build_report(ctx: RunContext, stage_names: list[str]) -> str:
+FAILED_REPORTS_KEPT = 10  # HOME/failed/<run_id>/report.html of the latest failed runs
+
+
+def write_failure_report(ctx: RunContext, stage_names: list[str], stage: str, error: str) -> str:
+    """The report of a run that failed at `stage`: what ran, what it read and quarantined, and the
+    error in words, at HOME/failed/<run_id>/report.html (the run's snapshot folder is abandoned);
+    the latest FAILED_REPORTS_KEPT are kept. Returns its path."""
+    import shutil
+
+    ctx.notes.insert(0, f"stage {stage} failed: {error}. Nothing of this run was published; the live "
+                        "snapshot, if any, is the one before it. Fix the cause and run the date again.")
+    folder = ctx.home.root / "failed" / ctx.record.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.html"
+    path.write_text(build_report(ctx, stage_names, status=f"failed at {stage}"), encoding="utf-8")
+    kept = sorted((p for p in folder.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-FAILED_REPORTS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    return str(path)
+
+
+def build_report(ctx: RunContext, stage_names: list[str], status: str | None = None) -> str:
     """Render the run's HTML report (pipelines.report); `stage_names`: every stage of the run, in
-    order (the report says which are still to finish)."""
+    order (the report says which are still to finish). `status`: the badge, where not the one
+    report_status says (a failed run's)."""
     import polars as pl
 
     from pipelines.report import ReportContext, business_view, render_report
@@ -334,7 +356,7 @@ def build_report(ctx: RunContext, stage_names: list[str]) -> str:
     report_ctx = ReportContext(
         run_id=ctx.record.run_id,
         date=ctx.config.run_date,
-        status=report_status(ctx),
+        status=status or report_status(ctx),
         model_version=_model_version(ctx),
         stages=list(ctx.record.stages),
         ingest=ctx.ingest,

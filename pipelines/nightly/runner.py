@@ -98,6 +98,8 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
                         record.row_counts = dict(writer.row_counts)
                     else:
                         writer.abandon()
+                        if isinstance(exc, Exception):
+                            record.report = _failure_report(ctx, name, exc)
                     try:
                         _save(home, record)
                     except Exception as save_exc:  # never hide the stage's own error
@@ -199,6 +201,21 @@ def _stop(session: LazySession) -> None:
         log.warning("could not stop the Spark session: %s", exc)
 
 
+def _failure_report(ctx: RunContext, stage: str, exc: Exception) -> str | None:
+    """The failed run's report (reporting.write_failure_report), or None where even that fails: it
+    must never hide the stage's own error."""
+    from pipelines.nightly.reporting import write_failure_report
+
+    said = str(exc) if isinstance(exc, CircleBuyError) else f"{type(exc).__name__}: {exc}"
+    try:
+        path = write_failure_report(ctx, STAGE_NAMES, stage, said)
+    except Exception as report_exc:
+        log.warning("could not write the failed run's report: %s", report_exc)
+        return None
+    log.error("the failed run's report: %s", path)
+    return path
+
+
 def summary(record: RunRecord) -> dict:
     """The JSON of `nightly --json` (DESIGN.md)."""
     return {
@@ -217,6 +234,7 @@ def summary(record: RunRecord) -> dict:
         "live": record.live,
         **({"not_live_reason": record.not_live} if record.not_live else {}),
         **({"error": record.error} if record.error else {}),
+        **({"report": record.report} if record.report else {}),  # a failed run's (HOME/failed/...)
     }
 
 

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import time
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -82,9 +83,14 @@ def test_injected_failure_leaves_previous_snapshot_live_and_rerun_succeeds(home,
     first = run_nightly(home, NightlyConfig(run_date=date(2026, 3, 1)))
     before = live_snapshot(home)
     monkeypatch.setenv("CIRCLEBUY_FAIL_STAGE", stage)
-    with pytest.raises(StageFailedError, match=stage):
+    with pytest.raises(StageFailedError, match=stage) as raised:
         run_nightly(home, NightlyConfig(run_date=date(2026, 3, 2)))
     assert live_snapshot(home) == before and str(before) == first["snapshot"]
+    # every failed stage leaves a report saying so, outside the snapshots
+    report = Path(raised.value.summary["report"])
+    assert report.parent.parent == home.root / "failed"
+    page = report.read_text()
+    assert f"failed at {stage}" in page and f"stage {stage} failed: failure injected" in page
     verify_snapshot(before)  # untouched
     failed = ledger(home).filter(pl.col("status") == "failed")
     assert failed["failed_stage"].to_list() == [stage]
