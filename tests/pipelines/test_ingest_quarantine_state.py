@@ -55,6 +55,19 @@ def test_a_future_row_loaded_by_a_later_run_date_leaves_the_quarantine(tmp_path,
     assert query(home, "SELECT count(*) FROM orders WHERE order_id = 'Z1'") == [(1,)]
 
 
+def test_a_future_row_still_pending_says_the_latest_runs_cutoff(tmp_path, tiny_tables, write_raw):
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    late = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1",
+                                                                "ordered_at": "2026-01-13T09:00:00+08:00"}
+    write_dirty_part(raw, "orders", tiny_tables["orders"], [late])
+    home = Home(tmp_path / "home")
+    run_ingest(raw, home, run_date=TINY_END)
+    run_ingest(raw, home, run_date=TINY_END + timedelta(days=1))  # still in the future
+    [(detail,)] = query(home, "SELECT detail FROM quarantine WHERE rule = 'future_timestamp'")
+    assert "before 2026-01-12 00:00:00+08" in detail  # the second run's cutoff (the first's: 01-11)
+    assert quarantined(home) == [("orders", "future_timestamp", 1)]  # one entry, not one a run
+
+
 def test_a_row_still_bad_in_the_delivery_keeps_its_entry(tmp_path, tiny_tables, write_raw):
     """Z1 fails (unknown product) in part-dirty.csv; a later file brings a good Z1: the key loads, but
     the bad row is still delivered and still quarantined, so its entry stays and re-ingest adds nothing."""
