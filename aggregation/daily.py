@@ -18,6 +18,7 @@ from aggregation.ensemble import TooFewFoldsError
 from aggregation.event_analog import (
     MIN_HISTORY_DAYS,
     Analog,
+    NoHistory,
     analog_ratios,
     analogs_for,
     corrected,
@@ -170,7 +171,7 @@ def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], 
         if isinstance(got, str):
             said["reason"] = got
             continue
-        reason, ratios = _analog_ratios(got, forecast.model.model_.usual_miss())
+        reason, ratios = _analog_ratios(got, forecast.model.model_.usual_miss(), analog.when())
         if ratios is not None:
             said.update(ratios["said"])
         if reason is not None:
@@ -207,12 +208,13 @@ def _analog_run(forecast: DailyForecast, frames: dict[str, pl.DataFrame], then: 
     sold_on = np.flatnonzero(panel.y[:, :max(t, 0)].any(axis=0))
     held = t - int(sold_on[0]) if sold_on.size else 0  # days from the first sale to the analog origin
     if held < MIN_HISTORY_DAYS:
-        return {"reason": f"the history before {then} holds {held} day(s) of sales; the correction needs "
-                          f"{MIN_HISTORY_DAYS} days"}
+        return {"reason": NoHistory(f"the history before {then} holds {held} day(s) of sales; the "
+                                    f"correction needs {MIN_HISTORY_DAYS} days")}
     ensemble = forecast.model.model_
     rows = active_rows(panel, t, horizon, ensemble.ts_config.active_days)
     if rows.size == 0:
-        return {"reason": f"nothing sold in the {ensemble.ts_config.active_days} days before {then}"}
+        days = ensemble.ts_config.active_days
+        return {"reason": NoHistory(f"nothing sold in the {days} days before {then}")}
     rows, preds = ensemble.predict(panel, t, rows)
     head = panel.y[rows, max(t - 28, 0):t].sum(axis=1) >= HEAD_UNITS_28D
     return {"category": panel.series["category"].to_numpy()[rows],
@@ -220,11 +222,12 @@ def _analog_run(forecast: DailyForecast, frames: dict[str, pl.DataFrame], then: 
             "sold": panel.y[rows, t:t + horizon], "head": head if head.any() else np.ones_like(head)}
 
 
-def _analog_ratios(analog: dict, usual_miss: float) -> tuple[str | None, dict | None]:
+def _analog_ratios(analog: dict, usual_miss: float, when: str = "last year"
+                   ) -> tuple[str | None, dict | None]:
     """(reason it is not applied, None) or (None, {"by_category", "overall", "said"}). Read on the
-    analog's whole horizon (the scale of the folds' usual miss): last year's head series must have
-    sold a readable ratio of the forecast (event_analog.readable) that broke from it as a level shift
-    (event_analog.moved)."""
+    analog's whole horizon (the scale of the folds' usual miss): its head series (`when`: last year,
+    or at another festival) must have sold a readable ratio of the forecast (event_analog.readable)
+    that broke from it as a level shift (event_analog.moved)."""
     if "reason" in analog:
         return analog["reason"], None
     head = analog["head"]
@@ -233,11 +236,11 @@ def _analog_ratios(analog: dict, usual_miss: float) -> tuple[str | None, dict | 
             "usual_miss_ratio": round(math.exp(usual_miss), 3)}
     ratios = {"said": said}
     if not readable(sold, point):
-        return (f"last year the best-selling products sold {sold:,.0f} units in the week from the analog "
+        return (f"{when} the best-selling products sold {sold:,.0f} units in the week from the analog "
                 f"origin against {point:,.0f} forecast: too far apart to read as the event's doing (a "
                 "shutdown or a reopening?)"), ratios
     if not moved(sold, point, usual_miss):
-        return (f"last year the best-selling products sold {sold:,.0f} units in the week from the analog "
+        return (f"{when} the best-selling products sold {sold:,.0f} units in the week from the analog "
                 f"origin against {point:,.0f} forecast: within the forecast's usual miss, no sign of the "
                 "event"), ratios
     by_category, overall = analog_ratios(analog["category"], analog["point"], analog["sold"])

@@ -280,11 +280,12 @@ def build_demand(
         try:
             rows, info = _campaign_demand(frames, as_of, config, seed, nowcast, run)
             info["mode"] = "campaigns"
-        except InsufficientHistoryError as exc:  # a young platform: too few closed windows to learn from
+        except InsufficientHistoryError as exc:  # a young or quiet platform: too few closed windows
             rows, info = _daily_demand(frames, as_of, config, seed, run)
             info["mode"] = "daily"
             info["presale_untrained"] = (f"{exc}: daily forecasts per product and warehouse are published "
-                                         "instead of the campaigns' (no pooled orders per campaign yet)")
+                                         "instead of the campaigns' nowcasts (this demand table has no "
+                                         "per-campaign rows or pooled orders)")
     else:
         rows, info = _daily_demand(frames, as_of, config, seed, run)
         info["mode"] = "daily"

@@ -36,7 +36,7 @@ from aggregation.ensemble import LEVEL_SHIFT
 from common import definitions
 from common.clock import day_start
 from common.definitions import Runner, in_process
-from common.festivals import WINDOW_DAYS, Analog, Occurrence, analogs_for, read_first  # noqa: F401  (the analog's days are the calendar's)
+from common.festivals import WINDOW_DAYS, Analog, NoHistory, Occurrence, analogs_for, read_first  # noqa: F401  (the analog's days are the calendar's)
 
 MIN_HISTORY_DAYS = 56  # history needed before the analog origin (the members' longest window)
 PROMOTION_DAYS = 10  # a shopping festival's promotion: the days up to and including its day
@@ -127,7 +127,7 @@ def not_a_promotion(frames: Mapping[str, pl.DataFrame], occurrence: Occurrence,
     forecast corrected by whatever July week stood as far from 618, noise and all (2011-11-28: WAPE
     0.623 -> 0.733)."""
     lift = promotion_lift(frames, occurrence, run)
-    if lift is not None and math.log(lift) >= LEVEL_SHIFT:
+    if lift is not None and lift >= math.exp(LEVEL_SHIFT):  # (a lift of 0: nothing sold in those days)
         return None
     said = "nothing" if lift is None else f"{lift:.2f}x"
     return (f"in the {PROMOTION_DAYS} days up to {occurrence.day} this platform sold {said} a day of the "

@@ -49,7 +49,7 @@ from aggregation.presale_analog import (
 from common.clock import PLATFORM_TZ, TZ
 from common.definitions import Runner
 from common.errors import InsufficientHistoryError
-from common.festivals import Analog, analogs_for, read_first
+from common.festivals import Analog, NoHistory, analogs_for, read_first
 from common.settings import DEFAULT_SEED
 
 MODELS = ("additive", "multiplicative", "production")
@@ -224,7 +224,7 @@ class PresaleForecaster:
                 said["reason"] = read
                 continue
             ratios, read_said = band_day_ratios(*read, near_days=analog.days, usual_miss=usual,
-                                                categories=categories, config=cfg)
+                                                categories=categories, config=cfg, when=analog.when())
             correction.ratios[:, :, analog.days] = ratios[:, :, analog.days]
             said.update(read_said, usual_weekly_miss=[round(math.exp(u), 3) for u in usual])
         return correction
@@ -238,8 +238,8 @@ class PresaleForecaster:
         need = timedelta(days=MIN_HISTORY_DAYS)
         if first is None or then - first < need:
             held = 0 if first is None else (then - first).days
-            return (f"the campaigns before {label} span {held} day(s); reading an earlier event "
-                    f"needs {MIN_HISTORY_DAYS} days")
+            return NoHistory(f"the campaigns before {label} span {held} day(s); reading an earlier event "
+                             f"needs {MIN_HISTORY_DAYS} days")
         past_config = replace(self.config, analog=replace(self.config.analog, enabled=False))
         try:
             past = PresaleForecaster(past_config).fit(frames, then, run)

@@ -110,11 +110,12 @@ def usual_weekly_miss(band: np.ndarray, week: np.ndarray, booked: np.ndarray, po
 
 def band_day_ratios(share: np.ndarray, category: np.ndarray, day: np.ndarray, booked: np.ndarray,
                     point: np.ndarray, final: np.ndarray, near_days: np.ndarray, usual_miss: np.ndarray,
-                    categories: list[str], config: PresaleAnalogConfig = PresaleAnalogConfig()
-                    ) -> tuple[np.ndarray, dict]:
+                    categories: list[str], config: PresaleAnalogConfig = PresaleAnalogConfig(),
+                    when: str = "last year") -> tuple[np.ndarray, dict]:
     """(ratios, said): per band × category (+ one for any other) × horizon day, what came after last
     year's states over what the nowcast said was still to come (`day`: each state's closing day,
-    0..horizon-1 from the analog origin; `near_days`: the horizon days this event corrects).
+    0..horizon-1 from the analog origin; `near_days`: the horizon days this event corrects; `when`:
+    the evidence as the reasons say it, "last year" or "at 618 (2025-06-18)").
 
     The event is read where it shows first and purest, on the windows not open yet (band 0: nothing
     booked, the whole total still to come): unreadable (event_analog.readable), or not moved as a
@@ -137,11 +138,11 @@ def band_day_ratios(share: np.ndarray, category: np.ndarray, day: np.ndarray, bo
             "bar": round(math.exp(max(LEVEL_SHIFT, float(usual_miss[0]))), 3), "applied": False}
     came, fc = weeks[0]
     if not readable(max(came, 0.0), fc):
-        said["reason"] = (f"last year the windows not open yet got {came:,.0f} units against "
+        said["reason"] = (f"{when} the windows not open yet got {came:,.0f} units against "
                           f"{fc:,.0f} forecast: too far apart to read as the event's doing")
         return ratios, said
     if not moved(max(came, 0.0), max(fc, 0.0), float(usual_miss[0])):
-        said["reason"] = (f"last year the windows not open yet got {came:,.0f} units against {fc:,.0f} "
+        said["reason"] = (f"{when} the windows not open yet got {came:,.0f} units against {fc:,.0f} "
                           f"forecast: within the bar of {said['bar']:.2f}x, no sign of the event")
         return ratios, said
 

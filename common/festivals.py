@@ -148,6 +148,10 @@ class Analog:
         """The day that stood to the evidence's event as `origin_day` stands to this year's."""
         return origin_day - timedelta(days=self.shift)
 
+    def when(self) -> str:
+        """When the evidence was, as the report's reasons say it: "last year", or "at 618 (2025-06-18)"."""
+        return "last year" if self.is_last_year else f"at {self.previous.event.label} ({self.previous.day})"
+
     def alternatives(self) -> list[Analog]:
         """This analog, then one reading each of `instead` in turn (the same days corrected)."""
         return [self, *(Analog(self.near, o, self.days) for o in self.instead)]
@@ -165,10 +169,17 @@ class Analog:
         return out
 
 
+class NoHistory(str):
+    """Why an analog cannot be read because the history does not reach it (too short before its
+    origin, nothing sold then): read_first moves on to the next alternative. Any other reason (no
+    sign of the event, an engine's error) ends the search there."""
+
+
 def read_first(analog: Analog, read: Callable[[Analog], T | str]) -> tuple[Analog, T | str, list[str]]:
-    """`read` of the analog's first alternative whose history can be read (`read` returns a str saying
-    why not otherwise): (that alternative, what it read, why each one before it could not be read).
-    Where none can be: (the analog itself, every alternative's reason in one str, [])."""
+    """`read` of the analog's first alternative whose history can be read (`read` returns a NoHistory
+    saying why not, or another str for any other reason it stops): (that alternative, what it read,
+    why each one before it could not be read). Where none is read: (the analog itself, every reason met
+    in one str, [])."""
     reasons: list[str] = []
     for alternative in analog.alternatives():
         got = read(alternative)
@@ -176,6 +187,8 @@ def read_first(analog: Analog, read: Callable[[Analog], T | str]) -> tuple[Analo
             return alternative, got, reasons
         reasons.append(got if alternative is analog else
                        f"nor {alternative.previous.event.label} ({alternative.previous.day}): {got}")
+        if not isinstance(got, NoHistory):
+            break
     return analog, "; ".join(reasons), []
 
 

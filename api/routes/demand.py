@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -21,7 +20,7 @@ from api.query import strict_query
 from api.schemas import ERRORS, CampaignDemandOut
 from api.snapshot import Download, Snapshot
 from common.clock import TZ, day_start, parse_iso_day
-from common.contract import UPCOMING_DAYS
+from common.contract import upcoming_until
 
 router = APIRouter(tags=["demand"], dependencies=[Depends(strict_query)])
 DOWNLOAD_RESPONSES = {
@@ -123,17 +122,18 @@ async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep
 
 
 def _why_no_demand(snap: Snapshot, campaign_id: str) -> str:
-    """Why the snapshot's demand leaves a campaign out: it closed before the snapshot's day ended (its
-    pooled orders were final at the cutoff), it opens after the demand's lookahead, or neither."""
+    """Why the snapshot's demand leaves a campaign out: it closed by the snapshot's as-of instant (the
+    start of its day, as the nightly reads it: its pooled orders were final at the cutoff), it opens
+    after the demand's lookahead, or neither."""
     window = snap.campaigns.filter(pl.col("campaign_id") == campaign_id).select("opens_at", "closes_at")
-    as_of = day_start(parse_iso_day(snap.date) + timedelta(days=1))  # the end of the snapshot's day
+    as_of = day_start(parse_iso_day(snap.date))
     if window.height:
         opens, closes = window.row(0)
         if closes is not None and closes <= as_of:
             return (f"it closed at {closes.astimezone(TZ):%Y-%m-%d %H:%M} (platform time), before the "
-                    "snapshot's day ended; demand covers the campaigns still open or about to open, and "
-                    "a closed campaign's pooled orders were final at its cutoff")
-        if opens is not None and opens > as_of + timedelta(days=UPCOMING_DAYS):
-            return (f"it opens at {opens.astimezone(TZ):%Y-%m-%d %H:%M} (platform time); demand covers the "
-                    f"campaigns open now or opening within {UPCOMING_DAYS} days of the snapshot's day")
+                    "snapshot's as-of; demand covers the campaigns still open or about to open, and a "
+                    "closed campaign's pooled orders were final at its cutoff")
+        if opens is not None and opens > upcoming_until(as_of):
+            return (f"it opens at {opens.astimezone(TZ):%Y-%m-%d %H:%M} (platform time), after the "
+                    "campaigns this snapshot's demand covers (open at its as-of, or opening soon after)")
     return "nothing was pooled or forecast for it that day"

@@ -249,9 +249,10 @@ def inspect(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str
         raise UnparseableFileError(
             f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
         ) from None
-    if source.fmt == "csv":  # DuckDB renames a repeated column (price, price_1): say it instead
+    if source.fmt == "csv":  # DuckDB renames a repeated column (price, price_1): say it of a contract column
         names = [n.strip().lower() for n in csv_header(source.readable)]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        known = TABLES[source.table].column_names
+        twice = sorted({n for n in names if n in known and names.count(n) > 1})
         if twice:
             raise SchemaError(f"{source.rel}: column {twice[0]!r} appears twice in the header (names are "
                               "case-insensitive); expected each column once")

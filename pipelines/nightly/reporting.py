@@ -302,14 +302,13 @@ def headline_metrics(ctx: RunContext) -> dict:
 FAILED_REPORTS_KEPT = 10  # HOME/failed/<run_id>/report.html of the latest failed runs
 
 
-def write_failure_report(ctx: RunContext, stage_names: list[str], stage: str, error: str) -> str:
-    """The report of a run that failed at `stage`: what ran, what it read and quarantined, and the
-    error in words, at HOME/failed/<run_id>/report.html (the run's snapshot folder is abandoned);
-    the latest FAILED_REPORTS_KEPT are kept. Returns its path."""
+def write_failure_report(ctx: RunContext, stage_names: list[str], stage: str, error: str, live: str) -> str:
+    """The report of a run that failed at `stage`: what ran, what it read and quarantined, the error in
+    words and what is live now (`live`, the runner's words), at HOME/failed/<run_id>/report.html (the
+    run's snapshot folder is abandoned); the latest FAILED_REPORTS_KEPT are kept. Returns its path."""
     import shutil
 
-    ctx.notes.insert(0, f"stage {stage} failed: {error}. Nothing of this run was published; the live "
-                        "snapshot, if any, is the one before it. Fix the cause and run the date again.")
+    ctx.notes.insert(0, f"stage {stage} failed: {error}; {live}. Fix the cause and run the date again.")
     folder = ctx.home.root / "failed" / ctx.record.run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "report.html"

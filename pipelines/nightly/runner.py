@@ -208,7 +208,7 @@ def _failure_report(ctx: RunContext, stage: str, exc: Exception) -> str | None:
 
     said = str(exc) if isinstance(exc, CircleBuyError) else f"{type(exc).__name__}: {exc}"
     try:
-        path = write_failure_report(ctx, STAGE_NAMES, stage, said)
+        path = write_failure_report(ctx, STAGE_NAMES, stage, said, _what_stays_live(ctx.home, ctx.record))
     except Exception as report_exc:
         log.warning("could not write the failed run's report: %s", report_exc)
         return None

@@ -192,3 +192,8 @@ def test_a_promotions_lift_is_its_last_ten_days_over_the_four_weeks_before():
     assert not_a_promotion(frames, six18) is None
     flat = festival_frames(date(2025, 7, 1), start=FIRST_YEAR_START, multiplier=lambda day: 1.0)
     assert 0.9 < promotion_lift(flat, six18) < 1.1 and not_a_promotion(flat, six18) is not None
+    # a platform shut in the ten days up to it (sales before, none then): no promotion, and no crash
+    closed = (date(2025, 6, 9), date(2025, 6, 18))
+    shut = festival_frames(date(2025, 7, 1), start=FIRST_YEAR_START,
+                           multiplier=lambda day: 0.0 if closed[0] <= day <= closed[1] else 1.0)
+    assert promotion_lift(shut, six18) == 0.0 and "sold 0.00x a day" in not_a_promotion(shut, six18)

@@ -301,7 +301,7 @@ def test_a_closed_or_later_campaign_is_404_saying_when_it_closed_or_opens(tmp_pa
     world = small_world()  # the snapshot's day: 2026-11-22
     first = world["campaigns"].head(1)
     closed = first.with_columns(pl.lit("C-closed").alias("campaign_id"),
-                                pl.lit(datetime(2026, 11, 22, 20, 0, tzinfo=TZ)).alias("closes_at"))
+                                pl.lit(datetime(2026, 11, 21, 20, 0, tzinfo=TZ)).alias("closes_at"))
     later = first.with_columns(pl.lit("C-later").alias("campaign_id"),
                                pl.lit(datetime(2026, 11, 30, 8, 0, tzinfo=TZ)).alias("opens_at"),
                                pl.lit(datetime(2026, 12, 1, 20, 0, tzinfo=TZ)).alias("closes_at"))
@@ -312,7 +312,7 @@ def test_a_closed_or_later_campaign_is_404_saying_when_it_closed_or_opens(tmp_pa
     with TestClient(create_app(home, FAST)) as client:
         r = client.get("/v1/campaigns/C-closed/demand", headers=bearer(owner))
         assert r.status_code == 404 and r.json()["error"] == "no_demand"
-        assert "it closed at 2026-11-22 20:00 (platform time)" in r.json()["detail"]
+        assert "it closed at 2026-11-21 20:00 (platform time)" in r.json()["detail"]
         assert "nothing was pooled" not in r.json()["detail"]
         r = client.get("/v1/campaigns/C-later/demand", headers=bearer(owner))
         assert r.status_code == 404 and "it opens at 2026-11-30 08:00 (platform time)" in r.json()["detail"]

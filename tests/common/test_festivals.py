@@ -8,6 +8,7 @@ from common.festivals import (
     ANNUAL_EVENTS,
     CNY,
     YEAR_DAYS,
+    NoHistory,
     analogs_for,
     day_in,
     occurrences_between,
@@ -91,9 +92,15 @@ def test_an_analog_of_a_shopping_festival_carries_its_stand_in_and_reads_it_only
 
 def test_the_first_readable_alternative_is_read_and_the_reasons_before_it_kept():
     [analog] = analogs_for(date(2025, 11, 10), 7)
+
     def no_history(a):
-        return "no history" if a.is_last_year else {"read": a.previous.day}
+        return NoHistory("no history") if a.is_last_year else {"read": a.previous.day}
+
     used, got, skipped = read_first(analog, no_history)
     assert got == {"read": date(2025, 6, 18)} and skipped == ["no history"] and not used.is_last_year
-    used, got, skipped = read_first(analog, lambda a: "too short")
+    assert used.when() == "at 618 (2025-06-18)" and analog.when() == "last year"
+    used, got, skipped = read_first(analog, lambda a: NoHistory("too short"))
     assert used is analog and got == "too short; nor 618 (2025-06-18): too short" and skipped == []
+    # any other reason (an engine's error, no sign of the event) is no reason to read another festival
+    used, got, skipped = read_first(analog, lambda a: "engine error" if a.is_last_year else {"read": 1})
+    assert used is analog and got == "engine error" and skipped == []

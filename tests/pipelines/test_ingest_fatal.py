@@ -101,6 +101,15 @@ def test_a_column_given_twice_in_a_csv_header_is_fatal_not_the_first_copy_silent
     assert_nothing_loaded(tmp_path / "home")
 
 
+def test_a_header_with_empty_trailing_cells_still_loads(tmp_path, tiny_tables, write_raw):
+    # a spreadsheet's export: "supplier_id,name,," — the empty names are no repeated contract column
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    lines = (raw / "suppliers.csv").read_text().splitlines()
+    (raw / "suppliers.csv").write_text("\n".join(f"{line},," for line in lines) + "\n")
+    result = circlebuy_ingest(raw, tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+
+
 def test_wrongly_typed_parquet_column_is_fatal(tmp_path, tiny_tables, write_raw):
     tiny_tables["orders"] = tiny_tables["orders"].with_columns(pl.col("quantity").cast(pl.String))
     raw = write_raw(tmp_path / "raw", tiny_tables)
