@@ -157,11 +157,13 @@ def ingest(
         with run_lock(h.lock, what=f"ingest {raw}"):  # never beside a nightly on the same warehouse
             report = run_ingest(raw, h, run_date=parse_day(now, "--now"), progress=show_progress(),
                                 engine=options)
-    except CircleBuyError as exc:  # main() prints it on stderr and exits with its code
+    except Exception as exc:  # main() prints it on stderr and exits with its code
         if new_home:  # nothing loaded: leave no empty home behind either
             chosen.discard_if_empty()
-        if as_json:  # scripts read "fatal" (the README's JSON shape), nothing loaded
-            echo_json(IngestReport(fatal=str(exc)).to_json())
+        if as_json:  # scripts read "fatal" (the README's JSON shape), nothing loaded (rolled back)
+            fatal = (str(exc) if isinstance(exc, CircleBuyError)
+                     else machine_trouble(exc) or f"unexpected error: {type(exc).__name__}: {exc}")
+            echo_json(IngestReport(fatal=fatal).to_json())
         raise
     if as_json:
         echo_json(report.to_json())

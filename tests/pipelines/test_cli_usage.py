@@ -173,3 +173,22 @@ def test_nightly_json_prints_a_failed_run_object_whatever_stopped_it(monkeypatch
     assert done.value.code == code
     assert out["status"] == "failed" and out["date"] == "2026-01-09" and out["run_id"] is None
     assert out["stages"] == [] and out["error"].startswith(error)
+
+
+def test_ingest_json_says_fatal_on_a_full_disk_too(monkeypatch, capsys, tmp_path: Path):
+    import json
+
+    import pipelines.ingest
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    raw = write_raw_folder(tmp_path / "raw", build_tiny_tables())
+    monkeypatch.setattr(pipelines.ingest, "run_ingest", full)
+    argv = ["circlebuy", "ingest", str(raw), "--home", str(tmp_path / "h"), "--json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.delenv("CIRCLEBUY_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    out = json.loads(capsys.readouterr().out)
+    assert done.value.code == 1 and out["fatal"].startswith("the disk is full") and out["tables"] == {}
