@@ -525,16 +525,19 @@ def verdict_sql(spec: Staging, table: Table, keys_table: str, windowed: bool) ->
 
 
 def quarantine(eng: Engine, table: Table, files: list[str]) -> None:
-    """Append this run's quarantined rows, skipping any already recorded (re-ingest adds nothing); a
-    recorded one whose detail now reads otherwise (a future timestamp against this run's later cutoff)
-    takes this run's detail, so the quarantine says what the row breaks now."""
+    """Append this run's quarantined rows, skipping any already recorded (re-ingest adds nothing). A
+    recorded future timestamp still pending takes this run's detail, whose cutoff is the run's date,
+    so the quarantine says the limit the row breaks now; every other entry keeps the detail it was
+    first recorded with (a conflict says "earlier in this run" the first time and "in the warehouse"
+    after: re-ingesting the same files must change nothing)."""
     names = ", ".join(f"({i}, {lit(rel)})" for i, rel in enumerate(files))
     eng.update(
         "quarantine", ("table_name", "source_file", "row_number", "rule", "raw"), ("detail",),
         f"SELECT {lit(table.name)} AS table_name, f.rel AS source_file, s._row AS row_number, "
         "s._rule AS rule, s._raw AS raw, s._detail AS detail "
         f"FROM _bad AS s JOIN (VALUES {names}) AS f(_file, rel) USING (_file) "
-        f"WHERE s._rule IS NOT NULL AND s._raw IS NOT NULL AND EXISTS (SELECT 1 FROM quarantine AS q "
+        "WHERE s._rule = 'future_timestamp' AND s._raw IS NOT NULL AND EXISTS ("
+        "SELECT 1 FROM quarantine AS q "
         f"WHERE q.table_name = {lit(table.name)} AND q.source_file = f.rel AND q.row_number = s._row "
         "AND q.rule = s._rule AND q.raw = s._raw AND q.detail IS DISTINCT FROM s._detail)",
     )
