@@ -23,9 +23,8 @@ from aggregation.event_analog import (
     analogs_for,
     corrected,
     moved,
-    not_a_promotion,
     ratio_frame,
-    read_first,
+    read_evidence,
     readable,
 )
 from aggregation.forecasters import Forecaster, make_forecaster
@@ -153,16 +152,14 @@ def with_event_analog(forecast: DailyForecast, frames: dict[str, pl.DataFrame], 
     said_all, runs = [], {}
 
     def read(analog: Analog) -> dict | str:
-        """The analog's run, or why its history cannot be read (or, another festival, is no evidence)."""
-        if not analog.is_last_year and (why := not_a_promotion(frames, analog.previous, run)):
-            return why
+        """The analog's run, or why its history cannot be read."""
         then = analog.origin(day)
         if then not in runs:  # 双11 and Christmas share last year's origin (365 days back)
             runs[then] = _analog_run(forecast, frames, then, horizon, run)
         return runs[then].get("reason", runs[then])
 
     for near in analogs_for(day, horizon):
-        analog, got, skipped = read_first(near, read)
+        analog, got, skipped = read_evidence(near, frames, read, run)
         then = analog.origin(day)
         said = {**analog.said(), "analog_origin": then.isoformat(), "applied": False}
         if skipped:

@@ -132,3 +132,15 @@ def not_a_promotion(frames: Mapping[str, pl.DataFrame], occurrence: Occurrence,
     said = "nothing" if lift is None else f"{lift:.2f}x"
     return (f"in the {PROMOTION_DAYS} days up to {occurrence.day} this platform sold {said} a day of the "
             f"{PROMOTION_BASE_DAYS} days before them: no sign that it holds {occurrence.event.label}")
+
+
+def read_evidence(near: Analog, frames: Mapping[str, pl.DataFrame], read, run: Runner | None = None):
+    """read_first over the analog's alternatives, where another festival stands in only if this
+    platform's sales rose into it (not_a_promotion): the one rule for the daily forecast and the
+    pre-sale nowcast. `read(analog)` gives what it read, or a str (a NoHistory) saying why not."""
+    def guarded(analog: Analog):
+        if not analog.is_last_year and (why := not_a_promotion(frames, analog.previous, run)):
+            return why
+        return read(analog)
+
+    return read_first(near, guarded)

@@ -32,7 +32,7 @@ from aggregation.bottom_up import (
     own_level,
     signal_expectation,
 )
-from aggregation.event_analog import MIN_HISTORY_DAYS, not_a_promotion
+from aggregation.event_analog import MIN_HISTORY_DAYS, read_evidence
 from aggregation.group_reach import ReachConfig, group_reach
 from aggregation.nowcast import NowcastConfig, NowcastModel, level_scale, share_band
 from aggregation.pickup import Pickup, PickupConfig
@@ -49,7 +49,7 @@ from aggregation.presale_analog import (
 from common.clock import PLATFORM_TZ, TZ
 from common.definitions import Runner
 from common.errors import InsufficientHistoryError
-from common.festivals import Analog, NoHistory, analogs_for, read_first
+from common.festivals import Analog, NoHistory, analogs_for
 from common.settings import DEFAULT_SEED
 
 MODELS = ("additive", "multiplicative", "production")
@@ -203,15 +203,14 @@ class PresaleForecaster:
         reads: dict[datetime, tuple | str] = {}  # 双11 and Christmas share last year's origin (365 days)
 
         def read_at(analog: Analog) -> tuple | str:
-            if not analog.is_last_year and (why := not_a_promotion(frames, analog.previous, run)):
-                return why
             then = as_of - timedelta(days=analog.shift)
             if then not in reads:
                 reads[then] = self._analog_read(frames, then, then.astimezone(TZ).date().isoformat(), run)
             return reads[then]
 
         for near in analogs:
-            analog, read, skipped = read_first(near, read_at)  # a first 双11 reads its 618 instead
+            # a first 双11 reads its 618 instead
+            analog, read, skipped = read_evidence(near, frames, read_at, run)
             then = as_of - timedelta(days=analog.shift)
             today = as_of.astimezone(TZ).date()
             days = [(today + timedelta(days=int(h))).isoformat() for h in np.flatnonzero(analog.days)]

@@ -42,13 +42,18 @@ def test_rows_loaded_after_their_parent_arrives_leave_the_quarantine(tmp_path, t
     assert snapshot(home, ALL) == before
 
 
-def test_a_future_row_loaded_by_a_later_run_date_leaves_the_quarantine(tmp_path, tiny_tables, write_raw):
+def ingest_a_future_order(tmp_path, tiny_tables, write_raw, ordered_at: str) -> tuple[Path, Home]:
+    """The tiny world with order Z1 placed at `ordered_at`, ingested on its last day: (raw, home)."""
     raw = write_raw(tmp_path / "raw", tiny_tables)
-    late = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1",
-                                                                "ordered_at": "2026-01-11T09:00:00+08:00"}
+    late = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1", "ordered_at": ordered_at}
     write_dirty_part(raw, "orders", tiny_tables["orders"], [late])
     home = Home(tmp_path / "home")
     run_ingest(raw, home, run_date=TINY_END)
+    return raw, home
+
+
+def test_a_future_row_loaded_by_a_later_run_date_leaves_the_quarantine(tmp_path, tiny_tables, write_raw):
+    raw, home = ingest_a_future_order(tmp_path, tiny_tables, write_raw, "2026-01-11T09:00:00+08:00")
     assert quarantined(home) == [("orders", "future_timestamp", 1)]
     run_ingest(raw, home, run_date=TINY_END + timedelta(days=1))
     assert quarantined(home) == []
@@ -56,12 +61,7 @@ def test_a_future_row_loaded_by_a_later_run_date_leaves_the_quarantine(tmp_path,
 
 
 def test_a_future_row_still_pending_says_the_latest_runs_cutoff(tmp_path, tiny_tables, write_raw):
-    raw = write_raw(tmp_path / "raw", tiny_tables)
-    late = as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1",
-                                                                "ordered_at": "2026-01-13T09:00:00+08:00"}
-    write_dirty_part(raw, "orders", tiny_tables["orders"], [late])
-    home = Home(tmp_path / "home")
-    run_ingest(raw, home, run_date=TINY_END)
+    raw, home = ingest_a_future_order(tmp_path, tiny_tables, write_raw, "2026-01-13T09:00:00+08:00")
     run_ingest(raw, home, run_date=TINY_END + timedelta(days=1))  # still in the future
     [(detail,)] = query(home, "SELECT detail FROM quarantine WHERE rule = 'future_timestamp'")
     assert "before 2026-01-12 00:00:00+08" in detail  # the second run's cutoff (the first's: 01-11)
