@@ -5,7 +5,8 @@ sign-in page (browsers); never in a URL. Missing, unknown or revoked key -> 401.
 
 Tenancy rule (one rule, everywhere): a non-admin key asking for a group / supplier / campaign that
 is not its own gets 403 `not_yours`, whether or not that id exists, so a key never learns which
-other ids exist. A role that may not use a route at all gets 403 `wrong_role`. An admin key
+other ids exist. A role that may not use a route at all gets 403 `wrong_role`; a key whose own
+shopkeeper / supplier id the snapshot does not hold gets 403 `unknown_subject`. An admin key
 reaches everything; an admin asking for an id that is not in the snapshot gets 404.
 """
 
@@ -141,6 +142,7 @@ def check_shopkeeper(caller: Caller, snap: Snapshot, shopkeeper_id: str) -> None
                 f"shopkeeper {clip(shopkeeper_id)!r} is not this key's shopkeeper ({caller.subject})",
                 code="not_yours",
             )
+        _check_subject_known(caller, snap, caller.subject in set(snap.group_owner.values()), "groups")
         return
     if caller.is_admin:
         if shopkeeper_id not in set(snap.group_owner.values()):
@@ -156,12 +158,25 @@ def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
                 f"supplier {clip(supplier_id)!r} is not this key's supplier ({caller.subject})",
                 code="not_yours",
             )
+        _check_subject_known(caller, snap, caller.subject in snap.suppliers, "products")
         return
     if caller.is_admin:
         if supplier_id not in snap.suppliers:
             raise NotFound(f"supplier {clip(supplier_id)!r} is not in snapshot {snap.run_id}")
         return
     raise _wrong_role(caller, "read supplier demand")
+
+
+def _check_subject_known(caller: Caller, snap: Snapshot, known: bool, where: str) -> None:
+    """A key made for an id the snapshot does not hold (a typo at `keys create`, which warned so)
+    gets 403 `unknown_subject`, not an empty answer that reads as "nothing this week". It names
+    only the key's own id, so no other id is revealed."""
+    if not known:
+        raise Forbidden(
+            f"this key's {caller.role} {clip(caller.subject)!r} is not in snapshot {snap.run_id} (no {where} "
+            f"name it); check the id the key was created for, or ask an admin for a new key",
+            code="unknown_subject",
+        )
 
 
 def check_campaign(caller: Caller, snap: Snapshot, campaign_id: str) -> None:

@@ -179,6 +179,9 @@ def _refused(request: Request, m: Messages, caller: Caller, exc: ApiError, not_y
         page = message_page(m, m.gettext("Not found"), m.gettext("Nothing by that id in the live snapshot."),
                             _who(caller, m), _here(request))
         return _html(request, m, page, 404)
+    if exc.code == "unknown_subject":
+        not_yours = m.gettext("This key was made for an id that today's data does not hold; ask the platform "
+                              "for a key made for your own id.")
     return _not_yours(request, m, caller, not_yours)
 
 

@@ -136,6 +136,27 @@ def test_unknown_and_malformed_keys(client: TestClient, keys: dict[str, str]) ->
     assert r.status_code == 401 and r.json()["error"] == "bad_authorization"
 
 
+def test_a_key_for_an_id_the_snapshot_does_not_hold_is_refused_not_served_empty(home: Home) -> None:
+    """`keys create` warns that a key for an unknown supplier / shopkeeper "will be refused (403)":
+    it is, with its own code, instead of an empty 200 that reads as "no demand this week"."""
+    from api.app import create_app
+    from tests.api.conftest import FAST
+
+    typo = {"supplier": create_key(home, "supplier", "SUP1X"),
+            "shopkeeper": create_key(home, "shopkeeper", "S1X")}
+    with TestClient(create_app(home, FAST)) as c:
+        for path in ("/v1/suppliers/SUP1X/demand", "/v1/suppliers/SUP1X/demand?format=csv"):
+            r = c.get(path, headers=bearer(typo["supplier"]))
+            assert r.status_code == 403 and r.json()["error"] == "unknown_subject", r.text
+            assert "'SUP1X' is not in snapshot run-1" in r.json()["detail"]
+        c.post("/login", data={"key": typo["supplier"]})
+        page = c.get("/supplier")
+        assert page.status_code == 403 and "这个密钥对应的编号不在今天的数据里" in page.text
+        c.post("/login", data={"key": typo["shopkeeper"]})
+        shop = c.get("/shop?lang=en")
+        assert shop.status_code == 403 and "a key made for your own id" in shop.text
+
+
 def test_keys_cli_functions(home: Home) -> None:
     key = create_key(home, "supplier", "SUP9")
     assert key.startswith("cb_")
