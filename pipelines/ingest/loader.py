@@ -52,9 +52,11 @@ from pipelines.ingest.rules import (
     bad_type,
     changed_after_run,
     first_failing,
+    is_id,
     null_required,
     plausible_year,
     shown,
+    spreadsheet_mangled_id,
     unchecked_optional_keys,
 )
 from pipelines.ingest.staging import STAGING, Staging
@@ -270,7 +272,8 @@ def read_and_note_zones(eng: Engine, spec: Staging, table: Table, schemas: list[
         run.warnings.append(
             f"{table.name}: {later:,} {'line' if later == 1 else 'lines'} placed by the end of the run's "
             f"date ({run.run_date}) {'was' if later == 1 else 'were'} cancelled or refunded only after it: "
-            "read as they stood then, paid; a run on a later date records the change")
+            f"{'read as it stood' if later == 1 else 'read as they stood'} then, paid; a run on a later date "
+            "records the change")
     return read
 
 
@@ -318,6 +321,7 @@ def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, ind
     checks += [bad_type(c, is_text[c.name]) for c in table.columns if c.name in is_text]
     checks += [plausible_year(c) for c in table.columns
                if c.name in is_text and c.kind in ("date", "timestamp")]
+    checks += [spreadsheet_mangled_id(c) for c in table.columns if is_text.get(c.name) and is_id(table, c)]
     checks += list(spec.checks)
     raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
     names = (as_stood_at_run_end(table) if spec.status_updates

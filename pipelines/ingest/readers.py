@@ -272,6 +272,22 @@ class FileSchema:
     ignored: tuple[str, ...]
 
 
+SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "vertical bars"}
+
+
+def _other_separator(source: SourceFile, names: list[str]) -> str:
+    """Why the columns were not found, when the header read as one column split by another separator
+    (a tab-separated export, or a European spreadsheet's semicolons): a CSV here is comma-separated."""
+    if source.fmt != "csv" or len(names) != 1:
+        return ""
+    for sep, word in SEPARATORS.items():
+        if sep in names[0]:
+            return (f"; the header reads as one column with {word} in it: this file looks "
+                    f"{word[:-1]}-separated, and a CSV here must be comma-separated "
+                    "(export it again with commas)")
+    return ""
+
+
 def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
     """Rename file columns onto the contract (case and spaces ignored); missing / mistyped required: fatal."""
     table = TABLES[source.table]
@@ -288,6 +304,7 @@ def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
                 raise SchemaError(
                     f"{source.rel}: required column {col.name!r} is missing; expected columns "
                     f"{', '.join(table.required_columns)} (found: {', '.join(types) or 'none'})"
+                    f"{_other_separator(source, list(types))}"
                 )
             continue
         file_col = by_name[col.name]

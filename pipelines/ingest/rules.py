@@ -96,6 +96,28 @@ def plausible_year(col: Column) -> Check:
                  message(col.name, f"a date in the years {low} to {high}", ident("_t_" + col.name)))
 
 
+# a number as a spreadsheet shows it once a long id was read as one: 1.23E+11, 6.9E+15
+SCIENTIFIC_NUMBER = r"[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # the whole value
+
+
+def spreadsheet_mangled_id(col: Column) -> Check:
+    """bad_value: an id that a spreadsheet turned into a number in scientific notation. Its digits are
+    gone, so every id of the same shape reads as one (39 products of 40 became `1.23E+11`, and their
+    orders all pointed at the one kept): never loaded as an id of its own."""
+    text = f"TRIM(CAST({ident('_t_' + col.name)} AS VARCHAR))"
+    said = lit(f"column {col.name!r} must be an id as the source system wrote it; got ")
+    why = lit(", a number a spreadsheet reformatted (its digits are lost): format the column as text "
+              "and export again")
+    return Check("bad_value", col.name, f"regexp_full_match({text}, {lit(SCIENTIFIC_NUMBER)})",
+                 f"{said} || {shown(text)} || {why}")
+
+
+def is_id(table: Table, col: Column) -> bool:
+    """A column holding ids: the table's key or a reference to another table's."""
+    return col.kind == "str" and (col.name in table.key or col.name.endswith("_id")
+                                     or any(fk.column == col.name for fk in table.foreign_keys))
+
+
 # --- checks a staging function picks ---------------------------------------------------------------
 
 

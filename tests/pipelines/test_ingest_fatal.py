@@ -87,6 +87,21 @@ def test_missing_required_column_is_fatal(tmp_path, tiny_tables, write_raw):
     assert_nothing_loaded(tmp_path / "home")
 
 
+def test_a_tab_or_semicolon_separated_file_is_named_as_such(tmp_path, tiny_tables, write_raw):
+    """A header read as one column: say which separator the file seems to use, not only that every
+    column is missing."""
+    raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")
+    for sep, word in (("\t", "tab-separated"), (";", "semicolon-separated")):
+        text = (raw / "suppliers.csv").read_text(encoding="utf-8")
+        (raw / "suppliers.csv").write_text(text.replace(",", sep) if "," in text else text, encoding="utf-8")
+        result = circlebuy_ingest(raw, tmp_path / f"home-{word}")
+        assert result.returncode == 2, result.stderr
+        assert "suppliers.csv: required column 'supplier_id' is missing" in result.stderr
+        assert f"this file looks {word}" in result.stderr and "comma-separated" in result.stderr
+        (raw / "suppliers.csv").write_text(text, encoding="utf-8")
+        assert_nothing_loaded(tmp_path / f"home-{word}")
+
+
 def test_a_column_given_twice_in_a_csv_header_is_fatal_not_the_first_copy_silently(
         tmp_path, tiny_tables, write_raw):
     raw = write_raw(tmp_path / "raw", tiny_tables, fmt="csv")

@@ -113,6 +113,31 @@ def test_children_of_a_quarantined_parent_are_quarantined_too(tmp_path, tiny_tab
     assert report.tables["orders"].rules == {"unknown_foreign_key": 1}
 
 
+def test_an_id_a_spreadsheet_turned_into_a_number_is_never_loaded(tmp_path, tiny_tables, write_raw):
+    """Excel shows a 12-digit id as 1.23E+11: every such id reads as the same one, so two products
+    became one and their orders pointed at it. Each is quarantined, naming the column and the fix."""
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    products = as_text(tiny_tables["products"])
+    mangled = [products.row(0, named=True) | {"product_id": "1.23E+11", "name": "A"},
+               products.row(1, named=True) | {"product_id": "1.23E+11", "name": "B"}]
+    write_dirty_part(raw, "products", tiny_tables["products"], mangled)
+    orders = as_text(tiny_tables["orders"])
+    lines = [orders.row(6, named=True) | {"order_id": "6.9E+15"},
+             orders.row(6, named=True) | {"order_id": "Z2", "product_id": "1.23E+11"},
+             orders.row(6, named=True) | {"order_id": "1E5-Z3"}]  # an id that only looks numeric loads
+    write_dirty_part(raw, "orders", tiny_tables["orders"], lines)
+    home = Home(tmp_path / "home")
+    report = run_ingest(raw, home, run_date=TINY_END)
+    assert report.tables["products"].rules == {"bad_value": 2}
+    assert report.tables["orders"].rules == {"bad_value": 2}
+    details = [d for (d,) in query(home, "SELECT detail FROM quarantine ORDER BY table_name, row_number")]
+    assert details[0] == ("column 'order_id' must be an id as the source system wrote it; got '6.9E+15', a "
+                          "number a spreadsheet reformatted (its digits are lost): format the column as text "
+                          "and export again")
+    assert details[1].startswith("column 'product_id' must be an id") and "'1.23E+11'" in details[1]
+    assert query(home, "SELECT count(*) FROM orders WHERE order_id = '1E5-Z3'") == [(1,)]
+
+
 def test_an_integer_written_with_a_zero_fraction_reads_as_the_integer(tmp_path, tiny_tables, write_raw):
     # pandas writes an integer column with a missing value as floats: "2.0" in a CSV
     raw = write_raw(tmp_path / "raw", tiny_tables)
