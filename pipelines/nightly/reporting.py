@@ -309,6 +309,8 @@ def write_failure_report(ctx: RunContext, stage_names: list[str], stage: str, er
     import shutil
 
     ctx.notes.insert(0, f"stage {stage} failed: {error}; {live}. Fix the cause and run the date again.")
+    if stage == "ingest" and not (ctx.ingest or {}).get("tables"):
+        ctx.ingest = {**(ctx.ingest or {}), "failed": error}
     folder = ctx.home.root / "failed" / ctx.record.run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "report.html"

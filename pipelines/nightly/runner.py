@@ -186,8 +186,10 @@ def _log_quarantined(stage: str, extras: dict) -> None:
         return
     rules = "; ".join(f"{t}: " + ", ".join(f"{r} {n:,}" for r, n in by_rule.items())
                       for t, by_rule in (extras.get("quarantine_rules") or {}).items() if by_rule)
-    log.info("%s: %s rows quarantined (%s)%s; see the quarantine table", stage, f"{sum(counts.values()):,}",
-             ", ".join(f"{t}: {n:,}" for t, n in counts.items()), f"; by rule: {rules}" if rules else "")
+    total = sum(counts.values())
+    log.info("%s: %s %s quarantined (%s)%s; see the quarantine table", stage, f"{total:,}",
+             "row" if total == 1 else "rows", ", ".join(f"{t}: {n:,}" for t, n in counts.items()),
+             f"; by rule: {rules}" if rules else "")
 
 
 STAGE_EXTRA_KEYS = ("warnings", "quarantined", "quarantine_rules", "not_yet_due")  # in --json when kept

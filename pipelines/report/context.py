@@ -15,7 +15,8 @@ class ReportContext:
     - stages: [{"name", "seconds", "rows_in", "rows_out"}, ...] in run order, those finished when the
       report is written; `stages_after` names the rest (counted, not timed).
     - ingest: the `ingest --json` report {"tables": {t: {"read", "loaded", "duplicates", "quarantined"}},
-      "warnings": [...]} (the warnings listed under the counts).
+      "warnings": [...]} (the warnings listed under the counts); a run whose ingest failed before any
+      count carries {"failed": the error in words} instead.
     - quarantine_by_rule: [{"table_name", "rule", "rows"}, ...].
     - recsys / forecast: the `evaluate --json` blocks of the same names.
     - gates: [{"part", "passed", "message"}, ...], the message in plain words.

@@ -385,6 +385,9 @@ def _rows(ctx: ReportContext) -> str:
             )
         out.append("<h3>Ingest</h3>")
         out.append(_table(["table", "read", "loaded", "duplicates", "quarantined", "read = sum"], rows))
+    elif (ctx.ingest or {}).get("failed"):  # a run stopped by its input: the cause where the counts go
+        out.append(f"<h3>Ingest</h3><p><strong>Ingest failed, nothing was loaded:</strong> "
+                   f"{esc(ctx.ingest['failed'])}</p>")
     else:
         out.append("<h3>Ingest</h3>" + _na("Ingest counts (no raw files were ingested)"))
     warnings = (ctx.ingest or {}).get("warnings") or []
