@@ -7,6 +7,7 @@ slots and forecast methods through `m.term` (the downloads keep the codes)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, time
 from functools import cache
 from html import escape
@@ -28,6 +29,15 @@ OTHER_LANGUAGE = {"zh_CN": ("en", "English"), "en": ("zh-CN", "中文")}  # the 
 @cache
 def template(name: str) -> Template:
     return Template(resources.files("api").joinpath("templates", name).read_text(encoding="utf-8"))
+
+
+CJK_PAIR = re.compile(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])")
+
+
+def cjk_spacing(text: str) -> str:
+    """Chinese typesetting: a space between a Latin word and a Chinese one ("SUP2 的需求预测"), none
+    between two Chinese ones ("晨清食品有限公司的需求预测", not "晨清食品有限公司 的需求预测")."""
+    return CJK_PAIR.sub("", text)
 
 
 def page(
@@ -456,7 +466,7 @@ def supplier_page(
     no_rows = escape(_("No demand rows for this supplier."))
     body = "".join(rows_html) or f'<tr class="empty"><td colspan="12">{no_rows}</td></tr>'
     supplier_name = snap.supplier_names.get(supplier_id)
-    heading = escape(_("Demand for {supplier}").format(supplier=supplier_name or supplier_id))
+    heading = escape(cjk_spacing(_("Demand for {supplier}").format(supplier=supplier_name or supplier_id)))
     code = f' <small class="muted">{escape(supplier_id)}</small>' if supplier_name else ""
     as_of = escape(_("as of {date}").format(date=snap.date))
     table_title = escape(_("Pooled orders and forecast"))

@@ -70,6 +70,9 @@ class PicksConfig:
     # (what a group re-buys is most of what it buys again). Replenish always needs a cycle (2 days).
     regular_min_days: int = 1
     notable_share: float = 0.10  # a reason quotes a share (of a category, of peers) only from this one
+    # a hot pick is said to sell in the city / on the platform only from this many groups: "1 group in
+    # Shanghai ordered it" is no selling point (its category share or its buyers are said instead)
+    hot_min_groups: int = 3
     due_ratio: float = 0.8  # replenish when days since last order >= due_ratio x the group's cycle
     recent_days: int = RECENT_DAYS  # without campaign data: available = sold in the last N days
     max_price_ratio: float = 3.0  # never-bought products above this x the group's usual price: skip
@@ -473,7 +476,7 @@ def with_reasons(
             "replenish_due",
             slot == "replenish",
             {"cycle_days": cycle, "last_days": last},
-            pl.format("your group re-orders it about every {}; last order {}", _days(cycle), _ago(last)),
+            pl.format("your group re-orders it about {}; last order {}", _every(cycle), _ago(last)),
         ),
         (
             "regular_recent",
@@ -505,13 +508,13 @@ def with_reasons(
         ("new_launch", slot == "new", {"age_days": age}, pl.format("new {}", _ago(age))),
         (
             "hot_city",
-            pl.col("city_groups_7") > 0,
+            pl.col("city_groups_7") >= config.hot_min_groups,
             {"groups": city_7, "city": pl.col("city")},
             pl.format("{} in {} ordered it in the last 7 days", _groups(city_7), pl.col("city")),
         ),
         (
             "hot_platform",
-            pl.col("i_groups_28") > 0,
+            pl.col("i_groups_28") >= config.hot_min_groups,
             {"groups": groups_28},
             pl.format("{} on the platform ordered it in the last 4 weeks", _groups(groups_28)),
         ),
@@ -550,8 +553,9 @@ def _times(x: pl.Expr) -> pl.Expr:
     return pl.when(x == 1).then(pl.lit("once")).otherwise(pl.format("{} times", x))
 
 
-def _days(x: pl.Expr) -> pl.Expr:
-    return pl.when(x == 1).then(pl.lit("1 day")).otherwise(pl.format("{} days", x))
+def _every(x: pl.Expr) -> pl.Expr:
+    """A cycle in days as words: every day, every 6 days."""
+    return pl.when(x == 1).then(pl.lit("every day")).otherwise(pl.format("every {} days", x))
 
 
 def _ago(x: pl.Expr) -> pl.Expr:

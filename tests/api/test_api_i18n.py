@@ -112,8 +112,8 @@ def test_every_forecast_method_has_a_name(locale):
 
 def test_english_reasons_say_one_day_and_many_days():
     en = messages("en")
-    assert en.reason("replenish_due", {"cycle_days": 1, "last_days": 1}) == (
-        "your group re-orders it about every 1 day; last order yesterday"
+    assert en.reason("replenish_due", {"cycle_days": 2, "last_days": 1}) == (
+        "your group re-orders it about every 2 days; last order yesterday"
     )
     assert en.reason("replenish_due", {"cycle_days": 7, "last_days": 0}) == (
         "your group re-orders it about every 7 days; last order today"
@@ -140,9 +140,12 @@ def test_english_reasons_say_one_day_and_many_days():
     assert en.reason("young_group_own", {"orders": 4, "group_days": 1200}) == (
         "your group ordered it 4 times since starting 1,200 days ago"
     )
-    # Chinese has one form: the number and 天, whatever the count
+    # a group that re-orders daily: "every day", never "every 1 day" / "每1天"
+    assert en.reason("replenish_due", {"cycle_days": 1, "last_days": 1}) == (
+        "your group re-orders it about every day; last order yesterday"
+    )
     assert messages("zh_CN").reason("replenish_due", {"cycle_days": 1, "last_days": 2}) == (
-        "群里大约每1天回购一次，上次是2天前"
+        "群里大约每天回购一次，上次是2天前"
     )
 
 
@@ -160,7 +163,8 @@ def test_every_english_day_count_is_worded_by_its_plural_entry():
         for form in _reason_forms(en, code):
             for _, name, spec, _ in string.Formatter().parse(form):
                 if name and name.endswith("_days") and name != PLURAL_ARG.get(code):  # not a count of times
-                    assert spec in ("day", "ago"), f"en {code}: {{{name}}} without its plural unit ({form})"
+                    assert spec in ("day", "ago", "every"), (
+                        f"en {code}: {{{name}}} without its plural unit ({form})")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -399,7 +403,7 @@ def test_login_errors_speak_the_page_language(client: TestClient):
 def test_supplier_page_labels_and_chart_legends_are_localised(client: TestClient, keys: dict[str, str]):
     client.post("/login", data={"key": keys["SUP1"]})
     zh = client.get("/supplier").text
-    for text in ("浙江绿源农业有限公司 的需求预测", "已拼单", "建议备货 200", "P10–P90 区间",
+    for text in ("浙江绿源农业有限公司的需求预测", "已拼单", "建议备货 200", "P10–P90 区间",
                  '<th class="warehouse">仓库</th>', "杭州仓", "退出登录"):
         assert text in zh, text
     en = client.get("/supplier?lang=en").text

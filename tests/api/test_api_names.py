@@ -61,7 +61,7 @@ def test_supplier_page_names_the_supplier_and_its_warehouses_by_city(home: Home,
     with TestClient(create_app(home, FAST)) as client:
         client.post("/login", data={"key": keys["SUP1"]})
         zh = client.get("/supplier").text
-        assert "浙江绿源农业有限公司 的需求预测" in zh and '<small class="muted">SUP1</small>' in zh
+        assert "浙江绿源农业有限公司的需求预测" in zh and '<small class="muted">SUP1</small>' in zh
         assert '<td class="warehouse" data-label="仓库" title="W1">杭州仓</td>' in zh
         assert '<td class="warehouse" data-label="仓库" title="W2">宁波仓</td>' in zh
         assert "C1 · 宁波仓" in zh  # the chart's caption too

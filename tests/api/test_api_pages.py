@@ -276,7 +276,7 @@ def test_supplier_table_on_a_phone_shows_p50_and_the_suggestion_without_scrollin
     page = context.new_page()
     sign_in(page, live_server, keys["SUP1"], [])
     assert page.url.endswith("/supplier")
-    assert "浙江绿源农业有限公司 的需求预测" in page.inner_text("main h1")
+    assert "浙江绿源农业有限公司的需求预测" in page.inner_text("main h1")
     width = PHONE_375["viewport"]["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll at all
     rows = page.locator("table.demand tbody tr:not(.note)")
