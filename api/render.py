@@ -101,7 +101,10 @@ def login_page(m: Messages, error: str | None = None) -> str:
     return page(m, _("Sign in"), form, body_class="login-page", here="/login")
 
 
-def message_page(m: Messages, title: str, text: str, who: str = "", here: str = "/") -> str:
+def message_page(m: Messages, title: str, text: str, who: str = "", here: str = "/",
+                 snapshot: str = "") -> str:
+    """A page that only says something (not yours, not found, not ready); `snapshot`: the live one's
+    run id for the footer, where one is loaded."""
     back = escape(m.gettext("Back"))
     return page(
         m,
@@ -110,6 +113,7 @@ def message_page(m: Messages, title: str, text: str, who: str = "", here: str = 
         f'<p><a href="/">{back}</a></p></section>',
         who=who,
         here=here,
+        snapshot=snapshot,
     )
 
 

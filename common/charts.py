@@ -35,8 +35,12 @@ def fmt_number(v: float) -> str:
 
 
 def fmt_qty(v: float) -> str:
-    """A quantity: whole numbers from 10 up, one decimal below."""
-    return f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.1f}"
+    """A quantity: whole numbers from 10 up, one decimal below, and a value that rounds to a whole
+    number written as one ("0", "2", never "0.0" beside "0")."""
+    if abs(v) >= 10 or float(v).is_integer():
+        return f"{v:,.0f}"
+    text = f"{v:.1f}".removesuffix(".0")
+    return "0" if text == "-0" else text
 
 
 def fmt_pct(v: float) -> str:

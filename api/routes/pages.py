@@ -168,8 +168,14 @@ def _open_page(request: Request) -> tuple[Caller, Messages, Snapshot] | Response
     return caller, m, snap
 
 
+def _live_run(request: Request) -> str:
+    """The live snapshot's run id, for a message page's footer ("" while none is loaded)."""
+    snap = request.app.state.live.current
+    return snap.run_id if snap is not None else ""
+
+
 def _not_yours(request: Request, m: Messages, caller: Caller, text: str) -> HTMLResponse:
-    page = message_page(m, m.gettext("Not yours"), text, _who(caller, m), _here(request))
+    page = message_page(m, m.gettext("Not yours"), text, _who(caller, m), _here(request), _live_run(request))
     return _html(request, m, page, 403)
 
 
@@ -177,7 +183,7 @@ def _refused(request: Request, m: Messages, caller: Caller, exc: ApiError, not_y
     """A tenancy check's answer as a page: 404 for what the snapshot does not hold, else 403."""
     if exc.status == 404:
         page = message_page(m, m.gettext("Not found"), m.gettext("Nothing by that id in the live snapshot."),
-                            _who(caller, m), _here(request))
+                            _who(caller, m), _here(request), _live_run(request))
         return _html(request, m, page, 404)
     if exc.code == "unknown_subject":
         not_yours = m.gettext("This key was made for an id that today's data does not hold; ask the platform "

@@ -205,6 +205,7 @@ def test_pages_answer_tenancy_as_the_api_does(client: TestClient, keys: dict[str
     for path in ("/supplier?supplier=NOBODY", "/shop?shopkeeper=NOBODY", "/shop?group=NOGROUP"):
         r = client.get(path)
         assert r.status_code == 404 and "当前数据里没有这个编号" in r.text, path
+        assert "run-1" in r.text, path  # the footer names the live snapshot, not "—"
     assert client.get("/v1/suppliers/NOBODY/demand", headers={"Authorization": f"Bearer {keys['admin']}"}
                       ).status_code == 404
     client.post("/login", data={"key": keys["S1"]})
