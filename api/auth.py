@@ -158,7 +158,8 @@ def check_supplier(caller: Caller, snap: Snapshot, supplier_id: str) -> None:
                 f"supplier {clip(supplier_id)!r} is not this key's supplier ({caller.subject})",
                 code="not_yours",
             )
-        _check_subject_known(caller, snap, caller.subject in snap.suppliers, "products")
+        known = caller.subject in snap.suppliers or caller.subject in snap.supplier_names
+        _check_subject_known(caller, snap, known, "products or suppliers")
         return
     if caller.is_admin:
         if supplier_id not in snap.suppliers:

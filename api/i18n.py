@@ -9,9 +9,10 @@ Babel on first use (no compile step to forget). Their message contexts:
   A reason may quote a number with a unit, `{last_days:day}`: the `unit` context's plural entry
   (msgid "day", msgid_plural "days", msgstr "{n} day" / "{n} days") words it by that number, so
   every count in a sentence gets its own plural form ("1 day", "6 days"); Chinese, with one
-  form, writes `{cycle_days}天` and needs no unit. A unit may word a number of its own: an entry
-  `msgid "ago=1"` in the `unit` context is what `{last_days:ago}` says for 1 ("yesterday", "昨天");
-  other numbers take the unit's plural entry ("6 days ago", "6天前").
+  form, needs no `day` unit. A unit may word a number of its own: an entry `msgid "ago=1"` in the
+  `unit` context is what `{last_days:ago}` says for 1 ("yesterday", "昨天"), and `every=1` what
+  `{cycle_days:every}` says for a daily habit ("every day", "每天"); other numbers take the unit's
+  plural entry ("6 days ago", "6天前", "every 6 days", "每6天").
 - `reason_unnamed`: msgid is a reason code, msgstr its sentence for when a code it quotes (a
   category) has no display name in this locale: a raw code is never pasted into a sentence.
 - `category`, `city`, `group_kind`, `slot`, `method`: msgid is the data's code, msgstr its display

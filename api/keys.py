@@ -115,9 +115,9 @@ def create_keys(home: Home, wanted: list[tuple[str, str]]) -> list[str]:
     return keys
 
 
-SUBJECT_SOURCES = {
-    "shopkeeper": ("groups.parquet", "shopkeeper_id"),
-    "supplier": ("products.parquet", "supplier_id"),
+SUBJECT_SOURCES = {  # where the live snapshot names each role's subjects (any of the files)
+    "shopkeeper": (("groups.parquet", "shopkeeper_id"),),
+    "supplier": (("products.parquet", "supplier_id"), ("suppliers.parquet", "supplier_id")),
 }
 
 
@@ -126,20 +126,25 @@ def unknown_subject(home: Home, role: str, subject: str) -> str | None:
     gets 403 everywhere); None when it does, for admin keys, or with no snapshot to check against."""
     if role not in SUBJECT_SOURCES:
         return None
-    name, column = SUBJECT_SOURCES[role]
-    path = home.current / name
-    if not path.exists():
+    sources = SUBJECT_SOURCES[role]
+    first = home.current / sources[0][0]
+    if not first.exists():
         return f"no live snapshot to check {role} {subject!r} against; make sure the id is right"
     import polars as pl
 
-    try:
-        found = pl.scan_parquet(path).filter(pl.col(column) == subject.strip()).head(1).collect().height
-    except Exception as exc:  # a broken snapshot must not stop key creation
-        return f"could not check {role} {subject!r} against {path.name} ({type(exc).__name__})"
-    if found:
-        return None
+    for name, column in sources:
+        path = home.current / name
+        if not path.exists():
+            continue
+        try:
+            found = pl.scan_parquet(path).filter(pl.col(column) == subject.strip()).head(1).collect().height
+        except Exception as exc:  # a broken snapshot must not stop key creation
+            return f"could not check {role} {subject!r} against {path.name} ({type(exc).__name__})"
+        if found:
+            return None
+    where = " or ".join(f"{column} in {name}" for name, column in sources)
     return (
-        f"{role} {subject!r} is not in the live snapshot ({column} in {name}); the key will be refused "
+        f"{role} {subject!r} is not in the live snapshot ({where}); the key will be refused "
         f"(403) for everything until that id appears. Check the id, or revoke the key"
     )
 

@@ -113,9 +113,10 @@ def spreadsheet_mangled_id(col: Column) -> Check:
 
 
 def is_id(table: Table, col: Column) -> bool:
-    """A column holding ids: the table's key or a reference to another table's."""
-    return col.kind == "str" and (col.name in table.key or col.name.endswith("_id")
-                                     or any(fk.column == col.name for fk in table.foreign_keys))
+    """A column holding ids (`*_id`, or a reference to another table's key such as invited_by); not
+    every key column is one (feedback's `action` has accepted values of its own)."""
+    return col.kind == "str" and (col.name.endswith("_id")
+                                  or any(fk.column == col.name for fk in table.foreign_keys))
 
 
 # --- checks a staging function picks ---------------------------------------------------------------

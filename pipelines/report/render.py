@@ -386,7 +386,7 @@ def _rows(ctx: ReportContext) -> str:
         out.append("<h3>Ingest</h3>")
         out.append(_table(["table", "read", "loaded", "duplicates", "quarantined", "read = sum"], rows))
     elif (ctx.ingest or {}).get("failed"):  # a run stopped by its input: the cause where the counts go
-        out.append(f"<h3>Ingest</h3><p><strong>Ingest failed, nothing was loaded:</strong> "
+        out.append(f"<h3>Ingest</h3><p><strong>Ingest failed before its counts were recorded:</strong> "
                    f"{esc(ctx.ingest['failed'])}</p>")
     else:
         out.append("<h3>Ingest</h3>" + _na("Ingest counts (no raw files were ingested)"))
@@ -398,8 +398,8 @@ def _rows(ctx: ReportContext) -> str:
     out.append("<h3>In quarantine, all runs</h3>")
     q = sorted(ctx.quarantine_by_rule, key=lambda r: -(_num(r.get("rows")) or 0.0))
     if not q:
-        out.append('<p class="muted">Nothing is in quarantine.</p>' if ctx.ingest is not None
-                   else _na("Quarantine"))
+        known = ctx.ingest is not None and not ctx.ingest.get("failed")  # read after a finished ingest only
+        out.append('<p class="muted">Nothing is in quarantine.</p>' if known else _na("Quarantine"))
         return "".join(out)
     labels = [f"{r.get('table_name', '?')} · {r.get('rule', '?')}" for r in q]
     svg = bar_chart(labels, [("rows", [_num(r.get("rows")) for r in q])],

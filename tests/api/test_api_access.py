@@ -157,6 +157,29 @@ def test_a_key_for_an_id_the_snapshot_does_not_hold_is_refused_not_served_empty(
         assert shop.status_code == 403 and "a key made for your own id" in shop.text
 
 
+def test_a_supplier_named_in_the_data_without_products_yet_sees_an_empty_list(tmp_path) -> None:
+    """Newly onboarded: in the suppliers table, no product yet. Its key is not a typo: 200, no rows."""
+    import polars as pl
+
+    from api.app import create_app
+    from tests.api.conftest import FAST
+    from tests.api.world import small_world, write_snapshot
+
+    world = small_world()
+    world["suppliers"] = pl.concat([world["suppliers"], pl.DataFrame({"supplier_id": ["SUP3"],
+                                                                      "name": ["新来的供应商"]})])
+    h = Home(tmp_path / "home").ensure()
+    write_snapshot(h, world, run_id="run-1")
+    key = create_key(h, "supplier", "SUP3")
+    from api.keys import unknown_subject
+
+    assert unknown_subject(h, "supplier", "SUP3") is None  # keys create does not call it a typo either
+    assert "is not in the live snapshot" in unknown_subject(h, "supplier", "SUP9")
+    with TestClient(create_app(h, FAST)) as c:
+        r = c.get("/v1/suppliers/SUP3/demand", headers=bearer(key))
+        assert r.status_code == 200 and r.json()["rows"] == []
+
+
 def test_keys_cli_functions(home: Home) -> None:
     key = create_key(home, "supplier", "SUP9")
     assert key.startswith("cb_")

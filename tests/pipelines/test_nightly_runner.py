@@ -92,8 +92,8 @@ def test_injected_failure_leaves_previous_snapshot_live_and_rerun_succeeds(home,
     page = report.read_text()
     assert f"failed at {stage}" in page and f"stage {stage} failed: failure injected" in page
     if stage == "ingest":  # the ingest section says why it has no counts, not "no raw files were ingested"
-        assert "Ingest failed, nothing was loaded:</strong> failure injected" in page
-        assert "no raw files were ingested" not in page
+        assert "Ingest failed before its counts were recorded:</strong> failure injected" in page
+        assert "no raw files were ingested" not in page and "Nothing is in quarantine" not in page
     verify_snapshot(before)  # untouched
     failed = ledger(home).filter(pl.col("status") == "failed")
     assert failed["failed_stage"].to_list() == [stage]
