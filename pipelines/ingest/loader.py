@@ -242,7 +242,7 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
     counts.loaded = inserted + updates
     counts.check(spec.table)
     run.warnings += unchecked_key_warnings(eng, table)
-    if run.pending and counts.loaded:
+    if run.pending:  # loaded now, or (a future_timestamp entry) read again and no longer set aside
         run.resolved += resolve.resolved(eng, table, [s.source.rel for s in schemas])
     eng.drop(STAGE, *views, "_bad", *(f"_f{index}" for index in range(len(schemas))))
     bar.update(1)

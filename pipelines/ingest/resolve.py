@@ -7,7 +7,10 @@ for the same rule (a row still bad in the delivery keeps its entry, so a re-inge
 The resolved entries are deleted at the end of the run, in its transaction.
 
 An entry whose key was already loaded before (a `duplicate_id_conflict`, another version of a
-stored row) is never pending: it stays until someone looks at it.
+stored row) is never pending: it stays until someone looks at it. A `future_timestamp` entry always
+is: a backfill (a run date before the latest) sets aside as "after the run's date" rows a later
+date had already loaded, and the next run that reads them without quarantining them again clears
+the entries (they had stayed for good, each also in its table).
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ def entries_with_keys(table: Table, relation: str) -> str:
 
 
 def pending(con: duckdb.DuckDBPyConnection, tables: list[str]) -> pl.DataFrame:
-    """The quarantine entries of `tables` whose key is not loaded (yet), before this run's loads."""
+    """The quarantine entries of `tables` whose key is not loaded (yet), and every `future_timestamp`
+    entry, before this run's loads."""
     parts = [
         f"SELECT {', '.join('p.' + c for c in COLUMNS)} "
         f"FROM ({entries_with_keys(TABLES[t], 'quarantine')}) AS p "
-        f"ANTI JOIN {ident(t)} AS w ON {key_join(TABLES[t], 'p', 'w')}"
+        f"WHERE p.rule = 'future_timestamp' "
+        f"OR NOT EXISTS (SELECT 1 FROM {ident(t)} AS w WHERE {key_join(TABLES[t], 'p', 'w')})"
         for t in tables
     ]
     if not parts:

@@ -68,6 +68,24 @@ def test_a_future_row_still_pending_says_the_latest_runs_cutoff(tmp_path, tiny_t
     assert quarantined(home) == [("orders", "future_timestamp", 1)]  # one entry, not one a run
 
 
+def test_a_backfill_before_the_latest_date_leaves_no_loaded_row_in_quarantine(tmp_path, tiny_tables,
+                                                                               write_raw):
+    """Run the last day, then an earlier one (a backfill), then a later one: the backfill sets the
+    rows after its date aside, though the last day had loaded them; the next run clears them (they
+    had stayed for good, each also in its table, in every report's "In quarantine, all runs")."""
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    home = Home(tmp_path / "home")
+    run_ingest(raw, home, run_date=TINY_END)
+    loaded = query(home, "SELECT count(*) FROM orders")
+    earlier = run_ingest(raw, home, run_date=TINY_END - timedelta(days=3))
+    assert earlier.tables["orders"].rules.get("future_timestamp", 0) > 0  # as of then: after its date
+    run_ingest(raw, home, run_date=TINY_END - timedelta(days=3))  # the backfill again keeps them
+    assert [r for r in quarantined(home) if r[1] == "future_timestamp"]
+    run_ingest(raw, home, run_date=TINY_END)
+    assert quarantined(home) == [], quarantined(home)
+    assert query(home, "SELECT count(*) FROM orders") == loaded
+
+
 def test_a_row_still_bad_in_the_delivery_keeps_its_entry(tmp_path, tiny_tables, write_raw):
     """Z1 fails (unknown product) in part-dirty.csv; a later file brings a good Z1: the key loads, but
     the bad row is still delivered and still quarantined, so its entry stays and re-ingest adds nothing."""
