@@ -18,7 +18,7 @@ import typer
 
 from common.clock import parse_iso_day
 from common.errors import CircleBuyError, UsageError
-from common.home import output_file, resolve_home
+from common.home import Home, output_file, resolve_home
 from pipelines.engine.base import EngineOptions
 
 app = typer.Typer(
@@ -266,13 +266,24 @@ def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | 
 def serve(
     home: HomeOpt = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
-    workers: Annotated[int, typer.Option(min=1)] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port, 1-65535")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """Serve the live snapshot over HTTP (uvicorn)."""
     from api.server import serve as run_server
 
-    run_server(resolve_home(home), host=host, port=port, workers=workers)
+    run_server(existing_home(home), host=host, port=port, workers=workers)
+
+
+def existing_home(home: str | None) -> Home:
+    """The home a command that only reads or adds to one needs (serve, keys): a path that does not
+    exist is a typo, said, not a new empty home created in its place (`ingest`, `nightly` and `demo`
+    make homes)."""
+    h = resolve_home(home)
+    if not h.root.is_dir():
+        raise UsageError(f"--home: {h.root} does not exist; a home is made by `circlebuy ingest`, "
+                         "`circlebuy nightly` or `circlebuy demo` (check the path)")
+    return h
 
 
 @keys_app.command("create")
@@ -285,7 +296,7 @@ def keys_create(
     A shopkeeper / supplier id that the live snapshot does not hold gets a warning (still created)."""
     from api.keys import create_key, unknown_subject
 
-    h = resolve_home(home)  # created by create_key once the role and subject are known good
+    h = existing_home(home)
     key = create_key(h, role=role, subject=subject)
     warning = unknown_subject(h, role, subject)
     if warning:
@@ -302,7 +313,7 @@ def keys_revoke(
     """Revoke a key: later requests with it get 401."""
     from api.keys import revoke_key
 
-    revoke_key(resolve_home(home), key_id)
+    revoke_key(existing_home(home), key_id)
     typer.echo(f"revoked {key_id}", err=True)
 
 
@@ -311,9 +322,7 @@ def keys_list(home: HomeOpt = None) -> None:
     """List keys (id, role, subject, created, revoked); never the secrets."""
     from api.keys import list_keys
 
-    h = resolve_home(home)
-    if not h.root.is_dir():
-        raise UsageError(f"--home: {h.root} does not exist")
+    h = existing_home(home)
     rows = list_keys(h)
     if not rows:
         typer.echo(f"no keys in {h.keys} yet; create one with `circlebuy keys create --role ROLE "

@@ -45,8 +45,16 @@ def test_a_wrong_home_is_a_usage_error_and_creates_nothing(monkeypatch, capsys, 
     assert not missing.exists()
     code, err = run(monkeypatch, capsys, "keys", "create", "--role", "foo", "--subject", "x",
                     "--home", str(missing))
-    assert code == 2 and "--role: expected one of shopkeeper, supplier, admin" in err
+    assert code == 2 and "does not exist" in err
     assert not missing.exists()  # a refused key leaves no home behind
+    # a mistyped home is said, not made anew and empty (serve answered 503 forever; keys went nowhere)
+    for args in (("keys", "create", "--role", "admin", "--subject", "ops"), ("keys", "revoke", "k1"),
+                 ("serve", "--port", "18999")):
+        code, err = run(monkeypatch, capsys, *args, "--home", str(missing))
+        assert code == 2 and f"--home: {missing} does not exist" in err, (args, err)
+        assert not missing.exists()
+    code, err = run(monkeypatch, capsys, "serve", "--port", "99998", "--home", str(tmp_path))
+    assert code == 2 and "65535" in err  # not a listener on port 99998 % 65536
 
 
 def test_a_home_that_is_a_file_is_said_so_by_every_command(monkeypatch, capsys, tmp_path: Path):
