@@ -450,31 +450,33 @@ def nightly(
     from pipelines.nightly import NightlyConfig, run_nightly
     from pipelines.settings import load_settings
 
-    options = engine_options(engine, spark_master, conf or ())
     _log_to_stderr()
-    if raw is not None and not raw.exists():
-        raise UsageError(f"--raw: folder {raw} does not exist")
-    config = NightlyConfig(run_date=parse_day(date_, "--date"), raw=raw, keep_snapshots=keep,
-                           settings=load_settings(settings_file, seed=seed), evaluate=not skip_evaluate,
-                           evaluate_every_days=evaluate_every,
-                           full_evaluation=full_evaluation, retune_every_days=retune_every,
-                           retrain_every_days=retrain_every, allow_empty=allow_empty,
-                           min_row_share=min_row_share, make_live=make_live, progress=show_progress(),
-                           engine=options,
-                           lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
-    target = resolve_home(home)
-    if raw is None and not target.warehouse.exists():  # nothing to load: say so before creating HOME
-        raise UsageError(f"{target.warehouse}: no warehouse yet; give --raw RAW, or run "
-                         f"`circlebuy ingest RAW --home {target.root}` first")
-    try:
+    run_date: date | None = None
+    try:  # whatever stops it, --json prints the run object (a refused argument too: the run never started)
+        options = engine_options(engine, spark_master, conf or ())
+        run_date = parse_day(date_, "--date")
+        if raw is not None and not raw.exists():
+            raise UsageError(f"--raw: folder {raw} does not exist")
+        config = NightlyConfig(run_date=run_date, raw=raw, keep_snapshots=keep,
+                               settings=load_settings(settings_file, seed=seed), evaluate=not skip_evaluate,
+                               evaluate_every_days=evaluate_every,
+                               full_evaluation=full_evaluation, retune_every_days=retune_every,
+                               retrain_every_days=retrain_every, allow_empty=allow_empty,
+                               min_row_share=min_row_share, make_live=make_live, progress=show_progress(),
+                               engine=options,
+                               lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
+        target = resolve_home(home)
+        if raw is None and not target.warehouse.exists():  # nothing to load: say so before creating HOME
+            raise UsageError(f"{target.warehouse}: no warehouse yet; give --raw RAW, or run "
+                             f"`circlebuy ingest RAW --home {target.root}` first")
         result = run_nightly(target, config)
     except Exception as exc:
         if as_json:  # scripts read status "failed" (the failed stage's entry where a stage ran) on stdout
             error = (str(exc) if isinstance(exc, CircleBuyError)
                      else machine_trouble(exc) or f"{type(exc).__name__}: {exc}")
             echo_json(getattr(exc, "summary", None) or {
-                "run_id": None, "date": config.run_date.isoformat(), "status": "failed", "snapshot": None,
-                "stages": [], "error": error})
+                "run_id": None, "date": run_date.isoformat() if run_date else date_, "status": "failed",
+                "snapshot": None, "stages": [], "error": error})
         raise
     if as_json:
         echo_json(result)

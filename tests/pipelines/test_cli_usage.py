@@ -183,6 +183,24 @@ def test_nightly_json_prints_a_failed_run_object_whatever_stopped_it(monkeypatch
     assert out["stages"] == [] and out["error"].startswith(error)
 
 
+@pytest.mark.parametrize(("args", "error"), [
+    (("--date", "2026-01-09", "--raw", "no-such-raw"), "--raw: folder no-such-raw does not exist"),
+    (("--date", "2026-1-09"), "--date: expected a date as YYYY-MM-DD"),
+])
+def test_nightly_json_prints_the_run_object_when_an_argument_is_refused(monkeypatch, capsys, tmp_path: Path,
+                                                                         args, error):
+    """README: --json prints the run's object "whatever the outcome"; a refused argument printed nothing."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["circlebuy", "nightly", *args, "--home", str(tmp_path / "h"), "--json"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    out = json.loads(capsys.readouterr().out)
+    assert done.value.code == 2 and out["status"] == "failed" and out["run_id"] is None
+    assert out["error"].startswith(error) and out["date"] == args[1]
+
+
 def test_ingest_json_says_fatal_on_a_full_disk_too(monkeypatch, capsys, tmp_path: Path):
     import json
 
