@@ -308,7 +308,8 @@ def write_failure_report(ctx: RunContext, stage_names: list[str], stage: str, er
     run's snapshot folder is abandoned); the latest FAILED_REPORTS_KEPT are kept. Returns its path."""
     import shutil
 
-    ctx.notes.insert(0, f"stage {stage} failed: {error}; {live}. Fix the cause and run the date again.")
+    said = "" if live in error else f"; {live}"  # a stage's own error may already say what stays live
+    ctx.notes.insert(0, f"stage {stage} failed: {error}{said}. Fix the cause and run the date again.")
     if stage == "ingest" and not (ctx.ingest or {}).get("tables"):
         ctx.ingest = {**(ctx.ingest or {}), "failed": error}
     folder = ctx.home.root / "failed" / ctx.record.run_id
@@ -358,7 +359,7 @@ def build_report(ctx: RunContext, stage_names: list[str], status: str | None = N
         run_id=ctx.record.run_id,
         date=ctx.config.run_date,
         status=status or report_status(ctx),
-        model_version=_model_version(ctx),
+        model_version=_shown_model_version(ctx, failed=status is not None and status.startswith("failed")),
         stages=list(ctx.record.stages),
         ingest=ctx.ingest,
         quarantine_by_rule=ctx.quarantine_by_rule,
@@ -415,8 +416,11 @@ def _known_before(ctx: RunContext) -> dict:
     return {**ctx.frames, "orders": ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of)}
 
 
-def _model_version(ctx: RunContext) -> str:
-    return model_version(ctx)
+def _shown_model_version(ctx: RunContext, failed: bool) -> str:
+    """The header's model version; a run that failed before training any model shows none ("–"), not
+    the "none@date" placeholder of the ledger."""
+    version = model_version(ctx)
+    return "" if failed and version.startswith("none@") else version
 
 
 def model_version(ctx: RunContext) -> str:

@@ -315,7 +315,10 @@ def _summary(ctx: ReportContext) -> str:
     fallbacks = [g for g in ctx.gates if not g.get("passed", True) and g.get("part") != "publish"]
     total = sum(_num(s.get("seconds")) or 0.0 for s in ctx.stages)
     after = [str(n) for n in ctx.stages_after]
-    if after:  # the report is written by a stage: it and the ones after it are not timed here
+    if after and str(ctx.status).startswith("failed"):  # a failed run's report: the rest never ran
+        count = (f"{len(ctx.stages) + len(after)} stages; the first {len(ctx.stages)} took "
+                 f"{esc(_seconds(total))} ({esc(', '.join(after))}: not run, the run stopped there)")
+    elif after:  # the report is written by a stage: it and the ones after it are not timed here
         count = (f"{len(ctx.stages) + len(after)} stages; the first {len(ctx.stages)} took "
                  f"{esc(_seconds(total))} ({esc(', '.join(after))}: still to finish when this report was "
                  "written; the ledger has their timings)")

@@ -43,6 +43,11 @@ def test_empty_orders_names_the_raw_file_and_says_nothing_is_live_yet(tmp_path, 
     assert "no snapshot is live yet" in err
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "no snapshot is live yet" in logged and "previous snapshot" not in logged
+    # the failed run's report: said once, no model version of a model never trained, the rest not run
+    [report] = list((home / "failed").glob("*/report.html"))
+    page = report.read_text(encoding="utf-8")
+    assert page.count("no snapshot is live yet") == 1 and "none@" not in page
+    assert "not run, the run stopped there" in page and "still to finish" not in page
 
 
 def test_without_raw_the_message_still_says_to_ingest_first(tmp_path, monkeypatch):
