@@ -488,10 +488,12 @@ def admin_page(
 ) -> str:
     """Shopkeepers and suppliers to open their pages; the products excluded platform-wide."""
     _ = m.gettext
-    n_groups = _("{n} groups")
+    def n_groups(n: int) -> str:  # "1 group", "3 groups"; Chinese has one form
+        return (_("{n} group") if n == 1 else _("{n} groups")).format(n=n)
+
     shops = "".join(
         f'<li><a href="/shop?shopkeeper={escape(s)}">{escape(s)}</a> '
-        f'<span class="muted">{escape(n_groups.format(n=len(g)))}</span></li>'
+        f'<span class="muted">{escape(n_groups(len(g)))}</span></li>'
         for s, g in list(snap.groups_of.items())[:200]
     )
     sups = "".join(

@@ -184,6 +184,9 @@ def test_admin_pages(client: TestClient, keys: dict[str, str]) -> None:
     assert "S1" in client.get("/admin").text
     assert "有机鸡蛋 30枚" in client.get("/supplier?supplier=SUP1").text
     assert "群 G3" in client.get("/shop?shopkeeper=S2").text
+    en = client.get("/admin?lang=en").text
+    assert "1 group<" in en and "2 groups<" in en and "1 groups" not in en  # S2 has G3, S1 has G1 and G2
+    assert "1个群" in client.get("/admin?lang=zh-CN").text
 
 
 def test_the_supplier_charts_tooltips_speak_the_pages_language(client: TestClient, keys: dict[str, str]):
