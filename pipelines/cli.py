@@ -203,8 +203,12 @@ def evaluate(
     home: HomeOpt = None,
     settings_file: SettingsOpt = None,
     as_json: JsonOpt = False,
-    dump_rankings: Annotated[Path | None, typer.Option("--dump-rankings")] = None,
-    dump_forecasts: Annotated[Path | None, typer.Option("--dump-forecasts")] = None,
+    dump_rankings: Annotated[Path | None, typer.Option(
+        "--dump-rankings", help="Write every model's ranked lists to this file (Parquet; CSV if it ends "
+        "in .csv)")] = None,
+    dump_forecasts: Annotated[Path | None, typer.Option(
+        "--dump-forecasts", help="Write every forecast row to this file (Parquet; CSV if it ends in .csv)")
+    ] = None,
     vintages: Annotated[str | None, typer.Option(
         "--vintages", help="FROM..TO: score the pick lists published for these days")] = None,
     engine: EngineOpt = "duckdb",

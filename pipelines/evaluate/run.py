@@ -88,9 +88,18 @@ def run_evaluate(
     single = len(dates) == 1
     for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            (frame.drop("as_of") if single else frame).write_parquet(path)
+            write_dump(frame.drop("as_of") if single else frame, path)
     return result
+
+
+def write_dump(frame: pl.DataFrame, path: Path) -> None:
+    """A `--dump-*` file: Parquet, or CSV where the name ends in .csv (a Parquet file under that name
+    opens as garbage in a spreadsheet)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)
 
 
 def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_days: int) -> None:
@@ -195,9 +204,11 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
         raise UsageError("give exactly one of --as-of YYYY-MM-DD[,YYYY-MM-DD...] and "
                          "--as-of-range FROM..TO (or --vintages FROM..TO to score published lists)")
     if as_of is not None:
-        days = [_day(v.strip(), "--as-of") for v in as_of.split(",") if v.strip()]
-        if not days:
-            raise UsageError(f"--as-of: expected YYYY-MM-DD[,YYYY-MM-DD...]; got {as_of!r}")
+        items = [v.strip() for v in as_of.split(",")]
+        if not any(items) or "" in items:  # "D1,,D2": a date left out of the list, not a list of two
+            raise UsageError(f"--as-of: expected YYYY-MM-DD[,YYYY-MM-DD...] with no empty item; "
+                             f"got {as_of!r}")
+        days = [_day(v, "--as-of") for v in items]
         return sorted(set(days))
     if ".." not in as_of_range:
         raise UsageError(f"--as-of-range: expected FROM..TO (YYYY-MM-DD..YYYY-MM-DD); got {as_of_range!r}")
@@ -208,7 +219,7 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
     step = int(text[:-1]) if text.endswith("d") and text[:-1].isdigit() else (
         int(text) if text.isdigit() else 0)
     if step < 1:
-        raise UsageError(f"--every: expected a number of days such as 7d; got {every!r}")
+        raise UsageError(f"--every: expected a whole number of days, at least 1, such as 7d; got {every!r}")
     out, day = [], first
     while day <= last:
         out.append(day)

@@ -91,6 +91,9 @@ def test_dates_from_a_list_or_a_range():
     (None, "2024-03-01", "7d", "FROM..TO"),
     (None, "2024-03-09..2024-03-01", "7d", "before"),
     (None, "2024-03-01..2024-03-09", "weekly", "--every"),
+    (None, "2024-03-01..2024-03-09", "0d", "at least 1"),
+    ("2024-03-01,,2024-03-09", None, "7d", "no empty item"),  # a date left out, not a list of two
+    ("2024-03-01,", None, "7d", "no empty item"),
 ])
 def test_bad_dates_name_the_option(as_of, rng, every, words):
     with pytest.raises(UsageError, match=words):
@@ -120,3 +123,16 @@ def test_ratio_interval_of_a_wape_contains_the_wape():
     lo, hi = ratio_interval(err, y)
     assert lo < err.sum() / y.sum() < hi
     assert ratio_interval(np.array([]), np.array([])) == [None, None]
+
+
+def test_a_dump_named_csv_is_csv_and_any_other_name_parquet(tmp_path):
+    """`--dump-rankings x.csv` wrote Parquet under a .csv name."""
+    import polars as pl
+
+    from pipelines.evaluate.run import write_dump
+
+    frame = pl.DataFrame({"group_id": ["G1", "G1"], "rank": [1, 2], "product_id": ["P1", "P2"]})
+    write_dump(frame, tmp_path / "out" / "x.CSV")
+    assert (tmp_path / "out" / "x.CSV").read_text().splitlines()[0] == "group_id,rank,product_id"
+    write_dump(frame, tmp_path / "x.parquet")
+    assert pl.read_parquet(tmp_path / "x.parquet").equals(frame)
