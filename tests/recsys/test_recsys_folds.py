@@ -106,6 +106,9 @@ def test_a_short_history_trains_the_ranker_forward_chained_on_the_folds():
     if prod.ranker is not None:
         assert report.ranker_validation["ndcg@10"] > same
         assert "forward" not in (report.fallback_reason or "") and "older" in report.gate.reason
+        # the gate's numbers are on the same folds, so "beats the best generator" reads true in them
+        assert report.gate.best_generator_ndcg == round(same, 6)
+        assert report.gate.production_ndcg > report.gate.best_generator_ndcg
     else:
         assert "older folds" in report.fallback_reason and prod.chosen == best
 
