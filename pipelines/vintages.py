@@ -174,7 +174,8 @@ def render_vintages(result: dict) -> str:
         return "\n".join([*lines, result["note"]])
     lines.append(f"{'night':<12}{'arm':<14}{'lists':>7}{'hit rate':>10}{'precision':>11}{'ndcg':>8}")
     for n in result["nights"]:
-        lines.append(f"{n['for_date']:<12}{n.get('arm', '-'):<14}{n['lists']:>7}{n['hit_rate']:>10.3f}"
+        arm = n.get("arm") or PRODUCTION  # no experiment that night: the production list (as the report says)
+        lines.append(f"{n['for_date']:<12}{arm:<14}{n['lists']:>7}{n['hit_rate']:>10.3f}"
                      f"{n['precision']:>11.3f}{n['ndcg']:>8.3f}")
     control = [r for r in result["by_slot"] if r.get("arm", PRODUCTION) == PRODUCTION]
     lines.append("by slot: " + ", ".join(f"{r['slot']} {r['precision']:.3f} ({r['picks']})" for r in control))

@@ -115,3 +115,14 @@ def test_experiment_and_vintage_mistakes_exit_2_with_a_clear_message(loop):
     assert [e["name"] for e in listed] == ["spring"]
     assert cli("experiment", "stop", "spring", *h).returncode == 0
     assert json.loads(cli("experiment", "list", "--json", *h).stdout)[0]["running"] is False
+
+
+def test_a_night_without_an_experiment_reads_production_in_the_terminal_as_in_the_report():
+    """The terminal said arm "-" where the report said "production" for the same night."""
+    from pipelines.vintages import render_vintages
+
+    night = {"for_date": "2026-03-24", "lists": 3, "hit_rate": 0.5, "precision": 0.1, "ndcg": 0.2}
+    result = {"from": "2026-03-24", "to": "2026-03-24", "horizon_days": 1, "lists": 3, "nights": [night],
+              "by_slot": [], "by_reason": []}
+    row = render_vintages(result).splitlines()[2]
+    assert row.split()[:2] == ["2026-03-24", "production"]
