@@ -206,11 +206,18 @@ def train_production(
     prod_val = val_metrics.get(key, tuned.metrics[best][key]) if ranker is not None else (
         tuned.metrics[best][key])
     fold_days = [str(start) for start, _ in usable]
+    # the gate's numbers on the same folds: a ranker scored forward-chained (on the folds that have
+    # older ones) beside the best generator's and popularity's means over those folds, not over all
     chained = val_metrics.get("forward_chained_folds") if ranker is not None else None
-    # the gate's two numbers on the same folds: a ranker scored forward-chained (on the folds that have
-    # older ones) beside the best generator's mean over those folds, not over all of them
-    best_val = (float(np.mean([tuned.fold_metrics[best][j][key] for j in chained])) if chained
-                else tuned.metrics[best][key])
+
+    def on_gate_folds(name: str) -> float:
+        if chained:
+            return float(np.mean([tuned.fold_metrics[name][j][key] for j in chained]))
+        return tuned.metrics[name][key]
+
+    best_val = on_gate_folds(best)
+    if chained and "popularity" in tuned.fold_metrics:
+        pop = on_gate_folds("popularity")
     report = TrainingReport(
         model="ranker" if ranker is not None else best,
         fallback_reason=reason or None,
@@ -224,7 +231,7 @@ def train_production(
             popularity_ndcg=round(pop, 6),
             best_generator_ndcg=round(best_val, 6),
             passed=bool(prod_val >= pop),
-            folds=len(usable),
+            folds=len(chained) if chained else len(usable),
             reason=reason or _passed_reason(best, len(usable), val_metrics.get("forward_chained_folds")),
         ),
         training_rows=int(ranker.n_train_) if ranker is not None else 0,

@@ -109,6 +109,8 @@ def test_a_short_history_trains_the_ranker_forward_chained_on_the_folds():
         # the gate's numbers are on the same folds, so "beats the best generator" reads true in them
         assert report.gate.best_generator_ndcg == round(same, 6)
         assert report.gate.production_ndcg > report.gate.best_generator_ndcg
+        pop_same = sum(report.tuning["popularity"].folds[j] for j in chained) / len(chained)
+        assert report.gate.popularity_ndcg == round(pop_same, 6) and report.gate.folds == len(chained)
     else:
         assert "older folds" in report.fallback_reason and prod.chosen == best
 
