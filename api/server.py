@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -47,6 +48,10 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:  # not one of this machine's addresses: the host is wrong
+                raise UsageError(f"--host: cannot listen on {host}:{port} ({exc.strerror}): {host} is not "
+                                 "an address of this machine; use 127.0.0.1, 0.0.0.0 (every interface) or "
+                                 "one of its own addresses") from None
             raise UsageError(f"--port: cannot listen on {host}:{port} ({exc.strerror}); is another "
                              "server running there? choose another --port") from None
 

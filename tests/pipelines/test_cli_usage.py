@@ -111,6 +111,13 @@ def test_serve_on_a_port_in_use_is_a_usage_error():
     check_port_free("127.0.0.1", port)  # free again: no error
 
 
+def test_serve_on_an_address_not_of_this_machine_blames_the_host_not_the_port():
+    from api.server import check_port_free
+
+    with pytest.raises(UsageError, match="--host: cannot listen on 192.0.2.1:18777.*not an address of this"):
+        check_port_free("192.0.2.1", 18777)  # TEST-NET-1: documentation only, never a local address
+
+
 def test_a_dump_path_that_cannot_be_written_is_refused_before_the_work(monkeypatch, capsys, tmp_path: Path):
     (tmp_path / "adir").mkdir()
     (tmp_path / "afile").write_text("x")
