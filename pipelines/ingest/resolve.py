@@ -39,38 +39,45 @@ def key_join(table: Table, entry: str, stored: str) -> str:
     return " AND ".join(f"{stored}.{ident(k)} = {entry}._k{i}" for i, k in enumerate(table.key))
 
 
-def entries_with_keys(table: Table, relation: str) -> str:
-    """SELECT of `relation`'s entries of `table` with their key values, keys not null."""
+def entries_with_keys(table: Table, relation: str, extra: tuple[str, ...] = ()) -> str:
+    """SELECT of `relation`'s entries of `table` (COLUMNS and `extra`) with their key values, keys
+    not null."""
     known = " AND ".join(f"_k{i} IS NOT NULL" for i in range(len(table.key)))
-    return (f"SELECT * FROM (SELECT {', '.join('q.' + c for c in COLUMNS)}, {key_values(table, 'q')} "
-            f"FROM {relation} AS q WHERE q.table_name = {lit(table.name)}) WHERE {known}")
+    return (f"SELECT * FROM (SELECT {', '.join('q.' + c for c in (*COLUMNS, *extra))}, "
+            f"{key_values(table, 'q')} FROM {relation} AS q WHERE q.table_name = {lit(table.name)}) "
+            f"WHERE {known}")
 
 
 def pending(con: duckdb.DuckDBPyConnection, tables: list[str]) -> pl.DataFrame:
     """The quarantine entries of `tables` whose key is not loaded (yet), and every `future_timestamp`
     entry, before this run's loads."""
     parts = [
-        f"SELECT {', '.join('p.' + c for c in COLUMNS)} "
-        f"FROM ({entries_with_keys(TABLES[t], 'quarantine')}) AS p "
-        f"WHERE p.rule = 'future_timestamp' "
-        f"OR NOT EXISTS (SELECT 1 FROM {ident(t)} AS w WHERE {key_join(TABLES[t], 'p', 'w')})"
+        f"SELECT * FROM (SELECT {', '.join('p.' + c for c in COLUMNS)}, "
+        f"EXISTS (SELECT 1 FROM {ident(t)} AS w WHERE {key_join(TABLES[t], 'p', 'w')}) AS _stored "
+        f"FROM ({entries_with_keys(TABLES[t], 'quarantine')}) AS p) "
+        f"WHERE rule = 'future_timestamp' OR NOT _stored"
         for t in tables
     ]
     if not parts:
-        return pl.DataFrame(schema=dict.fromkeys(COLUMNS, pl.String))
+        return pl.DataFrame(schema={**dict.fromkeys(COLUMNS, pl.String), "_stored": pl.Boolean})
     return con.execute(" UNION ALL ".join(parts)).pl()
 
 
 def resolved(eng: Engine, table: Table, files: list[str]) -> list[tuple]:
     """Pending entries of `table` whose key is loaded now and whose file row this run did not
-    quarantine again for the same rule (`_bad`: this run's quarantined rows of the table)."""
+    quarantine again for the same rule (`_bad`: this run's quarantined rows of the table). An entry
+    whose key was stored before the run (`_stored`: a backfill's future row) is resolved only when
+    this run read its file: a later drop of other files says nothing of that row's version."""
     names = ", ".join(f"({i}, {lit(rel)})" for i, rel in enumerate(files))
+    read = ", ".join(lit(rel) for rel in files)
     again = (f"SELECT f.rel, b._row, b._rule FROM _bad AS b JOIN (VALUES {names}) AS f(_file, rel) "
              "USING (_file)")
     return eng.rows(
-        f"SELECT {', '.join('p.' + c for c in COLUMNS)} FROM ({entries_with_keys(table, PENDING)}) AS p "
+        f"SELECT {', '.join('p.' + c for c in COLUMNS)} "
+        f"FROM ({entries_with_keys(table, PENDING, ('_stored',))}) AS p "
         f"SEMI JOIN {ident(table.name)} AS w ON {key_join(table, 'p', 'w')} "
-        f"ANTI JOIN ({again}) AS b ON b.rel = p.source_file AND b._row = p.row_number AND b._rule = p.rule"
+        f"ANTI JOIN ({again}) AS b ON b.rel = p.source_file AND b._row = p.row_number AND b._rule = p.rule "
+        f"WHERE NOT p._stored OR p.source_file IN ({read})"
     )
 
 

@@ -86,6 +86,28 @@ def test_a_backfill_before_the_latest_date_leaves_no_loaded_row_in_quarantine(tm
     assert query(home, "SELECT count(*) FROM orders") == loaded
 
 
+def test_a_future_version_of_a_stored_row_stays_until_its_own_file_is_read_again(tmp_path, tiny_tables,
+                                                                                 write_raw):
+    """The backfill rule above must not clear a future_timestamp entry whose row was never loaded (a
+    new version of a stored order): a later drop of other files says nothing of it (review finding)."""
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    home = Home(tmp_path / "home")
+    run_ingest(raw, home, run_date=TINY_END)
+    row = as_text(tiny_tables["orders"]).row(0, named=True)
+    second = tmp_path / "raw2"
+    second.mkdir()
+    write_row(second / "orders.csv", row | {"ordered_at": "2026-02-01T09:00:00+08:00", "quantity": "7"})
+    assert run_ingest(second, home, run_date=TINY_END).tables["orders"].rules == {"future_timestamp": 1}
+    third = tmp_path / "raw3"
+    (third / "orders").mkdir(parents=True)
+    write_row(third / "orders" / "day3.csv", as_text(tiny_tables["orders"]).row(1, named=True)
+              | {"order_id": "NEW1"})
+    run_ingest(third, home, run_date=TINY_END)
+    assert quarantined(home) == [("orders", "future_timestamp", 1)]
+    assert query(home, f"SELECT quantity FROM orders WHERE order_id = '{row['order_id']}'") == [
+        (int(row["quantity"]),)]
+
+
 def test_a_row_still_bad_in_the_delivery_keeps_its_entry(tmp_path, tiny_tables, write_raw):
     """Z1 fails (unknown product) in part-dirty.csv; a later file brings a good Z1: the key loads, but
     the bad row is still delivered and still quarantined, so its entry stays and re-ingest adds nothing."""
