@@ -18,7 +18,7 @@ import typer
 
 from common.clock import parse_iso_day
 from common.errors import CircleBuyError, UsageError
-from common.home import Home, output_file, resolve_home
+from common.home import DEFAULT_HOME, HOME_ENV, Home, output_file, resolve_home
 from pipelines.engine.base import EngineOptions
 
 app = typer.Typer(
@@ -204,10 +204,11 @@ def evaluate(
     settings_file: SettingsOpt = None,
     as_json: JsonOpt = False,
     dump_rankings: Annotated[Path | None, typer.Option(
-        "--dump-rankings", help="Write every model's ranked lists to this file (Parquet; CSV if it ends "
+        "--dump-rankings", help="Write production's top-k lists to this file (Parquet; CSV if it ends "
         "in .csv)")] = None,
     dump_forecasts: Annotated[Path | None, typer.Option(
-        "--dump-forecasts", help="Write every forecast row to this file (Parquet; CSV if it ends in .csv)")
+        "--dump-forecasts", help="Write production's forecast rows to this file (Parquet; CSV if it ends "
+        "in .csv)")
     ] = None,
     vintages: Annotated[str | None, typer.Option(
         "--vintages", help="FROM..TO: score the pick lists published for these days")] = None,
@@ -285,8 +286,9 @@ def existing_home(home: str | None) -> Home:
     make homes)."""
     h = resolve_home(home)
     if not h.root.is_dir():
-        raise UsageError(f"--home: {h.root} does not exist; a home is made by `circlebuy ingest`, "
-                         "`circlebuy nightly` or `circlebuy demo` (check the path)")
+        raise UsageError(f"--home: {h.root} does not exist (from --home, ${HOME_ENV} or the default "
+                         f"{DEFAULT_HOME}); a home is made by `circlebuy ingest`, `circlebuy nightly` or "
+                         "`circlebuy demo` (check the path)")
     return h
 
 
@@ -545,7 +547,7 @@ def demo(
     home: HomeOpt = None,
     raw: Annotated[Path | None, typer.Option("--raw", help="Where to write the world "
                                              "(default: HOME/raw)")] = None,
-    port: Annotated[int, typer.Option()] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port, 1-65535")] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the nightly")] = False,
 ) -> None:

@@ -205,8 +205,8 @@ async def shop(request: Request, shopkeeper: str | None = None, group: str | Non
     if isinstance(opened, Response):
         return opened
     caller, m, snap = opened
-    if caller.is_admin and shopkeeper is None and group is None:  # no id asked for: the list to pick from
-        return RedirectResponse("/admin", status_code=303)
+    if caller.is_admin and not shopkeeper and not group:  # no id asked for: the list to pick from
+        return _remember_lang(request, RedirectResponse("/admin", status_code=303))
     # the API's tenancy checks (api.auth), one copy: a page only words their answer for a person
     if caller.is_admin and shopkeeper is None and group is not None:
         shopkeeper = snap.group_owner.get(group, "")
@@ -237,8 +237,8 @@ async def supplier(request: Request, supplier: str | None = None) -> Response:
     if isinstance(opened, Response):
         return opened
     caller, m, snap = opened
-    if caller.is_admin and supplier is None:  # no id asked for: the list to pick from
-        return RedirectResponse("/admin", status_code=303)
+    if caller.is_admin and not supplier:  # no id asked for: the list to pick from
+        return _remember_lang(request, RedirectResponse("/admin", status_code=303))
     limit = request.app.state.settings.chart_campaigns
     whose = supplier or (caller.subject if caller.role == "supplier" else "")
     try:

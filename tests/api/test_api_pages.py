@@ -184,9 +184,10 @@ def test_admin_pages(client: TestClient, keys: dict[str, str]) -> None:
     assert "S1" in client.get("/admin").text
     assert "有机鸡蛋 30枚" in client.get("/supplier?supplier=SUP1").text
     assert "群 G3" in client.get("/shop?shopkeeper=S2").text
-    for bare in ("/shop", "/supplier"):  # no id asked for: the admin's list, not "nothing by that id"
+    for bare in ("/shop", "/supplier", "/shop?shopkeeper="):  # no id: the list, not "nothing by that id"
         r = client.get(bare, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/admin", bare
+    assert "Shopkeepers" in client.get("/shop?lang=en").text  # the language asked for goes along
     en = client.get("/admin?lang=en").text
     assert "1 group<" in en and "2 groups<" in en and "1 groups" not in en  # S2 has G3, S1 has G1 and G2
     assert "1个群" in client.get("/admin?lang=zh-CN").text
