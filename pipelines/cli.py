@@ -40,6 +40,7 @@ HomeOpt = Annotated[
     str | None, typer.Option("--home", help="Home folder (else $CIRCLEBUY_HOME, else ./circlebuy-home)")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port, 1-65535")]
 SettingsOpt = Annotated[Path | None, typer.Option(
     "--settings", help="A TOML file of model settings (the tree of pipelines/settings.py); the "
                        "command's own flags win over it")]
@@ -271,7 +272,7 @@ def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | 
 def serve(
     home: HomeOpt = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port, 1-65535")] = 8000,
+    port: PortOpt = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """Serve the live snapshot over HTTP (uvicorn)."""
@@ -547,7 +548,7 @@ def demo(
     home: HomeOpt = None,
     raw: Annotated[Path | None, typer.Option("--raw", help="Where to write the world "
                                              "(default: HOME/raw)")] = None,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port, 1-65535")] = 8000,
+    port: PortOpt = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the nightly")] = False,
 ) -> None:

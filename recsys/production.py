@@ -208,16 +208,10 @@ def train_production(
     fold_days = [str(start) for start, _ in usable]
     # the gate's numbers on the same folds: a ranker scored forward-chained (on the folds that have
     # older ones) beside the best generator's and popularity's means over those folds, not over all
-    chained = val_metrics.get("forward_chained_folds") if ranker is not None else None
-
-    def on_gate_folds(name: str) -> float:
-        if chained:
-            return float(np.mean([tuned.fold_metrics[name][j][key] for j in chained]))
-        return tuned.metrics[name][key]
-
-    best_val = on_gate_folds(best)
+    chained = (val_metrics.get("forward_chained_folds") or None) if ranker is not None else None
+    best_val = tuned.mean_over(best, key, chained)
     if chained and "popularity" in tuned.fold_metrics:
-        pop = on_gate_folds("popularity")
+        pop = tuned.mean_over("popularity", key, chained)
     report = TrainingReport(
         model="ranker" if ranker is not None else best,
         fallback_reason=reason or None,

@@ -154,11 +154,8 @@ def forward_chained(
     val_metrics = _fold_means(per_fold, key)
     val_metrics["forward_chained_folds"] = folds
 
-    def same_folds(name: str) -> float:
-        return float(np.mean([tuned.fold_metrics[name][j][key] for j in folds]))
-
-    best_same = same_folds(best)
-    own = same_folds("reorder") if "reorder" in tuned.fold_metrics else 0.0
+    best_same = tuned.mean_over(best, key, folds)
+    own = tuned.mean_over("reorder", key, folds) if "reorder" in tuned.fold_metrics else 0.0
     bar = max(best_same, own) * (1.0 + config.ranker.min_gain)
     if val_metrics[key] <= bar:
         return None, trial, (

@@ -108,6 +108,12 @@ class FoldTuned:
     # chosen parameters on it, as the tuning fitted them
     fold_models: list[tuple[Signal, dict[str, Recommender]]] = field(default_factory=list)
 
+    def mean_over(self, name: str, key: str, folds: list[int] | None = None) -> float:
+        """`name`'s mean of metric `key` over the folds `folds` (indices, newest first), or over all."""
+        if folds is None:
+            return self.metrics[name][key]
+        return float(np.mean([self.fold_metrics[name][j][key] for j in folds]))
+
 
 def tune_folds(
     folds: Iterable[tuple[Signal, pl.DataFrame]],
