@@ -585,11 +585,40 @@ def machine_trouble(exc: Exception) -> str | None:
     return None
 
 
+def _nightly_json(argv: list[str]) -> bool:
+    return bool(argv) and argv[0] == "nightly" and "--json" in argv
+
+
+def _nightly_json_usage_guarded() -> None:
+    """`nightly --json` whose arguments Click itself refuses (`--keep abc`, no `--date`): the usage
+    error on stderr as always, and the run object a script reads on stdout, status "failed"."""
+    try:
+        app(standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's own Click: its usage errors derive from this
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+        argv = sys.argv[1:]
+        given = next((a.split("=", 1)[1] for a in argv if a.startswith("--date=")), None)
+        if given is None and "--date" in argv and argv.index("--date") + 1 < len(argv):
+            given = argv[argv.index("--date") + 1]
+        echo_json({"run_id": None, "date": given, "status": "failed", "snapshot": None, "stages": [],
+                   "error": exc.format_message()})
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+
+
 def main() -> None:
     """Entry point: map named errors to exit codes, never show a traceback for bad input."""
     limit_native_threads()
     try:
-        app()
+        if _nightly_json(sys.argv[1:]):
+            _nightly_json_usage_guarded()
+        else:
+            app()
     except CircleBuyError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

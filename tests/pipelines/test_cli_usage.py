@@ -208,6 +208,28 @@ def test_nightly_json_prints_the_run_object_when_an_argument_is_refused(monkeypa
     assert out["error"].startswith(error) and out["date"] == args[1]
 
 
+@pytest.mark.parametrize(("args", "error"), [
+    (("--date", "2026-01-09", "--keep", "abc"), "Invalid value for '--keep'"),
+    (("--date=2026-01-09", "--no-such-flag"), "No such option: --no-such-flag"),
+    ((), "Missing option '--date'"),
+])
+def test_nightly_json_prints_the_run_object_when_click_refuses_an_argument(monkeypatch, capsys, tmp_path,
+                                                                           args, error):
+    """Arguments refused before the command runs (a non-integer, an unknown flag, no --date) printed
+    nothing on stdout under --json: a script parsing it got an empty string."""
+    import json
+
+    monkeypatch.setattr(sys, "argv", ["circlebuy", "nightly", *args, "--home", str(tmp_path / "h"), "--json"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert done.value.code == 2 and out["status"] == "failed" and out["stages"] == []
+    assert out["error"].startswith(error) and error in captured.err
+    assert out["date"] == ("2026-01-09" if args else None)
+    assert not (tmp_path / "h").exists()
+
+
 def test_ingest_json_says_fatal_on_a_full_disk_too(monkeypatch, capsys, tmp_path: Path):
     import json
 
