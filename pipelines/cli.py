@@ -230,7 +230,7 @@ def evaluate(
         from pipelines.vintages import parse_range, render_vintages, run_vintages
 
         first, last = parse_range(vintages)
-        result = run_vintages(resolve_home(home).ensure(), first, last, today=_platform_today())
+        result = run_vintages(_warehouse_home(home), first, last, today=_platform_today())
         typer.echo(json.dumps(result, ensure_ascii=False) if as_json else render_vintages(result))
         return
     dates = parse_dates(as_of, as_of_range, every)
@@ -282,15 +282,23 @@ def serve(
 
 
 def existing_home(home: str | None) -> Home:
-    """The home a command that only reads or adds to one needs (serve, keys): a path that does not
-    exist is a typo, said, not a new empty home created in its place (`ingest`, `nightly` and `demo`
-    make homes)."""
+    """The home a command that only reads or adds to one needs (serve, keys, experiments): a path that
+    does not exist is a typo, said, not a new empty home created in its place (`ingest`, `nightly` and
+    `demo` make homes; an experiment may be created in a home made ready for the first nightly)."""
     h = resolve_home(home)
     if not h.root.is_dir():
         raise UsageError(f"--home: {h.root} does not exist (from --home, ${HOME_ENV} or the default "
                          f"{DEFAULT_HOME}); a home is made by `circlebuy ingest`, `circlebuy nightly` or "
                          "`circlebuy demo` (check the path)")
     return h
+
+
+def _warehouse_home(home: str | None) -> Home:
+    """The home of a command that reads its warehouse (backfill, vintages): a path without one is
+    refused, not made into a new empty home (where --vintages would exit 0 on "no lists")."""
+    from pipelines.warehouse import require_warehouse
+
+    return require_warehouse(resolve_home(home))
 
 
 @keys_app.command("create")
@@ -364,7 +372,7 @@ def experiment_create(
     from pipelines.vintages import create_experiment
     from pipelines.warehouse import connect
 
-    with connect(resolve_home(home).ensure()) as con:
+    with connect(existing_home(home)) as con:
         e = create_experiment(con, name, arms.split(","), share, _known_arms(), datetime.now(UTC))
     typer.echo(f"created experiment {e.name}: arms {', '.join(e.arms)} (control {e.control}), "
                f"share {e.share:g} of groups", err=True)
@@ -376,7 +384,7 @@ def experiment_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     from pipelines.vintages import list_experiments
     from pipelines.warehouse import connect
 
-    with connect(resolve_home(home).ensure()) as con:
+    with connect(existing_home(home)) as con:
         rows = list_experiments(con)
     if as_json:
         echo_json(rows)
@@ -394,7 +402,7 @@ def experiment_stop(name: Annotated[str, typer.Argument()], home: HomeOpt = None
     from pipelines.vintages import stop_experiment
     from pipelines.warehouse import connect
 
-    with connect(resolve_home(home).ensure()) as con:
+    with connect(existing_home(home)) as con:
         stop_experiment(con, name, datetime.now(UTC))
     typer.echo(f"stopped experiment {name}", err=True)
 
@@ -528,7 +536,7 @@ def backfill(
                          evaluate=not skip_evaluate,
                          allow_empty=allow_empty, make_live=make_live, progress=show_progress(),
                          engine=options, lake=lake_path(lake), lake_catalog=lake_catalog(catalog, options))
-    results = run_backfill(resolve_home(home), start, end, base)
+    results = run_backfill(_warehouse_home(home), start, end, base)
     for result in results:
         live = "" if result.get("live", True) else "; kept, not live (older than the live snapshot)"
         typer.echo(f"{result['date']}: {result['status']} ({result['run_id']}){live}")
@@ -593,7 +601,7 @@ def _nightly_json_usage_guarded() -> None:
     """`nightly --json` whose arguments Click itself refuses (`--keep abc`, no `--date`): the usage
     error on stderr as always, and the run object a script reads on stdout, status "failed"."""
     try:
-        app(standalone_mode=False)
+        done = app(standalone_mode=False)  # returns, where standalone mode exits: exit as it would
     except typer.TyperException as exc:  # Typer's own Click: its usage errors derive from this
         show = getattr(exc, "show", None)
         if show is not None:
@@ -609,6 +617,7 @@ def _nightly_json_usage_guarded() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         raise KeyboardInterrupt from None
+    sys.exit(done if isinstance(done, int) else 0)
 
 
 def main() -> None:

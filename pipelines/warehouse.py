@@ -15,12 +15,20 @@ from common.errors import UsageError
 from common.home import Home
 
 
-def connect(home: Home, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open HOME/warehouse.duckdb with the platform's time zone set for the session."""
-    if read_only and not home.warehouse.exists():  # a wrong --home, or no ingest yet: the caller's to fix
+def require_warehouse(home: Home) -> Home:
+    """`home`, when its warehouse exists; else a UsageError: a wrong --home, or no ingest yet, is the
+    caller's to fix, never a new empty home made in its place."""
+    if not home.warehouse.exists():
         raise UsageError(
             f"{home.warehouse}: no warehouse yet; run `circlebuy ingest RAW --home {home.root}` first"
         )
+    return home
+
+
+def connect(home: Home, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open HOME/warehouse.duckdb with the platform's time zone set for the session."""
+    if read_only:
+        require_warehouse(home)
     home.ensure()
     con = duckdb.connect(str(home.warehouse), read_only=read_only)
     con.execute(f"SET TimeZone = '{PLATFORM_TZ}'")

@@ -230,6 +230,25 @@ def test_nightly_json_prints_the_run_object_when_click_refuses_an_argument(monke
     assert not (tmp_path / "h").exists()
 
 
+@pytest.mark.parametrize("args", [
+    ("experiment", "create", "ab", "--arms", "production,popularity"),
+    ("experiment", "list", "--json"),
+    ("experiment", "stop", "ab"),
+    ("evaluate", "--vintages", "2026-01-01..2026-01-05", "--json"),
+    ("backfill", "--from", "2026-01-01", "--to", "2026-01-02"),
+])
+def test_commands_that_read_a_warehouse_refuse_a_mistyped_home(monkeypatch, capsys, tmp_path: Path, args):
+    """A typo in --home made a new empty home: `experiment create` said "created" (an A/B test nobody
+    would ever serve), `--vintages` and `experiment list` exited 0 on nothing, backfill blamed an
+    empty orders table."""
+    typo = tmp_path / "no-such-home"
+    code, err = run(monkeypatch, capsys, *args, "--home", str(typo))
+    said = f"--home: {typo} does not exist" if args[0] == "experiment" else (
+        f"{typo / 'warehouse.duckdb'}: no warehouse yet")
+    assert code == 2 and said in err
+    assert not typo.exists()
+
+
 def test_ingest_json_says_fatal_on_a_full_disk_too(monkeypatch, capsys, tmp_path: Path):
     import json
 
