@@ -123,6 +123,7 @@ class CampaignDemandOut(BaseModel):
     snapshot: str
     as_of: str | None
     totals: dict[str, float]
+    totals_note: str | None = None  # where the totals add several warehouses: what the summed bounds mean
     warehouses: list[WarehouseDemandOut]
 
 

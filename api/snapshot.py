@@ -533,6 +533,13 @@ def _build_picks(
     return out
 
 
+# the totals of several warehouses add each one's figures: right for orders, P50 and what to prepare,
+# but the sum of the P90s is not the P90 of the sum (the warehouses rarely all sell high together)
+TOTALS_NOTE = ("totals add the warehouses' figures; forecast_p10 and forecast_p90 there are the sums of each "
+               "warehouse's bounds (enough to meet each warehouse's P90), wider than an 80% range of the "
+               "campaign's total unless the warehouses sell high or low together")
+
+
 def _build_campaigns(
     demand: pl.DataFrame, campaigns: pl.DataFrame, products: pl.DataFrame, run_id: str
 ) -> dict[str, bytes]:
@@ -566,6 +573,7 @@ def _build_campaigns(
                 k: sum((w[k] or 0) for w in whs)
                 for k in ("ordered_qty", "forecast_p10", "forecast_p50", "forecast_p90", "suggested_qty")
             },
+            "totals_note": TOTALS_NOTE if len(whs) > 1 else None,
             "warehouses": whs,
         }
         out[c["campaign_id"]] = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -97,6 +97,9 @@ def test_campaign_demand(client: TestClient, keys: dict[str, str]) -> None:
     assert body["supplier_id"] == "SUP1" and body["name"] == "有机鸡蛋 30枚"
     assert [w["warehouse_id"] for w in body["warehouses"]] == ["W1", "W2"]
     assert body["totals"]["ordered_qty"] == 160 and body["totals"]["suggested_qty"] == 270
+    # two warehouses: the summed P90 is each warehouse's bound added, and the answer says so
+    assert body["totals"]["forecast_p90"] == sum(w["forecast_p90"] for w in body["warehouses"])
+    assert "sums of each warehouse's bounds" in body["totals_note"]
 
 
 def test_supplier_without_rows_gets_an_empty_file_with_the_header(tmp_path) -> None:
