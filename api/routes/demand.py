@@ -39,6 +39,10 @@ def _casefold(value: object) -> object:
 
 
 Format = Annotated[Literal["json", "csv", "parquet"], BeforeValidator(_casefold)]
+# a client that sends ?lang= on every request (the picks route and the pages read it) is not refused
+# here: the demand's columns are codes, numbers and ids, the same in either language
+Lang = Annotated[str | None, Query(description="accepted as on the picks route (zh-CN or en); the demand's "
+                                               "columns are the same in either language")]
 
 
 def _chunks(body: bytes, size: int) -> Iterator[memoryview]:
@@ -77,6 +81,7 @@ async def supplier_demand(
         "json"
     ),
     as_of: Annotated[str | None, Query(description="YYYY-MM-DD exactly")] = None,
+    lang: Lang = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_modified_since: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -107,7 +112,8 @@ async def supplier_demand(
 
 
 @router.get("/v1/campaigns/{campaign_id}/demand", response_model=CampaignDemandOut, responses=ERRORS)
-async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep) -> Response:
+async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep,
+                          lang: Lang = None) -> Response:
     """Pooled orders so far and the forecast at cutoff, per warehouse (the campaign's supplier, or admin);
     404 `no_demand` for a campaign the live snapshot holds no demand rows for."""
     check_campaign(caller, snap, campaign_id)

@@ -17,9 +17,9 @@ LONG = "g" * 5000
 @pytest.mark.parametrize(
     ("path", "who", "takes"),
     [
-        ("/v1/suppliers/SUP1/demand", "SUP1", "takes format, as_of"),
+        ("/v1/suppliers/SUP1/demand", "SUP1", "takes format, as_of, lang"),
         ("/v1/groups/G1/picks", "S1", "takes date, lang"),
-        ("/v1/campaigns/C1/demand", "SUP1", "takes no query parameters"),
+        ("/v1/campaigns/C1/demand", "SUP1", "takes lang"),
         ("/v1/admin/exclusions", "admin", "takes no query parameters"),
     ],
 )
@@ -45,6 +45,16 @@ def test_declared_parameters_still_work(client: TestClient, keys: dict[str, str]
     assert r.status_code == 200 and r.json()["date"] == "2026-11-22"
     r = client.get("/v1/suppliers/SUP1/demand?format=json&as_of=2026-11-22", headers=bearer(keys["SUP1"]))
     assert r.status_code == 200 and len(r.json()["rows"]) == 4
+
+
+def test_lang_is_taken_by_every_data_route_a_shopkeeper_or_supplier_reads(client: TestClient,
+                                                                           keys: dict[str, str]) -> None:
+    """A client that adds ?lang=zh to every request was refused (422) on the demand routes only."""
+    h = bearer(keys["SUP1"])
+    for path in ("/v1/suppliers/SUP1/demand?format=csv", "/v1/campaigns/C1/demand?"):
+        plain = client.get(path, headers=h)
+        zh = client.get(f"{path}&lang=zh", headers=h)
+        assert zh.status_code == 200 and zh.content == plain.content
 
 
 @pytest.mark.parametrize("fmt", ["CSV", "Csv", "PARQUET", "Json"])
