@@ -289,16 +289,23 @@ def booking_chart(
     cutoff_label: str = "cutoff",
     band_label: str = "P10–P90 at cutoff: {p10} – {p90}",
     so_far_label: str = "ordered so far: {qty}",
+    hour_label: str = "{md} {hour}h",
 ) -> str:
     """Inline SVG: the booking curve so far (from 0 at the opening), a P10-P90 fan to the cutoff, the
     P50 path and the suggestion, by the report's chart (common.charts.fan_chart): one renderer."""
     curve = sorted([(opens, 0.0), *points]) if not points or points[0][0] > opens else list(points)
     return fan_chart(
         [t for t, _ in curve], [q for _, q in curve], title=title, cutoff=closes, band=(p10, p50, p90),
-        x_fmt=lambda t: datetime.fromtimestamp(t, TZ).strftime("%m-%d %Hh"), width=320, height=200,
+        x_fmt=lambda t: _hour_tick(t, hour_label), width=320, height=200,
         now=now, suggested=suggested, suggested_label=suggested_label, cutoff_label=cutoff_label,
         band_label=band_label, so_far_label=so_far_label,
     )
+
+
+def _hour_tick(t: float, label: str) -> str:
+    """An axis tick at unix time t in the platform's zone: 11-30 09h, 11-30 09时."""
+    at = datetime.fromtimestamp(t, TZ)
+    return label.format(md=at.strftime("%m-%d"), hour=at.strftime("%H"))
 
 
 def _as_of_time(as_of: datetime | date | None) -> float:
@@ -400,7 +407,11 @@ def supplier_page(
         + "</div>"
     )
     charts = []
-    for r in [r for r in rows if r["campaign_id"] in camps][:max_charts]:
+    # the charts go to the rows with most pooled so far, then the largest forecast and suggestion: before
+    # a window has orders, what the supplier must prepare most for, not the first rows by id
+    chartable = sorted((r for r in rows if r["campaign_id"] in camps), key=lambda r: (
+        -float(r["ordered_qty"] or 0), -float(r["forecast_p50"] or 0), -float(r["suggested_qty"] or 0)))
+    for r in chartable[:max_charts]:
         c = camps[r["campaign_id"]]
         opens, closes = c["opens_at"].timestamp(), c["closes_at"].timestamp()
         points = _curve_points(snap, r["campaign_id"], r["warehouse_id"])
@@ -424,6 +435,7 @@ def supplier_page(
             _("cutoff"),
             _("P10–P90 at cutoff: {p10} – {p90}"),
             _("Ordered so far: {qty}"),
+            _("{md} {hour}h"),
         )
         charts.append(
             f'<figure class="card chart"><figcaption>{escape(name)} <small class="muted">'
@@ -474,9 +486,13 @@ def supplier_page(
     code = f' <small class="muted">{escape(supplier_id)}</small>' if supplier_name else ""
     as_of = escape(_("as of {date}").format(date=snap.date))
     table_title = escape(_("Pooled orders and forecast"))
+    charts_note = "" if len(chartable) <= len(charts) else '<p class="muted">{}</p>'.format(escape(_(
+        "Booking charts for {shown} of {total} campaign rows: those with the most pooled so far, then the "
+        "largest P50; every row is in the table below and in the downloads."
+    ).format(shown=len(charts), total=len(chartable))))
     content = (
         f'<h1>{heading}{code} <small class="muted">{as_of}</small></h1><div class="tiles">{tiles}</div>'
-        f'<div class="downloads">{downloads}</div><div class="charts">{"".join(charts)}</div>'
+        f'<div class="downloads">{downloads}</div><div class="charts">{"".join(charts)}</div>{charts_note}'
         f'<section class="card"><h2>{table_title}</h2><div class="table-wrap">'
         f'<table class="demand"><thead>{head}</thead><tbody>{body}</tbody></table></div></section>'
     )

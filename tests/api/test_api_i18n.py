@@ -502,3 +502,35 @@ def test_the_supplier_page_names_the_forecast_method_downloads_keep_its_code(tmp
         assert rows["P2"]["method"] == "bottom_up" and "method bottom_up" in rows["P2"]["suggestion_note"]
         body = client.get("/v1/suppliers/SUP1/demand?format=json", headers=bearer(key)).json()
         assert {row["method"] for row in body["rows"]} == {"bottom_up", "presale_curve", "seasonal_naive"}
+
+
+def test_supplier_charts_go_to_the_largest_forecasts_and_say_how_many_are_drawn(tmp_path: Path) -> None:
+    """Before any window had orders, the charts went to the first rows by pooled quantity, all 0: a
+    campaign with P50 0.3 was drawn and the one with the largest P50 was not, and the page never said
+    that charts were missing. Its axis read "11-30 09h" in Chinese."""
+    from dataclasses import replace
+
+    from api.keys import create_key
+    from common.home import Home
+    from tests.api.conftest import FAST
+    from tests.api.world import small_world, write_snapshot
+
+    world = small_world()
+    world["demand"] = world["demand"].with_columns(
+        pl.when(pl.col("supplier_id") == "SUP1").then(0).otherwise("ordered_qty").alias("ordered_qty"),
+        pl.when(pl.col("campaign_id") == "C2").then(500.0).otherwise("forecast_p50").alias("forecast_p50"),
+    )
+    home = Home(tmp_path / "home").ensure()
+    write_snapshot(home, world, run_id="run-1")
+    key = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, replace(FAST, chart_campaigns=1))) as client:
+        client.post("/login", data={"key": key})
+        zh = client.get("/supplier").text
+        en = client.get("/supplier?lang=en").text
+    figures = re.findall(r'<figure class="card chart"><figcaption>.*?</figcaption>', zh)
+    assert len(figures) == 1 and "C2" in figures[0]
+    assert "共3行团购，这里画出1行的订单曲线" in zh
+    assert "Booking charts for 1 of 3 campaign rows" in en
+    ticks = re.findall(r"<text[^>]*>(\d\d-\d\d \d\d\S)</text>", zh)
+    assert ticks and all(t.endswith("时") for t in ticks), ticks
+    assert all(t.endswith("h") for t in re.findall(r"<text[^>]*>(\d\d-\d\d \d\d\S)</text>", en))
