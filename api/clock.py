@@ -50,7 +50,6 @@ def parse_day_param(raw: str | None, where: str) -> date | None:
         return None
     try:
         return parse_iso_day(raw)
-    except ValueError:
-        raise Invalid(
-            f"{where}: expected a date as YYYY-MM-DD; got {clip(raw)!r}", code="invalid_request"
-        ) from None
+    except ValueError as exc:  # a value longer than a day is never one: echoed clipped
+        said = exc if len(raw) <= len("YYYY-MM-DD") else f"expected a date as YYYY-MM-DD; got {clip(raw)!r}"
+        raise Invalid(f"{where}: {said}", code="invalid_request") from None

@@ -26,7 +26,10 @@ def parse_iso_day(text: str) -> date:
     the API refuses, so a script would get a date on the CLI that the service rejects."""
     if not _DAY.match(text):
         raise ValueError(f"expected a date as YYYY-MM-DD; got {text!r}")
-    return date.fromisoformat(text)
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:  # 2026-02-30: the right shape, no such day; say that, not "expected the shape"
+        raise ValueError(f"{text!r} is not a day of the calendar ({exc})") from None
 
 
 def day_start(day: date) -> datetime:

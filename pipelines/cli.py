@@ -76,8 +76,8 @@ def parse_day(value: str | None, option: str) -> date | None:
         return None
     try:
         return parse_iso_day(value)
-    except ValueError:
-        raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def lake_path(value: Path | None) -> Path | None:

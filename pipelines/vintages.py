@@ -118,11 +118,13 @@ def running_experiments(con: duckdb.DuckDBPyConnection) -> list[Experiment]:
 
 # -- scoring ---------------------------------------------------------------------------------------
 def parse_range(text: str) -> tuple[date, date]:
+    ends = text.split("..")
+    if len(ends) != 2:
+        raise UsageError(f"--vintages: expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD; got {text!r}")
     try:
-        a, b = text.split("..")
-        first, last = parse_iso_day(a.strip()), parse_iso_day(b.strip())
-    except ValueError:
-        raise UsageError(f"--vintages: expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD; got {text!r}") from None
+        first, last = parse_iso_day(ends[0].strip()), parse_iso_day(ends[1].strip())
+    except ValueError as exc:
+        raise UsageError(f"--vintages: {exc} (expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD)") from None
     if last < first:
         raise UsageError(f"--vintages: TO ({last}) is before FROM ({first})")
     return first, last

@@ -230,5 +230,5 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
 def _day(value: str, option: str) -> date:
     try:
         return parse_iso_day(value)
-    except ValueError:
-        raise UsageError(f"{option}: expected a date as YYYY-MM-DD; got {value!r}") from None
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None

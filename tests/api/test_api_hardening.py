@@ -16,13 +16,21 @@ from tests.api.conftest import FAST, bearer
 
 
 @pytest.mark.parametrize(
-    "bad", ["20261122", "2026-W47-7", "2026-326", "2026-11-22T00:00", "2026-02-30", "2026/11/22"])
+    "bad", ["20261122", "2026-W47-7", "2026-326", "2026-11-22T00:00", "2026/11/22"])
 def test_dates_must_be_exactly_yyyy_mm_dd(client: TestClient, keys: dict[str, str], bad: str) -> None:
     r = client.get(f"/v1/groups/G1/picks?date={bad}", headers=bearer(keys["S1"]))
     # one message for every wrong shape (not a regular expression for some, a sentence for others)
     assert r.status_code == 422 and "query.date: expected a date as YYYY-MM-DD" in r.json()["detail"], r.text
     r = client.get(f"/v1/suppliers/SUP1/demand?as_of={bad}", headers=bearer(keys["SUP1"]))
     assert r.status_code == 422 and "query.as_of: expected a date as YYYY-MM-DD" in r.json()["detail"], r.text
+
+
+def test_a_day_the_calendar_lacks_is_named_so(client: TestClient, keys: dict[str, str]) -> None:
+    """2026-02-30 is in the shape asked for: "expected a date as YYYY-MM-DD" sent the user looking
+    for a typo in the shape."""
+    r = client.get("/v1/suppliers/SUP1/demand?as_of=2026-02-30", headers=bearer(keys["SUP1"]))
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("query.as_of: '2026-02-30' is not a day of the calendar"), r.text
 
 
 def test_good_dates_still_work(client: TestClient, keys: dict[str, str]) -> None:

@@ -34,6 +34,13 @@ def test_dates_must_be_written_yyyy_mm_dd_as_the_api_wants(monkeypatch, capsys, 
     assert code == 2 and "--as-of: expected a date as YYYY-MM-DD" in err
 
 
+def test_a_day_the_calendar_lacks_is_named_so_on_the_cli(monkeypatch, capsys, tmp_path: Path):
+    code, err = run(monkeypatch, capsys, "nightly", "--date", "2026-02-30", "--home", str(tmp_path / "h"))
+    assert code == 2 and "--date: '2026-02-30' is not a day of the calendar" in err
+    code, err = run(monkeypatch, capsys, "evaluate", "--vintages", "2026-02-01..2026-02-30")
+    assert code == 2 and "--vintages: '2026-02-30' is not a day of the calendar" in err
+
+
 def test_a_wrong_home_is_a_usage_error_and_creates_nothing(monkeypatch, capsys, tmp_path: Path):
     missing = tmp_path / "no-such-home"
     code, err = run(monkeypatch, capsys, "evaluate", "--as-of", "2026-01-09", "--home", str(missing))
