@@ -149,18 +149,21 @@ def unknown_subject(home: Home, role: str, subject: str) -> str | None:
     )
 
 
-def revoke_key(home: Home, key_id: str) -> None:
-    """Mark a key revoked; the service refuses it (401) within one watch interval."""
+def revoke_key(home: Home, key_id: str) -> str | None:
+    """Mark a key revoked; the service refuses it (401) within one watch interval. Returns None, or
+    when it was revoked already, the instant it was (nothing changes)."""
     with _locked(home) as path:
         data = _read(path)
         for entry in data["keys"]:
             if entry["key_id"] == key_id:
+                if entry.get("revoked"):
+                    return entry.get("revoked_at") or "an unrecorded time"
                 entry["revoked"] = True
                 entry["revoked_at"] = entry.get("revoked_at") or datetime.now(UTC).isoformat(
                     timespec="seconds"
                 )
                 _write(path, data)
-                return
+                return None
     known = ", ".join(k["key_id"] for k in data["keys"]) or "none"
     raise UsageError(f"key id {key_id!r} is not in {home.keys}; known key ids: {known}")
 

@@ -328,8 +328,9 @@ def keys_revoke(
     """Revoke a key: later requests with it get 401."""
     from api.keys import revoke_key
 
-    revoke_key(existing_home(home), key_id)
-    typer.echo(f"revoked {key_id}", err=True)
+    already = revoke_key(existing_home(home), key_id)
+    typer.echo(f"revoked {key_id}" if already is None else f"{key_id} was revoked already, at {already}; "
+               "nothing changed", err=True)
 
 
 @keys_app.command("list")

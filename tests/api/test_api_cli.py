@@ -29,6 +29,8 @@ def test_keys_create_list_revoke(home: Home) -> None:
         assert client.get("/v1/groups/G1/picks", headers=bearer(key)).status_code == 200
         assert cli("keys", "revoke", key_id, "--home", str(home.root)).returncode == 0
         assert client.get("/v1/groups/G1/picks", headers=bearer(key)).status_code == 401
+    again = cli("keys", "revoke", key_id, "--home", str(home.root))  # said, not "revoked" a second time
+    assert again.returncode == 0 and f"{key_id} was revoked already, at 20" in again.stderr
     bad = cli("keys", "create", "--role", "boss", "--subject", "x", "--home", str(home.root))
     assert bad.returncode == 2
     assert "--role: expected one of shopkeeper, supplier, admin; got 'boss'" in bad.stderr
