@@ -370,13 +370,20 @@ def experiment_create(
     """Start an A/B experiment: from the next nightly, each enrolled group is served its arm's picks."""
     from datetime import UTC, datetime
 
-    from pipelines.vintages import create_experiment
+    from pipelines.vintages import create_experiment, list_experiments
     from pipelines.warehouse import connect
 
     with connect(existing_home(home)) as con:
         e = create_experiment(con, name, arms.split(","), share, _known_arms(), datetime.now(UTC))
+        earlier = [r for r in list_experiments(con) if r["running"] and r["name"] != e.name]
     typer.echo(f"created experiment {e.name}: arms {', '.join(e.arms)} (control {e.control}), "
                f"share {e.share:g} of groups", err=True)
+    if earlier:
+        first = ", ".join(f"{r['name']} (share {r['share']:g})" for r in earlier)
+        typer.echo(f"warning: {first} already running: a group drawn by two experiments stays in the "
+                   f"first, so {e.name} gets only the groups the earlier ones left"
+                   + (" (none: a share of 1 takes every group)" if any(r["share"] >= 1 for r in earlier)
+                      else "") + "; `circlebuy experiment stop NAME` ends one", err=True)
 
 
 @experiment_app.command("list")

@@ -170,8 +170,12 @@ def picks_with_arms(
     groups = prod.signal.groups.decode(np.arange(len(prod.signal.groups)))
     parts, taken = [], pl.DataFrame(schema={"group_id": pl.String})
     for e in experiments:
-        a = assign_arms(groups, e).join(taken, on="group_id", how="anti").with_columns(
-            pl.lit(e.name).alias("experiment"))
+        drawn = assign_arms(groups, e)
+        a = drawn.join(taken, on="group_id", how="anti").with_columns(pl.lit(e.name).alias("experiment"))
+        if a.height < drawn.height:  # said, or a later experiment looks enrolled and gets no list
+            earlier = ", ".join(p.name for p in experiments[:experiments.index(e)])
+            notes.append(f"experiment {e.name}: {drawn.height - a.height} of the {drawn.height} groups it "
+                         f"drew are in an earlier experiment ({earlier}) and stay there; it has {a.height}")
         parts.append(a)
         taken = pl.concat([taken, a.select("group_id")])
     arms = pl.concat(parts) if parts else pl.DataFrame(
