@@ -252,10 +252,8 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
         ctx.record.model_versions["recsys_ranker"] = {
             k: saved[k] for k in ("trained_on", "trained_by_run", "file")}
         tuned_on = run.report.tuned_on or saved["trained_on"]
-        training_rows = 0
     else:
         run, tuned_on = _train_and_save(ctx)
-        training_rows = run.report.training_rows
     if reused is not None and ctx.production.chosen == "ranker":
         # the ranker was trained on an earlier night: the version names that day, not today's
         # (generators published as the fallback are refitted today: their version is today's)
@@ -268,7 +266,9 @@ def stage_train(ctx: RunContext) -> tuple[int, int]:
     ctx.record.gates.append(recsys_gate_outcome(run.verdict(), run.report.model))
     ctx.record.model_versions["recsys"] = run.model_version
     rows_in = ctx.frames["orders"].filter(pl.col("ordered_at") < ctx.as_of).height
-    return rows_in, training_rows
+    # out: the (group, product) pairs tonight's models learned from, the same measure whether the ranker
+    # was trained tonight or reused (its own training rows read 0 on a reusing night: "trained on nothing")
+    return rows_in, ctx.production.signal.daily.select("g", "i").n_unique()
 
 
 def _train_and_save(ctx: RunContext) -> tuple[RecsysRun, str]:
