@@ -68,14 +68,19 @@ def upcoming_items(frames: dict[str, pl.DataFrame], signal: Signal, days: int = 
             .select(pl.col("warehouse_id").cast(pl.String), pl.col("i").cast(pl.Int64), "opens_in"))
 
 
+def campaigns_open_on(campaigns: pl.DataFrame, day) -> pl.DataFrame:
+    """The campaigns whose window meets the platform day `day`: open, or opening that day, and not
+    closed by its start (sold-out or not)."""
+    start = day_start(day)
+    return campaigns.filter((pl.col("opens_at") < start + timedelta(days=1)) & (pl.col("closes_at") > start))
+
+
 def available_campaigns(
     campaigns: pl.DataFrame, signal: Signal, sold: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """Campaigns on sale on the as-of day (open, or opening that day; not closed; not sold out):
     campaign_id, i, warehouse_id (null = every warehouse), closes_at."""
-    start = day_start(signal.as_of_day)
-    end = start + timedelta(days=1)
-    c = campaigns.filter((pl.col("opens_at") < end) & (pl.col("closes_at") > start))
+    c = campaigns_open_on(campaigns, signal.as_of_day)
     if sold is not None and sold.height:
         c = c.join(sold, on="campaign_id", how="left").filter(
             pl.col("max_qty").is_null() | (pl.col("sold_qty").fill_null(0) < pl.col("max_qty"))

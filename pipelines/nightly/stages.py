@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from common.clock import PLATFORM_TZ
 from common.definitions import DEMAND_TABLES, SIGNAL_TABLES
 from pipelines import lake
 from pipelines.nightly.context import RunContext
@@ -177,9 +178,27 @@ def stage_load(ctx: RunContext) -> tuple[int, int]:
         from common.errors import BadInputError
 
         raise BadInputError(empty_orders_message(ctx))
+    if not ctx.config.allow_empty:
+        _refuse_a_day_with_nothing_on_sale(ctx, frames)
     ctx.frames = frames
     known = orders.filter(pl.col("ordered_at") < ctx.as_of).height
     return _total_rows(frames), known
+
+
+def _refuse_a_day_with_nothing_on_sale(ctx: RunContext, frames: dict[str, pl.DataFrame]) -> None:
+    """A --date on which no campaign is open picks nothing, and publish refuses an empty pick list: said
+    before minutes of training (and a saved model) are spent on it."""
+    from common.errors import BadInputError
+    from recsys.availability import campaigns_open_on, has_campaigns
+
+    if not has_campaigns(frames) or campaigns_open_on(frames["campaigns"], ctx.config.run_date).height:
+        return
+    windows = frames["campaigns"].select(pl.col("opens_at").min().dt.convert_time_zone(PLATFORM_TZ),
+                                         pl.col("closes_at").max().dt.convert_time_zone(PLATFORM_TZ))
+    first, last = windows.row(0)
+    raise BadInputError(refusal_message(
+        f"no campaign is open on {ctx.config.run_date} (the campaigns run from {first:%Y-%m-%d %H:%M} to "
+        f"{last:%Y-%m-%d %H:%M}, platform time), so picks would have 0 rows; nothing was trained"))
 
 
 def empty_orders_message(ctx: RunContext) -> str:

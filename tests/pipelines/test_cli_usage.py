@@ -91,6 +91,18 @@ def test_evaluating_a_date_without_orders_around_it_is_refused(monkeypatch, caps
         assert "the orders run from 2026-01-08 to 2026-01-10" in err
 
 
+def test_a_nightly_on_a_day_no_campaign_is_open_is_refused_before_training(monkeypatch, capsys, tmp_path):
+    """The day after the data (a first user's guess) trained for minutes, saved a model, then publish
+    refused the empty pick list. Refused at load now, with the campaigns' own range."""
+    home = Home(tmp_path / "h")
+    run_ingest(write_raw_folder(tmp_path / "raw", build_tiny_tables()), home.ensure(), run_date=TINY_END)
+    code, err = run(monkeypatch, capsys, "nightly", "--date", "2026-01-12", "--home", str(home.root))
+    assert code == 2, err
+    assert "stage load failed: refused to publish: no campaign is open on 2026-01-12" in err
+    assert "(the campaigns run from 2026-01-08 08:00 to 2026-01-10 23:00, platform time)" in err
+    assert "--allow-empty" in err and not list(home.models.glob("*.pkl"))
+
+
 def test_evaluating_a_date_whose_horizon_runs_past_the_orders_is_refused(monkeypatch, capsys, tmp_path: Path):
     """The days after the data are unknown, not days without sales: scored as zeros they would read
     as a forecast far too high. Refused, naming the last as-of date with a whole horizon."""
