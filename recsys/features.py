@@ -229,7 +229,10 @@ def _build_shared_tables(signal: Signal, frames: dict[str, pl.DataFrame]) -> dic
     item_resp = (
         signal.exposures.group_by("i")
         .agg(i_posts=pl.col("posts").sum(), i_resp=pl.col("responded").sum())
-        .select("i", "i_posts", i_response_rate=(pl.col("i_resp") + 1) / (pl.col("i_posts") + 4))
+        # the ranker reads the smoothed rate; a reason quotes the posts that got orders as counted
+        # (`_i_resp`: bookkeeping, not a feature)
+        .select("i", "i_posts", i_response_rate=(pl.col("i_resp") + 1) / (pl.col("i_posts") + 4),
+                _i_resp=pl.col("i_resp"))
     )
     tables = {
         "repeat": repeat,

@@ -434,6 +434,9 @@ def with_reasons(
     age = pl.col("product_age").cast(i64)
     cycle, last = pl.col("cycle").round(0).cast(i64), pl.col("last_order_age").cast(i64)
     own_days = pl.col("own_days").cast(i64)
+    # the share of the product's posts that got orders, as counted (the ranker's rate is smoothed)
+    posts_ordered = (pl.col("_i_resp") / pl.col("i_posts")) if "_i_resp" in frame.columns else (
+        pl.col("i_response_rate"))
     notable = notable_share(pl.col("cat_share"), config)
     peers_notable = notable_share(pl.col("peer_share"), config)
     kind_words = pl.col("group_kind").replace_strict(KIND_WORDS, default=pl.col("group_kind"))
@@ -446,7 +449,7 @@ def with_reasons(
             "seasonal_own",
             pl.col("seasonal_pick") & (pl.col("ly_own_days").fill_null(0) > 0),
             {"order_days": ly_own},
-            pl.format("your group ordered it {} around this time last year", _times(ly_own)),
+            pl.format("your group ordered it {} around this time last year", _on_days(ly_own)),
         ),
         (
             "seasonal_platform",
@@ -488,15 +491,15 @@ def with_reasons(
             "regular_before",
             slot == "regular",
             {"order_days": own_days, "last_days": last},
-            pl.format("your group ordered it {} before; last time {}", _times(own_days), _ago(last)),
+            pl.format("your group ordered it {} before; last time {}", _on_days(own_days), _ago(last)),
         ),
         (
             "new_responding",
             (slot == "new") & (pl.col("i_posts") > 0),
-            {"age_days": age, "groups": groups_28, "post_pct": _pct_int(pl.col("i_response_rate"))},
+            {"age_days": age, "groups": groups_28, "post_pct": _pct_int(posts_ordered)},
             pl.format(
                 "new {}; {} ordered it so far, {} of posts got orders",
-                _ago(age), _groups(groups_28), _pct(pl.col("i_response_rate")),
+                _ago(age), _groups(groups_28), _pct(posts_ordered),
             ),
         ),
         (
@@ -551,6 +554,11 @@ def notable_share(share: pl.Expr, config: PicksConfig) -> pl.Expr:
 
 def _times(x: pl.Expr) -> pl.Expr:
     return pl.when(x == 1).then(pl.lit("once")).otherwise(pl.format("{} times", x))
+
+
+def _on_days(x: pl.Expr) -> pl.Expr:
+    """A count of days with orders as words: several members ordering on one day are one day, not "once"."""
+    return pl.when(x == 1).then(pl.lit("on one day")).otherwise(pl.format("on {} days", x))
 
 
 def _every(x: pl.Expr) -> pl.Expr:

@@ -119,10 +119,10 @@ def test_english_reasons_say_one_day_and_many_days():
         "your group re-orders it about every 7 days; last order today"
     )
     assert en.reason("regular_before", {"order_days": 1, "last_days": 31}) == (
-        "your group ordered it once before; last time 31 days ago"
+        "your group ordered it on one day before; last time 31 days ago"
     )
     assert en.reason("regular_before", {"order_days": 3, "last_days": 45}) == (
-        "your group ordered it 3 times before; last time 45 days ago"
+        "your group ordered it on 3 days before; last time 45 days ago"
     )
     assert en.reason("new_responding", {"age_days": 1, "groups": 1, "post_pct": 25}) == (
         "new yesterday; 1 group ordered it so far, 25% of posts got orders"
@@ -200,8 +200,8 @@ def test_the_online_retail_countries_read_in_chinese():
 
 def test_an_order_made_once_reads_as_natural_chinese():
     zh = messages("zh_CN")
-    assert zh.reason("regular_before", {"order_days": 1, "last_days": 58}) == "群里下过1次单，上次是58天前"
-    assert zh.reason("regular_before", {"order_days": 3, "last_days": 9}) == "群里下过3次单，上次是9天前"
+    assert zh.reason("regular_before", {"order_days": 1, "last_days": 58}) == "群里有1天下过单，上次是58天前"
+    assert zh.reason("regular_before", {"order_days": 3, "last_days": 9}) == "群里有3天下过单，上次是9天前"
 
 
 def test_a_category_without_a_chinese_name_is_never_pasted_into_a_chinese_sentence():

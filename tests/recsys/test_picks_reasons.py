@@ -56,7 +56,7 @@ EXPECTED_ENGLISH = {
     "young_group_own": "your group ordered it once since starting 6 days ago",
     "replenish_due": "your group re-orders it about every 6 days; last order 6 days ago",
     "regular_recent": "your members ordered it 3 times in the last 30 days",
-    "regular_before": "your group ordered it 2 times before; last time 45 days ago",
+    "regular_before": "your group ordered it on 2 days before; last time 45 days ago",
     "new_responding": "new 3 days ago; 1 group ordered it so far, 25% of posts got orders",
     "new_category": "new 5 days ago; 30% of your orders are in its category",
     "new_launch": "new 2 days ago",
@@ -64,7 +64,7 @@ EXPECTED_ENGLISH = {
     "hot_platform": "120 groups on the platform ordered it in the last 4 weeks",
     "hot_category": "12% of your orders are in its category",
     "hot_buyers": "7 groups on the platform have ordered it",
-    "seasonal_own": "your group ordered it 2 times around this time last year",
+    "seasonal_own": "your group ordered it on 2 days around this time last year",
     "seasonal_platform": "77 groups ordered it around this time last year",
 }
 
@@ -106,7 +106,7 @@ def test_a_count_of_one_day_reads_as_one_day_and_one_day_ago_as_yesterday():
     assert reasons["new_category"].startswith("new yesterday;")
     assert reasons["new_launch"] == "new yesterday"
     assert reasons["young_group_own"].endswith("since starting yesterday")
-    assert reasons["regular_before"] == "your group ordered it once before; last time yesterday"
+    assert reasons["regular_before"] == "your group ordered it on one day before; last time yesterday"
     assert not any(re.search(r"\b1 days?\b", r) for r in reasons.values())
 
 
@@ -119,11 +119,12 @@ def test_a_product_launched_today_is_new_today_not_new_0_days_ago():
     assert not any(re.search(r"\b0 days", r) for r in reasons.values())
 
 
-def test_an_order_made_once_reads_once_before():
+def test_orders_on_one_day_read_one_day_not_once():
+    """Four members ordering on the same day read "ordered it once": `order_days` counts days."""
     frame = reason_frame().filter(pl.col("case") == "regular_before").with_columns(
         own_days=pl.lit(1), last_order_age=pl.lit(31))
     out = with_reasons(frame)
-    assert out["reason"][0] == "your group ordered it once before; last time 31 days ago"
+    assert out["reason"][0] == "your group ordered it on one day before; last time 31 days ago"
     assert json.loads(out["reason_args"][0]) == {"order_days": 1, "last_days": 31}
 
 
@@ -170,3 +171,13 @@ def test_with_nothing_else_known_the_category_share_is_the_last_resort():
     frame = reason_frame().filter(pl.col("case") == "hot_category").with_columns(cat_share=pl.lit(0.03))
     out = with_reasons(frame)
     assert out["reason_code"][0] == "hot_category" and out["reason"][0].startswith("3% of")
+
+
+def test_the_share_of_posts_that_got_orders_is_the_counted_share_not_the_rankers_smoothed_rate():
+    """7 posts, 7 with orders read "73% of posts got orders": the ranker's rate (resp + 1) / (posts + 4)
+    was quoted as if counted."""
+    frame = reason_frame().filter(pl.col("case") == "new_responding").with_columns(
+        i_posts=pl.lit(7), _i_resp=pl.lit(7), i_response_rate=pl.lit(8 / 11))
+    out = with_reasons(frame)
+    assert json.loads(out["reason_args"][0])["post_pct"] == 100
+    assert out["reason"][0].endswith("100% of posts got orders")

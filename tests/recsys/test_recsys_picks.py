@@ -409,7 +409,7 @@ def test_an_item_back_in_season_keeps_a_place_in_the_list_and_only_the_best_one(
     features = {k: v for k, v in BASE.items() if k not in out.columns}
     reasons = with_reasons(out.with_columns(**{k: pl.lit(v) for k, v in features.items()}))
     assert reasons["reason_code"][2] == "seasonal_own"
-    assert reasons["reason"][2] == "your group ordered it 2 times around this time last year"
+    assert reasons["reason"][2] == "your group ordered it on 2 days around this time last year"
     # without the rule (seasonal_max 0) the scores and quotas decide: the best hot item
     plain = select(slate, PicksConfig(n=3, hot_max=2, seasonal_max=0))
     assert plain["i"].to_list() == [0, 1, 2] and not plain["seasonal_pick"].any()
