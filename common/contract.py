@@ -250,7 +250,7 @@ RULES: dict[str, str] = {
     "bad_type": "a value cannot be read as the column's type",
     "bad_value": ("a value is outside the column's accepted set (status, action, kind, tier), a date outside "
                   "the years 2000-2100, an order line above 1,000,000 units, or an id a spreadsheet turned "
-                  "into a number (1.23E+11)"),
+                  "into a number (1.23E+11), or a membership left before it was joined"),
     "non_positive_quantity": "quantity must be an integer > 0",
     "negative_price": "a price must be >= 0",
     "unknown_foreign_key": "an id refers to a row that does not exist (product, group, ...)",

@@ -142,6 +142,13 @@ def at_most(column: str, bound: int, unit: str) -> Check:
                  message(column, f"at most {bound:,} ({unit})", ident(column)))
 
 
+def not_before(column: str, start: str) -> Check:
+    """bad_value: an end that lies before its start (a member who left before joining)."""
+    return Check("bad_value", column, f"{ident(column)} < {ident(start)}",
+                 f"{lit(f'column {column!r} must not be before {start} ')} || CAST({ident(start)} AS VARCHAR)"
+                 f" || {lit('; got ')} || {shown(ident(column))}")
+
+
 def non_negative(column: str) -> Check:
     return Check("negative_price", column, f"{ident(column)} < 0", message(column, ">= 0", ident(column)))
 

@@ -21,6 +21,7 @@ from pipelines.ingest.rules import (
     foreign_keys,
     non_negative,
     not_after_run,
+    not_before,
     positive,
     within_campaign,
 )
@@ -68,8 +69,8 @@ def groups() -> Staging:
 
 
 def memberships() -> Staging:
-    return Staging("memberships", checks=(not_after_run("joined_on"),), lookups=foreign_keys("memberships"),
-                   fills_later=("left_on",))
+    return Staging("memberships", checks=(not_after_run("joined_on"), not_before("left_on", "joined_on")),
+                   lookups=foreign_keys("memberships"), fills_later=("left_on",))
 
 
 def campaigns() -> Staging:

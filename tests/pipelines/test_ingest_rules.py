@@ -26,6 +26,7 @@ CASES = [
     ("groups", 0, {"group_id": "GZ", "kind": "vip"}, "bad_value", "kind"),
     ("shopkeepers", 0, {"shopkeeper_id": "KZ", "tier": "z"}, "bad_value", "tier"),
     ("feedback", 0, {"action": "like"}, "bad_value", "action"),
+    ("memberships", 0, {"member_id": "MZ", "left_on": "2025-01-01"}, "bad_value", "left_on"),  # left first
     ("orders", 0, {"order_id": "Z1", "quantity": "0"}, "non_positive_quantity", "quantity"),
     ("orders", 0, {"order_id": "Z1", "quantity": "-3"}, "non_positive_quantity", "quantity"),
     ("campaigns", 0, {"campaign_id": "CZ", "max_qty": "0"}, "non_positive_quantity", "max_qty"),
