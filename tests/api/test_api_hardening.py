@@ -124,3 +124,8 @@ def test_an_admin_is_told_in_good_english_and_bad_json_is_named(client: TestClie
                     headers=bearer(keys["S1"]) | {"Content-Type": "application/json"})
     detail = r.json()["detail"]
     assert r.status_code == 422 and detail == "body: not valid JSON at character 31 (Expecting value)", detail
+    # bytes that are not UTF-8 were a bare 400 "There was an error parsing the body"
+    r = client.post("/v1/groups/G1/feedback", content=b'\xff\xfe{',
+                    headers=bearer(keys["S1"]) | {"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+    assert r.json()["detail"].startswith("body: not valid JSON (it must be UTF-8 text"), r.text
