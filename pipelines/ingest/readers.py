@@ -181,6 +181,13 @@ def meant_table(entry: Path) -> tuple[str, str] | None:
     """The contract table a stray entry's name is close to, and the hint that says so: a part of it
     given at the top level (orders_2024.csv), or a near miss (order.csv). None when there is none."""
     stem = (table_name(entry) if entry.is_file() else entry.name).lower()
+    if entry.is_file() and file_format(entry) is None and stem.rsplit(".", 1)[0] in TABLES:
+        table = stem.rsplit(".", 1)[0]  # suppliers.xlsx: the right table in a format not read
+        return table, f"not .csv or .parquet, so not read; save it as CSV UTF-8 or Parquet ({table}.csv)"
+    if entry.is_dir() and stem in TABLES:  # the folder is there, but nothing in it is read
+        inside = sorted(p.name for p in entry.iterdir() if not p.name.startswith("."))[:3]
+        return stem, (f"the folder holds no .csv or .parquet file (found: {', '.join(inside) or 'nothing'}); "
+                      "save the parts as CSV UTF-8 or Parquet")
     for table in TABLES:
         if stem.startswith(table) and stem[len(table):][:1] in ("_", "-", ".", " "):
             return table, (f"did you mean a part of {table}? parts go in a folder {table}/ "

@@ -50,6 +50,25 @@ def test_a_table_in_an_unreadable_format_says_so(tmp_path, tiny_tables, write_ra
     assert "feedback.xlsx: not .csv or .parquet; ignored (save it as CSV UTF-8 or Parquet)" in report.warnings
 
 
+def test_a_required_table_in_an_unreadable_format_or_folder_is_named_so(tmp_path, tiny_tables, write_raw):
+    """suppliers.xlsx was told "did you mean a part of suppliers? parts go in a folder suppliers/", and
+    a folder suppliers/ of .tsv files "did you mean suppliers/?": advice that fails again."""
+    raw = write_raw(tmp_path / "raw", tiny_tables)
+    (given,) = raw.glob("suppliers.*")
+    given.rename(raw / "suppliers.xlsx")
+    with pytest.raises(SchemaError) as refused:
+        run_ingest(raw, Home(tmp_path / "home"), run_date=TINY_END)
+    said = "suppliers.xlsx: not .csv or .parquet, so not read; save it as CSV UTF-8 or Parquet"
+    assert said in str(refused.value)
+    (raw / "suppliers.xlsx").unlink()
+    (raw / "suppliers").mkdir()
+    (raw / "suppliers" / "part.tsv").write_text("supplier_id\tname\n")
+    with pytest.raises(SchemaError) as refused:
+        run_ingest(raw, Home(tmp_path / "home2"), run_date=TINY_END)
+    assert "suppliers: the folder holds no .csv or .parquet file (found: part.tsv)" in str(refused.value)
+    assert "did you mean" not in str(refused.value)
+
+
 def test_a_table_given_as_csv_and_parquet_warns_naming_both(tmp_path, tiny_tables, write_raw):
     raw = write_raw(tmp_path / "raw", tiny_tables)
     tiny_tables["orders"].write_csv(raw / "orders.csv")
