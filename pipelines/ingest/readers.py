@@ -257,7 +257,7 @@ def inspect(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str
             f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
         ) from None
     if source.fmt == "csv":  # DuckDB renames a repeated column (price, price_1): say it of a contract column
-        names = [n.strip().lower() for n in csv_header(source.readable)]
+        names = [column_key(n) for n in csv_header(source.readable)]
         known = TABLES[source.table].column_names
         twice = sorted({n for n in names if n in known and names.count(n) > 1})
         if twice:
@@ -295,12 +295,18 @@ def _other_separator(source: SourceFile, names: list[str]) -> str:
     return ""
 
 
+def column_key(name: str) -> str:
+    """A file's column name as the contract writes it: case, surrounding spaces and the spaces or hyphens
+    between words ignored (`Order ID`, `order-id` and ` ORDER_ID ` are order_id)."""
+    return re.sub(r"[\s-]+", "_", name.strip().lower())
+
+
 def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
     """Rename file columns onto the contract (case and spaces ignored); missing / mistyped required: fatal."""
     table = TABLES[source.table]
     by_name: dict[str, str] = {}
     for name in types:
-        key = name.strip().lower()
+        key = column_key(name)
         if key in by_name:
             raise SchemaError(f"{source.rel}: column {name!r} appears twice (names are case-insensitive)")
         by_name[key] = name

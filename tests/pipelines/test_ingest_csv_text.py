@@ -106,3 +106,16 @@ def test_csv_problem_names_the_line_and_what_is_wrong(tmp_path, text, problem):
     path = tmp_path / "t.csv"
     path.write_text(text, encoding="utf-8", newline="")
     assert csv_problem(path) == problem
+
+
+def test_column_names_written_with_spaces_or_hyphens_between_words_match(tmp_path, tiny_tables, write_raw):
+    """A spreadsheet's header `Order ID`, `Member-ID` was "required column 'order_id' is missing"."""
+    raw = csv_raw(tmp_path, tiny_tables, write_raw)
+    path = raw / "orders.csv"
+    header, rest = path.read_text(encoding="utf-8").split("\n", 1)
+    header = header.replace("order_id", "Order ID").replace("member_id", "Member-ID").replace(
+        "unit_price", " UNIT  PRICE ")
+    path.write_text(f"{header}\n{rest}", encoding="utf-8")
+    report = run_ingest(raw, Home(tmp_path / "home"), run_date=TINY_END)
+    counts = report.tables["orders"]
+    assert counts.loaded == len(tiny_tables["orders"]) and counts.quarantined == 0
