@@ -6,6 +6,8 @@
   this platform), never US Central as DuckDB and Spark would read it.
 - A space before a numeric offset (`09:03:00 +08`, `09:03:00 +08:00`) is dropped, so `+08`, `+0800`
   and `+08:00` read alike with or without it.
+- `GMT+8`, `UTC+08:00` (a word, then an offset, as Chinese exports write China time) read as the
+  offset they name: `+08:00`.
 - `UTC`, `GMT`, `Z`, offsets and zone names (`Asia/Shanghai`) are unambiguous and read as written;
   any other letters after the time (`EST`, `PST`, `IST`, `BST`, ...) name no single zone, so the
   value is not read (a row-level `bad_type` whose detail says which zones are accepted).
@@ -25,6 +27,8 @@ ACCEPTED_ZONES = ("an offset (+08:00, +0800, +08), UTC, GMT, Z, CST (China, +08:
                   "or a zone name (Asia/Shanghai)")
 
 _CST = "'.*[0-9] *[Cc][Ss][Tt]'"
+_WORD = "'(GMT|UTC|[Gg][Mm][Tt]|[Uu][Tt][Cc])'"
+_WORD_OFFSET = "'.*[0-9] *(GMT|UTC|[Gg][Mm][Tt]|[Uu][Tt][Cc]) *[+-][0-9]{1,2}(:?[0-9]{2})?'"
 _SPACED_PLUS = "'.*[0-9] +[+][0-9]{2}(:?[0-9]{2})?'"
 _SPACED_MINUS = "'.*[0-9] +-[0-9]{2}(:?[0-9]{2})?'"
 _TRAILING_WORD = "'.*[0-9] *[A-Za-z]{2,5}'"
@@ -50,7 +54,8 @@ def ambiguous_zone(text: str) -> str:
 def normalized(text: str) -> str:
     """SQL: the text as the engines should read it (CST -> +08:00, no space before an offset)."""
     return (
-        f"CASE WHEN regexp_full_match({text}, {_CST}) "
+        f"CASE WHEN regexp_full_match({text}, {_WORD_OFFSET}) THEN {_offset_of_word(text)} "
+        f"WHEN regexp_full_match({text}, {_CST}) "
         f"THEN rtrim(left({text}, length({text}) - 3)) || '+08:00' "
         f"WHEN regexp_full_match({text}, {_SPACED_PLUS}) THEN regexp_replace({text}, ' +[+]', '+') "
         f"WHEN regexp_full_match({text}, {_SPACED_MINUS}) THEN regexp_replace({text}, ' +-', '-') "
@@ -58,11 +63,24 @@ def normalized(text: str) -> str:
     )
 
 
+def _offset_of_word(text: str) -> str:
+    """SQL for `... 09:27:48 GMT+8`: the word and the spaces around it dropped, a one-digit hour padded
+    (`09:27:48+08`, `09:27:48+08:00`), as every engine reads an offset."""
+    bare = f"regexp_replace({text}, ' *' || {_WORD} || ' *', '')"
+    return (f"(CASE WHEN regexp_full_match({bare}, '.*[+-][0-9]') "
+            f"THEN left({bare}, length({bare}) - 1) || '0' || right({bare}, 1) "
+            f"WHEN regexp_full_match({bare}, '.*[+-][0-9]:[0-9]{{2}}') "
+            f"THEN left({bare}, length({bare}) - 4) || '0' || right({bare}, 4) ELSE {bare} END)")
+
+
 def plain(text: str) -> str:
     """SQL, true for the common case that needs none of the zone rules (no regular expression: it is
     evaluated on every value, and the rules' expressions made a CSV ingest 2.4x slower): the text
-    ends in a digit (no zone word) and has no space before a sign (no spaced offset)."""
-    return f"(right({text}, 1) BETWEEN '0' AND '9' AND strpos({text}, ' +') = 0 AND strpos({text}, ' -') = 0)"
+    ends in a digit (no zone word), has no space before a sign (no spaced offset) and no GMT / UTC
+    before an offset."""
+    return (f"(right({text}, 1) BETWEEN '0' AND '9' AND strpos({text}, ' +') = 0 "
+            f"AND strpos({text}, ' -') = 0 AND strpos(upper({text}), 'GMT') = 0 "
+            f"AND strpos(upper({text}), 'UTC') = 0)")
 
 
 def read_timestamp(text: str, target: str) -> str:

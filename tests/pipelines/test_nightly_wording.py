@@ -163,7 +163,8 @@ def test_a_reused_ranker_is_versioned_by_its_training_day(tmp_path, monkeypatch)
                              gate=Gate(0.5, 0.3, 0.45, True, 4, "ranker beats 'als'"))
     run = recsys_stage.RecsysRun(report=report, model_version=f"ranker@{day}", timings_s={})
     monkeypatch.setattr(recsys_stage, "reuse_recsys",
-                        lambda *a, **k: (SimpleNamespace(chosen="ranker"), run))
+                        lambda *a, **k: (SimpleNamespace(chosen="ranker", signal=SimpleNamespace(
+                            daily=pl.DataFrame({"g": [0], "i": [0]}))), run))
 
     def pick_for_day(prod, for_date, run, *a, **k):
         return pl.DataFrame({"group_id": ["g1"], "for_date": [for_date], "rank": [1], "product_id": ["p1"],
