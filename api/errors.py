@@ -122,7 +122,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
+        if (exc.status_code == 400 and detail == "There was an error parsing the body"  # FastAPI's words
+                and isinstance(exc.__cause__, UnicodeDecodeError)):
             # for a body it could not decode (not UTF-8): a bad request body like any other, said so
             return error_body(422, "invalid_request", "body: not valid JSON (it must be UTF-8 text; the "
                               "bytes sent are not)")

@@ -257,7 +257,7 @@ def inspect(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str
             f"{source.rel}: cannot be read as {source.fmt.upper()}: {first_line(exc)}"
         ) from None
     if source.fmt == "csv":  # DuckDB renames a repeated column (price, price_1): say it of a contract column
-        names = [column_key(n) for n in csv_header(source.readable)]
+        names = [n.strip().lower() for n in csv_header(source.readable)]
         known = TABLES[source.table].column_names
         twice = sorted({n for n in names if n in known and names.count(n) > 1})
         if twice:
@@ -307,8 +307,14 @@ def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
     by_name: dict[str, str] = {}
     for name in types:
         key = column_key(name)
-        if key in by_name:
-            raise SchemaError(f"{source.rel}: column {name!r} appears twice (names are case-insensitive)")
+        if key in by_name:  # `order_id` beside `Order ID`: the one written as the contract writes it
+            exact = [n for n in (by_name[key], name) if n.strip().lower() == key]
+            if key not in table.column_names:
+                continue  # two columns the contract does not read: both ignored, as before
+            if len(exact) != 1:
+                raise SchemaError(f"{source.rel}: column {name!r} appears twice (names are case-insensitive, "
+                                  "and spaces or hyphens between words read as '_')")
+            name = exact[0]
         by_name[key] = name
     columns: dict[str, tuple[str, str]] = {}
     for col in table.columns:

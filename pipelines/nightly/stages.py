@@ -193,12 +193,27 @@ def _refuse_a_day_with_nothing_on_sale(ctx: RunContext, frames: dict[str, pl.Dat
 
     if not has_campaigns(frames) or campaigns_open_on(frames["campaigns"], ctx.config.run_date).height:
         return
+    if _live_picks(ctx) == 0:  # a live snapshot published empty: publish would not refuse this one either
+        return
     windows = frames["campaigns"].select(pl.col("opens_at").min().dt.convert_time_zone(PLATFORM_TZ),
                                          pl.col("closes_at").max().dt.convert_time_zone(PLATFORM_TZ))
     first, last = windows.row(0)
     raise BadInputError(refusal_message(
         f"no campaign is open on {ctx.config.run_date} (the campaigns run from {first:%Y-%m-%d %H:%M} to "
         f"{last:%Y-%m-%d %H:%M}, platform time), so picks would have 0 rows; nothing was trained"))
+
+
+def _live_picks(ctx: RunContext) -> int | None:
+    """The live snapshot's pick rows, from its manifest (None: none live, or not recorded)."""
+    from pipelines.nightly.snapshot import MANIFEST, live_snapshot
+
+    live = live_snapshot(ctx.home)
+    try:
+        counts = json.loads((live / MANIFEST).read_text(encoding="utf-8")).get("row_counts") or {}
+    except (TypeError, OSError, ValueError):
+        return None
+    picks = counts.get("picks.parquet")
+    return picks if isinstance(picks, int) else None
 
 
 def empty_orders_message(ctx: RunContext) -> str:

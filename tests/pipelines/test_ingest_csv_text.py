@@ -119,3 +119,16 @@ def test_column_names_written_with_spaces_or_hyphens_between_words_match(tmp_pat
     report = run_ingest(raw, Home(tmp_path / "home"), run_date=TINY_END)
     counts = report.tables["orders"]
     assert counts.loaded == len(tiny_tables["orders"]) and counts.quarantined == 0
+
+
+def test_a_display_column_beside_the_contract_column_is_ignored_not_fatal(tmp_path, tiny_tables, write_raw):
+    """`order_id` beside a display column `Order ID`, and two unknown `Ship To` / `ship-to`, loaded
+    before spaces and hyphens matched: they still do, the column written as the contract writes it wins."""
+    raw = csv_raw(tmp_path, tiny_tables, write_raw)
+    path = raw / "orders.csv"
+    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    lines = [lines[0] + ",Order ID,Ship To,ship-to"] + [line + ",x,y,z" for line in lines[1:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = run_ingest(raw, Home(tmp_path / "home"), run_date=TINY_END)
+    assert report.tables["orders"].loaded == len(tiny_tables["orders"])
+    assert query(Home(tmp_path / "home"), "SELECT count(*) FROM orders WHERE order_id = 'x'") == [(0,)]
