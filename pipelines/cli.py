@@ -392,11 +392,17 @@ def experiment_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     from pipelines.vintages import list_experiments
     from pipelines.warehouse import connect
 
-    with connect(existing_home(home)) as con:
-        rows = list_experiments(con)
+    h = existing_home(home)
+    rows: list[dict] = []
+    if h.warehouse.exists():  # a home without a warehouse has no experiments: it is not made one here
+        with connect(h) as con:
+            rows = list_experiments(con)
     if as_json:
         echo_json(rows)
         return
+    if not rows:
+        typer.echo(f"no experiments in {h.root} yet; `circlebuy experiment create NAME --arms A,B` "
+                   "starts one", err=True)
     for r in rows:
         state = "running" if r["running"] else f"stopped {r['stopped_at']}"
         typer.echo(f"{r['name']}\t{','.join(r['arms'])}\t{r['share']:g}\t{r['created_at']}\t{state}")
@@ -410,7 +416,10 @@ def experiment_stop(name: Annotated[str, typer.Argument()], home: HomeOpt = None
     from pipelines.vintages import stop_experiment
     from pipelines.warehouse import connect
 
-    with connect(existing_home(home)) as con:
+    h = existing_home(home)
+    if not h.warehouse.exists():
+        raise UsageError(f"no experiment {name!r}: {h.root} has no warehouse yet, so no experiments")
+    with connect(h) as con:
         stop_experiment(con, name, datetime.now(UTC))
     typer.echo(f"stopped experiment {name}", err=True)
 

@@ -51,6 +51,7 @@ from pipelines.ingest.rules import (
     STAGE,
     bad_type,
     changed_after_run,
+    control_character_id,
     first_failing,
     is_id,
     null_required,
@@ -322,6 +323,7 @@ def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, ind
     checks += [plausible_year(c) for c in table.columns
                if c.name in is_text and c.kind in ("date", "timestamp")]
     checks += [spreadsheet_mangled_id(c) for c in table.columns if is_text.get(c.name) and is_id(table, c)]
+    checks += [control_character_id(c) for c in table.columns if c.name in is_text and is_id(table, c)]
     checks += list(spec.checks)
     raw = ", ".join(f"{lit(c)}, CAST({ident('_t_' + c)} AS VARCHAR)" for c in is_text)
     names = (as_stood_at_run_end(table) if spec.status_updates

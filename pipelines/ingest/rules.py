@@ -112,6 +112,20 @@ def spreadsheet_mangled_id(col: Column) -> Check:
                  f"{said} || {shown(text)} || {why}")
 
 
+CONTROL_CHARACTER = r"\p{Cc}"  # NUL, tab, a line break, DEL, ... (RE2 on DuckDB, Java's regex on Spark)
+
+
+def control_character_id(col: Column) -> Check:
+    """bad_value: an id with a control character in it (a NUL from a C export, a tab or a line break
+    pasted into a cell). It would load as an id no other file spells, so every row pointing at it went
+    to quarantine as an unknown key while the row itself loaded; the detail marks each one with �."""
+    text = f"CAST({ident(col.name)} AS VARCHAR)"
+    said = lit(f"column {col.name!r} must be an id without control characters (NUL, tab, line break); got ")
+    marked = f"regexp_replace({text}, {lit(CONTROL_CHARACTER)}, '\ufffd', 'g')"
+    return Check("bad_value", col.name, f"regexp_matches({text}, {lit(CONTROL_CHARACTER)})",
+                 f"{said} || {shown(marked)} || {lit(' (each � marks one)')}")
+
+
 def is_id(table: Table, col: Column) -> bool:
     """A column holding ids (`*_id`, or a reference to another table's key such as invited_by); not
     every key column is one (feedback's `action` has accepted values of its own)."""
@@ -149,8 +163,15 @@ def not_before(column: str, start: str) -> Check:
                  f" || {lit('; got ')} || {shown(ident(column))}")
 
 
+def as_written(number_sql: str) -> str:
+    """SQL text of a price as its file wrote it: -3, not the -3.0 of the double it was read into."""
+    return (f"CASE WHEN {number_sql} = floor({number_sql}) AND abs({number_sql}) < 1e15 "
+            f"THEN CAST(CAST({number_sql} AS BIGINT) AS VARCHAR) ELSE CAST({number_sql} AS VARCHAR) END")
+
+
 def non_negative(column: str) -> Check:
-    return Check("negative_price", column, f"{ident(column)} < 0", message(column, ">= 0", ident(column)))
+    return Check("negative_price", column, f"{ident(column)} < 0",
+                 message(column, ">= 0", as_written(ident(column))))
 
 
 def not_after_run(column: str, unless: str | None = None) -> Check:

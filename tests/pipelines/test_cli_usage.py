@@ -268,6 +268,19 @@ def test_commands_that_read_a_warehouse_refuse_a_mistyped_home(monkeypatch, caps
     assert not typo.exists()
 
 
+def test_experiment_list_and_stop_leave_a_home_without_a_warehouse_as_it_was(monkeypatch, capsys,
+                                                                             tmp_path: Path):
+    """An existing folder with no warehouse (a home made ready, or the wrong folder) has no experiments:
+    `list` says so and `stop` refuses, and neither leaves a new empty warehouse behind."""
+    home = tmp_path / "h"
+    home.mkdir()
+    code, err = run(monkeypatch, capsys, "experiment", "list", "--home", str(home))
+    assert code == 0 and "no experiments in" in err
+    code, err = run(monkeypatch, capsys, "experiment", "stop", "ab", "--home", str(home))
+    assert code == 2 and "no experiment 'ab'" in err and "no warehouse yet" in err
+    assert not (home / "warehouse.duckdb").exists()
+
+
 def test_ingest_json_says_fatal_on_a_full_disk_too(monkeypatch, capsys, tmp_path: Path):
     import json
 

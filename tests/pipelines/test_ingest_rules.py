@@ -27,6 +27,8 @@ CASES = [
     ("shopkeepers", 0, {"shopkeeper_id": "KZ", "tier": "z"}, "bad_value", "tier"),
     ("feedback", 0, {"action": "like"}, "bad_value", "action"),
     ("memberships", 0, {"member_id": "MZ", "left_on": "2025-01-01"}, "bad_value", "left_on"),  # left first
+    ("products", 0, {"product_id": "P\tZ"}, "bad_value", "product_id"),  # a tab pasted into a cell
+    ("orders", 0, {"order_id": "Z\x001"}, "bad_value", "order_id"),  # a NUL from a C export
     ("orders", 0, {"order_id": "Z1", "quantity": "0"}, "non_positive_quantity", "quantity"),
     ("orders", 0, {"order_id": "Z1", "quantity": "-3"}, "non_positive_quantity", "quantity"),
     ("campaigns", 0, {"campaign_id": "CZ", "max_qty": "0"}, "non_positive_quantity", "max_qty"),
@@ -74,6 +76,10 @@ def test_each_rule_quarantines_its_row(tmp_path, tiny_tables, write_raw, table, 
     assert (source, row_number, got_rule) == (f"{table}/part-dirty.csv", 1, rule)
     assert f"'{column}'" in detail or f"({column}" in detail or f"{column})" in detail, detail
     assert raw_text.startswith("{")
+    if any(ord(ch) < 32 for v in changes.values() if v for ch in v):  # each control character marked
+        assert "without control characters" in detail and "\ufffd" in detail, detail
+    if rule == "negative_price":  # the value as written: a price of -5 is not quoted as -5.0
+        assert f"got '{changes[column]}'" in detail, detail
 
 
 def test_one_row_gets_the_first_rule_in_order(tmp_path, tiny_tables, write_raw):
