@@ -614,17 +614,27 @@ def _nightly_json(argv: list[str]) -> bool:
     return bool(argv) and argv[0] == "nightly" and "--json" in argv
 
 
+def _show_usage_error(exc: typer.TyperException) -> None:
+    """Click's usage error on stderr as standalone Typer shows it: in its box where rich is there."""
+    from typer import core
+
+    if core.HAS_RICH and getattr(exc, "ctx", None) is not None:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    elif (show := getattr(exc, "show", None)) is not None:
+        show()
+    else:
+        typer.echo(f"Error: {exc.format_message()}", err=True)
+
+
 def _nightly_json_usage_guarded() -> None:
     """`nightly --json` whose arguments Click itself refuses (`--keep abc`, no `--date`): the usage
     error on stderr as always, and the run object a script reads on stdout, status "failed"."""
     try:
         done = app(standalone_mode=False)  # returns, where standalone mode exits: exit as it would
     except typer.TyperException as exc:  # Typer's own Click: its usage errors derive from this
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            typer.echo(f"Error: {exc.format_message()}", err=True)
+        _show_usage_error(exc)
         argv = sys.argv[1:]
         given = next((a.split("=", 1)[1] for a in argv if a.startswith("--date=")), None)
         if given is None and "--date" in argv and argv.index("--date") + 1 < len(argv):

@@ -247,6 +247,11 @@ def test_nightly_json_prints_the_run_object_when_click_refuses_an_argument(monke
     assert out["error"].startswith(error) and error in captured.err
     assert out["date"] == ("2026-01-09" if args else None)
     assert not (tmp_path / "h").exists()
+    # stderr as without --json (Typer's box where rich is installed), not Click's plain text
+    monkeypatch.setattr(sys, "argv", ["circlebuy", "nightly", *args, "--home", str(tmp_path / "h")])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert capsys.readouterr().err == captured.err
 
 
 @pytest.mark.parametrize("args", [
