@@ -377,6 +377,25 @@ def test_the_pick_stages_are_a_list_to_swap_in_one_line(world):
     assert set(other["slot"]) <= {"hot", "regular", "replenish", "new"}
 
 
+def test_the_reasons_stage_reads_the_counted_responses_the_features_carry(world):
+    """`with_reasons` quotes a new product's counted share of posts that got orders from the features'
+    `_i_resp`; were it dropped on the way (a select of the ranker's columns), the reason would fall back
+    to the ranker's smoothed rate without a word."""
+    from recsys.picks import PICK_STAGES
+
+    _, prod, _, _ = world
+    seen: list[list[str]] = []
+
+    def watch(frame, signal, config):
+        seen.append(frame.columns)
+        return frame
+
+    stages = tuple((name, fn) if name != "reasons" else ("reasons", (
+        lambda f, s, c, fn=fn: fn(watch(f, s, c), s, c))) for name, fn in PICK_STAGES)
+    make_picks(prod, DAY, stages=stages)
+    assert seen and all("_i_resp" in columns and "i_posts" in columns for columns in seen)
+
+
 def test_a_group_the_signal_does_not_know_gets_the_popular_list_not_nothing(world):
     """A group created after the instant (an evaluation's new customer) is outside the signal; every
     generator answers it with the popular items, and so must production (an empty list scored 0)."""
