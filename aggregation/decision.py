@@ -6,7 +6,10 @@ two-piece normal through P10, P50 and P90 (each side scaled to hit its quantile)
 zero and at `max_qty` (a campaign stops selling there). The quantity is the newsvendor quantile at
 the critical ratio (price - cost) / price when the cost is known, else a configured service level,
 in whole units (the calibrated quantile is a bound on a whole-unit total, so its floor keeps the
-bound; the two-piece normal's is rounded up), never below what is already ordered and never above
+bound; the two-piece normal stands in for a whole-unit total D, so P(D <= q) is read at q + 0.5, the
+continuity correction: the smallest q whose q + 0.5 reaches the quantile. Rounded up instead, a
+daily forecast of 0.008 units asked for 1: on orders-only data 1,087 of 1,659 rows whose P90 was
+under half a unit were each suggested a unit, 483 units against a P50 total of 345), never below what is already ordered and never above
 `max_qty`: so the chance of not running out, P(total <= quantity), is about the critical ratio.
 Expected fill rate E[min(D, q)] / E[D] (the share of the demand served) and expected leftover
 E[(q - D)+] are integrals over the same distribution, on a grid of quantile levels.
@@ -70,8 +73,8 @@ def suggest(
     ratio = critical_ratio(price, cost, config)
     if quantile is not None:  # a bound on a whole-unit total: P(D <= q) >= ratio holds at its floor too
         qty = np.floor(np.round(quantile(ratio), 6))
-    else:  # a continuous stand-in for the total: round up
-        qty = np.ceil(np.round(quantile_at(ratio, p10, p50, p90), 6))
+    else:  # a continuous stand-in for a whole-unit total, read with the continuity correction
+        qty = np.ceil(np.round(quantile_at(ratio, p10, p50, p90) - 0.5, 6))
     qty = np.minimum(np.maximum(qty, ordered), cap)
     qty = np.maximum(qty, 0.0)
     if grid is None:

@@ -53,3 +53,13 @@ def test_fill_rate_and_leftover_are_sane():
     assert 0.0 < got["expected_leftover"] < 30.0
     zero = run(p=(0.0, 0.0, 0.0))
     assert zero["suggested_qty"] == 0 and zero["expected_fill_rate"] == 1.0 and zero["expected_leftover"] == 0
+
+
+def test_a_fraction_of_a_unit_is_not_rounded_up_to_a_unit():
+    """A daily forecast of 0.008 units (P90 0.008) suggested 1: over a supplier's many thin rows the
+    suggestions summed to 40% above the P50 total at a critical ratio of 0.34. The two-piece normal
+    stands in for a whole-unit total, so P(D <= q) is read at q + 0.5."""
+    assert run(price=20.0, cost=13.2, p=(0.0, 0.008, 0.008))["suggested_qty"] == 0
+    assert run(price=20.0, cost=10.0, p=(0.0, 0.4, 0.9))["suggested_qty"] == 0  # P(D <= 0) ~ 0.5+
+    assert run(price=20.0, cost=10.0, p=(0.5, 1.6, 3.0))["suggested_qty"] == 2
+    assert run(price=20.0, cost=10.0, p=(0.0, 0.008, 0.008), ordered=1)["suggested_qty"] == 1
