@@ -54,8 +54,10 @@ def train_ranker(
         return ranker, trial, "", val_metrics
     reason = (
         f"ranker {key} {val_metrics[key]:.4f} (mean of {len(per_fold)} weekly folds) does not beat the "
-        f"best generator {best!r} ({tuned.metrics[best][key]:.4f}) or the group's own history "
-        f"({own:.4f}); falling back to {best!r}"
+        + (f"best generator {best!r} (the group's own history, {own:.4f}); " if best == "reorder" else
+           f"best generator {best!r} ({tuned.metrics[best][key]:.4f}) or the group's own history "
+           f"({own:.4f}); ")
+        + f"falling back to {best!r}"
     )
     return None, trial, reason, val_metrics
 
@@ -161,8 +163,9 @@ def forward_chained(
         return None, trial, (
             f"no label windows before the validation folds; the ranker trained on older folds scores "
             f"{key} {val_metrics[key]:.4f} on {len(folds)} fold(s), not above the best generator {best!r} "
-            f"({best_same:.4f}) or the group's own history ({own:.4f}) on the same folds; "
-            f"falling back to {best!r}"), val_metrics
+            + (f"(the group's own history, {own:.4f}) " if best == "reorder" else
+               f"({best_same:.4f}) or the group's own history ({own:.4f}) ")
+            + f"on the same folds; falling back to {best!r}"), val_metrics
     everything = pl.concat(fold_training_rows(val_rows, range(len(val_rows)), n_groups, config),
                            how="vertical_relaxed")
     return LearnedRanker(config.ranker, config.seed).fit(everything), trial, "", val_metrics

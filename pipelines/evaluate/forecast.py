@@ -27,7 +27,7 @@ from aggregation.presale import (
 )
 from aggregation.statistical import STAT_MODELS
 from aggregation.timeseries import TimeSeriesConfig
-from pipelines.evaluate.intervals import N_BOOT, paired_difference, ratio_interval
+from pipelines.evaluate.intervals import MIN_UNITS, N_BOOT, paired_difference, ratio_interval, too_few
 from pipelines.warehouse import day_start
 
 PRESALE_SHARES = (0.0, 0.25, 0.5, 0.75)
@@ -58,8 +58,9 @@ def _matrix(frame: pl.DataFrame, keys: pl.DataFrame, start: date, horizon: int, 
 
 def _head_block(y: np.ndarray, quantiles: dict[str, tuple], head: np.ndarray, threshold: float,
                 seed: int) -> dict:
-    """Head-series figures on 7-day totals per model, with 90% intervals over series and production
-    minus each model (paired)."""
+    """Head-series figures on their horizon totals (as many days as `y` has columns: --horizon-days)
+    per model, with 90% intervals over series and production minus each model (paired; none below
+    MIN_UNITS series, and `note` says so)."""
     yh = y[head]
     totals = yh.sum(axis=1)
     errors = {name: np.abs(q[1][head].sum(axis=1) - totals) for name, q in quantiles.items()}
@@ -69,8 +70,10 @@ def _head_block(y: np.ndarray, quantiles: dict[str, tuple], head: np.ndarray, th
         "models": {name: head_scores(yh, q[0][head], q[1][head], q[2][head])
                    for name, q in quantiles.items()},
     }
+    note = too_few(int(head.sum()), "series")
     block["intervals"] = {
-        "level": 0.9, "unit": "series", "resamples": N_BOOT,
+        "level": 0.9, "unit": "series", "resamples": N_BOOT, "units": int(head.sum()), "min_units": MIN_UNITS,
+        **({"note": note} if note else {}),
         "total_wape": {name: ratio_interval(e, totals, seed=seed) for name, e in errors.items()},
         "production_minus_model_total_wape": {
             name: paired_difference(errors["production"], e, totals, seed=seed)

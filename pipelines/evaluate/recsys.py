@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.evaluate.config import EvaluateConfig
-from pipelines.evaluate.intervals import N_BOOT, mean_interval, paired_difference
+from pipelines.evaluate.intervals import MIN_UNITS, N_BOOT, mean_interval, paired_difference, too_few
 from recsys.folds import relevant_pairs
 from recsys.metrics import per_group_ndcg, ranking_metrics
 from recsys.picks import PicksConfig, make_picks
@@ -69,14 +69,17 @@ def evaluate_production(
 
 def ndcg_intervals(lists: dict[str, pl.DataFrame], relevant: pl.DataFrame, k: int, seed: int) -> dict:
     """90% bootstrap intervals over groups: each model's NDCG@k, and production minus each model
-    (paired: the same resampled groups), so that a gap can be read as real or noise."""
+    (paired: the same resampled groups), so that a gap can be read as real or noise. Below
+    MIN_UNITS groups every interval is null and `note` says so (intervals.MIN_UNITS: why)."""
     per_group = {name: per_group_ndcg(ranked, relevant, k)["ndcg"].to_numpy()
                  for name, ranked in lists.items()}
     ones = np.ones(next(iter(per_group.values())).size) if per_group else np.ones(0)
     key = f"ndcg@{k}"
     prod = per_group.get("production")
+    note = too_few(ones.size, "groups")
     return {
-        "level": 0.9, "unit": "group", "resamples": N_BOOT,
+        "level": 0.9, "unit": "group", "resamples": N_BOOT, "units": int(ones.size), "min_units": MIN_UNITS,
+        **({"note": note} if note else {}),
         key: {name: mean_interval(v, seed=seed) for name, v in per_group.items()},
         f"production_minus_model_{key}": {
             name: paired_difference(prod, v, ones, seed=seed)

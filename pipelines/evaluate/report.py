@@ -34,11 +34,19 @@ def render_evaluation(result: dict) -> str:
     if rec:
         cols = [f"{key}@{k}" for key in RANKING_KEYS] + ["coverage"]
         out += _table(["model", *cols], [[n, *(_fmt(m.get(c)) for c in cols)] for n, m in rec.items()])
+    days = result["dates"][0].get("horizon_days") if result["dates"] else None
+    forecast = (mean.get("forecast") or {}).get("models") or {}
+    if forecast:
+        out += ["", "daily forecasts, every series (mean over dates)"]
+        out += _table(["model", *FORECAST_KEYS, "dates"],
+                      [[n, *(_fmt(m.get(c)) for c in FORECAST_KEYS), _fmt(m.get("dates"))]
+                       for n, m in forecast.items()])
     head = ((mean.get("forecast") or {}).get("head") or {}).get("models") or {}
     if head:
-        out += ["", "head series, 7-day totals (mean over dates)"]
-        out += _table(["model", *HEAD_KEYS],
-                      [[n, *(_fmt(m.get(c)) for c in HEAD_KEYS)] for n, m in head.items()])
+        out += ["", f"head series, {_days(days)} totals (mean over dates)"]
+        out += _table(["model", *HEAD_KEYS, "dates"],
+                      [[n, *(_fmt(m.get(c)) for c in HEAD_KEYS), _fmt(m.get("dates"))]
+                       for n, m in head.items()])
     winners = mean.get("winners") or []
     if winners:
         out += ["", "winners per date"]
@@ -46,6 +54,33 @@ def render_evaluation(result: dict) -> str:
                       [[w["as_of"], _fmt(w.get("recsys")), _fmt(w.get("forecast_head_total_wape"))]
                        for w in winners])
     return "\n\n".join([*parts, "\n".join(out)])
+
+
+def _days(horizon: object) -> str:
+    """The head series' totals are over --horizon-days, not a fixed week: say "3-day" for 3."""
+    return f"{horizon}-day" if isinstance(horizon, int) else "horizon"
+
+
+def _interval_note(intervals: dict | None, label: str) -> list[str]:
+    """The line said where there is no interval (too few groups or series to resample)."""
+    note = (intervals or {}).get("note")
+    return [f"{label} 90% interval: {note}"] if note else []
+
+
+def _gate_note(forecast: dict) -> list[str]:
+    """Where the daily model failed its gate, production publishes seasonal naive: its row repeats
+    seasonal_naive's, and without this line the table reads as a tie. The short-history fallback
+    has its own note (forecast["note"])."""
+    production = forecast.get("production_is") or {}
+    gate = production.get("gate") or {}
+    if gate.get("passed") is not False or forecast.get("note"):
+        return []
+    figures = (f"WAPE {_fmt(gate.get('production_wape'))} vs seasonal naive "
+               f"{_fmt(gate.get('seasonal_naive_wape'))}")
+    where = gate.get("reason") or f"{figures} on {gate.get('scored_on')}"
+    return [f"note: the daily model ({production.get('model') or 'production'}) failed its gate, so "
+            f"production is {production.get('method') or 'seasonal_naive'} (its row repeats that "
+            f"model's): {where}"]
 
 
 def _ci(interval: list | None) -> str:
@@ -66,6 +101,7 @@ def render_date(result: dict) -> str:
         cis = (recsys.get("intervals") or {}).get(f"ndcg@{k}") or {}
         rows = [[name, *(_fmt(m.get(c)) for c in cols), _ci(cis.get(name))] for name, m in models.items()]
         out += _table(["model", *cols, f"ndcg@{k} 90% interval"], rows)
+        out += _interval_note(recsys.get("intervals"), f"ndcg@{k}")
     if recsys.get("fallback_reason"):
         out.append(f"note: {recsys['fallback_reason']}")
     out.append("")
@@ -81,11 +117,14 @@ def render_date(result: dict) -> str:
         threshold = head.get("threshold")
         units = f"{threshold:g}" if isinstance(threshold, int | float) else _fmt(threshold)
         out += ["", f"head series (sold >= {units} units in the "
-                    f"{head.get('window_days')} days before): {head.get('series')} series, 7-day totals"]
+                    f"{head.get('window_days')} days before): {head.get('series')} series, "
+                    f"{_days(result.get('horizon_days'))} totals"]
         rows = [[n, *(_fmt(m.get(c)) for c in HEAD_KEYS), _ci(cis.get(n))] for n, m in head["models"].items()]
         out += _table(["model", *HEAD_KEYS, "total_wape 90% interval"], rows)
+        out += _interval_note(head.get("intervals"), "total_wape")
     if forecast.get("note"):
         out.append(f"note: {forecast['note']}")
+    out += _gate_note(forecast)
     presale = forecast.get("presale") or {}
     at_share = presale.get("at_share") or {}
     if at_share:

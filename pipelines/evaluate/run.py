@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from pipelines.evaluate.config import EvaluateConfig
 from pipelines.warehouse import MODEL_DROP, load_frames
 from recsys.signal import SignalSource
 
-__all__ = ["EvaluateConfig", "evaluate_dates", "evaluate_frames", "parse_dates", "run_evaluate"]
+__all__ = ["AsOfDates", "EvaluateConfig", "evaluate_dates", "evaluate_frames", "parse_dates", "run_evaluate"]
 
 RANKING_COLUMNS = ["group_id", "rank", "product_id"]
 FORECAST_SCHEMA = {"product_id": pl.String, "warehouse_id": pl.String, "day": pl.Date, "p10": pl.Float64,
@@ -102,34 +103,73 @@ def write_dump(frame: pl.DataFrame, path: Path) -> None:
         frame.write_parquet(path)
 
 
-def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_days: int) -> None:
-    """A date with no orders before it (nothing to train on) or none in its horizon (nothing to
-    score) would report every metric as 0, and one whose horizon runs past the orders would score the
-    days after them as days without sales: refuse either, naming the dates and the orders' own range."""
+class AsOfDates(list[date]):
+    """The dates of `--as-of` or `--as-of-range`, remembering which option gave them, so that a date
+    refused later (check_dates_have_orders) is blamed on the option the user actually typed."""
+
+    option: str
+
+    def __init__(self, dates: Iterable[date], option: str) -> None:
+        super().__init__(dates)
+        self.option = option
+
+
+def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_days: int,
+                            option: str | None = None) -> None:
+    """Refuse, in one message, every date that cannot be scored: one with no orders before it (nothing
+    to train on), one whose horizon runs past the last order day (the days after the data would be
+    scored as days without sales: a forecast far too high), and one whose horizon holds no paid order
+    (a shutdown: every ranking metric would read 0 and the forecast be scored on zeros, and averaged
+    across dates such a date would drag every mean down). `option`: the option the dates came from
+    (by default the one `dates` remembers, else --as-of). The message names each date and why, the
+    orders' own range and the dates that would do."""
+    option = option or getattr(dates, "option", "--as-of")
     if orders.height == 0:
         raise UsageError("the warehouse holds no orders; run `circlebuy ingest RAW` first")
     days = orders.select(platform_day(pl.col("ordered_at")).alias("d"))["d"]
     first, last = days.min(), days.max()
-    latest = last - timedelta(days=horizon_days - 1)  # the last as-of whose whole horizon has data
-    usable = (f"an as-of date needs orders before it and on all {horizon_days} days of its horizon: "
-              f"from {first + timedelta(days=1)} to {latest}" if latest > first else
-              f"no as-of date has orders before it and on all {horizon_days} days of its horizon; "
-              "shorten it with --horizon-days")
-    outside = [d for d in dates if d <= first or d > last]
-    if outside:
-        raise UsageError(f"--as-of: {listed(outside)}: nothing to evaluate there; the orders run from "
-                         f"{first} to {last}, so {usable}")
-    cut = [d for d in dates if d > latest]
+    paid = set(orders.filter(pl.col("status") == "paid")
+               .select(platform_day(pl.col("ordered_at")).alias("d"))["d"].unique().to_list())
+    h = horizon_days
+    before, after, cut, empty = [], [], [], []
+    for d in dates:
+        end = d + timedelta(days=h - 1)  # the horizon's last day
+        if d <= first:
+            before.append(d)
+        elif d > last:
+            after.append(d)
+        elif end > last:
+            cut.append(d)
+        elif not any(d + timedelta(days=i) in paid for i in range(h)):
+            empty.append(d)
+    if not (before or after or cut or empty):
+        return
+    reasons = []
+    if before:
+        reasons.append(f"{listed(before)}: nothing to evaluate there: no orders before it to train on")
+    if after:
+        reasons.append(f"{listed(after)}: nothing to evaluate there: after the last order day")
     if cut:
-        raise UsageError(
-            f"--as-of: {listed(cut)}: the {horizon_days}-day horizon runs past the orders, which end on "
-            f"{last}, and the days after them would be scored as days without sales; {usable} "
-            "(or shorten the horizon with --horizon-days)")
+        reasons.append(f"{listed(cut)}: the {h}-day horizon runs past the orders, which end on {last}, "
+                       "and the days after them would be scored as days without sales")
+    if empty:
+        spans = ", ".join(f"{d} to {d + timedelta(days=h - 1)}" if h > 1 else d.isoformat() for d in empty)
+        reasons.append(f"{listed(empty)}: no paid order in the {h}-day horizon ({spans}), so nothing to "
+                       "score there")
+    latest = last - timedelta(days=h - 1)  # the last as-of whose whole horizon is within the orders
+    need = f"orders before it, its whole {h}-day horizon within the orders and a paid order in that horizon"
+    usable = (f"an as-of date needs {need}: from {first + timedelta(days=1)} to {latest}"
+              + (" (or shorten the horizon with --horizon-days)" if cut else "")
+              if latest > first else
+              f"no as-of date has {need}; shorten the horizon with --horizon-days")
+    refused = len(before) + len(after) + len(cut) + len(empty)
+    head = f"{option}: {refused} of {len(dates)} dates refused; " if len(dates) > 1 else f"{option}: "
+    raise UsageError(f"{head}{'; '.join(reasons)}; the orders run from {first} to {last}, so {usable}")
 
 
 def listed(dates: list[date]) -> str:
-    shown = ", ".join(d.isoformat() for d in dates[:5])
-    return shown + (f" and {len(dates) - 5} more" if len(dates) > 5 else "")
+    """Every date, in order: a refusal that names only some of them is found out one try at a time."""
+    return ", ".join(d.isoformat() for d in dates)
 
 
 def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, dates: list[date],
@@ -157,16 +197,25 @@ def evaluate_dates(frames: dict[str, pl.DataFrame], config: EvaluateConfig, date
     return result, pl.concat(rankings), pl.concat(forecasts)
 
 
-def _mean_models(blocks: list[dict]) -> dict:
-    """Per model and metric, the mean over the blocks that have it (and how many dates did)."""
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _mean_models(blocks: list[dict], key: str) -> dict:
+    """Per model and metric, the mean over the dates that scored the model: those where its `key`
+    figure (ndcg@k, wape, total_wape) is a number. A null there means the date had nothing to score
+    it on (no head series, no sales), and its other figures (a coverage of zero outcomes) say
+    nothing either; counted, it would pull the mean towards 0 and overstate `dates`. Within those
+    dates a null figure is skipped. `dates`: how many dates scored the model."""
     out: dict[str, dict] = {}
     names = [n for b in blocks for n in b]
     for name in dict.fromkeys(names):
         per = [b[name] for b in blocks if name in b]
+        if any(key in p for p in per):
+            per = [p for p in per if _number(p.get(key))]
         metrics = {}
         for metric in dict.fromkeys(m for p in per for m in p):
-            values = [p[metric] for p in per if isinstance(p.get(metric), int | float)
-                      and not isinstance(p.get(metric), bool)]
+            values = [p[metric] for p in per if _number(p.get(metric))]
             if values:
                 metrics[metric] = round(sum(values) / len(values), 6)
         metrics["dates"] = len(per)
@@ -175,15 +224,17 @@ def _mean_models(blocks: list[dict]) -> dict:
 
 
 def mean_block(results: list[dict]) -> dict:
-    """Means across dates of every model's figures, and per date which model won."""
-    recsys = [r["recsys"].get("models", {}) for r in results]
+    """Means across dates of every model's figures, and per date which model won. A date counts
+    for a block only where it scored something: groups evaluated for recsys, a WAPE for a forecast
+    model (no winner is named for a date that scored nothing)."""
+    key = f"ndcg@{results[0]['k']}"
+    recsys = [r["recsys"].get("models", {}) if r["recsys"].get("groups_evaluated") else {} for r in results]
     forecast = [r["forecast"].get("models", {}) for r in results]
     head = [r["forecast"].get("head", {}).get("models", {}) for r in results]
-    key = f"ndcg@{results[0]['k']}"
     winners = []
     for r, rec, hd in zip(results, recsys, head, strict=True):
-        gens = {n: m[key] for n, m in rec.items() if n != "picks"}
-        wapes = {n: m["total_wape"] for n, m in hd.items() if m.get("total_wape") is not None}
+        gens = {n: m[key] for n, m in rec.items() if n != "picks" and _number(m.get(key))}
+        wapes = {n: m["total_wape"] for n, m in hd.items() if _number(m.get("total_wape"))}
         winners.append({
             "as_of": r["as_of"],
             "recsys": max(gens, key=gens.get) if gens else None,
@@ -191,15 +242,17 @@ def mean_block(results: list[dict]) -> dict:
         })
     return {
         "dates": [r["as_of"] for r in results],
-        "recsys": {"models": _mean_models(recsys)},
-        "forecast": {"models": _mean_models(forecast), "head": {"models": _mean_models(head)}},
+        "recsys": {"models": _mean_models(recsys, key)},
+        "forecast": {"models": _mean_models(forecast, "wape"),
+                     "head": {"models": _mean_models(head, "total_wape")}},
         "winners": winners,
     }
 
 
-def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[date]:
-    """Dates from `--as-of D1,D2,...` or `--as-of-range FROM..TO --every Nd` (sorted, unique).
-    Raises UsageError naming the option and the value."""
+def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> AsOfDates:
+    """Dates from `--as-of D1,D2,...` or `--as-of-range FROM..TO --every Nd` (sorted, unique), with
+    the option they came from (a date refused later names it). Raises UsageError naming the option
+    and the value."""
     if (as_of is None) == (as_of_range is None):
         raise UsageError("give exactly one of --as-of YYYY-MM-DD[,YYYY-MM-DD...] and "
                          "--as-of-range FROM..TO (or --vintages FROM..TO to score published lists)")
@@ -209,7 +262,7 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
             raise UsageError(f"--as-of: expected YYYY-MM-DD[,YYYY-MM-DD...] with no empty item; "
                              f"got {as_of!r}")
         days = [_day(v, "--as-of") for v in items]
-        return sorted(set(days))
+        return AsOfDates(sorted(set(days)), "--as-of")
     if ".." not in as_of_range:
         raise UsageError(f"--as-of-range: expected FROM..TO (YYYY-MM-DD..YYYY-MM-DD); got {as_of_range!r}")
     first, last = (_day(v.strip(), "--as-of-range") for v in as_of_range.split("..", 1))
@@ -224,7 +277,7 @@ def parse_dates(as_of: str | None, as_of_range: str | None, every: str) -> list[
     while day <= last:
         out.append(day)
         day += timedelta(days=step)
-    return out
+    return AsOfDates(out, "--as-of-range")
 
 
 def _day(value: str, option: str) -> date:
