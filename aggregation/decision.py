@@ -9,8 +9,9 @@ in whole units (the calibrated quantile is a bound on a whole-unit total, so its
 bound; the two-piece normal stands in for a whole-unit total D, so P(D <= q) is read at q + 0.5, the
 continuity correction: the smallest q whose q + 0.5 reaches the quantile. Rounded up instead, a
 daily forecast of 0.008 units asked for 1: on orders-only data 1,087 of 1,659 rows whose P90 was
-under half a unit were each suggested a unit, 483 units against a P50 total of 345), never below what is already ordered and never above
-`max_qty`: so the chance of not running out, P(total <= quantity), is about the critical ratio.
+under half a unit were each suggested a unit, 483 units against a P50 total of 345), never below
+what is already ordered and never above `max_qty`: so the chance of not running out,
+P(total <= quantity), is about the critical ratio.
 Expected fill rate E[min(D, q)] / E[D] (the share of the demand served) and expected leftover
 E[(q - D)+] are integrals over the same distribution, on a grid of quantile levels.
 """

@@ -25,7 +25,10 @@ class PickOut(BaseModel):
     name: str | None
     category: str | None = Field(description="The contract's category code, e.g. fresh")
     category_name: str | None = Field(description="The category's name in the response's language")
-    price: float | None
+    price: float | None = Field(
+        description="What members pay: the campaign's group-buy price, or the list price without a campaign"
+    )
+    list_price: float | None = Field(description="The product's list price (price below it is the deal)")
     campaign_id: str | None
     closes_at: str | None = Field(description="ISO-8601 with offset")
     slot: str

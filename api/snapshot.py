@@ -455,6 +455,14 @@ def _reasons_per_locale(picks: pl.DataFrame, where: str) -> pl.DataFrame:
     )
 
 
+def _campaign_price(campaigns: pl.DataFrame) -> pl.Expr:
+    """The campaign's price as `_campaign_price` (null for a snapshot published before campaigns.parquet
+    carried it: its picks keep the list price)."""
+    if "price" in campaigns.columns:
+        return pl.col("price").cast(pl.Float64).alias("_campaign_price")
+    return pl.lit(None, pl.Float64).alias("_campaign_price")
+
+
 def _build_picks(
     picks: pl.DataFrame, products: pl.DataFrame, campaigns: pl.DataFrame, where: str = "picks.parquet"
 ) -> dict[str, dict[str, dict[str, bytes]]]:
@@ -478,10 +486,14 @@ def _build_picks(
             how="left",
         )
         .join(
-            campaigns.select("campaign_id", pl.col("closes_at").dt.to_string(ISO_FORMAT)),
+            campaigns.select("campaign_id", pl.col("closes_at").dt.to_string(ISO_FORMAT),
+                             _campaign_price(campaigns)),
             on="campaign_id",
             how="left",
         )
+        # what members pay: the campaign's group-buy price where the pick has one, beside the list price
+        .with_columns(pl.col("price").alias("list_price"))
+        .with_columns(pl.coalesce("_campaign_price", "list_price").alias("price"))
         .join(
             _reasons_per_locale(picks, where),
             on=["reason_code", "reason_args", "reason"],
@@ -503,6 +515,7 @@ def _build_picks(
                 "category_name"
             ),
             "price",
+            "list_price",
             "campaign_id",
             "closes_at",
             "slot",

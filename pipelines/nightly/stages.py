@@ -709,7 +709,7 @@ def write_dimensions(ctx: RunContext) -> None:
     campaigns = f["campaigns"].join(
         f["products"].select("product_id", "supplier_id"), on="product_id", how="left"
     ).select("campaign_id", "product_id", "supplier_id", "opens_at", "closes_at", "warehouse_id",
-             "max_qty")
+             "max_qty", "price")  # price: the group-buy price members pay, a pick's price
     ctx.writer.write_frame("campaigns", campaigns)
 
 

@@ -102,6 +102,7 @@ def test_picks_content(client: TestClient, keys: dict[str, str]) -> None:
         "category": "fresh",
         "category_name": "生鲜",
         "price": 29.9,
+        "list_price": 29.9,
         "campaign_id": "C1",
         "closes_at": "2026-11-23T20:00:00+08:00",
         "slot": "hot",
@@ -110,6 +111,9 @@ def test_picks_content(client: TestClient, keys: dict[str, str]) -> None:
         "reason_args": {"groups": 38, "city": "杭州"},
         "score": 1.0,
     }
+    # a pick's price is what members pay on its campaign (P4's campaign C3 sells at 11.0, list 12.5)
+    p4 = body["picks"][2]
+    assert (p4["product_id"], p4["campaign_id"], p4["price"], p4["list_price"]) == ("P4", "C3", 11.0, 12.5)
     same_day = client.get("/v1/groups/G1/picks?date=2026-11-22", headers=bearer(keys["S1"]))
     assert same_day.json() == body
     other_day = client.get("/v1/groups/G1/picks?date=2026-01-01", headers=bearer(keys["S1"]))

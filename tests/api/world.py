@@ -64,6 +64,7 @@ def small_world(day: date = date(2026, 11, 22), model_version: str = "als-test-1
             "closes_at": [_ts(day, 20, 1), _ts(day, 20, 2), _ts(day, 20, 1)],
             "warehouse_id": ["W1", None, "W2"],
             "max_qty": [500, None, 300],
+            "price": [29.9, 55.0, 11.0],  # the group-buy price: C3 sells P4 (list 12.5) at 11.0
         }
     ).with_columns(pl.col("opens_at", "closes_at").dt.replace_time_zone(PLATFORM_TZ))
     picks_spec = [("G1", ["P1", "P2", "P4"]), ("G2", ["P3", "P5"]), ("G3", ["P1", "P4"])]

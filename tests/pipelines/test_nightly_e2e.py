@@ -218,3 +218,21 @@ def test_the_next_nightly_leaves_out_a_product_excluded_platform_wide(first_run,
     run_nightly(home, NightlyConfig(run_date=END, raw=raw))
     assert recalled in pl.read_parquet(live_snapshot(home) / "picks.parquet")["product_id"].to_list()
 
+
+
+def test_a_pick_is_priced_at_its_campaigns_group_buy_price(first_run, raw):
+    """The picks served the product's list price while members pay the campaign's (80-100% of it in the
+    generated world, and in 以销定采 generally): the shopkeeper would quote the wrong price to the group."""
+    from api.snapshot import load_snapshot
+
+    home, _ = first_run
+    live = live_snapshot(home)
+    campaigns = pl.read_parquet(live / "campaigns.parquet")
+    assert "price" in campaigns.columns
+    price_of = dict(campaigns.select("campaign_id", "price").iter_rows())
+    snap = load_snapshot(live)
+    served = [p for body in snap.picks_bodies["zh_CN"][str(END)].values() for p in json.loads(body)["picks"]]
+    with_campaign = [p for p in served if p["campaign_id"] is not None]
+    assert with_campaign
+    assert all(p["price"] == pytest.approx(price_of[p["campaign_id"]]) for p in with_campaign)
+    assert any(p["price"] < p["list_price"] for p in with_campaign)  # the deal shows
