@@ -97,3 +97,46 @@ def test_a_young_platform_with_campaigns_gets_daily_forecasts_until_the_presale_
     assert info["mode"] == "daily" and demand["campaign_id"].is_null().all()
     assert info["presale_untrained"].startswith("only 16 campaign × warehouse windows closed in the 28 days")
     assert "daily forecasts per product and warehouse are published instead" in info["presale_untrained"]
+
+
+def _panel(y: np.ndarray):
+    from aggregation.timeseries import Panel
+
+    n, days = y.shape
+    series = pl.DataFrame({"product_id": [f"p{i}" for i in range(n)], "warehouse_id": ["w"] * n})
+    return Panel(series, START, y.astype(np.float64), np.zeros((n, days)), np.arange(n), np.zeros(n, int),
+                 np.zeros(n), np.zeros(n, int))
+
+
+def test_a_shutdown_is_not_copied_forward_but_a_weekly_closing_day_is():
+    """Seasonal naive read a shutdown (every series sold nothing Monday to Thursday) as next week's
+    demand: every product was forecast zero for those days (WAPE 1.0, bias -1.0 at the next as-of).
+    A weekday the platform never trades keeps its zero."""
+    from aggregation.short_history import fit_short_history, short_history_quantiles
+
+    days = 21
+    y = np.tile(np.array([[4.0], [9.0]]), (1, days))
+    y[:, 6::7] = 0.0  # closed every seventh day, always
+    y[:, 14:18] = 0.0  # a shutdown of four days in the last week
+    panel = _panel(y)
+    fit = fit_short_history(panel, days, 7)
+    _, p50, _ = short_history_quantiles(fit, panel, days, 7, np.arange(2))
+    np.testing.assert_allclose(p50[:, :4], [[4.0] * 4, [9.0] * 4])  # read from the week before
+    np.testing.assert_allclose(p50[:, 6], [0.0, 0.0])  # the closing day stays closed
+
+
+def test_the_interval_is_never_a_point_where_the_forecast_is_a_unit_or_more():
+    """Calibrated on days where most cells sold nothing, the multipliers were zero: P10 = P50 = P90 on
+    every row with a point of a unit or more (Online Retail, 300 customers, 19 days of history)."""
+    from aggregation.short_history import fit_short_history, short_history_quantiles
+
+    rng = np.random.default_rng(0)
+    days = 19
+    y = np.where(rng.random((200, days)) < 0.08, rng.integers(5, 60, (200, days)), 0).astype(float)
+    panel = _panel(y)
+    fit = fit_short_history(panel, days, 7)
+    rows = np.flatnonzero(y.sum(axis=1) > 0)
+    p10, p50, p90 = short_history_quantiles(fit, panel, days, 7, rows)
+    at_least_one = p50 >= 1
+    assert at_least_one.any() and np.all(p10[at_least_one] < p90[at_least_one])
+    assert np.all(p10 <= p50) and np.all(p50 <= p90)
