@@ -12,22 +12,33 @@ from recsys.signal import Signal
 
 
 def peer_popularity(signal: Signal, g_rows: np.ndarray, window_days: int = 28) -> pl.DataFrame:
-    """Per (g, i): share of groups of the same city and kind that ordered i recently (peer_share)."""
-    meta, share = signal.memo(f"peer_share_{window_days}", lambda: _peer_shares(signal, window_days))
+    """Per (g, i): share of the *other* groups of the same city and kind that ordered i recently
+    (peer_share; null where the group has no peer). The group itself is left out of both counts: with
+    it, 4 of 5 peers read as 4 of 6 (67%, not 80%), and a young group's own orders counted as its
+    peers' proof."""
+    meta, share, recent = signal.memo(f"peer_share_{window_days}", lambda: _peer_shares(signal, window_days))
     wanted = meta.filter(pl.col("g").is_in(pl.Series(g_rows).implode()))
-    return wanted.join(share, on="peer").select("g", "i", "peer_share")
+    own = recent.join(wanted.select("g"), on="g").with_columns(own=pl.lit(1, pl.UInt32))
+    return (
+        wanted.join(share, on="peer")
+        .join(own, on=["g", "i"], how="left")
+        .with_columns(others=pl.col("c") - pl.col("own").fill_null(0), peers=pl.col("n") - 1)
+        .filter((pl.col("peers") > 0) & (pl.col("others") > 0))
+        .select("g", "i", peer_share=pl.col("others") / pl.col("peers"))
+    )
 
 
-def _peer_shares(signal: Signal, window_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(g, peer) of every group, and (peer, i, peer_share) over the whole signal: built once per signal,
-    whatever the number of chunks of groups that read it."""
+def _peer_shares(signal: Signal, window_days: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(g, peer) of every group, (peer, i, c groups that ordered i, n groups of the peer) over the whole
+    signal, and the (g, i) pairs ordered in the window: built once per signal, whatever the number of
+    chunks of groups that read it."""
     meta = signal.group_meta.select(
         "g", peer=pl.concat_str(pl.col("city").fill_null(""), pl.col("kind").fill_null(""), separator="|")
     )
     sizes = meta.group_by("peer").agg(n=pl.len())
-    recent = signal.daily.filter(pl.col("age") <= window_days).select("g", "i").unique().join(meta, on="g")
-    share = recent.group_by("peer", "i").agg(c=pl.len()).join(sizes, on="peer")
-    return meta, share.select("peer", "i", peer_share=pl.col("c") / pl.col("n"))
+    recent = signal.daily.filter(pl.col("age") <= window_days).select("g", "i").unique()
+    share = recent.join(meta, on="g").group_by("peer", "i").agg(c=pl.len()).join(sizes, on="peer")
+    return meta, share, recent
 
 
 def new_product_pairs(signal: Signal, available: pl.DataFrame, new_days: int) -> pl.DataFrame:
