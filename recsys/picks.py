@@ -312,7 +312,12 @@ def apply_rules(scored: pl.DataFrame, signal: Signal, config: PicksConfig) -> pl
     group keeps re-ordering it; marked not interested; never bought and far above its usual price."""
     fb = signal.feedback
     pushed = fb.filter(pl.col("action").is_in(["posted", "skip"]) & (pl.col("age") < config.fatigue_days))
-    refused = fb.filter((pl.col("action") == "not_interested") & (pl.col("age") < config.not_interested_days))
+    # not interested: the group's *last* mark on the product, within the window (as the API hides it
+    # at read time, api.feedback_store.hidden): a product marked posted after a not-interested mark is
+    # the shopkeeper changing their mind, and comes back
+    last = fb.sort("age").group_by("g", "i", maintain_order=True).first()
+    refused = last.filter((pl.col("action") == "not_interested")
+                          & (pl.col("age") < config.not_interested_days))
     f = scored.join(
         pushed.select("g", "i").unique().with_columns(fb_push=pl.lit(True)), on=["g", "i"], how="left"
     )

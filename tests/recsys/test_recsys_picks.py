@@ -445,3 +445,22 @@ def test_back_in_season_needs_a_quiet_month_and_last_years_buyers():
     # own purchase then; sold in the last 4 weeks (not back: still selling); a notable share of the
     # groups; one group is not a share; no history a year back
     assert got == [True, False, True, False, False]
+
+
+def test_not_interested_reads_the_groups_last_mark_as_the_api_does():
+    """The API shows a product again once the shopkeeper's later mark is `posted` (the last mark wins,
+    api.feedback_store.hidden); the nightly dropped it for 30 days whatever came after, so the two
+    disagreed about the same list."""
+    from types import SimpleNamespace
+
+    from recsys.picks import apply_rules
+
+    scored = pl.DataFrame({"g": [0, 0, 0], "i": [1, 2, 3], "own_days_30": [5, 5, 5],
+                           "last_post_age": [None, None, None], "own_lines": [3, 3, 3],
+                           "price": [1.0, 1.0, 1.0], "g_unit_price": [1.0, 1.0, 1.0]})
+    feedback = pl.DataFrame({"g": [0, 0, 0, 0], "i": [1, 2, 2, 3],
+                             "action": ["not_interested", "not_interested", "posted", "not_interested"],
+                             "age": [3.0, 9.0, 2.0, 40.0]})
+    kept = apply_rules(scored, SimpleNamespace(feedback=feedback), PicksConfig())
+    # 1: refused 3 days ago; 2: refused, then posted since (back); 3: refused 40 days ago (expired)
+    assert kept["i"].to_list() == [2, 3]
