@@ -81,7 +81,7 @@ def create_app(home: Home, settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.access_log = access
-    install_error_handlers(app)
+    install_error_handlers(app, page=pages.error_page)  # a browser's errors outside /v1/ as pages
     for module in (picks, feedback, admin, demand, health, pages):
         app.include_router(module.router)
     app.add_api_route("/docs", docs_note, methods=["GET"], include_in_schema=False)

@@ -1,12 +1,14 @@
-"""Named API errors and the one place that turns every error into `{"error": code, "detail": text}`."""
+"""Named API errors and the one place that turns every error into `{"error": code, "detail": text}` (or,
+for a browser asking for a page outside /v1/, a short page in its language: `install_error_handlers`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import BadInputError, CircleBuyError, SnapshotError
@@ -99,15 +101,31 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Map every error (ours, FastAPI's, the pipelines' named ones, the unexpected) to one JSON shape."""
+# a browser's page for an error: (request, status, headers) -> the page, or None for a JSON error
+ErrorPage = Callable[[Request, int, dict[str, str] | None], Response | None]
+
+
+def install_error_handlers(app: FastAPI, page: ErrorPage | None = None) -> None:
+    """Map every error (ours, FastAPI's, the pipelines' named ones, the unexpected) to one JSON shape;
+    `page` (api.routes.pages.error_page) answers a browser asking for a page outside /v1/ instead, so a
+    person who mistypes /Shop reads a page in their language, not JSON for scripts."""
+
+    def answer(request: Request, status: int, code: str, detail: str,
+               headers: dict[str, str] | None = None) -> Response:
+        shown = None
+        if page is not None:
+            try:
+                shown = page(request, status, headers)
+            except Exception:  # the page for an error must not become an error of its own: JSON then
+                log.exception("error page failed")
+        return shown if shown is not None else error_body(status, code, detail, headers)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_body(exc.status, exc.code, exc.detail, exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return answer(request, exc.status, exc.code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         detail = describe_validation(exc)
         sent = request.headers.get("content-type", "")
         body_error = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
@@ -116,38 +134,39 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"the body must be JSON sent with 'Content-Type: application/json'; got "
                 f"{sent or 'no Content-Type'!r}. {detail}"
             )
-        return error_body(422, "invalid_request", detail)
+        return answer(request, 422, "invalid_request", detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if (exc.status_code == 400 and detail == "There was an error parsing the body"  # FastAPI's words
                 and isinstance(exc.__cause__, UnicodeDecodeError)):
             # for a body it could not decode (not UTF-8): a bad request body like any other, said so
-            return error_body(422, "invalid_request", "body: not valid JSON (it must be UTF-8 text; the "
-                              "bytes sent are not)")
+            return answer(request, 422, "invalid_request", "body: not valid JSON (it must be UTF-8 text; "
+                          "the bytes sent are not)")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {clip(request.url.path)}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {clip(request.url.path)}"
-        return error_body(exc.status_code, code, detail, getattr(exc, "headers", None))
+        return answer(request, exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(SnapshotError)
-    async def _snapshot(_: Request, exc: SnapshotError) -> JSONResponse:
+    async def _snapshot(request: Request, exc: SnapshotError) -> Response:
         log.error("snapshot unavailable: %s", exc)  # names files: for the log, not for callers
-        return error_body(503, "snapshot_unavailable", "the snapshot cannot be read; the server log says why")
+        return answer(request, 503, "snapshot_unavailable",
+                      "the snapshot cannot be read; the server log says why")
 
     @app.exception_handler(BadInputError)
-    async def _bad_input(_: Request, exc: BadInputError) -> JSONResponse:
-        return error_body(422, "invalid", str(exc))
+    async def _bad_input(request: Request, exc: BadInputError) -> Response:
+        return answer(request, 422, "invalid", str(exc))
 
     @app.exception_handler(CircleBuyError)
-    async def _ours(_: Request, exc: CircleBuyError) -> JSONResponse:
+    async def _ours(request: Request, exc: CircleBuyError) -> Response:
         log.error("request failed: %s: %s", type(exc).__name__, exc)
-        return error_body(500, "internal", f"{type(exc).__name__}; the server log has the details")
+        return answer(request, 500, "internal", f"{type(exc).__name__}; the server log has the details")
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error")
-        return error_body(500, "internal", "unexpected error; the server log has the details")
+        return answer(request, 500, "internal", "unexpected error; the server log has the details")

@@ -13,10 +13,12 @@ from functools import cache
 from html import escape
 from importlib import resources
 from string import Template
+from urllib.parse import quote, urlencode
 
 import polars as pl
 
 from api.clock import TZ, platform_now
+from api.errors import clip
 from api.i18n import LANGUAGE_TAGS, Messages
 from api.served import ServedPicks
 from api.snapshot import LOW_MIN_P50, LOW_SHARE, Snapshot
@@ -48,8 +50,10 @@ def page(
     snapshot: str = "",
     body_class: str = "",
     here: str = "/",
+    notice: str = "",
 ) -> str:
-    """The frame of every page; `here` (path and query, without lang) is where the language switch goes."""
+    """The frame of every page; `here` (path and query, without lang) is where the language switch goes;
+    `notice` (HTML) goes above the content."""
     _ = m.gettext
     sign_out = escape(_("Sign out"))
     logout = f'<form method="post" action="/logout"><button type="submit">{sign_out}</button></form>'
@@ -57,22 +61,32 @@ def page(
     tag, name = OTHER_LANGUAGE[m.locale]
     switch_href = f"{here}{'&' if '?' in here else '?'}lang={tag}"
     switch = f'<a class="lang" href="{escape(switch_href)}" hreflang="{tag}" lang="{tag}">{name}</a>'
-    # what app.js shows after a tap, in the page's language (the strict CSP allows no inline script)
+    # what app.js shows after a tap, in the page's language (the strict CSP allows no inline script);
+    # a refused tap is said by the kind of error (app.js maps the API's error code to a data-err-* key),
+    # never by the API's English detail, which is for scripts and support
     body_attrs = " ".join(
-        f'data-msg-{key}="{escape(text)}"'
+        f'data-{key}="{escape(text)}"'
         for key, text in (
-            ("posted", _("Posted ✓")),
-            ("skip", _("Skipped")),
-            ("failed", _("Failed:")),
-            ("network", _("Network error, tap again")),
-            ("not-interested", _("Not interested: off this group's list")),
+            ("msg-posted", _("Posted ✓")),
+            ("msg-skip", _("Skipped")),
+            ("msg-network", _("Network error, tap again")),
+            ("msg-not-interested", _("Not interested: off this group's list")),
+            ("err-refresh", _("This pick has changed; please reload the page.")),
+            ("err-stale", _("This list is not today's any more; please reload the page.")),
+            ("err-signin", _("Your sign-in is no longer valid; please sign in again.")),
+            ("err-forbidden", _("This account cannot mark picks for this group.")),
+            ("err-conflict",
+             _("This tap clashed with an earlier one; please reload the page and try again.")),
+            ("err-busy", _("Too many taps at once; please wait a moment and try again.")),
+            ("err-unavailable", _("The service is updating; please try again in a minute.")),
+            ("err-other", _("Not saved; please tap again.")),
         )
     )
     return template("base.html").substitute(
         lang=LANGUAGE_TAGS[m.locale],
         title=escape(title),
         tagline=escape(_("Group-buy assistant")),
-        content=content,
+        content=notice + content,
         who=escape(who),
         switch=switch,
         logout=logout,
@@ -115,6 +129,19 @@ def message_page(m: Messages, title: str, text: str, who: str = "", here: str = 
         here=here,
         snapshot=snapshot,
     )
+
+
+def ignored_notice(m: Messages, names: list[str], day: str) -> str:
+    """A notice that the link carried parameters this page does not take (`/supplier?as_of=...`): the API
+    refuses them (422), a page shows itself anyway but says what it ignored and which day it shows, so
+    nobody reads today's data believing it is the day they asked for. "" without any."""
+    if not names:
+        return ""
+    shown = ", ".join(clip(name) for name in names[:5]) + (" …" if len(names) > 5 else "")
+    text = m.gettext("Not used by this page, so ignored: {params}. It shows the data for {day}.").format(
+        params=shown, day=day
+    )
+    return f'<div class="banner" role="status">{escape(text)}</div>'
 
 
 def _short_time(iso: str | None) -> str:
@@ -192,11 +219,13 @@ def shop_page(
     group_id: str | None = None,
     served: ServedPicks | None = None,
     admin_view: bool = False,
+    notice: str = "",
 ) -> str:
     """Today's picks for one of the shopkeeper's groups (`group_id`, default the first), a switcher to
     the others, reasons and posted / skip / not-interested buttons; a banner and no buttons when the
     list is not for today, no buttons on a pick whose cutoff passed. `served` filters the list as the
-    API does (not interested, exclusions); without it the list is shown as published."""
+    API does (not interested, exclusions); without it the list is shown as published. `notice` (HTML, see
+    `ignored_notice`) goes above it."""
     _ = m.gettext
     now = platform_now()
     day = snap.default_picks_date
@@ -209,7 +238,8 @@ def shop_page(
         none = escape(_("No groups for this shopkeeper in the live snapshot."))
         parts.append(f'<section class="card"><p>{none}</p></section>')
         content = "".join(parts)
-        return page(m, _("Picks"), content, who=who, snapshot=snap.run_id, body_class="shop", here=here)
+        return page(m, _("Picks"), content, who=who, snapshot=snap.run_id, body_class="shop", here=here,
+                    notice=notice)
     raw = served.body(snap, gid, None, m.locale) if served else snap.picks_body(gid, None, m.locale)
     picks = json.loads(raw or b"{}").get("picks", [])
     closes = [_closes_at(p.get("closes_at")) for p in picks]
@@ -261,7 +291,8 @@ def shop_page(
         f"<h2>{title} <small>{sub}</small></h2>"
         f'<ol class="picks">{body}</ol></section>'
     )
-    return page(m, _("Picks"), "".join(parts), who=who, snapshot=snap.run_id, body_class="shop", here=here)
+    return page(m, _("Picks"), "".join(parts), who=who, snapshot=snap.run_id, body_class="shop", here=here,
+                notice=notice)
 
 
 def _num(value: object) -> str:
@@ -374,7 +405,8 @@ def warehouse_label(snap: Snapshot, m: Messages, warehouse_id: object) -> str:
 
 
 def supplier_page(
-    snap: Snapshot, supplier_id: str, who: str, max_charts: int, m: Messages, here: str = "/supplier"
+    snap: Snapshot, supplier_id: str, who: str, max_charts: int, m: Messages, here: str = "/supplier",
+    notice: str = "",
 ) -> str:
     """Pooled orders so far, booking-curve charts with the P10-P90 band and suggested qty, downloads."""
     _ = m.gettext
@@ -394,7 +426,8 @@ def supplier_page(
             (_num(total["suggested_qty"]), _("Suggested to prepare")),
         )
     )
-    base = f"/v1/suppliers/{escape(supplier_id)}/demand?format="
+    # the id is a path segment: percent-encoded, so a space, '#', '?' or '%' in it stays part of the id
+    base = escape(f"/v1/suppliers/{quote(supplier_id, safe='')}/demand?format=")
     downloads = "".join(
         f'<a class="btn" href="{base}{fmt}" download>⬇ {label}</a>'
         for fmt, label in (("csv", "CSV (Excel)"), ("parquet", "Parquet"), ("json", "JSON"))
@@ -496,27 +529,52 @@ def supplier_page(
         f'<section class="card"><h2>{table_title}</h2><div class="table-wrap">'
         f'<table class="demand"><thead>{head}</thead><tbody>{body}</tbody></table></div></section>'
     )
-    return page(m, _("Demand"), content, who=who, snapshot=snap.run_id, body_class="supplier", here=here)
+    return page(m, _("Demand"), content, who=who, snapshot=snap.run_id, body_class="supplier", here=here,
+                notice=notice)
+
+
+ADMIN_LIST_LIMIT = 200  # shopkeepers / suppliers /admin lists at once; `?q=` (an id's start) finds the rest
 
 
 def admin_page(
-    snap: Snapshot, who: str, m: Messages, here: str = "/admin", excluded: list[ExclusionEvent] | None = None
+    snap: Snapshot, who: str, m: Messages, here: str = "/admin", excluded: list[ExclusionEvent] | None = None,
+    q: str = "", notice: str = "", limit: int = ADMIN_LIST_LIMIT,
 ) -> str:
-    """Shopkeepers and suppliers to open their pages; the products excluded platform-wide."""
+    """Shopkeepers and suppliers to open their pages, by id: those whose id starts with `q` (case ignored),
+    the first `limit` of them, and "showing 200 of N" when there are more, so none is left out unsaid;
+    the products excluded platform-wide."""
     _ = m.gettext
+    prefix = q.casefold()
+
     def n_groups(n: int) -> str:  # "1 group", "3 groups"; Chinese has one form
         return (_("{n} group") if n == 1 else _("{n} groups")).format(n=n)
 
-    shops = "".join(
-        f'<li><a href="/shop?shopkeeper={escape(s)}">{escape(s)}</a> '
-        f'<span class="muted">{escape(n_groups(len(g)))}</span></li>'
-        for s, g in list(snap.groups_of.items())[:200]
-    )
-    sups = "".join(
-        f'<li><a href="/supplier?supplier={escape(s)}">{escape(snap.supplier_names.get(s, s))}</a>'
+    def matching(ids: object) -> list[str]:
+        return sorted(i for i in ids if i.casefold().startswith(prefix))  # type: ignore[attr-defined]
+
+    def listed(items: list[str]) -> str:
+        if not items:
+            return f'<li class="muted">{escape(_("None"))}</li>'
+        return "".join(items)
+
+    def more(total: int) -> str:
+        if total <= limit:
+            return ""
+        text = _("Showing {shown} of {total}: type the start of an id above to find the others.")
+        return f'<p class="muted">{escape(text.format(shown=limit, total=total))}</p>'
+
+    shop_ids, sup_ids = matching(snap.groups_of), matching(snap.suppliers)
+    shops = listed([
+        f'<li><a href="{escape("/shop?" + urlencode({"shopkeeper": s}))}">{escape(s)}</a> '
+        f'<span class="muted">{escape(n_groups(len(snap.groups_of[s])))}</span></li>'
+        for s in shop_ids[:limit]
+    ])
+    sups = listed([
+        f'<li><a href="{escape("/supplier?" + urlencode({"supplier": s}))}">'
+        f'{escape(snap.supplier_names.get(s, s))}</a>'
         f'{f" <span class=muted>{escape(s)}</span>" if s in snap.supplier_names else ""}</li>'
-        for s in sorted(snap.suppliers)[:200]
-    )
+        for s in sup_ids[:limit]
+    ])
     title, shopkeepers, suppliers = _("Administration"), _("Shopkeepers"), _("Suppliers")
     excluded_title, nothing = _("Excluded products"), _("None")
     gone = "".join(
@@ -524,11 +582,18 @@ def admin_page(
         f'<span class="muted">{escape(e.product_id)} · {escape(e.reason)} · {escape(e.at[:16])}</span></li>'
         for e in excluded or []
     ) or f'<li class="muted">{escape(nothing)}</li>'
+    find_label, find_button = _("Find shopkeepers and suppliers by the start of their id"), _("Find")
+    find = (
+        '<form class="card switcher" method="get" action="/admin">'
+        f'<label for="admin-q">{escape(find_label)}</label>'
+        f'<div class="switch-row"><input id="admin-q" type="search" name="q" value="{escape(q)}" '
+        f'autocomplete="off"><button type="submit">{escape(find_button)}</button></div></form>'
+    )
     content = (
         f'<h1>{escape(title)}</h1><section class="card"><h2>{escape(excluded_title)}</h2>'
-        f"<ul>{gone}</ul></section>"
+        f"<ul>{gone}</ul></section>{find}"
         f'<section class="card"><h2>{escape(shopkeepers)}</h2>'
-        f"<ul>{shops}</ul></section>"
-        f'<section class="card"><h2>{escape(suppliers)}</h2><ul>{sups}</ul></section>'
+        f"<ul>{shops}</ul>{more(len(shop_ids))}</section>"
+        f'<section class="card"><h2>{escape(suppliers)}</h2><ul>{sups}</ul>{more(len(sup_ids))}</section>'
     )
-    return page(m, title, content, who=who, snapshot=snap.run_id, here=here)
+    return page(m, title, content, who=who, snapshot=snap.run_id, here=here, notice=notice)

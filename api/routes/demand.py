@@ -71,6 +71,17 @@ def not_modified(
     return False
 
 
+def content_disposition(ascii_name: str, supplier_id: str) -> str:
+    """`attachment` with the prepared ASCII name (`demand_SUP7_2026-11-22.csv`; any other character of the
+    id made `_`) in `filename`, for old clients, and the name with the supplier's real id in `filename*`,
+    UTF-8 percent-encoded (RFC 6266 / 5987), which browsers prefer: 供应商A 01 downloads
+    `demand_供应商A 01_2026-11-22.csv`, not `demand____A_01_...`. The prepared name ends in
+    `_<as-of day>.<format>`, which is kept as it is."""
+    tail = ascii_name.rsplit("_", 1)[-1]
+    real = f"demand_{supplier_id}_{tail}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(real, safe='')}"
+
+
 @router.get("/v1/suppliers/{supplier_id}/demand", responses=DOWNLOAD_RESPONSES, response_class=Response)
 async def supplier_demand(
     supplier_id: str,
@@ -103,9 +114,7 @@ async def supplier_demand(
     }
     if not_modified(download, snap, if_none_match, if_modified_since):
         return Response(status_code=304, headers=headers)
-    headers["Content-Disposition"] = (
-        f"attachment; filename=\"{download.filename}\"; filename*=UTF-8''{quote(download.filename)}"
-    )
+    headers["Content-Disposition"] = content_disposition(download.filename, supplier_id)
     headers["Content-Length"] = str(len(download.body))
     chunk = request.app.state.settings.download_chunk_bytes
     return StreamingResponse(_chunks(download.body, chunk), media_type=download.media_type, headers=headers)

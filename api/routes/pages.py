@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import Caller, check_group, check_shopkeeper, check_supplier, identify
 from api.errors import ApiError
 from api.i18n import LANGUAGE_TAGS, Messages, choose_locale, messages, supported
-from api.render import admin_page, login_page, message_page, shop_page, supplier_page
+from api.render import admin_page, ignored_notice, login_page, message_page, shop_page, supplier_page
 from api.snapshot import Snapshot
 
 router = APIRouter(include_in_schema=False)
@@ -151,6 +151,46 @@ async def logout(request: Request) -> Response:
     return response
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page: Accept names text/html and the path is not the API's (/v1/...), whose
+    errors stay JSON for the scripts that read them."""
+    path = request.url.path
+    if path == "/v1" or path.startswith("/v1/"):
+        return False
+    return "text/html" in request.headers.get("accept", "").lower()
+
+
+def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> Response | None:
+    """An error (an unknown page such as /Shop, GET /logout, a failure) as a short page in the reader's
+    language with the same status, for a browser (`wants_page`); None for anyone else, who gets the JSON
+    error. Wired in by `api.errors.install_error_handlers`."""
+    if not wants_page(request):
+        return None
+    m = page_messages(request)
+    _ = m.gettext
+    if status == 404:
+        title, text = _("Not found"), _("There is no page at this address.")
+    elif status == 405:
+        title, text = _("Not available"), _("This address cannot be opened like this; use the page's links "
+                                            "and buttons.")
+    else:
+        title, text = _("Something went wrong"), _("This page cannot be shown now; try again in a minute.")
+    caller = page_caller(request)
+    who = _who(caller, m) if caller else ""
+    text = message_page(m, title, text, who, _here(request), _live_run(request))
+    response = _html(request, m, text, status)
+    for name, value in (headers or {}).items():  # Allow on a 405, WWW-Authenticate on a 401
+        response.headers[name] = value
+    return response
+
+
+def _ignored(request: Request, m: Messages, takes: tuple[str, ...], day: str) -> str:
+    """The notice for parameters this page does not take (`/supplier?as_of=...`), naming them and the day
+    it shows; the API refuses them (422), a page shows itself and says so ("" when there are none)."""
+    names = [name for name in dict.fromkeys(request.query_params) if name not in (*takes, "lang")]
+    return ignored_notice(m, names, day)
+
+
 def _open_page(request: Request) -> tuple[Caller, Messages, Snapshot] | Response:
     """Who asks, in which language, and the live snapshot; or the page that stops here (the login
     form for no one, 503 while no snapshot is loaded)."""
@@ -224,9 +264,10 @@ async def shop(request: Request, shopkeeper: str | None = None, group: str | Non
         if snap.group_owner.get(group) != whose:
             return _not_yours(request, m, caller, not_group)
     marks = _marks(request, snap, whose)
+    notice = _ignored(request, m, ("shopkeeper", "group"), snap.default_picks_date)
     text = shop_page(
         snap, whose, _who(caller, m), marks, m, _here(request), group_id=group,
-        served=request.app.state.served, admin_view=caller.is_admin,
+        served=request.app.state.served, admin_view=caller.is_admin, notice=notice,
     )
     return _html(request, m, text)
 
@@ -245,11 +286,13 @@ async def supplier(request: Request, supplier: str | None = None) -> Response:
         check_supplier(caller, snap, whose)
     except ApiError as exc:
         return _refused(request, m, caller, exc, m.gettext("This page shows a supplier's own products only."))
-    return _html(request, m, supplier_page(snap, whose, _who(caller, m), limit, m, _here(request)))
+    notice = _ignored(request, m, ("supplier",), snap.date)
+    return _html(request, m, supplier_page(snap, whose, _who(caller, m), limit, m, _here(request), notice))
 
 
 @router.get("/admin")
-async def admin(request: Request) -> Response:
+async def admin(request: Request, q: str = "") -> Response:
+    """Shopkeepers and suppliers to open, sorted by id; `?q=` keeps those whose id starts with it."""
     opened = _open_page(request)
     if isinstance(opened, Response):
         return opened
@@ -257,4 +300,6 @@ async def admin(request: Request) -> Response:
     if not caller.is_admin:
         return _not_yours(request, m, caller, m.gettext("This page is for admin keys."))
     excluded = request.app.state.exclusions.active()
-    return _html(request, m, admin_page(snap, _who(caller, m), m, _here(request), excluded))
+    notice = _ignored(request, m, ("q",), snap.date)
+    text = admin_page(snap, _who(caller, m), m, _here(request), excluded, q=q.strip(), notice=notice)
+    return _html(request, m, text)
