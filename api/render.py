@@ -251,6 +251,9 @@ def shop_page(
     items = []
     for p in picks:
         price = f"¥{p['price']:.2f}" if p.get("price") is not None else ""
+        listed = p.get("list_price")
+        if price and listed is not None and listed > p["price"] + 0.005:  # the deal: the list price struck
+            price = f'<s class="list">¥{listed:.2f}</s> {price}'
         cutoff = _closes_at(p.get("closes_at"))
         closed = cutoff is not None and cutoff <= now
         when = _short_time(p.get("closes_at"))

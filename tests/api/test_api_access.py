@@ -242,3 +242,11 @@ def test_prepared_route_matches_the_declared_endpoint(home: Home, keys: dict[str
         bad_slow = slow.get("/v1/groups/G1/picks?date=soon", headers=bearer(keys["S1"]))
         assert bad_fast.status_code == bad_slow.status_code == 422
         assert "query.date" in bad_fast.json()["detail"] and "query.date" in bad_slow.json()["detail"]
+
+
+def test_the_shop_card_shows_the_group_buy_price_with_the_list_price_struck(client: TestClient,
+                                                                             keys: dict[str, str]) -> None:
+    client.post("/login", data={"key": keys["S1"]})
+    page = client.get("/shop").text
+    assert '<s class="list">¥12.50</s> ¥11.00' in page  # P4 on campaign C3
+    assert '<span class="price">¥29.90</span>' in page  # P1 sells at its list price: nothing struck
