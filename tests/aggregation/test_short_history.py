@@ -140,3 +140,14 @@ def test_the_interval_is_never_a_point_where_the_forecast_is_a_unit_or_more():
     at_least_one = p50 >= 1
     assert at_least_one.any() and np.all(p10[at_least_one] < p90[at_least_one])
     assert np.all(p10 <= p50) and np.all(p50 <= p90)
+
+
+def test_a_platform_whose_windows_closed_on_too_few_days_gets_daily_forecasts_not_a_nowcast():
+    """On a platform's first days enough windows may close for the count (50) but all on a day or
+    two: the nowcast learnt from them published P90s 52x its P50s. A week of closing days is needed."""
+    frames = world(days=12, products=30, groups=4, seed=5)
+    demand, info = build_demand(frames, at(START + timedelta(days=4)), FAST)
+    check_rows(demand)
+    assert info["mode"] == "daily" and demand["campaign_id"].is_null().all()
+    assert "closed on 4 day(s); the pre-sale model needs windows closed on at least 7 days" in (
+        info["presale_untrained"])
