@@ -560,12 +560,40 @@ def _forecast(forecast: dict | None) -> str:
     return "".join(out)
 
 
+def _event_analog(said: object) -> str:
+    """The nowcast's correction by last year's event (aggregation.presale_analog), one line an event:
+    what it read and whether it was applied, and why not. (Flattened with the metrics it made rows of
+    junk in the accuracy table: "event_analog · 1 · days · 1 – – …".)"""
+    if not isinstance(said, list) or not said:
+        return ""
+    lines = []
+    for one in said:
+        if not isinstance(one, dict):
+            continue
+        name = one.get("label") or one.get("event") or "event"
+        when = f" on {one['event_day']}" if one.get("event_day") else ""
+        then = f", read as of {one['analog_origin']}" if one.get("analog_origin") else ""
+        days = one.get("days") or []
+        verdict = (f"applied to {len(days)} day(s) from {days[0]}" if one.get("applied") and days
+                   else "applied" if one.get("applied") else "not applied")
+        why = f": {one['reason']}" if one.get("reason") else ""
+        lines.append(f"<li>{esc(str(name))}{esc(when)} (last year's{esc(then)}): {esc(verdict + why)}</li>")
+    if not lines:
+        return ""
+    return "<p>Last year's event, read for the nowcast:</p><ul class=\"notes\">" + "".join(lines) + "</ul>"
+
+
 def _presale(presale: object) -> str:
-    """Any nested presale block: its top-level numbers as a line, every nested metric set as a table row."""
+    """Any nested presale block: its top-level numbers as a line, every nested metric set as a table row;
+    the event correction (`event_analog`) as lines of its own."""
+    analog = ""
+    if isinstance(presale, dict) and "event_analog" in presale:
+        analog = _event_analog(presale["event_analog"])
+        presale = {k: v for k, v in presale.items() if k != "event_analog"}
     flat = _flatten(presale) if presale else []
     if not flat:
-        return _na("Pre-sale evaluation")
-    out = []
+        return analog + _na("Pre-sale evaluation")
+    out = [analog] if analog else []
     top = next((leaf for path, leaf in flat if not path), None)
     if top:
         out.append(

@@ -274,3 +274,14 @@ def test_head_series_figures_are_quoted_first(tiny: dict[str, pl.DataFrame]) -> 
     assert "Series a supplier plans on" in page and "<b>37</b>" in page
     assert "0.650 – 0.790" in page and "-20.0%" in page  # interval, and production vs seasonal naive
     assert page.index("Series a supplier plans on") < page.index("Every series, daily cells")
+
+
+def test_the_nowcasts_event_correction_is_said_in_lines_not_flattened_into_the_accuracy_table() -> None:
+    said = [{"event": "cny", "label": "春节", "event_day": "2026-02-17", "last_year": "2025-01-29",
+             "analog_origin": "2025-01-22", "applied": False, "days": ["2026-02-17", "2026-02-18"],
+             "reason": "no campaign closed a year before"}]
+    presale = {"wape": 0.31, "by_share": {"0.5": {"wape": 0.2}}, "event_analog": said}
+    page = render_report(ReportContext(run_id="r1", date=date(2026, 2, 10), status="succeeded",
+                                       model_version="m", forecast={"presale": presale}))
+    assert "春节 on 2026-02-17 (last year's, read as of 2025-01-22): not applied: no campaign closed" in page
+    assert "event_analog" not in page and "analog_origin" not in page
