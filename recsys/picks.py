@@ -37,7 +37,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "seasonal_platform": ("groups",),  # back in season: groups that ordered it on these days last year
 }
 # group kinds in the English reason (the contract's codes are not words)
-KIND_WORDS = {"hot_items": "hot-item", "deals": "deals", "training": "training", "other": "other"}
+KIND_WORDS = {"hot_items": "hot-item", "deals": "deals", "training": "training", "other": "general"}
 PICKS_SCHEMA = {
     "group_id": pl.String,
     "for_date": pl.Date,
@@ -496,7 +496,8 @@ def with_reasons(
             "regular_before",
             slot == "regular",
             {"order_days": own_days, "last_days": last},
-            pl.format("your group ordered it {} before; last time {}", _on_days(own_days), _ago(last)),
+            pl.when(own_days == 1).then(pl.format("your group ordered it on one day, {}", _ago(last)))
+            .otherwise(pl.format("your group ordered it on {} days; the last time {}", own_days, _ago(last))),
         ),
         (
             "new_responding",

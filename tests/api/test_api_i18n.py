@@ -119,10 +119,10 @@ def test_english_reasons_say_one_day_and_many_days():
         "your group re-orders it about every 7 days; last order today"
     )
     assert en.reason("regular_before", {"order_days": 1, "last_days": 31}) == (
-        "your group ordered it on one day before; last time 31 days ago"
+        "your group ordered it on one day, 31 days ago"
     )
     assert en.reason("regular_before", {"order_days": 3, "last_days": 45}) == (
-        "your group ordered it on 3 days before; last time 45 days ago"
+        "your group ordered it on 3 days; the last time 45 days ago"
     )
     assert en.reason("new_responding", {"age_days": 1, "groups": 1, "post_pct": 25}) == (
         "new yesterday; 1 group ordered it so far, 25% of posts got orders"
@@ -218,6 +218,8 @@ def test_a_category_without_a_chinese_name_is_never_pasted_into_a_chinese_senten
         "今天上新，群里20%的订单是这一类商品"
     )
     assert hot_category(en, "mystery_box") == "12% of your orders are in its category"
+    assert en.reason("peers_new_group", {"pct": 80, "kind": "other", "city": "上海"}).startswith(
+        "new group: 80% of general groups in")
     assert en.term("category", "stationery_wrap") == "Stationery & gift wrap"
     # a city without an entry is still shown as written (real data's cities are already Chinese)
     assert zh.reason("hot_city", {"groups": 3, "city": "嘉兴"}) == "嘉兴有3个群近7天下过单"

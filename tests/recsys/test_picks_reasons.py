@@ -56,7 +56,7 @@ EXPECTED_ENGLISH = {
     "young_group_own": "your group ordered it once since starting 6 days ago",
     "replenish_due": "your group re-orders it about every 6 days; last order 6 days ago",
     "regular_recent": "your members ordered it 3 times in the last 30 days",
-    "regular_before": "your group ordered it on 2 days before; last time 45 days ago",
+    "regular_before": "your group ordered it on 2 days; the last time 45 days ago",
     "new_responding": "new 3 days ago; 1 group ordered it so far, 25% of posts got orders",
     "new_category": "new 5 days ago; 30% of your orders are in its category",
     "new_launch": "new 2 days ago",
@@ -106,7 +106,7 @@ def test_a_count_of_one_day_reads_as_one_day_and_one_day_ago_as_yesterday():
     assert reasons["new_category"].startswith("new yesterday;")
     assert reasons["new_launch"] == "new yesterday"
     assert reasons["young_group_own"].endswith("since starting yesterday")
-    assert reasons["regular_before"] == "your group ordered it on one day before; last time yesterday"
+    assert reasons["regular_before"] == "your group ordered it on one day, yesterday"
     assert not any(re.search(r"\b1 days?\b", r) for r in reasons.values())
 
 
@@ -124,7 +124,7 @@ def test_orders_on_one_day_read_one_day_not_once():
     frame = reason_frame().filter(pl.col("case") == "regular_before").with_columns(
         own_days=pl.lit(1), last_order_age=pl.lit(31))
     out = with_reasons(frame)
-    assert out["reason"][0] == "your group ordered it on one day before; last time 31 days ago"
+    assert out["reason"][0] == "your group ordered it on one day, 31 days ago"
     assert json.loads(out["reason_args"][0]) == {"order_days": 1, "last_days": 31}
 
 
