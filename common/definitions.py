@@ -103,13 +103,15 @@ def _day(instant: datetime) -> str:
 
 def _paid_lines(until: datetime) -> str:
     """Lines placed before `until` and still paid at it (`valid_at`: a cancellation after `until` is
-    not known then), of known groups and of products launched by its day."""
+    not known then), of known groups and products. Not only of products launched by then: an order
+    proves the product was on sale, whatever its `launched_on` says (an export that writes the day a
+    product was listed, or migrated, lost every earlier order of it, and the picks of a whole
+    catalogue, without a word)."""
     return f"""
     SELECT o.group_id, o.product_id, o.member_id, o.quantity, o.unit_price, o.ordered_at
     FROM orders AS o
     SEMI JOIN groups AS g ON o.group_id = g.group_id
-    SEMI JOIN (SELECT product_id FROM products WHERE launched_on <= {_day(until)}) AS p
-        ON o.product_id = p.product_id
+    SEMI JOIN products AS p ON o.product_id = p.product_id
     WHERE o.ordered_at < {ts(until)} AND {valid_at(ts(until))}"""
 
 
@@ -132,7 +134,7 @@ def post_answers(until: datetime, response_window_days: int = 3) -> str:
         SELECT group_id, product_id, posted_at, count(*) AS n
         FROM posts
         WHERE posted_at < {ts(until)} AND group_id IN (SELECT group_id FROM groups)
-            AND product_id IN (SELECT product_id FROM products WHERE launched_on <= {_day(until)})
+            AND product_id IN (SELECT product_id FROM products)
         GROUP BY 1, 2, 3)
     SELECT p.group_id, p.product_id, p.posted_at, CAST(p.n AS BIGINT) AS posts,
         min(o.ordered_at) AS answered_at

@@ -156,7 +156,14 @@ def build_signal(
         source = signal_source(frames, as_of, config)
     source.check_covers(as_of)
     cday = as_of.astimezone(TZ).date()
-    products = frames["products"].filter(pl.col("launched_on") <= cday)
+    # the catalogue at the instant: launched by its day, or ordered before it (an order proves the
+    # product was on sale; its launch is then its first order's day, for the product's age)
+    first_order = (source.days.filter(_before(as_of, source, None)).group_by("product_id")
+                   .agg(pl.col("day").min().alias("_first_order")))
+    products = (frames["products"].join(first_order, on="product_id", how="left")
+                .filter((pl.col("launched_on") <= cday) | pl.col("_first_order").is_not_null())
+                .with_columns(pl.min_horizontal("launched_on", "_first_order").alias("launched_on"))
+                .drop("_first_order"))
     # every group of the frames, those created after the instant included: such a group has no order
     # before it, so it brings no information, and the ranker's answer for it (item features only) is
     # what the nightly of the day it appears serves it — an evaluation's nearest stand-in. (Left out,

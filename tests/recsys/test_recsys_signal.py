@@ -167,3 +167,19 @@ def test_a_line_cancelled_only_after_the_instant_still_counts_as_paid_then(built
     final = set(relevant_pairs(world, late["day"], 1).iter_rows())  # what an evaluation scores against
     assert pair in known and pair not in final
 
+
+
+def test_an_order_before_a_products_launched_on_keeps_the_product_and_its_orders(built):
+    """An export that writes the day a product was listed (or migrated) as `launched_on`, after its
+    first orders, lost every such order and the whole catalogue without a word (evaluate: 0 groups'
+    worth of products, every model 0.0000). An order proves the product was on sale."""
+    frames, signal = built
+    late = {**frames, "products": frames["products"].with_columns(launched_on=pl.lit(date(2024, 6, 1)))}
+    moved = build_signal(late, day_start(CUTOFF))
+    assert_frame_equal(moved.daily, signal.daily)
+    ordered = set(signal.items.decode(signal.daily["i"].unique().to_numpy()))
+    assert set(moved.item_meta["product_id"]) >= ordered
+    # its launch is its first order's day (a product sold for weeks is not "new")
+    first = moved.daily.group_by("i").agg(pl.col("age").max()).join(moved.item_meta, on="i")
+    age = (pl.lit(CUTOFF) - pl.col("launched_on")).dt.total_days()
+    assert first.select((age == pl.col("age")).all()).item(), first.head()
