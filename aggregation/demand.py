@@ -206,6 +206,8 @@ def _campaign_demand(frames, as_of: datetime, config: DemandConfig, seed: int,
     naive_wape = wape(y_cal, naive)
     passed = bool(np.isfinite(prod_wape) and prod_wape <= naive_wape)
     gate = {"production_wape": round(prod_wape, 4), "seasonal_naive_wape": round(naive_wape, 4),
+            # not the evaluation's forecast.production.wape (the daily cells of the horizon)
+            "production_wape_scope": "held-out recent campaigns' totals at cutoff",
             "passed": passed,
             "reason": (f"held-out recent campaigns: nowcast WAPE {prod_wape:.3f} vs {naive_wape:.3f} for "
                        "the product's recent campaign totals in the warehouse (seasonal naive)")}

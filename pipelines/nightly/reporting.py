@@ -248,7 +248,9 @@ def note_rules_cost(ctx: RunContext) -> None:
     """Say in the recsys gate line (ledger and report) what the pick rules cost: the gate compares the
     ranker with popularity, but shopkeepers get the picks after the business rules, which can score
     below popularity while the gate says passed. Adds `picks_ndcg`, `rules_cost` and
-    `picks_below_popularity` to that gate."""
+    `picks_below_popularity` to that gate, with the production and popularity figures of the same
+    window (`*_ndcg_eval`) and `picks_ndcg_scope`: beside the gate's fold means, a reader subtracted
+    production_ndcg - picks_ndcg and did not get rules_cost."""
     from pipelines.report.render import rules_cost, rules_cost_sentence
 
     ev = ctx.evaluation or {}
@@ -257,9 +259,14 @@ def note_rules_cost(ctx: RunContext) -> None:
     if cost is None or gate is None or "rules_cost" in gate:
         return
     gate["message"] = f"{gate['message']}; {rules_cost_sentence(cost)} (on the evaluation window)"
+    # the evaluation window's figures, named apart from the fold means the gate compared
+    # (`production_ndcg`, `popularity_ndcg`): rules_cost = production_ndcg_eval - picks_ndcg
     gate["picks_ndcg"] = round(cost["picks"], 6)
+    gate["production_ndcg_eval"] = round(cost["production"], 6)
+    gate["popularity_ndcg_eval"] = round(cost["popularity"], 6)
     gate["rules_cost"] = round(cost["cost"], 6)
     gate["picks_below_popularity"] = cost["picks_below_popularity"]
+    gate["picks_ndcg_scope"] = "the evaluation window (the newest validation week), after the rules"
     if gate.get("passed") and cost["picks_below_popularity"]:
         gate["badge"] = "passed, picks below popularity"
 

@@ -59,7 +59,8 @@ def test_campaign_demand_rows(campaign_world, campaign_demand):
     assert set(demand["method"].unique()) <= {"bottom_up", "nowcast_gbm", "pickup_multiplicative"}
     assert (demand["ordered_qty"] == 0).all()
     assert (demand["suggested_qty"] >= 0).all()
-    assert set(info["gate"]) >= {"production_wape", "seasonal_naive_wape", "passed", "reason"}
+    assert set(info["gate"]) >= {"production_wape", "seasonal_naive_wape", "passed", "reason",
+                                 "production_wape_scope"}
 
 
 def test_open_campaign_is_nowcast_from_its_booking_state(campaign_world):

@@ -2,6 +2,8 @@
 
 from datetime import date
 
+import pytest
+
 from pipelines.demand_stage import DemandRun
 from pipelines.gates import GateVerdict
 from pipelines.nightly.reporting import gate_outcome
@@ -51,6 +53,9 @@ def test_the_recsys_gate_line_says_what_the_rules_cost():
     assert "production (the ranker before the rules) 0.420, popularity 0.405" in message
     assert "the rules cost 0.065" in message and "BELOW the popularity baseline" in message
     assert gate["picks_below_popularity"] is True and gate["rules_cost"] == 0.065
+    # the window's own figures beside it: rules_cost is their difference, not production_ndcg's
+    assert gate["production_ndcg_eval"] - gate["picks_ndcg"] == pytest.approx(gate["rules_cost"])
+    assert gate["popularity_ndcg_eval"] == 0.405 and "evaluation window" in gate["picks_ndcg_scope"]
     html = render_report(ReportContext(run_id="r", date=date(2026, 11, 28), status="succeeded",
                                        model_version="m", recsys={"models": models}, gates=[gate]))
     assert "passed, picks below popularity" in html and "s-warn" in html
