@@ -102,6 +102,9 @@ def recsys_block(
         "models": models,
         "production_model": prod.report.model,
         "fallback_reason": prod.report.fallback_reason,
+        # generators that know nothing of their own on this history (year_ago before a year of it):
+        # their rows are recent popularity's fill, not a method's score
+        "uninformative": sorted(n for n, m in prod.models.items() if not m.informative()),
         "best_generator": prod.report.best_generator,
         "lift": {
             "production_vs_popularity": round(models["production"][key] / pop, 4) if pop else None,

@@ -102,6 +102,9 @@ def render_date(result: dict) -> str:
         rows = [[name, *(_fmt(m.get(c)) for c in cols), _ci(cis.get(name))] for name, m in models.items()]
         out += _table(["model", *cols, f"ndcg@{k} 90% interval"], rows)
         out += _interval_note(recsys.get("intervals"), f"ndcg@{k}")
+        if blind := recsys.get("uninformative"):
+            out.append(f"note: {', '.join(blind)} knew nothing of its own on this history (year_ago needs a "
+                       "year of it): its row is recent popularity's fill, not the method")
     if recsys.get("fallback_reason"):
         out.append(f"note: {recsys['fallback_reason']}")
     out.append("")

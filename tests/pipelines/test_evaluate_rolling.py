@@ -136,3 +136,13 @@ def test_a_dump_named_csv_is_csv_and_any_other_name_parquet(tmp_path):
     assert (tmp_path / "out" / "x.CSV").read_text().splitlines()[0] == "group_id,rank,product_id"
     write_dump(frame, tmp_path / "x.parquet")
     assert pl.read_parquet(tmp_path / "x.parquet").equals(frame)
+
+
+def test_a_generator_that_knows_nothing_on_this_history_is_named(rolled):
+    """year_ago before a year of history scores recent popularity's fill; its row read as a method's
+    score (the black-box trial: identical to `members` on one-member groups)."""
+    from pipelines.evaluate.report import render_date
+
+    first = rolled[0]["dates"][0]
+    assert first["recsys"]["uninformative"] == ["year_ago"]
+    assert "note: year_ago knew nothing of its own on this history" in render_date(first)
