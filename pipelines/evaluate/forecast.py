@@ -66,7 +66,7 @@ def _head_block(y: np.ndarray, quantiles: dict[str, tuple], head: np.ndarray, th
     errors = {name: np.abs(q[1][head].sum(axis=1) - totals) for name, q in quantiles.items()}
     block = {
         "series": int(head.sum()), "threshold": threshold, "window_days": HEAD_WINDOW,
-        "volume": float(totals.sum()),
+        "horizon_days": int(y.shape[1]), "volume": float(totals.sum()),
         "models": {name: head_scores(yh, q[0][head], q[1][head], q[2][head])
                    for name, q in quantiles.items()},
     }

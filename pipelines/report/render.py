@@ -188,7 +188,7 @@ def forecast_fallback_sentence(fallback: dict) -> str:
 
 def forecast_baseline_gap(forecast: dict | None) -> dict | None:
     """Production's held-out error against the best statistical baseline the evaluation measured, when
-    production is worse (daily WAPE, and the head series' 7-day totals when scored); else None.
+    production is worse (daily WAPE, and the head series' horizon totals when scored); else None.
     {"daily": comparison | None, "head": comparison | None}, a comparison being {"baseline",
     "baseline_wape", "production_wape", "gap", "relative"}."""
     def worst(models: dict, metric: str) -> dict | None:
@@ -206,15 +206,25 @@ def forecast_baseline_gap(forecast: dict | None) -> dict | None:
                 "relative": gap / scored[best] if scored[best] > 0 else None}
 
     daily = worst((forecast or {}).get("models") or {}, "wape")
-    head = worst(((forecast or {}).get("head") or {}).get("models") or {}, "total_wape")
+    head_block = (forecast or {}).get("head") or {}
+    head = worst(head_block.get("models") or {}, "total_wape")
+    if head is not None:
+        head["totals"] = _totals_of(head_block)
     if daily is None and head is None:
         return None
     return {"daily": daily, "head": head}
 
 
+def _totals_of(head: dict) -> str:
+    """"7-day totals", or the horizon the evaluation scored (`--horizon-days`)."""
+    days = head.get("horizon_days")
+    return f"{days}-day totals" if isinstance(days, int) else "7-day totals"
+
+
 def forecast_baseline_short(gap: dict) -> str:
     """The gap in a few words for the gate line: production's WAPE against the best baseline's."""
-    g, what = (gap["daily"], "daily WAPE") if gap.get("daily") else (gap["head"], "head 7-day WAPE")
+    g, what = ((gap["daily"], "daily WAPE") if gap.get("daily")
+               else (gap["head"], f"head {gap['head'].get('totals', '7-day totals')} WAPE"))
     rel = f", +{g['relative']:.0%}" if g.get("relative") is not None else ""
     return (f"production's {what} {g['production_wape']:.3f} is worse than the best statistical "
             f"baseline, {g['baseline']} ({g['baseline_wape']:.3f}{rel})")
@@ -227,7 +237,8 @@ def forecast_baseline_sentence(gap: dict) -> str:
         return (f"{what} production's WAPE {g['production_wape']:.3f} is worse than {g['baseline']}'s "
                 f"{g['baseline_wape']:.3f} by {g['gap']:.3f}{rel}")
     parts = [part(g, w) for g, w in ((gap.get("daily"), "on every series' daily cells"),
-                                     (gap.get("head"), "on the head series' 7-day totals")) if g]
+                                     (gap.get("head"), "on the head series' "
+                                      + (gap.get("head") or {}).get("totals", "7-day totals"))) if g]
     return ("production is worse than the best statistical baseline on the held-out window: "
             + "; ".join(parts) + " (the quality gate compares production with seasonal naive only)")
 
@@ -478,7 +489,7 @@ def _relative(value: float | None, ref: float | None) -> str:
 
 
 def _head(head: dict | None) -> list[str]:
-    """The figures a supplier plans on, quoted first: head series, 7-day totals, with intervals."""
+    """The figures a supplier plans on, quoted first: head series, horizon totals, with intervals."""
     models = (head or {}).get("models") or {}
     if not models:
         return []
@@ -487,7 +498,7 @@ def _head(head: dict | None) -> list[str]:
     out = [
         f"<p>Series a supplier plans on (sold at least {_cell(head.get('threshold'))} units in the "
         f"{_cell(head.get('window_days'))} days before): <b>{_cell(head.get('series'))}</b>, scored on "
-        "their 7-day totals. The 90% interval comes from resampling the series: two models whose "
+        f"their {_totals_of(head)}. The 90% interval comes from resampling the series: two models whose "
         "intervals overlap a lot may not really differ.</p>"
     ]
     headers = ["model", "total WAPE", "90% interval", "bias", "P10–P90 coverage (daily)"] + (

@@ -285,3 +285,11 @@ def test_the_nowcasts_event_correction_is_said_in_lines_not_flattened_into_the_a
                                        model_version="m", forecast={"presale": presale}))
     assert "春节 on 2026-02-17 (last year's, read as of 2025-01-22): not applied: no campaign closed" in page
     assert "event_analog" not in page and "analog_origin" not in page
+
+
+def test_the_head_series_totals_are_named_by_the_horizon_scored() -> None:
+    head = {"series": 40, "threshold": 28, "window_days": 28, "horizon_days": 14,
+            "models": {"production": {"total_wape": 0.5}, "seasonal_naive": {"total_wape": 0.4}}}
+    page = render_report(ReportContext(run_id="r1", date=date(2026, 2, 10), status="succeeded",
+                                       model_version="m", forecast={"head": head}))
+    assert "scored on their 14-day totals" in page and "7-day" not in page
