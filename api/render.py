@@ -435,6 +435,15 @@ def supplier_page(
         f'<a class="btn" href="{base}{fmt}" download>⬇ {label}</a>'
         for fmt, label in (("csv", "CSV (Excel)"), ("parquet", "Parquet"), ("json", "JSON"))
     )
+    # Excel and WPS read an id such as 000456 in a CSV as the number 456: said where it would happen
+    zeros = sorted({str(r[c]) for r in rows for c in ("product_id", "campaign_id", "warehouse_id")
+                    if r.get(c) and len(str(r[c])) > 1 and str(r[c])[0] == "0" and str(r[c]).isdigit()})
+    if zeros:
+        downloads += '<p class="muted">{}</p>'.format(escape(_(
+            "Ids such as {example} start with 0: Excel and WPS drop the leading zeros when they open the "
+            "CSV. Import it with Data > From Text and set the id columns to Text, or use the Parquet or "
+            "JSON download."
+        ).format(example=zeros[0])))
     keys = (("booked", _("Booked")), ("band", _("P10–P90 range")), ("p50", _("P50 forecast")),
             ("suggested", _("Suggested")))
     legend = (

@@ -203,3 +203,24 @@ def test_pages_say_which_parameters_they_ignored_and_which_day_they_show(
     assert r.status_code == 200 and "滨江吃货群" in r.text
     assert "本页不支持链接里的参数 date, limit，已忽略；这里显示的是 2026-11-22 的数据。" in r.text
     assert "本页不支持" not in client.get("/shop?group=G2").text
+
+
+def test_the_supplier_page_warns_that_excel_drops_the_leading_zeros_of_such_ids(tmp_path: Path):
+    """A CSV id 000456 opens in Excel / WPS as 456 (the contract's ids are text): where the supplier's
+    rows hold such an id the page says how to keep it; elsewhere it says nothing."""
+    home = Home(tmp_path / "home").ensure()
+    world = small_world()
+    world = {name: frame.with_columns(pl.col("product_id").replace("P1", "000456"))
+             if "product_id" in frame.columns else frame for name, frame in world.items()}
+    write_snapshot(home, world, run_id="run-z")
+    key = create_key(home, "supplier", "SUP1")
+    with TestClient(create_app(home, FAST)) as c:
+        c.post("/login", data={"key": key})
+        assert "000456 这类编号以 0 开头" in c.get("/supplier").text
+        assert "drop the leading zeros" in c.get("/supplier?lang=en").text
+    plain = Home(tmp_path / "plain").ensure()
+    write_snapshot(plain, small_world(), run_id="run-p")
+    key = create_key(plain, "supplier", "SUP1")
+    with TestClient(create_app(plain, FAST)) as c:
+        c.post("/login", data={"key": key})
+        assert "以 0 开头" not in c.get("/supplier").text
