@@ -56,8 +56,10 @@ MODELS = ("additive", "multiplicative", "production")
 
 
 MIN_TRAIN_WINDOWS = 50  # closed campaign × warehouse windows the nowcast learns from, at least
-# ... and the days they closed on, at least: a platform's first day closed 50 windows in a 40-group
-# world, and the nowcast learnt from them published P90s 52x its P50s (677x at most; a week later 2.3x)
+# ... and the days they span, at least (from the first one's closing day to the as-of day; not the
+# count of closing days: a platform closing every campaign on Sundays has four of them in 28 days): a
+# platform's first day closed 50 windows in a 40-group world, and the nowcast learnt from them
+# published P90s 52x its P50s (677x at most; a week later 2.3x)
 MIN_TRAIN_DAYS = 7
 
 @dataclass(frozen=True)
@@ -160,11 +162,13 @@ class PresaleForecaster:
             raise InsufficientHistoryError(
                 f"only {units.height} campaign × warehouse windows closed in the {cfg.train_days} days "
                 f"before {as_of:%Y-%m-%d}; the pre-sale model needs at least {MIN_TRAIN_WINDOWS}")
-        days = units.select(platform_day(pl.col("closes_at")).n_unique()).item()
+        first = units.select(platform_day(pl.col("closes_at")).min()).item()
+        days = (as_of.astimezone(TZ).date() - first).days
         if days < MIN_TRAIN_DAYS:
             raise InsufficientHistoryError(
-                f"the {units.height} campaign × warehouse windows closed before {as_of:%Y-%m-%d} closed on "
-                f"{days} day(s); the pre-sale model needs windows closed on at least {MIN_TRAIN_DAYS} days")
+                f"the {units.height} campaign × warehouse windows closed before {as_of:%Y-%m-%d} closed "
+                f"over {days} day(s) (the first on {first}); the pre-sale model needs {MIN_TRAIN_DAYS} days "
+                "of them")
         units = units.sort("closes_at", "campaign_id", "warehouse_id")
         cal_mask = calibration_days(units["closes_at"], as_of, cfg.calib_every)
         cal_units, fit_units = units.filter(cal_mask), units.filter(~cal_mask)

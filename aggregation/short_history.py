@@ -49,13 +49,14 @@ def choose(history_days: int) -> ShortChoice:
     return ShortChoice("last_value", 1)
 
 
-def _source_days(y: np.ndarray, t: int) -> list[int]:
+def _source_days(platform: np.ndarray, t: int) -> list[int]:
     """For each weekday of the week before t, the day seasonal naive copies: that day, or where the
     whole platform sold nothing on it, the latest same weekday before it that sold something. A
     shutdown of a few days (a strike, a move, a holiday) is not next week's demand: copied as it was,
     every series was forecast zero for those weekdays. A weekday the platform is always closed sold
-    nothing on every week there is, so it keeps its zero."""
-    daily = y[:, :t].sum(axis=0)
+    nothing on every week there is, so it keeps its zero. `platform`: units sold per day, every series
+    of the panel (not only the rows asked for: one product's quiet weekday is no shutdown)."""
+    daily = platform[:t]
     days = []
     for d in range(t - 7, t):
         back = next((e for e in range(d, -1, -7) if daily[e] > 0), d)
@@ -63,11 +64,11 @@ def _source_days(y: np.ndarray, t: int) -> list[int]:
     return days
 
 
-def _point(y: np.ndarray, t: int, horizon: int, method: str) -> np.ndarray:
-    """series × horizon point forecasts from days [0, t) of `y` (rows: every series that sold before
-    t, so that their sum is the platform's)."""
+def _point(y: np.ndarray, t: int, horizon: int, method: str, platform: np.ndarray) -> np.ndarray:
+    """series × horizon point forecasts from days [0, t) of `y` (rows already selected); `platform`:
+    the units every series of the panel sold each day."""
     if method == "seasonal_naive":
-        week = y[:, _source_days(y, t)]
+        week = y[:, _source_days(platform, t)]
         return np.stack([week[:, h % 7] for h in range(horizon)], axis=1)
     level = y[:, :t].mean(axis=1)  # every day there is (one day: the last value)
     return np.repeat(level[:, None], horizon, axis=1)
@@ -114,7 +115,7 @@ def fit_short_history(panel: Panel, t: int, horizon: int) -> ShortHistoryFit:
     if held < 1:
         return ShortHistoryFit(choice, None, info)
     tc = t - held
-    c_point = _point(y, tc, held, choice.method).reshape(-1)
+    c_point = _point(y, tc, held, choice.method, panel.y[:, :t].sum(axis=0)).reshape(-1)
     c_spread = _spread(y, tc, held).reshape(-1)
     actual = y[:, tc:t].reshape(-1)
     cal = IntervalCalibrator(min_width=0.5).fit(actual, c_point, c_point - c_spread, c_point + c_spread)
@@ -128,7 +129,7 @@ def short_history_quantiles(fit: ShortHistoryFit, panel: Panel, t: int, horizon:
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(p10, p50, p90), each rows × horizon, for days t..t+horizon-1 from days [0, t)."""
     y = panel.y[rows, :t]
-    point = _point(y, t, horizon, fit.choice.method)
+    point = _point(y, t, horizon, fit.choice.method, panel.y[:, :t].sum(axis=0))
     lo, hi = point - _spread(y, t, horizon), point + _spread(y, t, horizon)
     if fit.calibrator is not None:
         lo, hi = (v.reshape(point.shape)

@@ -315,7 +315,9 @@ def apply_rules(scored: pl.DataFrame, signal: Signal, config: PicksConfig) -> pl
     # not interested: the group's *last* mark on the product, within the window (as the API hides it
     # at read time, api.feedback_store.hidden): a product marked posted after a not-interested mark is
     # the shopkeeper changing their mind, and comes back
-    last = fb.sort("age").group_by("g", "i", maintain_order=True).first()
+    # (marks of the same instant: the one read last, as the API's store takes the later line)
+    last = (fb.with_row_index("_n").sort(["age", "_n"], descending=[False, True])
+            .group_by("g", "i", maintain_order=True).first())
     refused = last.filter((pl.col("action") == "not_interested")
                           & (pl.col("age") < config.not_interested_days))
     f = scored.join(

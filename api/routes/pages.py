@@ -155,9 +155,14 @@ def wants_page(request: Request) -> bool:
     """A browser asking for a page: Accept names text/html and the path is not the API's (/v1/...), whose
     errors stay JSON for the scripts that read them."""
     path = request.url.path
-    if path == "/v1" or path.startswith("/v1/"):
+    if path == "/v1" or path.startswith("/v1/") or path in SERVICE_ROUTES:
         return False
     return "text/html" in request.headers.get("accept", "").lower()
+
+
+# the operator's routes: their errors say what is wrong in words (`/readyz`'s 503 names the missing
+# snapshot), which a generic page for a browser would hide
+SERVICE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json"})
 
 
 def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> Response | None:

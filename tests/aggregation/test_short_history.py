@@ -149,5 +149,23 @@ def test_a_platform_whose_windows_closed_on_too_few_days_gets_daily_forecasts_no
     demand, info = build_demand(frames, at(START + timedelta(days=4)), FAST)
     check_rows(demand)
     assert info["mode"] == "daily" and demand["campaign_id"].is_null().all()
-    assert "closed on 4 day(s); the pre-sale model needs windows closed on at least 7 days" in (
-        info["presale_untrained"])
+    assert "the pre-sale model needs 7 days of them" in info["presale_untrained"]
+
+
+def test_one_products_quiet_weekday_is_no_shutdown_whichever_rows_are_asked_for():
+    """The shutdown test reads the whole panel's sales: asked for one product alone, its own quiet
+    weekday read as the platform shut, and was filled from an older week (a forecast that depended on
+    which other rows were asked for)."""
+    from aggregation.short_history import fit_short_history, short_history_quantiles
+
+    days = 21
+    y = np.zeros((2, days))
+    y[0] = 3.0  # a sells every day
+    y[1, 0::7] = 5.0  # b sells on weekday 0 ...
+    y[1, [2, 9]] = 4.0  # ... and sold on weekday 2 in the first two weeks, not the last
+    panel = _panel(y)
+    fit = fit_short_history(panel, days, 7)
+    _, both, _ = short_history_quantiles(fit, panel, days, 7, np.arange(2))
+    _, alone, _ = short_history_quantiles(fit, panel, days, 7, np.array([1]))
+    np.testing.assert_allclose(alone[0], both[1])
+    np.testing.assert_allclose(alone[0], [5, 0, 0, 0, 0, 0, 0])

@@ -224,3 +224,13 @@ def test_the_supplier_page_warns_that_excel_drops_the_leading_zeros_of_such_ids(
     with TestClient(create_app(plain, FAST)) as c:
         c.post("/login", data={"key": key})
         assert "以 0 开头" not in c.get("/supplier").text
+
+
+def test_the_operators_routes_keep_their_words_for_a_browser_too(tmp_path: Path) -> None:
+    """/readyz's 503 names what is missing; a browser's Accept turned it into "this page cannot be shown
+    now", hiding the reason from the operator who opened it."""
+    home = Home(tmp_path / "empty").ensure()  # no snapshot published yet
+    with TestClient(create_app(home, FAST)) as c:
+        r = c.get("/readyz", headers=HTML)
+        assert r.status_code == 503 and r.headers["content-type"].startswith("application/json")
+        assert "no snapshot" in r.json()["detail"]

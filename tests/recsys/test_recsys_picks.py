@@ -455,12 +455,14 @@ def test_not_interested_reads_the_groups_last_mark_as_the_api_does():
 
     from recsys.picks import apply_rules
 
-    scored = pl.DataFrame({"g": [0, 0, 0], "i": [1, 2, 3], "own_days_30": [5, 5, 5],
-                           "last_post_age": [None, None, None], "own_lines": [3, 3, 3],
-                           "price": [1.0, 1.0, 1.0], "g_unit_price": [1.0, 1.0, 1.0]})
-    feedback = pl.DataFrame({"g": [0, 0, 0, 0], "i": [1, 2, 2, 3],
-                             "action": ["not_interested", "not_interested", "posted", "not_interested"],
-                             "age": [3.0, 9.0, 2.0, 40.0]})
+    scored = pl.DataFrame({"g": [0] * 5, "i": [1, 2, 3, 4, 5], "own_days_30": [5] * 5,
+                           "last_post_age": [None] * 5, "own_lines": [3] * 5,
+                           "price": [1.0] * 5, "g_unit_price": [1.0] * 5})
+    feedback = pl.DataFrame({"g": [0] * 8, "i": [1, 2, 2, 3, 4, 4, 5, 5],
+                             "action": ["not_interested", "not_interested", "posted", "not_interested",
+                                        "not_interested", "posted", "posted", "not_interested"],
+                             "age": [3.0, 9.0, 2.0, 40.0, 1.0, 1.0, 1.0, 1.0]})
     kept = apply_rules(scored, SimpleNamespace(feedback=feedback), PicksConfig())
-    # 1: refused 3 days ago; 2: refused, then posted since (back); 3: refused 40 days ago (expired)
-    assert kept["i"].to_list() == [2, 3]
+    # 1: refused 3 days ago; 2: refused, then posted since (back); 3: refused 40 days ago (expired);
+    # 4 and 5: two marks of the same instant, the one read last counts (posted, then not interested)
+    assert kept["i"].to_list() == [2, 3, 4]
