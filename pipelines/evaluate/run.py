@@ -83,9 +83,24 @@ def run_evaluate(
     tables with `engine` spark; training and scoring stay on the driver."""
     frames = load_frames(home, drop=MODEL_DROP)
     dates = dates or [config.as_of_day]
+    skipped: list[date] = []
+    if getattr(dates, "option", None) == "--as-of-range":
+        # a range asks for the dates that can be scored: one whose horizon is a shutdown (春节) is
+        # skipped and named, not a reason to refuse the whole range; an --as-of date typed is refused
+        skipped = empty_horizons(frames["orders"], dates, config.horizon_days)
+        if skipped and len(skipped) < len(dates):
+            dates = AsOfDates([d for d in dates if d not in skipped], dates.option)
+            print(f"evaluate: skipped {listed(skipped)} of --as-of-range: no paid order in the "
+                  f"{config.horizon_days}-day horizon, so nothing to score there", file=sys.stderr,
+                  flush=True)
+        else:
+            skipped = []
     check_dates_have_orders(frames["orders"], dates, config.horizon_days)
     with warehouse_runner(home, engine, SIGNAL_TABLES) as run:
         result, rankings, forecasts = evaluate_dates(frames, config, dates, progress=progress, run=run)
+    if skipped:
+        result["skipped"] = [{"as_of": d.isoformat(), "reason": "no paid order in the horizon"}
+                             for d in skipped]
     single = len(dates) == 1
     for path, frame in ((dump_rankings, rankings), (dump_forecasts, forecasts)):
         if path is not None:
@@ -128,8 +143,7 @@ def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_day
         raise UsageError("the warehouse holds no orders; run `circlebuy ingest RAW` first")
     days = orders.select(platform_day(pl.col("ordered_at")).alias("d"))["d"]
     first, last = days.min(), days.max()
-    paid = set(orders.filter(pl.col("status") == "paid")
-               .select(platform_day(pl.col("ordered_at")).alias("d"))["d"].unique().to_list())
+    paid = _paid_days(orders)
     h = horizon_days
     before, after, cut, empty = [], [], [], []
     for d in dates:
@@ -140,7 +154,7 @@ def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_day
             after.append(d)
         elif end > last:
             cut.append(d)
-        elif not any(d + timedelta(days=i) in paid for i in range(h)):
+        elif not _horizon_has_paid(paid, d, h):
             empty.append(d)
     if not (before or after or cut or empty):
         return
@@ -165,6 +179,26 @@ def check_dates_have_orders(orders: pl.DataFrame, dates: list[date], horizon_day
     refused = len(before) + len(after) + len(cut) + len(empty)
     head = f"{option}: {refused} of {len(dates)} dates refused; " if len(dates) > 1 else f"{option}: "
     raise UsageError(f"{head}{'; '.join(reasons)}; the orders run from {first} to {last}, so {usable}")
+
+
+def _paid_days(orders: pl.DataFrame) -> set[date]:
+    return set(orders.filter(pl.col("status") == "paid")
+               .select(platform_day(pl.col("ordered_at")).alias("d"))["d"].unique().to_list())
+
+
+def _horizon_has_paid(paid: set[date], d: date, horizon_days: int) -> bool:
+    return any(d + timedelta(days=i) in paid for i in range(horizon_days))
+
+
+def empty_horizons(orders: pl.DataFrame, dates: list[date], horizon_days: int) -> list[date]:
+    """The dates, within the orders' range, whose horizon holds no paid order (a shutdown)."""
+    if orders.height == 0:
+        return []
+    days = orders.select(platform_day(pl.col("ordered_at")).alias("d"))["d"]
+    first, last = days.min(), days.max()
+    paid = _paid_days(orders)
+    return [d for d in dates if first < d and d + timedelta(days=horizon_days - 1) <= last
+            and not _horizon_has_paid(paid, d, horizon_days)]
 
 
 def listed(dates: list[date]) -> str:

@@ -231,3 +231,28 @@ def test_the_text_says_too_few_groups_for_an_interval():
     text = render_date({"as_of": "2026-03-09", "horizon_days": 7, "k": 10,
                         "recsys": {"groups_evaluated": 3, "models": models, "intervals": cis}})
     assert "too few groups for an interval (3)" in text and "[1.000, 1.000]" not in text
+
+
+def test_a_range_skips_and_names_a_date_whose_horizon_is_a_shutdown(monkeypatch, capsys):
+    """A rolling range across a closure asks for the dates that can be scored: the closed week is
+    skipped and named (stderr, `skipped` in the JSON), where a date typed with --as-of is refused."""
+    import contextlib
+
+    import pipelines.evaluate.run as run_module
+    from pipelines.evaluate.run import AsOfDates, EvaluateConfig, empty_horizons, run_evaluate
+
+    orders = orders_every_day_but(SHUTDOWN)
+    week_before, closed, week_after = date(2026, 2, 23), SHUTDOWN[0], date(2026, 3, 9)
+    assert empty_horizons(orders, [week_before, closed, week_after], 3) == [closed]
+    evaluated: list = []
+    monkeypatch.setattr(run_module, "load_frames", lambda home, drop=None: {"orders": orders})
+    monkeypatch.setattr(run_module, "warehouse_runner", lambda *a, **k: contextlib.nullcontext(None))
+    monkeypatch.setattr(run_module, "evaluate_dates", lambda frames, config, dates, progress, run: (
+        evaluated.extend(dates) or ({"dates": [], "mean": {}}, pl.DataFrame(), pl.DataFrame())))
+    config = EvaluateConfig(as_of_day=week_before, horizon_days=3)
+    result = run_evaluate(None, config, dates=AsOfDates([week_before, closed, week_after], "--as-of-range"))
+    assert evaluated == [week_before, week_after]
+    assert result["skipped"] == [{"as_of": "2026-03-02", "reason": "no paid order in the horizon"}]
+    assert "skipped 2026-03-02 of --as-of-range" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="2026-03-02: no paid order"):
+        run_evaluate(None, config, dates=AsOfDates([week_before, closed], "--as-of"))
