@@ -81,3 +81,22 @@ def test_ordinary_warnings_reach_stderr_too_under_json(tmp_path, tiny_tables, wr
     assert result.returncode == 0, result.stderr
     warnings = json.loads(result.stdout)["warnings"]
     assert warnings and all(f"warning: {w}" in result.stderr for w in warnings)
+
+
+def test_orders_placed_before_their_products_launch_load_and_are_said(tmp_path, tiny_tables, write_raw):
+    """An export that writes the listing (or migration) day as launched_on, after the first orders: the
+    lines load (the models read the product as on sale from its first order), and the report says so."""
+    from datetime import date
+
+    late = {**tiny_tables, "products": tiny_tables["products"].with_columns(
+        launched_on=pl.lit(date(2030, 1, 1)))}
+    raw = write_raw(tmp_path / "raw", late)
+    report = run_ingest(raw, Home(tmp_path / "home"), run_date=TINY_END)
+    got = report.to_json()
+    assert got["tables"]["orders"]["quarantined"] == 0
+    n = got["tables"]["orders"]["loaded"]
+    said = [w for w in got["warnings"]
+            if w.startswith("orders: ") and "before the product's launched_on" in w]
+    assert said and said[0].startswith(f"orders: {n:,} lines were placed before the product's launched_on")
+    clean = run_ingest(write_raw(tmp_path / "raw2", tiny_tables), Home(tmp_path / "home2"), run_date=TINY_END)
+    assert not any("launched_on" in w for w in clean.to_json()["warnings"])
