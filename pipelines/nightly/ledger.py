@@ -115,12 +115,14 @@ def mark_snapshots_removed(con: duckdb.DuckDBPyConnection, folders: list, at: da
     return int(marked[0]) if marked else 0
 
 
-def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
+def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Runs still 'running' while nobody holds the lock were killed: say so in the ledger, with the
-    stage they died in when the ledger knows it (the stage recorded as started and not finished)."""
+    stage they died in when the ledger knows it (the stage recorded as started and not finished).
+    Returns one phrase per run marked, naming it, its date and that stage, for the log."""
     ensure_ledger(con)
-    rows = con.execute("SELECT run_id, stages FROM runs WHERE status = 'running'").fetchall()
-    for run_id, stages in rows:
+    rows = con.execute("SELECT run_id, run_date, stages FROM runs WHERE status = 'running'").fetchall()
+    said = []
+    for run_id, run_date, stages in rows:
         stage = running_stage_of(stages)
         where = f" during stage {stage}" if stage else ""
         if stage == "publish":  # killed after the switch and before the last ledger write?
@@ -130,7 +132,8 @@ def mark_abandoned_runs(con: duckdb.DuckDBPyConnection) -> int:
             "error = coalesce(error, ?) WHERE run_id = ?",
             [stage, f"the process ended{where} before the run finished (killed?)", run_id],
         )
-    return len(rows)
+        said.append(f"run {run_id} of {run_date}{where}")
+    return said
 
 
 def running_stage_of(stages_json: str | None) -> str | None:

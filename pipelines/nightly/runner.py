@@ -55,8 +55,9 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
         with connect(home) as con:
             create_tables(con)
             abandoned = mark_abandoned_runs(con)
-        if abandoned:
-            log.warning("marked %d earlier run(s) as killed in the ledger", abandoned)
+        for one in abandoned:
+            log.warning("marked %s as killed in the ledger: it ended before it finished, and published "
+                        "nothing after that stage", one)
         record = RunRecord(run_id=new_run_id(config.run_date), run_date=config.run_date)
         _save(home, record)
         writer = SnapshotWriter(home, record.run_id, config.run_date)

@@ -484,7 +484,10 @@ def stage_evaluate(ctx: RunContext) -> tuple[int, int]:
     else:
         recsys_block = validation_block(ctx.production, ctx.config.k)
     forecast_block = _forecast_evaluation(ctx, config)
-    ctx.evaluation = {"as_of": scored_day.isoformat(), "horizon_days": config.horizon_days,
+    # the day the numbers were scored: a reused block's own (both reused from one day: that day)
+    scored = {block.get("reused_as_of") or scored_day.isoformat() for block in (recsys_block, forecast_block)}
+    as_of = scored.pop() if len(scored) == 1 else scored_day.isoformat()
+    ctx.evaluation = {"as_of": as_of, "horizon_days": config.horizon_days,
                       "k": config.k, "recsys": recsys_block, "forecast": forecast_block}
     ctx.record.evaluation = ctx.evaluation
     ctx.writer.write_text("evaluation.json", dumps(ctx.evaluation))
@@ -503,7 +506,7 @@ def _reused_recsys_evaluation(ctx: RunContext) -> dict:
         return {"groups_evaluated": 0, "models": {}, "note": note}
     ctx.notes.append(f"recommendation evaluation reused from run {trained_by}, which trained the "
                      f"ranker (as of {earlier.get('as_of')})")
-    return {"reused_from_run": trained_by, **block}
+    return {"reused_from_run": trained_by, "reused_as_of": earlier.get("as_of"), **block}
 
 
 def _forecast_evaluation(ctx: RunContext, config) -> dict:

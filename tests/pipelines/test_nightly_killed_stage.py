@@ -98,6 +98,19 @@ def test_a_run_killed_between_stages_keeps_failed_stage_empty(home):
     assert dead["status"] == "killed" and dead["failed_stage"] is None
 
 
+def test_the_log_names_the_run_it_marked_killed(home, caplog):
+    """"marked 1 earlier run(s) as killed" left the operator to find which run in the ledger."""
+    import logging
+
+    with connect(home) as con:
+        write_record(con, RunRecord(run_id="dead-2", run_date=DAY,
+                                    stages=[{"name": "ingest", "seconds": 1.0, "rows_in": 1, "rows_out": 1},
+                                            {"name": "load", "status": "running"}]))
+    with caplog.at_level(logging.WARNING):
+        run_nightly(home, NightlyConfig(run_date=DAY))
+    assert f"marked run dead-2 of {DAY} during stage load as killed in the ledger" in caplog.text
+
+
 def test_running_stage_of_reads_only_a_started_and_unfinished_stage():
     assert running_stage_of(None) is None and running_stage_of("not json") is None
     assert running_stage_of(json.dumps([{"name": "ingest", "seconds": 1}])) is None

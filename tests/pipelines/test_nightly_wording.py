@@ -180,3 +180,29 @@ def test_a_reused_ranker_is_versioned_by_its_training_day(tmp_path, monkeypatch)
     assert ctx.record.model_versions["recsys"] == "ranker@2026-11-23"
     stages_mod.stage_picks(ctx)
     assert ctx.picks["model_version"].to_list() == ["ranker@2026-11-23"]
+
+
+def test_a_night_that_reuses_both_evaluations_stamps_the_day_they_were_scored(monkeypatch):
+    """A night reusing last week's evaluation wrote its own D - 7 as the evaluation's as_of, while the
+    numbers inside were scored as of the earlier run's (the report said so; evaluation.json did not)."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    import pipelines.nightly.stages as stages
+    from pipelines.evaluate.config import EvaluateConfig
+
+    monkeypatch.setattr(EvaluateConfig, "from_settings",
+                        classmethod(lambda cls, day, settings, max_products: SimpleNamespace(
+                            as_of_day=day, horizon_days=7, k=10)))
+    monkeypatch.setattr(stages, "_reused_recsys_evaluation", lambda ctx: {
+        "reused_from_run": "a-1", "reused_as_of": "2026-11-08", "groups_evaluated": 3})
+    monkeypatch.setattr(stages, "_forecast_evaluation", lambda ctx, config: {
+        "reused_from_run": "a-1", "reused_as_of": "2026-11-08", "series_evaluated": 2})
+    written = {}
+    ctx = SimpleNamespace(
+        config=SimpleNamespace(evaluate=True, run_date=date(2026, 11, 18), horizon_days=7, settings=None,
+                               evaluate_max_products=None, full_evaluation=False, k=10),
+        production=SimpleNamespace(validation=None), notes=[], record=SimpleNamespace(evaluation=None),
+        writer=SimpleNamespace(write_text=lambda name, text: written.setdefault(name, text)))
+    stages.stage_evaluate(ctx)
+    assert ctx.evaluation["as_of"] == "2026-11-08" and '"as_of": "2026-11-08"' in written["evaluation.json"]
