@@ -242,6 +242,12 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
         quarantine(eng, table, [s.source.rel for s in schemas])
     counts.loaded = inserted + updates
     counts.check(spec.table)
+    if updates and spec.status_updates:  # counted as loaded: said, since they change what was stored
+        which = "its order was" if updates == 1 else "their orders were"
+        run.warnings.append(
+            f"{table.name}: {updates:,} {'line' if updates == 1 else 'lines'} arrived again with a later "
+            f"status (paid, then cancelled or refunded) and {which} updated to it: counted as loaded; an "
+            "evaluation or vintage as of a day before the change still reads the line as paid then")
     run.warnings += unchecked_key_warnings(eng, table)
     if table.name == "orders":
         run.warnings += ordered_before_launch_warnings(eng)

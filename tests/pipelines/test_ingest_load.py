@@ -109,6 +109,9 @@ def test_paid_then_cancelled_later_is_an_update_not_a_conflict(tmp_path, tiny_ta
     later.write_parquet(tmp_path / "upd" / "orders.parquet")
     report = ingest(tmp_path / "upd", home)
     assert report["tables"]["orders"] == {"read": 1, "loaded": 1, "duplicates": 0, "quarantined": 0}
+    # counted as loaded, and said: a stored line changed (a black-box trial saw 5 arrive silently)
+    assert any(w.startswith("orders: 1 line arrived again with a later status")
+               for w in report["warnings"]), report["warnings"]
     assert query(home, "SELECT status, status_at::VARCHAR FROM orders WHERE order_id = 'O1'") == [
         ("cancelled", "2026-01-09 08:00:00+08")]
     assert query(home, "SELECT count(*) FROM orders")[0][0] == 8
@@ -160,6 +163,7 @@ def test_status_update_within_one_run_applies_the_latest(tmp_path, tiny_tables, 
     report = ingest(raw, home)
     assert report["tables"]["orders"] == {"read": 9, "loaded": 9, "duplicates": 0, "quarantined": 0}
     assert query(home, "SELECT status FROM orders WHERE order_id = 'O1'") == [("refunded",)]
+    assert any(w.startswith("orders: 1 line arrived again with a later status") for w in report["warnings"])
 
 
 def test_mixed_formats_optional_columns_absent_and_unknown_columns_warned(tmp_path, tiny_tables, write_raw):
