@@ -19,7 +19,7 @@ from api.app import create_app
 from api.keys import create_key
 from common.home import Home
 from tests.api.conftest import FAST, LiveServer, bearer
-from tests.api.test_api_pages import ARGS, CHROMIUM, LIST_DAY_MORNING, PHONE, sign_in
+from tests.api.test_api_pages import LIST_DAY_MORNING, PHONE, browser, sign_in  # noqa: F401  (browser: fixture)
 from tests.api.world import large_world, small_world, write_snapshot
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -51,22 +51,12 @@ def test_the_shop_page_carries_each_refusal_in_its_language(client: TestClient, 
     assert not re.search(r"textContent\s*=[^;]*detail", script)  # the detail goes to title / console only
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, timeout=120_000)
-        yield b
-        b.close()
-
-
 @pytest.mark.browser
 def test_a_tap_on_a_pick_that_left_the_list_says_reload_in_chinese(
-    chromium: Browser, live_server: LiveServer, keys: dict[str, str], monkeypatch
+    browser: Browser, live_server: LiveServer, keys: dict[str, str], monkeypatch  # noqa: F811
 ) -> None:
     monkeypatch.setattr(api.render, "platform_now", lambda: LIST_DAY_MORNING)
-    context = chromium.new_context(**PHONE)
+    context = browser.new_context(**PHONE)
     context.set_default_timeout(60_000)
     page = context.new_page()
     sign_in(page, live_server, keys["S1"], [])
