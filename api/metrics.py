@@ -17,6 +17,8 @@ from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
+from api.query import route_template
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -201,7 +203,7 @@ class ObserveMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("(unmatched)" if status == 404 else "(other)")
+            template = route_template(route) or ("(unmatched)" if status == 404 else "(other)")
             self.metrics.observe(template, scope["method"], status, elapsed)
             if self.access is not None:
                 state = scope.get("state") or {}

@@ -63,7 +63,13 @@ def check_query(request: Request, allowed: tuple[str, ...]) -> None:
 def route_path(request: Request) -> str:
     """The route's path template (/v1/groups/{group_id}/picks), else the request's path (clipped)."""
     route = request.scope.get("route")
-    return getattr(route, "path", None) or clip(request.url.path)
+    return route_template(route) or clip(request.url.path)
+
+
+def route_template(route: object) -> str | None:
+    """A matched route's path as written without its converters (`/v1/groups/{group_id}/picks`, not
+    `{group_id:path}`), or None."""
+    return getattr(route, "path_format", None) or getattr(route, "path", None)
 
 
 async def strict_query(request: Request) -> None:

@@ -67,7 +67,7 @@ async def add_exclusion(
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
 
 
-@router.delete("/v1/admin/exclusions/{product_id}", response_model=ExclusionOut, responses=ERRORS)
+@router.delete("/v1/admin/exclusions/{product_id:path}", response_model=ExclusionOut, responses=ERRORS)
 async def lift_exclusion(
     product_id: str, caller: CallerDep, snap: SnapshotDep, request: Request
 ) -> ExclusionOut:

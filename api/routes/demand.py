@@ -82,7 +82,7 @@ def content_disposition(ascii_name: str, supplier_id: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(real, safe='')}"
 
 
-@router.get("/v1/suppliers/{supplier_id}/demand", responses=DOWNLOAD_RESPONSES, response_class=Response)
+@router.get("/v1/suppliers/{supplier_id:path}/demand", responses=DOWNLOAD_RESPONSES, response_class=Response)
 async def supplier_demand(
     supplier_id: str,
     caller: CallerDep,
@@ -120,7 +120,7 @@ async def supplier_demand(
     return StreamingResponse(_chunks(download.body, chunk), media_type=download.media_type, headers=headers)
 
 
-@router.get("/v1/campaigns/{campaign_id}/demand", response_model=CampaignDemandOut, responses=ERRORS)
+@router.get("/v1/campaigns/{campaign_id:path}/demand", response_model=CampaignDemandOut, responses=ERRORS)
 async def campaign_demand(campaign_id: str, caller: CallerDep, snap: SnapshotDep,
                           lang: Lang = None) -> Response:
     """Pooled orders so far and the forecast at cutoff, per warehouse (the campaign's supplier, or admin);

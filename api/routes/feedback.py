@@ -55,7 +55,7 @@ def check_on_list(snap: Snapshot, group_id: str, product_id: str, action: str, t
 
 
 @router.post(
-    "/v1/groups/{group_id}/feedback",
+    "/v1/groups/{group_id:path}/feedback",
     status_code=202,
     response_model=FeedbackOut,
     responses={**ERRORS, 409: ERRORS[422] | {"description": "Idempotency-Key reused for another body"}},

@@ -64,7 +64,7 @@ def parse_date_param(raw: str | None) -> dt.date | None:
     return parse_day_param(raw, "query.date")
 
 
-@router.get("/v1/groups/{group_id}/picks", response_model=PicksOut, responses=ERRORS)
+@router.get("/v1/groups/{group_id:path}/picks", response_model=PicksOut, responses=ERRORS)
 async def group_picks(
     group_id: str,
     caller: CallerDep,

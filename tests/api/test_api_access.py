@@ -250,3 +250,45 @@ def test_the_shop_card_shows_the_group_buy_price_with_the_list_price_struck(clie
     page = client.get("/shop").text
     assert '<s class="list">¥12.50</s> ¥11.00' in page  # P4 on campaign C3
     assert '<span class="price">¥29.90</span>' in page  # P1 sells at its list price: nothing struck
+
+
+def test_ids_with_a_slash_reach_their_routes(tmp_path) -> None:
+    """An id may hold `/` (`华东/SUP1`): percent-encoded as %2F it is decoded before routing, so each
+    id segment of a route takes the rest of the path up to the route's fixed tail. Before, every such
+    id was `no route` 404 — the supplier could not download at all."""
+    import polars as pl
+
+    from api.app import create_app
+    from tests.api.conftest import FAST
+    from tests.api.world import small_world, write_snapshot
+
+    renamed = {"G1": "杭州/G1", "SUP1": "华东/SUP1", "C1": "C/1", "P1": "P/1"}
+    world = {
+        name: frame.with_columns(
+            pl.col(c).replace(renamed) for c in frame.columns if c.endswith("_id") and c != "shopkeeper_id"
+        )
+        for name, frame in small_world().items()
+    }
+    h = Home(tmp_path / "home").ensure()
+    write_snapshot(h, world, run_id="run-1")
+    shop, sup = create_key(h, "shopkeeper", "S1"), create_key(h, "supplier", "华东/SUP1")
+    admin = create_key(h, "admin", "ops")
+    with TestClient(create_app(h, FAST)) as c:
+        picks = c.get("/v1/groups/%E6%9D%AD%E5%B7%9E%2FG1/picks", headers=bearer(shop))
+        assert picks.status_code == 200 and picks.json()["group_id"] == "杭州/G1"
+        assert picks.json()["picks"][0]["product_id"] == "P/1"
+        posted = {"product_id": "P/1", "action": "posted"}
+        fb = c.post("/v1/groups/%E6%9D%AD%E5%B7%9E%2FG1/feedback", json=posted, headers=bearer(shop))
+        assert fb.status_code == 202
+        csv = c.get("/v1/suppliers/%E5%8D%8E%E4%B8%9C%2FSUP1/demand?format=csv", headers=bearer(sup))
+        assert csv.status_code == 200 and "C/1" in csv.text
+        assert c.get("/v1/campaigns/C%2F1/demand", headers=bearer(sup)).status_code == 200
+        # another supplier's id still refused, not matched as a longer id
+        assert c.get("/v1/suppliers/SUP2/demand", headers=bearer(sup)).status_code == 403
+        recall = {"product_id": "P/1", "reason": "recall"}
+        excl = c.post("/v1/admin/exclusions", json=recall, headers=bearer(admin))
+        assert excl.status_code in (200, 201), excl.text
+        gone = c.delete("/v1/admin/exclusions/P%2F1", headers=bearer(admin))
+        assert gone.status_code == 200 and gone.json()["product_id"] == "P/1"
+        metrics = c.get("/metrics", headers=bearer(admin)).text
+        assert 'route="/v1/suppliers/{supplier_id}/demand"' in metrics  # the template, not `{...:path}`
