@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input or usage (message on stderr naming file / col
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -20,6 +21,7 @@ from common.clock import parse_iso_day
 from common.errors import CircleBuyError, UsageError
 from common.home import DEFAULT_HOME, HOME_ENV, Home, output_file, resolve_home
 from pipelines.engine.base import EngineOptions
+from pipelines.nightly.signals import Terminated, as_termination, terminate_on_signals  # cheap: no run module
 
 app = typer.Typer(
     name="circlebuy",
@@ -212,7 +214,12 @@ def evaluate(
         "in .csv)")
     ] = None,
     vintages: Annotated[str | None, typer.Option(
-        "--vintages", help="FROM..TO: score the pick lists published for these days")] = None,
+        "--vintages", help="FROM..TO: score the pick lists published for these days. Each night says "
+        "whether its list was served (JSON `served`, a column in the text): yes when its run's snapshot "
+        "was made live, the one the API served shopkeepers; no when the run kept it but did not make it "
+        "live (a backfill, or a nightly --date older than the live snapshot's, per the run ledger's "
+        "publish gate), scored as what would have been served; ? when the ledger has no row for that "
+        "run")] = None,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
@@ -502,13 +509,16 @@ def nightly(
             raise UsageError(f"{target.warehouse}: no warehouse yet; give --raw RAW, or run "
                              f"`circlebuy ingest RAW --home {target.root}` first")
         result = run_nightly(target, config)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt, Terminated) as exc:
+        stop = as_termination(exc)  # SIGTERM, SIGINT (Ctrl-C): the run's object says so, exit 128 + signal
         if as_json:  # scripts read status "failed" (the failed stage's entry where a stage ran) on stdout
-            error = (str(exc) if isinstance(exc, CircleBuyError)
+            error = (str(stop) if stop is not None else str(exc) if isinstance(exc, CircleBuyError)
                      else machine_trouble(exc) or f"{type(exc).__name__}: {exc}")
-            echo_json(getattr(exc, "summary", None) or {
+            echo_json(getattr(stop or exc, "summary", None) or {
                 "run_id": None, "date": run_date.isoformat() if run_date else date_, "status": "failed",
                 "snapshot": None, "stages": [], "error": error})
+        if stop is not None and stop is not exc:
+            raise stop from exc  # main() exits 128 + the signal's number
         raise
     if as_json:
         echo_json(result)
@@ -648,13 +658,28 @@ def _nightly_json_usage_guarded() -> None:
 
 
 def main() -> None:
-    """Entry point: map named errors to exit codes, never show a traceback for bad input."""
+    """Entry point: map named errors to exit codes, never show a traceback for bad input.
+
+    `nightly` and `backfill` run with SIGTERM and SIGINT turned into `Terminated` (from the start, so
+    that a signal while the run's modules load is caught too): the run is recorded failed, naming the
+    signal, `nightly --json` prints its object, and the exit status is 128 + the signal (143, 130)."""
     limit_native_threads()
+    argv = sys.argv[1:]
+    runs = argv[:1] in (["nightly"], ["backfill"])
+    with terminate_on_signals() if runs else contextlib.nullcontext():
+        _main()
+
+
+def _main() -> None:
     try:
         if _nightly_json(sys.argv[1:]):
             _nightly_json_usage_guarded()
         else:
             app()
+    except Terminated as exc:  # "terminated by SIGTERM during stage train", as the ledger says
+        said = (exc.summary or {}).get("error") or str(exc)
+        typer.echo(f"error: {exc.where}: {said}" if exc.where else f"error: {said}", err=True)
+        sys.exit(exc.exit_code)
     except CircleBuyError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -15,6 +15,7 @@ from pipelines.nightly.config import FAIL_STAGE_ENV, NightlyConfig
 from pipelines.nightly.context import RunContext
 from pipelines.nightly.ledger import RunRecord, mark_abandoned_runs, write_record
 from pipelines.nightly.lock import run_lock
+from pipelines.nightly.signals import Terminated, as_termination, raise_if_terminated, terminate_on_signals
 from pipelines.nightly.snapshot import PublishRefusedError, SnapshotWriter
 from pipelines.nightly.stages import RENAMED_STAGES, STAGE_NAMES, STAGES
 from pipelines.warehouse import connect, create_tables, day_start
@@ -39,8 +40,15 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
     and stopped when the run ends, failed or not; `session` (a backfill's) is used and left open.
 
     Returns the summary of DESIGN.md (`nightly --json`). A failed stage raises StageFailedError
-    after the ledger says which stage failed and why.
+    after the ledger says which stage failed and why. SIGTERM or SIGINT during the run raises
+    `Terminated` (signals.py) after the ledger says the run failed, "terminated by SIGTERM during
+    stage train", with the run's object as its `summary`.
     """
+    with terminate_on_signals():
+        return _run_nightly(home, config, session)
+
+
+def _run_nightly(home: Home, config: NightlyConfig, session: LazySession | None) -> dict:
     fail_stage = config.fail_stage or os.environ.get(FAIL_STAGE_ENV) or None
     if fail_stage in RENAMED_STAGES:
         new_name = RENAMED_STAGES[fail_stage]
@@ -60,101 +68,160 @@ def run_nightly(home: Home, config: NightlyConfig, session: LazySession | None =
                         "nothing after that stage", one)
         record = RunRecord(run_id=new_run_id(config.run_date), run_date=config.run_date)
         _save(home, record)
-        writer = SnapshotWriter(home, record.run_id, config.run_date)
-        own_session = session is None
-        ctx = RunContext(home=home, config=config, record=record, writer=writer,
-                         as_of=day_start(config.run_date),
-                         session=LazySession(config.engine) if own_session else session)
-        stages = STAGES
-        progress = None
-        if config.progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=len(stages), desc=f"nightly {config.run_date}", unit="stage")
         try:
-            for name, fn in stages:
-                if progress is not None:
-                    progress.set_postfix_str(name)
-                record.running_stage = name  # a kill from here on is known to be in this stage
-                try:
-                    _save(home, record)
-                except Exception as save_exc:
-                    log.warning("could not note the start of stage %s in the ledger: %s", name, save_exc)
-                started = time.perf_counter()
-                try:
-                    if fail_stage == name:
-                        raise StageFailedError(f"failure injected by {FAIL_STAGE_ENV}={name}")
-                    rows_in, rows_out = fn(ctx)
-                except BaseException as exc:
-                    record.running_stage = None
-                    record.status = "failed"
-                    record.failed_stage = name
-                    record.error = f"{type(exc).__name__}: {exc}"
-                    record.ended_at = datetime.now(UTC)
+            return _run_stages(home, config, session, record, fail_stage)
+        except BaseException as exc:
+            stop = as_termination(exc)
+            if stop is None or stop.summary is not None:  # not a signal, or recorded in its stage already
+                raise
+            if record.status == "succeeded":  # the signal came after the run had finished: it stands
+                log.warning("%s after the run had finished; it succeeded", stop)
+                _save_quietly(home, record)
+                return summary(record)
+            if record.status == "failed":  # it came while a stage's failure was being recorded: keep that
+                _save_quietly(home, record)
+                stop.summary = summary(record)
+                raise stop from (None if stop is exc else exc)
+            _terminated(home, record, stop, record.running_stage, None)
+            raise stop from (None if stop is exc else exc)
+
+
+def _run_stages(home: Home, config: NightlyConfig, session: LazySession | None, record: RunRecord,
+                fail_stage: str | None) -> dict:
+    """The stages of a run whose ledger row exists, in order (run_nightly holds the lock)."""
+    writer = SnapshotWriter(home, record.run_id, config.run_date)
+    own_session = session is None
+    ctx = RunContext(home=home, config=config, record=record, writer=writer,
+                     as_of=day_start(config.run_date),
+                     session=LazySession(config.engine) if own_session else session)
+    stages = STAGES
+    progress = None
+    if config.progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(stages), desc=f"nightly {config.run_date}", unit="stage")
+    try:
+        for name, fn in stages:
+            if progress is not None:
+                progress.set_postfix_str(name)
+            record.running_stage = name  # a kill from here on is known to be in this stage
+            try:
+                _save(home, record)
+            except Exception as save_exc:
+                log.warning("could not note the start of stage %s in the ledger: %s", name, save_exc)
+            started = time.perf_counter()
+            try:
+                if fail_stage == name:
+                    raise StageFailedError(f"failure injected by {FAIL_STAGE_ENV}={name}")
+                rows_in, rows_out = fn(ctx)
+                raise_if_terminated()  # a signal whose exception the stage swallowed stops it here
+            except BaseException as exc:
+                stop = as_termination(exc)
+                if stop is not None:  # SIGTERM / SIGINT: failed, saying so, quickly (no failure report)
                     record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
                                           "rows_in": None, "rows_out": None, "status": "failed",
                                           **_warnings_of(ctx, name), **ctx.stage_extras.get(name, {})})
-                    if isinstance(exc, PublishRefusedError):  # kept, never live: its report says why
-                        record.snapshot = exc.snapshot_dir
-                        record.row_counts = dict(writer.row_counts)
-                    else:
-                        writer.abandon()
-                        if isinstance(exc, Exception):
-                            record.report = _failure_report(ctx, name, exc)
-                    try:
-                        _save(home, record)
-                    except Exception as save_exc:  # never hide the stage's own error
-                        log.error("could not record the failure in the ledger: %s", save_exc)
-                    stays = _what_stays_live(home, record)
-                    log.error("stage %s failed: %s%s", name, exc, "" if stays in str(exc) else f"; {stays}")
-                    if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: not a stage failure
-                        raise
-                    if isinstance(exc, StageFailedError):
-                        exc.summary = summary(record)
-                        raise
-                    detail = str(exc) if isinstance(exc, CircleBuyError) else f"{type(exc).__name__}: {exc}"
-                    failure = StageFailedError(f"stage {name} failed: {detail}")
-                    failure.exit_code = getattr(exc, "exit_code", 1)  # bad input stays exit 2
-                    failure.summary = summary(record)
-                    raise failure from exc
-                seconds = round(time.perf_counter() - started, 3)
+                    writer.abandon()
+                    _terminated(home, record, stop, name, ctx)
+                    raise stop from (None if stop is exc else exc)
                 record.running_stage = None
-                record.stages.append({"name": name, "seconds": seconds, "rows_in": int(rows_in),
-                                      "rows_out": int(rows_out), **_warnings_of(ctx, name),
-                                      **ctx.stage_extras.get(name, {})})
-                log.info("stage %-8s %10s rows in -> %10s rows out in %6.2fs", name,
-                         f"{rows_in:,}", f"{rows_out:,}", seconds)
-                _log_quarantined(name, ctx.stage_extras.get(name, {}))
-                for warning in ctx.stage_warnings.get(name, []):  # the level says WARNING already
-                    log.warning("%s: %s", name, warning.removeprefix("WARNING: "))
-                if progress is not None:
-                    progress.update(1)
-                if name == "publish":
-                    continue
+                record.status = "failed"
+                record.failed_stage = name
+                record.error = f"{type(exc).__name__}: {exc}"
+                record.ended_at = datetime.now(UTC)
+                record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
+                                      "rows_in": None, "rows_out": None, "status": "failed",
+                                      **_warnings_of(ctx, name), **ctx.stage_extras.get(name, {})})
+                if isinstance(exc, PublishRefusedError):  # kept, never live: its report says why
+                    record.snapshot = exc.snapshot_dir
+                    record.row_counts = dict(writer.row_counts)
+                else:
+                    writer.abandon()
+                    if isinstance(exc, Exception):
+                        record.report = _failure_report(ctx, name, exc)
                 try:
                     _save(home, record)
-                except Exception as save_exc:
-                    log.warning("could not update the ledger after stage %s: %s", name, save_exc)
-        finally:
+                except Exception as save_exc:  # never hide the stage's own error
+                    log.error("could not record the failure in the ledger: %s", save_exc)
+                stays = _what_stays_live(home, record)
+                log.error("stage %s failed: %s%s", name, exc, "" if stays in str(exc) else f"; {stays}")
+                if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: not a stage failure
+                    raise
+                if isinstance(exc, StageFailedError):
+                    exc.summary = summary(record)
+                    raise
+                detail = str(exc) if isinstance(exc, CircleBuyError) else f"{type(exc).__name__}: {exc}"
+                failure = StageFailedError(f"stage {name} failed: {detail}")
+                failure.exit_code = getattr(exc, "exit_code", 1)  # bad input stays exit 2
+                failure.summary = summary(record)
+                raise failure from exc
+            seconds = round(time.perf_counter() - started, 3)
+            record.running_stage = None
+            record.stages.append({"name": name, "seconds": seconds, "rows_in": int(rows_in),
+                                  "rows_out": int(rows_out), **_warnings_of(ctx, name),
+                                  **ctx.stage_extras.get(name, {})})
+            log.info("stage %-8s %10s rows in -> %10s rows out in %6.2fs", name,
+                     f"{rows_in:,}", f"{rows_out:,}", seconds)
+            _log_quarantined(name, ctx.stage_extras.get(name, {}))
+            for warning in ctx.stage_warnings.get(name, []):  # the level says WARNING already
+                log.warning("%s: %s", name, warning.removeprefix("WARNING: "))
             if progress is not None:
-                progress.close()
-            if own_session and ctx.session is not None:
-                _stop(ctx.session)
-        from pipelines.nightly.reporting import headline_metrics
+                progress.update(1)
+            if name == "publish":
+                continue
+            try:
+                _save(home, record)
+            except Exception as save_exc:
+                log.warning("could not update the ledger after stage %s: %s", name, save_exc)
+    finally:
+        if progress is not None:
+            progress.close()
+        if own_session and ctx.session is not None:
+            _stop(ctx.session)
+    from pipelines.nightly.reporting import headline_metrics
 
-        record.status = "succeeded"
+    record.status = "succeeded"
+    record.snapshot = ctx.snapshot_dir
+    record.live = ctx.not_live is None
+    record.not_live = ctx.not_live
+    record.ended_at = datetime.now(UTC)
+    record.row_counts = dict(writer.row_counts)
+    record.metrics = headline_metrics(ctx)
+    try:  # the new snapshot is already live: a ledger problem must not report a failed run
+        _save(home, record)
+    except Exception as save_exc:
+        log.warning("snapshot %s is live but the ledger could not be updated: %s",
+                    ctx.snapshot_dir, save_exc)
+    return summary(record)
+
+
+def _save_quietly(home: Home, record: RunRecord) -> None:
+    try:
+        _save(home, record)
+    except Exception as save_exc:  # never hide why the run ended
+        log.error("could not record the end of the run in the ledger: %s", save_exc)
+
+
+def _terminated(home: Home, record: RunRecord, stop: Terminated, stage: str | None,
+                ctx: RunContext | None) -> None:
+    """Record a run stopped by a signal as failed, naming the signal and the stage it came in (or the
+    last stage finished), log it, and give `stop` the run's object for `nightly --json`."""
+    if stage is not None:
+        where = f" during stage {stage}"
+    elif record.stages:
+        where = f" after stage {record.stages[-1]['name']}"
+    else:
+        where = " before its first stage"
+    record.running_stage = None
+    record.status = "failed"
+    record.failed_stage = stage
+    record.error = f"{stop}{where}"
+    record.ended_at = datetime.now(UTC)
+    if ctx is not None and ctx.snapshot_dir is not None:
         record.snapshot = ctx.snapshot_dir
-        record.live = ctx.not_live is None
-        record.not_live = ctx.not_live
-        record.ended_at = datetime.now(UTC)
-        record.row_counts = dict(writer.row_counts)
-        record.metrics = headline_metrics(ctx)
-        try:  # the new snapshot is already live: a ledger problem must not report a failed run
-            _save(home, record)
-        except Exception as save_exc:
-            log.warning("snapshot %s is live but the ledger could not be updated: %s",
-                        ctx.snapshot_dir, save_exc)
-        return summary(record)
+    _save_quietly(home, record)
+    log.error("run %s %s; %s", record.run_id, record.error, _what_stays_live(home, record))
+    stop.summary = summary(record)
 
 
 def _what_stays_live(home: Home, record: RunRecord) -> str:
@@ -242,7 +309,9 @@ def summary(record: RunRecord) -> dict:
 
 
 def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> list[dict]:
-    """Run each date from `start` to `end` in order; stop at the first failure (re-raised)."""
+    """Run each date from `start` to `end` in order; stop at the first failure (re-raised). SIGTERM or
+    SIGINT stops it too: the day running is recorded failed (run_nightly) and `Terminated` is raised
+    with `where` naming that day and the days done; no later day starts."""
     from dataclasses import replace
 
     if end < start:
@@ -253,17 +322,27 @@ def run_backfill(home: Home, start: date, end: date, base: NightlyConfig) -> lis
     day = start
     session = LazySession(base.engine)  # one SparkSession for every date (--engine spark)
     shared = {"session": session} if base.on_spark else {}
-    try:
-        while day <= end:
-            log.info("backfill: %s", day)
-            try:
-                results.append(run_nightly(home, replace(base, run_date=day), **shared))
-            except CircleBuyError as exc:
-                done = ", ".join(r["date"] for r in results) or "none"
-                failure = StageFailedError(f"backfill stopped at {day} (dates done: {done}): {exc}")
-                failure.exit_code = exc.exit_code
-                raise failure from exc
-            day += timedelta(days=1)
-    finally:
-        _stop(session)
+    with terminate_on_signals():
+        try:
+            while day <= end:
+                try:
+                    raise_if_terminated()  # a signal that came as the previous day finished
+                    log.info("backfill: %s", day)
+                    results.append(run_nightly(home, replace(base, run_date=day), **shared))
+                except CircleBuyError as exc:
+                    done = ", ".join(r["date"] for r in results) or "none"
+                    failure = StageFailedError(f"backfill stopped at {day} (dates done: {done}): {exc}")
+                    failure.exit_code = exc.exit_code
+                    raise failure from exc
+                except BaseException as exc:
+                    stop = as_termination(exc)
+                    if stop is None:
+                        raise
+                    done = ", ".join(r["date"] for r in results) or "none"
+                    stop.where = f"backfill stopped at {day} (dates done: {done})"
+                    log.error("%s: %s", stop.where, stop)
+                    raise stop from (None if stop is exc else exc)
+                day += timedelta(days=1)
+        finally:
+            _stop(session)
     return results
