@@ -5,6 +5,7 @@ passed (recsys.vintages) and gives each running or stopped experiment its verdic
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import date, datetime, timedelta
@@ -130,14 +131,53 @@ def parse_range(text: str) -> tuple[date, date]:
     return first, last
 
 
+def served_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, bool | None]:
+    """Whether each run's pick list was served: its snapshot was made live (HOME/current, what the
+    API answers shopkeepers from) when the run published it. Read from the ledger (`runs`): a run whose
+    `publish` gate says it was kept, not live (a backfill or a `nightly --date` older than the live
+    snapshot's date; `"live": false`) or not published (`"passed": false`) was not served; any other
+    run that published was (a list is kept only once its snapshot is live or kept). None: the ledger
+    has no row for the run (a list kept by some other means), so nobody can say."""
+    found: dict[str, bool | None] = dict.fromkeys(run_ids)
+    has_ledger = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs' "
+                             "AND table_schema = current_schema()").fetchone()[0]
+    if not run_ids or not has_ledger:
+        return found
+    rows = con.execute("SELECT run_id, gates FROM runs WHERE list_contains(?, run_id)", [run_ids]).fetchall()
+    for run_id, gates in rows:
+        try:
+            parsed = json.loads(gates or "[]")
+        except ValueError:
+            parsed = []
+        kept_back = any(isinstance(g, dict) and g.get("part") == "publish"
+                        and (g.get("live") is False or g.get("passed") is False) for g in parsed)
+        found[run_id] = not kept_back
+    return found
+
+
+def _mark_served(out: dict, vintages: pl.DataFrame, served: dict[str, bool | None]) -> None:
+    """Each night's row gets the run whose list it scores and `served` (served_runs); the result
+    lists the nights never served (`not_served`): their lists are scored as what would have been."""
+    per_day: dict[str, tuple[str, bool | None]] = {}
+    for day, runs in vintages.group_by("for_date").agg(pl.col("run_id").unique().sort()).iter_rows():
+        flags = [served.get(r) for r in runs]  # one run per day (a re-run replaces the day's lists)
+        flag = False if False in flags else None if None in flags else True
+        per_day[day.isoformat()] = (", ".join(r for r in runs if r), flag)
+    for night in out.get("nights", []):
+        night["run_id"], night["served"] = per_day.get(night["for_date"], (None, None))
+    out["not_served"] = sorted(d for d, (_, flag) in per_day.items() if flag is False)
+
+
 def run_vintages(home: Home, first: date, last: date, today: date, horizon_days: int = PICK_HORIZON_DAYS,
                  frames: dict[str, pl.DataFrame] | None = None) -> dict:
     """Score the lists published for FROM..TO whose horizon has passed by `today`. `frames`: the
-    orders (and posts) when the caller has them loaded (the nightly's report), else read here."""
+    orders (and posts) when the caller has them loaded (the nightly's report), else read here.
+    Each night says whether its list was served to shopkeepers (`served`, served_runs)."""
     scorable_until = min(last, today - timedelta(days=horizon_days))
     with connect(home) as con:
         vintages = load_vintages(con, first, scorable_until)
         experiments = list_experiments(con)
+        served = served_runs(con, vintages["run_id"].drop_nulls().unique().to_list())
     out: dict = {"from": first.isoformat(), "to": last.isoformat(), "horizon_days": horizon_days,
                  "scored_until": scorable_until.isoformat() if scorable_until >= first else None,
                  "lists": 0}
@@ -148,6 +188,7 @@ def run_vintages(home: Home, first: date, last: date, today: date, horizon_days:
     if frames is None:
         frames = load_frames(home, ("orders", "posts"), drop={"orders": ("order_id",), "posts": ("post_id",)})
     out.update(score_vintages(vintages, frames["orders"], frames.get("posts"), experiments, horizon_days))
+    _mark_served(out, vintages, served)
     return out
 
 
@@ -168,17 +209,25 @@ def score_vintages(vintages: pl.DataFrame, orders: pl.DataFrame, posts: pl.DataF
     return out
 
 
+SERVED_WORDS = {True: "yes", False: "no", None: "?"}  # "?": the ledger has no row for the night's run
+
+
 def render_vintages(result: dict) -> str:
     """Plain text for the terminal."""
     lines = [f"pick vintages {result['from']}..{result['to']} (horizon {result['horizon_days']} day(s)), "
              f"{result['lists']} lists scored"]
     if result.get("note"):
         return "\n".join([*lines, result["note"]])
-    lines.append(f"{'night':<12}{'arm':<14}{'lists':>7}{'hit rate':>10}{'precision':>11}{'ndcg':>8}")
+    lines.append(f"{'night':<12}{'arm':<14}{'lists':>7}{'hit rate':>10}{'precision':>11}{'ndcg':>8}"
+                 f"{'served':>8}")
     for n in result["nights"]:
         arm = n.get("arm") or PRODUCTION  # no experiment that night: the production list (as the report says)
         lines.append(f"{n['for_date']:<12}{arm:<14}{n['lists']:>7}{n['hit_rate']:>10.3f}"
-                     f"{n['precision']:>11.3f}{n['ndcg']:>8.3f}")
+                     f"{n['precision']:>11.3f}{n['ndcg']:>8.3f}{SERVED_WORDS[n.get('served')]:>8}")
+    if result.get("not_served"):
+        lines.append(f"served no: never made live, so never shown to shopkeepers (a backfill, or a nightly "
+                     f"--date older than the live snapshot's): {', '.join(result['not_served'])}; their "
+                     "lists are scored as what would have been served")
     control = [r for r in result["by_slot"] if r.get("arm", PRODUCTION) == PRODUCTION]
     lines.append("by slot: " + ", ".join(f"{r['slot']} {r['precision']:.3f} ({r['picks']})" for r in control))
     control = [r for r in result["by_reason"] if r.get("arm", PRODUCTION) == PRODUCTION]

@@ -869,13 +869,19 @@ def _vintage_trend(v: dict | None) -> str:
     if not v or not v.get("nights"):
         note = (v or {}).get("note", "no published pick list has passed its day yet")
         return f'<p class="muted">{esc(note)}.</p>'
+    served = {True: "yes", False: "no, never live", None: "unknown"}  # pipelines.vintages.served_runs
     rows = "".join(
         f"<tr><td>{esc(n['for_date'])}</td><td>{esc(n.get('arm', 'production'))}</td>"
         f"<td class=num>{n['lists']}</td><td class=num>{n['hit_rate']:.3f}</td>"
-        f"<td class=num>{n['precision']:.3f}</td><td class=num>{n['ndcg']:.3f}</td></tr>"
+        f"<td class=num>{n['precision']:.3f}</td><td class=num>{n['ndcg']:.3f}</td>"
+        f"<td>{served[n.get('served')]}</td></tr>"
         for n in v["nights"])
     table = ("<table><tr><th>night</th><th>arm</th><th>lists</th><th>hit rate</th><th>precision</th>"
-             f"<th>NDCG</th></tr>{rows}</table>")
+             f"<th>NDCG</th><th>served</th></tr>{rows}</table>")
+    if v.get("not_served"):
+        table += (f"<p>Never served to shopkeepers: {esc(', '.join(v['not_served']))} (their runs were kept, "
+                  "not made live: a backfill, or a run for a date older than the live snapshot's); their "
+                  "lists are scored as what would have been served.</p>")
     slots = ", ".join(f"{esc(r['slot'])} {r['precision']:.3f} ({r['picks']} picks)" for r in v["by_slot"]
                       if r.get("arm", "production") == "production")
     extra = [f"<p>Precision by slot: {slots}.</p>"]
