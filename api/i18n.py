@@ -14,7 +14,8 @@ Babel on first use (no compile step to forget). Their message contexts:
   `{cycle_days:every}` says for a daily habit ("every day", "每天"); other numbers take the unit's
   plural entry ("6 days ago", "6天前", "every 6 days", "每6天").
 - `reason_unnamed`: msgid is a reason code, msgstr its sentence for when a code it quotes (a
-  category) has no display name in this locale: a raw code is never pasted into a sentence.
+  category) has no display name in this locale: a raw code is never pasted into a sentence. A code
+  written in Chinese characters (a Chinese platform's own category, 日用) is its own name in zh-CN.
 - `category`, `city`, `group_kind`, `slot`, `method`: msgid is the data's code, msgstr its display
   name, matched without regard to case (`hangzhou` is Hangzhou); a value without an entry (a real
   city already written in Chinese, a forecast method this service does not know) is shown as it is.
@@ -62,6 +63,11 @@ TERM_ARGS = {"category": "category", "city": "city", "kind": "group_kind"}
 MAX_LANGUAGE_RANGES = 16  # of an Accept-Language header; the rest is ignored
 
 
+def _is_han(ch: str) -> bool:
+    """A CJK ideograph (the unified block, its extension A and the compatibility block)."""
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+
+
 @dataclass(frozen=True)
 class Messages:
     """One locale's catalog: page text, display names of codes and pick reasons."""
@@ -84,6 +90,12 @@ class Messages:
         if code is None:
             return ""
         return self.terms.get((context, code.casefold()), code)
+
+    def reads_as_is(self, value: str) -> bool:
+        """A value without a display name that this locale's reader can read as written: in Chinese, a
+        code that holds Chinese characters (a platform's own category 日用, a city 北京) is its own name,
+        pasted into the sentence; any other code (`cat_017`, `household` without an entry) is not."""
+        return self.locale == "zh_CN" and any(_is_han(ch) for ch in value)
 
     def has_reason(self, code: str) -> bool:
         """The code has an entry, its plural forms are as PLURAL_ARG says, and every unit its
@@ -131,6 +143,7 @@ class Messages:
         unnamed = any(
             name in TERM_ARGS and value is not None
             and (TERM_ARGS[name], str(value).casefold()) not in self.terms
+            and not self.reads_as_is(str(value))
             for name, value in args.items()
         )
         return "reason_unnamed" if unnamed and self.catalog.get(code, context="reason_unnamed") else "reason"

@@ -206,7 +206,8 @@ def test_an_order_made_once_reads_as_natural_chinese():
 
 def test_a_category_without_a_chinese_name_is_never_pasted_into_a_chinese_sentence():
     """The importer's categories read in Chinese; a code the catalog does not know gives the sentence
-    that needs no category name (`reason_unnamed`), never the raw code."""
+    that needs no category name (`reason_unnamed`), never the raw code; a category the platform
+    itself writes in Chinese is its own name."""
     zh, en = messages("zh_CN"), messages("en")
     def hot_category(m, category: str) -> str:
         return m.reason("hot_category", {"pct": 12, "category": category})
@@ -221,6 +222,9 @@ def test_a_category_without_a_chinese_name_is_never_pasted_into_a_chinese_senten
     assert en.reason("peers_new_group", {"pct": 80, "kind": "other", "city": "上海"}).startswith(
         "new group: 80% of general groups in")
     assert en.term("category", "stationery_wrap") == "Stationery & gift wrap"
+    # a platform's own category written in Chinese is its own name: pasted, not hidden
+    assert hot_category(zh, "日用") == "群里12%的订单是日用"
+    assert hot_category(en, "日用") == "12% of your orders are in its category"
     # a city without an entry is still shown as written (real data's cities are already Chinese)
     assert zh.reason("hot_city", {"groups": 3, "city": "嘉兴"}) == "嘉兴有3个群近7天下过单"
     # every code that quotes a category has a sentence without it, which quotes only its numbers
