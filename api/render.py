@@ -301,7 +301,8 @@ def shop_page(
 def _num(value: object) -> str:
     if value is None:
         return "—"
-    number = float(value)  # type: ignore[arg-type]
+    # rounded to the tenth shown first, so 0.004 and 0 both read "0" (not "0.0" beside "0") and 2.96 "3"
+    number = round(float(value), 1)  # type: ignore[arg-type]
     return f"{number:,.0f}" if abs(number - round(number)) < 1e-9 else f"{number:,.1f}"
 
 

@@ -540,3 +540,12 @@ def test_supplier_charts_go_to_the_largest_forecasts_and_say_how_many_are_drawn(
     ticks = re.findall(r"<text[^>]*>(\d\d-\d\d \d\d\S)</text>", zh)
     assert ticks and all(t.endswith("时") for t in ticks), ticks
     assert all(t.endswith("h") for t in re.findall(r"<text[^>]*>(\d\d-\d\d \d\d\S)</text>", en))
+
+
+def test_a_forecast_cell_reads_one_way_for_the_same_shown_value():
+    """The supplier's table shows tenths: a P10 of 0.004 and one of 0 both read "0", not "0.0" beside
+    "0"; 2.96 reads "3", 2.94 "2.9"."""
+    from api.render import _num
+
+    assert [_num(v) for v in (0, 0.004, 0.04, 0.06, 2.96, 2.94, 1234.0, None)] == [
+        "0", "0", "0", "0.1", "3", "2.9", "1,234", "—"]
