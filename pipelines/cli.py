@@ -238,7 +238,9 @@ def evaluate(
 
         first, last = parse_range(vintages)
         result = run_vintages(_warehouse_home(home), first, last, today=_platform_today())
-        typer.echo(json.dumps(result, ensure_ascii=False) if as_json else render_vintages(result))
+        # strict JSON: a figure that cannot be a number is null, never NaN (allow_nan=False fails loudly)
+        typer.echo(json.dumps(result, ensure_ascii=False, allow_nan=False) if as_json
+                   else render_vintages(result))
         return
     dates = parse_dates(as_of, as_of_range, every)
     for path, flag in ((dump_rankings, "--dump-rankings"), (dump_forecasts, "--dump-forecasts")):
@@ -320,10 +322,11 @@ def keys_create(
 
     h = existing_home(home)
     key = create_key(h, role=role, subject=subject)
-    warning = unknown_subject(h, role, subject)
+    stored = subject.strip()  # what create_key keeps (and the API compares): said as stored
+    warning = unknown_subject(h, role, stored)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
-    typer.echo(f"created {role} key for {subject}; store it now, it is not shown again", err=True)
+    typer.echo(f"created {role} key for {stored}; store it now, it is not shown again", err=True)
     typer.echo(key)
 
 
@@ -340,18 +343,41 @@ def keys_revoke(
                "nothing changed", err=True)
 
 
+KEY_COLUMNS = ("key_id", "role", "subject", "created_at", "revoked")
+
+
+def _platform_time(text: str) -> str:
+    """An ISO instant (keys.json keeps UTC) in the platform's zone (+08:00), as `experiment list`
+    shows its times; a value that does not parse is shown as it is."""
+    from datetime import datetime
+
+    from common.clock import TZ
+
+    try:
+        at = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return str(text)
+    return at.astimezone(TZ).isoformat(timespec="seconds") if at.tzinfo else str(text)
+
+
 @keys_app.command("list")
-def keys_list(home: HomeOpt = None) -> None:
-    """List keys (id, role, subject, created, revoked); never the secrets."""
+def keys_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List keys (id, role, subject, created in platform time, revoked), a header row first; never the
+    secrets. --json: a list of objects with those fields."""
     from api.keys import list_keys
 
     h = existing_home(home)
-    rows = list_keys(h)
+    rows = [{**row, "created_at": _platform_time(row["created_at"])} for row in list_keys(h)]
+    if as_json:
+        echo_json([{c: row[c] for c in KEY_COLUMNS} for row in rows])
+        return
     if not rows:
         typer.echo(f"no keys in {h.keys} yet; create one with `circlebuy keys create --role ROLE "
                    "--subject ID`", err=True)
+        return
+    typer.echo("\t".join(KEY_COLUMNS))
     for row in rows:
-        typer.echo("\t".join(str(row[c]) for c in ("key_id", "role", "subject", "created_at", "revoked")))
+        typer.echo("\t".join(str(row[c]) for c in KEY_COLUMNS))
 
 
 def _platform_today() -> date:
@@ -370,32 +396,52 @@ def _known_arms() -> set[str]:
 @experiment_app.command("create")
 def experiment_create(
     name: Annotated[str, typer.Argument(help="A name of letters, digits, '_', '.', '-'")],
-    arms: Annotated[str, typer.Option("--arms", help="Comma-separated: production and/or generator names")],
+    arms: Annotated[str, typer.Option("--arms", help="Comma-separated: production and/or generator names; "
+                                                     "the arms share the enrolled groups equally")],
     share: Annotated[float, typer.Option("--share", help="Share of groups enrolled")] = 1.0,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="YYYY-MM-DD: the first nightly date it is served on (default: the night after the "
+                        "latest live nightly; with none yet, the first nightly run). A nightly or backfill "
+                        "for an earlier date never serves it")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Start an A/B experiment: from the next nightly, each enrolled group is served its arm's picks."""
+    """Start an A/B experiment: from its first night (--start, default the next nightly), each enrolled
+    group is served its arm's picks."""
     from datetime import UTC, datetime
 
-    from pipelines.vintages import create_experiment, list_experiments
+    from pipelines.vintages import create_experiment, dated_experiments, latest_live_night, uninformative_arms
     from pipelines.warehouse import connect
 
+    first = parse_day(start, "--start")
     with connect(existing_home(home)) as con:
-        e = create_experiment(con, name, arms.split(","), share, _known_arms(), datetime.now(UTC))
-        earlier = [r for r in list_experiments(con) if r["running"] and r["name"] != e.name]
+        made = create_experiment(con, name, arms.split(","), share, _known_arms(), datetime.now(UTC), first)
+        others = [d for d in dated_experiments(con) if d.name != made.name and d.overlaps(made)]
+        live = latest_live_night(con)
+        blind = uninformative_arms(con, list(made.experiment.arms), made.start)
+    e = made.experiment
+    when = (f"from the nightly for {made.start}" if made.start else "from the first nightly run")
     typer.echo(f"created experiment {e.name}: arms {', '.join(e.arms)} (control {e.control}), "
-               f"share {e.share:g} of groups", err=True)
-    if earlier:
-        first = ", ".join(f"{r['name']} (share {r['share']:g})" for r in earlier)
-        typer.echo(f"warning: {first} already running: a group drawn by two experiments stays in the "
-                   f"first, so {e.name} gets only the groups the earlier ones left"
-                   + (" (none: a share of 1 takes every group)" if any(r["share"] >= 1 for r in earlier)
-                      else "") + "; `circlebuy experiment stop NAME` ends one", err=True)
+               f"share {e.share:g} of groups, served {when}", err=True)
+    if made.start and live and made.start <= live:
+        typer.echo(f"note: the nights {made.start}..{live} have run already; they serve {e.name} only if run "
+                   "again (backfill)", err=True)
+    for sentence in blind:
+        typer.echo(f"warning: {sentence}", err=True)
+    if others:
+        shown = ", ".join(f"{d.name} (share {d.experiment.share:g})" for d in others)
+        running = "already running" if any(not d.stopped for d in others) else "serving some of its nights"
+        full = any(d.experiment.share >= 1 for d in others)
+        none = " (none: a share of 1 takes every group)" if full else ""
+        typer.echo(f"warning: {shown} {running}: a group drawn by two experiments whose nights overlap stays "
+                   f"in the one created first, so {e.name} gets only the groups the earlier ones left{none}; "
+                   "they do not join it when those stop (they go back to production); "
+                   "`circlebuy experiment stop NAME` ends one", err=True)
 
 
 @experiment_app.command("list")
 def experiment_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Experiments, running and stopped."""
+    """Experiments, running and stopped, a header row first: name, arms, share, created (platform time),
+    nights (first..last nightly date served), state."""
     from pipelines.vintages import list_experiments
     from pipelines.warehouse import connect
 
@@ -410,15 +456,25 @@ def experiment_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if not rows:
         typer.echo(f"no experiments in {h.root} yet; `circlebuy experiment create NAME --arms A,B` "
                    "starts one", err=True)
+        return
+    typer.echo("\t".join(("name", "arms", "share", "created_at", "nights", "state")))
     for r in rows:
         state = "running" if r["running"] else f"stopped {r['stopped_at']}"
-        typer.echo(f"{r['name']}\t{','.join(r['arms'])}\t{r['share']:g}\t{r['created_at']}\t{state}")
+        typer.echo(f"{r['name']}\t{','.join(r['arms'])}\t{r['share']:g}\t{r['created_at']}\t{r['nights']}"
+                   f"\t{state}")
 
 
 @experiment_app.command("stop")
-def experiment_stop(name: Annotated[str, typer.Argument()], home: HomeOpt = None) -> None:
-    """Stop an experiment: from the next nightly every group is served production again."""
-    from datetime import UTC, datetime
+def experiment_stop(
+    name: Annotated[str, typer.Argument()],
+    last: Annotated[str | None, typer.Option(
+        "--last", help="YYYY-MM-DD: the last nightly date it is served on (default: the latest live "
+                       "nightly)")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Stop an experiment after its last night: from the night after, its groups are served production
+    again (they join no other experiment); a re-run of one of its nights still serves it."""
+    from datetime import UTC, datetime, timedelta
 
     from pipelines.vintages import stop_experiment
     from pipelines.warehouse import connect
@@ -426,9 +482,18 @@ def experiment_stop(name: Annotated[str, typer.Argument()], home: HomeOpt = None
     h = existing_home(home)
     if not h.warehouse.exists():
         raise UsageError(f"no experiment {name!r}: {h.root} has no warehouse yet, so no experiments")
+    until = parse_day(last, "--last")
     with connect(h) as con:
-        stop_experiment(con, name, datetime.now(UTC))
-    typer.echo(f"stopped experiment {name}", err=True)
+        done = stop_experiment(con, name, datetime.now(UTC), until)
+    if done["served_nothing"]:
+        typer.echo(f"stopped experiment {name}: it served no night, so no group changes", err=True)
+        return
+    after = done["last"] + timedelta(days=1)
+    groups = (f"its {done['groups']} groups (enrolled on {done['groups_on']})" if done["groups"] is not None
+              else "its groups")
+    typer.echo(f"stopped experiment {name} after its last night {done['last']} (first {done['start']}): "
+               f"{groups} return to production from the nightly for {after}; they join no other experiment",
+               err=True)
 
 
 def _log_to_stderr() -> None:

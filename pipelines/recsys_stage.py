@@ -155,6 +155,34 @@ def build_picks(
     return pick_for_day(prod, for_date, run, config)
 
 
+def enrolment(groups: pl.Series | list[str], experiments: list[Experiment],
+              held_by: dict[str, list[str]] | None = None) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Each experiment's groups (group_id, arm, experiment), in the order given: the groups its hash
+    draws (recsys.experiments.assign_arms) less those held by the experiments named in `held_by[name]`
+    (default: every earlier one in the list). Held means held for good: a group held by an experiment
+    whose window overlapped this one's goes back to production when that one stops, never to this one
+    (its arms would mix groups with nights of another treatment). Returns ({name: groups}, {name: a
+    note saying how many of the groups it drew are held elsewhere})."""
+    notes: dict[str, str] = {}
+    enrolled: dict[str, pl.DataFrame] = {}
+    for i, e in enumerate(experiments):
+        holders = [n for n in (held_by or {}).get(e.name, [x.name for x in experiments[:i]]) if n in enrolled]
+        drawn = assign_arms(groups, e)
+        held = [enrolled[n].select("group_id") for n in holders]
+        a = (drawn.join(pl.concat(held), on="group_id", how="anti") if held else drawn).with_columns(
+            pl.lit(e.name).alias("experiment"))
+        if a.height < drawn.height:  # said, or a later experiment looks enrolled and gets no list
+            notes[e.name] = (f"experiment {e.name}: {drawn.height - a.height} of the {drawn.height} groups "
+                             f"it drew are in an earlier experiment ({', '.join(holders)}) whose nights "
+                             "overlap its own, and stay out of it (in that one while it runs, then "
+                             f"production); it has {a.height}")
+        enrolled[e.name] = a
+    return enrolled, notes
+
+
+ARMS_SCHEMA = {"group_id": pl.String, "arm": pl.String, "experiment": pl.String}
+
+
 def picks_with_arms(
     prod: Production,
     for_date: date,
@@ -162,36 +190,40 @@ def picks_with_arms(
     experiments: list[Experiment],
     config: PicksConfig | None = None,
     excluded: pl.DataFrame | None = None,
+    held_by: dict[str, list[str]] | None = None,
+    tonight: list[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """The groups enrolled in running experiments get their arm's list: the arm's generator ranks
-    in place of production, under the same rules (on sale, slots, reasons, exclusions). A group in
-    two experiments stays in the first. Returns (picks, arms: group_id, arm, experiment, notes)."""
-    notes: list[str] = []
+    """The groups enrolled in the experiments served tonight get their arm's list: the arm's generator
+    ranks in place of production, under the same rules (on sale, slots, reasons, exclusions).
+    `experiments` in order of creation, with `held_by` (enrolment: whose groups each leaves; default
+    every earlier one) and `tonight` (the names served on `for_date`; default all: the others are
+    there for their groups only, pipelines.vintages.plan_night). An arm that knows nothing of its own
+    on this history (`informative()` false: year_ago before a year of orders) is said.
+    Returns (picks, arms: group_id, arm, experiment, notes)."""
     groups = prod.signal.groups.decode(np.arange(len(prod.signal.groups)))
-    parts, taken = [], pl.DataFrame(schema={"group_id": pl.String})
-    for e in experiments:
-        drawn = assign_arms(groups, e)
-        a = drawn.join(taken, on="group_id", how="anti").with_columns(pl.lit(e.name).alias("experiment"))
-        if a.height < drawn.height:  # said, or a later experiment looks enrolled and gets no list
-            earlier = ", ".join(p.name for p in experiments[:experiments.index(e)])
-            notes.append(f"experiment {e.name}: {drawn.height - a.height} of the {drawn.height} groups it "
-                         f"drew are in an earlier experiment ({earlier}) and stay there; it has {a.height}")
-        parts.append(a)
-        taken = pl.concat([taken, a.select("group_id")])
-    arms = pl.concat(parts) if parts else pl.DataFrame(
-        schema={"group_id": pl.String, "arm": pl.String, "experiment": pl.String})
+    enrolled, said = enrolment(groups, experiments, held_by)
+    serving = [e.name for e in experiments if tonight is None or e.name in tonight]
+    notes = [said[n] for n in serving if n in said]
+    parts = [enrolled[n] for n in serving]
+    arms = pl.concat(parts) if parts else pl.DataFrame(schema=ARMS_SCHEMA)
+    arms = arms.unique("group_id", keep="first", maintain_order=True)  # never two lists for one group
     for arm in arms["arm"].unique().sort().to_list():
         if arm == PRODUCTION:
             continue
-        enrolled = arms.filter(pl.col("arm") == arm)["group_id"]
+        members = arms.filter(pl.col("arm") == arm)["group_id"]
         if arm not in prod.models:
-            notes.append(f"arm {arm!r} is not a trained generator tonight: its {enrolled.len()} groups "
+            notes.append(f"arm {arm!r} is not a trained generator tonight: its {members.len()} groups "
                          "are served production")
             arms = arms.with_columns(pl.when(pl.col("arm") == arm).then(pl.lit(PRODUCTION))
                                      .otherwise(pl.col("arm")).alias("arm"))
             continue
+        if not prod.models[arm].informative():
+            where = ", ".join(arms.filter(pl.col("arm") == arm)["experiment"].unique().sort().to_list())
+            notes.append(f"arm {arm} ({where}) knows nothing of its own on this night's history ({arm} needs "
+                         f"a year of it): its {members.len()} groups are served recent popularity's "
+                         "fill, not the method")
         variant = replace(prod, ranker=None, chosen=arm)
-        arm_picks, _ = make_picks(variant, for_date, config, groups=enrolled, excluded=excluded)
-        picks = pl.concat([picks.filter(~pl.col("group_id").is_in(enrolled.implode())),
+        arm_picks, _ = make_picks(variant, for_date, config, groups=members, excluded=excluded)
+        picks = pl.concat([picks.filter(~pl.col("group_id").is_in(members.implode())),
                            arm_picks.select(picks.columns)], how="vertical_relaxed")
     return picks.sort("group_id", "rank"), arms, notes

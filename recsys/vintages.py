@@ -7,8 +7,9 @@ A list for day D is scored against the group's paid orders in [D 00:00, D + hori
 (recsys.production.relevant_pairs). Per list: hit (at least one pick ordered), precision (picks
 ordered / picks) and NDCG@n (relevance = ordered; the ideal puts every ordered product first, as many
 as fit in n). Per night, per slot and per reason kind; where posts exist, the conversion of picks
-the shopkeeper posted into the group on that day against those not posted. With A/B arms (a `arm`
-column), every figure per arm, and each arm against the control with a bootstrap interval.
+the shopkeeper posted into the group on that day against those not posted. With A/B arms (`arm` and
+`experiment` columns), every figure per experiment and arm, and each arm against the control with a
+bootstrap interval over groups (a group's lists on several nights are one unit, not several).
 """
 
 from __future__ import annotations
@@ -53,11 +54,12 @@ def _platform_day(column: str) -> pl.Expr:
 
 
 def per_list(scored: pl.DataFrame, orders_per_list: pl.DataFrame | None = None) -> pl.DataFrame:
-    """One row per published list (for_date, group_id[, arm]): picks, hits, hit, precision, ndcg.
+    """One row per published list (for_date, group_id[, experiment][, arm]): picks, hits, hit,
+    precision, ndcg.
 
     orders_per_list (for_date, group_id, relevant): how many products the group ordered in the
     horizon, for the ideal DCG; without it, the ideal is the list's own hits put first."""
-    by = [*KEYS, *(["arm"] if "arm" in scored.columns else [])]
+    by = [*KEYS, *_dims(scored)]
     gain = pl.col("ordered").cast(pl.Float64) / (pl.col("rank").cast(pl.Float64) + 1.0).log(2)
     lists = scored.group_by(by).agg(
         picks=pl.len(), hits=pl.col("ordered").sum(), dcg=gain.sum())
@@ -71,7 +73,13 @@ def per_list(scored: pl.DataFrame, orders_per_list: pl.DataFrame | None = None) 
         hit=(pl.col("hits") > 0).cast(pl.Float64),
         precision=pl.col("hits") / pl.col("picks"),
         ndcg=pl.when(ideal_n > 0).then(pl.col("dcg") / _ideal_dcg(ideal_n)).otherwise(0.0),
-    ).drop("dcg").sort(by)
+    ).drop("dcg").sort(by, nulls_last=False)
+
+
+def _dims(frame: pl.DataFrame) -> list[str]:
+    """The A/B columns a frame carries: the experiment (null: a group in none) and the arm. An arm's
+    name alone is not a treatment: two experiments may both have a `popularity` arm."""
+    return [c for c in ("experiment", "arm") if c in frame.columns]
 
 
 def _ideal_dcg(n: pl.Expr) -> pl.Expr:
@@ -102,22 +110,26 @@ def relevant_counts(vintages: pl.DataFrame, orders: pl.DataFrame,
 
 
 def summary(scored: pl.DataFrame, lists: pl.DataFrame) -> dict:
-    """Per night (and arm), per slot, per reason kind, and posted vs not: the closed loop's table."""
-    arm = ["arm"] if "arm" in lists.columns else []
-    nights = lists.group_by("for_date", *arm).agg(
+    """Per night (and experiment and arm), per slot, per reason kind, and posted vs not: the closed
+    loop's table. Every row of an experiment's arm names the experiment (`experiment`: null for the
+    groups in none, served production)."""
+    dims = _dims(lists)
+    nights = lists.group_by("for_date", *dims).agg(
         lists=pl.len(), hit_rate=pl.col("hit").mean(),
         precision=pl.col("hits").sum() / pl.col("picks").sum(), ndcg=pl.col("ndcg").mean(),
-    ).sort("for_date", *arm)
+    ).sort("for_date", *dims, nulls_last=False)
 
     def by(column: str) -> list[dict]:
-        return scored.group_by(column, *arm).agg(
-            picks=pl.len(), precision=pl.col("ordered").mean()).sort(column, *arm).to_dicts()
+        return scored.group_by(column, *dims).agg(
+            picks=pl.len(), precision=pl.col("ordered").mean(),
+        ).sort(column, *dims, nulls_last=False).to_dicts()
 
     out = {"nights": _rounded(nights.to_dicts()), "by_slot": _rounded(by("slot")),
            "by_reason": _rounded(by("reason_code"))}
     if "posted" in scored.columns and scored["posted"].is_not_null().any():
-        out["posted_vs_not"] = _rounded(scored.group_by("posted", *arm).agg(
-            picks=pl.len(), conversion=pl.col("ordered").mean()).sort("posted", *arm).to_dicts())
+        out["posted_vs_not"] = _rounded(scored.group_by("posted", *dims).agg(
+            picks=pl.len(), conversion=pl.col("ordered").mean(),
+        ).sort("posted", *dims, nulls_last=False).to_dicts())
     return out
 
 
@@ -126,32 +138,89 @@ def _rounded(rows: list[dict]) -> list[dict]:
              for k, v in row.items()} for row in rows]
 
 
-def arm_verdicts(lists: pl.DataFrame, control: str, metric: str = "hit", resamples: int = 1000,
-                 seed: int = DEFAULT_SEED, level: float = 0.9) -> list[dict]:
+METRIC_NAMES = {"hit": "hit rate", "precision": "precision", "ndcg": "NDCG"}
+UNIT = "group_id"  # what the bootstrap resamples: a group, with all its lists (a cluster)
+CHUNK = 100  # resamples drawn at a time (memory: CHUNK x groups indices)
+
+
+def _clusters(lists: pl.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit (a group; each list on its own where there is no group_id): the sum of `metric` over
+    its lists and how many lists it has."""
+    frame = lists if UNIT in lists.columns else lists.with_row_index(UNIT)
+    per = frame.group_by(UNIT).agg(s=pl.col(metric).cast(pl.Float64).sum(), n=pl.len()).sort(UNIT)
+    return per["s"].to_numpy().astype(np.float64), per["n"].to_numpy().astype(np.float64)
+
+
+def _boot_means(s: np.ndarray, n: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The mean per list over `resamples` resamples of the units (with all their lists)."""
+    out = np.empty(resamples)
+    for start in range(0, resamples, CHUNK):
+        stop = min(start + CHUNK, resamples)
+        idx = rng.integers(0, s.size, (stop - start, s.size))
+        out[start:stop] = s[idx].sum(axis=1) / n[idx].sum(axis=1)
+    return out
+
+
+def arm_verdicts(lists: pl.DataFrame, control: str, metric: str = "hit", *, min_units: int,
+                 resamples: int = 1000, seed: int = DEFAULT_SEED, level: float = 0.9) -> list[dict]:
     """Each arm against `control` on the mean of `metric` per list: the relative difference in % with
-    a bootstrap interval (lists resampled within each arm) and a plain verdict."""
+    a bootstrap interval and a plain verdict.
+
+    The unit resampled is the group (`group_id`: a cluster of its lists on every night), within each
+    arm: one group's lists on different nights are not independent draws, so resampling lists would
+    read three groups over three nights as nine. An arm or a control of fewer than `min_units` groups
+    gets no interval ("too few groups to tell"; the caller passes the rule `evaluate` uses,
+    pipelines.evaluate.intervals.MIN_UNITS). A control that scored 0 has no relative difference
+    (`relative_pct`, `ci_pct` and `real` null); resamples whose control mean is 0 have no ratio: they are
+    counted (`control_zero_resamples`) and said, not dropped silently."""
     if "arm" not in lists.columns:
         return []
     rng = np.random.default_rng(seed)
-    values = {a: lists.filter(pl.col("arm") == a)[metric].to_numpy().astype(np.float64)
-              for a in lists["arm"].unique().sort().to_list()}
-    base = values.get(control)
+    arms = lists["arm"].unique().sort().to_list()
+    if control not in arms:
+        return []
+    base_s, base_n = _clusters(lists.filter(pl.col("arm") == control), metric)
+    name = METRIC_NAMES.get(metric, metric)
+    pct = int(round(level * 100))
     out = []
-    for arm, v in values.items():
-        if arm == control or base is None or base.size == 0 or v.size == 0:
+    for arm in arms:
+        if arm == control:
             continue
-        boot_base = base[rng.integers(0, base.size, (resamples, base.size))].mean(axis=1)
-        boot_arm = v[rng.integers(0, v.size, (resamples, v.size))].mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = 100.0 * (boot_arm / boot_base - 1.0)
-        rel = rel[np.isfinite(rel)]
-        point = 100.0 * (v.mean() / base.mean() - 1.0) if base.mean() > 0 else float("nan")
-        lo, hi = (np.quantile(rel, [(1 - level) / 2, (1 + level) / 2]) if rel.size else (np.nan, np.nan))
-        name = {"hit": "hit rate", "precision": "precision", "ndcg": "NDCG"}.get(metric, metric)
+        s, n = _clusters(lists.filter(pl.col("arm") == arm), metric)
+        base_mean, arm_mean = base_s.sum() / base_n.sum(), s.sum() / n.sum()
+        row = {"arm": arm, "control": control, "metric": metric, "lists": int(n.sum()),
+               "control_lists": int(base_n.sum()), "groups": int(s.size),
+               "control_groups": int(base_s.size), "mean": round(float(arm_mean), 6),
+               "control_mean": round(float(base_mean), 6), "relative_pct": None, "ci_pct": None,
+               "real": None, "resamples": 0, "control_zero_resamples": 0}
+        if base_mean == 0:
+            row["verdict"] = (f"arm {arm} {name} {arm_mean:.3f} vs {control} 0: control scored 0; no "
+                              f"relative difference ({int(n.sum())} and {int(base_n.sum())} lists)")
+            out.append(row)
+            continue
+        point = 100.0 * (arm_mean / base_mean - 1.0)
+        row["relative_pct"] = round(float(point), 2)
+        head = f"arm {arm} {point:+.1f}% {name} vs {control}"
+        if min(s.size, base_s.size) < min_units:
+            row["verdict"] = (f"{head}: too few groups to tell (n={s.size} vs {base_s.size} groups; an "
+                              f"interval needs {min_units} in each)")
+            out.append(row)
+            continue
+        boot_base = _boot_means(base_s, base_n, rng, resamples)
+        boot_arm = _boot_means(s, n, rng, resamples)
+        zero = boot_base == 0
+        rel = 100.0 * (boot_arm[~zero] / boot_base[~zero] - 1.0)
+        row["resamples"], row["control_zero_resamples"] = resamples, int(zero.sum())
+        said = (f"; {int(zero.sum())} of {resamples} resamples had a control of 0 (no ratio) and are not in "
+                "the interval" if zero.any() else "")
+        if rel.size == 0:
+            row["verdict"] = f"{head}: no interval (every resample had a control of 0)"
+            out.append(row)
+            continue
+        lo, hi = (float(x) for x in np.quantile(rel, [(1 - level) / 2, (1 + level) / 2]))
         real = bool(lo > 0 or hi < 0)
-        verdict = (f"arm {arm} {point:+.1f}% {name} vs {control}, {int(level * 100)}% CI "
-                   f"[{lo:+.1f}, {hi:+.1f}]" + ("" if real else " (no real difference yet)"))
-        out.append({"arm": arm, "control": control, "metric": metric, "lists": int(v.size),
-                    "control_lists": int(base.size), "relative_pct": round(float(point), 2),
-                    "ci_pct": [round(float(lo), 2), round(float(hi), 2)], "real": real, "verdict": verdict})
+        row.update(ci_pct=[round(lo, 2), round(hi, 2)], real=real,
+                   verdict=(f"{head}, {pct}% CI [{lo:+.1f}, {hi:+.1f}]"
+                            + ("" if real else " (no real difference yet)") + said))
+        out.append(row)
     return out

@@ -396,16 +396,26 @@ def stage_picks(ctx: RunContext) -> tuple[int, int]:
 
 
 def _serve_arms(ctx: RunContext, picks: pl.DataFrame, excluded: pl.DataFrame) -> pl.DataFrame:
-    """Groups enrolled in running experiments (`circlebuy experiment create`) get their arm's list."""
+    """Groups enrolled in the experiments whose nights hold the run's date (`circlebuy experiment
+    create --start`, `stop --last`; pipelines.vintages.plan_night) get their arm's list, whenever the
+    run happens: a backfill of a day before an experiment's start never sees it, a re-run of a night
+    inside its window keeps it. What the arms note (groups held by an earlier experiment, an arm that
+    knows nothing on this history) goes to the log and the report's notes."""
     from pipelines.recsys_stage import picks_with_arms
-    from pipelines.vintages import running_experiments
+    from pipelines.vintages import experiments_for_night
 
     with connect(ctx.home) as con:
-        experiments = running_experiments(con)
-    if not experiments:
+        plan, started = experiments_for_night(con, ctx.config.run_date)
+    for note in started:
+        log.info("%s", note)
+    ctx.notes.extend(started)
+    if not plan.tonight:
         return picks
-    picks, ctx.pick_arms, notes = picks_with_arms(ctx.production, ctx.config.run_date, picks, experiments,
-                                                  excluded=excluded)
+    picks, ctx.pick_arms, notes = picks_with_arms(
+        ctx.production, ctx.config.run_date, picks, plan.experiments, excluded=excluded,
+        held_by=plan.held_by, tonight=plan.tonight)
+    for note in notes:
+        log.warning("%s", note)
     ctx.notes.extend(notes)
     counts = ctx.pick_arms.group_by("experiment", "arm").len().sort("experiment", "arm")
     shown = "; ".join(f"{e} arm {a}: {n} groups" for e, a, n in counts.iter_rows())

@@ -865,35 +865,46 @@ def _gates(gates: list[dict]) -> str:
 
 
 def _vintage_trend(v: dict | None) -> str:
-    """The closed loop: how the lists published on the last nights did, once their day had passed."""
+    """The closed loop: how the lists published on the last nights did, once their day had passed;
+    each arm's row names its experiment (two experiments may both have a `popularity` arm)."""
+    from pipelines.vintages import READ_WORDS, production_rows
+
     if not v or not v.get("nights"):
         note = (v or {}).get("note", "no published pick list has passed its day yet")
         return f'<p class="muted">{esc(note)}.</p>'
     served = {True: "yes", False: "no, never live", None: "unknown"}  # pipelines.vintages.served_runs
     rows = "".join(
         f"<tr><td>{esc(n['for_date'])}</td><td>{esc(n.get('arm', 'production'))}</td>"
+        f"<td>{esc(n.get('experiment') or '-')}</td>"
         f"<td class=num>{n['lists']}</td><td class=num>{n['hit_rate']:.3f}</td>"
         f"<td class=num>{n['precision']:.3f}</td><td class=num>{n['ndcg']:.3f}</td>"
         f"<td>{served[n.get('served')]}</td></tr>"
         for n in v["nights"])
-    table = ("<table><tr><th>night</th><th>arm</th><th>lists</th><th>hit rate</th><th>precision</th>"
-             f"<th>NDCG</th><th>served</th></tr>{rows}</table>")
+    table = ("<table><tr><th>night</th><th>arm</th><th>experiment</th><th>lists</th><th>hit rate</th>"
+             f"<th>precision</th><th>NDCG</th><th>served</th></tr>{rows}</table>")
     if v.get("not_served"):
         table += (f"<p>Never served to shopkeepers: {esc(', '.join(v['not_served']))} (their runs were kept, "
                   "not made live: a backfill, or a run for a date older than the live snapshot's); their "
-                  "lists are scored as what would have been served.</p>")
-    slots = ", ".join(f"{esc(r['slot'])} {r['precision']:.3f} ({r['picks']} picks)" for r in v["by_slot"]
-                      if r.get("arm", "production") == "production")
+                  "lists are scored as what would have been served. The totals by slot count them; the "
+                  "experiments' verdicts read served nights where there are any.</p>")
+    slots = ", ".join(f"{esc(r['slot'])} {r['precision']:.3f} ({r['picks']} picks)"
+                      for r in production_rows(v["by_slot"], "slot"))
     extra = [f"<p>Precision by slot: {slots}.</p>"]
-    for r in v.get("posted_vs_not", []):
-        if r.get("arm", "production") == "production":
-            extra.append(f"<p>{'Posted' if r['posted'] else 'Not posted'}: {r['conversion']:.3f} of "
-                         f"{r['picks']} picks ordered.</p>")
+    for r in production_rows(v.get("posted_vs_not", []), "posted", "conversion"):
+        extra.append(f"<p>{'Posted' if r['posted'] else 'Not posted'}: {r['conversion']:.3f} of "
+                     f"{r['picks']} picks ordered.</p>")
     for e in v.get("experiments", []):
         verdicts = "".join(f"<li>{esc(x['verdict'])}</li>" for metric in ("hit", "precision", "ndcg")
                            for x in e["verdicts"].get(metric, []))
-        extra.append(f"<p>Experiment <b>{esc(e['name'])}</b> ({esc(', '.join(e['arms']))}), "
-                     f"{e['lists']} lists:</p><ul>{verdicts}</ul>")
+        nights = f", nights {esc(e['nights'])}" if e.get("nights") else ""
+        read = ""
+        if e.get("read") == "served" and e.get("nights_left_out"):
+            read = (f"<p>Read: its {len(e['nights_read'])} served night(s); never served, left out: "
+                    f"{esc(', '.join(e['nights_left_out']))}.</p>")
+        elif e.get("read") in READ_WORDS:
+            read = f"<p>{esc(READ_WORDS[e['read']].capitalize())}.</p>"
+        extra.append(f"<p>Experiment <b>{esc(e['name'])}</b> ({esc(', '.join(e['arms']))}{nights}), "
+                     f"{e['lists']} lists:</p>{read}<ul>{verdicts}</ul>")
     return table + "".join(extra)
 
 

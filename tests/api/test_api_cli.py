@@ -24,7 +24,9 @@ def test_keys_create_list_revoke(home: Home) -> None:
     assert key.startswith("cb_") and "not shown again" in created.stderr
     listed = cli("keys", "list", "--home", str(home.root))
     key_id = key.split("_")[1]
-    assert listed.stdout.split("\t")[:3] == [key_id, "shopkeeper", "S1"] and key not in listed.stdout
+    header, row = listed.stdout.splitlines()  # a header row first
+    assert header.startswith("key_id\trole\tsubject")
+    assert row.split("\t")[:3] == [key_id, "shopkeeper", "S1"] and key not in listed.stdout
     with TestClient(create_app(home, FAST)) as client:
         assert client.get("/v1/groups/G1/picks", headers=bearer(key)).status_code == 200
         assert cli("keys", "revoke", key_id, "--home", str(home.root)).returncode == 0

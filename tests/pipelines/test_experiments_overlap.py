@@ -35,7 +35,8 @@ def test_the_nightly_says_which_groups_an_earlier_experiment_kept():
     _, arms, notes = picks_with_arms(_production(), date(2026, 5, 1), picks, [first, second])
     assert arms.filter(pl.col("experiment") == "ab11").height == 0
     (said,) = [n for n in notes if n.startswith("experiment ab11")]
-    assert "are in an earlier experiment (ab8) and stay there; it has 0" in said
+    assert "are in an earlier experiment (ab8) whose nights overlap its own, and stay out of it" in said
+    assert said.endswith("it has 0")
     _, _, alone = picks_with_arms(_production(), date(2026, 5, 1), picks, [second])
     assert alone == []
 

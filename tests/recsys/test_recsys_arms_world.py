@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from common.contract import TABLES
+from pipelines.evaluate.intervals import MIN_UNITS
 from pipelines.generate import run_generate
 from recsys.experiments import Experiment, assign_arms
 from recsys.picks import make_picks
@@ -51,7 +52,7 @@ def lists(tmp_path_factory):
 
 def test_the_verdict_finds_the_arm_that_is_truly_worse(lists):
     assert lists.group_by("arm").len()["len"].min() > 150
-    verdicts = {m: arm_verdicts(lists, "production", m)[0] for m in ("ndcg", "hit")}
+    verdicts = {m: arm_verdicts(lists, "production", m, min_units=MIN_UNITS)[0] for m in ("ndcg", "hit")}
     ndcg = verdicts["ndcg"]
     assert ndcg["arm"] == "popularity" and ndcg["real"] and ndcg["ci_pct"][1] < 0, ndcg["verdict"]
     assert ndcg["verdict"].startswith("arm popularity -")
@@ -59,5 +60,5 @@ def test_the_verdict_finds_the_arm_that_is_truly_worse(lists):
     # the same arm against itself (lists split at random) is no real difference
     half = lists.filter(pl.col("arm") == "production").with_row_index().with_columns(
         arm=pl.when(pl.col("index") % 2 == 0).then(pl.lit("production")).otherwise(pl.lit("twin")))
-    (twin,) = arm_verdicts(half, "production", "ndcg")
+    (twin,) = arm_verdicts(half, "production", "ndcg", min_units=MIN_UNITS)
     assert not twin["real"], twin["verdict"]

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from pipelines.evaluate.intervals import MIN_UNITS
 from recsys.experiments import Experiment, assign_arms
 from recsys.vintages import arm_verdicts, outcomes, per_list, relevant_counts, summary
 
@@ -95,7 +96,7 @@ def test_the_verdict_finds_the_better_arm_and_not_a_tie():
         "arm": ["production"] * n + ["better"] * n + ["same"] * n,
         "hit": np.concatenate([rng.random(n) < p for p in (0.30, 0.36, 0.30)]).astype(float),
     })
-    v = {x["arm"]: x for x in arm_verdicts(lists, control="production")}
+    v = {x["arm"]: x for x in arm_verdicts(lists, control="production", min_units=MIN_UNITS)}
     assert v["better"]["real"] and v["better"]["ci_pct"][0] > 0
     assert 10 < v["better"]["relative_pct"] < 30
     assert v["better"]["verdict"].startswith("arm better +")
