@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from api.errors import Forbidden, NotFound, NotReady, Unauthorized, clip
-from api.keys import KeyStore
+from api.keys import KeyStore, KeysUnreadable
 from api.snapshot import Snapshot
 
 
@@ -49,8 +49,15 @@ def identify(store: KeyStore, key: str, state: dict | None = None) -> Caller:
     """The caller a key belongs to, or 401 naming why (unknown / revoked), never echoing the key.
 
     With `state` (the request's), a revoked key's id and role are noted there before the 401, so the
-    access log says which key was refused."""
-    record = store.lookup(key)
+    access log says which key was refused. While keys.json cannot be read, every key gets 503
+    `keys_unreadable` (fail closed; the store logged the path once): the detail names the file and
+    what is wrong, not where it is or what it holds."""
+    try:
+        record = store.lookup(key)
+    except KeysUnreadable as exc:
+        raise NotReady(f"the service's API keys file (keys.json) cannot be read: {exc.detail}; every key is "
+                       "refused until an operator fixes it (the server log names the file)",
+                       code="keys_unreadable") from None
     if record is None:
         raise Unauthorized(
             "this key is not known; ask for a key with `circlebuy keys create`", code="unknown_key"

@@ -11,12 +11,18 @@ both engines end with the same warehouse, and a failure anywhere leaves it untou
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +66,8 @@ def _first_line(error: BaseException) -> str:
 
 
 def require_spark() -> None:
-    """Raise EngineUnavailableError naming what to install when pyspark, sqlglot or Java is missing."""
+    """Raise EngineUnavailableError naming what to install when pyspark, sqlglot or Java is missing
+    (or the Java found cannot run this pyspark), before anything is started."""
     missing = []
     for module in ("pyspark", "sqlglot"):
         try:
@@ -70,26 +77,121 @@ def require_spark() -> None:
     if missing:
         raise EngineUnavailableError(
             f"--engine spark needs {' and '.join(missing)}, which is not installed; run {INSTALL_HINT}")
-    java_home = os.environ.get("JAVA_HOME")
-    if not shutil.which("java") and not (java_home and (Path(java_home) / "bin" / "java").exists()):
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # under spark-submit its JVM runs already
+        require_java()
+
+
+JAVA_HINT = "`make java` installs one (Debian: apt-get install default-jre-headless)"
+
+
+def minimum_java() -> int:
+    """The oldest Java the installed pyspark runs on: 17 for Spark 4, 8 before."""
+    import pyspark
+
+    return 17 if int(pyspark.__version__.split(".")[0]) >= 4 else 8
+
+
+def require_java() -> None:
+    """The Java that pyspark's launcher (spark-class) will run must be there and new enough: it runs
+    $JAVA_HOME/bin/java when JAVA_HOME is set, else `java` on PATH. Each problem is one line naming
+    JAVA_HOME and how to fix it, instead of spark-class's `CMD: bad array subscript` and pyspark's
+    JAVA_GATEWAY_EXITED."""
+    need = minimum_java()
+    java_home = os.environ.get("JAVA_HOME", "")
+    on_path = shutil.which("java")
+    if java_home:
+        java = Path(java_home) / "bin" / "java"
+        if not (java.is_file() and os.access(java, os.X_OK)):
+            where = "does not exist" if not Path(java_home).exists() else "holds no bin/java"
+            instead = f"unset it to use {on_path}, " if on_path else ""
+            raise EngineUnavailableError(
+                f"--engine spark: JAVA_HOME is {java_home!r}, which {where}; point JAVA_HOME at a Java "
+                f"{need}+ runtime or {instead}or install one: {JAVA_HINT}")
+        said = f"JAVA_HOME={java_home}"
+    elif on_path:
+        java, said = Path(on_path), f"`java` on PATH ({on_path}; JAVA_HOME is not set)"
+    else:
         raise EngineUnavailableError(
-            "--engine spark needs a Java 17+ runtime and found none (no `java` on PATH, no $JAVA_HOME); "
-            "install one (Debian: apt-get install default-jre-headless, or `make java`)")
+            f"--engine spark needs a Java {need}+ runtime and found none (no `java` on PATH, no $JAVA_HOME); "
+            f"install one: {JAVA_HINT}")
+    version, problem = java_version(str(java))
+    if version is None:
+        raise EngineUnavailableError(f"--engine spark: {said} does not run ({problem}); point JAVA_HOME "
+                                     f"at a working Java {need}+ runtime, or {JAVA_HINT}")
+    if version < need:
+        raise EngineUnavailableError(
+            f"--engine spark: {said} is Java {version}, and this pyspark needs Java {need}+; point JAVA_HOME "
+            f"at a Java {need}+ runtime, or {JAVA_HINT}")
+
+
+@lru_cache(maxsize=8)
+def java_version(java: str) -> tuple[int | None, str]:
+    """(the major version `java -version` reports, or None and why it could not be read)."""
+    try:
+        done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    text = f"{done.stderr}\n{done.stdout}"
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if done.returncode != 0 or not found:
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "no output")
+        return None, f"`java -version` exited {done.returncode}: {first[:200]}"
+    major, minor = int(found.group(1)), int(found.group(2) or 0)
+    return (minor if major == 1 else major), ""  # "1.8.0_392" is Java 8
+
+
+def check_master(master: str, timeout_s: float = 5.0) -> None:
+    """A standalone master (`spark://host:port[,host2:port2]`) that accepts no connection is one line
+    now, not Spark's three 20-second registration attempts (fixed in StandaloneAppClient, no setting
+    shortens them) and their stack traces. Other masters (local, yarn, k8s://) are left to Spark,
+    once their URL is one spark-submit takes (else it dies with a Java stack trace)."""
+    if not (master == "yarn" or master.startswith(("spark", "k8s", "local"))):  # spark-submit's own rule
+        raise EngineUnavailableError(
+            f"--spark-master {master!r}: expected local[N], spark://HOST:PORT, yarn or k8s://https://HOST:PORT")
+    if not master.startswith("spark://"):
+        return
+    failures = []
+    for address in master[len("spark://"):].split(","):
+        host, _, port = address.strip().rpartition(":")
+        host, port = (host or address.strip()), (port if host else "7077")
+        if not port.isdigit():
+            raise EngineUnavailableError(f"--spark-master {master!r}: expected spark://HOST:PORT (e.g. "
+                                         f"spark://{host or 'master'}:7077); got the port {port!r}")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return  # one master answering is enough: Spark registers with whichever leads
+        except OSError as exc:
+            reason = ("connection refused" if isinstance(exc, ConnectionRefusedError)
+                      else "timed out" if isinstance(exc, TimeoutError)
+                      else exc.strerror or type(exc).__name__)
+            failures.append(f"{host}:{port}: {reason}")
+    raise EngineUnavailableError(
+        f"--engine spark: could not reach the Spark master {master!r} ({'; '.join(failures)}); is the "
+        "master running there (start-master.sh), and is --spark-master its URL as its log prints it?")
 
 
 def build_session(options: EngineOptions) -> Any:
     """A SparkSession: DEFAULTS (where spark-submit / spark-defaults.conf set nothing), then the
     --conf settings, on --spark-master (default local[2]).
 
-    A setting Spark rejects is a UsageError naming it; so is a session that cannot start."""
+    A setting Spark rejects is a UsageError naming it; so is a session that cannot start. Before a
+    JVM is started: Java is checked (require_spark) and a standalone master must accept a connection
+    (check_master); Spark's own log goes to a file (named in a start failure), its console gets its
+    errors without stack traces (quiet_spark_log); py4j is made fork-safe and quiet (quiet_py4j)."""
     require_spark()
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     launcher = launcher_settings()
     master = options.spark_master or launcher.get("spark.master") or DEFAULT_MASTER
+    starting = SparkContext._active_spark_context is None and not os.environ.get("PYSPARK_GATEWAY_PORT")
+    if starting:
+        check_master(master)
+    quiet_py4j()
     _python_for_workers(master, options.spark_conf)
     builder = SparkSession.builder.master(master)
     settings = effective_settings(options.spark_conf, launcher)
+    spark_log = quiet_spark_log(settings, launcher) if starting and SparkContext._gateway is None else None
     for key, value in settings.items():
         if not key.startswith("spark.sql."):  # session (SQL) settings are set and checked below
             builder = builder.config(key, value)
@@ -97,8 +199,10 @@ def build_session(options: EngineOptions) -> Any:
         spark = builder.getOrCreate()
     except Exception as exc:
         raise EngineUnavailableError(f"--engine spark: could not start Spark on master {master!r}: "
-                                     f"{_first_line(exc)}") from None
-    spark.sparkContext.setLogLevel("ERROR")
+                                     f"{start_failure(exc, spark_log)}"
+                                     + (f" (Spark's log: {spark_log})" if spark_log else "")) from None
+    if spark_log is None:
+        spark.sparkContext.setLogLevel("ERROR")  # else the console already shows errors only
     for key, value in settings.items():
         if key.startswith("spark.sql."):
             try:
@@ -112,6 +216,143 @@ def build_session(options: EngineOptions) -> Any:
                          f"({', '.join(f'{k}={v}' for k, v in options.spark_conf.items()) or 'defaults'}): "
                          f"{_first_line(exc)}") from None
     return spark
+
+
+def start_failure(error: BaseException, spark_log: Path | None = None) -> str:
+    """Why a session did not start, in one line: the Java exception out of Py4J's "An error occurred
+    while calling None.org.apache.spark..."; a standalone master that took the connection but never
+    registered the application (Spark's log says "All masters are unresponsive") is said so."""
+    text = str(error)
+    try:
+        logged = spark_log.read_text(encoding="utf-8", errors="replace") if spark_log else ""
+    except OSError:
+        logged = ""
+    if "All masters are unresponsive" in text or "All masters are unresponsive" in logged:
+        return ("the master never registered this application (All masters are unresponsive, after 3 "
+                "tries of 20 s): is a Spark master of this pyspark's version running at that URL?")
+    for line in text.splitlines():
+        if line.startswith(": ") and line[2:].strip():
+            return line[2:].strip()[:400]
+    if "JAVA_GATEWAY_EXITED" in text:
+        return ("the Java process that runs Spark exited before it started (Java's own message is just "
+                "above; a --conf of spark.driver.* it cannot take, e.g. spark.driver.memory, is the usual "
+                "cause)")
+    return _first_line(error)[:400]
+
+
+SPARK_LOG_DIR = Path(tempfile.gettempdir()) / "circlebuy-spark"
+SPARK_LOG_KEEP_S = 7 * 86400
+# Spark's log on the driver (log4j2): everything from WARN with stack traces to a file; the console
+# (stderr) gets ERROR lines alone, without their stack traces (the run's own error says what failed).
+LOG4J2 = """\
+status = error
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+rootLogger.appenderRef.console.ref = console
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c: %m%n%ex
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.filter.threshold.type = ThresholdFilter
+appender.console.filter.threshold.level = error
+appender.console.layout.type = PatternLayout
+appender.console.layout.alwaysWriteExceptions = false
+appender.console.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+logger.hive.name = org.apache.hadoop.hive
+logger.hive.level = error
+"""
+
+
+def quiet_spark_log(settings: dict[str, str], launcher: dict[str, str]) -> Path | None:
+    """Point the driver's log4j2 at LOG4J2 (through spark.driver.extraJavaOptions, which pyspark's
+    launcher passes to the JVM it starts) and return the log file; adds to `settings` in place. Left
+    alone (None) where the data engineer configured Spark's logging: a log4j2.properties in
+    $SPARK_CONF_DIR (or $SPARK_HOME/conf), or a -Dlog4j2.configurationFile of their own."""
+    options_key = "spark.driver.extraJavaOptions"
+    theirs = settings.get(options_key) or launcher.get(options_key) or ""
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None)
+    if "log4j" in theirs or (folder and (Path(folder) / "log4j2.properties").is_file()):
+        return None
+    try:
+        SPARK_LOG_DIR.mkdir(parents=True, exist_ok=True)
+        for old in SPARK_LOG_DIR.glob("driver-*"):
+            if time.time() - old.stat().st_mtime > SPARK_LOG_KEEP_S:
+                old.unlink(missing_ok=True)
+        stem = f"driver-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        log, config = SPARK_LOG_DIR / f"{stem}.log", SPARK_LOG_DIR / f"{stem}.log4j2.properties"
+        config.write_text(LOG4J2.format(log=log), encoding="utf-8")
+    except OSError:
+        return None  # no temp folder to write to: Spark logs as it would by default
+    settings[options_key] = f"-Dlog4j2.configurationFile=file:{config} {theirs}".strip()
+    return log
+
+
+def quiet_py4j() -> None:
+    """py4j, the driver's bridge to the JVM, made fork-safe and quiet (idempotent).
+
+    Fork-safe: py4j keeps one socket to the JVM per Python thread, and closes a thread's socket with
+    shutdown() when its Python object goes away. A child forked from the driver (statsforecast's
+    process pool in the evaluate stage, any multiprocessing) drops its copies of the other threads'
+    connections at the fork, and shutdown() there cut the driver's own sockets: the next call on one
+    failed with `ConnectionResetError` / `Py4JNetworkError: Error while sending`, which py4j retried
+    and logged with tracebacks. In a process that did not open a connection, close() now only lets go
+    of its copy of the socket.
+
+    Quiet: py4j logs its connection housekeeping, and every error it then raises to the caller, at
+    INFO, one record through the root logger (`logging.info`), with tracebacks; the CLI logs INFO to
+    stderr. What py4j raises still reaches the caller, and a stage that fails says so as the run's
+    error; py4j's own records below CRITICAL are dropped unless its logger was configured already."""
+    from py4j import clientserver
+
+    connection = clientserver.ClientServerConnection
+    if not getattr(connection.close, "_fork_safe", False):
+        close = connection.close
+        owner = os.getpid()
+
+        def fork_safe_close(self: Any, reset: bool = False) -> None:
+            if os.getpid() == owner:
+                return close(self, reset)
+            stream, sock = self.stream, self.socket  # the driver's socket, inherited: never shutdown()
+            self.stream = self.socket = None
+            for handle in (stream, sock):
+                try:
+                    if handle is not None:
+                        handle.close()
+                except OSError:
+                    pass
+            return None
+
+        fork_safe_close._fork_safe = True  # type: ignore[attr-defined]
+        connection.close = fork_safe_close
+    py4j = logging.getLogger("py4j")
+    if py4j.level == logging.NOTSET:
+        py4j.setLevel(logging.CRITICAL)
+    root = logging.getLogger()
+    if not any(isinstance(f, _Py4JRootRecords) for f in root.filters):
+        root.addFilter(_Py4JRootRecords())
+
+
+class _Py4JRootRecords(logging.Filter):
+    """Drops what py4j logs through the root logger itself (`logging.info("Exception while sending
+    command.", exc_info=True)` before a retry) below CRITICAL; every other record passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import py4j
+
+        self.folder = str(Path(py4j.__file__).resolve().parent)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL or record.name != "root":
+            return True
+        return not str(Path(record.pathname).resolve()).startswith(self.folder)
 
 
 def launcher_settings() -> dict[str, str]:
