@@ -332,15 +332,16 @@ def keys_create(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key id (its prefix shown by `keys list`)")],
+    key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`, or the whole key")],
     home: HomeOpt = None,
 ) -> None:
-    """Revoke a key: later requests with it get 401."""
-    from api.keys import revoke_key
+    """Revoke a key: later requests with it get 401. Given the whole key, only its id is ever printed."""
+    from api.keys import key_id_of, revoke_key
 
     already = revoke_key(existing_home(home), key_id)
-    typer.echo(f"revoked {key_id}" if already is None else f"{key_id} was revoked already, at {already}; "
-               "nothing changed", err=True)
+    shown = key_id_of(key_id)
+    typer.echo(f"revoked {shown}" if already is None else f"{shown} was revoked already, at "
+               f"{_platform_time(already)}; nothing changed", err=True)
 
 
 KEY_COLUMNS = ("key_id", "role", "subject", "created_at", "revoked")

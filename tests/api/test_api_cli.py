@@ -33,6 +33,14 @@ def test_keys_create_list_revoke(home: Home) -> None:
         assert client.get("/v1/groups/G1/picks", headers=bearer(key)).status_code == 401
     again = cli("keys", "revoke", key_id, "--home", str(home.root))  # said, not "revoked" a second time
     assert again.returncode == 0 and f"{key_id} was revoked already, at 20" in again.stderr
+    assert "+08:00; nothing changed" in again.stderr  # platform time, as `keys list` shows it
+    # the whole key pasted: the terminal (a CI log) never gets its secret back
+    whole = cli("keys", "create", "--role", "supplier", "--subject", "SUP1", "--home", str(home.root))
+    pasted = whole.stdout.strip().splitlines()[-1]
+    for _ in range(2):  # revoked, then revoked already
+        said = cli("keys", "revoke", pasted, "--home", str(home.root))
+        assert said.returncode == 0 and pasted.split("_")[1] in said.stderr
+        assert pasted.split("_", 2)[2] not in said.stderr + said.stdout
     bad = cli("keys", "create", "--role", "boss", "--subject", "x", "--home", str(home.root))
     assert bad.returncode == 2
     assert "--role: expected one of shopkeeper, supplier, admin; got 'boss'" in bad.stderr
