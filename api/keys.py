@@ -333,6 +333,13 @@ class KeyStore:
             self._signature = signature
         return True
 
+    def problem(self) -> str | None:
+        """Why keys.json cannot be used now (its name and what is wrong, no path), or None."""
+        if self._stat() != self._signature:
+            self.refresh()
+        error = self._state[1]
+        return None if error is None else error.detail
+
     def lookup(self, key: str) -> KeyRecord | None:
         """The record for a presented key (revoked ones included), or None when unknown; raises
         KeysUnreadable while keys.json cannot be read (no key is valid then)."""

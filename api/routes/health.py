@@ -19,11 +19,16 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ErrorOut}})
 async def readyz(request: Request) -> JSONResponse:
-    """200 with the live snapshot's run id once one is loaded; 503 (and why) before that."""
+    """200 with the live snapshot's run id once one is loaded; 503 (and why) before that, or while the
+    API keys file cannot be read (every key is refused then: not ready to serve anyone)."""
     live = request.app.state.live
     snap = live.current
     if snap is None:
         raise NotReady(f"no snapshot loaded: {live.public_error or 'starting'}; the server log says more")
+    problem = request.app.state.keys.problem()
+    if problem is not None:
+        raise NotReady(f"the API keys file (keys.json) cannot be read: {problem}; every key is refused until "
+                       "it is fixed (the server log names the file)", code="keys_unreadable")
     return JSONResponse(
         {
             "status": "ready",

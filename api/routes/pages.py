@@ -98,6 +98,9 @@ def _key_refused(m: Messages, exc: ApiError) -> str:
         return _("This key is not known; ask for a key with `circlebuy keys create`.")
     if exc.code == "revoked_key":
         return _("This key was revoked; ask for a new one.")
+    if exc.code == "keys_unreadable":
+        return _("Sign-in is unavailable: the service cannot read its keys file. Try again later, or tell "
+                 "the platform's operators.")
     return _("This key cannot sign in.")
 
 
@@ -124,7 +127,7 @@ async def login(request: Request) -> Response:
     try:
         caller = identify(request.app.state.keys, key) if key else None
     except ApiError as exc:
-        return _html(request, m, login_page(m, _key_refused(m, exc)), 401)
+        return _html(request, m, login_page(m, _key_refused(m, exc)), exc.status)
     if caller is None:
         return _html(request, m, login_page(m, m.gettext("Paste your key first.")), 401)
     settings = request.app.state.settings

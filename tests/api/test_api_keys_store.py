@@ -97,6 +97,12 @@ def test_a_corrupt_keys_file_fails_closed_once_and_recovers(
     assert str(home.keys) in said[0].getMessage() and said[0].exc_info is None
     assert not [rec for rec in caplog.records if rec.exc_info], "no traceback for a corrupt keys file"
 
+    ready = client.get("/readyz")  # not ready to serve anyone: a load balancer sees it
+    assert ready.status_code == 503 and ready.json()["error"] == "keys_unreadable"
+    signin = client.post("/login", data={"key": keys["S2"]}, headers={"Accept-Language": "zh-CN"},
+                         follow_redirects=False)
+    assert signin.status_code == 503 and "服务读不到密钥文件" in signin.text
+
     home.keys.write_text(json.dumps({"version": 1, "keys": "not a list"}), encoding="utf-8")
     r = client.get("/v1/groups/G3/picks", headers=bearer(keys["S2"]))
     assert r.status_code == 503 and 'expected an object {"version": 1' in r.json()["detail"]
@@ -106,6 +112,7 @@ def test_a_corrupt_keys_file_fails_closed_once_and_recovers(
     r = client.get("/v1/groups/G1/picks", headers=bearer(keys["S1"]))
     assert r.status_code == 401 and r.json()["error"] == "revoked_key"
     assert any("readable again" in rec.getMessage() for rec in caplog.records)
+    assert client.get("/readyz").status_code == 200
 
 
 def test_a_key_entry_with_a_mangled_revoked_flag_is_refused_not_guessed(
