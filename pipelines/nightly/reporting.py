@@ -329,6 +329,25 @@ def write_failure_report(ctx: RunContext, stage_names: list[str], stage: str, er
     return str(path)
 
 
+def _why_no_curves(ctx: RunContext) -> str | None:
+    """Why the report draws no booking curve: the demand table has no campaign rows, or none of its
+    campaigns had orders pooled at the run's as-of instant (those opening later are forecast before
+    they open, from their priors: nothing to draw yet)."""
+    import polars as pl
+
+    from common.clock import TZ
+
+    if ctx.demand is None:
+        return None
+    if ctx.demand.filter(pl.col("campaign_id").is_not_null()).height == 0:
+        return ("This run's demand table has no per-campaign rows (daily forecasts per product and "
+                "warehouse), so there is no booking curve to draw.")
+    at = ctx.as_of.astimezone(TZ)
+    return (f"None of the campaigns in this run's demand table had orders pooled by its as-of instant "
+            f"({at:%Y-%m-%d %H:%M} platform time): those that open later are forecast before they open "
+            "(method bottom_up), with nothing booked yet to draw.")
+
+
 def build_report(ctx: RunContext, stage_names: list[str], status: str | None = None) -> str:
     """Render the run's HTML report (pipelines.report); `stage_names`: every stage of the run, in
     order (the report says which are still to finish). `status`: the badge, where not the one
@@ -374,6 +393,7 @@ def build_report(ctx: RunContext, stage_names: list[str], status: str | None = N
         forecast=ev.get("forecast"),
         gates=list(ctx.record.gates),
         booking_curves=curves,
+        booking_curves_missing=None if curves is not None and curves.height else _why_no_curves(ctx),
         business=business_view(_known_before(ctx)) if ctx.frames else None,
         notes=list(ctx.notes),
         vintages=_vintages(ctx),

@@ -20,7 +20,8 @@ class ReportContext:
     - quarantine_by_rule: [{"table_name", "rule", "rows"}, ...].
     - recsys / forecast: the `evaluate --json` blocks of the same names.
     - gates: [{"part", "passed", "message"}, ...], the message in plain words.
-    - booking_curves: campaign_id, label, at, cum_qty, forecast_p10/p50/p90, closes_at (one row per point).
+    - booking_curves: campaign_id, label, at, cum_qty, forecast_p10/p50/p90, closes_at (one row per point);
+      booking_curves_missing: why there are none, when the run knows (no campaigns, none open yet).
     - business: what `business_view` returns.
     - vintages: the last nights' published pick lists scored after the fact (`evaluate --vintages`).
     """
@@ -36,6 +37,7 @@ class ReportContext:
     forecast: dict | None = None
     gates: list[dict] = field(default_factory=list)
     booking_curves: pl.DataFrame | None = None
+    booking_curves_missing: str | None = None  # why there is no curve to draw, in words
     business: dict | None = None
     notes: list[str] = field(default_factory=list)
     vintages: dict | None = None  # pipelines.vintages.run_vintages over the last nights' lists

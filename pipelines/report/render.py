@@ -85,7 +85,7 @@ def render_report(ctx: ReportContext) -> str:
         _section("rows", _rows(ctx)),
         _section("ranking", _ranking(ctx.recsys)),
         _section("forecast", _forecast(ctx.forecast)),
-        _section("curves", _curves(ctx.booking_curves)),
+        _section("curves", _curves(ctx.booking_curves, ctx.booking_curves_missing)),
         _section("business", _business(ctx.business)),
         _section("vintages", _vintage_trend(ctx.vintages)),
         _section("gates", _gates(ctx.gates)),
@@ -647,10 +647,10 @@ def _flatten(value: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str,
     return [(path, {"value": value})]
 
 
-def _curves(curves: pl.DataFrame | None) -> str:
+def _curves(curves: pl.DataFrame | None, missing: str | None = None) -> str:
     needed = {"campaign_id", "at", "cum_qty"}
     if curves is None or curves.is_empty() or not needed <= set(curves.columns):
-        return _na("Booking curves")
+        return _na("Booking curves") + (f'<p class="na">{esc(missing)}</p>' if missing else "")
     ids = _largest_first(curves)
     figs = [
         _curve_figure(cid, curves.filter(pl.col("campaign_id") == cid).sort("at")) for cid in ids[:MAX_CURVES]

@@ -293,3 +293,23 @@ def test_the_head_series_totals_are_named_by_the_horizon_scored() -> None:
     page = render_report(ReportContext(run_id="r1", date=date(2026, 2, 10), status="succeeded",
                                        model_version="m", forecast={"head": head}))
     assert "scored on their 14-day totals" in page and "7-day" not in page
+
+
+def test_a_report_without_booking_curves_says_why() -> None:
+    """Same-day campaigns (09:00–23:00) are never open at the nightly's 00:00: the section says so, not
+    only "not available"; a demand table without campaign rows says that instead."""
+    from types import SimpleNamespace
+
+    from pipelines.nightly.reporting import _why_no_curves
+
+    as_of = datetime(2026, 3, 16, tzinfo=TZ)
+    upcoming = pl.DataFrame({"campaign_id": ["C1"], "product_id": ["P1"]})
+    daily = pl.DataFrame({"campaign_id": [None], "product_id": ["P1"]},
+                         schema_overrides={"campaign_id": pl.String})
+    why = _why_no_curves(SimpleNamespace(demand=upcoming, as_of=as_of))
+    assert "2026-03-16 00:00 platform time" in why and "bottom_up" in why
+    assert "no per-campaign rows" in _why_no_curves(SimpleNamespace(demand=daily, as_of=as_of))
+    assert _why_no_curves(SimpleNamespace(demand=None, as_of=as_of)) is None
+    html = render_report(ReportContext(run_id="r", date=date(2026, 3, 16), status="succeeded",
+                                       model_version="m", booking_curves_missing=why))
+    assert "Booking curves: not available in this run." in html and "with nothing booked yet to draw" in html
