@@ -9,7 +9,16 @@ DEMO_HOME ?= demo-home
 DEMO_RAW  ?= demo-raw
 PORT ?= 8000
 
-.PHONY: install test demo bench lint browser fonts java clean
+.PHONY: help install test demo bench lint browser fonts java clean
+
+help:
+	@echo "make demo     install, generate a small world, run its nightly, serve it (PORT=8000)"
+	@echo "make test     install (venv, chromium, CJK fonts, Java) and run every test"
+	@echo "make install  the venv only (.venv, the package with its dev extras)"
+	@echo "make bench    every bench/bench_*.py (figures go in BENCHMARKS.md)"
+	@echo "make lint     ruff over the code and tests"
+	@echo "make browser | fonts | java   one system package each (apt), as make test installs them"
+	@echo "make clean    remove the venv and the demo's folders"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

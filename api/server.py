@@ -26,6 +26,8 @@ def configure_logging() -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         service.addHandler(handler)
+        # its own line, once: not again through a root handler the CLI set up (`demo` logs its nightly)
+        service.propagate = False
     service.setLevel(logging.INFO)
 
 

@@ -130,7 +130,9 @@ def generate(
     )
     for table, rows in summary["tables"].items():
         typer.echo(f"{table:<12} {rows:>12,} rows", err=True)
-    typer.echo(f"wrote {out} in {summary['seconds']:.1f}s", err=True)
+    first, last = summary["first_day"], summary["last_day"]
+    typer.echo(f"wrote {out} in {summary['seconds']:.1f}s: days {first} to {last}; its last day's nightly, as"
+               f" `demo` runs it: circlebuy nightly --date {last} --raw {out} --home HOME", err=True)
 
 
 @app.command()
@@ -277,17 +279,27 @@ def _evaluation_engine(engine: str, spark_master: str | None, conf: list[str] | 
     return options
 
 
+HostOpt = Annotated[str, typer.Option(
+    help="Address to listen on: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")]
+
+
 @app.command()
 def serve(
     home: HomeOpt = None,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
 ) -> None:
     """Serve the live snapshot over HTTP (uvicorn)."""
+    from api.server import check_port_free
     from api.server import serve as run_server
 
-    run_server(existing_home(home), host=host, port=port, workers=workers)
+    served = existing_home(home)
+    check_port_free(host, port)
+    url = f"http://{host}:{port}"
+    typer.echo(f"serving {served.root} at {url} (pages: {url}/ ; OpenAPI: {url}/docs); Ctrl-C stops it",
+               err=True)
+    run_server(served, host=host, port=port, workers=workers)
 
 
 def existing_home(home: str | None) -> Home:
@@ -650,7 +662,7 @@ def demo(
     raw: Annotated[Path | None, typer.Option("--raw", help="Where to write the world "
                                              "(default: HOME/raw)")] = None,
     port: PortOpt = 8000,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    host: HostOpt = "127.0.0.1",
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the nightly")] = False,
 ) -> None:
     """Generate a small world, run the nightly for its last day, then serve it (URL and keys)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import typer
 
+from common.errors import UsageError
 from common.home import Home
 from common.settings import DEFAULT_SEED
 from pipelines.warehouse import TZ
@@ -65,11 +66,34 @@ def platform_today() -> date:
     return datetime.now(TZ).date()
 
 
+def retire_demo_keys(home: Home, wanted: list[tuple[str, str]]) -> int:
+    """Revoke the keys still valid for the (role, subject) pairs a demo run is about to print again:
+    each `make demo` mints fresh keys (a secret is shown once), and the demo home would otherwise
+    collect valid admin keys run after run. Returns how many were revoked."""
+    from api.keys import list_keys, revoke_key
+
+    pairs = set(wanted)
+    stale = [k["key_id"] for k in list_keys(home) if not k["revoked"] and (k["role"], k["subject"]) in pairs]
+    for key_id in stale:
+        revoke_key(home, key_id)
+    return len(stale)
+
+
 def run_demo(home: Home, raw: Path, *, port: int = 8000, host: str = "127.0.0.1",
              serve: bool = True, progress: bool = False) -> dict:
     from api.keys import create_key
 
+    if serve:  # before minutes of training: a busy port is said at once, not after the nightly
+        from api.server import check_port_free
+
+        try:
+            check_port_free(host, port)
+        except UsageError as exc:
+            raise UsageError(f"{exc} (with make: `make demo PORT=8080`)") from None
     shown = prepare_demo(home, raw, progress=progress)
+    wanted = [("admin", "demo-admin"), ("shopkeeper", shown["shopkeeper"]), ("supplier", shown["supplier"])]
+    wanted = [(role, subject) for role, subject in wanted if subject]
+    retired = retire_demo_keys(home, wanted)
     admin = create_key(home, role="admin", subject="demo-admin")
     keys = {"admin": admin}
     if shown["shopkeeper"]:
@@ -78,6 +102,8 @@ def run_demo(home: Home, raw: Path, *, port: int = 8000, host: str = "127.0.0.1"
     if shown["supplier"]:
         keys[f"supplier {shown['supplier']}"] = create_key(
             home, role="supplier", subject=shown["supplier"])
+    if retired:
+        typer.echo(f"      revoked {retired} key(s) an earlier demo run printed for the same ids", err=True)
     url = f"http://{host}:{port}"
     typer.echo("[3/3] serving the live snapshot", err=True)
     typer.echo(f"      report:  {shown['snapshot'] / 'report.html'}")

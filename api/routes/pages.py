@@ -95,7 +95,8 @@ def _key_refused(m: Messages, exc: ApiError) -> str:
     """Why the sign-in refused a key, in the page's language."""
     _ = m.gettext
     if exc.code == "unknown_key":
-        return _("This key is not known; ask for a key with `circlebuy keys create`.")
+        # read by a shopkeeper or a supplier on a phone: who to ask, not the operator's command
+        return _("This key is not known; check that it was pasted whole, or ask the platform for a new one.")
     if exc.code == "revoked_key":
         return _("This key was revoked; ask for a new one.")
     if exc.code == "keys_unreadable":

@@ -73,7 +73,8 @@ def resolve_window(start: date | None, end: date | None, days: int | None) -> tu
 def run_generate(out: Path, groups: int = 2000, days: int | None = None, end: date | None = None,
                  seed: int = DEFAULT_SEED, dirty: bool = False, fmt: str = "parquet", progress: bool = False,
                  start: date | None = None, calendar: bool = True, products: int | None = None) -> dict:
-    """Generate and write the world; returns {"tables": {name: rows}, "seconds": float}.
+    """Generate and write the world; returns {"tables": {name: rows}, "seconds": float, "first_day",
+    "last_day"} (the window's days, both included).
 
     The window is `days` days ending on `end` (default yesterday), or starts on `start` (see
     `resolve_window`); `calendar=False` gives a world without annual events; `products` overrides
@@ -99,7 +100,8 @@ def run_generate(out: Path, groups: int = 2000, days: int | None = None, end: da
     counts = write_tables(out, sources, cfg, ids, camps, sim)
     write_truth(out / TRUTH, cfg, ent, sim, counts, ids)
     write_calendar_truth(out / TRUTH, cfg, ent, ids)
-    return {"tables": counts, "seconds": round(time.perf_counter() - t0, 3)}
+    return {"tables": counts, "seconds": round(time.perf_counter() - t0, 3),
+            "first_day": end - timedelta(days=days - 1), "last_day": end}
 
 
 def clear(path: Path) -> None:

@@ -402,8 +402,9 @@ def test_the_language_switch_is_remembered(client: TestClient, keys: dict[str, s
 def test_login_errors_speak_the_page_language(client: TestClient):
     r = client.post("/login", data={"key": "cb_bad_key"})
     assert r.status_code == 401 and "这个密钥无效" in r.text
+    assert "请检查是否完整粘贴" in r.text and "keys create" not in r.text  # a shopkeeper runs no CLI
     r = client.post("/login", data={"key": "cb_bad_key"}, headers={"Accept-Language": "en"})
-    assert r.status_code == 401 and "not known" in r.text
+    assert r.status_code == 401 and "not known" in r.text and "`" not in r.text.split("<main", 1)[-1]
 
 
 def test_supplier_page_labels_and_chart_legends_are_localised(client: TestClient, keys: dict[str, str]):

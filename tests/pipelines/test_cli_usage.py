@@ -303,3 +303,23 @@ def test_ingest_json_says_fatal_on_a_full_disk_too(monkeypatch, capsys, tmp_path
         cli.main()
     out = json.loads(capsys.readouterr().out)
     assert done.value.code == 1 and out["fatal"].startswith("the disk is full") and out["tables"] == {}
+
+
+def test_serve_says_where_it_listens_before_it_blocks(monkeypatch, capsys, tmp_path: Path):
+    """uvicorn runs at log level warning, so its own "running on" line never shows: the CLI says the
+    URL itself, once the port is known to be free."""
+    import api.server
+
+    started = []
+    monkeypatch.setattr(api.server, "serve", lambda home, **kw: started.append(kw))
+    home = Home(tmp_path / "h").ensure()
+    code, err = run(monkeypatch, capsys, "serve", "--home", str(home.root), "--port", "18997")
+    assert code == 0 and started == [{"host": "127.0.0.1", "port": 18997, "workers": 1}]
+    assert "at http://127.0.0.1:18997 (pages: http://127.0.0.1:18997/" in err and "Ctrl-C" in err
+
+
+def test_generate_names_the_days_it_wrote_and_the_nightly_to_run(monkeypatch, capsys, tmp_path: Path):
+    code, err = run(monkeypatch, capsys, "generate", "--out", str(tmp_path / "raw"), "--groups", "5",
+                    "--start", "2026-03-01", "--days", "3", "--no-calendar")
+    assert code == 0 and "days 2026-03-01 to 2026-03-03" in err
+    assert f"circlebuy nightly --date 2026-03-03 --raw {tmp_path / 'raw'} --home HOME" in err

@@ -29,3 +29,37 @@ def test_the_demo_serves_a_list_for_today(tmp_path):
         # no stale-list banner (it would say "not today's"; the page carries that phrase only in the
         # refusal texts its script shows after a tap, as data attributes)
         assert '<div class="banner" role="status">' not in page.text
+
+
+def test_a_busy_port_is_said_before_the_demo_trains(tmp_path, monkeypatch):
+    """`make demo` with port 8000 taken: refused at once, naming make's PORT=, not after minutes of
+    training and three printed keys."""
+    import socket
+
+    import pytest
+
+    import pipelines.demo as demo
+    from common.errors import UsageError
+
+    monkeypatch.setattr(demo, "prepare_demo", lambda *a, **k: pytest.fail("trained before the port check"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=r"--port: cannot listen .*make demo PORT=8080"):
+            demo.run_demo(Home(tmp_path / "home").ensure(), tmp_path / "raw", port=port)
+    assert not (tmp_path / "home" / "keys.json").exists()
+
+
+def test_a_demo_rerun_revokes_the_keys_it_printed_before(tmp_path):
+    from api.keys import list_keys
+    from pipelines.demo import retire_demo_keys
+
+    home = Home(tmp_path / "home").ensure()
+    create_key(home, "admin", "demo-admin")
+    create_key(home, "shopkeeper", "k00012")
+    mine = create_key(home, "shopkeeper", "k00099")  # someone's own key for another shopkeeper: kept
+    wanted = [("admin", "demo-admin"), ("shopkeeper", "k00012")]
+    assert retire_demo_keys(home, wanted) == 2 and retire_demo_keys(home, wanted) == 0
+    valid = {k["subject"] for k in list_keys(home) if not k["revoked"]}
+    assert valid == {"k00099"} and mine.startswith("cb_")
