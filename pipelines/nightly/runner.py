@@ -121,7 +121,8 @@ def _run_stages(home: Home, config: NightlyConfig, session: LazySession | None, 
                     record.stages.append({"name": name, "seconds": round(time.perf_counter() - started, 3),
                                           "rows_in": None, "rows_out": None, "status": "failed",
                                           **_warnings_of(ctx, name), **ctx.stage_extras.get(name, {})})
-                    writer.abandon()
+                    if ctx.snapshot_dir is None:  # a snapshot published (publish's deferred block) stays
+                        writer.abandon()
                     _terminated(home, record, stop, name, ctx)
                     raise stop from (None if stop is exc else exc)
                 record.running_stage = None

@@ -45,12 +45,32 @@ class Terminated(BaseException):  # noqa: N818 - named for what happened, like K
         return f"terminated by {self.signal_name}"
 
 
+_deferred = 0  # inside deferred_signals(): a signal is noted, raised when the block ends
+
+
 def _handler(signum: int, frame: object) -> None:
     global _received
     if _received is not None:  # already stopping: let the ledger write and the JSON finish
         return
     _received = signum
+    if _deferred:
+        return
     raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """A block no signal cuts in two (publish: the lake's commit, the switch of HOME/current, the
+    served list's vintage): a signal received inside it is noted and raised as `Terminated` when the
+    block has ended, so the run stops after the switch with everything that goes with it written."""
+    global _deferred
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
+    if _deferred == 0:
+        raise_if_terminated()
 
 
 @contextlib.contextmanager

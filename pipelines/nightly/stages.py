@@ -30,6 +30,7 @@ from pipelines.nightly.ledger import (
     run_evaluation,
 )
 from pipelines.nightly.reporting import gate_outcome, model_version, model_version_of, recsys_gate_outcome
+from pipelines.nightly.signals import deferred_signals
 from pipelines.nightly.snapshot import (
     PublishRefusedError,
     newer_live,
@@ -583,31 +584,34 @@ def stage_publish(ctx: RunContext) -> tuple[int, int]:
     if blocked:  # kept beside the live one (never switched to) so its report can be read
         raise PublishRefusedError(refusal_message(refusal), snapshot_dir=str(folder))
     day = _stage_lake(ctx, folder)  # the day's lake partitions, written aside (nothing replaced yet)
-    try:  # the lake's day (and its catalog tables) and the live snapshot change together, or neither does
-        lake.commit(day)
-        _sync_catalog(ctx, day.lake)
-        if ctx.not_live is None:
-            publish(ctx.home, folder)
-    except BaseException:
-        lake.rollback(day)
-        with contextlib.suppress(Exception):  # the catalog back to the lake's folders as they are again
-            _sync_catalog(ctx, day.lake, quiet=True)
-        raise
-    lake.discard(day)  # the partitions this day replaced
-    ctx.snapshot_dir = str(folder)
-    if ctx.not_live is not None:
-        log.info("publish: snapshot %s for %s written; HOME/current left at the newer live snapshot",
-                 folder.name, ctx.config.run_date)
-    if ctx.picks is not None:  # the published list is kept, to be scored once its day has passed
-        from pipelines.vintages import has_pick_vintage, store_pick_vintages
+    # a SIGTERM / Ctrl-C in here waits for the block's end (signals.deferred_signals): cut between the
+    # switch and the vintage, the API would serve a list the ledger and the closed loop never knew of
+    with deferred_signals():
+        try:  # the lake's day (and its catalog tables) and the live snapshot change together, or neither does
+            lake.commit(day)
+            _sync_catalog(ctx, day.lake)
+            if ctx.not_live is None:
+                publish(ctx.home, folder)
+        except BaseException:
+            lake.rollback(day)
+            with contextlib.suppress(Exception):  # the catalog back to the lake's folders as they are again
+                _sync_catalog(ctx, day.lake, quiet=True)
+            raise
+        lake.discard(day)  # the partitions this day replaced
+        ctx.snapshot_dir = str(folder)
+        if ctx.not_live is not None:
+            log.info("publish: snapshot %s for %s written; HOME/current left at the newer live snapshot",
+                     folder.name, ctx.config.run_date)
+        if ctx.picks is not None:  # the published list is kept, to be scored once its day has passed
+            from pipelines.vintages import has_pick_vintage, store_pick_vintages
 
-        with connect(ctx.home) as con:
-            # a list that never went live does not replace the one shopkeepers were served that day
-            if ctx.not_live is None or not has_pick_vintage(con, ctx.config.run_date):
-                store_pick_vintages(con, ctx.picks, ctx.record.run_id, ctx.pick_arms)
-            else:
-                log.info("publish: the pick list served on %s is kept for scoring; this run's (not "
-                         "live) does not replace it", ctx.config.run_date)
+            with connect(ctx.home) as con:
+                # a list that never went live does not replace the one shopkeepers were served that day
+                if ctx.not_live is None or not has_pick_vintage(con, ctx.config.run_date):
+                    store_pick_vintages(con, ctx.picks, ctx.record.run_id, ctx.pick_arms)
+                else:
+                    log.info("publish: the pick list served on %s is kept for scoring; this run's (not "
+                             "live) does not replace it", ctx.config.run_date)
     try:  # housekeeping after the switch: a problem here must not fail a published run
         removed = prune_snapshots(ctx.home, ctx.config.keep_snapshots)
     except OSError as exc:

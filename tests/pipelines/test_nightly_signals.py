@@ -159,3 +159,44 @@ def test_the_handlers_are_restored_and_an_ignored_signal_stays_ignored():
     finally:
         signal.signal(signal.SIGINT, before_int)
         signal.signal(signal.SIGTERM, before_term)
+
+
+def test_a_signal_inside_publish_waits_until_the_switch_and_the_vintage_are_written(tmp_path, monkeypatch):
+    """A SIGTERM that lands between the switch of HOME/current and the served list's vintage would leave
+    the API serving a list the ledger and the closed loop never knew of: publish's commit section defers
+    it, and the run stops after it with its live snapshot recorded and its list kept for scoring."""
+    import pipelines.nightly.stages as stages_mod
+    from pipelines.nightly.snapshot import live_snapshot
+
+    real_publish = stages_mod.publish
+
+    def publish_then_signalled(home, folder):
+        real_publish(home, folder)
+        os.kill(os.getpid(), signal.SIGTERM)  # right after the switch
+        time.sleep(0.05)
+
+    monkeypatch.setattr(stages_mod, "publish", publish_then_signalled)
+    kept = []
+    monkeypatch.setattr("pipelines.vintages.store_pick_vintages",
+                        lambda con, picks, run_id, arms: kept.append(run_id))
+    monkeypatch.setattr(runner_mod, "STAGES", ingest_then_stand_ins({}))
+    monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
+    home = Home(tmp_path / "home")
+    raw = write_raw_folder(tmp_path / "raw", build_tiny_tables())
+    with pytest.raises(Terminated) as stopped:
+        run_nightly(home, NightlyConfig(run_date=TINY_END, raw=raw))
+    row = ledger(home).row(0, named=True)
+    assert stopped.value.summary["error"] == "terminated by SIGTERM during stage publish"
+    assert row["snapshot"] is not None and Path(row["snapshot"]).resolve() == live_snapshot(home)
+    assert kept == [row["run_id"]]  # the list the API now serves is kept, to be scored
+
+
+def test_a_signal_in_a_deferred_block_is_raised_when_it_ends():
+    from pipelines.nightly.signals import deferred_signals
+
+    done = []
+    with terminate_on_signals(), pytest.raises(Terminated), deferred_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        done.append("the rest of the block")
+    assert done == ["the rest of the block"]
