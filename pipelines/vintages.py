@@ -284,6 +284,16 @@ def stop_experiment(con: duckdb.DuckDBPyConnection, name: str, now: datetime,
     if last is not None and last < start:
         raise UsageError(f"--last: {last} is before the first night of experiment {name!r}, {start}; stop "
                          "it without --last to end it before it serves")
+    if last is not None:
+        # nights it already served (live, not a backfill's) are history: ending it before them would
+        # hand its groups, treated on those nights, to another experiment
+        kept = dict(con.execute("SELECT DISTINCT run_id, for_date FROM pick_vintages WHERE experiment = ?",
+                                [name]).fetchall())
+        live = served_runs(con, list(kept))
+        served = max((night for run_id, night in kept.items() if live.get(run_id)), default=None)
+        if served is not None and last < served:
+            raise UsageError(f"--last: {last} is before {served}, a night experiment {name!r} already "
+                             f"served; its last night is {served} or later")
     if last is None and start is not None:
         last = latest_live_night(con)
     con.execute("UPDATE experiments SET stopped_at = ?, last_on = ? WHERE name = ?", [now, last, name])

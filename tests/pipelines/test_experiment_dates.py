@@ -127,8 +127,8 @@ def test_an_experiment_serves_its_nights_only_whenever_they_run(home, monkeypatc
     # a backfill of days before its first night (a year back, or yesterday) never sees it
     run_backfill(home, D0 - timedelta(days=2), D0 - timedelta(days=1), NightlyConfig(run_date=D0))
     assert set(_enrolled(home, D0 - timedelta(days=1)).values()) == {None}
-    run_backfill(home, D[1], D[2], NightlyConfig(run_date=D[1]))
-    assert "exp1" in set(_enrolled(home, D[2]).values())
+    run_backfill(home, D[1], D[1], NightlyConfig(run_date=D[1]))
+    assert "exp1" in set(_enrolled(home, D[1]).values())
     code, err = _cli(monkeypatch, capsys, "experiment", "stop", "exp1", "--last", str(D[1]), *h)
     assert code == 0 and f"after its last night {D[1]}" in err
     # a re-run of a night inside its window keeps it (made live on purpose, so its list is kept) ...
@@ -140,6 +140,18 @@ def test_an_experiment_serves_its_nights_only_whenever_they_run(home, monkeypatc
     with connect(home) as con:
         (row,) = list_experiments(con)
     assert (row["start"], row["last"], row["running"]) == (str(D[1]), str(D[1]), False)
+
+
+def test_a_last_night_before_nights_it_served_live_is_refused(home, monkeypatch, capsys):
+    """Nights an experiment served to shopkeepers are history: `--last` before them would hand its
+    treated groups to another experiment; a backfilled night (never served) does not count."""
+    h = ["--home", str(home.root)]
+    _cli(monkeypatch, capsys, "experiment", "create", "exp1", "--arms", "production,popularity", *h)
+    run_nightly(home, NightlyConfig(run_date=D[1], make_live=True))
+    run_nightly(home, NightlyConfig(run_date=D[2], make_live=True))
+    code, err = _cli(monkeypatch, capsys, "experiment", "stop", "exp1", "--last", str(D[1]), *h)
+    assert code == 2 and f"a night experiment 'exp1' already served; its last night is {D[2]}" in err
+    assert _cli(monkeypatch, capsys, "experiment", "stop", "exp1", "--last", str(D[2]), *h)[0] == 0
 
 
 def test_start_and_last_are_checked_and_created_before_any_nightly_it_starts_with_the_first(
