@@ -66,14 +66,18 @@ def platform_today() -> date:
     return datetime.now(TZ).date()
 
 
-def retire_demo_keys(home: Home, wanted: list[tuple[str, str]]) -> int:
-    """Revoke the keys still valid for the (role, subject) pairs a demo run is about to print again:
-    each `make demo` mints fresh keys (a secret is shown once), and the demo home would otherwise
-    collect valid admin keys run after run. Returns how many were revoked."""
+DEMO_ADMIN = "demo-admin"  # the subject of the admin key the demo prints
+
+
+def retire_demo_keys(home: Home) -> int:
+    """Revoke the admin keys earlier demo runs printed (subject `demo-admin`, which only the demo
+    uses): each `make demo` mints fresh keys (a secret is shown once), and the demo home would
+    otherwise collect valid admin keys run after run. Keys for shopkeepers and suppliers are left
+    alone: one made by hand for the same id cannot be told apart. Returns how many were revoked."""
     from api.keys import list_keys, revoke_key
 
-    pairs = set(wanted)
-    stale = [k["key_id"] for k in list_keys(home) if not k["revoked"] and (k["role"], k["subject"]) in pairs]
+    stale = [k["key_id"] for k in list_keys(home)
+             if not k["revoked"] and (k["role"], k["subject"]) == ("admin", DEMO_ADMIN)]
     for key_id in stale:
         revoke_key(home, key_id)
     return len(stale)
@@ -91,10 +95,8 @@ def run_demo(home: Home, raw: Path, *, port: int = 8000, host: str = "127.0.0.1"
         except UsageError as exc:
             raise UsageError(f"{exc} (with make: `make demo PORT=8080`)") from None
     shown = prepare_demo(home, raw, progress=progress)
-    wanted = [("admin", "demo-admin"), ("shopkeeper", shown["shopkeeper"]), ("supplier", shown["supplier"])]
-    wanted = [(role, subject) for role, subject in wanted if subject]
-    retired = retire_demo_keys(home, wanted)
-    admin = create_key(home, role="admin", subject="demo-admin")
+    retired = retire_demo_keys(home)
+    admin = create_key(home, role="admin", subject=DEMO_ADMIN)
     keys = {"admin": admin}
     if shown["shopkeeper"]:
         keys[f"shopkeeper {shown['shopkeeper']}"] = create_key(
@@ -103,7 +105,7 @@ def run_demo(home: Home, raw: Path, *, port: int = 8000, host: str = "127.0.0.1"
         keys[f"supplier {shown['supplier']}"] = create_key(
             home, role="supplier", subject=shown["supplier"])
     if retired:
-        typer.echo(f"      revoked {retired} key(s) an earlier demo run printed for the same ids", err=True)
+        typer.echo(f"      revoked {retired} admin key(s) an earlier demo run printed", err=True)
     url = f"http://{host}:{port}"
     typer.echo("[3/3] serving the live snapshot", err=True)
     typer.echo(f"      report:  {shown['snapshot'] / 'report.html'}")

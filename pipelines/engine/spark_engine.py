@@ -240,7 +240,8 @@ def start_failure(error: BaseException, spark_log: Path | None = None) -> str:
     return _first_line(error)[:400]
 
 
-SPARK_LOG_DIR = Path(tempfile.gettempdir()) / "circlebuy-spark"
+# one folder per user (mode 0700): another user's files are never read, followed or pruned
+SPARK_LOG_DIR = Path(tempfile.gettempdir()) / f"circlebuy-spark-{os.getuid()}"
 SPARK_LOG_KEEP_S = 7 * 86400
 # Spark's log on the driver (log4j2): everything from WARN with stack traces to a file; the console
 # (stderr) gets ERROR lines alone, without their stack traces (the run's own error says what failed).
@@ -281,7 +282,9 @@ def quiet_spark_log(settings: dict[str, str], launcher: dict[str, str]) -> Path 
     if "log4j" in theirs or (folder and (Path(folder) / "log4j2.properties").is_file()):
         return None
     try:
-        SPARK_LOG_DIR.mkdir(parents=True, exist_ok=True)
+        SPARK_LOG_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if SPARK_LOG_DIR.is_symlink() or SPARK_LOG_DIR.stat().st_uid != os.getuid():
+            return None  # not ours: Spark logs as it would by default
         for old in SPARK_LOG_DIR.glob("driver-*"):
             if time.time() - old.stat().st_mtime > SPARK_LOG_KEEP_S:
                 old.unlink(missing_ok=True)

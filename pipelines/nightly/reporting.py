@@ -337,11 +337,14 @@ def _why_no_curves(ctx: RunContext) -> str | None:
 
     from common.clock import TZ
 
-    if ctx.demand is None:
+    if ctx.demand is None or ctx.booking_curves is None:  # a run that stopped before drawing them
         return None
-    if ctx.demand.filter(pl.col("campaign_id").is_not_null()).height == 0:
+    campaign_rows = ctx.demand.filter(pl.col("campaign_id").is_not_null())
+    if campaign_rows.height == 0:
         return ("This run's demand table has no per-campaign rows (daily forecasts per product and "
                 "warehouse), so there is no booking curve to draw.")
+    if "ordered_qty" in campaign_rows.columns and (campaign_rows["ordered_qty"].fill_null(0) > 0).any():
+        return None  # orders were pooled: nothing to explain here
     at = ctx.as_of.astimezone(TZ)
     return (f"None of the campaigns in this run's demand table had orders pooled by its as-of instant "
             f"({at:%Y-%m-%d %H:%M} platform time): those that open later are forecast before they open "

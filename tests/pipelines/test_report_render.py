@@ -306,10 +306,16 @@ def test_a_report_without_booking_curves_says_why() -> None:
     upcoming = pl.DataFrame({"campaign_id": ["C1"], "product_id": ["P1"]})
     daily = pl.DataFrame({"campaign_id": [None], "product_id": ["P1"]},
                          schema_overrides={"campaign_id": pl.String})
-    why = _why_no_curves(SimpleNamespace(demand=upcoming, as_of=as_of))
+    drawn = pl.DataFrame()  # the forecast stage drew none
+
+    def why_of(demand, curves=drawn):
+        return _why_no_curves(SimpleNamespace(demand=demand, as_of=as_of, booking_curves=curves))
+
+    why = why_of(upcoming)
     assert "2026-03-16 00:00 platform time" in why and "bottom_up" in why
-    assert "no per-campaign rows" in _why_no_curves(SimpleNamespace(demand=daily, as_of=as_of))
-    assert _why_no_curves(SimpleNamespace(demand=None, as_of=as_of)) is None
+    assert "no per-campaign rows" in why_of(daily)
+    assert why_of(None) is None and why_of(upcoming, curves=None) is None  # stopped before drawing
+    assert why_of(upcoming.with_columns(ordered_qty=pl.lit(3))) is None  # orders pooled: no claim
     html = render_report(ReportContext(run_id="r", date=date(2026, 3, 16), status="succeeded",
                                        model_version="m", booking_curves_missing=why))
     assert "Booking curves: not available in this run." in html and "with nothing booked yet to draw" in html
