@@ -50,15 +50,17 @@ def hash_key(key: str) -> str:
 
 
 def _read(path: Path) -> dict:
+    """keys.json for the CLI, held to what the server accepts (`_entries`, one definition): a file the
+    server would refuse is never written on top of, with `keys create` saying "created"."""
     if not path.exists():
         return {"version": 1, "keys": []}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _entries(text)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable keys file ({exc}); fix or remove it") from None
-    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise UsageError(f"{path}: expected {{'version': 1, 'keys': [...]}}; fix or remove it")
-    return data
+        raise UsageError(f"{path}: not a usable keys file ({exc}); fix it or restore it from a backup "
+                         "(the server refuses every key while it is like this)") from None
+    return json.loads(text)
 
 
 def _write(path: Path, data: dict) -> None:

@@ -124,3 +124,15 @@ def test_a_key_entry_with_a_mangled_revoked_flag_is_refused_not_guessed(
     home.keys.write_text(json.dumps(data), encoding="utf-8")
     r = client.get("/v1/groups/G3/picks", headers=bearer(keys["S2"]))
     assert r.status_code == 503 and "entry 2" in r.json()["detail"] and "revoked" in r.json()["detail"]
+
+
+def test_the_cli_holds_keys_json_to_what_the_server_accepts(home: Home) -> None:
+    """A file the server refuses (an entry without a key id) is not written on top of by `keys create`
+    saying "created", and `keys revoke` says what is wrong instead of an unexpected KeyError."""
+    create_key(home, "admin", "first")
+    data = json.loads(home.keys.read_text(encoding="utf-8"))
+    del data["keys"][0]["key_id"]
+    home.keys.write_text(json.dumps(data), encoding="utf-8")
+    for attempt in (lambda: create_key(home, "admin", "ops"), lambda: revoke_key(home, "deadbeef")):
+        with pytest.raises(UsageError, match=r"not a usable keys file \(entry 1 of \"keys\" lacks a text"):
+            attempt()
