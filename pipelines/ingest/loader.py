@@ -30,6 +30,8 @@ from common.home import Home
 from pipelines.engine import DuckDBEngine, Engine, EngineOptions
 from pipelines.ingest import resolve
 from pipelines.ingest.readers import (
+    BLANK_ROWS,
+    INTEGER_TYPES,
     FileSchema,
     SourceFile,
     csv_error,
@@ -37,6 +39,7 @@ from pipelines.ingest.readers import (
     first_line,
     hidden,
     ident,
+    ignored_warnings,
     inspect,
     lit,
     match_schema,
@@ -49,16 +52,20 @@ from pipelines.ingest.report import IngestReport, TableCounts
 from pipelines.ingest.rules import (
     RUN,
     STAGE,
+    ZEROS_LOST,
     bad_type,
     changed_after_run,
     control_character_id,
     first_failing,
     is_id,
+    leading_zero_hints,
     null_required,
     plausible_year,
     shown,
     spreadsheet_mangled_id,
+    totals_row_detail,
     unchecked_optional_keys,
+    without_leading_zeros,
 )
 from pipelines.ingest.staging import STAGING, Staging
 from pipelines.ingest.timestamps import zone_note
@@ -124,8 +131,8 @@ def ingest_folder(raw: Path, home: Home, run_date: date, progress: bool, config:
         con.execute(FILES_DDL)
         schemas = {t: [match_schema(s, inspect(con, s)) for s in files] for t, files in found.items()}
         require_tables(con, raw, found)
-        warnings += [f"{s.source.rel}: column {c!r} is not in the contract; ignored"
-                     for files in schemas.values() for s in files for c in s.ignored]
+        warnings += [w for files in schemas.values() for s in files for w in ignored_warnings(s)]
+        warnings += [w for files in schemas.values() for s in files for w in numeric_id_warnings(s)]
         report = IngestReport(files=sum(len(f) for f in found.values()), warnings=warnings)
         with (tqdm(total=len(schemas), unit="table", file=sys.stderr, disable=not progress) as bar,
               row_engine(engine or EngineOptions(), con) as eng):
@@ -250,7 +257,7 @@ def load_table(eng: Engine, spec: Staging, schemas: list[FileSchema], bar: tqdm,
             "evaluation or vintage as of a day before the change still reads the line as paid then")
     run.warnings += unchecked_key_warnings(eng, table)
     if table.name == "orders":
-        run.warnings += ordered_before_launch_warnings(eng)
+        run.warnings += order_warnings(eng)
     if run.pending:  # loaded now, or (a future_timestamp entry) read again and no longer set aside
         run.resolved += resolve.resolved(eng, table, [s.source.rel for s in schemas])
     eng.drop(STAGE, *views, "_bad", *(f"_f{index}" for index in range(len(schemas))))
@@ -272,6 +279,8 @@ def read_and_note_zones(eng: Engine, spec: Staging, table: Table, schemas: list[
         for key, n in zip(keys, eng.rows(sql)[0], strict=True):
             if n:
                 notes.setdefault(key, []).append((schema.source.rel, int(n)))
+    blank = notes.pop((BLANK_ROWS, 0), [])
+    run.warnings += [blank_rows_note(rel, n) for rel, n in blank]
     for (column, kind), files in sorted(notes.items()):
         run.warnings += zone_warnings(column, kind, files)
     if not spec.status_updates:
@@ -284,6 +293,32 @@ def read_and_note_zones(eng: Engine, spec: Staging, table: Table, schemas: list[
             f"{'read as it stood' if later == 1 else 'read as they stood'} then, paid; a run on a later date "
             "records the change")
     return read
+
+
+def blank_rows_note(rel: str, n: int) -> str:
+    """The note for a CSV's rows whose every field is empty (readers.blank_row: not read, like blank
+    lines; a field in a column the contract does not read does not count)."""
+    rows = "1 row" if n == 1 else f"{n:,} rows"
+    return (f"{rel}: {rows} with every field empty (a spreadsheet's blank {'row' if n == 1 else 'rows'}) "
+            "skipped, not counted as read")
+
+
+def numeric_id_warnings(schema: FileSchema) -> list[str]:
+    """A Parquet id column stored as an integer type: its values load as text ('196'), but an id is
+    text, and a number has no leading zeros: where the other files write 000196, nothing matches (the
+    rows pointing at it are quarantined as unknown keys, whose detail then says so)."""
+    if schema.source.fmt != "parquet":
+        return []
+    table = TABLES[schema.source.table]
+    numeric = [(col.name, typ) for col in table.columns if col.name in schema.columns and is_id(table, col)
+               for typ in [schema.columns[col.name][1]] if typ in INTEGER_TYPES]
+    if not numeric:
+        return []
+    which = ", ".join(f"{name} ({typ})" for name, typ in numeric)
+    columns = "id column" + ("s" if len(numeric) > 1 else "")
+    return [f"{schema.source.rel}: {columns} {which} stored as integers, read as text; ids are text, and a "
+            "number keeps no leading zeros (000196 is 196), so ids written with them elsewhere will not "
+            "match: write id columns as strings"]
 
 
 def zone_warnings(column: str, kind: int, files: list[tuple[str, int]]) -> list[str]:
@@ -312,20 +347,59 @@ def unchecked_key_warnings(eng: Engine, table: Table) -> list[str]:
     return warnings
 
 
-def ordered_before_launch_warnings(eng: Engine) -> list[str]:
-    """One line when order lines of this run were placed before their product's `launched_on` (an
-    export that writes the day a product was listed or migrated): they load, and the models read such a
-    product as on sale from its first order (recsys.signal), but the data engineer should know."""
-    n, products, example = eng.rows(
-        f"SELECT count(*), count(DISTINCT s.product_id), min(s.product_id) FROM {STAGE} AS s "
-        "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
-        "JOIN products AS p ON p.product_id = s.product_id "
-        "WHERE p.launched_on > CAST(s.ordered_at AS DATE)")[0]
-    if not n:
-        return []
-    return [f"orders: {n:,} {'line was' if n == 1 else 'lines were'} placed before the product's launched_on "
-            f"({products:,} {'product' if products == 1 else 'products'}, e.g. {example}): loaded, and each "
-            "such product is read as on sale from its first order; check products.launched_on"]
+def order_warnings(eng: Engine) -> list[str]:
+    """The orders' own lines, from one pass over this run's kept order lines (loaded or duplicates):
+    lines placed before their product's `launched_on` (an export that writes the day a product was
+    listed or migrated: they load, and the models read such a product as on sale from its first order,
+    recsys.signal, but the data engineer should know), and lines whose member is not in memberships
+    for the order's group (`non_member_warning`)."""
+    early = "p.launched_on > CAST(s.ordered_at AS DATE)"
+    quote = "''''"  # SQL for a single quote
+    example = (f"'order ' || s.order_id || ': member ' || {quote} || s.member_id || {quote} || "
+               f"' in group ' || {quote} || s.group_id || {quote}")
+    kept, n, products, first, strangers, stranger = eng.rows(
+        f"SELECT count(*), count(*) FILTER (WHERE {early}), count(DISTINCT CASE WHEN {early} "
+        f"THEN s.product_id END), min(CASE WHEN {early} THEN s.product_id END), "
+        f"count(*) FILTER (WHERE m.member_id IS NULL), min(CASE WHEN m.member_id IS NULL THEN {example} END) "
+        f"FROM {STAGE} AS s ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
+        "LEFT JOIN products AS p ON p.product_id = s.product_id "  # keys: one row each, at most
+        "LEFT JOIN memberships AS m ON m.member_id = s.member_id AND m.group_id = s.group_id")[0]
+    lines = []
+    if n:
+        lines.append(
+            f"orders: {n:,} {'line was' if n == 1 else 'lines were'} placed before the product's launched_on "
+            f"({products:,} {'product' if products == 1 else 'products'}, e.g. {first}): loaded, and each "
+            "such product is read as on sale from its first order; check products.launched_on")
+    if strangers:
+        lines.append(non_member_warning(eng, kept, strangers, stranger))
+    return lines
+
+
+def non_member_warning(eng: Engine, kept: int, n: int, example: str) -> str:
+    """The line for `n` of the `kept` order lines whose (member_id, group_id) is in no membership. They
+    load (the contract keeps orders by non-members: a member who joined and left between two exports),
+    but when many do, the ids of one file likely do not spell the other's: where memberships match once
+    leading zeros are ignored (`38` in orders, `00000038` in memberships), it says how many, and when
+    most, "leading zeros lost?" (this second pass runs only when some line is unmatched)."""
+    share = "all" if n == kept else f"{n / kept:.0%}"
+    line = (f"orders: {n:,} {'line' if n == 1 else 'lines'} ({share} of the {kept:,} kept) "
+            f"{'names a member who is' if n == 1 else 'name members who are'} not in memberships for the "
+            f"order's group (e.g. {example}): loaded, as orders by non-members are kept; check that "
+            "memberships is complete and spells member_id and group_id as orders does")
+    strip, quote = without_leading_zeros, "''''"
+    missing = (f"SELECT s.member_id, s.group_id FROM {STAGE} AS s "
+               "ANTI JOIN _bad AS b ON b._file = s._file AND b._row = s._row "
+               "ANTI JOIN memberships AS m ON m.member_id = s.member_id AND m.group_id = s.group_id")
+    padded = (f"SELECT {strip('member_id')} AS zm, {strip('group_id')} AS zg, min(member_id) AS member_id "
+              "FROM memberships GROUP BY 1, 2")
+    zeros, pair = eng.rows(
+        f"SELECT count(*), min({quote} || o.member_id || {quote} || ' in orders, ' || {quote} || "
+        f"z.member_id || {quote} || ' in memberships') FROM ({missing}) AS o JOIN ({padded}) AS z "
+        f"ON z.zm = {strip('o.member_id')} AND z.zg = {strip('o.group_id')}")[0]
+    if zeros:
+        line += (f"; {zeros:,} of them match a membership once leading zeros are ignored (e.g. member {pair})"
+                 + (f": {ZEROS_LOST}" if 2 * zeros > n else ""))
+    return line
 
 
 def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, index: int) -> str:
@@ -357,7 +431,8 @@ def stage_file(eng: Engine, spec: Staging, table: Table, schema: FileSchema, ind
     eng.view(
         view,
         f"SELECT _file, _row, {names}, _c.rule AS _rule, "
-        f"_c.detail AS _detail, CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END AS _raw{later} "
+        f"{totals_row_detail('_c', list(is_text))} AS _detail, "
+        f"CASE WHEN _c IS NOT NULL THEN json_object({raw})::VARCHAR END AS _raw{later} "
         f"FROM (SELECT *, {first_failing(checks)} AS _c FROM ({select}))"
     )
     return view
@@ -394,14 +469,25 @@ def find_bad_rows(eng: Engine, spec: Staging, table: Table) -> None:
         return
     joins = " ".join(lookup.join for lookup in spec.lookups)
     eng.table(
-        "_bad",
+        "_bad_l",
         "SELECT _file, _row, COALESCE(_rule, _lc.rule) AS _rule, "
-        "COALESCE(_detail, _lc.detail) AS _detail, COALESCE(_raw, _lraw) AS _raw FROM ("
+        "COALESCE(_detail, _lc.detail) AS _detail, COALESCE(_raw, _lraw) AS _raw, "
+        "_lc.key_column AS _lcol, _lc.probe AS _lprobe FROM ("
         f"SELECT s._file, s._row, s._rule, s._detail, s._raw, _lc, "
         f"CASE WHEN _lc IS NOT NULL THEN {typed_raw(table, 's')} END AS _lraw FROM ("
-        f"SELECT s.*, CASE WHEN s._rule IS NULL THEN {first_failing(list(spec.lookups))} END AS _lc "
+        f"SELECT s.*, CASE WHEN s._rule IS NULL THEN {first_failing(list(spec.lookups), probes=True)} "
+        "END AS _lc "
         f"FROM {STAGE} AS s {joins}) AS s) WHERE _rule IS NOT NULL OR _lc IS NOT NULL"
     )
+    # keys found nowhere: said once more when a parent has them with other leading zeros ('196' vs
+    # '000196'), looked up for those rows only
+    hinted = bool(table.foreign_keys) and eng.rows(
+        "SELECT EXISTS (SELECT 1 FROM _bad_l WHERE _lprobe IS NOT NULL)")[0][0]
+    hints, whens = leading_zero_hints(table, "b") if hinted else ("", "")
+    detail = f"CASE {whens} ELSE b._detail END" if whens else "b._detail"
+    eng.table("_bad", f"SELECT b._file, b._row, b._rule, {detail} AS _detail, b._raw "
+              f"FROM _bad_l AS b {hints}")
+    eng.drop("_bad_l")
 
 
 def key_match(table: Table, left: str, right: str) -> str:

@@ -22,10 +22,18 @@ import duckdb
 from common.contract import DUCKDB_TYPES, TABLES, Column, Table
 from common.errors import SchemaError, UnparseableFileError
 from pipelines.engine.duckdb_engine import csv_scan, parquet_scan
-from pipelines.ingest.csv_text import check_text, csv_header, csv_problem, gb18030_to_utf8
+from pipelines.ingest.csv_text import (
+    TextCheck,
+    big5_decodes,
+    check_text,
+    csv_header,
+    csv_problem,
+    gb18030_to_utf8,
+)
 from pipelines.ingest.timestamps import (
     DATE_ONLY,
     NO_ZONE,
+    from_chinese_date,
     read_timestamp,
     zone_kind_of_text,
     zone_kind_of_type,
@@ -219,15 +227,52 @@ def prepare_text(found: dict[str, list[SourceFile]], workdir: Path) -> list[str]
                 continue
             copy = workdir / re.sub(r"\.gz$", "", source.rel, flags=re.IGNORECASE)
             copy.parent.mkdir(parents=True, exist_ok=True)
-            if not gb18030_to_utf8(source.path, copy):
-                raise UnparseableFileError(
-                    f"{source.rel}: expected UTF-8 text; line {text.bad_line} holds bytes that are not "
-                    f"UTF-8 ({text.bad_bytes.hex(' ') or 'a cut-off character'}), and the file is not "
-                    "GB18030/GBK either; re-save it as UTF-8 (Excel: Save As 'CSV UTF-8')")
             files[i] = replace(source, copy=copy)
-            notes.append(f"{source.rel}: not UTF-8 (from line {text.bad_line}); read as GB18030/GBK, "
-                         "the encoding Chinese Excel saves CSV in; re-save as UTF-8 to skip this step")
+            notes += gb18030_copy(source, text, copy)
     return notes
+
+
+RESAVE = "re-save it as UTF-8 (Excel: Save As 'CSV UTF-8 (Comma delimited)')"
+
+
+def gb18030_copy(source: SourceFile, text: TextCheck, copy: Path) -> list[str]:
+    """Decode a CSV that is not UTF-8 as GB18030 into `copy`, and the note that says so; fatal, naming
+    the encoding where the check can: UTF-16 (a byte order mark), UTF-8 turning into GBK part-way, or
+    Big5 (GB18030 decodes it without an error, into private-use and rare characters: nonsense). Big5
+    is not decoded: its bytes overlap GBK's, so a guess between them could store garbled names without
+    a word, and one re-save as UTF-8 settles it."""
+    said = (f"{source.rel}: expected UTF-8 text; line {text.bad_line} holds bytes that are not UTF-8 "
+            f"({text.bad_bytes.hex(' ') or 'a cut-off character'})")
+    if text.utf16:
+        raise UnparseableFileError(
+            f"{said}: the file is UTF-16 ({text.utf16}, byte order mark {text.head[:2].hex(' ')}), as "
+            "Excel's 'Unicode Text' saves it (tab-separated); save it as 'CSV UTF-8 (Comma delimited)'")
+    if text.utf8_before and text.bad_line_at and gb18030_to_utf8(source.path, copy, text.bad_line_at):
+        copy.unlink(missing_ok=True)
+        raise UnparseableFileError(
+            f"{said}: the file mixes two encodings, UTF-8 up to line {text.bad_line - 1} and GB18030/GBK "
+            f"from line {text.bad_line} (rows added by another program?); {RESAVE}")
+    decoded = gb18030_to_utf8(source.path, copy)
+    if decoded is None:
+        raise UnparseableFileError(f"{said}, and the file is not GB18030/GBK either; {RESAVE}")
+    what = (f"{decoded.private_use:,} private-use characters (U+E000-U+F8FF), and {decoded.rare:,} of its "
+            f"{decoded.han:,} Chinese characters rare ones")
+    if decoded.implausible and big5_decodes(source.path):
+        copy.unlink(missing_ok=True)
+        raise UnparseableFileError(
+            f"{said}; read as GB18030/GBK it gives nonsense ({what}): the file looks like Big5 "
+            "(traditional Chinese, as Excel saves CSV in Taiwan or Hong Kong), which it decodes as "
+            f"without an error; {RESAVE}")
+    if decoded.private_use_share:
+        copy.unlink(missing_ok=True)
+        raise UnparseableFileError(
+            f"{said}; read as GB18030/GBK it gives nonsense ({what}), so it is in another encoding; {RESAVE}")
+    if decoded.implausible:  # rare characters alone: GBK holds traditional ones too, so only said
+        return [f"{source.rel}: not UTF-8 (from line {text.bad_line}); read as GB18030/GBK, but "
+                f"{decoded.rare:,} of its {decoded.han:,} Chinese characters are rare ones: if its names "
+                f"read wrong, the file is in another encoding; {RESAVE}"]
+    return [f"{source.rel}: not UTF-8 (from line {text.bad_line}); read as GB18030/GBK, the encoding "
+            "Chinese Excel saves CSV in; re-save as UTF-8 to skip this step"]
 
 
 def scan(source: SourceFile) -> str:
@@ -272,11 +317,13 @@ def base_type(duck_type: str) -> str:
 
 @dataclass(frozen=True)
 class FileSchema:
-    """How one file's columns map onto the contract: contract column -> (file column, file type)."""
+    """How one file's columns map onto the contract: contract column -> (file column, file type);
+    `names`: every column of the file, in its order."""
 
     source: SourceFile
     columns: dict[str, tuple[str, str]]
     ignored: tuple[str, ...]
+    names: tuple[str, ...] = ()
 
 
 SEPARATORS = {"\t": "tabs", ";": "semicolons", "|": "vertical bars"}
@@ -329,13 +376,47 @@ def match_schema(source: SourceFile, types: dict[str, str]) -> FileSchema:
         file_col = by_name[col.name]
         duck_type = base_type(types[file_col])
         if source.fmt == "parquet" and col.required and duck_type not in COMPATIBLE[col.kind]:
+            epoch = ("; integers in a time column look like epoch seconds or milliseconds, which are not "
+                     "read (the unit and zone are a guess): write the column as a timestamp type"
+                     if col.kind in ("date", "timestamp") and duck_type in INTEGER_TYPES else "")
             raise SchemaError(
                 f"{source.rel}: column {col.name!r} has Parquet type {types[file_col]}; expected "
-                f"{EXPECTED[col.kind]} ({DUCKDB_TYPES[col.kind]})"
+                f"{EXPECTED[col.kind]} ({DUCKDB_TYPES[col.kind]}){epoch}"
             )
         columns[col.name] = (file_col, duck_type)
     ignored = tuple(n for k, n in by_name.items() if k not in table.column_names)
-    return FileSchema(source, columns, ignored)
+    return FileSchema(source, columns, ignored, tuple(types))
+
+
+def spreadsheet_column(position: int) -> str:
+    """The letters a spreadsheet shows above its 1-based column `position` (1 A, 11 K, 27 AA)."""
+    letters = ""
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def ignored_warnings(schema: FileSchema) -> list[str]:
+    """The file's columns the contract does not read, one line each; a CSV's columns whose header cell
+    is empty (what Excel leaves after cells were cleared: an engine names them column10, ...) in one
+    line by their place in the file, as the file has no name for them."""
+    rel = schema.source.rel
+    header = csv_header(schema.source.readable) if schema.source.fmt == "csv" and schema.ignored else []
+    unnamed, named = [], []
+    for name in schema.ignored:
+        at = schema.names.index(name) if name in schema.names else -1
+        if 0 <= at < len(header) and not header[at].strip():
+            unnamed.append(at + 1)
+        else:
+            named.append(name)
+    lines = [f"{rel}: column {name!r} is not in the contract; ignored" for name in named]
+    if unnamed:
+        where = ", ".join(f"{n} ({spreadsheet_column(n)})" for n in unnamed)
+        what = ("an unnamed column (empty header cell) at position" if len(unnamed) == 1 else
+                f"{len(unnamed)} unnamed columns (empty header cells) at positions")
+        lines.append(f"{rel}: {what} {where}; ignored (cells a spreadsheet left behind?)")
+    return lines
 
 
 def typed_expr(col: Column, text: str, is_text: bool, fractional: bool = False) -> str:
@@ -350,18 +431,39 @@ def typed_expr(col: Column, text: str, is_text: bool, fractional: bool = False) 
             value = f"CASE WHEN FLOOR({text}) = {text} THEN {value} END"
     else:
         norm = f"NULLIF(TRIM({text}), '')"
-        if col.kind == "str":
-            return norm
+        if col.kind == "str":  # an accepted value in any case (`Paid`, `PAID`), stored as the contract has it
+            return f"lower({norm})" if col.allowed else norm
         if col.kind == "int":  # [.] rather than a backslash: Spark's SQL strings read escapes
             value = (f"CASE WHEN regexp_full_match({norm}, '[+-]?[0-9]+([.]0*)?') "
                      f"THEN TRY_CAST(regexp_replace({norm}, '[.]0*$', '') AS BIGINT) END")
         elif col.kind == "timestamp":
             value = read_timestamp(norm, target)
+        elif col.kind == "date":
+            value = read_date(norm)
+        elif col.kind == "bool":
+            value = read_bool(norm)
         else:
             value = f"TRY_CAST({norm} AS {target})"
     if col.kind == "float":
         value = f"(CASE WHEN isfinite({value}) THEN {value} END)"
     return value
+
+
+TRUE_WORDS, FALSE_WORDS = ("是",), ("否",)  # as Chinese exports write yes / no
+
+
+def read_bool(text: str) -> str:
+    """SQL: a text as a boolean: what both engines' casts read alike (true/false, t/f, yes/no, y/n,
+    1/0, any case), and 是 / 否."""
+    yes, no = ", ".join(map(lit, TRUE_WORDS)), ", ".join(map(lit, FALSE_WORDS))
+    return f"(CASE WHEN {text} IN ({yes}) THEN TRUE WHEN {text} IN ({no}) THEN FALSE " \
+           f"ELSE TRY_CAST({text} AS BOOLEAN) END)"
+
+
+def read_date(text: str) -> str:
+    """SQL: a text as a date: YYYY-MM-DD (and what the cast reads besides), or 2026年1月23日."""
+    return (f"(CASE WHEN strpos({text}, '年') > 0 THEN TRY_CAST({from_chinese_date(text)} AS DATE) "
+            f"ELSE TRY_CAST({text} AS DATE) END)")
 
 
 def empty_expr(col_sql: str, is_text: bool) -> str:
@@ -379,6 +481,9 @@ def projection(
     Returns the SQL and, per column present in the file, whether its value is read as text.
     """
     values = [f"{file_index}::INTEGER AS _file", "_row::BIGINT AS _row"]  # the engine numbered the rows
+    blank = blank_row(schema)
+    if blank:  # a CSV row of empty fields (a spreadsheet's blank row): skipped, counted in a note
+        relation = f"(SELECT * FROM {relation} WHERE NOT ({blank}))"
     typed = ["_file", "_row"]
     is_text: dict[str, bool] = {}
     for col in table.columns:
@@ -398,12 +503,29 @@ def projection(
     return f"SELECT {', '.join(typed)} FROM (SELECT {', '.join(values)} FROM {relation})", is_text
 
 
+def blank_row(schema: FileSchema) -> str:
+    """SQL, true for a CSV row with no value in any of the contract's columns (`,,,,`: a blank row a
+    spreadsheet left behind), which is skipped like a blank line; '' for Parquet. The contract's
+    columns only: a column the engines name themselves (an empty header cell: DuckDB's column10, Spark's
+    _c10) is not one to refer to."""
+    if schema.source.fmt != "csv":
+        return ""
+    return " AND ".join(empty_expr(ident(file_col), True) for file_col, _ in schema.columns.values())
+
+
+BLANK_ROWS = "*"  # zone_counts' key of a CSV's count of blank rows
+
+
 def zone_counts(schema: FileSchema, table: Table, relation: str) -> tuple[list[tuple[str, int]], str]:
     """One aggregate over a file's own relation (read once, apart from the staged view that every
     later pass re-evaluates): per timestamp column of the contract, how many values were read without
-    a zone of their own (timestamps.NO_ZONE) or as a date alone (DATE_ONLY), as platform time.
+    a zone of their own (timestamps.NO_ZONE) or as a date alone (DATE_ONLY), as platform time, and of
+    a CSV how many rows were blank (`blank_row`: key (BLANK_ROWS, 0)).
     Returns the (column, kind) of each count, in order, and the SQL ('' when there is none)."""
     keys, sums = [], []
+    if blank := blank_row(schema):
+        keys.append((BLANK_ROWS, 0))
+        sums.append(f"count(*) FILTER (WHERE {blank})")
     for col in table.columns:
         if col.kind != "timestamp" or col.name not in schema.columns:
             continue

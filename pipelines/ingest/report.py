@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.contract import TABLES
+
+# `ingest --strict`: the exit status of a run that wrote its report but loaded nothing usable
+# (IngestReport.nothing_usable), apart from 2 (bad input, nothing written) and 1 (a failure)
+NOTHING_USABLE_EXIT = 3
+
 
 @dataclass
 class TableCounts:
@@ -47,6 +53,18 @@ class IngestReport:
             for name, c in self.tables.items()
             if c.read and c.quarantined == c.read
         ]
+
+    def nothing_usable(self) -> list[str]:
+        """Why nothing usable went in, for `ingest --strict` (exit NOTHING_USABLE_EXIT, the report still
+        written): no file of a contract table read at all, or a required table of which every row read
+        was quarantined. Empty when the run loaded something of every required table it read."""
+        if self.fatal is not None:
+            return []
+        if not self.files:
+            return ["no file of a contract table was read from RAW (nothing to load)"]
+        return [f"{name}: all {c.read:,} rows read were quarantined, none loaded"
+                for name, c in self.tables.items()
+                if TABLES[name].required and c.read and c.quarantined == c.read]
 
     def to_json(self) -> dict:
         return {

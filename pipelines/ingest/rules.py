@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common.contract import RULES, TABLES, Column, ForeignKey, Table
 from pipelines.ingest.readers import EXPECTED, empty_expr, ident, lit, typed_expr
-from pipelines.ingest.timestamps import ambiguous_detail, ambiguous_zone
+from pipelines.ingest.timestamps import ambiguous_detail, ambiguous_zone, epoch_detail
 
 RULE_ORDER: tuple[str, ...] = (
     "null_required",
@@ -46,13 +46,16 @@ class Check:
 
 @dataclass(frozen=True)
 class Lookup:
-    """A rule that needs another table: `join` is a LEFT JOIN clause the condition can refer to."""
+    """A rule that needs another table: `join` is a LEFT JOIN clause the condition can refer to.
+    `probe` (SQL): for a key found nowhere, the value, which `leading_zero_hints` looks up once more
+    with its leading zeros ignored; NULL otherwise."""
 
     rule: str
     column: str
     join: str
     condition: str
     detail: str
+    probe: str = "NULL"
 
 
 def shown(sql: str) -> str:
@@ -77,9 +80,13 @@ def bad_type(col: Column, is_text: bool) -> Check:
     value = ident("_t_" + col.name)
     condition = f"NOT ({empty_expr(value, is_text)}) AND {ident(col.name)} IS NULL"
     detail = message(col.name, EXPECTED[col.kind], value)
-    if col.kind == "timestamp" and is_text:  # say why a zone like EST was not read
+    if col.kind == "timestamp" and is_text:  # say why a zone like EST, or an epoch time, was not read
         text = f"TRIM({value})"
-        detail = f"CASE WHEN {ambiguous_zone(text)} THEN {ambiguous_detail(col.name, text)} ELSE {detail} END"
+        detail = (f"CASE WHEN {ambiguous_zone(text)} THEN {ambiguous_detail(col.name, text)} "
+                  f"{epoch_detail(col.name, text, col.kind)} ELSE {detail} END")
+    elif col.kind == "date" and is_text:
+        text = f"TRIM({value})"
+        detail = f"CASE {epoch_detail(col.name, text, col.kind)} ELSE {detail} END"
     return Check("bad_type", col.name, condition, detail)
 
 
@@ -131,6 +138,22 @@ def is_id(table: Table, col: Column) -> bool:
     every key column is one (feedback's `action` has accepted values of its own)."""
     return col.kind == "str" and (col.name.endswith("_id")
                                   or any(fk.column == col.name for fk in table.foreign_keys))
+
+
+TOTALS = "(合计|总计|小计|合計|總計|小計|[Tt]otals?|TOTALS?|[Gg]rand [Tt]otal|GRAND TOTAL)[:：]?"
+
+
+def totals_row_detail(check: str, columns: list[str]) -> str:
+    """SQL: the detail of the row's failing check (`check`, its struct), and when a field of the row
+    says 合计 / 总计 / Total (a spreadsheet's totals row under the data) that it looks like one. The
+    row stays quarantined (a sum is not an order); the test runs on failing rows only."""
+    said = " OR ".join(f"regexp_full_match(TRIM(CAST({ident('_t_' + c)} AS VARCHAR)), {lit(TOTALS)})"
+                       for c in columns)
+    if not said:
+        return f"{check}.detail"
+    hint = lit(" (the row looks like a totals row, 合计 / Total, that a spreadsheet adds under the data: "
+               "leave it out of the export)")
+    return f"CASE WHEN {check} IS NOT NULL AND ({said}) THEN {check}.detail || {hint} ELSE {check}.detail END"
 
 
 # --- checks a staging function picks ---------------------------------------------------------------
@@ -222,7 +245,8 @@ def foreign_key(table: Table, fk: ForeignKey, index: int) -> Lookup:
         condition += f" AND EXISTS (SELECT 1 FROM {ident(fk.table)})"
     found = f"LEFT JOIN ({target}) AS {alias} ON s.{ident(fk.column)} = {alias}.k"
     return Lookup("unknown_foreign_key", fk.column, f"{found} {quarantined_parent(fk, alias + 'q')}",
-                  condition, foreign_key_detail(fk, alias + "q"))
+                  condition, foreign_key_detail(fk, alias + "q"),
+                  probe=f"CASE WHEN {alias}q.k IS NULL THEN s.{ident(fk.column)} END")
 
 
 def quarantined_parent(fk: ForeignKey, alias: str) -> str:
@@ -249,6 +273,43 @@ def foreign_key_detail(fk: ForeignKey, quarantined: str) -> str:
     return f"CASE WHEN {q}.k IS NOT NULL THEN {parked} ELSE {missing} END"
 
 
+def without_leading_zeros(sql: str) -> str:
+    """SQL: a text id with its leading zeros removed ('000196' and '196' alike); no backslash, so that
+    both engines read the pattern alike."""
+    return f"regexp_replace({sql}, '^0+', '')"
+
+
+ZEROS_LOST = ("leading zeros lost? keep ids as text (a spreadsheet or a number column drops them: format "
+              "the column as Text in Excel, write it as a string in Parquet)")
+
+
+def leading_zero_hints(table: Table, bad: str) -> tuple[str, str]:
+    """For the rows of `bad` (with `_lcol`, `_lprobe`: the key column and the value a foreign key found
+    nowhere) a JOIN clause and the WHEN branches of a CASE giving the detail that says so when the
+    value is a parent key once leading zeros are ignored: `'196' not found in products.product_id,
+    which has '000196'`. The parent's keys are its loaded rows and, failing those, its quarantined
+    entries (a products.csv that lost its zeros was quarantined itself). Run over the quarantined
+    rows only, never the whole staged table."""
+    joins, whens = [], []
+    for i, fk in enumerate(table.foreign_keys):
+        alias, value = f"_z{i}", f"{bad}._lprobe"
+        text = f"json_extract_string(q.raw, {lit('$.' + fk.target)})"
+        keys = (f"SELECT {ident(fk.target)} AS k, 0 AS _q FROM {ident(fk.table)} UNION ALL "
+                f"SELECT {typed_expr(TABLES[fk.table].column(fk.target), text, True)} AS k, 1 AS _q "
+                f"FROM quarantine AS q WHERE q.table_name = {lit(fk.table)}")
+        parents = (f"SELECT {without_leading_zeros('k')} AS z, min(CASE WHEN _q = 0 THEN k END) AS k, "
+                   f"min(CASE WHEN _q = 1 THEN k END) AS qk FROM ({keys}) WHERE k IS NOT NULL GROUP BY 1")
+        joins.append(f"LEFT JOIN ({parents}) AS {alias} ON {bad}._lcol = {lit(fk.column)} "
+                     f"AND {without_leading_zeros(value)} = {alias}.z")
+        said = (f"{lit(f'column {fk.column!r}: ')} || {shown(value)} || "
+                f"{lit(f' not found in {fk.table}.{fk.target}')}")
+        loaded = f"{said} || ', which has ' || {shown(alias + '.k')} || {lit('; ' + ZEROS_LOST)}"
+        parked = (f"{said} || {lit(f'; {fk.table} has ')} || {shown(alias + '.qk')} || "
+                  f"{lit(', itself quarantined (see its entry); ' + ZEROS_LOST)}")
+        whens.append(f"WHEN {alias}.k IS NOT NULL THEN {loaded} WHEN {alias}.qk IS NOT NULL THEN {parked}")
+    return " ".join(joins), " ".join(whens)
+
+
 def unchecked_optional_keys(table: str) -> tuple[ForeignKey, ...]:
     """Optional keys that go unchecked while their table has no rows (orders.campaign_id,
     posts.campaign_id): the rows that carry one are counted in the report's warnings."""
@@ -273,12 +334,17 @@ def within_campaign() -> Lookup:
     )
 
 
-def first_failing(checks: list[Check] | list[Lookup]) -> str:
-    """CASE returning {rule, detail} of the first failing check in RULE_ORDER, else NULL."""
+def first_failing(checks: list[Check] | list[Lookup], probes: bool = False) -> str:
+    """CASE returning {rule, detail} of the first failing check in RULE_ORDER, else NULL. `probes`
+    (lookups): also `key_column` and `probe`, the column checked and the value a key found nowhere."""
     ordered = sorted(checks, key=lambda c: RULE_ORDER.index(c.rule))  # stable: column order kept
     if not ordered:
         return "NULL::STRUCT(rule VARCHAR, detail VARCHAR)"
-    whens = " ".join(
-        f"WHEN ({c.condition}) THEN {{'rule': {lit(c.rule)}, 'detail': {c.detail}}}" for c in ordered
-    )
+
+    def fields(c: Check | Lookup) -> str:
+        more = (f", 'key_column': {lit(c.column)}, 'probe': CAST({getattr(c, 'probe', 'NULL')} AS VARCHAR)"
+                if probes else "")
+        return f"{{'rule': {lit(c.rule)}, 'detail': {c.detail}{more}}}"
+
+    whens = " ".join(f"WHEN ({c.condition}) THEN {fields(c)}" for c in ordered)
     return f"CASE {whens} END"

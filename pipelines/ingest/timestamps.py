@@ -11,6 +11,10 @@
 - `UTC`, `GMT`, `Z`, offsets and zone names (`Asia/Shanghai`) are unambiguous and read as written;
   any other letters after the time (`EST`, `PST`, `IST`, `BST`, ...) name no single zone, so the
   value is not read (a row-level `bad_type` whose detail says which zones are accepted).
+- A Chinese date, `2026年3月15日` (with a time or without: `2026年3月15日 14:32`), is unambiguous and
+  read as 2026-3-15 (14:32); in date columns too.
+- A number of 10 or 13 digits is not read (epoch seconds or milliseconds; a Parquet integer column is
+  not read either): its `bad_type` detail says what it looks like and what to write.
 
 Every pattern is written once here, without backslashes, so that the engines' SQL (DuckDB's RE2,
 Spark's Java regex after transpiling) reads it alike.
@@ -83,11 +87,37 @@ def plain(text: str) -> str:
             f"AND strpos(upper({text}), 'UTC') = 0)")
 
 
+def from_chinese_date(text: str) -> str:
+    """SQL: a date written the Chinese way as the engines read one: `2026年3月15日 14:32` ->
+    `2026-3-15 14:32`, `2026年1月23日` -> `2026-1-23` (replace, not a pattern with group references,
+    which the engines write differently)."""
+    dashed = f"replace(replace({text}, '年', '-'), '月', '-')"
+    return f"trim(replace(replace({dashed}, '日 ', ' '), '日', ' '))"
+
+
 def read_timestamp(text: str, target: str) -> str:
     """SQL: the trimmed text as a timestamp of type `target`; NULL when it cannot be read or its zone
-    is ambiguous."""
-    return (f"(CASE WHEN {plain(text)} THEN TRY_CAST({text} AS {target}) "
+    is ambiguous. A Chinese date (年月日) is read without the zone rules: platform time, or an offset
+    as the cast reads it."""
+    return (f"(CASE WHEN strpos({text}, '年') > 0 THEN TRY_CAST({from_chinese_date(text)} AS {target}) "
+            f"WHEN {plain(text)} THEN TRY_CAST({text} AS {target}) "
             f"WHEN NOT {ambiguous_zone(text)} THEN TRY_CAST({normalized(text)} AS {target}) END)")
+
+
+EPOCHS = (("[0-9]{10}", "seconds"), ("[0-9]{13}", "milliseconds"))
+
+
+def epoch_detail(column: str, text: str, kind: str) -> str:
+    """SQL: CASE branches (WHEN ... THEN ...) for a value of 10 or 13 digits, which looks like an epoch
+    time (Unix seconds or milliseconds): said so, with the form to write. Not read: which epoch, unit
+    and zone a number means is a guess, as for a Parquet integer column (fatal)."""
+    quote = "''"  # a single quote inside the SQL string
+    form = "YYYY-MM-DD HH:MM:SS (+08:00 optional)" if kind == "timestamp" else "YYYY-MM-DD"
+    return " ".join(
+        f"WHEN regexp_full_match({text}, '{pattern}') THEN 'column {quote}{column}{quote} must be a "
+        f"{'timestamp' if kind == 'timestamp' else 'date'}; got {quote}' || {text} || '{quote}, which "
+        f"looks like epoch {unit} (a Unix time): write it as {form}'"
+        for pattern, unit in EPOCHS)
 
 
 # what a value carried, for the warnings: 1 no zone (platform time assumed), 2 a date without a time

@@ -65,7 +65,7 @@ def must_fail(row: dict[str, str | None]) -> bool:
     quantity = row["quantity"].strip()
     if not quantity.lstrip("+-").isdigit() or int(quantity) <= 0:
         return True
-    if row["status"].strip() not in ORDER_STATUSES:
+    if row["status"].strip().lower() not in ORDER_STATUSES:  # any case: PAID is paid
         return True
     return row["product_id"].strip() not in set(TINY["products"]["product_id"])
 

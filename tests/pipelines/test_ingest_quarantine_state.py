@@ -140,7 +140,7 @@ def test_a_conflicting_version_of_a_stored_row_stays_quarantined(tmp_path, tiny_
 
 def test_a_child_of_a_quarantined_parent_says_where_the_parent_went(tmp_path, tiny_tables, write_raw):
     raw = write_raw(tmp_path / "raw", tiny_tables)
-    product = as_text(tiny_tables["products"]).row(0, named=True) | {"product_id": "PZ", "is_standard": "是"}
+    product = as_text(tiny_tables["products"]).row(0, named=True) | {"product_id": "PZ", "is_standard": "对"}
     write_dirty_part(raw, "products", tiny_tables["products"], [product])
     orders = [as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z1", "product_id": "PZ"},
               as_text(tiny_tables["orders"]).row(6, named=True) | {"order_id": "Z2", "product_id": "P9"}]
@@ -151,7 +151,7 @@ def test_a_child_of_a_quarantined_parent_says_where_the_parent_went(tmp_path, ti
     details = dict(query(home, "SELECT row_number, detail FROM quarantine WHERE table_name = 'orders'"))
     assert details[1] == (
         "column 'product_id': 'PZ' is in products/part-dirty.csv but was quarantined there (row 1, bad_type: "
-        "column 'is_standard' must be true or false; got '是'); fix that row of products and ingest again")
+        "column 'is_standard' must be true or false; got '对'); fix that row of products and ingest again")
     assert details[2] == "column 'product_id': 'P9' not found in products.product_id; expected a known id"
 
 

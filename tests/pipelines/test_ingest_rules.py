@@ -22,7 +22,7 @@ CASES = [
     ("orders", 0, {"order_id": "Z1", "ordered_at": "yesterday"}, "bad_type", "ordered_at"),
     ("products", 0, {"product_id": "PZ", "is_standard": "maybe"}, "bad_type", "is_standard"),
     ("products", 0, {"product_id": "PZ", "launched_on": "2025-02-30"}, "bad_type", "launched_on"),
-    ("orders", 0, {"order_id": "Z1", "status": "PAID"}, "bad_value", "status"),
+    ("orders", 0, {"order_id": "Z1", "status": "已支付"}, "bad_value", "status"),  # (PAID reads as paid)
     ("groups", 0, {"group_id": "GZ", "kind": "vip"}, "bad_value", "kind"),
     ("shopkeepers", 0, {"shopkeeper_id": "KZ", "tier": "z"}, "bad_value", "tier"),
     ("feedback", 0, {"action": "like"}, "bad_value", "action"),
