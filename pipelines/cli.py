@@ -148,10 +148,14 @@ def ingest(
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
     conf: ConfOpt = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 3 when nothing usable went in (no table file read, or a required table "
+                         "wholly quarantined); the report is printed all the same")] = False,
 ) -> None:
     """Validate RAW and load it into HOME/warehouse.duckdb, idempotently."""
     from pipelines.engine import engine_options
     from pipelines.ingest import IngestReport, run_ingest
+    from pipelines.ingest.report import NOTHING_USABLE_EXIT
     from pipelines.nightly.lock import run_lock
 
     chosen = resolve_home(home)
@@ -178,6 +182,10 @@ def ingest(
             typer.echo(f"warning: {warning}", err=True)
     else:
         typer.echo(report.render())
+    why = report.nothing_usable() if strict else []
+    if why:  # a cron job's `ingest --strict && nightly` does not run the nightly on stale data
+        typer.echo("error: nothing usable went in: " + "; ".join(why), err=True)
+        raise typer.Exit(NOTHING_USABLE_EXIT)
 
 
 @import_app.command("online-retail")

@@ -349,11 +349,13 @@ def unchecked_key_warnings(eng: Engine, table: Table) -> list[str]:
 
 def order_warnings(eng: Engine) -> list[str]:
     """The orders' own lines, from one pass over this run's kept order lines (loaded or duplicates):
-    lines placed before their product's `launched_on` (an export that writes the day a product was
-    listed or migrated: they load, and the models read such a product as on sale from its first order,
-    recsys.signal, but the data engineer should know), and lines whose member is not in memberships
-    for the order's group (`non_member_warning`)."""
-    early = "p.launched_on > CAST(s.ordered_at AS DATE)"
+    lines placed before their product's `launched_on` outside a campaign (an export that writes the day
+    a product was listed or migrated: they load, and the models read such a product as on sale from its
+    first order, recsys.signal, but the data engineer should know), and lines whose member is not in
+    memberships for the order's group (`non_member_warning`)."""
+    # an order through a campaign that opened before the launch is a pre-sale (预售: the platform's way
+    # of selling a product before it ships), not a wrong launched_on: the generated world has them
+    early = "p.launched_on > CAST(s.ordered_at AS DATE) AND s.campaign_id IS NULL"
     quote = "''''"  # SQL for a single quote
     example = (f"'order ' || s.order_id || ': member ' || {quote} || s.member_id || {quote} || "
                f"' in group ' || {quote} || s.group_id || {quote}")

@@ -323,3 +323,17 @@ def test_generate_names_the_days_it_wrote_and_the_nightly_to_run(monkeypatch, ca
                     "--start", "2026-03-01", "--days", "3", "--no-calendar")
     assert code == 0 and "days 2026-03-01 to 2026-03-03" in err
     assert f"circlebuy nightly --date 2026-03-03 --raw {tmp_path / 'raw'} --home HOME" in err
+
+
+def test_ingest_strict_exits_3_when_nothing_usable_went_in(monkeypatch, capsys, tmp_path: Path):
+    """A cron job's `ingest --strict && nightly`: a drop folder holding no table file (a daily export
+    named `orders_20260316.csv`) stops the chain; without --strict the exit stays 0, as documented."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "orders_20260316.csv").write_text("order_id\n1\n", encoding="utf-8")
+    home = str(tmp_path / "h")
+    full = write_raw_folder(tmp_path / "raw", build_tiny_tables())
+    assert run(monkeypatch, capsys, "ingest", str(full), "--home", home, "--strict")[0] == 0
+    assert run(monkeypatch, capsys, "ingest", str(drop), "--home", home)[0] == 0
+    code, err = run(monkeypatch, capsys, "ingest", str(drop), "--home", home, "--strict")
+    assert code == 3 and "error: nothing usable went in:" in err
