@@ -94,6 +94,26 @@ def write_raw() -> Callable[..., Path]:
 NIGHTLY_STAGES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 
 
+def two_picks(ctx, slot: str = "regular") -> pl.DataFrame:
+    """A small pick list with the vintage's columns, for the run's date."""
+    return pl.DataFrame({"group_id": ["g1", "g2"], "for_date": [ctx.config.run_date] * 2, "rank": [1, 1],
+                         "product_id": ["p1", "p2"], "slot": [slot] * 2, "model_version": ["fake"] * 2})
+
+
+def picks_and_demand_stand_in(name: str, picks_of: Callable = two_picks):
+    """A stand-in stage: `picks` writes `picks_of(ctx)` as the run's pick list, `forecast` a one-row
+    demand; every other stage does nothing."""
+    def fn(ctx):
+        if name == "picks":
+            ctx.picks = picks_of(ctx)
+            ctx.writer.write_frame("picks", ctx.picks)
+        if name == "forecast":
+            ctx.demand = pl.DataFrame({"product_id": ["p1"], "forecast_p50": [3.0]})
+            ctx.writer.write_frame("demand", ctx.demand)
+        return 1, 1
+    return fn
+
+
 def ingest_then_stand_ins(seen: dict):
     """The real ingest and publish; stand-ins for the rest (the report one renders the ingest part)."""
     from pipelines.nightly.stages import stage_ingest, stage_publish

@@ -32,6 +32,7 @@ from pipelines.vintages import (
 )
 from pipelines.warehouse import connect
 from recsys.experiments import Experiment, assign_arms
+from tests.pipelines.conftest import picks_and_demand_stand_in
 
 GROUPS = [f"g{i:03d}" for i in range(60)]
 STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
@@ -52,20 +53,12 @@ def _production() -> SimpleNamespace:
     return SimpleNamespace(signal=SimpleNamespace(groups=_Codes(GROUPS)), models={})
 
 
-def _stand_in(name):
-    def fn(ctx):
-        if name == "picks":
-            picks = pl.DataFrame({"group_id": GROUPS, "for_date": [ctx.config.run_date] * len(GROUPS),
-                                  "rank": [1] * len(GROUPS), "product_id": ["p1"] * len(GROUPS),
-                                  "slot": ["regular"] * len(GROUPS), "model_version": ["fake"] * len(GROUPS)})
-            ctx.production = _production()
-            ctx.picks = _serve_arms(ctx, picks, pl.DataFrame(schema={"product_id": pl.String}))
-            ctx.writer.write_frame("picks", ctx.picks)
-        if name == "forecast":
-            ctx.demand = pl.DataFrame({"product_id": ["p1"], "forecast_p50": [3.0]})
-            ctx.writer.write_frame("demand", ctx.demand)
-        return 1, 1
-    return fn
+def _arm_picks(ctx) -> pl.DataFrame:
+    picks = pl.DataFrame({"group_id": GROUPS, "for_date": [ctx.config.run_date] * len(GROUPS),
+                          "rank": [1] * len(GROUPS), "product_id": ["p1"] * len(GROUPS),
+                          "slot": ["regular"] * len(GROUPS), "model_version": ["fake"] * len(GROUPS)})
+    ctx.production = _production()
+    return _serve_arms(ctx, picks, pl.DataFrame(schema={"product_id": pl.String}))
 
 
 def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
@@ -78,8 +71,9 @@ def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
-    monkeypatch.setattr(runner_mod, "STAGES", [(n, stage_publish if n == "publish" else _stand_in(n))
-                                               for n in STAGE_NAMES])
+    stages = [(n, stage_publish if n == "publish" else picks_and_demand_stand_in(n, _arm_picks))
+              for n in STAGE_NAMES]
+    monkeypatch.setattr(runner_mod, "STAGES", stages)
     home = Home(tmp_path / "home")
     assert run_nightly(home, NightlyConfig(run_date=D0))["live"] is True
     return home

@@ -20,6 +20,7 @@ from pipelines.nightly import runner as runner_mod
 from pipelines.nightly.ledger import RunRecord, read_ledger, running_stage_of, write_record
 from pipelines.nightly.stages import stage_publish
 from pipelines.warehouse import connect
+from tests.pipelines.conftest import picks_and_demand_stand_in
 
 STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 DAY = date(2026, 3, 1)
@@ -27,16 +28,13 @@ DAY = date(2026, 3, 1)
 
 def stages(die_in: str | None):
     def make(name):
+        rest = picks_and_demand_stand_in(
+            name, lambda ctx: pl.DataFrame({"group_id": ["g1"], "rank": [1], "model_version": ["fake"]}))
+
         def fn(ctx):
             if name == die_in:
                 os.kill(os.getpid(), signal.SIGKILL)  # no except, no finally: as kill -9 from outside
-            if name == "picks":
-                ctx.picks = pl.DataFrame({"group_id": ["g1"], "rank": [1], "model_version": ["fake"]})
-                ctx.writer.write_frame("picks", ctx.picks)
-            if name == "forecast":
-                ctx.demand = pl.DataFrame({"product_id": ["p1"], "forecast_p50": [3.0]})
-                ctx.writer.write_frame("demand", ctx.demand)
-            return 1, 1
+            return rest(ctx)
         return fn
     return [(n, stage_publish if n == "publish" else make(n)) for n in STAGE_NAMES]
 

@@ -9,7 +9,6 @@ import json
 import sys
 from datetime import date
 
-import polars as pl
 import pytest
 
 from common.home import Home
@@ -20,6 +19,7 @@ from pipelines.nightly.snapshot import live_snapshot, verify_snapshot
 from pipelines.nightly.stages import stage_publish, stage_report
 from pipelines.vintages import load_vintages
 from pipelines.warehouse import connect
+from tests.pipelines.conftest import picks_and_demand_stand_in, two_picks
 
 STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 
@@ -27,26 +27,15 @@ LIVE = date(2026, 12, 2)
 OLDER = (date(2026, 11, 30), date(2026, 12, 1))
 
 
-def stand_in(name):
-    """A stage that writes a small pick list (the vintage's columns) and demand; report and publish real."""
-    def fn(ctx):
-        if name == "picks":
-            ctx.picks = pl.DataFrame({"group_id": ["g1", "g2"], "for_date": [ctx.config.run_date] * 2,
-                                      "rank": [1, 1], "product_id": ["p1", "p2"], "slot": ["habit"] * 2,
-                                      "model_version": ["fake"] * 2})
-            ctx.writer.write_frame("picks", ctx.picks)
-        if name == "forecast":
-            ctx.demand = pl.DataFrame({"product_id": ["p1"], "forecast_p50": [3.0]})
-            ctx.writer.write_frame("demand", ctx.demand)
-        return 1, 1
-    return fn
-
-
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
     real = {"report": stage_report, "publish": stage_publish}
-    monkeypatch.setattr(runner_mod, "STAGES", [(n, real.get(n) or stand_in(n)) for n in STAGE_NAMES])
+    def habit_picks(ctx):
+        return two_picks(ctx, "habit")
+
+    stages = [(n, real.get(n) or picks_and_demand_stand_in(n, habit_picks)) for n in STAGE_NAMES]
+    monkeypatch.setattr(runner_mod, "STAGES", stages)
     home = Home(tmp_path / "home")
     run_nightly(home, NightlyConfig(run_date=LIVE))
     return home

@@ -8,7 +8,6 @@ import json
 import sys
 from datetime import date
 
-import polars as pl
 import pytest
 
 from common.home import Home
@@ -19,25 +18,11 @@ from pipelines.nightly.stages import stage_publish
 from pipelines.report import ReportContext, render_report
 from pipelines.vintages import render_vintages, run_vintages, served_runs
 from pipelines.warehouse import connect
+from tests.pipelines.conftest import picks_and_demand_stand_in
 
 STAGE_NAMES = ["ingest", "load", "train", "picks", "forecast", "evaluate", "report", "publish"]
 LIVE, PAST, BACKFILLED = date(2026, 12, 2), date(2026, 12, 1), date(2026, 11, 30)
 TODAY = date(2026, 12, 10)  # every night's day has passed
-
-
-def stand_in(name):
-    """A small pick list (the vintage's columns) and demand; publish is the real one."""
-    def fn(ctx):
-        if name == "picks":
-            ctx.picks = pl.DataFrame({"group_id": ["g1", "g2"], "for_date": [ctx.config.run_date] * 2,
-                                      "rank": [1, 1], "product_id": ["p1", "p2"], "slot": ["regular"] * 2,
-                                      "model_version": ["fake"] * 2})
-            ctx.writer.write_frame("picks", ctx.picks)
-        if name == "forecast":
-            ctx.demand = pl.DataFrame({"product_id": ["p1"], "forecast_p50": [3.0]})
-            ctx.writer.write_frame("demand", ctx.demand)
-        return 1, 1
-    return fn
 
 
 @pytest.fixture()
@@ -45,8 +30,8 @@ def home(tmp_path, monkeypatch):
     """LIVE published live; then a backfill of BACKFILLED and a nightly for PAST, both older than the
     live snapshot's date: kept, not made live."""
     monkeypatch.delenv("CIRCLEBUY_FAIL_STAGE", raising=False)
-    monkeypatch.setattr(runner_mod, "STAGES", [(n, stage_publish if n == "publish" else stand_in(n))
-                                               for n in STAGE_NAMES])
+    stages = [(n, stage_publish if n == "publish" else picks_and_demand_stand_in(n)) for n in STAGE_NAMES]
+    monkeypatch.setattr(runner_mod, "STAGES", stages)
     home = Home(tmp_path / "home")
     assert run_nightly(home, NightlyConfig(run_date=LIVE))["live"] is True
     assert run_backfill(home, BACKFILLED, BACKFILLED, NightlyConfig(run_date=BACKFILLED))[0]["live"] is False
