@@ -45,3 +45,9 @@ def platform_day(instant: pl.Expr) -> pl.Expr:
 def platform_today(now: datetime | None = None) -> date:
     """Today on the platform (now, or the instant given)."""
     return (now or datetime.now(TZ)).astimezone(TZ).date()
+
+
+def platform_time(at: datetime | None) -> str | None:
+    """An instant as people read it (`experiment list`, `keys list`): ISO 8601 to the second in the
+    platform's zone (+08:00); None for None."""
+    return at.astimezone(TZ).isoformat(timespec="seconds") if at else None

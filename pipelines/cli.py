@@ -372,13 +372,13 @@ def _platform_time(text: str) -> str:
     shows its times; a value that does not parse is shown as it is."""
     from datetime import datetime
 
-    from common.clock import TZ
+    from common.clock import platform_time
 
     try:
         at = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         return str(text)
-    return at.astimezone(TZ).isoformat(timespec="seconds") if at.tzinfo else str(text)
+    return platform_time(at) if at.tzinfo else str(text)
 
 
 @keys_app.command("list")

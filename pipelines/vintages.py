@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from common.clock import TZ, parse_iso_day
+from common.clock import TZ, parse_iso_day, platform_time
 from common.errors import UsageError
 from common.home import Home
 from pipelines.warehouse import connect, load_frames, replace_rows
@@ -247,17 +247,13 @@ def dated_experiments(con: duckdb.DuckDBPyConnection) -> list[DatedExperiment]:
             for n, a, s, c, x, start, last in rows]
 
 
-def _platform_time(at: datetime | None) -> str | None:
-    return at.astimezone(TZ).isoformat(timespec="seconds") if at else None
-
-
 def list_experiments(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Each experiment as a dict: name, arms, share, created_at / stopped_at (platform time), start /
     last (its first and last nightly dates; null: from the first nightly, or open), running."""
     ensure_tables(con)
     times = dict(con.execute("SELECT name, stopped_at FROM experiments").fetchall())
     return [{"name": d.name, "arms": list(d.experiment.arms), "share": d.experiment.share,
-             "created_at": _platform_time(d.created_at), "stopped_at": _platform_time(times.get(d.name)),
+             "created_at": platform_time(d.created_at), "stopped_at": platform_time(times.get(d.name)),
              "start": _iso(d.start), "last": _iso(d.last), "nights": d.window(), "running": not d.stopped}
             for d in dated_experiments(con)]
 
@@ -276,7 +272,7 @@ def stop_experiment(con: duckdb.DuckDBPyConnection, name: str, now: datetime,
     if row is None:
         raise UsageError(f"no experiment {name!r}; `circlebuy experiment list` shows them")
     if row[0] is not None:
-        raise UsageError(f"experiment {name!r} was already stopped at {_platform_time(row[0])}")
+        raise UsageError(f"experiment {name!r} was already stopped at {platform_time(row[0])}")
     start = row[1]
     if last is not None and start is None:
         raise UsageError(f"--last: experiment {name!r} has served no night yet (it starts with the first "
